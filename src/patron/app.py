@@ -1,0 +1,128 @@
+"""create_app(): middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from patron import __version__
+from patron.config import Settings, get_settings
+from patron.db import Database
+from patron.errors import PatronError
+from patron.kit.clock import Clock, SystemClock
+from patron.kit.crypto import FieldCipher
+from patron.observability import (
+    RequestContextMiddleware,
+    configure_logging,
+    current_request_id,
+    get_logger,
+)
+
+log = get_logger("patron.app")
+
+_HTTP_CODES = {
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _error(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {
+            "error": {
+                "code": code,
+                "message": message,
+                "details": details or {},
+                "request_id": current_request_id(),
+            }
+        },
+        status_code=status,
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Never echo the submitted values back: they may be personal data.
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        out.append({"field": ".".join(loc), "type": err.get("type"), "message": err.get("msg")})
+    return out
+
+
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    keys = settings.keys()
+    app = FastAPI(
+        title="Patron API",
+        version=__version__,
+        description=(
+            "Membership and loyalty for retailers: members, points, tiers. Staff sign in at "
+            "`/api/v1/auth/token` and send `Authorization: Bearer <token>`; integrations send "
+            "`X-API-Key`. Every write accepts an `Idempotency-Key` header: a retry with the same "
+            "key and body returns the first response, the same key with another body is a 409. "
+            'Errors always look like `{"error": {"code", "message", "details", "request_id"}}`.'
+        ),
+    )
+    app.state.settings = settings
+    app.state.db = db or Database(settings.database_url)
+    app.state.clock = clock or SystemClock()
+    app.state.keys = keys
+    app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
+
+    @app.exception_handler(PatronError)
+    async def _patron_error(_request: Request, exc: PatronError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        unknown = [e["field"] for e in errors if e["type"] == "extra_forbidden"]
+        if unknown:
+            message = f"Unknown or read-only field(s): {', '.join(unknown)}."
+        else:
+            first = errors[0] if errors else {"field": "", "message": "invalid"}
+            message = f"{first['field'] or 'request'}: {first['message']}"
+        return _error(422, "validation_error", message, {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        response = _error(exc.status_code, code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        return _error(500, "internal_error", "Something went wrong on our side; it was logged.")
+
+    from patron.audit.api import router as audit_router
+    from patron.auth.api import router as auth_router
+    from patron.members.api import router as members_router
+    from patron.members.api import tags_router
+    from patron.web.health import router as health_router
+
+    # routers:
+    for router in (health_router, auth_router, members_router, tags_router, audit_router):
+        app.include_router(router)
+
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""Append-only audit trail of every change made by staff or an integration."""

@@ -1,0 +1,1 @@
+"""Staff users, roles, API keys and the principal every request runs as."""

@@ -1,0 +1,90 @@
+"""Permissions and what each staff role and API key scope grants.
+
+Endpoints declare one permission; roles are fixed bundles of them.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+MEMBERS_READ: Final = "members:read"
+MEMBERS_WRITE: Final = "members:write"
+MEMBERS_PII: Final = "members:pii"  # see phone/email unmasked
+POINTS_READ: Final = "points:read"
+POINTS_WRITE: Final = "points:write"  # earn/spend on behalf of a member (POS, shop)
+POINTS_ADJUST: Final = "points:adjust"  # manual adjustments with a reason
+POINTS_APPROVE: Final = "points:approve"  # second approver for large adjustments
+TIERS_READ: Final = "tiers:read"
+PROGRAM_CONFIGURE: Final = "program:configure"  # tier ladder, earning rules, expiry policy
+ORDERS_READ: Final = "orders:read"
+ORDERS_WRITE: Final = "orders:write"
+CATALOG_WRITE: Final = "catalog:write"
+STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
+AUDIT_READ: Final = "audit:read"
+
+ALL: Final = frozenset(
+    {
+        MEMBERS_READ,
+        MEMBERS_WRITE,
+        MEMBERS_PII,
+        POINTS_READ,
+        POINTS_WRITE,
+        POINTS_ADJUST,
+        POINTS_APPROVE,
+        TIERS_READ,
+        PROGRAM_CONFIGURE,
+        ORDERS_READ,
+        ORDERS_WRITE,
+        CATALOG_WRITE,
+        STAFF_ADMIN,
+        AUDIT_READ,
+    }
+)
+
+Role = Literal["admin", "operator", "clerk", "analyst"]
+ROLES: Final[tuple[Role, ...]] = ("admin", "operator", "clerk", "analyst")
+
+ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
+    "admin": ALL,
+    "operator": frozenset(
+        {
+            MEMBERS_READ,
+            MEMBERS_WRITE,
+            POINTS_READ,
+            POINTS_WRITE,
+            POINTS_ADJUST,
+            TIERS_READ,
+            PROGRAM_CONFIGURE,
+            ORDERS_READ,
+            ORDERS_WRITE,
+            CATALOG_WRITE,
+        }
+    ),
+    "clerk": frozenset(
+        {
+            MEMBERS_READ,
+            MEMBERS_WRITE,
+            POINTS_READ,
+            POINTS_WRITE,
+            TIERS_READ,
+            ORDERS_READ,
+            ORDERS_WRITE,
+        }
+    ),
+    "analyst": frozenset({MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, AUDIT_READ}),
+}
+
+# What an integration may be granted: never staff administration, approvals or configuration.
+API_KEY_SCOPES: Final = frozenset(
+    {
+        MEMBERS_READ,
+        MEMBERS_WRITE,
+        MEMBERS_PII,
+        POINTS_READ,
+        POINTS_WRITE,
+        TIERS_READ,
+        ORDERS_READ,
+        ORDERS_WRITE,
+        CATALOG_WRITE,
+    }
+)

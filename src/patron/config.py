@@ -1,0 +1,101 @@
+"""Process settings from the environment (``PATRON_`` prefix).
+
+Operator-editable business settings (tier ladder, expiry policy, earning rules) live in the
+database (``patron.program``); this module holds what the process needs to start.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["production", "development", "demo", "test"]
+
+KEY_NAMES = ("data_key", "index_key", "token_key")
+
+
+class ConfigError(RuntimeError):
+    """The process cannot start with this configuration."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PATRON_", extra="ignore")
+
+    env: Environment = "development"
+    database_url: str = "sqlite:///var/patron.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    business_timezone: str = "Asia/Shanghai"
+    # Keys: base64 of 32 random bytes each. Outside production a key file is generated.
+    key_file: Path = Path("var/keys.json")
+    data_key: SecretStr | None = None
+    index_key: SecretStr | None = None
+    token_key: SecretStr | None = None
+    token_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    log_level: str = "INFO"
+    log_json: bool = True
+    idempotency_retention_hours: int = Field(default=72, ge=1)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+
+    @model_validator(mode="after")
+    def _timezone_known(self) -> Settings:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(self.business_timezone)
+        except Exception as exc:  # ZoneInfoNotFoundError or ValueError
+            raise ValueError(f"unknown business_timezone {self.business_timezone!r}") from exc
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def keys(self) -> dict[str, bytes]:
+        """Return the three 32-byte keys, loading or (outside production) creating the key file."""
+        given = {n: getattr(self, n) for n in KEY_NAMES}
+        if all(v is not None for v in given.values()):
+            return {n: _decode_key(n, v.get_secret_value()) for n, v in given.items()}
+        if self.key_file.exists():
+            raw = json.loads(self.key_file.read_text())
+            return {n: _decode_key(n, raw[n]) for n in KEY_NAMES}
+        if self.env == "production":
+            raise ConfigError(
+                "production needs encryption keys: set PATRON_DATA_KEY, PATRON_INDEX_KEY and "
+                "PATRON_TOKEN_KEY (base64 of 32 random bytes each) or provide PATRON_KEY_FILE; "
+                "`patron keys generate` prints a fresh set"
+            )
+        generated = generate_keys()
+        self.key_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(generated, fh, indent=2)
+        return {n: _decode_key(n, generated[n]) for n in KEY_NAMES}
+
+
+def generate_keys() -> dict[str, str]:
+    return {n: base64.b64encode(secrets.token_bytes(32)).decode() for n in KEY_NAMES}
+
+
+def _decode_key(name: str, value: str) -> bytes:
+    try:
+        key = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not valid base64") from exc
+    if len(key) != 32:
+        raise ConfigError(f"{name} must be 32 bytes (got {len(key)})")
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Realistic synthetic data for trying Patron."""

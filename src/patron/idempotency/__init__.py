@@ -1,0 +1,1 @@
+"""Durable Idempotency-Key handling for API writes."""

@@ -1,0 +1,1 @@
+"""Small shared helpers: clock, time, phone numbers, crypto, ids, pagination."""

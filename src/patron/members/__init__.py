@@ -1,0 +1,1 @@
+"""Members: registration, profile, consent, tags (SPEC M1-M3)."""

@@ -1,0 +1,477 @@
+"""Member use cases. Services flush and audit; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.auth.models import StaffUser
+from patron.auth.principal import Principal
+from patron.errors import Conflict, Invalid, NotFound
+from patron.kit.crypto import FieldCipher, mask_email
+from patron.kit.ids import format_member_no, luhn_valid, new_member_no
+from patron.kit.phone import display_phone, mask_phone, normalize_phone
+from patron.kit.timeutil import business_date
+from patron.members import domain
+from patron.members.models import ConsentEvent, Member, MemberConsent, MemberTag, Tag
+from patron.members.schemas import (
+    ConsentOut,
+    Consents,
+    MemberCreate,
+    MemberOut,
+    MemberSummary,
+    MemberUpdate,
+    Registration,
+)
+
+PHONE_CTX = "member.phone"
+EMAIL_CTX = "member.email"
+
+
+def _phone_index(cipher: FieldCipher, e164: str) -> str:
+    return cipher.blind_index(e164, PHONE_CTX)
+
+
+def _email_index(cipher: FieldCipher, email: str) -> str:
+    return cipher.blind_index(domain.normalize_email(email), EMAIL_CTX)
+
+
+def get_member(session: Session, member_no: str) -> Member:
+    member = session.scalar(select(Member).where(Member.member_no == member_no))
+    if member is None:
+        raise NotFound("member_not_found", f"No member with number {member_no}.")
+    return member
+
+
+def find_by_phone(session: Session, cipher: FieldCipher, phone: str) -> Member | None:
+    e164 = normalize_phone(phone)
+    return session.scalar(select(Member).where(Member.phone_index == _phone_index(cipher, e164)))
+
+
+def _ensure_phone_free(
+    session: Session, cipher: FieldCipher, e164: str, exclude_id: int | None = None
+) -> str:
+    index = _phone_index(cipher, e164)
+    existing = session.scalar(select(Member.member_no).where(Member.phone_index == index))
+    if existing is not None and (
+        exclude_id is None
+        or session.scalar(select(Member.id).where(Member.member_no == existing)) != exclude_id
+    ):
+        raise Conflict(
+            "member_exists",
+            f"This phone number already belongs to member {existing}.",
+            details={"member_no": existing},
+        )
+    return index
+
+
+def _new_member_no(session: Session) -> str:
+    for _ in range(10):
+        candidate = new_member_no()
+        if session.scalar(select(Member.id).where(Member.member_no == candidate)) is None:
+            return candidate
+    raise RuntimeError("could not allocate a member number")  # pragma: no cover
+
+
+def register(
+    session: Session,
+    actor: Principal,
+    cipher: FieldCipher,
+    data: MemberCreate,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Member:
+    e164 = normalize_phone(data.phone)
+    domain.validate_birthday(data.birthday, business_date(now, tz))
+    if data.channel in domain.STORE_CHANNELS and not data.store_code:
+        raise Invalid(
+            "store_required",
+            f"Registrations from channel {data.channel!r} need the store_code of the store.",
+            details={"field": "store_code"},
+        )
+    if data.referrer_staff_id is not None and data.referrer_member_no is not None:
+        raise Invalid(
+            "one_referrer_only",
+            "Give either referrer_staff_id or referrer_member_no, not both.",
+            details={"field": "referrer_member_no"},
+        )
+    referrer_member_id = None
+    if data.referrer_member_no is not None:
+        ref = session.scalar(select(Member.id).where(Member.member_no == data.referrer_member_no))
+        if ref is None:
+            raise Invalid(
+                "referrer_not_found",
+                f"No member with number {data.referrer_member_no} to credit as referrer.",
+                details={"field": "referrer_member_no"},
+            )
+        referrer_member_id = ref
+    if (
+        data.referrer_staff_id is not None
+        and session.get(StaffUser, data.referrer_staff_id) is None
+    ):
+        raise Invalid(
+            "referrer_not_found",
+            f"No staff user with id {data.referrer_staff_id} to credit as referrer.",
+            details={"field": "referrer_staff_id"},
+        )
+    phone_index = _ensure_phone_free(session, cipher, e164)
+    member = Member(
+        member_no=_new_member_no(session),
+        phone_enc=cipher.encrypt(e164, PHONE_CTX),
+        phone_index=phone_index,
+        email_enc=cipher.encrypt(domain.normalize_email(data.email), EMAIL_CTX)
+        if data.email
+        else None,
+        email_index=_email_index(cipher, data.email) if data.email else None,
+        name=data.name,
+        birthday=data.birthday,
+        gender=data.gender,
+        city=data.city,
+        region=data.region,
+        preferred_channel=data.preferred_channel,
+        member_type=data.member_type,
+        status="active",
+        registration_channel=data.channel,
+        registration_store_code=data.store_code,
+        referrer_staff_id=data.referrer_staff_id,
+        referrer_member_id=referrer_member_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(member)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent registration of the same phone won
+        raise Conflict("member_exists", "This phone number already belongs to a member.") from exc
+    _apply_consents(session, member, data.consents, now, source=f"register:{data.channel}")
+    session.flush()
+    session.refresh(member)
+    audit.record(
+        session,
+        actor,
+        "member.register",
+        "member",
+        member.member_no,
+        None,
+        audit_snapshot(member, cipher),
+        at=now,
+    )
+    return member
+
+
+def update_profile(
+    session: Session,
+    actor: Principal,
+    cipher: FieldCipher,
+    member_no: str,
+    data: MemberUpdate,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+) -> Member:
+    member = get_member(session, member_no)
+    _ensure_active(member)
+    before = audit_snapshot(member, cipher)
+    changes = data.model_dump(exclude_unset=True)
+    if "birthday" in changes:
+        domain.validate_birthday(changes["birthday"], business_date(now, tz))
+    if "phone" in changes:
+        if changes["phone"] is None:
+            raise Invalid(
+                "phone_required", "A member must keep a phone number.", details={"field": "phone"}
+            )
+        e164 = normalize_phone(changes.pop("phone"))
+        member.phone_index = _ensure_phone_free(session, cipher, e164, exclude_id=member.id)
+        member.phone_enc = cipher.encrypt(e164, PHONE_CTX)
+    if "email" in changes:
+        email = changes.pop("email")
+        member.email_enc = (
+            cipher.encrypt(domain.normalize_email(email), EMAIL_CTX) if email else None
+        )
+        member.email_index = _email_index(cipher, email) if email else None
+    if "member_type" in changes and changes["member_type"] is None:
+        raise Invalid(
+            "member_type_required", "member_type cannot be empty.", details={"field": "member_type"}
+        )
+    for field, value in changes.items():
+        setattr(member, field, value)
+    member.updated_at = now
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("member_exists", "This phone number already belongs to a member.") from exc
+    after = audit_snapshot(member, cipher)
+    if before != after:
+        audit.record(
+            session, actor, "member.update", "member", member.member_no, before, after, at=now
+        )
+    return member
+
+
+def set_consents(
+    session: Session,
+    actor: Principal,
+    member_no: str,
+    consents: Consents,
+    *,
+    now: datetime,
+    source: str,
+) -> Member:
+    member = get_member(session, member_no)
+    _ensure_active(member)
+    before = {c.channel: c.granted for c in member.consents}
+    _apply_consents(session, member, consents, now, source=source)
+    session.flush()
+    session.refresh(member)
+    after = {c.channel: c.granted for c in member.consents}
+    if before != after:
+        audit.record(
+            session, actor, "member.consent", "member", member.member_no, before, after, at=now
+        )
+    return member
+
+
+def _apply_consents(
+    session: Session, member: Member, consents: Consents, now: datetime, *, source: str
+) -> None:
+    current = {c.channel: c for c in member.consents}
+    for channel in domain.CONTACT_CHANNELS:
+        granted = getattr(consents, channel)
+        if granted is None:
+            continue
+        row = current.get(channel)
+        if row is not None and row.granted == granted:
+            continue
+        if row is None:
+            session.add(
+                MemberConsent(
+                    member_id=member.id,
+                    channel=channel,
+                    granted=granted,
+                    updated_at=now,
+                    source=source,
+                )
+            )
+        else:
+            row.granted = granted
+            row.updated_at = now
+            row.source = source
+        session.add(
+            ConsentEvent(
+                member_id=member.id, channel=channel, granted=granted, at=now, source=source
+            )
+        )
+
+
+def add_tag(
+    session: Session, actor: Principal, member_no: str, name: str, *, now: datetime
+) -> Member:
+    member = get_member(session, member_no)
+    tag_name = domain.normalize_tag(name)
+    tag = session.scalar(select(Tag).where(Tag.name == tag_name))
+    if tag is None:
+        tag = Tag(name=tag_name, kind="manual", created_at=now)
+        session.add(tag)
+        session.flush()
+    elif tag.kind != "manual":
+        raise Conflict(
+            "rule_tag", f"Tag {tag_name!r} is computed by a rule and cannot be set by hand."
+        )
+    exists = session.get(MemberTag, (member.id, tag.id))
+    if exists is None:
+        session.add(
+            MemberTag(member_id=member.id, tag_id=tag.id, created_at=now, created_by=actor.label)
+        )
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "member.tag_add",
+            "member",
+            member.member_no,
+            None,
+            {"tag": tag_name},
+            at=now,
+        )
+    session.refresh(member)
+    return member
+
+
+def remove_tag(
+    session: Session, actor: Principal, member_no: str, name: str, *, now: datetime
+) -> Member:
+    member = get_member(session, member_no)
+    tag = session.scalar(select(Tag).where(Tag.name == " ".join(name.split())))
+    if tag is None or session.get(MemberTag, (member.id, tag.id)) is None:
+        raise NotFound("tag_not_found", f"Member {member_no} has no tag {name!r}.")
+    session.execute(
+        delete(MemberTag).where(MemberTag.member_id == member.id, MemberTag.tag_id == tag.id)
+    )
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "member.tag_remove",
+        "member",
+        member.member_no,
+        {"tag": tag.name},
+        None,
+        at=now,
+    )
+    session.refresh(member)
+    return member
+
+
+def list_tags(session: Session) -> list[tuple[str, str, int]]:
+    rows = session.execute(
+        select(Tag.name, Tag.kind, func.count(MemberTag.member_id))
+        .outerjoin(MemberTag, MemberTag.tag_id == Tag.id)
+        .group_by(Tag.id, Tag.name, Tag.kind)
+        .order_by(Tag.name)
+    )
+    return [(r[0], r[1], int(r[2])) for r in rows]
+
+
+def search(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    q: str | None = None,
+    phone: str | None = None,
+    member_no: str | None = None,
+    name: str | None = None,
+    tag: str | None = None,
+    member_type: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Member], int]:
+    conds: list[Any] = []
+    if q:
+        q = q.strip()
+        digits = q.replace(" ", "")
+        alternatives: list[Any] = [Member.name.startswith(q, autoescape=True)]
+        if digits.isdigit() and len(digits) == 10 and luhn_valid(digits):
+            alternatives.append(Member.member_no == digits)
+        with contextlib.suppress(Invalid):  # not a phone number: search the other fields
+            alternatives.append(Member.phone_index == _phone_index(cipher, normalize_phone(q)))
+        conds.append(or_(*alternatives))
+    if phone:
+        conds.append(Member.phone_index == _phone_index(cipher, normalize_phone(phone)))
+    if member_no:
+        conds.append(Member.member_no == member_no.replace(" ", ""))
+    if name:
+        conds.append(Member.name.startswith(name.strip(), autoescape=True))
+    if member_type:
+        conds.append(Member.member_type == member_type)
+    if tag:
+        conds.append(
+            Member.id.in_(
+                select(MemberTag.member_id)
+                .join(Tag, Tag.id == MemberTag.tag_id)
+                .where(Tag.name == tag)
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(Member).where(*conds)) or 0
+    rows = session.scalars(
+        select(Member).where(*conds).order_by(Member.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows), total
+
+
+def _ensure_active(member: Member) -> None:
+    if member.status == "erased":
+        raise Conflict("member_erased", f"Member {member.member_no} was erased on request.")
+
+
+# ---- views -----------------------------------------------------------------------------------
+
+
+def decrypt_phone(member: Member, cipher: FieldCipher) -> str:
+    return cipher.decrypt(member.phone_enc, PHONE_CTX)
+
+
+def decrypt_email(member: Member, cipher: FieldCipher) -> str | None:
+    return cipher.decrypt(member.email_enc, EMAIL_CTX) if member.email_enc else None
+
+
+def audit_snapshot(member: Member, cipher: FieldCipher) -> dict[str, Any]:
+    """Profile as recorded in the audit trail: personal data masked."""
+    email = decrypt_email(member, cipher)
+    return {
+        "phone": mask_phone(decrypt_phone(member, cipher)),
+        "email": mask_email(email) if email else None,
+        "name": member.name,
+        "birthday": member.birthday.isoformat() if member.birthday else None,
+        "gender": member.gender,
+        "city": member.city,
+        "region": member.region,
+        "preferred_channel": member.preferred_channel,
+        "member_type": member.member_type,
+        "status": member.status,
+    }
+
+
+def _phone_view(member: Member, cipher: FieldCipher, full: bool) -> str:
+    e164 = decrypt_phone(member, cipher)
+    return display_phone(e164) if full else mask_phone(e164)
+
+
+def to_out(session: Session, member: Member, cipher: FieldCipher, *, full_pii: bool) -> MemberOut:
+    email = decrypt_email(member, cipher)
+    referrer_no = (
+        session.scalar(select(Member.member_no).where(Member.id == member.referrer_member_id))
+        if member.referrer_member_id
+        else None
+    )
+    return MemberOut(
+        member_no=member.member_no,
+        card_number=format_member_no(member.member_no),
+        phone=_phone_view(member, cipher, full_pii),
+        email=(email if full_pii else mask_email(email)) if email else None,
+        name=member.name,
+        birthday=member.birthday,
+        gender=member.gender,
+        city=member.city,
+        region=member.region,
+        preferred_channel=member.preferred_channel,
+        member_type=member.member_type,
+        status=member.status,
+        registration=Registration(
+            channel=member.registration_channel,
+            store_code=member.registration_store_code,
+            referrer_staff_id=member.referrer_staff_id,
+            referrer_member_no=referrer_no,
+        ),
+        consents=[
+            ConsentOut(
+                channel=c.channel, granted=c.granted, updated_at=c.updated_at, source=c.source
+            )
+            for c in member.consents
+        ],
+        tags=[t.name for t in member.tags],
+        profile_complete=domain.profile_complete(
+            member.name, email, member.birthday, member.gender, member.city
+        ),
+        created_at=member.created_at,
+        updated_at=member.updated_at,
+    )
+
+
+def to_summary(member: Member, cipher: FieldCipher, *, full_pii: bool) -> MemberSummary:
+    return MemberSummary(
+        member_no=member.member_no,
+        phone=_phone_view(member, cipher, full_pii),
+        name=member.name,
+        member_type=member.member_type,
+        status=member.status,
+        tags=[t.name for t in member.tags],
+        created_at=member.created_at,
+    )

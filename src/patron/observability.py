@@ -1,0 +1,137 @@
+"""Structured logs with request ids. Logs never carry personal data: no bodies, no query strings."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import sys
+import time
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_request_id: ContextVar[str | None] = ContextVar("patron_request_id", default=None)
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_HEADER = "x-request-id"
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def configure_logging(level: str = "INFO", json: bool = True) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)
+
+
+class RequestContextMiddleware:
+    """Assigns a request id (or keeps a well-formed incoming one), logs one line per request
+    with method, route path, status and duration, and caps request bodies."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = 1_048_576) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.log = get_logger("patron.http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = (
+            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        )
+        rid = incoming if _VALID_ID.match(incoming) else secrets.token_hex(8)
+        token = _request_id.set(rid)
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        start = time.perf_counter()
+        status = 500
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _too_large(send, rid)
+            self.log.info("request", method=scope["method"], path=scope["path"], status=413)
+            _request_id.reset(token)
+            structlog.contextvars.clear_contextvars()
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_id)
+        except _BodyTooLarge:
+            await _too_large(send, rid)
+            status = 413
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or scope["path"]
+            self.log.info(
+                "request",
+                method=scope["method"],
+                path=path,
+                status=status,
+                ms=round((time.perf_counter() - start) * 1000, 1),
+            )
+            _request_id.reset(token)
+            structlog.contextvars.clear_contextvars()
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, rid: str) -> None:
+    body = (
+        b'{"error":{"code":"payload_too_large","message":"The request body is larger than 1 MB.",'
+        b'"details":{},"request_id":"' + rid.encode() + b'"}}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (REQUEST_ID_HEADER.encode(), rid.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

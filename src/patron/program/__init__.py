@@ -1,0 +1,1 @@
+"""Operator-editable program settings (tier ladder, expiry policy, earning rules...)."""

@@ -1,0 +1,52 @@
+"""Read and write settings sections. A section that was never saved reads as the seed defaults
+of its model, so every number from the retail plans is a default, never a hard-coded rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.auth.principal import Principal
+from patron.db import utcnow
+from patron.program.models import ProgramSetting
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def get_section(session: Session, key: str, model: type[T]) -> T:
+    row = session.get(ProgramSetting, key)
+    if row is None:
+        return model()
+    return model.model_validate(row.value)
+
+
+def put_section(
+    session: Session,
+    principal: Principal,
+    key: str,
+    value: BaseModel,
+    *,
+    now: datetime | None = None,
+) -> None:
+    data = value.model_dump(mode="json")
+    row = session.get(ProgramSetting, key, with_for_update=True)
+    now = now or utcnow()
+    before = row.value if row is not None else None
+    if row is None:
+        row = ProgramSetting(
+            key=key, value=data, version=1, updated_at=now, updated_by=principal.label
+        )
+        session.add(row)
+    else:
+        if row.value == data:
+            return
+        row.value = data
+        row.version += 1
+        row.updated_at = now
+        row.updated_by = principal.label[:120]
+    session.flush()
+    audit.record(session, principal, "settings.update", "settings", key, before, data, at=now)

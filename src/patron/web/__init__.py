@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the API, the console and the portal."""

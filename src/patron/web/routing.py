@@ -1,0 +1,67 @@
+"""A route class that gives every API call one transaction and honours Idempotency-Key.
+
+The handler's work is committed once, after it returned successfully (with the idempotent
+response stored in the same transaction); any exception rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+
+from patron.db import Database
+from patron.idempotency import service as idempotency
+from patron.web.deps import WRITE_METHODS
+
+
+class UnitOfWorkRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            db: Database = request.app.state.db
+            if request.method in WRITE_METHODS and idempotency.HEADER in request.headers:
+                body = await request.body()
+                request.state.request_hash = idempotency.request_hash(
+                    request.method, request.url.path, request.url.query, body
+                )
+            uow = await run_in_threadpool(db.begin)
+            request.state.uow = uow
+            try:
+                try:
+                    response = await original(request)
+                except idempotency.Replay as replay:
+                    await run_in_threadpool(uow.rollback)
+                    return Response(
+                        content=replay.stored.body,
+                        status_code=replay.stored.status_code,
+                        media_type=replay.stored.content_type,
+                        headers={"Idempotent-Replayed": "true"},
+                    )
+                except BaseException:
+                    await run_in_threadpool(uow.rollback)
+                    raise
+                row_id = getattr(request.state, "idempotency_row", None)
+                if row_id is not None:
+                    await run_in_threadpool(
+                        idempotency.store_response,
+                        uow.session,
+                        row_id,
+                        response.status_code,
+                        bytes(response.body),
+                        response.headers.get("content-type", "application/json"),
+                    )
+                await run_in_threadpool(uow.commit)
+                return response
+            finally:
+                await run_in_threadpool(uow.close)
+
+        return handler
+
+
+def api_router(prefix: str = "", tags: list[str] | None = None) -> APIRouter:
+    return APIRouter(prefix=prefix, tags=list(tags or []), route_class=UnitOfWorkRoute)

@@ -1,0 +1,239 @@
+"""Shared fixtures. Every database test runs on SQLite and, when PATRON_TEST_DATABASE_URL is set,
+on PostgreSQL too. With PATRON_REQUIRE_POSTGRES=1 an unreachable PostgreSQL fails the run."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from patron import models_registry
+from patron.app import create_app
+from patron.auth import service as auth_service
+from patron.auth.principal import Principal
+from patron.config import Settings
+from patron.db import Database, normalize_url
+from patron.kit.clock import FrozenClock
+from patron.migrate import upgrade
+
+models_registry.load_all()
+
+PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
+REQUIRE_PG = os.environ.get("PATRON_REQUIRE_POSTGRES") == "1"
+START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+TEST_KEYS = {
+    "data_key": base64.b64encode(b"d" * 32).decode(),
+    "index_key": base64.b64encode(b"i" * 32).decode(),
+    "token_key": base64.b64encode(b"t" * 32).decode(),
+}
+
+
+class TestDatabase(Database):
+    """A Database that can be put back to the freshly migrated, empty state."""
+
+    __test__ = False
+
+    def __init__(self, url: str, reset_fn: Callable[[TestDatabase], None]) -> None:
+        super().__init__(url)
+        self._reset_fn = reset_fn
+
+    def reset(self) -> None:
+        self._reset_fn(self)
+
+
+# ---- SQLite: migrate a template file once, copy it per test ---------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tmpl") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    eng = create_engine(f"sqlite:///{path}")
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+def _sqlite_db(template: Path, target: Path) -> TestDatabase:
+    def reset(db: TestDatabase) -> None:
+        db.engine.dispose()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(template, target)
+
+    shutil.copyfile(template, target)
+    return TestDatabase(f"sqlite:///{target}", reset)
+
+
+# ---- PostgreSQL: one migrated database per test session, truncated per test ------------------
+
+
+def _pg_admin_url(url: str) -> str:
+    return make_url(normalize_url(url)).set(database="postgres").render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str | None]:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("PATRON_REQUIRE_POSTGRES=1 but PATRON_TEST_DATABASE_URL is not set")
+        yield None
+        return
+    base = make_url(normalize_url(PG_URL))
+    name = f"{base.database or 'patron_test'}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(_pg_admin_url(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        if REQUIRE_PG:
+            pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
+        admin.dispose()
+        yield None
+        return
+    url = base.set(database=name).render_as_string(False)
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_all(db: Database) -> None:
+    existing = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
+    tables = ", ".join(f'"{t}"' for t in sorted(existing))
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _pg_db(url: str) -> TestDatabase:
+    db = TestDatabase(url, _truncate_all)
+    _truncate_all(db)
+    return db
+
+
+# ---- the fixtures tests use ------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> Iterator[TestDatabase]:
+    if request.param == "sqlite":
+        db = _sqlite_db(sqlite_template, tmp_path / "patron.db")
+    else:
+        url = request.getfixturevalue("pg_url")
+        if url is None:
+            pytest.skip("PostgreSQL not configured (set PATRON_TEST_DATABASE_URL)")
+        db = _pg_db(url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def pg_database(pg_url: str | None) -> Iterator[TestDatabase]:
+    if pg_url is None:
+        pytest.skip("PostgreSQL not configured (set PATRON_TEST_DATABASE_URL)")
+    db = _pg_db(pg_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+def make_settings(db: Database, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "test",
+        "database_url": db.url,
+        "log_json": True,
+        "log_level": "WARNING",
+        **TEST_KEYS,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database: TestDatabase) -> Settings:
+    return make_settings(database)
+
+
+@pytest.fixture
+def app(settings: Settings, database: TestDatabase, clock: FrozenClock) -> Any:
+    return create_app(settings, database, clock)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def auth_headers(
+    database: TestDatabase, app: Any, clock: FrozenClock
+) -> Callable[[str], dict[str, str]]:
+    """``auth_headers("clerk")`` → headers of a freshly created staff user with that role."""
+    made: dict[str, dict[str, str]] = {}
+
+    def make(role: str) -> dict[str, str]:
+        if role in made:
+            return made[role]
+        with database.unit_of_work() as session:
+            user = auth_service.create_staff(
+                session,
+                Principal.system("tests"),
+                username=f"{role}-{uuid.uuid4().hex[:6]}",
+                display_name=role,
+                role=role,
+                password="test-password-123",
+                now=clock.now(),
+            )
+            token = auth_service.issue_token(user, app.state.keys["token_key"], 30, clock.now())
+        made[role] = {"Authorization": f"Bearer {token}"}
+        return made[role]
+
+    return make
+
+
+@pytest.fixture
+def api_key_headers(database: TestDatabase, clock: FrozenClock) -> Callable[..., dict[str, str]]:
+    def make(*scopes: str) -> dict[str, str]:
+        with database.unit_of_work() as session:
+            created = auth_service.create_api_key(
+                session, Principal.system("tests"), name="test", scopes=list(scopes), now=clock.now()
+            )
+        return {"X-API-Key": created.secret}
+
+    return make
+
+
+@pytest.fixture
+def make_member(
+    client: TestClient, auth_headers: Callable[[str], dict[str, str]]
+) -> Callable[..., str]:
+    """Register a member through the API; returns the member number."""
+    counter = iter(range(10_000))
+
+    def make(phone: str | None = None, **fields: Any) -> str:
+        n = next(counter)
+        body = {"phone": phone or f"1390000{n:04d}", "channel": "web", **fields}
+        resp = client.post("/api/v1/members", json=body, headers=auth_headers("admin"))
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["member_no"])
+
+    return make
