@@ -215,7 +215,11 @@ def api_key_headers(database: TestDatabase, clock: FrozenClock) -> Callable[...,
     def make(*scopes: str) -> dict[str, str]:
         with database.unit_of_work() as session:
             created = auth_service.create_api_key(
-                session, Principal.system("tests"), name="test", scopes=list(scopes), now=clock.now()
+                session,
+                Principal.system("tests"),
+                name="test",
+                scopes=list(scopes),
+                now=clock.now(),
             )
         return {"X-API-Key": created.secret}
 
