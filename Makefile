@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PATRON_PORT ?= 8000
-DEMO_MEMBERS ?= 1000
+DEMO_MEMBERS ?= 400
 export PATRON_PORT
 
 .PHONY: demo test lint typecheck serve migrate lock clean

@@ -161,6 +161,7 @@ def make_settings(db: Database, **overrides: Any) -> Settings:
         "database_url": db.url,
         "log_json": True,
         "log_level": "WARNING",
+        "scheduler": False,
         **TEST_KEYS,
     }
     values.update(overrides)
@@ -241,3 +242,33 @@ def make_member(
         return str(resp.json()["member_no"])
 
     return make
+
+
+@pytest.fixture
+def shop(client, auth_headers):
+    """A store SH001, categories beauty/fresh, products BEA-1 and FRE-1; operator headers."""
+    h = auth_headers("operator")
+    client.put(
+        "/api/v1/stores/SH001",
+        json={"code": "SH001", "name": "上海店", "region": "East China"},
+        headers=h,
+    )
+    for code in ("beauty", "fresh"):
+        client.put(f"/api/v1/categories/{code}", json={"code": code, "name": code}, headers=h)
+    for sku, cat, price, mp in (
+        ("BEA-1", "beauty", 19900, {"gold": 17900}),
+        ("FRE-1", "fresh", 1250, {}),
+    ):
+        r = client.put(
+            f"/api/v1/products/{sku}",
+            json={
+                "sku": sku,
+                "name": sku,
+                "category_code": cat,
+                "price_fen": price,
+                "member_prices": mp,
+            },
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+    return h

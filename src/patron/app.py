@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -60,6 +62,25 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from patron.jobs.scheduler import Scheduler
+    from patron.jobs.tasks import default_tasks
+
+    settings: Settings = app.state.settings
+    scheduler = None
+    if settings.scheduler:
+        scheduler = Scheduler(
+            default_tasks(app.state.db, app.state.cipher, app.state.clock, settings)
+        )
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
 def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
@@ -69,6 +90,7 @@ def create_app(
     configure_logging(settings.log_level, settings.log_json)
     keys = settings.keys()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Patron API",
         version=__version__,
         description=(
@@ -116,12 +138,32 @@ def create_app(
 
     from patron.audit.api import router as audit_router
     from patron.auth.api import router as auth_router
+    from patron.catalog.api import router as catalog_router
+    from patron.ledger.api import admin_router as points_admin_router
+    from patron.ledger.api import router as points_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
+    from patron.orders.api import router as orders_router
+    from patron.tiers.api import ladder_router
+    from patron.tiers.api import router as tiers_router
     from patron.web.health import router as health_router
+    from patron.webhooks.api import router as webhooks_router
 
     # routers:
-    for router in (health_router, auth_router, members_router, tags_router, audit_router):
+    for router in (
+        health_router,
+        auth_router,
+        members_router,
+        tags_router,
+        audit_router,
+        catalog_router,
+        orders_router,
+        points_router,
+        points_admin_router,
+        tiers_router,
+        ladder_router,
+        webhooks_router,
+    ):
         app.include_router(router)
 
     app.add_middleware(RequestContextMiddleware)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Annotated
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -78,6 +81,9 @@ def serve(
 def demo(
     members: Annotated[int, typer.Option(min=0, max=5_000_000, help="Members to create")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data")] = 2026,
+    history: Annotated[
+        bool, typer.Option("--history/--no-history", help="Two years of orders and returns")
+    ] = True,
 ) -> None:
     """Migrate, then load demo staff, an API key and members. Safe to run again."""
     from patron.db import Database
@@ -101,6 +107,24 @@ def demo(
             members_count=members,
             rng_seed=seed,
             credentials_file=settings.key_file.parent / "demo-credentials.json",
+        )
+    if history and result.members_created:
+        from rich.progress import Progress
+
+        from patron.demo.retail import load_history
+
+        with Progress(console=err) as bar:
+            task = bar.add_task("two years of orders", total=None)
+            counts = load_history(
+                db,
+                tz=business_tz(settings.business_timezone),
+                now=SystemClock().now(),
+                rng_seed=seed,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        console.print(
+            f"Orders: {counts.get('orders', 0)}, returns: {counts.get('returns', 0)}, "
+            f"paid partly with points: {counts.get('points_payments', 0)}"
         )
     table = Table(title="Demo staff logins (demo only)")
     table.add_column("username")
@@ -180,6 +204,127 @@ def keys_generate() -> None:
     """Print a fresh set of encryption keys as environment variables."""
     for name, value in generate_keys().items():
         sys.stdout.write(f"PATRON_{name.upper()}={value}\n")
+
+
+class ImportKind(StrEnum):
+    members = "members"
+    stores = "stores"
+    products = "products"
+    orders = "orders"
+
+
+@app.command("import")
+def import_csv(
+    kind: Annotated[ImportKind, typer.Argument(help="What the file holds")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    report: Annotated[
+        Path | None, typer.Option(help="Per-row error report (default: FILE.errors.csv)")
+    ] = None,
+    channel: Annotated[
+        str, typer.Option(help="Registration channel for member rows without one")
+    ] = "partner",
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000)] = 2000,
+    source: Annotated[str, typer.Option(help="Source system of imported orders")] = "import",
+    points: Annotated[
+        bool, typer.Option("--points/--no-points", help="Historical orders earn by the rules")
+    ] = True,
+) -> None:
+    """Import a CSV export (UTF-8, UTF-8 with BOM, or GBK) row by row; bad rows are reported."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from patron.auth.principal import Principal
+    from patron.db import Database, utcnow
+    from patron.imports.importers import (
+        MemberImporter,
+        OrderImporter,
+        ProductImporter,
+        StoreImporter,
+    )
+    from patron.imports.runner import Importer, run_import
+    from patron.kit.crypto import FieldCipher
+    from patron.kit.timeutil import business_tz
+
+    settings = _settings()
+    keys = settings.keys()
+    db = Database(settings.database_url)
+    actor = Principal.system(f"import:{file.name}"[:120])
+    now = utcnow()
+    importer: Importer[Any]
+    if kind is ImportKind.members:
+        importer = MemberImporter(
+            FieldCipher(keys["data_key"], keys["index_key"]),
+            actor,
+            tz=business_tz(settings.business_timezone),
+            now=now,
+            default_channel=channel,
+        )
+    elif kind is ImportKind.orders:
+        importer = OrderImporter(
+            FieldCipher(keys["data_key"], keys["index_key"]),
+            actor,
+            tz=business_tz(settings.business_timezone),
+            now=now,
+            source=source,
+            earn=points,
+        )
+    elif kind is ImportKind.stores:
+        importer = StoreImporter(actor, now=now)
+    else:
+        importer = ProductImporter(actor, now=now)
+    report_path = report or file.with_name(file.name + ".errors.csv")
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task(f"importing {kind.value}", total=file.stat().st_size)
+        result = run_import(
+            db,
+            importer,
+            file,
+            report_path=report_path,
+            batch_size=batch_size,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
+    console.print(
+        f"{result.imported} imported, {result.rejected} rejected of {result.rows} rows "
+        f"({result.encoding}, {result.seconds:.1f} s)"
+    )
+    for e in result.first_errors[:10]:
+        console.print(f"  row {e.row}: {e.field}: {e.reason}")
+    if result.rejected:
+        console.print(f"every rejected row is listed in {report_path}")
+    sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+
+
+webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("deliver")
+def webhooks_deliver(
+    loop: Annotated[bool, typer.Option(help="Keep delivering every --interval seconds")] = False,
+    interval: Annotated[float, typer.Option(min=1)] = 10.0,
+) -> None:
+    """Send due webhook deliveries (retries follow the backoff schedule)."""
+    import time
+
+    from patron.db import Database, utcnow
+    from patron.kit.crypto import FieldCipher
+    from patron.webhooks.service import deliver_due
+
+    settings = _settings()
+    keys = settings.keys()
+    db = Database(settings.database_url)
+    cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    while True:
+        r = deliver_due(db, cipher, utcnow())
+        console.print(f"delivered {r.delivered}, failed {r.failed} (will retry), dead {r.dead}")
+        if not loop:
+            return
+        time.sleep(interval)
 
 
 # ledger commands:

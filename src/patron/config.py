@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = Field(default=72, ge=1)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1)
+    # Run webhook delivery, pending-points release and expiry inside `patron serve`.
+    scheduler: bool = True
 
     @model_validator(mode="after")
     def _timezone_known(self) -> Settings:

@@ -18,6 +18,7 @@ TIERS_READ: Final = "tiers:read"
 PROGRAM_CONFIGURE: Final = "program:configure"  # tier ladder, earning rules, expiry policy
 ORDERS_READ: Final = "orders:read"
 ORDERS_WRITE: Final = "orders:write"
+CATALOG_READ: Final = "catalog:read"
 CATALOG_WRITE: Final = "catalog:write"
 STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
 AUDIT_READ: Final = "audit:read"
@@ -35,6 +36,7 @@ ALL: Final = frozenset(
         PROGRAM_CONFIGURE,
         ORDERS_READ,
         ORDERS_WRITE,
+        CATALOG_READ,
         CATALOG_WRITE,
         STAFF_ADMIN,
         AUDIT_READ,
@@ -57,6 +59,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             PROGRAM_CONFIGURE,
             ORDERS_READ,
             ORDERS_WRITE,
+            CATALOG_READ,
             CATALOG_WRITE,
         }
     ),
@@ -69,9 +72,12 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             TIERS_READ,
             ORDERS_READ,
             ORDERS_WRITE,
+            CATALOG_READ,
         }
     ),
-    "analyst": frozenset({MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, AUDIT_READ}),
+    "analyst": frozenset(
+        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ}
+    ),
 }
 
 # What an integration may be granted: never staff administration, approvals or configuration.
@@ -85,6 +91,7 @@ API_KEY_SCOPES: Final = frozenset(
         TIERS_READ,
         ORDERS_READ,
         ORDERS_WRITE,
+        CATALOG_READ,
         CATALOG_WRITE,
     }
 )

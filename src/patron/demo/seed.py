@@ -112,13 +112,17 @@ def seed(
     created = 0
     clerk_ids = list(session.scalars(select(StaffUser.id).order_by(StaffUser.id)))
     for i in range(members_count):
+        # Draw everything for this member first, so a re-run draws the same sequence.
         data = _member(rng, i, now.date(), clerk_ids)
+        # Members joined over the last two years, more of them recently.
+        joined = now - timedelta(days=int(730 * rng.random() ** 1.5), minutes=rng.randrange(1440))
+        tags = rng.sample(TAGS, k=rng.choice((0, 0, 1, 1, 2)))
         if members.find_by_phone(session, cipher, data.phone) is not None:
             continue
-        m = members.register(session, system, cipher, data, now=now, tz=tz)
+        m = members.register(session, system, cipher, data, now=joined, tz=tz)
         created += 1
-        for tag in rng.sample(TAGS, k=rng.choice((0, 0, 1, 1, 2))):
-            members.add_tag(session, system, m.member_no, tag, now=now)
+        for tag in tags:
+            members.add_tag(session, system, m.member_no, tag, now=joined)
         if i % 200 == 199:
             session.flush()
     total = session.scalar(select(func.count()).select_from(Member)) or 0

@@ -17,11 +17,19 @@ from patron.program.models import ProgramSetting
 T = TypeVar("T", bound=BaseModel)
 
 
+_CACHE = "patron.program.sections"
+
+
 def get_section(session: Session, key: str, model: type[T]) -> T:
+    """A section as of this unit of work (cached for it: one read and validation per request)."""
+    cache: dict[tuple[str, type[BaseModel]], BaseModel] = session.info.setdefault(_CACHE, {})
+    hit = cache.get((key, model))
+    if hit is not None:
+        return hit  # type: ignore[return-value]
     row = session.get(ProgramSetting, key)
-    if row is None:
-        return model()
-    return model.model_validate(row.value)
+    value = model() if row is None else model.model_validate(row.value)
+    cache[(key, model)] = value
+    return value
 
 
 def put_section(
@@ -33,6 +41,7 @@ def put_section(
     now: datetime | None = None,
 ) -> None:
     data = value.model_dump(mode="json")
+    session.info.pop(_CACHE, None)
     row = session.get(ProgramSetting, key, with_for_update=True)
     now = now or utcnow()
     before = row.value if row is not None else None

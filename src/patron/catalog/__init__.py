@@ -1,0 +1,1 @@
+"""Stores, product categories and products with member prices (SPEC D1, C4)."""

@@ -1,0 +1,1 @@
+"""Scheduled work: the in-process scheduler of ``patron serve`` and its tasks."""

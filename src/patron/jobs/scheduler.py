@@ -1,0 +1,67 @@
+"""A small in-process scheduler for the embedded mode (one ``patron serve`` process).
+
+Each task is an idempotent job function, so running it late, twice, or from several processes
+is harmless; on PostgreSQL the delivery job claims rows with SKIP LOCKED. For scale-out, run
+the same jobs from ``patron`` commands under an external scheduler instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from patron.observability import get_logger
+
+log = get_logger("patron.jobs")
+
+
+@dataclass
+class Task:
+    name: str
+    every_seconds: float
+    run: Callable[[], object]
+    next_at: float = field(default=0.0)
+
+
+class Scheduler:
+    def __init__(self, tasks: list[Task], tick_seconds: float = 1.0) -> None:
+        self.tasks = tasks
+        self.tick = tick_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        now = time.monotonic()
+        for task in self.tasks:
+            task.next_at = now + min(task.every_seconds, 5.0)
+        self._thread = threading.Thread(target=self._loop, name="patron-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_due(self) -> list[str]:
+        """Run every task that is due now; returns their names (used by tests)."""
+        ran = []
+        now = time.monotonic()
+        for task in self.tasks:
+            if task.next_at <= now:
+                task.next_at = now + task.every_seconds
+                try:
+                    result = task.run()
+                    log.info("job_done", job=task.name, result=str(result)[:200])
+                except Exception as exc:  # a failing job must not stop the others
+                    log.error("job_failed", job=task.name, error_type=type(exc).__name__)
+                ran.append(task.name)
+        return ran
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick):
+            self.run_due()

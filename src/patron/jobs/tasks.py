@@ -1,0 +1,24 @@
+"""The jobs the embedded scheduler runs, built from the app's state."""
+
+from __future__ import annotations
+
+from patron.config import Settings
+from patron.db import Database
+from patron.jobs.scheduler import Task
+from patron.kit.clock import Clock
+from patron.kit.crypto import FieldCipher
+from patron.kit.timeutil import business_tz
+
+
+def default_tasks(
+    db: Database, cipher: FieldCipher, clock: Clock, settings: Settings
+) -> list[Task]:
+    from patron.ledger import jobs as ledger_jobs
+    from patron.webhooks import service as webhooks
+
+    tz = business_tz(settings.business_timezone)
+    return [
+        Task("webhooks", 10, lambda: webhooks.deliver_due(db, cipher, clock.now())),
+        Task("release_pending", 15 * 60, lambda: ledger_jobs.run_release(db, clock.now(), tz)),
+        Task("expire_points", 60 * 60, lambda: ledger_jobs.run_expire(db, clock.now())),
+    ]

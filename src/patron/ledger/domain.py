@@ -1,0 +1,247 @@
+"""Pure rules of the points ledger: no I/O, integers only.
+
+Conventions used everywhere in the ledger:
+
+* An ``expires_at`` is the first instant at which a lot is no longer valid (half-open validity
+  ``[earned_at, expires_at)``). It is the start of the business day *after* the last valid day,
+  computed in the business timezone and stored as aware UTC. ``None`` means "never expires".
+* Lots are consumed soonest-expiring first; ties are broken by lot id (older first) and lots that
+  never expire come last, so a member never loses points that could have been spent instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patron.errors import Conflict, Invalid
+
+#: Upper bound for a single posting. Far above any real earning, low enough that sums of many
+#: postings stay well inside a signed 64-bit column.
+MAX_POINTS_PER_POSTING = 1_000_000_000
+#: Upper bound for order amounts in fen (10 billion CNY).
+MAX_AMOUNT_FEN = 1_000_000_000_000
+
+
+class InsufficientPoints(Conflict):
+    def __init__(self, requested: int, available: int) -> None:
+        super().__init__(
+            "insufficient_points",
+            f"{requested} points requested but only {available} are available",
+            details={"requested": requested, "available": available},
+        )
+
+
+def validate_points(
+    value: object, *, field: str = "points", upper: int = MAX_POINTS_PER_POSTING
+) -> int:
+    """Accept a strictly positive integer ``<= upper``; anything else is a 422 ``invalid_amount``.
+
+    ``bool`` is rejected although it is an ``int`` subclass, and so are floats even when integral:
+    a float in a points field means the caller computed points with floats, which is the bug.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(
+            "invalid_amount",
+            f"{field} must be a whole number of points",
+            details={"field": field},
+        )
+    if value <= 0:
+        raise Invalid("invalid_amount", f"{field} must be positive", details={"field": field})
+    if value > upper:
+        raise Invalid(
+            "invalid_amount", f"{field} must be at most {upper}", details={"field": field}
+        )
+    return value
+
+
+def validate_signed_points(value: object, *, field: str = "points") -> int:
+    """A non-zero integer whose magnitude is within bounds (adjustments may be negative)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value == 0:
+        raise Invalid(
+            "invalid_amount", f"{field} must be a non-zero whole number", details={"field": field}
+        )
+    validate_points(abs(value), field=field)
+    return value
+
+
+# --------------------------------------------------------------------------- allocation
+
+
+@dataclass(frozen=True, slots=True)
+class LotView:
+    id: int
+    remaining: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    lot_id: int
+    amount: int
+
+
+def consumption_key(lot: LotView) -> tuple[bool, datetime, int]:
+    # Never-expiring lots sort last; datetime.max (aware) is only a placeholder for them.
+    far = datetime.max.replace(tzinfo=UTC)
+    return (lot.expires_at is None, lot.expires_at or far, lot.id)
+
+
+def is_live(lot: LotView, now: datetime) -> bool:
+    return lot.remaining > 0 and (lot.expires_at is None or lot.expires_at > now)
+
+
+def allocate(
+    lots: Iterable[LotView], amount: int, *, now: datetime, prefer: Sequence[int] = ()
+) -> list[Take]:
+    """Choose which lots pay ``amount``: lots in ``prefer`` first (in that order), then the rest
+    soonest-expiring first. Lots already past expiry at ``now`` are never used.
+
+    Raises :class:`InsufficientPoints` when the live lots do not cover ``amount``.
+    """
+    if amount <= 0:
+        raise ValueError("amount must be positive")
+    live = [lot for lot in lots if is_live(lot, now)]
+    rank = {lot_id: i for i, lot_id in enumerate(prefer)}
+    ordered = sorted(
+        live,
+        key=lambda lot: (
+            (0, rank[lot.id]) if lot.id in rank else (1, 0),
+            consumption_key(lot),
+        ),
+    )
+    takes: list[Take] = []
+    left = amount
+    for lot in ordered:
+        if left == 0:
+            break
+        take = min(lot.remaining, left)
+        takes.append(Take(lot.id, take))
+        left -= take
+    if left:
+        raise InsufficientPoints(amount, amount - left)
+    return takes
+
+
+# --------------------------------------------------------------------------- expiry
+
+ExpiryKind = Literal["days_after", "end_of_month", "end_of_year", "never"]
+
+
+class ExpiryPolicy(BaseModel):
+    """How long earned points stay valid (SPEC P5). Default: 365 days after earning."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ExpiryKind = "days_after"
+    #: days for ``days_after``; months added to the month of earning for ``end_of_month``;
+    #: years added to the year of earning for ``end_of_year``; ignored for ``never``.
+    n: int = Field(default=365, ge=0, le=36_500)
+
+
+def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
+    total = year * 12 + (month - 1) + months
+    return total // 12, total % 12 + 1
+
+
+def compute_expiry(earned_at: datetime, policy: ExpiryPolicy, tz: ZoneInfo) -> datetime | None:
+    """The instant (aware UTC) at which points earned at ``earned_at`` expire.
+
+    Points are valid through the whole last business day, so the result is the local midnight
+    that ends that day.
+    """
+    if earned_at.tzinfo is None:
+        raise ValueError("earned_at must be timezone-aware")
+    if policy.kind == "never":
+        return None
+    earned_day = earned_at.astimezone(tz).date()
+    if policy.kind == "days_after":
+        last_day = earned_day + timedelta(days=policy.n)
+        return _local_midnight_utc(last_day + timedelta(days=1), tz)
+    if policy.kind == "end_of_month":
+        # last day of (month of earning + n) ends at the first day of the following month
+        year, month = _add_months(earned_day.year, earned_day.month, policy.n + 1)
+        return _local_midnight_utc(date(year, month, 1), tz)
+    # end_of_year
+    return _local_midnight_utc(date(earned_day.year + policy.n + 1, 1, 1), tz)
+
+
+def last_valid_day(expires_at: datetime, tz: ZoneInfo) -> date:
+    """The last business day on which points with this ``expires_at`` can be used."""
+    return (expires_at.astimezone(tz) - timedelta(microseconds=1)).date()
+
+
+# --------------------------------------------------------------------------- clawback & debt
+
+
+@dataclass(frozen=True, slots=True)
+class ClawbackSplit:
+    from_pending: int
+    from_available: int
+    to_debt: int
+
+    @property
+    def total(self) -> int:
+        return self.from_pending + self.from_available + self.to_debt
+
+
+def split_clawback(amount: int, *, pending_hold: int, available: int) -> ClawbackSplit:
+    """Take ``amount`` back: first from the order's own still-pending hold, then from the
+    spendable balance; whatever is left becomes points debt (the balance never goes negative).
+    """
+    if amount < 0 or pending_hold < 0 or available < 0:
+        raise ValueError("amounts must not be negative")
+    from_pending = min(amount, pending_hold)
+    from_available = min(amount - from_pending, available)
+    return ClawbackSplit(from_pending, from_available, amount - from_pending - from_available)
+
+
+def debt_repayment(debt: int, credit: int) -> int:
+    """How much of a new credit goes to repaying outstanding debt (all of it, up to the debt)."""
+    if debt < 0 or credit < 0:
+        raise ValueError("amounts must not be negative")
+    return min(debt, credit)
+
+
+def proportional_clawback(
+    *,
+    earned: int,
+    order_total: int,
+    returned_before: int,
+    return_amount: int,
+    clawed_before: int,
+) -> int:
+    """Points to claw back for one return of ``return_amount`` (fen) from an order of
+    ``order_total`` fen that earned ``earned`` points.
+
+    Uses the cumulative floor ``floor(earned * returned / total)``: every return is rounded down,
+    the sum over all returns never exceeds ``earned``, and the return that completes the order
+    takes exactly the remainder.
+    """
+    if order_total <= 0 or order_total > MAX_AMOUNT_FEN:
+        raise Invalid("invalid_amount", "order total must be a positive amount in fen")
+    if return_amount <= 0:
+        raise Invalid("invalid_amount", "refund amount must be a positive amount in fen")
+    if earned < 0 or returned_before < 0 or clawed_before < 0:
+        raise ValueError("amounts must not be negative")
+    if returned_before + return_amount > order_total:
+        raise Invalid(
+            "refund_exceeds_order",
+            "refunds would exceed the order total",
+            details={
+                "order_total": order_total,
+                "returned_before": returned_before,
+                "return_amount": return_amount,
+            },
+        )
+    target = earned * (returned_before + return_amount) // order_total
+    return max(0, target - clawed_before)

@@ -1,0 +1,303 @@
+"""Scheduled ledger work: expiry, release of pending points, expiry reminders.
+
+Each job is idempotent and commits per batch (one unit of work per batch), so it can run while
+members spend and can be interrupted and re-run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import String, and_, cast, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from patron.auth.principal import Principal
+from patron.db import Database, UTCDateTime
+from patron.ledger import domain, service
+from patron.ledger.models import (
+    ExpiryNotice,
+    PointsAccount,
+    PointsAllocation,
+    PointsHold,
+    PointsLot,
+    PointsPosting,
+)
+from patron.members.models import Member
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ExpireReport:
+    members: int = 0
+    lots: int = 0
+    points: int = 0
+    batches: int = 0
+
+
+def _due(now: datetime, lo: int, hi: int) -> Any:
+    return and_(
+        PointsLot.remaining > 0,
+        PointsLot.expires_at <= now,
+        PointsLot.member_id >= lo,
+        PointsLot.member_id <= hi,
+    )
+
+
+def expire_batch(
+    session: Session, now: datetime, after: int, limit: int
+) -> tuple[int, int, int, int] | None:
+    """Expire the due lots of the next ``limit`` members (by id) after ``after``, set-based.
+
+    Returns (last member id, members, lots, points) or None when nothing is due.
+    """
+    members = list(
+        session.execute(
+            select(PointsLot.member_id)
+            .where(
+                PointsLot.remaining > 0, PointsLot.expires_at <= now, PointsLot.member_id > after
+            )
+            .group_by(PointsLot.member_id)
+            .order_by(PointsLot.member_id)
+            .limit(limit)
+        ).scalars()
+    )
+    if not members:
+        return None
+    lo, hi = members[0], members[-1]
+    # Take the ledger locks first, in member order (the same order everyone uses).
+    lock = (
+        select(PointsAccount.member_id)
+        .where(PointsAccount.member_id.in_(members))
+        .order_by(PointsAccount.member_id)
+    )
+    if service.dialect(session) == "postgresql":
+        session.execute(lock.with_for_update()).all()
+    else:  # SQLite: any write takes the database write lock before we read lots below
+        session.execute(
+            update(PointsAccount)
+            .where(PointsAccount.member_id.in_(members))
+            .values(version=PointsAccount.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    run = uuid.uuid4().hex[:12]
+    prefix = f"expire:{run}:"
+    key_of = literal(prefix) + cast(PointsLot.member_id, String)
+    due = _due(now, lo, hi)
+    # 1. one expire posting per member
+    session.execute(
+        insert(PointsPosting).from_select(
+            [
+                "member_id",
+                "kind",
+                "available_delta",
+                "pending_delta",
+                "debt_delta",
+                "reason",
+                "idempotency_key",
+                "actor",
+                "created_at",
+            ],
+            select(
+                PointsLot.member_id,
+                literal("expire"),
+                -func.sum(PointsLot.remaining),
+                literal(0),
+                literal(0),
+                literal("points expired"),
+                key_of,
+                literal("job:expire"),
+                literal(now, UTCDateTime()),
+            )
+            .where(due)
+            .group_by(PointsLot.member_id),
+        )
+    )
+    # 2. the allocation rows: exactly the remaining part of each due lot
+    posting = PointsPosting.__table__.alias("p")
+    session.execute(
+        insert(PointsAllocation).from_select(
+            ["posting_id", "lot_id", "member_id", "amount"],
+            select(posting.c.id, PointsLot.id, PointsLot.member_id, PointsLot.remaining)
+            .join(
+                posting,
+                and_(
+                    posting.c.member_id == PointsLot.member_id, posting.c.idempotency_key == key_of
+                ),
+            )
+            .where(due),
+        )
+    )
+    # 3. cached balances
+    sums = (
+        select(PointsLot.member_id.label("mid"), func.sum(PointsLot.remaining).label("total"))
+        .where(due)
+        .group_by(PointsLot.member_id)
+        .subquery()
+    )
+    session.execute(
+        update(PointsAccount)
+        .where(PointsAccount.member_id == sums.c.mid)
+        .values(
+            available=PointsAccount.available - sums.c.total,
+            lifetime_expired=PointsAccount.lifetime_expired + sums.c.total,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    stats = session.execute(
+        select(func.count(), func.coalesce(func.sum(PointsLot.remaining), 0)).where(due)
+    ).one()
+    # 4. the lots themselves
+    session.execute(
+        update(PointsLot)
+        .where(due)
+        .values(remaining=0)
+        .execution_options(synchronize_session=False)
+    )
+    return hi, len(members), int(stats[0]), int(stats[1])
+
+
+def run_expire(
+    db: Database, now: datetime, *, batch_members: int = 5_000, progress: Progress | None = None
+) -> ExpireReport:
+    report = ExpireReport()
+    after = 0
+    while True:
+        with db.unit_of_work() as session:
+            result = expire_batch(session, now, after, batch_members)
+        if result is None:
+            return report
+        after, members, lots, points = result
+        report.members += members
+        report.lots += lots
+        report.points += points
+        report.batches += 1
+        if progress:
+            progress(lots)
+
+
+def run_release(
+    db: Database,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    batch_members: int = 500,
+    progress: Progress | None = None,
+) -> int:
+    """Release pending points whose return window has passed (each hold exactly once)."""
+    released = 0
+    after = 0
+    actor = Principal.system("job:release")
+    while True:
+        with db.unit_of_work() as session:
+            members = list(
+                session.execute(
+                    select(PointsHold.member_id)
+                    .where(
+                        PointsHold.status == "pending",
+                        PointsHold.release_at <= now,
+                        PointsHold.member_id > after,
+                    )
+                    .group_by(PointsHold.member_id)
+                    .order_by(PointsHold.member_id)
+                    .limit(batch_members)
+                ).scalars()
+            )
+            if not members:
+                return released
+            ctx = service.Ctx(actor, now, tz, service.get_points_settings(session))
+            for member_id in members:
+                before = _pending_count(session, member_id, now)
+                service.begin(session, ctx, member_id)  # settle releases the due holds
+                released += before
+            after = members[-1]
+        if progress:
+            progress(len(members))
+
+
+def _pending_count(session: Session, member_id: int, now: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                PointsHold.member_id == member_id,
+                PointsHold.status == "pending",
+                PointsHold.release_at <= now,
+            )
+        )
+        or 0
+    )
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    member_id: int
+    member_no: str
+    points: int
+    first_expiry: datetime
+
+
+def expiring(
+    session: Session, now: datetime, days: int, *, limit: int | None = None
+) -> list[Expiring]:
+    """Members with points lapsing in ``(now, now + days]``, soonest first."""
+    stmt = (
+        select(
+            PointsLot.member_id,
+            Member.member_no,
+            func.sum(PointsLot.remaining),
+            func.min(PointsLot.expires_at),
+        )
+        .join(Member, Member.id == PointsLot.member_id)
+        .where(
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > now,
+            PointsLot.expires_at <= now + timedelta(days=days),
+        )
+        .group_by(PointsLot.member_id, Member.member_no)
+        .order_by(func.min(PointsLot.expires_at), PointsLot.member_id)
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    # expires_at > now in the filter: never-expiring lots (NULL) are not in these rows.
+    return [Expiring(r[0], r[1], int(r[2]), r[3]) for r in session.execute(stmt) if r[3]]
+
+
+def record_reminders(session: Session, now: datetime, days: int, tz: ZoneInfo) -> int:
+    """Record one expiry-notice event per member and expiry day (idempotent); returns new ones."""
+    rows = session.execute(
+        select(PointsLot.member_id, PointsLot.expires_at, func.sum(PointsLot.remaining))
+        .where(
+            PointsLot.remaining > 0,
+            PointsLot.expires_at > now,
+            PointsLot.expires_at <= now + timedelta(days=days),
+        )
+        .group_by(PointsLot.member_id, PointsLot.expires_at)
+    ).all()
+    per_day: dict[tuple[int, Any], int] = {}
+    for member_id, expires_at, amount in rows:
+        if expires_at is None:  # pragma: no cover - excluded by the filter
+            continue
+        day = domain.last_valid_day(expires_at, tz)
+        per_day[(member_id, day)] = per_day.get((member_id, day), 0) + int(amount)
+    created = 0
+    for (member_id, day), amount in sorted(per_day.items()):
+        exists = session.scalar(
+            select(ExpiryNotice.id).where(
+                ExpiryNotice.member_id == member_id, ExpiryNotice.expires_on == day
+            )
+        )
+        if exists is None:
+            session.add(
+                ExpiryNotice(member_id=member_id, expires_on=day, amount=amount, created_at=now)
+            )
+            created += 1
+    session.flush()
+    return created

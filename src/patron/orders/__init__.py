@@ -1,0 +1,1 @@
+"""Orders: checkout pricing, order ingestion, returns."""

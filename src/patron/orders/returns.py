@@ -1,0 +1,187 @@
+"""Full and partial returns: refunds, proportional clawback, points payments given back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patron.errors import Conflict, Invalid, NotFound
+from patron.ledger import flows
+from patron.ledger import service as ledger
+from patron.ledger.service import Ctx
+from patron.members.models import Member
+from patron.orders.models import Order, OrderReturn, ReturnLine
+from patron.orders.schemas import ReturnIn
+from patron.orders.service import (
+    content_hash,
+    find_order,
+)
+from patron.webhooks import service as webhooks
+
+# ---- returns ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ReturnResult:
+    record: OrderReturn
+    order: Order
+    tier_changed_to: str | None
+    replayed: bool
+
+
+def record_return(
+    session: Session, ctx: Ctx, source: str, external_id: str, data: ReturnIn
+) -> ReturnResult:
+    order = find_order(session, source, external_id)
+    if order is None:
+        raise NotFound(
+            "order_not_found",
+            f"No order {external_id} from {source} has been received. If the return arrived "
+            "before its order, send the order first and then retry the return.",
+        )
+    digest = content_hash(data.model_dump(mode="json"))
+    done = session.scalar(
+        select(OrderReturn).where(
+            OrderReturn.order_id == order.id, OrderReturn.external_id == data.external_id
+        )
+    )
+    if done is not None:
+        if done.content_hash != digest:
+            raise Conflict(
+                "return_conflict",
+                f"Return {data.external_id} was already received with different content.",
+            )
+        return ReturnResult(done, order, None, True)
+    if data.returned_at < order.ordered_at:
+        raise Invalid(
+            "return_before_order",
+            "returned_at is earlier than the order.",
+            details={"field": "returned_at"},
+        )
+    ledger.begin(session, ctx, order.member_id)
+    by_no = {ln.line_no: ln for ln in order.lines}
+    wanted: dict[int, int] = {}
+    for i, rl in enumerate(data.lines):
+        if rl.line_no not in by_no:
+            raise Invalid(
+                "unknown_line",
+                f"Order {external_id} has no line {rl.line_no}.",
+                details={"field": f"lines.{i}.line_no"},
+            )
+        wanted[rl.line_no] = wanted.get(rl.line_no, 0) + rl.quantity
+    for no, qty in wanted.items():
+        ln = by_no[no]
+        if ln.returned_quantity + qty > ln.quantity:
+            raise Invalid(
+                "return_exceeds_purchase",
+                f"Line {no}: {qty} returned but only {ln.quantity - ln.returned_quantity} of "
+                f"{ln.quantity} remain.",
+                details={"field": "lines", "line_no": no},
+            )
+    record = OrderReturn(
+        order_id=order.id,
+        member_id=order.member_id,
+        external_id=data.external_id,
+        returned_at=data.returned_at.astimezone(UTC),
+        refund_fen=0,
+        points_returned=0,
+        points_clawed=0,
+        growth_clawed=0,
+        to_debt=0,
+        content_hash=digest,
+        created_at=ctx.now,
+    )
+    session.add(record)
+    session.flush()
+    refund_fen = 0
+    points_back = 0
+    for no, qty in sorted(wanted.items()):
+        ln = by_no[no]
+        final = ln.returned_quantity + qty == ln.quantity
+        # Proportional by quantity; the return that completes the line takes the remainder.
+        cash = ln.paid_fen - ln.refunded_fen if final else ln.paid_fen * qty // ln.quantity
+        pts = ln.points - ln.refunded_points if final else ln.points * qty // ln.quantity
+        ln.returned_quantity += qty
+        ln.refunded_fen += cash
+        ln.refunded_points += pts
+        refund_fen += cash
+        points_back += pts
+        session.add(
+            ReturnLine(
+                return_id=record.id, line_no=no, quantity=qty, refund_fen=cash, points_returned=pts
+            )
+        )
+    source_id = f"{source}:{external_id}"
+    changed = None
+    if order.paid_fen > 0 and refund_fen > 0 and (order.points_earned or order.growth_earned):
+        refunded = flows.refund(
+            session,
+            ctx,
+            order.member_id,
+            source_type="order",
+            source_id=source_id,
+            refund_id=data.external_id,
+            order_total_fen=order.paid_fen,
+            refund_amount_fen=refund_fen,
+        )
+        record.points_clawed = refunded.points_clawed
+        record.growth_clawed = refunded.growth_clawed
+        record.to_debt = refunded.to_debt
+        changed = refunded.tier_changed_to
+    if points_back:
+        # The points that paid for the returned goods come back as a new lot.
+        flows.earn(
+            session,
+            ctx,
+            order.member_id,
+            points=points_back,
+            source_type="order_return",
+            source_id=f"{source_id}:{data.external_id}"[:64],
+            reason=f"points payment returned for order {external_id}",
+            pending_days=0,
+        )
+    record.refund_fen = refund_fen
+    record.points_returned = points_back
+    order.refunded_fen += refund_fen
+    all_back = all(ln.returned_quantity == ln.quantity for ln in order.lines)
+    order.status = "returned" if all_back else "partially_returned"
+    session.flush()
+    member_no = session.scalar(select(Member.member_no).where(Member.id == order.member_id))
+    ref = {"member_no": member_no, "source": source, "external_id": external_id}
+    webhooks.emit(
+        session,
+        "order.returned",
+        {
+            **ref,
+            "return_id": data.external_id,
+            "refund_fen": refund_fen,
+            "points_returned": points_back,
+            "points_clawed_back": record.points_clawed,
+            "growth_clawed_back": record.growth_clawed,
+            "to_debt": record.to_debt,
+        },
+        ctx.now,
+    )
+    if record.points_clawed:
+        webhooks.emit(
+            session,
+            "points.clawed_back",
+            {
+                **ref,
+                "return_id": data.external_id,
+                "points": record.points_clawed,
+                "to_debt": record.to_debt,
+            },
+            ctx.now,
+        )
+    if changed:
+        webhooks.emit(
+            session,
+            "tier.changed",
+            {"member_no": member_no, "tier": changed, "cause": "return"},
+            ctx.now,
+        )
+    return ReturnResult(record, order, changed, False)

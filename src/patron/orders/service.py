@@ -1,0 +1,530 @@
+"""Orders from POS and shops, the checkout, and returns — wired to the rules and the ledger.
+
+Everything for one order happens in the caller's transaction: the order rows, the points
+payment (a ledger spend), the earning (a ledger earn with its rule trace) and budget usage.
+Lock order: the member's points account (taken by the ledger) first, then rule budgets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from patron.auth.principal import Principal
+from patron.catalog import service as catalog
+from patron.errors import Conflict, Invalid, NotFound
+from patron.ledger import flows
+from patron.ledger import service as ledger
+from patron.ledger.service import Ctx
+from patron.members.models import Member
+from patron.members.service import get_member
+from patron.orders import pricing
+from patron.orders.models import (
+    Order,
+    OrderLine,
+    OrderPayment,
+    RuleBudgetUsage,
+)
+from patron.orders.schemas import OrderIn
+from patron.program import service as program_service
+from patron.rules.definitions import EarningRules
+from patron.rules.domain import EarnContext, EarningResult, EarnLine, evaluate_order
+from patron.tiers import service as tiers
+from patron.tiers.domain import TierBenefits
+from patron.webhooks import service as webhooks
+
+PRICING_SECTION = "pricing"
+EARNING_SECTION = "earning"
+BP = 10_000
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def pricing_settings(session: Session) -> pricing.PricingSettings:
+    return program_service.get_section(session, PRICING_SECTION, pricing.PricingSettings)
+
+
+def earning_rules(session: Session) -> EarningRules:
+    return program_service.get_section(session, EARNING_SECTION, EarningRules)
+
+
+def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> Ctx:
+    return Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class LineCalc:
+    line_no: int
+    sku: str
+    category: str
+    quantity: int
+    unit_price_fen: int
+    discount_fen: int
+    net_fen: int
+    points_fen: int = 0
+    points: int = 0
+    paid_fen: int = 0
+
+
+def member_tier(session: Session, ctx: Ctx, member_id: int) -> tuple[str, TierBenefits]:
+    code = tiers.state(session, ctx, member_id).code
+    ladder = tiers.get_ladder(session)
+    for tier in ladder.tiers:
+        if tier.code == code:
+            return code, tier.benefits
+    return ladder.tiers[0].code, ladder.tiers[0].benefits
+
+
+def active_member(session: Session, member_no: str) -> Member:
+    member = get_member(session, member_no)
+    if member.status != "active":
+        raise Conflict(
+            "member_not_active",
+            f"Member {member_no} is {member.status}; orders cannot be recorded.",
+        )
+    return member
+
+
+# ---- earning ---------------------------------------------------------------------------------
+
+
+def evaluate_earning(
+    session: Session,
+    ctx: Ctx,
+    member: Member,
+    *,
+    occurred_at: datetime,
+    lines: tuple[EarnLine, ...],
+    tier_code: str,
+    benefits: TierBenefits,
+    lock_budgets: bool,
+) -> EarningResult:
+    rules = earning_rules(session)
+    day = occurred_at.astimezone(ctx.tz).date()
+    earlier = session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.welcome_bonus), 0)).where(
+            Order.member_id == member.id
+        )
+    ).one()
+    today = session.scalar(
+        select(func.coalesce(func.sum(Order.points_earned), 0)).where(
+            Order.member_id == member.id, Order.business_date == day
+        )
+    )
+    budgets = rules.budgeted_rules()
+    used: dict[str, int] = {}
+    if budgets:
+        if lock_budgets:
+            _ensure_budget_rows(session, sorted(budgets), ctx.now)
+        q = select(RuleBudgetUsage).where(RuleBudgetUsage.rule_id.in_(sorted(budgets)))
+        if lock_budgets:
+            q = q.order_by(RuleBudgetUsage.rule_id).with_for_update()
+        used = {r.rule_id: r.points_used for r in session.scalars(q)}
+    ctx_in = EarnContext(
+        occurred_at=occurred_at,
+        lines=lines,
+        tier_code=tier_code,
+        tier_multiplier_bp=benefits.points_multiplier_bp,
+        member_since=member.created_at,
+        is_first_purchase=int(earlier[0]) == 0,
+        welcome_bonus_awarded=int(earlier[1]) > 0,
+        points_earned_today=int(today or 0),
+        budget_used=used,
+    )
+    return evaluate_order(rules, ctx_in, tz=ctx.tz)
+
+
+def _ensure_budget_rows(session: Session, rule_ids: list[str], now: datetime) -> None:
+    existing = set(
+        session.scalars(
+            select(RuleBudgetUsage.rule_id).where(RuleBudgetUsage.rule_id.in_(rule_ids))
+        )
+    )
+    for rule_id in rule_ids:
+        if rule_id not in existing:
+            session.add(RuleBudgetUsage(rule_id=rule_id, points_used=0, updated_at=now))
+    session.flush()
+
+
+def _charge_budgets(session: Session, result: EarningResult, now: datetime) -> None:
+    budgets = earning_rules(session).budgeted_rules()
+    for c in result.points_trace:
+        if c.rule_id in budgets and c.points > 0:
+            row = session.get(RuleBudgetUsage, c.rule_id)
+            if row is not None:
+                row.points_used += c.points
+                row.updated_at = now
+    session.flush()
+
+
+def trace(result: EarningResult | None, reason: str = "") -> dict[str, Any]:
+    if result is None:
+        return {"points": [], "growth": [], "note": reason}
+    return {
+        "points": [c.model_dump(mode="json") for c in result.points_trace],
+        "growth": [c.model_dump(mode="json") for c in result.growth_trace],
+        "base_points": result.base_points,
+        "business_date": result.business_date.isoformat(),
+        "rule_ids": result.rule_ids(),
+    }
+
+
+# ---- recording an order ----------------------------------------------------------------------
+
+
+def record_order(
+    session: Session,
+    ctx: Ctx,
+    member: Member,
+    *,
+    source: str,
+    external_id: str,
+    channel: str,
+    store_code: str | None,
+    ordered_at: datetime,
+    lines: list[LineCalc],
+    payments: list[tuple[str, int, int]],
+    points_used: int,
+    earn: bool,
+    digest: str,
+) -> Order:
+    # The ledger locks the member's account first; everything below is serialised per member.
+    ledger.begin(session, ctx, member.id)
+    tier_code, benefits = member_tier(session, ctx, member.id)
+    result: EarningResult | None = None
+    if earn:
+        result = evaluate_earning(
+            session,
+            ctx,
+            member,
+            occurred_at=ordered_at,
+            lines=tuple(
+                EarnLine(category=ln.category, paid_fen=ln.paid_fen, sku=ln.sku) for ln in lines
+            ),
+            tier_code=tier_code,
+            benefits=benefits,
+            lock_budgets=True,
+        )
+    total = sum(ln.net_fen for ln in lines)
+    points_fen = sum(ln.points_fen for ln in lines)
+    rules = earning_rules(session)
+    given = {c.rule_id: c.points for c in result.points_trace} if result else {}
+    welcome = given.get(rules.welcome.id, 0)
+    order = Order(
+        member_id=member.id,
+        source=source,
+        external_id=external_id,
+        channel=channel,
+        store_code=store_code,
+        ordered_at=ordered_at.astimezone(UTC),
+        business_date=ordered_at.astimezone(ctx.tz).date(),
+        status="completed",
+        list_total_fen=sum(ln.unit_price_fen * ln.quantity for ln in lines),
+        discount_fen=sum(ln.discount_fen for ln in lines),
+        total_fen=total,
+        points_used=points_used,
+        points_fen=points_fen,
+        paid_fen=total - points_fen,
+        points_earned=result.points if result else 0,
+        growth_earned=result.growth if result else 0,
+        welcome_bonus=welcome,
+        first_purchase=given.get(rules.first_purchase.id, 0) > 0,
+        rules_trace=trace(result, "" if earn else "historical order recorded without earning"),
+        content_hash=digest,
+        refunded_fen=0,
+        created_at=ctx.now,
+    )
+    session.add(order)
+    session.flush()
+    for ln in lines:
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                line_no=ln.line_no,
+                sku=ln.sku,
+                category=ln.category,
+                quantity=ln.quantity,
+                unit_price_fen=ln.unit_price_fen,
+                discount_fen=ln.discount_fen,
+                net_fen=ln.net_fen,
+                points_fen=ln.points_fen,
+                points=ln.points,
+                paid_fen=ln.paid_fen,
+                returned_quantity=0,
+                refunded_fen=0,
+                refunded_points=0,
+            )
+        )
+    for method, amount, pts in payments:
+        session.add(OrderPayment(order_id=order.id, method=method, amount_fen=amount, points=pts))
+    session.flush()
+    source_id = f"{source}:{external_id}"
+    where = f"{channel} {store_code}" if store_code else channel
+    tier_changed: str | None = None
+    if points_used:
+        spent = flows.spend(
+            session,
+            ctx,
+            member.id,
+            points=points_used,
+            source_type="order",
+            source_id=source_id,
+            reason=f"paid order {external_id} ({where})",
+        )
+        order.spend_posting_id = spent.posting_id
+    if result is not None and (result.points or result.growth):
+        if result.points:
+            earned = flows.earn(
+                session,
+                ctx,
+                member.id,
+                points=result.points,
+                growth_value=result.growth,
+                source_type="order",
+                source_id=source_id,
+                reason=f"order {external_id} ({where}): {', '.join(result.rule_ids())}"[:200],
+            )
+            order.earn_posting_id = earned.posting.posting_id
+            tier_changed = earned.tier_changed_to
+        else:
+            from patron.ledger import growth
+
+            growth.earn(
+                session,
+                ctx,
+                member.id,
+                result.growth,
+                source_type="order",
+                source_id=source_id,
+                reason=f"order {external_id}",
+            )
+            tier_changed = tiers.on_growth_change(session, ctx, member.id)
+        _charge_budgets(session, result, ctx.now)
+    session.flush()
+    _emit_recorded(session, ctx, member, order, tier_changed)
+    return order
+
+
+def _emit_recorded(
+    session: Session, ctx: Ctx, member: Member, order: Order, tier_changed: str | None
+) -> None:
+    ref = {"member_no": member.member_no, "source": order.source, "external_id": order.external_id}
+    webhooks.emit(
+        session,
+        "order.recorded",
+        {
+            **ref,
+            "ordered_at": order.ordered_at.isoformat(),
+            "store_code": order.store_code,
+            "total_fen": order.total_fen,
+            "paid_fen": order.paid_fen,
+            "points_used": order.points_used,
+            "points_earned": order.points_earned,
+            "growth_earned": order.growth_earned,
+        },
+        ctx.now,
+    )
+    if order.points_used:
+        webhooks.emit(session, "points.spent", {**ref, "points": order.points_used}, ctx.now)
+    if order.points_earned:
+        webhooks.emit(session, "points.earned", {**ref, "points": order.points_earned}, ctx.now)
+    if tier_changed:
+        webhooks.emit(
+            session,
+            "tier.changed",
+            {"member_no": member.member_no, "tier": tier_changed, "cause": "order"},
+            ctx.now,
+        )
+
+
+def find_order(session: Session, source: str, external_id: str) -> Order | None:
+    return session.scalar(
+        select(Order).where(Order.source == source, Order.external_id == external_id)
+    )
+
+
+def replay_or_conflict(order: Order, digest: str) -> Order:
+    if order.content_hash != digest:
+        raise Conflict(
+            "order_conflict",
+            f"Order {order.external_id} from {order.source} was already received with different "
+            "content; send a new external_id for a new order.",
+        )
+    return order
+
+
+def ingest_order(
+    session: Session, actor: Principal, data: OrderIn, *, now: datetime, tz: ZoneInfo
+) -> tuple[Order, bool]:
+    """Record an order computed by a POS or shop. Returns (order, replayed)."""
+    digest = content_hash(data.model_dump(mode="json"))
+    existing = find_order(session, data.source, data.external_id)
+    if existing is not None:
+        return replay_or_conflict(existing, digest), True
+    member = active_member(session, data.member_no)
+    if data.ordered_at > now + FUTURE_TOLERANCE:
+        raise Invalid(
+            "ordered_at_in_future", "ordered_at is in the future.", details={"field": "ordered_at"}
+        )
+    check_store(session, data.channel, data.store_code)
+    settings = pricing_settings(session)
+    lines = _order_lines(session, data)
+    total = sum(ln.net_fen for ln in lines)
+    paid = sum(p.amount_fen for p in data.payments)
+    if paid != total:
+        raise Invalid(
+            "payments_mismatch",
+            f"Payments add up to {paid} fen but the lines to {total} fen.",
+            details={"field": "payments", "lines_total_fen": total, "payments_total_fen": paid},
+        )
+    points_used = 0
+    points_fen = 0
+    for p in data.payments:
+        if p.method == "points":
+            if (
+                p.points is None
+                or settings.points_value_fen(p.points) != p.amount_fen
+                or (p.points % settings.effective_step())
+            ):
+                raise Invalid(
+                    "points_value_mismatch",
+                    f"{p.points} points are worth {settings.points_value_fen(p.points or 0)} fen "
+                    f"({settings.points_per_unit} points = {settings.unit_fen} fen), not "
+                    f"{p.amount_fen}.",
+                    details={"field": "payments"},
+                )
+            points_used += p.points
+            points_fen += p.amount_fen
+        elif p.points is not None:
+            raise Invalid(
+                "points_on_non_points_payment",
+                "Only a payment with method 'points' carries points.",
+                details={"field": "payments"},
+            )
+    if points_fen * BP > total * settings.max_points_share_bp:
+        raise Invalid(
+            "points_share_exceeded",
+            f"Points may pay at most {settings.max_points_share_bp / 100:g}% of an order.",
+            details={"field": "payments"},
+        )
+    _split_points(lines, points_fen, points_used)
+    ctx = make_ctx(session, actor, now, tz)
+    order = record_order(
+        session,
+        ctx,
+        member,
+        source=data.source,
+        external_id=data.external_id,
+        channel=data.channel,
+        store_code=data.store_code,
+        ordered_at=data.ordered_at,
+        lines=lines,
+        payments=[(p.method, p.amount_fen, p.points or 0) for p in data.payments],
+        points_used=points_used,
+        earn=data.earn,
+        digest=digest,
+    )
+    return order, False
+
+
+def check_store(session: Session, channel: str, store_code: str | None) -> None:
+    if store_code is None:
+        if channel == "store":
+            raise Invalid(
+                "store_required",
+                "Orders from channel 'store' need a store_code.",
+                details={"field": "store_code"},
+            )
+        return
+    if not catalog.store_exists(session, store_code):
+        raise Invalid(
+            "unknown_store", f"No store with code {store_code}.", details={"field": "store_code"}
+        )
+
+
+def _order_lines(session: Session, data: OrderIn) -> list[LineCalc]:
+    products = catalog.products_by_sku(session, [ln.sku for ln in data.lines])
+    numbers = [ln.line_no or i for i, ln in enumerate(data.lines, start=1)]
+    if len(set(numbers)) != len(numbers):
+        raise Invalid(
+            "duplicate_line_no", "Line numbers must be unique.", details={"field": "lines"}
+        )
+    out: list[LineCalc] = []
+    for i, (no, ln) in enumerate(zip(numbers, data.lines, strict=True)):
+        product = products.get(ln.sku)
+        if product is None:
+            raise Invalid(
+                "unknown_sku",
+                f"Line {no}: no product with SKU {ln.sku}.",
+                details={"field": f"lines.{i}.sku"},
+            )
+        category = product.category.code
+        if ln.category is not None and ln.category != category:
+            raise Invalid(
+                "category_mismatch",
+                f"Line {no}: SKU {ln.sku} is in category {category}, not {ln.category}.",
+                details={"field": f"lines.{i}.category"},
+            )
+        gross = ln.unit_price_fen * ln.quantity
+        if ln.discount_fen > gross:
+            raise Invalid(
+                "discount_exceeds_line",
+                f"Line {no}: the discount exceeds the line amount.",
+                details={"field": f"lines.{i}.discount_fen"},
+            )
+        out.append(
+            LineCalc(
+                no,
+                ln.sku,
+                category,
+                ln.quantity,
+                ln.unit_price_fen,
+                ln.discount_fen,
+                gross - ln.discount_fen,
+            )
+        )
+    return out
+
+
+def _split_points(lines: list[LineCalc], points_fen: int, points: int) -> None:
+    """Spread the points payment over lines in proportion to their amounts, exactly."""
+    fen_parts = pricing.allocate_largest_remainder(points_fen, [ln.net_fen for ln in lines])
+    point_parts = pricing.allocate_largest_remainder(points, fen_parts)
+    for ln, f, p in zip(lines, fen_parts, point_parts, strict=True):
+        ln.points_fen, ln.points, ln.paid_fen = f, p, ln.net_fen - f
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def member_orders(
+    session: Session, member_id: int, *, limit: int, offset: int
+) -> tuple[list[Order], int]:
+    total = session.scalar(
+        select(func.count()).select_from(Order).where(Order.member_id == member_id)
+    )
+    rows = session.scalars(
+        select(Order)
+        .where(Order.member_id == member_id)
+        .order_by(Order.ordered_at.desc(), Order.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+def get_order(session: Session, source: str, external_id: str) -> Order:
+    order = find_order(session, source, external_id)
+    if order is None:
+        raise NotFound("order_not_found", f"No order {external_id} from {source}.")
+    return order

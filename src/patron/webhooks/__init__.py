@@ -1,0 +1,1 @@
+"""Signed webhook deliveries of order, points and tier events to integrators (outbox pattern)."""
