@@ -36,6 +36,17 @@ def _settings() -> Settings:
     return settings
 
 
+def _migrated_settings() -> Settings:
+    """Settings for commands that use the database: refuse a schema that is behind."""
+    from patron.migrate import pending
+
+    settings = _settings()
+    if pending(settings.database_url):
+        err.print("[red]the database schema is not up to date:[/red] run `patron migrate` first")
+        raise typer.Exit(2)
+    return settings
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (Alembic)."""
@@ -152,7 +163,7 @@ def staff_create(
     from patron.db import Database, utcnow
     from patron.errors import PatronError
 
-    settings = _settings()
+    settings = _migrated_settings()
     pw = password or os.environ.get("PATRON_NEW_PASSWORD")
     if not pw:
         pw = typer.prompt("password", hide_input=True, confirmation_prompt=True)
@@ -185,7 +196,7 @@ def apikey_create(
     from patron.db import Database, utcnow
     from patron.errors import PatronError
 
-    settings = _settings()
+    settings = _migrated_settings()
     db = Database(settings.database_url)
     try:
         with db.unit_of_work() as session:
@@ -244,7 +255,7 @@ def import_csv(
     from patron.kit.crypto import FieldCipher
     from patron.kit.timeutil import business_tz
 
-    settings = _settings()
+    settings = _migrated_settings()
     keys = settings.keys()
     db = Database(settings.database_url)
     actor = Principal.system(f"import:{file.name}"[:120])
@@ -315,7 +326,7 @@ def webhooks_deliver(
     from patron.kit.crypto import FieldCipher
     from patron.webhooks.service import deliver_due
 
-    settings = _settings()
+    settings = _migrated_settings()
     keys = settings.keys()
     db = Database(settings.database_url)
     cipher = FieldCipher(keys["data_key"], keys["index_key"])
@@ -325,6 +336,76 @@ def webhooks_deliver(
         if not loop:
             return
         time.sleep(interval)
+
+
+jobs_app = typer.Typer(help="Run scheduled jobs by hand or from cron.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+class JobName(StrEnum):
+    expire = "expire"
+    release = "release"
+    tiers = "tiers"
+    reminders = "reminders"
+    webhooks = "webhooks"
+    purge_idempotency = "purge-idempotency"
+
+
+@jobs_app.command("run")
+def jobs_run(job: Annotated[JobName, typer.Argument(help="Which job")]) -> None:
+    """Run one job now. Every job is idempotent: running it twice changes nothing more."""
+    from datetime import timedelta
+
+    from patron.db import Database, utcnow
+    from patron.idempotency import service as idempotency
+    from patron.kit.crypto import FieldCipher
+    from patron.kit.timeutil import business_tz
+    from patron.ledger import jobs as ledger_jobs
+    from patron.ledger import service as ledger
+    from patron.tiers.jobs import run_tiers
+    from patron.webhooks.service import deliver_due
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    tz = business_tz(settings.business_timezone)
+    now = utcnow()
+    result: object
+    if job is JobName.expire:
+        result = ledger_jobs.run_expire(db, now)
+    elif job is JobName.release:
+        result = {"released": ledger_jobs.run_release(db, now, tz)}
+    elif job is JobName.tiers:
+        result = run_tiers(db, now, tz)
+    elif job is JobName.reminders:
+        with db.unit_of_work() as session:
+            days = ledger.get_points_settings(session).reminder_days
+            result = {"reminders": ledger_jobs.record_reminders(session, now, days, tz)}
+    elif job is JobName.webhooks:
+        keys = settings.keys()
+        result = deliver_due(db, FieldCipher(keys["data_key"], keys["index_key"]), now)
+    else:
+        with db.unit_of_work() as session:
+            retention = timedelta(hours=settings.idempotency_retention_hours)
+            result = {"purged": idempotency.purge(session, now, retention)}
+    console.print(f"{job.value}: {result}")
+
+
+@app.command()
+def check() -> None:
+    """Reconcile every ledger invariant over the whole database; exit 1 naming violations."""
+    from patron.db import Database, utcnow
+    from patron.ledger.check import run_check
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    with console.status("checking the ledger…"), db.unit_of_work() as session:
+        violations = run_check(session, now=utcnow())
+    if violations:
+        for v in violations:
+            err.print(f"[red]violation:[/red] {v}")
+        err.print(f"{len(violations)} violation(s)")
+        raise typer.Exit(1)
+    console.print("ledger is consistent: every invariant holds")
 
 
 # ledger commands:
