@@ -187,12 +187,13 @@ def client(app: Any) -> Iterator[TestClient]:
 @pytest.fixture
 def auth_headers(
     database: TestDatabase, app: Any, clock: FrozenClock
-) -> Callable[[str], dict[str, str]]:
+) -> Callable[..., dict[str, str]]:
     """``auth_headers("clerk")`` → headers of a freshly created staff user with that role."""
     made: dict[str, dict[str, str]] = {}
 
-    def make(role: str) -> dict[str, str]:
-        if role in made:
+    def make(role: str, fresh: bool = False) -> dict[str, str]:
+        """``fresh=True`` signs a new user in now (tokens expire when the clock moves on)."""
+        if role in made and not fresh:
             return made[role]
         with database.unit_of_work() as session:
             user = auth_service.create_staff(

@@ -44,3 +44,38 @@ def test_commands_refuse_an_unmigrated_database(env):
     r = CliRunner().invoke(app, ["check"])
     assert r.exit_code == 2
     assert "patron migrate" in r.output
+
+
+def test_staff_and_api_key_commands_and_demo_rerun(env, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from patron.app import create_app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    monkeypatch.setenv("PATRON_NEW_PASSWORD", "a long passphrase")
+    r = runner.invoke(app, ["staff", "create", "wang.fang", "--role", "operator"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["staff", "create", "wang.fang", "--role", "operator"])
+    assert r.exit_code == 1
+    assert "username_taken" in r.output
+    r = runner.invoke(app, ["apikey", "create", "ERP", "--scope", "members:read"])
+    assert r.exit_code == 0, r.output
+    secret = next(w for w in r.output.split() if w.startswith("ptn_"))
+    r = runner.invoke(app, ["apikey", "create", "bad", "--scope", "staff:admin"])
+    assert r.exit_code == 1
+    first = runner.invoke(app, ["demo", "--members", "15", "--no-history"])
+    second = runner.invoke(app, ["demo", "--members", "15", "--no-history"])
+    assert first.exit_code == second.exit_code == 0
+    assert "15 new, 15 in total" in first.output
+    assert "0 new, 15 in total" in second.output
+    demo_key = next(w for w in second.output.split() if w.startswith("ptn_"))
+    assert demo_key in first.output
+    settings = get_settings().model_copy(update={"scheduler": False})
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/v1/members", headers={"X-API-Key": secret}).json()["total"] == 15
+        assert c.get("/api/v1/members", headers={"X-API-Key": demo_key}).status_code == 200
+        token = c.post(
+            "/api/v1/auth/token", json={"username": "wang.fang", "password": "a long passphrase"}
+        ).json()
+        assert token["role"] == "operator"

@@ -1,0 +1,109 @@
+"""One error shape, request ids, logs without personal data, configuration safety."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+from fastapi.testclient import TestClient
+
+from patron.app import create_app
+from patron.config import ConfigError, Settings
+
+
+def test_every_error_has_the_same_shape(client, auth_headers):
+    responses = [
+        client.get("/api/v1/nothing-here"),
+        client.get("/api/v1/members"),
+        client.get("/api/v1/staff", headers=auth_headers("clerk")),
+        client.post("/api/v1/members", json={"phone": "x"}, headers=auth_headers("clerk")),
+        client.post(
+            "/api/v1/members",
+            content=b"{not json",
+            headers={**auth_headers("clerk"), "content-type": "application/json"},
+        ),
+        client.delete("/health"),
+    ]
+    codes = []
+    for r in responses:
+        assert 400 <= r.status_code < 500
+        err = r.json()["error"]
+        assert set(err) == {"code", "message", "details", "request_id"}
+        assert err["message"]
+        assert err["request_id"] == r.headers["x-request-id"]
+        codes.append(err["code"])
+    assert codes == [
+        "not_found",
+        "not_authenticated",
+        "forbidden",
+        "validation_error",
+        "validation_error",
+        "method_not_allowed",
+    ]
+
+
+def test_oversized_body_is_refused(client, auth_headers):
+    big = b'{"phone": "' + b"1" * 1_100_000 + b'", "channel": "web"}'
+    r = client.post(
+        "/api/v1/members",
+        content=big,
+        headers={**auth_headers("clerk"), "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "payload_too_large"
+
+
+def test_request_id_is_kept_and_logs_hold_no_personal_data(
+    settings, database, clock, auth_headers, capsys
+):
+    # An app logging at INFO, created while stderr is being captured.
+    app = create_app(settings.model_copy(update={"log_level": "INFO"}), database, clock)
+    client = TestClient(app)
+    h = {**auth_headers("clerk"), "X-Request-ID": "trace-123"}
+    r = client.post(
+        "/api/v1/members",
+        json={"phone": "13800138000", "channel": "web", "email": "zw@example.com", "name": "张伟"},
+        headers=h,
+    )
+    assert r.headers["x-request-id"] == "trace-123"
+    client.get("/api/v1/members?phone=13800138000", headers=h)
+    logged = capsys.readouterr().err
+    lines = [json.loads(ln) for ln in logged.splitlines() if ln.startswith("{")]
+    requests = [ln for ln in lines if ln.get("event") == "request"]
+    assert requests, logged
+    assert {ln["request_id"] for ln in requests} == {"trace-123"}
+    assert any(ln["path"] == "/api/v1/members" for ln in requests)
+    for secret in ("13800138000", "zw@example.com", "张伟", "phone="):
+        assert secret not in logged
+
+
+KEY = base64.b64encode(b"q" * 32).decode()
+
+
+def test_production_refuses_to_start_without_keys(tmp_path):
+    s = Settings(env="production", key_file=tmp_path / "keys.json")
+    with pytest.raises(ConfigError):
+        s.keys()
+    assert not (tmp_path / "keys.json").exists()
+    good = Settings(env="production", data_key=KEY, index_key=KEY, token_key=KEY)
+    assert len(good.keys()["data_key"]) == 32
+    short = Settings(
+        env="production", data_key=base64.b64encode(b"x").decode(), index_key=KEY, token_key=KEY
+    )
+    with pytest.raises(ConfigError):
+        short.keys()
+
+
+def test_development_generates_a_private_key_file_once(tmp_path):
+    path = tmp_path / "var" / "keys.json"
+    first = Settings(env="development", key_file=path).keys()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert Settings(env="development", key_file=path).keys() == first
+
+
+def test_unknown_timezone_is_refused():
+    with pytest.raises(ValueError, match="business_timezone"):
+        Settings(business_timezone="Mars/Olympus")
