@@ -107,3 +107,20 @@ def test_development_generates_a_private_key_file_once(tmp_path):
 def test_unknown_timezone_is_refused():
     with pytest.raises(ValueError, match="business_timezone"):
         Settings(business_timezone="Mars/Olympus")
+
+
+def test_an_unexpected_error_is_a_clean_500_with_the_request_id(app):
+    def boom() -> None:
+        raise RuntimeError("secret 13800138000")
+
+    app.add_api_route("/boom", boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom", headers={"X-Request-ID": "rid-500"})
+    assert r.status_code == 500
+    assert r.json()["error"] == {
+        "code": "internal_error",
+        "message": "Something went wrong on our side; it was logged.",
+        "details": {},
+        "request_id": "rid-500",
+    }
+    assert "13800138000" not in r.text

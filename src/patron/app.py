@@ -165,6 +165,10 @@ def create_app(
         webhooks_router,
     ):
         app.include_router(router)
+    if settings.bench_endpoints:
+        from patron.web.bench import router as bench_router
+
+        app.include_router(bench_router)
 
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(default=15, ge=1)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
     scheduler: bool = True
+    # Mount /bench/bare (benchmarks only).
+    bench_endpoints: bool = False
 
     @model_validator(mode="after")
     def _timezone_known(self) -> Settings:

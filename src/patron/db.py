@@ -149,3 +149,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def advisory_lock(session: Session, key: str) -> None:
+    """Serialise transactions working on the same natural key (e.g. one external order id)
+    until commit. PostgreSQL: a transaction-scoped advisory lock; SQLite transactions are
+    already serial (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})

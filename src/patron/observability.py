@@ -86,9 +86,12 @@ class RequestContextMiddleware:
                     raise _BodyTooLarge
             return message
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), rid.encode()))
@@ -100,6 +103,19 @@ class RequestContextMiddleware:
         except _BodyTooLarge:
             await _too_large(send, rid)
             status = 413
+        except Exception as exc:
+            # Anything unhandled: log its type (never its message: it may hold data) and answer
+            # with the usual error shape, carrying the request id for support.
+            self.log.error("unhandled_error", error_type=type(exc).__name__)
+            status = 500
+            if not started:
+                await _send_json(
+                    send,
+                    rid,
+                    500,
+                    "internal_error",
+                    "Something went wrong on our side; it was logged.",
+                )
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or scope["path"]
@@ -119,14 +135,19 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(send: Send, rid: str) -> None:
-    body = (
-        b'{"error":{"code":"payload_too_large","message":"The request body is larger than 1 MB.",'
-        b'"details":{},"request_id":"' + rid.encode() + b'"}}'
-    )
+    await _send_json(send, rid, 413, "payload_too_large", "The request body is larger than 1 MB.")
+
+
+async def _send_json(send: Send, rid: str, status: int, code: str, message: str) -> None:
+    import json
+
+    body = json.dumps(
+        {"error": {"code": code, "message": message, "details": {}, "request_id": rid}}
+    ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

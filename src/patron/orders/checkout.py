@@ -21,6 +21,7 @@ from patron.orders.service import (
     content_hash,
     evaluate_earning,
     find_order,
+    lock_order,
     member_tier,
     pricing_settings,
     record_order,
@@ -107,6 +108,7 @@ def quote(session: Session, ctx: Ctx, data: QuoteIn) -> Priced:
 def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
     """Re-price at commit time; if anything changed since the quote, refuse (409)."""
     digest = content_hash(data.model_dump(mode="json"))
+    lock_order(session, data.source, data.external_id)
     existing = find_order(session, data.source, data.external_id)
     if existing is not None:
         return replay_or_conflict(existing, digest), True

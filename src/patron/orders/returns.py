@@ -18,6 +18,7 @@ from patron.orders.schemas import ReturnIn
 from patron.orders.service import (
     content_hash,
     find_order,
+    lock_order,
 )
 from patron.webhooks import service as webhooks
 
@@ -35,6 +36,7 @@ class ReturnResult:
 def record_return(
     session: Session, ctx: Ctx, source: str, external_id: str, data: ReturnIn
 ) -> ReturnResult:
+    lock_order(session, source, external_id)
     order = find_order(session, source, external_id)
     if order is None:
         raise NotFound(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
+from patron.db import advisory_lock
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
 from patron.ledger import service as ledger
@@ -349,8 +350,16 @@ def _emit_recorded(
 
 def find_order(session: Session, source: str, external_id: str) -> Order | None:
     return session.scalar(
-        select(Order).where(Order.source == source, Order.external_id == external_id)
+        select(Order)
+        .where(Order.source == source, Order.external_id == external_id)
+        .execution_options(populate_existing=True)
     )
+
+
+def lock_order(session: Session, source: str, external_id: str) -> None:
+    """Everything that touches one order (recording it, its returns) runs one at a time, so a
+    retry racing the original sees it committed and replays instead of failing."""
+    advisory_lock(session, f"order:{source}:{external_id}")
 
 
 def replay_or_conflict(order: Order, digest: str) -> Order:
@@ -368,6 +377,7 @@ def ingest_order(
 ) -> tuple[Order, bool]:
     """Record an order computed by a POS or shop. Returns (order, replayed)."""
     digest = content_hash(data.model_dump(mode="json"))
+    lock_order(session, data.source, data.external_id)
     existing = find_order(session, data.source, data.external_id)
     if existing is not None:
         return replay_or_conflict(existing, digest), True

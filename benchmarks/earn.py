@@ -1,0 +1,196 @@
+"""HTTP order-commit throughput and latency on PostgreSQL, next to a bare INSERT endpoint.
+
+    python benchmarks/earn.py [--members 2000] [--seconds 15] [--workers 2]
+
+Starts `patron serve` on loopback against a scratch database, loads it with wrk (Debian's
+`wrk` package) at 8 and 32 connections: POST /api/v1/orders (each request a new order that
+earns points and growth through the rules) and POST /bench/bare (one INSERT + COMMIT), in the
+same run. Prints a final JSON line. Goal: orders ≥ 0.6× bare, p99 ≤ 100 ms at 32 connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import scratch_database
+
+from patron.auth import service as auth
+from patron.auth.principal import Principal
+from patron.catalog import service as catalog
+from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
+from patron.config import generate_keys
+from patron.db import Database
+from patron.kit.crypto import FieldCipher
+from patron.kit.timeutil import business_tz
+from patron.members import service as members
+from patron.members.schemas import MemberCreate
+from patron.web.bench import CREATE
+
+PORT = 8765
+LUA = """
+local members = {%(members)s}
+local counter = 0
+local tid = 0
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+request = function()
+  counter = counter + 1
+  local m = members[(counter %% #members) + 1]
+  local body = string.format('{"source":"bench","external_id":"%(run)s-%%d-%%d",'
+    .. '"member_no":"%%s","channel":"store","store_code":"SH001",'
+    .. '"ordered_at":"%(at)s","lines":[{"sku":"BEA-1","quantity":1,"unit_price_fen":19900},'
+    .. '{"sku":"FRE-1","quantity":2,"unit_price_fen":1250}],'
+    .. '"payments":[{"method":"wechat","amount_fen":22400}]}', tid, counter, m)
+  return wrk.format("POST", "/api/v1/orders",
+    {["Content-Type"]="application/json", ["X-API-Key"]="%(key)s"}, body)
+end
+"""
+
+
+def seed(url: str, keys: dict[str, str], n: int) -> tuple[list[str], str]:
+    import base64
+
+    db = Database(url)
+    cipher = FieldCipher(base64.b64decode(keys["data_key"]), base64.b64decode(keys["index_key"]))
+    actor = Principal.system("bench")
+    now = datetime.now(UTC) - timedelta(days=1)
+    tz = business_tz("Asia/Shanghai")
+    with db.unit_of_work() as s:
+        s.execute(__import__("sqlalchemy").text(CREATE))
+        catalog.upsert_store(
+            s, actor, StoreIn(code="SH001", name="bench", region="East China"), now=now
+        )
+        for code in ("beauty", "fresh"):
+            catalog.upsert_category(s, actor, CategoryIn(code=code, name=code), now=now)
+        catalog.upsert_product(
+            s,
+            actor,
+            ProductIn(sku="BEA-1", name="b", category_code="beauty", price_fen=19900),
+            now=now,
+        )
+        catalog.upsert_product(
+            s,
+            actor,
+            ProductIn(sku="FRE-1", name="f", category_code="fresh", price_fen=1250),
+            now=now,
+        )
+        numbers = []
+        for i in range(n):
+            m = members.register(
+                s, actor, cipher, MemberCreate(phone=f"139{i:08d}", channel="web"), now=now, tz=tz
+            )
+            numbers.append(m.member_no)
+        key = auth.create_api_key(s, actor, name="bench", scopes=["orders:write"], now=now)
+    db.dispose()
+    return numbers, key.secret
+
+
+def wrk(url: str, conns: int, seconds: int, script: Path | None) -> dict[str, float]:
+    cmd = ["wrk", "-t", "2", "-c", str(conns), "-d", f"{seconds}s", "--latency", "--timeout", "5s"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(p: str) -> float:
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
+
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "errors": int(bad.group(1)) if bad else 0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    keys = generate_keys()
+    results: dict[str, object] = {"benchmark": "earn", "workers": args.workers}
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
+        numbers, api_key = seed(url, keys, args.members)
+        at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        script = Path(tmp) / "orders.lua"
+        script.write_text(
+            LUA
+            % {
+                "members": ",".join(f'"{n}"' for n in numbers),
+                "run": f"R{int(time.time())}",
+                "at": at,
+                "key": api_key,
+            }
+        )
+        env = {
+            **os.environ,
+            "PATRON_DATABASE_URL": url,
+            "PATRON_ENV": "production",
+            "PATRON_BENCH_ENDPOINTS": "1",
+            "PATRON_SCHEDULER": "false",
+            "PATRON_LOG_LEVEL": "WARNING",
+            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "patron.cli",
+                "serve",
+                "--port",
+                str(PORT),
+                "--workers",
+                str(args.workers),
+                "--no-migrate",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{PORT}"
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{base}/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            for conns in (8, 32):
+                orders = wrk(f"{base}/api/v1/orders", conns, args.seconds, script)
+                bare_script = Path(tmp) / "bare.lua"
+                bare_script.write_text('wrk.method = "POST"\n')
+                bare = wrk(f"{base}/bench/bare", conns, args.seconds, bare_script)
+                results[f"c{conns}"] = {
+                    "orders": orders,
+                    "bare": bare,
+                    "ratio": round(orders["rps"] / bare["rps"], 3) if bare["rps"] else None,
+                }
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    results["goal"] = {"ratio": 0.6, "p99_ms_at_32": 100}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
