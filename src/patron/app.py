@@ -144,6 +144,7 @@ def create_app(
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
     from patron.orders.api import router as orders_router
+    from patron.rules.api import router as rules_router
     from patron.tiers.api import ladder_router
     from patron.tiers.api import router as tiers_router
     from patron.web.health import router as health_router
@@ -158,6 +159,7 @@ def create_app(
         audit_router,
         catalog_router,
         orders_router,
+        rules_router,
         points_router,
         points_admin_router,
         tiers_router,
