@@ -1,0 +1,203 @@
+"""Bulk import against a raw COPY of the same rows (PostgreSQL).
+
+    python benchmarks/import_bench.py --members 1000000 --orders 10000000
+
+Writes CSV files of members and historical orders (one line per order), imports them with
+`patron import` machinery (members: validation, phone normalisation, encryption, blind index,
+consents; orders: the rules engine and the ledger for every order), then COPYs the same number of
+rows into bare tables of the same shape in the same database, and prints a final JSON line with
+both times, their ratio and the importer's peak memory. Goal: ≤ 3× the COPY time, flat memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _common import scratch_database
+
+from patron.auth.principal import Principal
+from patron.catalog import service as catalog
+from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
+from patron.db import Database
+from patron.imports.importers import MemberImporter, OrderImporter
+from patron.imports.runner import run_import
+from patron.kit.crypto import FieldCipher
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def write_files(tmp: Path, members: int, orders: int) -> tuple[Path, Path]:
+    rng = random.Random(7)
+    mpath, opath = tmp / "members.csv", tmp / "orders.csv"
+    with mpath.open("w") as fh:
+        fh.write("phone,name,channel,store_code,birthday,sms\n")
+        for i in range(members):
+            fh.write(f"139{i:08d},会员{i},store,SH001,1990-01-{1 + i % 28:02d},1\n")
+    start = datetime(2024, 1, 1, 10, tzinfo=TZ)
+    with opath.open("w") as fh:
+        fh.write("order_id,phone,store_code,ordered_at,sku,quantity,unit_price\n")
+        for i in range(orders):
+            at = start + timedelta(minutes=i * 3)
+            m = rng.randrange(members)
+            fh.write(f"H{i},139{m:08d},SH001,{at:%Y-%m-%d %H:%M:%S},BEA-1,1,199.00\n")
+    return mpath, opath
+
+
+def copy_baseline(url: str, mpath: Path, opath: Path) -> float:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        # Same columns, defaults and indexes as the real tables; no foreign keys or triggers.
+        for table in ("members", "orders", "order_lines"):
+            cur.execute(
+                f"CREATE TABLE copy_{table} (LIKE {table} INCLUDING DEFAULTS INCLUDING INDEXES)"
+            )
+        conn.commit()
+        start = time.perf_counter()
+        now = datetime.now(UTC)
+        with (
+            mpath.open() as fh,
+            cur.copy(
+                "COPY copy_members (id, member_no, phone_enc, phone_index, name, member_type, "
+                "status, registration_channel, created_at, updated_at) FROM STDIN"
+            ) as cp,
+        ):
+            next(fh)
+            for i, line in enumerate(fh):
+                phone, name = line.split(",", 2)[:2]
+                cp.write_row(
+                    (
+                        i + 1,
+                        f"{1000000000 + i}",
+                        phone.encode(),
+                        phone,
+                        name,
+                        "regular",
+                        "active",
+                        "store",
+                        now,
+                        now,
+                    )
+                )
+        with (
+            opath.open() as fh,
+            cur.copy(
+                "COPY copy_orders (id, member_id, source, external_id, channel, store_code, "
+                "ordered_at, business_date, status, list_total_fen, discount_fen, total_fen, "
+                "points_used, points_fen, paid_fen, points_earned, growth_earned, welcome_bonus, "
+                "first_purchase, rules_trace, content_hash, refunded_fen, created_at) FROM STDIN"
+            ) as cp,
+        ):
+            next(fh)
+            for i, line in enumerate(fh):
+                parts = line.split(",")
+                cp.write_row(
+                    (i + 1, 1, "import", parts[0], "store", "SH001", now, now.date(),
+                     "completed", 19900, 0, 19900, 0, 0, 19900, 199, 199, 0, False, "{}",
+                     "x", 0, now)
+                )  # fmt: skip
+        with (
+            opath.open() as fh,
+            cur.copy(
+                "COPY copy_order_lines (id, order_id, line_no, sku, category, quantity, "
+                "unit_price_fen, discount_fen, net_fen, points_fen, points, paid_fen, "
+                "returned_quantity, refunded_fen, refunded_points) FROM STDIN"
+            ) as cp,
+        ):
+            next(fh)
+            for i, _line in enumerate(fh):
+                cp.write_row(
+                    (i + 1, i + 1, 1, "BEA-1", "beauty", 1, 19900, 0, 19900, 0, 199, 19900,
+                     0, 0, 0)
+                )  # fmt: skip
+        conn.commit()
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=20_000)
+    parser.add_argument("--orders", type=int, default=50_000)
+    args = parser.parse_args()
+    cipher = FieldCipher(b"d" * 32, b"i" * 32)
+    actor = Principal.system("bench")
+    now = datetime.now(UTC)
+    rss: list[int] = []
+
+    def progress(_done: int, _total: int) -> None:
+        rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        mpath, opath = write_files(tmp, args.members, args.orders)
+        db = Database(url)
+        with db.unit_of_work() as s:
+            catalog.upsert_store(
+                s, actor, StoreIn(code="SH001", name="s", region="East China"), now=now
+            )
+            catalog.upsert_category(s, actor, CategoryIn(code="beauty", name="b"), now=now)
+            catalog.upsert_product(
+                s,
+                actor,
+                ProductIn(sku="BEA-1", name="b", category_code="beauty", price_fen=19900),
+                now=now,
+            )
+        t0 = time.perf_counter()
+        m = run_import(
+            db,
+            MemberImporter(cipher, actor, tz=TZ, now=now),
+            mpath,
+            report_path=tmp / "m.err",
+            batch_size=2000,
+            progress=progress,
+        )
+        t1 = time.perf_counter()
+        o = run_import(
+            db,
+            OrderImporter(cipher, actor, tz=TZ, now=now),
+            opath,
+            report_path=tmp / "o.err",
+            batch_size=500,
+            progress=progress,
+        )
+        t2 = time.perf_counter()
+        db.dispose()
+        copy_s = copy_baseline(url, mpath, opath)
+    import_s = t2 - t0
+    print(
+        json.dumps(
+            {
+                "benchmark": "import",
+                "members": args.members,
+                "orders": args.orders,
+                "members_imported": m.imported,
+                "orders_imported": o.imported,
+                "rejected": m.rejected + o.rejected,
+                "members_s": round(t1 - t0, 2),
+                "orders_s": round(t2 - t1, 2),
+                "import_s": round(import_s, 2),
+                "copy_s": round(copy_s, 2),
+                "ratio": round(import_s / copy_s, 1) if copy_s else None,
+                "orders_per_s": round(o.imported / (t2 - t1), 1) if t2 > t1 else None,
+                "rss_kb_first": rss[0] if rss else None,
+                "rss_kb_last": rss[-1] if rss else None,
+                "goal_ratio": 3,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
