@@ -42,8 +42,9 @@ PORT = 8765
 LUA = """
 local members = {%(members)s}
 local counter = 0
-local tid = 0
 local threads = 0
+-- runs in the main state; `tid` becomes a global of each thread's own state (no local may
+-- shadow it), so external ids are unique across threads
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
 request = function()
   counter = counter + 1
@@ -97,6 +98,16 @@ def seed(url: str, keys: dict[str, str], n: int) -> tuple[list[str], str]:
     return numbers, key.secret
 
 
+def count_orders(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = int(conn.execute(text("SELECT count(*) FROM orders")).scalar_one())
+    engine.dispose()
+    return n
+
+
 def wrk(url: str, conns: int, seconds: int, script: Path | None) -> dict[str, float]:
     cmd = ["wrk", "-t", "2", "-c", str(conns), "-d", f"{seconds}s", "--latency", "--timeout", "5s"]
     if script:
@@ -111,7 +122,9 @@ def wrk(url: str, conns: int, seconds: int, script: Path | None) -> dict[str, fl
         return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 2)
 
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
     return {
+        "requests": int(total.group(1)) if total else 0,
         "rps": rps,
         "p50_ms": pct("50"),
         "p99_ms": pct("99"),
@@ -132,16 +145,21 @@ def main() -> None:
     with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
         numbers, api_key = seed(url, keys, args.members)
         at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-        script = Path(tmp) / "orders.lua"
-        script.write_text(
-            LUA
-            % {
-                "members": ",".join(f'"{n}"' for n in numbers),
-                "run": f"R{int(time.time())}",
-                "at": at,
-                "key": api_key,
-            }
-        )
+
+        def orders_script(conns: int) -> Path:
+            # a fresh run id per load level: every request is a new order, never a replay
+            script = Path(tmp) / f"orders-{conns}.lua"
+            script.write_text(
+                LUA
+                % {
+                    "members": ",".join(f'"{n}"' for n in numbers),
+                    "run": f"R{int(time.time())}c{conns}",
+                    "at": at,
+                    "key": api_key,
+                }
+            )
+            return script
+
         env = {
             **os.environ,
             "PATRON_DATABASE_URL": url,
@@ -175,11 +193,15 @@ def main() -> None:
                     break
                 except OSError:
                     time.sleep(0.2)
+            total_orders = 0
             for conns in (8, 32):
-                orders = wrk(f"{base}/api/v1/orders", conns, args.seconds, script)
+                orders = wrk(f"{base}/api/v1/orders", conns, args.seconds, orders_script(conns))
                 bare_script = Path(tmp) / "bare.lua"
                 bare_script.write_text('wrk.method = "POST"\n')
                 bare = wrk(f"{base}/bench/bare", conns, args.seconds, bare_script)
+                # every completed request must be a new order (no replays inflate the rate)
+                total_orders, before = count_orders(url), total_orders
+                orders["created"] = total_orders - before
                 results[f"c{conns}"] = {
                     "orders": orders,
                     "bare": bare,

@@ -317,7 +317,7 @@ def list_adjustments(
 def _decide(
     approve: bool,
     adjustment_id: RowId,
-    body: DecisionIn,
+    body: DecisionIn | None,
     session: Session,
     principal: Principal,
     clock: ClockDep,
@@ -325,18 +325,20 @@ def _decide(
 ) -> AdjustmentOut:
     ctx = _ctx(session, principal, clock, settings)
     return _adj_out(
-        flows.decide_adjustment(session, ctx, adjustment_id, approve=approve, note=body.note)
+        flows.decide_adjustment(
+            session, ctx, adjustment_id, approve=approve, note=body.note if body else ""
+        )
     )
 
 
 @admin_router.post("/adjustments/{adjustment_id}/approve", response_model=AdjustmentOut)
 def approve_adjustment(
     adjustment_id: RowId,
-    body: DecisionIn,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require(perm.POINTS_APPROVE))],
+    body: DecisionIn | None = None,
 ) -> AdjustmentOut:
     return _decide(True, adjustment_id, body, session, principal, clock, settings)
 
@@ -344,11 +346,11 @@ def approve_adjustment(
 @admin_router.post("/adjustments/{adjustment_id}/reject", response_model=AdjustmentOut)
 def reject_adjustment(
     adjustment_id: RowId,
-    body: DecisionIn,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require(perm.POINTS_APPROVE))],
+    body: DecisionIn | None = None,
 ) -> AdjustmentOut:
     return _decide(False, adjustment_id, body, session, principal, clock, settings)
 
