@@ -16,7 +16,7 @@ from patron.app import create_app
 from patron.auth import service as auth
 from patron.auth.principal import Principal
 from patron.kit.crypto import FieldCipher
-from patron.ledger import flows, jobs, service
+from patron.ledger import flows, jobs, queries, service
 from patron.ledger.check import run_check
 from patron.ledger.domain import InsufficientPoints
 from patron.ledger.models import PointsAllocation, PointsLot, PointsPosting
@@ -86,7 +86,7 @@ def test_200_concurrent_spends_of_100_on_1000_points_exactly_10_succeed(pg_datab
     assert len(won) == 10
     assert all(isinstance(r, InsufficientPoints) for r in lost), {type(r) for r in lost}
     with pg_database.unit_of_work() as s:
-        b = service.balance(s, mid, now)
+        b = queries.balance(s, mid, now)
         assert (b.available, b.lifetime_redeemed) == (0, 1_000)
         assert (
             s.scalar(select(func.sum(PointsLot.remaining)).where(PointsLot.member_id == mid)) == 0
@@ -122,7 +122,7 @@ def test_expiry_job_racing_spends_expires_only_remainders_and_spends_only_live_p
     assert all(isinstance(r, (int, InsufficientPoints)) for r in spends)
     with pg_database.unit_of_work() as s:
         for mid in ids:
-            b = service.balance(s, mid, now)
+            b = queries.balance(s, mid, now)
             assert (b.available, b.lifetime_expired, b.lifetime_redeemed) == (200, 500, 300)
         # no lot gave out more than it held, and no spend touched a lot past its expiry
         over = s.execute(
@@ -180,6 +180,6 @@ def test_50_identical_requests_with_one_idempotency_key_have_one_effect(pg_datab
     assert all(c["error"]["code"] == "idempotency_key_in_use" for c in conflicts), conflicts
     with pg_database.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(PointsPosting)) == 1
-        b = service.balance(s, 1, clock.now())
+        b = queries.balance(s, 1, clock.now())
         assert b.available == 250
         assert run_check(s, now=clock.now()) == []

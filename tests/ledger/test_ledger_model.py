@@ -32,7 +32,7 @@ from sqlalchemy import select
 from patron.auth.principal import Principal
 from patron.errors import Conflict, Invalid
 from patron.kit.crypto import FieldCipher
-from patron.ledger import flows, growth, jobs, service
+from patron.ledger import flows, growth, jobs, queries, service
 from patron.ledger.check import run_check
 from patron.ledger.domain import ExpiryPolicy
 from patron.ledger.models import PointsLot
@@ -250,7 +250,7 @@ class Run:
     def verify(self) -> None:
         with self.db.unit_of_work() as s:
             for m in self.members:
-                b = service.balance(s, m.id, self.now)
+                b = queries.balance(s, m.id, self.now)
                 stale = sum(
                     lot.remaining
                     for lot in m.lots

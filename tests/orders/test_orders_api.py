@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from patron.auth.principal import Principal
 from patron.ledger import flows
+from patron.ledger import queries as ledger_queries
 from patron.ledger import service as ledger
 from patron.members.models import Member
 from patron.orders.models import Order, OrderReturn
@@ -25,7 +26,7 @@ def _member_id(database, member_no):
 def _balance(database, clock, member_no):
     with database.unit_of_work() as s:
         mid = s.scalar(select(Member.id).where(Member.member_no == member_no))
-        return ledger.balance(s, mid, clock.now())
+        return ledger_queries.balance(s, mid, clock.now())
 
 
 def _grant(database, clock, member_no, points):

@@ -24,7 +24,7 @@ from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
 from patron.db import Database
 from patron.errors import PatronError
 from patron.ledger import jobs as ledger_jobs
-from patron.ledger import service as ledger
+from patron.ledger import queries as ledger_queries
 from patron.members.models import Member
 from patron.orders import returns
 from patron.orders import service as orders
@@ -423,7 +423,7 @@ def _payments(
     method = rng.choice(("wechat", "wechat", "alipay", "card", "cash"))
     if total >= 2000 and rng.random() < plan.persona.points_payer:
         member_id = s.scalar(select(Member.id).where(Member.member_no == plan.member_no))
-        available = ledger.balance(s, member_id or 0, plan.at).available if member_id else 0
+        available = ledger_queries.balance(s, member_id or 0, plan.at).available if member_id else 0
         settings = orders.pricing_settings(s)
         cap_fen = total * settings.max_points_share_bp // 10_000
         use_fen = min(cap_fen, available * settings.unit_fen // settings.points_per_unit)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
-from patron.ledger import domain, flows, growth, jobs, service
+from patron.ledger import domain, flows, growth, jobs, queries, service
 from patron.ledger.models import PointsAdjustment, PointsPosting
 from patron.ledger.schemas import (
     AdjustmentIn,
@@ -54,7 +54,7 @@ def _ctx(
 
 
 def _balance_out(session: Session, ctx: service.Ctx, member_no: str, member_id: int) -> BalanceOut:
-    b = service.balance(session, member_id, ctx.now)
+    b = queries.balance(session, member_id, ctx.now)
     return BalanceOut(
         member_no=member_no,
         available=b.available,
@@ -74,7 +74,7 @@ def _balance_out(session: Session, ctx: service.Ctx, member_no: str, member_id: 
 def _posting_out(session: Session, posting_id: int) -> PostingOut:
     p = session.get(PointsPosting, posting_id)
     assert p is not None
-    allocs = service.allocations_of(session, [posting_id]).get(posting_id, [])
+    allocs = queries.allocations_of(session, [posting_id]).get(posting_id, [])
     return _to_out(p, allocs)
 
 
@@ -132,8 +132,8 @@ def get_history(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HistoryOut:
     member = members.get_member(session, member_no)
-    rows, total = service.history(session, member.id, limit=limit, offset=offset)
-    allocs = service.allocations_of(session, [r.id for r in rows])
+    rows, total = queries.history(session, member.id, limit=limit, offset=offset)
+    allocs = queries.allocations_of(session, [r.id for r in rows])
     return HistoryOut(
         items=[_to_out(r, allocs.get(r.id, [])) for r in rows],
         total=total,

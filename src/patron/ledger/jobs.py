@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, cast, func, insert, literal, select, update
+from sqlalchemy import String, and_, cast, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from patron.auth.principal import Principal
@@ -87,6 +87,9 @@ def expire_batch(
         )
     run = uuid.uuid4().hex[:12]
     prefix = f"expire:{run}:"
+    if service.dialect(session) == "postgresql":
+        lots, points = _expire_locked_pg(session, now, lo, hi, prefix)
+        return hi, len(members), lots, points
     key_of = literal(prefix) + cast(PointsLot.member_id, String)
     due = _due(now, lo, hi)
     # 1. one expire posting per member
@@ -160,6 +163,47 @@ def expire_batch(
         .execution_options(synchronize_session=False)
     )
     return hi, len(members), int(stats[0]), int(stats[1])
+
+
+# One statement does the whole batch on PostgreSQL: every part reads the same snapshot of the due
+# lots (taken after the account locks above), and the rows move between the parts without
+# round trips or a join on the postings' keys. Same effect as the portable path above.
+_EXPIRE_PG = text(
+    """
+    WITH due AS (
+        SELECT id, member_id, remaining FROM points_lots
+        WHERE remaining > 0 AND expires_at <= :now AND member_id BETWEEN :lo AND :hi
+    ), sums AS (
+        SELECT member_id, sum(remaining) AS total FROM due GROUP BY member_id
+    ), posted AS (
+        INSERT INTO points_postings (member_id, kind, available_delta, pending_delta, debt_delta,
+                                     reason, idempotency_key, actor, created_at)
+        SELECT member_id, 'expire', -total, 0, 0, 'points expired',
+               :prefix || member_id::text, 'job:expire', :now
+        FROM sums
+        RETURNING id, member_id
+    ), allocated AS (
+        INSERT INTO points_allocations (posting_id, lot_id, member_id, amount)
+        SELECT posted.id, due.id, due.member_id, due.remaining
+        FROM due JOIN posted ON posted.member_id = due.member_id
+    ), accounts AS (
+        UPDATE points_accounts
+        SET available = points_accounts.available - sums.total,
+            lifetime_expired = points_accounts.lifetime_expired + sums.total
+        FROM sums WHERE points_accounts.member_id = sums.member_id
+    ), spent AS (
+        UPDATE points_lots SET remaining = 0 FROM due WHERE points_lots.id = due.id
+    )
+    SELECT count(*), coalesce(sum(remaining), 0) FROM due
+    """
+)
+
+
+def _expire_locked_pg(
+    session: Session, now: datetime, lo: int, hi: int, prefix: str
+) -> tuple[int, int]:
+    row = session.execute(_EXPIRE_PG, {"now": now, "lo": lo, "hi": hi, "prefix": prefix}).one()
+    return int(row[0]), int(row[1])
 
 
 def run_expire(

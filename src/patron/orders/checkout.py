@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from patron.catalog import service as catalog
 from patron.errors import Conflict, Invalid
+from patron.ledger import queries as ledger_queries
 from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
@@ -69,7 +70,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
         except ValueError as exc:
             raise Invalid("invalid_line", str(exc), details={"field": f"lines.{i}"}) from None
     tier_code, benefits = member_tier(session, ctx, member.id)
-    balance = ledger.balance(session, member.id, ctx.now).available
+    balance = ledger_queries.balance(session, member.id, ctx.now).available
     try:
         q = pricing.quote(
             basket,
