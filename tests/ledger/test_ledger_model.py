@@ -204,6 +204,10 @@ class Member:
 
 
 class Run:
+    """One example: two new members in the shared test database. Examples do not reset the
+    database (that would dominate the run time); each checks only its own members, whose state
+    the jobs running over everyone cannot change."""
+
     def __init__(self, database, policy: ExpiryPolicy) -> None:
         self.db = database
         self.policy = policy
@@ -541,9 +545,7 @@ def test_ledger_matches_model(database) -> None:
                 job_release(run)
             else:
                 OPS[what](run, data, data.draw(st.integers(0, 1), label="member"))
-            run.verify()
-        with database.unit_of_work() as s:
-            assert run_check(s, now=run.now) == []
+            run.verify()  # includes `patron check` of this example's members
 
     run_model()
     print("exercised:", dict(sorted(STATS.items())))  # noqa: T201
