@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
@@ -324,6 +324,7 @@ class OrderImporter:
         now: datetime,
         source: str = "import",
         earn: bool = True,
+        bulk: bool = True,
     ) -> None:
         self.cipher = cipher
         self.actor = actor
@@ -331,6 +332,8 @@ class OrderImporter:
         self.now = now
         self.source = source
         self.earn = earn
+        #: set-based writing (patron.imports.bulk_orders); False records order by order
+        self.bulk = bulk
 
     def parse(self, row: CsvRow) -> OrderRow:
         from patron.imports.runner import GroupedRow
@@ -386,32 +389,64 @@ class OrderImporter:
         return OrderRow(body, None if first.get("member_no") else first["phone"])
 
     def write_batch(self, session: Session, batch: list[Parsed[OrderRow]]) -> list[RowError]:
+        from patron.imports import bulk_orders
         from patron.members import service as members
         from patron.orders import service as orders
         from patron.orders.schemas import OrderIn
 
         errors: list[RowError] = []
+        # members of the batch in two queries: by blind index of the phone, by member number
+        by_index: dict[str, str] = {}
+        bad_phone: dict[str, str] = {}
+        for p in batch:
+            if p.item.phone is not None and p.item.phone not in bad_phone:
+                try:
+                    e164 = normalize_phone(p.item.phone)
+                except PatronError as exc:
+                    bad_phone[p.item.phone] = exc.message
+                    continue
+                by_index[members._phone_index(self.cipher, e164)] = p.item.phone
+        found = session.scalars(
+            select(Member)
+            .options(lazyload("*"))  # consents and tags are not needed here
+            .where(
+                Member.phone_index.in_(sorted(by_index))
+                | Member.member_no.in_(
+                    sorted({str(p.item.body["member_no"]) for p in batch if p.item.phone is None})
+                )
+            )
+        ).all()
+        phone_to_no = {
+            by_index[m.phone_index]: m.member_no for m in found if m.phone_index in by_index
+        }
+        members_by_no = {m.member_no: m for m in found}
+        items: list[bulk_orders.Item] = []
         for p in batch:
             body = dict(p.item.body)
             if p.item.phone is not None:
-                try:
-                    member = members.find_by_phone(session, self.cipher, p.item.phone)
-                except PatronError as exc:
-                    errors.append(RowError(p.row, "phone", exc.message))
+                if p.item.phone in bad_phone:
+                    errors.append(RowError(p.row, "phone", bad_phone[p.item.phone]))
                     continue
-                if member is None:
+                if p.item.phone not in phone_to_no:
                     errors.append(RowError(p.row, "phone", "no member with this phone"))
                     continue
-                body["member_no"] = member.member_no
+                body["member_no"] = phone_to_no[p.item.phone]
             try:
-                data = OrderIn.model_validate(body)
+                items.append(bulk_orders.Item(p.row, OrderIn.model_validate(body)))
             except ValidationError as exc:
                 problem = _validation_problem(exc)
                 errors.append(RowError(p.row, problem.field, problem.reason))
-                continue
+        outcome = (
+            bulk_orders.write(session, self.actor, items, members_by_no, now=self.now, tz=self.tz)
+            if self.bulk
+            else bulk_orders.BulkOutcome([], items)
+        )
+        errors.extend(RowError(row, f, reason) for row, f, reason in outcome.errors)
+        for item in outcome.per_order:
             try:
                 with session.begin_nested():
-                    orders.ingest_order(session, self.actor, data, now=self.now, tz=self.tz)
+                    orders.ingest_order(session, self.actor, item.data, now=self.now, tz=self.tz)
             except PatronError as exc:
-                errors.append(RowError(p.row, str(exc.details.get("field", "*")), exc.message))
+                errors.append(RowError(item.row, str(exc.details.get("field", "*")), exc.message))
+        errors.sort(key=lambda e: e.row)
         return errors

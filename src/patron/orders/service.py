@@ -463,7 +463,11 @@ def check_store(session: Session, channel: str, store_code: str | None) -> None:
 
 
 def _order_lines(session: Session, data: OrderIn) -> list[LineCalc]:
-    products = catalog.products_by_sku(session, [ln.sku for ln in data.lines])
+    return order_lines(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
+
+
+def order_lines(data: OrderIn, products: dict[str, Any]) -> list[LineCalc]:
+    """The order's lines priced as sent, checked against the catalogue (``products`` by SKU)."""
     numbers = [ln.line_no or i for i, ln in enumerate(data.lines, start=1)]
     if len(set(numbers)) != len(numbers):
         raise Invalid(
