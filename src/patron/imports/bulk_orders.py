@@ -234,6 +234,25 @@ def write(
 
 # --------------------------------------------------------------------------- reading
 
+_GROWING = (
+    "members",
+    "orders",
+    "order_lines",
+    "points_accounts",
+    "points_postings",
+    "points_lots",
+    "growth_accounts",
+    "growth_postings",
+)
+
+
+def refresh_statistics(session: Session) -> None:
+    """ANALYZE the tables an import grows (PostgreSQL). An import can multiply a table's size
+    within minutes, long before autovacuum looks at it; with stale statistics the batch queries
+    above turn into sequential scans. The importer calls this after batches 1, 4, 16, 64 …"""
+    if ledger.dialect(session) == "postgresql":
+        session.execute(text(f"ANALYZE {', '.join(_GROWING)}"))
+
 
 def _existing_orders(session: Session, items: list[Item]) -> set[tuple[str, str]]:
     by_source: dict[str, set[str]] = defaultdict(set)

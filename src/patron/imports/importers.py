@@ -334,6 +334,7 @@ class OrderImporter:
         self.earn = earn
         #: set-based writing (patron.imports.bulk_orders); False records order by order
         self.bulk = bulk
+        self._batches = 0
 
     def parse(self, row: CsvRow) -> OrderRow:
         from patron.imports.runner import GroupedRow
@@ -436,6 +437,9 @@ class OrderImporter:
             except ValidationError as exc:
                 problem = _validation_problem(exc)
                 errors.append(RowError(p.row, problem.field, problem.reason))
+        self._batches += 1
+        if self.bulk and self._batches & (self._batches - 1) == 0 and self._batches % 3 == 1:
+            bulk_orders.refresh_statistics(session)  # batches 1, 4, 16, 64, …
         outcome = (
             bulk_orders.write(session, self.actor, items, members_by_no, now=self.now, tz=self.tz)
             if self.bulk
