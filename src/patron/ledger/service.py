@@ -19,7 +19,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import CursorResult, func, insert, select, update
+from sqlalchemy import CursorResult, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -361,9 +361,27 @@ def repay_debt(session: Session, ctx: Ctx, member_id: int) -> int:
     return amount
 
 
+_BEGUN = "patron.ledger.begun"
+
+
 def begin(session: Session, ctx: Ctx, member_id: int) -> None:
+    """Lock the member's ledger and settle it as of ``ctx.now``. Once per member and instant
+    within a transaction: nothing a ledger write does makes more points due at the same instant
+    (new lots and holds become due later; a cancelled spend expires what it restores itself)."""
+    begun: set[tuple[int, datetime]] = session.info.setdefault(_BEGUN, set())
+    if (member_id, ctx.now) in begun:
+        return
     lock_account(session, member_id, ctx.now)
     settle(session, ctx, member_id)
+    begun.add((member_id, ctx.now))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_begun(session: Session, transaction: Any) -> None:
+    # The end of the transaction or of any savepoint (a rolled-back savepoint may have undone
+    # the lock row); not the internal subtransactions of a flush.
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_BEGUN, None)
 
 
 # --------------------------------------------------------------------------- idempotency

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
@@ -87,7 +87,10 @@ def member_tier(session: Session, ctx: Ctx, member_id: int) -> tuple[str, TierBe
 
 
 def active_member(session: Session, member_no: str) -> Member:
-    member = get_member(session, member_no)
+    # consents and tags are not needed to record an order: load them only if touched
+    member = session.scalar(
+        select(Member).options(lazyload("*")).where(Member.member_no == member_no)
+    ) or get_member(session, member_no)  # (the latter raises the usual 404)
     if member.status != "active":
         raise Conflict(
             "member_not_active",

@@ -83,6 +83,7 @@ def create_endpoint(
     description: str,
     now: datetime,
 ) -> CreatedEndpoint:
+    session.info.pop(_ENDPOINTS, None)
     if not (url.startswith("https://") or url.startswith("http://")):
         raise Invalid("invalid_url", "The webhook URL must start with https:// or http://.")
     unknown = sorted(set(events) - set(EVENT_TYPES))
@@ -130,6 +131,7 @@ def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
 def deactivate_endpoint(
     session: Session, actor: Principal, endpoint_id: int, now: datetime
 ) -> WebhookEndpoint:
+    session.info.pop(_ENDPOINTS, None)
     ep = get_endpoint(session, endpoint_id)
     if ep.is_active:
         ep.is_active = False
@@ -170,16 +172,20 @@ def deliveries(
 # ---- the outbox ------------------------------------------------------------------------------
 
 
+_ENDPOINTS = "patron.webhooks.active_endpoints"
+
+
 def emit(session: Session, event_type: str, payload: dict[str, Any], now: datetime) -> None:
     """Record an event and a pending delivery per subscribed endpoint, in the caller's
     transaction: if the change rolls back, so does its event."""
     if event_type not in EVENT_TYPES:  # pragma: no cover - programming error
         raise ValueError(event_type)
-    endpoints = [
-        ep
-        for ep in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.is_active))
-        if event_type in ep.events
-    ]
+    active = session.info.get(_ENDPOINTS)
+    if active is None:  # one read per transaction; endpoint changes drop it
+        active = session.info[_ENDPOINTS] = list(
+            session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.is_active))
+        )
+    endpoints = [ep for ep in active if event_type in ep.events]
     if not endpoints:
         return
     event = WebhookEvent(event_type=event_type, payload=payload, created_at=now)
