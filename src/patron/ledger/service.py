@@ -89,23 +89,24 @@ def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None
     session.execute(ins.values(**values).on_conflict_do_nothing())
 
 
+def new_account(member_id: int, now: datetime) -> dict[str, Any]:
+    """The row of a member's points account before their first posting."""
+    return {
+        "member_id": member_id,
+        "available": 0,
+        "pending": 0,
+        "debt": 0,
+        "lifetime_earned": 0,
+        "lifetime_redeemed": 0,
+        "lifetime_expired": 0,
+        "version": 0,
+        "updated_at": now,
+    }
+
+
 def lock_account(session: Session, member_id: int, now: datetime) -> None:
     """Take the member's ledger lock (creating the account row on first use)."""
-    _insert_ignore(
-        session,
-        PointsAccount,
-        {
-            "member_id": member_id,
-            "available": 0,
-            "pending": 0,
-            "debt": 0,
-            "lifetime_earned": 0,
-            "lifetime_redeemed": 0,
-            "lifetime_expired": 0,
-            "version": 0,
-            "updated_at": now,
-        },
-    )
+    _insert_ignore(session, PointsAccount, new_account(member_id, now))
     session.execute(
         update(PointsAccount)
         .where(PointsAccount.member_id == member_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -385,21 +386,14 @@ def ingest_order(
     if existing is not None:
         return replay_or_conflict(existing, digest), True
     member = active_member(session, data.member_no)
-    if data.ordered_at > now + FUTURE_TOLERANCE:
-        raise Invalid(
-            "ordered_at_in_future", "ordered_at is in the future.", details={"field": "ordered_at"}
-        )
-    check_store(session, data.channel, data.store_code)
-    settings = pricing_settings(session)
-    lines = _order_lines(session, data)
+    lines = check_order(
+        data,
+        catalog.products_by_sku(session, [ln.sku for ln in data.lines]),
+        lambda code: catalog.store_exists(session, code),
+        now,
+    )
     total = sum(ln.net_fen for ln in lines)
-    paid = sum(p.amount_fen for p in data.payments)
-    if paid != total:
-        raise Invalid(
-            "payments_mismatch",
-            f"Payments add up to {paid} fen but the lines to {total} fen.",
-            details={"field": "payments", "lines_total_fen": total, "payments_total_fen": paid},
-        )
+    settings = pricing_settings(session)
     points_used = 0
     points_fen = 0
     for p in data.payments:
@@ -450,7 +444,36 @@ def ingest_order(
     return order, False
 
 
+def check_order(
+    data: OrderIn,
+    products: dict[str, Any],
+    store_known: Callable[[str], bool],
+    now: datetime,
+) -> list[LineCalc]:
+    """The checks of an incoming order that need no ledger: its time, store, lines against the
+    catalogue (``products`` by SKU) and that the payments add up. Returns the priced lines."""
+    if data.ordered_at > now + FUTURE_TOLERANCE:
+        raise Invalid(
+            "ordered_at_in_future", "ordered_at is in the future.", details={"field": "ordered_at"}
+        )
+    _check_store(data.channel, data.store_code, store_known)
+    lines = order_lines(data, products)
+    total = sum(ln.net_fen for ln in lines)
+    paid = sum(p.amount_fen for p in data.payments)
+    if paid != total:
+        raise Invalid(
+            "payments_mismatch",
+            f"Payments add up to {paid} fen but the lines to {total} fen.",
+            details={"field": "payments", "lines_total_fen": total, "payments_total_fen": paid},
+        )
+    return lines
+
+
 def check_store(session: Session, channel: str, store_code: str | None) -> None:
+    _check_store(channel, store_code, lambda code: catalog.store_exists(session, code))
+
+
+def _check_store(channel: str, store_code: str | None, store_known: Callable[[str], bool]) -> None:
     if store_code is None:
         if channel == "store":
             raise Invalid(
@@ -459,14 +482,10 @@ def check_store(session: Session, channel: str, store_code: str | None) -> None:
                 details={"field": "store_code"},
             )
         return
-    if not catalog.store_exists(session, store_code):
+    if not store_known(store_code):
         raise Invalid(
             "unknown_store", f"No store with code {store_code}.", details={"field": "store_code"}
         )
-
-
-def _order_lines(session: Session, data: OrderIn) -> list[LineCalc]:
-    return order_lines(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
 
 
 def order_lines(data: OrderIn, products: dict[str, Any]) -> list[LineCalc]:
