@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--lots", type=int, default=10_000_000)
     parser.add_argument("--due", type=int, default=1_000_000)
     parser.add_argument("--skip-check", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="parallel expiry connections")
     args = parser.parse_args()
     now = datetime.now(UTC)
     results: dict[str, float] = {}
@@ -103,9 +104,9 @@ def main() -> None:
             build(url, args.lots, args.due, now)
         db = Database(url)
         with timed(results, "expire_s"):
-            report = run_expire(db, now)
+            report = run_expire(db, now, workers=args.workers)
         with timed(results, "expire_again_s"):
-            again = run_expire(db, now)
+            again = run_expire(db, now, workers=args.workers)
         violations: list[str] = []
         if not args.skip_check:
             with timed(results, "check_s"), db.unit_of_work() as session:
@@ -117,6 +118,7 @@ def main() -> None:
                 "benchmark": "ledger_expiry",
                 "lots": args.lots,
                 "due": args.due,
+                "workers": args.workers,
                 "expired_lots": report.lots,
                 "expired_points": report.points,
                 "second_run_lots": again.lots,

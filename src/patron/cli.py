@@ -352,7 +352,12 @@ class JobName(StrEnum):
 
 
 @jobs_app.command("run")
-def jobs_run(job: Annotated[JobName, typer.Argument(help="Which job")]) -> None:
+def jobs_run(
+    job: Annotated[JobName, typer.Argument(help="Which job")],
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="expire: parallel connections over member ranges")
+    ] = 1,
+) -> None:
     """Run one job now. Every job is idempotent: running it twice changes nothing more."""
     from datetime import timedelta
 
@@ -371,7 +376,7 @@ def jobs_run(job: Annotated[JobName, typer.Argument(help="Which job")]) -> None:
     now = utcnow()
     result: object
     if job is JobName.expire:
-        result = ledger_jobs.run_expire(db, now)
+        result = ledger_jobs.run_expire(db, now, workers=workers)
     elif job is JobName.release:
         result = {"released": ledger_jobs.run_release(db, now, tz)}
     elif job is JobName.tiers:

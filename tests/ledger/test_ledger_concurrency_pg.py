@@ -106,7 +106,7 @@ def test_expiry_job_racing_spends_expires_only_remainders_and_spends_only_live_p
 
     def work(i: int) -> object:
         if i < 2:  # two expiry runs race each other and the spends
-            return jobs.run_expire(pg_database, now, batch_members=5)
+            return jobs.run_expire(pg_database, now, batch_members=5, workers=1 + i)
         mid = ids[i - 2] if i - 2 < len(ids) else ids[(i - 2) % len(ids)]
         with pg_database.unit_of_work() as s:
             return flows.spend(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,17 +51,22 @@ def _due(now: datetime, lo: int, hi: int) -> Any:
 
 
 def expire_batch(
-    session: Session, now: datetime, after: int, limit: int
+    session: Session, now: datetime, after: int, limit: int, upto: int | None = None
 ) -> tuple[int, int, int, int] | None:
-    """Expire the due lots of the next ``limit`` members (by id) after ``after``, set-based.
+    """Expire the due lots of the next ``limit`` members (by id) after ``after`` (and up to
+    ``upto``), set-based.
 
     Returns (last member id, members, lots, points) or None when nothing is due.
     """
+    bound = [] if upto is None else [PointsLot.member_id <= upto]
     members = list(
         session.execute(
             select(PointsLot.member_id)
             .where(
-                PointsLot.remaining > 0, PointsLot.expires_at <= now, PointsLot.member_id > after
+                PointsLot.remaining > 0,
+                PointsLot.expires_at <= now,
+                PointsLot.member_id > after,
+                *bound,
             )
             .group_by(PointsLot.member_id)
             .order_by(PointsLot.member_id)
@@ -207,13 +213,56 @@ def _expire_locked_pg(
 
 
 def run_expire(
-    db: Database, now: datetime, *, batch_members: int = 5_000, progress: Progress | None = None
+    db: Database,
+    now: datetime,
+    *,
+    batch_members: int = 5_000,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> ExpireReport:
+    """Expire every due lot. With ``workers`` > 1 the members' id range is split into that many
+    contiguous parts run on their own connections: batches never share a member, so they take
+    disjoint locks and the work spreads over the database's cores."""
+    if workers <= 1:
+        return _expire_range(db, now, 0, None, batch_members, progress)
+    with db.unit_of_work() as session:
+        lo, hi = session.execute(
+            select(func.min(PointsLot.member_id), func.max(PointsLot.member_id)).where(
+                PointsLot.remaining > 0, PointsLot.expires_at <= now
+            )
+        ).one()
+    if lo is None:
+        return ExpireReport()
+    span = hi - lo + 1
+    bounds = [lo - 1 + span * i // workers for i in range(workers + 1)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(
+            pool.map(
+                lambda i: _expire_range(db, now, bounds[i], bounds[i + 1], batch_members, progress),
+                range(workers),
+            )
+        )
+    report = ExpireReport()
+    for part in parts:
+        report.members += part.members
+        report.lots += part.lots
+        report.points += part.points
+        report.batches += part.batches
+    return report
+
+
+def _expire_range(
+    db: Database,
+    now: datetime,
+    after: int,
+    upto: int | None,
+    batch_members: int,
+    progress: Progress | None,
 ) -> ExpireReport:
     report = ExpireReport()
-    after = 0
     while True:
         with db.unit_of_work() as session:
-            result = expire_batch(session, now, after, batch_members)
+            result = expire_batch(session, now, after, batch_members, upto)
         if result is None:
             return report
         after, members, lots, points = result
