@@ -71,6 +71,13 @@ def store_exists(session: Session, code: str) -> bool:
     return session.scalar(select(Store.id).where(Store.code == code)) is not None
 
 
+def existing_store_codes(session: Session, codes: set[str]) -> set[str]:
+    """Which of ``codes`` are stores (one query for a whole import batch)."""
+    if not codes:
+        return set()
+    return set(session.scalars(select(Store.code).where(Store.code.in_(sorted(codes)))))
+
+
 def list_stores(session: Session, region: str | None = None) -> list[Store]:
     q = select(Store).order_by(Store.code)
     if region:

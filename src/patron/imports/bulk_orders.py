@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
-from patron.catalog.models import Store
 from patron.errors import PatronError
 from patron.ledger import domain as ledger_domain
 from patron.ledger import service as ledger
@@ -72,8 +71,6 @@ class _State:
     orders_before: int
     welcome_given: bool
     today: dict[date, int] = field(default_factory=dict)
-    points: int = 0
-    growth: int = 0
     tier_moved: bool = False
 
 
@@ -127,12 +124,8 @@ def write(
     members = {m.id: m for m in (members_by_no[i.data.member_no] for i in bulk)}
     states = _states(session, ctx, members, bulk)
     products = catalog.products_by_sku(session, [ln.sku for i in bulk for ln in i.data.lines])
-    stores = set(
-        session.scalars(
-            select(Store.code).where(
-                Store.code.in_({i.data.store_code for i in bulk if i.data.store_code})
-            )
-        )
+    stores = catalog.existing_store_codes(
+        session, {i.data.store_code for i in bulk if i.data.store_code}
     )
     rules = orders.earning_rules(session)
     ladder = tiers.get_ladder(session)
@@ -191,13 +184,10 @@ def write(
                     used[c.rule_id] = used.get(c.rule_id, 0) + c.points
             if any(c.rule_id == rules.welcome.id and c.points > 0 for c in result.points_trace):
                 st.welcome_given = True
-            if result.growth and not st.override:
-                st.window_growth += result.growth
-                up = tier_domain.upgrade_target(ladder, st.tier, st.window_growth)
-                if up is not None:
-                    st.tier, st.tier_moved = up.code, True
-            elif result.growth:
-                st.window_growth += result.growth
+            st.window_growth += result.growth
+            up = tier_domain.upgrade_target(ladder, st.tier, st.window_growth)
+            if result.growth and up is not None and not st.override:
+                st.tier, st.tier_moved = up.code, True
         st.orders_before += 1
         digest = orders.content_hash(data.model_dump(mode="json"))
         rows.append((item, st, lines, result, digest))

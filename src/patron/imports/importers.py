@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
@@ -335,6 +335,7 @@ class OrderImporter:
         #: set-based writing (patron.imports.bulk_orders); False records order by order
         self.bulk = bulk
         self._batches = 0
+        self._analyze_at = 1
 
     def parse(self, row: CsvRow) -> OrderRow:
         from patron.imports.runner import GroupedRow
@@ -396,31 +397,12 @@ class OrderImporter:
         from patron.orders.schemas import OrderIn
 
         errors: list[RowError] = []
-        # members of the batch in two queries: by blind index of the phone, by member number
-        by_index: dict[str, str] = {}
-        bad_phone: dict[str, str] = {}
-        for p in batch:
-            if p.item.phone is not None and p.item.phone not in bad_phone:
-                try:
-                    e164 = normalize_phone(p.item.phone)
-                except PatronError as exc:
-                    bad_phone[p.item.phone] = exc.message
-                    continue
-                by_index[members._phone_index(self.cipher, e164)] = p.item.phone
-        found = session.scalars(
-            select(Member)
-            .options(lazyload("*"))  # consents and tags are not needed here
-            .where(
-                Member.phone_index.in_(sorted(by_index))
-                | Member.member_no.in_(
-                    sorted({str(p.item.body["member_no"]) for p in batch if p.item.phone is None})
-                )
-            )
-        ).all()
-        phone_to_no = {
-            by_index[m.phone_index]: m.member_no for m in found if m.phone_index in by_index
-        }
-        members_by_no = {m.member_no: m for m in found}
+        phones = {p.item.phone for p in batch if p.item.phone is not None}
+        numbers = {str(p.item.body["member_no"]) for p in batch if p.item.phone is None}
+        by_phone, members_by_no, bad_phone = members.find_many(
+            session, self.cipher, phones=phones, numbers=numbers
+        )
+        members_by_no.update({m.member_no: m for m in by_phone.values()})
         items: list[bulk_orders.Item] = []
         for p in batch:
             body = dict(p.item.body)
@@ -428,18 +410,19 @@ class OrderImporter:
                 if p.item.phone in bad_phone:
                     errors.append(RowError(p.row, "phone", bad_phone[p.item.phone]))
                     continue
-                if p.item.phone not in phone_to_no:
+                if p.item.phone not in by_phone:
                     errors.append(RowError(p.row, "phone", "no member with this phone"))
                     continue
-                body["member_no"] = phone_to_no[p.item.phone]
+                body["member_no"] = by_phone[p.item.phone].member_no
             try:
                 items.append(bulk_orders.Item(p.row, OrderIn.model_validate(body)))
             except ValidationError as exc:
                 problem = _validation_problem(exc)
                 errors.append(RowError(p.row, problem.field, problem.reason))
         self._batches += 1
-        if self.bulk and self._batches & (self._batches - 1) == 0 and self._batches % 3 == 1:
-            bulk_orders.refresh_statistics(session)  # batches 1, 4, 16, 64, …
+        if self.bulk and self._batches == self._analyze_at:
+            bulk_orders.refresh_statistics(session)
+            self._analyze_at *= 4  # after batches 1, 4, 16, 64, …: as the tables grow
         outcome = (
             bulk_orders.write(session, self.actor, items, members_by_no, now=self.now, tz=self.tz)
             if self.bulk
