@@ -6,7 +6,7 @@ PATRON_PORT ?= 8000
 DEMO_MEMBERS ?= 400
 export PATRON_PORT
 
-.PHONY: demo test lint typecheck serve migrate lock clean
+.PHONY: demo test lint typecheck serve migrate lock clean assets screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +24,18 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(VENV)/.runtime
 
-demo: $(VENV)/.runtime
+# Front-end libraries (htmx, ECharts, jsQR) from the npm registry, pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+assets: node_modules/.installed
+
+demo: $(VENV)/.runtime node_modules/.installed
 	PATRON_ENV=demo $(BIN)/patron demo --members $(DEMO_MEMBERS)
 	PATRON_ENV=demo $(BIN)/patron serve --port $(PATRON_PORT)
 
-serve: $(VENV)/.runtime
+serve: $(VENV)/.runtime node_modules/.installed
 	$(BIN)/patron serve --port $(PATRON_PORT)
 
 migrate: $(VENV)/.runtime
@@ -41,7 +48,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
@@ -51,5 +58,9 @@ lock:
 	uv pip compile pyproject.toml --python-version 3.11 -o requirements.lock
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements-dev.lock
 
+# Screenshots in docs/ (console and portal), taken in Chromium from a demo database.
+screenshots: $(VENV)/.dev node_modules/.installed
+	$(BIN)/python scripts/screenshots.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

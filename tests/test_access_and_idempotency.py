@@ -9,6 +9,9 @@ from sqlalchemy import func, select
 from patron.app import create_app
 from patron.members.models import Member
 from patron.web.deps import Public, Require
+from patron.web.pages import MemberPage, PublicPage, StaffPage
+
+PAGE_MARKERS = (StaffPage, MemberPage, PublicPage)
 
 
 def _markers(dependant):
@@ -16,7 +19,7 @@ def _markers(dependant):
     stack = [dependant]
     while stack:
         d = stack.pop()
-        if isinstance(d.call, (Require, Public)):
+        if isinstance(d.call, (Require, Public, *PAGE_MARKERS)):
             found.append(d.call)
         stack.extend(d.dependencies)
     return found
@@ -36,6 +39,17 @@ def test_every_route_declares_exactly_one_access_rule(app, client):
     for route in routes:
         markers = _markers(route.dependant)
         assert len(markers) == 1, (route.path, route.methods, markers)
+        if isinstance(markers[0], (StaffPage, MemberPage)):
+            # A page without a session goes to sign-in, whatever the method.
+            path = route.path
+            for part in ("member_no", "source", "external_id", "sku", "code", "tag", "name"):
+                path = path.replace("{" + part + "}", "1234567897" if part == "member_no" else "x")
+            path = path.replace("{", "").replace("}", "").replace("_id", "1").replace("id", "1")
+            for method in route.methods:
+                r = client.request(method, path, follow_redirects=False)
+                assert r.status_code in (303, 405, 422), (method, path, r.status_code)
+                if r.status_code == 303:
+                    assert "/login" in r.headers["location"]
         if isinstance(markers[0], Require):
             # And without credentials the route refuses.
             path = route.path

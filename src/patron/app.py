@@ -6,15 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
 from patron.config import Settings, get_settings
 from patron.db import Database
-from patron.errors import PatronError
+from patron.errors import Invalid, PatronError
 from patron.kit.clock import Clock, SystemClock
 from patron.kit.crypto import FieldCipher
 from patron.observability import (
@@ -23,6 +23,8 @@ from patron.observability import (
     current_request_id,
     get_logger,
 )
+from patron.web import pages
+from patron.web.deps import Public
 
 log = get_logger("patron.app")
 
@@ -106,13 +108,26 @@ def create_app(
     app.state.clock = clock or SystemClock()
     app.state.keys = keys
     app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    app.state.renderer = pages.Renderer(settings)
+
+    @app.exception_handler(pages.NeedsSignIn)
+    async def _needs_sign_in(request: Request, exc: pages.NeedsSignIn) -> Response:
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=401, headers={"HX-Redirect": exc.login_url})
+        return RedirectResponse(exc.login_url, status_code=303)
 
     @app.exception_handler(PatronError)
-    async def _patron_error(_request: Request, exc: PatronError) -> JSONResponse:
+    async def _patron_error(request: Request, exc: PatronError) -> Response:
+        if pages.is_page_request(request):
+            return pages.error_page(request, exc)
         return _error(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if pages.is_page_request(request):
+            # Pages validate their own forms; this is a hand-made or truncated request.
+            bad = Invalid("validation_error", "The form was incomplete; reload the page.")
+            return pages.error_page(request, bad)
         errors = _field_errors(exc)
         unknown = [e["field"] for e in errors if e["type"] == "extra_forbidden"]
         if unknown:
@@ -123,17 +138,23 @@ def create_app(
         return _error(422, "validation_error", message, {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if pages.is_page_request(request) and exc.status_code in (404, 405):
+            return pages.error_page(request, PatronError(code, message, status=exc.status_code))
         response = _error(exc.status_code, code, message)
         if exc.headers:
             response.headers.update(exc.headers)
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", error_type=type(exc).__name__)
+        if pages.is_page_request(request):
+            oops = PatronError("internal_error", "Something went wrong on our side; it was logged.")
+            oops.status = 500
+            return pages.error_page(request, oops)
         return _error(500, "internal_error", "Something went wrong on our side; it was logged.")
 
     from patron.audit.api import router as audit_router
@@ -147,7 +168,10 @@ def create_app(
     from patron.rules.api import router as rules_router
     from patron.tiers.api import ladder_router
     from patron.tiers.api import router as tiers_router
+    from patron.web.assets import router as assets_router
+    from patron.web.console import router as console_router
     from patron.web.health import router as health_router
+    from patron.web.portal import router as portal_router
     from patron.webhooks.api import router as webhooks_router
 
     # routers:
@@ -165,8 +189,16 @@ def create_app(
         tiers_router,
         ladder_router,
         webhooks_router,
+        assets_router,
+        console_router,
+        portal_router,
     ):
         app.include_router(router)
+
+    @app.get("/", include_in_schema=False, dependencies=[Depends(Public())])
+    def _home() -> RedirectResponse:
+        return RedirectResponse(f"{pages.CONSOLE_PREFIX}/", status_code=307)
+
     if settings.bench_endpoints:
         from patron.web.bench import router as bench_router
 

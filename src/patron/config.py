@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(default=15, ge=1)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
     scheduler: bool = True
+    # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.
+    console_session_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    portal_session_minutes: int = Field(default=7 * 24 * 60, ge=5, le=90 * 24 * 60)
+    # Where `npm ci` put the front-end packages (htmx, ECharts, jsQR); see package.json.
+    assets_dir: Path = Path("node_modules")
     # Mount /bench/bare (benchmarks only).
     bench_endpoints: bool = False
 

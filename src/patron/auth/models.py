@@ -22,6 +22,8 @@ class StaffUser(Base):
     # Tokens issued before this instant are refused (password change, deactivation).
     tokens_valid_after: Mapped[datetime] = mapped_column(UTCDateTime)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The console language this user chose (zh_CN or en); None follows the browser.
+    locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

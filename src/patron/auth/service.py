@@ -368,3 +368,19 @@ def touch_api_key(session: Session, key_id: int, now: datetime) -> None:
     ):
         key.last_used_at = now
         session.flush()
+
+
+# ---- console sessions ------------------------------------------------------------------------
+
+
+def revoke_sessions(session: Session, staff_id: int, now: datetime) -> None:
+    """Every token issued to this user before ``now`` stops working (sign-out)."""
+    user = get_staff(session, staff_id)
+    user.tokens_valid_after = now
+    session.flush()
+
+
+def set_locale(session: Session, staff_id: int, locale: str) -> None:
+    user = get_staff(session, staff_id)
+    user.locale = locale
+    session.flush()

@@ -1,0 +1,116 @@
+"""Console sign-in, sign-out and language."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from patron.auth import service as auth_service
+from patron.config import Settings
+from patron.web import i18n
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    LANG_COOKIE,
+    STAFF_COOKIE,
+    PublicPage,
+    StaffPage,
+    Viewer,
+    clear_session_cookie,
+    get_session,
+    page_router,
+    redirect,
+    render,
+    set_session_cookie,
+)
+
+router = page_router(CONSOLE_PREFIX)
+
+
+def _safe_next(value: str | None) -> str:
+    # Only back into the console: never an open redirect.
+    if value and value.startswith(CONSOLE_PREFIX + "/") and not value.startswith("//"):
+        return value
+    return CONSOLE_PREFIX + "/"
+
+
+@router.get("/login")
+def login_form(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    next: str | None = None,
+) -> HTMLResponse:
+    return render(request, "console/login.html", {"next": _safe_next(next), "errors": {}})
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+    next: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    settings: Settings = request.app.state.settings
+    errors: dict[str, str] = {}
+    if not username.strip():
+        errors["username"] = "Enter your username."
+    if not password:
+        errors["password"] = "Enter your password."
+    if errors:
+        ctx = {"next": _safe_next(next), "errors": errors, "username": username}
+        return render(request, "console/login.html", ctx, status=422)
+    try:
+        issued = auth_service.login(
+            get_session(request),
+            username=username.strip(),
+            password=password,
+            token_key=request.app.state.keys["token_key"],
+            ttl_minutes=settings.console_session_minutes,
+            max_failures=settings.login_max_failures,
+            lockout_minutes=settings.login_lockout_minutes,
+            now=request.app.state.clock.now(),
+        )
+    except auth_service.LoginFailed as failed:
+        request.state.keep_writes = True  # the failed-attempt counter must stick
+        message = {
+            "account_locked": "Too many failed sign-ins; try again later.",
+            "account_disabled": "This account is disabled.",
+        }.get(failed.error.code, "Wrong username or password.")
+        ctx = {"next": _safe_next(next), "errors": {"form": message}, "username": username}
+        return render(request, "console/login.html", ctx, status=401)
+    response = redirect(request, _safe_next(next))
+    set_session_cookie(response, STAFF_COOKIE, issued.token, settings.console_session_minutes * 60)
+    if issued.user.locale:
+        response.set_cookie(LANG_COOKIE, issued.user.locale, samesite="lax", path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, viewer: Annotated[Viewer, Depends(StaffPage(None))]) -> Response:
+    assert viewer.principal.id is not None
+    # Signing out ends this user's sessions everywhere: a copied cookie stops working too.
+    auth_service.revoke_sessions(
+        get_session(request), viewer.principal.id, request.app.state.clock.now()
+    )
+    response = redirect(request, CONSOLE_PREFIX + "/login", flash="You are signed out.")
+    clear_session_cookie(response, STAFF_COOKIE)
+    return response
+
+
+@router.post("/lang")
+def set_language(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(None))],
+    locale: Annotated[str, Form(max_length=8)] = "",
+    back: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    chosen = i18n.normalize_locale(locale)
+    if chosen is None:
+        return render(request, "shared/error.html", {"base": "console/base.html"}, status=422)
+    assert viewer.principal.id is not None
+    auth_service.set_locale(get_session(request), viewer.principal.id, chosen)
+    response = redirect(request, _safe_next(back))
+    response.set_cookie(LANG_COOKIE, chosen, samesite="lax", path="/", max_age=365 * 86400)
+    return response

@@ -1,0 +1,11 @@
+"""The member portal (mobile H5), under /portal. Each area is one module with its own router."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from patron.web.portal import home
+
+router = APIRouter()
+for _module in (home,):
+    router.include_router(_module.router)

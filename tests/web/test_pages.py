@@ -1,0 +1,147 @@
+"""The page machinery without a browser: sessions, CSRF, rollback of refused forms, formats."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from patron.auth.models import StaffUser
+from patron.web import i18n
+from patron.web.pages import money
+
+PASSWORD = "page-test-pass-1"
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _staff(database, clock, role="admin"):
+    from patron.auth import service as auth_service
+    from patron.auth.principal import Principal
+
+    with database.unit_of_work() as s:
+        auth_service.create_staff(
+            s,
+            Principal.system("tests"),
+            username=f"{role}1",
+            display_name=role,
+            role=role,
+            password=PASSWORD,
+            now=clock.now(),
+        )
+    return f"{role}1"
+
+
+def _sign_in(client, username):
+    form = client.get("/console/login")
+    token = _csrf(form.text)
+    return client.post(
+        "/console/login",
+        data={"username": username, "password": PASSWORD, "csrf_token": token, "next": ""},
+        follow_redirects=False,
+    )
+
+
+def test_money_is_yuan_with_two_decimals():
+    assert money(0) == "¥0.00"
+    assert money(123456) == "¥1,234.56"
+    assert money(-5) == "-¥0.05"
+    assert money(None) == ""
+
+
+def test_sign_in_needs_the_form_token_and_counts_failures(client, database, clock):
+    user = _staff(database, clock)
+    # No CSRF token (a post from another site): refused, nothing recorded.
+    r = client.post("/console/login", data={"username": user, "password": "x"})
+    assert r.status_code == 403
+    form = client.get("/console/login")
+    bad = client.post(
+        "/console/login",
+        data={"username": user, "password": "wrong", "csrf_token": _csrf(form.text)},
+    )
+    assert bad.status_code == 401
+    with database.unit_of_work() as s:
+        assert s.scalar(select(StaffUser.failed_logins).where(StaffUser.username == user)) == 1
+    ok = _sign_in(client, user)
+    assert ok.status_code == 303
+    assert ok.headers["location"] == "/console/"
+    assert "patron_console" in ok.cookies or "patron_console" in client.cookies
+
+
+def test_console_posts_need_the_session_csrf_token(client, database, clock):
+    _sign_in(client, _staff(database, clock))
+    r = client.post("/console/lang", data={"locale": "en", "csrf_token": "forged"})
+    assert r.status_code == 403
+    with database.unit_of_work() as s:
+        assert s.scalar(select(StaffUser.locale)) is None
+    page = client.get("/console/")
+    r = client.post(
+        "/console/lang",
+        data={"locale": "en", "csrf_token": _csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with database.unit_of_work() as s:
+        assert s.scalar(select(StaffUser.locale)) == "en"
+
+
+def test_sessions_expire_when_idle_and_end_at_sign_out(client, database, clock, settings):
+    _sign_in(client, _staff(database, clock))
+    assert client.get("/console/", follow_redirects=False).status_code == 200
+    clock.advance(timedelta(minutes=settings.console_session_minutes + 1))
+    r = client.get("/console/", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/console/login")
+    # A copied cookie stops working after sign-out.
+    client.cookies.clear()
+    _sign_in(client, "admin1")
+    copied = client.cookies.get("patron_console")
+    page = client.get("/console/")
+    clock.advance(timedelta(seconds=2))
+    client.post("/console/logout", data={"csrf_token": _csrf(page.text)})
+    client.cookies.set("patron_console", copied, path="/console")
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_redirects_only_into_the_console(client, database, clock):
+    user = _staff(database, clock)
+    form = client.get("/console/login?next=https://evil.example/")
+    r = client.post(
+        "/console/login",
+        data={
+            "username": user,
+            "password": PASSWORD,
+            "csrf_token": _csrf(form.text),
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/console/"
+
+
+def test_every_ui_string_has_a_chinese_translation():
+    """Every message in the templates and web modules is in the zh_CN catalogues."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+
+    root = Path(i18n.__file__).parent
+    method_map = [("templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
+    options_map = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    zh = i18n.translations("zh_CN")
+    missing = set()
+    for _file, _line, message, _comments, _ctx in extract_from_dir(
+        str(root),
+        method_map,
+        options_map,
+        keywords={"_": None, "gettext": None, "N_": None, "ngettext": (1, 2)},
+    ):
+        for msg in message if isinstance(message, tuple) else (message,):
+            if msg and zh.gettext(msg) == msg:
+                missing.add(msg)
+    assert not missing, sorted(missing)
