@@ -47,6 +47,7 @@ def _sign_in(client: Any, database: Any, clock: Any, role: str) -> str:
             password=PASSWORD,
             now=clock.now(),
         )
+    client.headers["Accept-Language"] = "en"  # messages asserted below are the English ones
     form = client.get("/console/login")
     r = client.post(
         "/console/login",
@@ -105,6 +106,25 @@ def test_only_roles_that_configure_the_program_see_the_pages(client, database, c
         r = client.get("/console/config" + path)
         assert r.status_code == 200, path
         assert 'data-nav="config" aria-current="page"' in r.text or 'aria-current="page"' in r.text
+
+
+def test_the_pages_and_their_errors_read_in_chinese(client, database, operator):
+    client.headers["Accept-Language"] = "zh-CN"
+    for path, word in (
+        ("", "等级与权益"),
+        ("/tiers", "晋升所需成长值"),
+        ("/earning", "品类系数"),
+        ("/points", "积分最多抵扣"),
+        ("/expiry", "积分何时过期"),
+    ):
+        r = client.get("/console/config" + path)
+        assert r.status_code == 200, path
+        assert word in r.text, path
+    values = pricing_values(PricingSettings()) | {"csrf_token": operator, "share": "101"}
+    r = client.post("/console/config/points", data=values)
+    assert _error(r.text, "share") == "不能大于 100%。"
+    assert "多得 20% 积分" in client.get("/console/config/tiers").text
+    assert _settings_rows(database) == (0, 0)
 
 
 def test_tier_ladder_saves_through_the_service_and_is_audited(
