@@ -51,6 +51,11 @@ def test_an_operator_previews_then_saves_a_category_coefficient(live, page):
     page.locator("#earning-preview[data-points='900']").wait_for()
     assert "900" in box.inner_text()
     assert page.evaluate("window.__samePage") is True  # swapped in place, not a page load
+    # Changing a field refreshes the preview by itself: ¥600 → 600 × 1.5 × 2.
+    page.fill("#f-preview_amount", "600.00")
+    page.press("#f-preview_amount", "Tab")
+    page.locator("#earning-preview[data-points='1800']").wait_for()
+    assert page.evaluate("window.__samePage") is True
     assert _saved_rules(live).category_coefficients == {"beauty": 12000}  # nothing saved yet
 
     page.click("#save")

@@ -269,9 +269,8 @@ def test_points_value_and_share_save_and_are_validated(client, database, operato
     )
     assert _settings_rows(database) == (0, 0)
     good = values | {"share": "30", "unit_value": "0.50", "points_per_unit": "100"}
-    assert client.post("/console/config/points", data=good, follow_redirects=False).status_code == (
-        303
-    )
+    saved = client.post("/console/config/points", data=good, follow_redirects=False)
+    assert saved.status_code == 303
     pricing = client.get("/api/v1/rules/pricing", headers=auth_headers("admin")).json()
     assert pricing["max_points_share_bp"] == 3000
     assert pricing["unit_fen"] == 50
@@ -287,9 +286,8 @@ def test_expiry_policy_saves_and_is_validated(client, database, operator, auth_h
     assert _errors(r.text) == {"reminder_days"}
     assert _settings_rows(database) == (0, 0)
     good = values | {"kind": "end_of_year", "n": "1", "reminder_days": "14"}
-    assert client.post("/console/config/expiry", data=good, follow_redirects=False).status_code == (
-        303
-    )
+    saved = client.post("/console/config/expiry", data=good, follow_redirects=False)
+    assert saved.status_code == 303
     saved = client.get("/api/v1/points/settings", headers=auth_headers("admin")).json()
     assert saved["expiry"] == {"kind": "end_of_year", "n": 1}
     assert saved["reminder_days"] == 14
@@ -344,9 +342,7 @@ def test_the_preview_runs_the_engine_over_the_draft_and_writes_nothing(
         {
             "category_coefficients": {"beauty": 15000},
             "combine": combine,
-            "windows": [
-                {"kind": "monthly", "id": "member_day", "name": "Member day", "days": [5]}
-            ],
+            "windows": [{"kind": "monthly", "id": "member_day", "name": "Member day", "days": [5]}],
         }
     )
     amount_fen = int(amount.replace(".", ""))
@@ -365,9 +361,8 @@ def test_the_preview_runs_the_engine_over_the_draft_and_writes_nothing(
 
 def test_the_preview_defaults_to_gold_300_on_beauty_on_the_next_member_day(client, operator):
     data = _rules_form(operator, **DRAFT)
-    assert client.post("/console/config/earning", data=data, follow_redirects=False).status_code == (
-        303
-    )
+    saved = client.post("/console/config/earning", data=data, follow_redirects=False)
+    assert saved.status_code == 303
     page = client.get("/console/config/earning").text
     assert 'value="2026-03-05T12:00"' in page  # the clock is at 2026-03-01; member day the 5th
     assert 'value="300.00"' in page
