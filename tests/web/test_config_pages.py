@@ -384,9 +384,11 @@ def test_the_preview_defaults_to_gold_300_on_beauty_on_the_next_member_day(clien
 
 def test_a_preview_of_an_invalid_draft_lists_the_problems(client, database, operator):
     data = _rules_form(operator, base_points="-3") | {"preview_amount": "3.333"}
+    data["preview_category"] = "美妆"
     r = client.post("/console/config/earning/preview", data=data, headers={"HX-Request": "true"})
     assert r.status_code == 422
     assert 'href="#f-base_points"' in r.text
     assert 'href="#f-preview_amount"' in r.text
+    assert 'href="#f-preview_category"' in r.text
     assert "data-points" not in r.text
     assert _settings_rows(database) == (0, 0)

@@ -8,6 +8,7 @@ box; without JavaScript the same button posts the whole page back with the previ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -47,6 +48,8 @@ COMBINES = ("highest", "multiply")
 WINDOW_KINDS = ("monthly", "weekly", "date_range")
 BLANK_CATEGORIES = 3
 BLANK_WINDOWS = 1
+#: the pattern of ``rules.definitions.CategoryCode`` (ASCII only: ``str.isalnum`` is not)
+CATEGORY_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 PREVIEW_DEFAULTS = {"tier": "gold", "amount": "300.00", "category": "beauty"}
 
 
@@ -315,11 +318,7 @@ def compute_preview(
     category = inputs.get("preview_category")
     if amount is not None and not 0 <= amount <= 10_000_000_000:
         inputs.error("preview_amount", N_("Enter an amount between ¥0 and ¥100,000,000."))
-    if (
-        not category
-        or len(category) > 64
-        or not category.replace("_", "").replace("-", "").replace(".", "").isalnum()
-    ):
+    if not CATEGORY_CODE.match(category):
         inputs.error("preview_category", N_("Enter a category code such as beauty."))
     at: datetime | None = None
     try:
