@@ -392,3 +392,24 @@ def test_a_preview_of_an_invalid_draft_lists_the_problems(client, database, oper
     assert 'href="#f-preview_category"' in r.text
     assert "data-points" not in r.text
     assert _settings_rows(database) == (0, 0)
+
+
+def test_a_save_made_after_the_page_was_opened_is_not_overwritten(client, database, operator):
+    page = client.get("/console/config/points").text
+    opened = re.search(r'name="version" value="(\d+)"', page)
+    assert opened and opened.group(1) == "0"
+    values = pricing_values(PricingSettings()) | {"csrf_token": operator, "version": "0"}
+    # Someone else saves first (the same form, opened at the same time) …
+    first = client.post("/console/config/points", data=values | {"share": "40"})
+    assert first.status_code == 200  # followed the redirect back to the page
+    assert "Last saved" in first.text
+    # … so this stale form is refused instead of silently undoing their change.
+    r = client.post("/console/config/points", data=values | {"share": "20"})
+    assert r.status_code == 409
+    assert "after you opened this page" in _error(r.text, "form")
+    assert 'value="20"' in r.text
+    with database.unit_of_work() as s:
+        assert orders.pricing_settings(s).max_points_share_bp == 4000
+    assert _settings_rows(database) == (1, 1)
+    overview = client.get("/console/config").text
+    assert "version 1" in overview

@@ -46,6 +46,7 @@ Configurer = Annotated[Viewer, Depends(StaffPage(perm.PROGRAM_CONFIGURE))]
 BASE = CONSOLE_PREFIX + "/config"
 SAVED = N_("Settings saved.")
 MAX_TIERS = 5
+SECTIONS = (tiers.SECTION, orders.EARNING_SECTION, orders.PRICING_SECTION, ledger.SECTION)
 
 
 async def posted(request: Request) -> dict[str, str]:
@@ -65,6 +66,36 @@ def _now(request: Request) -> Any:
     return request.app.state.clock.now()
 
 
+# ---- who saved last, and refusing to overwrite a save made after the page was opened ----------
+
+STALE = N_(
+    "{who} saved these settings at {when}, after you opened this page. Nothing was saved: "
+    "reload the page to see their changes."
+)
+
+
+def with_version(request: Request, key: str, values: dict[str, str]) -> dict[str, str]:
+    """``values`` plus the section's version, sent back with the form."""
+    info = program.section_info(get_session(request), key)
+    return values | {"version": str(info.version) if info else "0"}
+
+
+def page_context(request: Request, key: str, **ctx: Any) -> dict[str, Any]:
+    return {"nav": "config", "info": program.section_info(get_session(request), key), **ctx}
+
+
+def changed_since_opened(request: Request, form: DraftForm, key: str) -> bool:
+    """True (with a form error) when someone saved ``key`` after this form was opened. A post
+    without a version (a script) is not checked."""
+    sent = form.raw.get("version")
+    info = program.section_info(get_session(request), key, lock=True)
+    if sent is None or info is None or sent == str(info.version):
+        return False
+    when = request.app.state.renderer.datetime_text(info.updated_at)
+    form.error("form", STALE, who=info.updated_by, when=when)
+    return True
+
+
 # ---- overview --------------------------------------------------------------------------------
 
 
@@ -77,6 +108,7 @@ def overview(request: Request, viewer: Configurer) -> HTMLResponse:
         "rules": orders.earning_rules(session),
         "pricing": orders.pricing_settings(session),
         "points": ledger.get_points_settings(session),
+        "info": {key: program.section_info(session, key) for key in SECTIONS},
         "factor_text": factor_text,
         "percent_text": percent_text,
     }
@@ -193,13 +225,14 @@ def _tiers_page(
     request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
     count = max(MAX_TIERS, max(rows(values, "tier"), default=-1) + 1)
-    ctx = {"nav": "config", "values": values, "errors": errors, "tier_rows": range(count)}
+    ctx = page_context(request, tiers.SECTION, values=values, errors=errors, tier_rows=range(count))
     return render(request, "console/config/tiers.html", ctx, status=status)
 
 
 @router.get("/config/tiers")
 def tiers_form(request: Request, viewer: Configurer) -> HTMLResponse:
-    return _tiers_page(request, ladder_values(tiers.get_ladder(get_session(request))), {})
+    values = ladder_values(tiers.get_ladder(get_session(request)))
+    return _tiers_page(request, with_version(request, tiers.SECTION, values), {})
 
 
 @router.post("/config/tiers")
@@ -208,6 +241,8 @@ def tiers_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
     ladder = parse_ladder(form)
     if ladder is None:
         return _tiers_page(request, raw, form.errors, status=422)
+    if changed_since_opened(request, form, tiers.SECTION):
+        return _tiers_page(request, raw, form.errors, status=409)
     tiers.put_ladder(get_session(request), viewer.principal, ladder, _now(request))
     return redirect(request, BASE + "/tiers", flash=SAVED)
 
@@ -237,13 +272,14 @@ def parse_pricing(form: DraftForm) -> PricingSettings | None:
 def _pricing_page(
     request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
-    ctx = {"nav": "config", "values": values, "errors": errors}
+    ctx = page_context(request, orders.PRICING_SECTION, values=values, errors=errors)
     return render(request, "console/config/points.html", ctx, status=status)
 
 
 @router.get("/config/points")
 def pricing_form(request: Request, viewer: Configurer) -> HTMLResponse:
-    return _pricing_page(request, pricing_values(orders.pricing_settings(get_session(request))), {})
+    values = pricing_values(orders.pricing_settings(get_session(request)))
+    return _pricing_page(request, with_version(request, orders.PRICING_SECTION, values), {})
 
 
 @router.post("/config/points")
@@ -252,6 +288,8 @@ def pricing_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
     value = parse_pricing(form)
     if value is None:
         return _pricing_page(request, raw, form.errors, status=422)
+    if changed_since_opened(request, form, orders.PRICING_SECTION):
+        return _pricing_page(request, raw, form.errors, status=409)
     program.put_section(
         get_session(request), viewer.principal, orders.PRICING_SECTION, value, now=_now(request)
     )
@@ -289,14 +327,14 @@ def parse_expiry(form: DraftForm) -> ledger.PointsSettings | None:
 def _expiry_page(
     request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
-    ctx = {"nav": "config", "values": values, "errors": errors, "kinds": EXPIRY_KINDS}
+    ctx = page_context(request, ledger.SECTION, values=values, errors=errors)
     return render(request, "console/config/expiry.html", ctx, status=status)
 
 
 @router.get("/config/expiry")
 def expiry_form(request: Request, viewer: Configurer) -> HTMLResponse:
     values = expiry_values(ledger.get_points_settings(get_session(request)))
-    return _expiry_page(request, values, {})
+    return _expiry_page(request, with_version(request, ledger.SECTION, values), {})
 
 
 @router.post("/config/expiry")
@@ -305,6 +343,8 @@ def expiry_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
     value = parse_expiry(form)
     if value is None:
         return _expiry_page(request, raw, form.errors, status=422)
+    if changed_since_opened(request, form, ledger.SECTION):
+        return _expiry_page(request, raw, form.errors, status=409)
     program.put_section(
         get_session(request), viewer.principal, ledger.SECTION, value, now=_now(request)
     )

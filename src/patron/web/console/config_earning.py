@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -30,7 +29,16 @@ from patron.rules.definitions import (
 from patron.rules.domain import EarningPreview, format_factor, preview_earning
 from patron.tiers import service as tiers
 from patron.tiers.domain import Tier, TierLadder
-from patron.web.console.config import BASE, SAVED, Configurer, Posted, draft
+from patron.web.console.config import (
+    BASE,
+    SAVED,
+    Configurer,
+    Posted,
+    changed_since_opened,
+    draft,
+    page_context,
+    with_version,
+)
 from patron.web.console.config_forms import (
     DraftForm,
     Loc,
@@ -357,19 +365,17 @@ def _page(
     status: int = 200,
 ) -> HTMLResponse:
     categories = {c.code: c.name for c in catalog.list_categories(get_session(request))}
-    ctx: dict[str, Any] = {
-        "nav": "config",
-        "values": values,
-        "errors": errors,
-        "category_rows": range(max(rows(values, "cat"), default=-1) + 1),
-        "window_rows": range(max(rows(values, "win"), default=-1) + 1),
-        "preview": preview,
-        "tier_options": [(t.code, tier_label(request, t)) for t in ladder.tiers],
-        "categories": categories,
-        "roundings": ROUNDINGS,
-        "combines": COMBINES,
-        "window_kinds": WINDOW_KINDS,
-    }
+    ctx = page_context(
+        request,
+        orders.EARNING_SECTION,
+        values=values,
+        errors=errors,
+        category_rows=range(max(rows(values, "cat"), default=-1) + 1),
+        window_rows=range(max(rows(values, "win"), default=-1) + 1),
+        preview=preview,
+        tier_options=[(t.code, tier_label(request, t)) for t in ladder.tiers],
+        categories=categories,
+    )
     return render(request, "console/config/earning.html", ctx, status=status)
 
 
@@ -378,6 +384,7 @@ def earning_form(request: Request, viewer: Configurer) -> HTMLResponse:
     session = get_session(request)
     rules, ladder = orders.earning_rules(session), tiers.get_ladder(session)
     values = rules_values(rules) | default_preview_values(request, rules)
+    values = with_version(request, orders.EARNING_SECTION, values)
     preview = compute_preview(request, draft(request, values), rules, ladder)
     return _page(request, values, {}, preview, ladder)
 
@@ -393,6 +400,9 @@ def earning_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
         preview = compute_preview(request, form, rules, ladder)
         status = 422 if form.errors or preview.errors else 200
         return _page(request, raw, form.errors, preview, ladder, status=status)
+    if changed_since_opened(request, form, orders.EARNING_SECTION):
+        preview = compute_preview(request, form, rules, ladder)
+        return _page(request, raw, form.errors, preview, ladder, status=409)
     now = request.app.state.clock.now()
     program.put_section(session, viewer.principal, orders.EARNING_SECTION, rules, now=now)
     return redirect(request, BASE + "/earning", flash=SAVED)
