@@ -413,3 +413,25 @@ def test_a_save_made_after_the_page_was_opened_is_not_overwritten(client, databa
     assert _settings_rows(database) == (1, 1)
     overview = client.get("/console/config").text
     assert "version 1" in overview
+
+
+@pytest.mark.parametrize(
+    ("kind", "typed", "stored"),
+    [
+        ("money", "19.99", 1999),  # 19.99 * 100 is 1998.9999… as a float
+        ("money", "0.07", 7),
+        ("money", "¥1,234,567.8", 123456780),
+        ("percent", "92.5", 9250),
+        ("percent", "0.01", 1),
+        ("factor", "1.4", 14000),
+        ("factor", "×1.0001", 10001),
+    ],
+)
+def test_operator_numbers_convert_exactly(kind, typed, stored):
+    from patron.web.console.config_forms import DraftForm, factor_text, percent_text, yuan_text
+
+    form = DraftForm(raw={"x": typed}, tr=str)
+    assert form.scaled("x", ("x",), kind) == stored
+    assert not form.errors
+    shown = {"money": yuan_text, "percent": percent_text, "factor": factor_text}[kind](stored)
+    assert DraftForm(raw={"x": shown}, tr=str).scaled("x", ("x",), kind) == stored
