@@ -3,6 +3,7 @@ of its model, so every number from the retail plans is a default, never a hard-c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -59,3 +60,26 @@ def put_section(
         row.updated_by = principal.label[:120]
     session.flush()
     audit.record(session, principal, "settings.update", "settings", key, before, data, at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionInfo:
+    """Who saved a section last, when, and its version (1 = first save)."""
+
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+
+def section_info(session: Session, key: str, *, lock: bool = False) -> SectionInfo | None:
+    """The section's last save, or None if it still holds the defaults. ``lock`` holds the row
+    until the transaction ends, so a version check and the save that follows cannot interleave
+    with another save."""
+    row = (
+        session.get(ProgramSetting, key, with_for_update=True, populate_existing=True)
+        if lock
+        else session.get(ProgramSetting, key)
+    )
+    if row is None:
+        return None
+    return SectionInfo(version=row.version, updated_at=row.updated_at, updated_by=row.updated_by)
