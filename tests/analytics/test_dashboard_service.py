@@ -32,7 +32,7 @@ MAR1 = date(2026, 3, 1)
 
 def _ids(database, *numbers):
     with database.unit_of_work() as s:
-        rows = {no: i for no, i in s.execute(select(Member.member_no, Member.id))}
+        rows = {row.member_no: row.id for row in s.execute(select(Member.member_no, Member.id))}
     return [rows[n] for n in numbers]
 
 
