@@ -153,7 +153,8 @@ def build(path: str, members: int) -> dict[str, int]:
                 posting_id += 1
                 lot_id += 1
                 expires = at + timedelta(days=365)
-                spent = pts if rng.random() < 0.3 else 0
+                spent_at = at + timedelta(days=rng.randint(1, 60))
+                spent = pts if rng.random() < 0.3 and spent_at < NOW else 0
                 remaining = pts - spent
                 expired = remaining if expires <= NOW else 0
                 yield "posting", (posting_id, m, "earn", pts, f"earn:{posting_id}", _ts(at))
@@ -164,10 +165,9 @@ def build(path: str, members: int) -> dict[str, int]:
                 acc[1] += pts
                 if spent:
                     posting_id += 1
-                    when = min(at + timedelta(days=rng.randint(1, 60)), NOW - timedelta(hours=1))
                     yield (
                         "posting",
-                        (posting_id, m, "redeem", -spent, f"redeem:{posting_id}", _ts(when)),
+                        (posting_id, m, "redeem", -spent, f"redeem:{posting_id}", _ts(spent_at)),
                     )
                     acc[2] += spent
                 if expired:

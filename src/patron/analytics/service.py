@@ -8,6 +8,7 @@ instants. Snapshot figures (tier distribution, outstanding points) are as of now
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,7 +90,13 @@ def _per_bucket(
 
 
 def _members(
-    session: Session, start: date, end: date, tz: ZoneInfo, bucket_table: Any, size: int
+    session: Session,
+    start: date,
+    end: date,
+    tz: ZoneInfo,
+    bucket_table: Any,
+    size: int,
+    active: int,
 ) -> tuple[MemberKpis, list[int]]:
     _, end_utc = domain.utc_bounds(start, end, tz)
     windows = domain.new_member_windows(end)
@@ -109,17 +116,6 @@ def _members(
     (new_per_bucket,) = _per_bucket(
         session, bucket_table, size, Member, created, [func.count()], Member.status != ERASED
     )
-    active_from, _ = domain.active_window(end)
-    active = int(
-        session.scalar(
-            select(func.count(func.distinct(Order.member_id))).where(
-                Order.business_date >= active_from,
-                Order.business_date <= end,
-                Order.status != RETURNED,
-            )
-        )
-        or 0
-    )
     kpis = MemberKpis(
         total=int(totals.total),
         new_day=int(totals.day),
@@ -132,17 +128,30 @@ def _members(
     return kpis, new_per_bucket
 
 
-def _sales(
-    session: Session, start: date, end: date, base_code: str
-) -> tuple[SalesKpis, dict[str, int], dict[date, tuple[int, int]]]:
-    """Sales KPIs, net sales per buyer's current tier, and (orders, net sales) per day."""
-    in_range = and_(
-        Order.business_date >= start, Order.business_date <= end, Order.status != RETURNED
-    )
+@dataclass(frozen=True)
+class _Sales:
+    kpis: SalesKpis
+    #: members with an order (not fully returned) in the active window
+    active: int
+    net_by_tier: dict[str, int]
+    #: business day → (orders, net sales)
+    daily: dict[date, tuple[int, int]]
+
+
+def _sales(session: Session, start: date, end: date, active_from: date, base_code: str) -> _Sales:
+    # One pass over the orders of the range and of the active window (both end on ``end``):
+    # per member, then per the member's current tier.
+    kept = and_(Order.business_date <= end, Order.status != RETURNED)
     net = Order.paid_fen - Order.refunded_fen
+    in_range = Order.business_date >= start
     per_member = (
-        select(Order.member_id.label("member_id"), func.count().label("n"), _sum(net).label("net"))
-        .where(in_range)
+        select(
+            Order.member_id.label("member_id"),
+            _count_if(in_range).label("n"),
+            _sum(case((in_range, net), else_=0)).label("net"),
+            func.max(case((Order.business_date >= active_from, 1), else_=0)).label("active"),
+        )
+        .where(kept, Order.business_date >= min(start, active_from))
         .group_by(Order.member_id)
         .subquery()
     )
@@ -150,10 +159,11 @@ def _sales(
     by_tier = session.execute(
         select(
             tier.label("tier"),
-            func.count().label("buyers"),
+            _count_if(per_member.c.n >= 1).label("buyers"),
             _count_if(per_member.c.n >= 2).label("repeat"),
             _sum(per_member.c.n).label("orders"),
             _sum(per_member.c.net).label("net"),
+            _sum(per_member.c.active).label("active"),
         )
         .select_from(per_member)
         .outerjoin(MemberTier, MemberTier.member_id == per_member.c.member_id)
@@ -176,11 +186,16 @@ def _sales(
         domain.as_date(day): (int(n), int(amount))
         for day, n, amount in session.execute(
             select(Order.business_date, func.count(), _sum(net))
-            .where(in_range)
+            .where(kept, in_range)
             .group_by(Order.business_date)
         )
     }
-    return kpis, {str(r.tier): int(r.net) for r in by_tier}, daily
+    return _Sales(
+        kpis=kpis,
+        active=sum(int(r.active) for r in by_tier),
+        net_by_tier={str(r.tier): int(r.net) for r in by_tier if int(r.net) or int(r.orders)},
+        daily=daily,
+    )
 
 
 def _tiers(
@@ -301,9 +316,11 @@ def dashboard(
     table = _bucket_table(buckets, end, tz)
     ladder = tiers_service.get_ladder(session)
 
-    members, new_members = _members(session, start, end, tz, table, size)
-    sales, sales_by_tier, daily = _sales(session, start, end, ladder.base.code)
-    tiers = _tiers(session, ladder, end_utc, members.total, sales_by_tier, sales.net_sales_fen)
+    active_from, _ = domain.active_window(end)
+    sold = _sales(session, start, end, active_from, ladder.base.code)
+    members, new_members = _members(session, start, end, tz, table, size, sold.active)
+    sales, daily = sold.kpis, sold.daily
+    tiers = _tiers(session, ladder, end_utc, members.total, sold.net_by_tier, sales.net_sales_fen)
     points, (issued, redeemed, expired) = _points(session, now, table, size)
     trend = Trend(
         granularity=buckets.granularity,
@@ -318,7 +335,7 @@ def dashboard(
     return Dashboard(
         start=start,
         end=end,
-        active_from=domain.active_window(end)[0],
+        active_from=active_from,
         members=members,
         sales=sales,
         tiers=tiers,

@@ -1,7 +1,8 @@
-"""Dashboard: covering indexes for sales per business day and points postings per time.
+"""Dashboard: covering indexes for sales per business day, points postings per time and
+member registrations per time.
 
 Measured on SQLite with 100,000 members (benchmarks/dashboard.py): the dashboard for 30 days
-took 5.0 s without them and 0.34 s with them.
+took 5.0 s without them and about 0.3 s with them.
 
 Revision ID: 0007_dash
 Revises: 0006_console
@@ -19,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_members_created_status", "members", ["created_at", "status"])
     op.create_index(
         "ix_orders_day_sales",
         "orders",
@@ -34,3 +36,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_points_postings_time", table_name="points_postings")
     op.drop_index("ix_orders_day_sales", table_name="orders")
+    op.drop_index("ix_members_created_status", table_name="members")

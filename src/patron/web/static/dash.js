@@ -21,7 +21,7 @@
     chart("chart-trend", {
       tooltip: { trigger: "axis" },
       legend: { data: [s.new_members, s.net_sales] },
-      grid: { left: 56, right: 64, bottom: 32, top: 40 },
+      grid: { left: 8, right: 8, bottom: 8, top: 56, containLabel: true },
       xAxis: axis,
       yAxis: [
         { type: "value", name: s.new_members, minInterval: 1 },
@@ -36,7 +36,7 @@
     chart("chart-points", {
       tooltip: { trigger: "axis" },
       legend: { data: [s.points_issued, s.points_redeemed, s.points_expired] },
-      grid: { left: 64, right: 24, bottom: 32, top: 40 },
+      grid: { left: 8, right: 16, bottom: 8, top: 40, containLabel: true },
       xAxis: axis,
       yAxis: { type: "value", minInterval: 1 },
       series: [
@@ -48,10 +48,16 @@
     chart("chart-tiers", {
       tooltip: { trigger: "item", formatter: "{a}<br>{b}: {c} ({d}%)" },
       legend: { bottom: 0 },
+      title: [
+        { text: s.members, left: "25%", top: 0, textAlign: "center", textStyle: { fontSize: 13 } },
+        { text: s.sales_share, left: "75%", top: 0, textAlign: "center", textStyle: { fontSize: 13 } },
+      ],
       series: [
-        { name: s.members, type: "pie", radius: ["30%", "55%"], center: ["25%", "45%"],
+        { name: s.members, type: "pie", radius: ["32%", "62%"], center: ["25%", "50%"],
+          label: { show: false },
           data: d.tiers.map(function (t) { return { name: t.name, value: t.members }; }) },
-        { name: s.sales_share, type: "pie", radius: ["30%", "55%"], center: ["75%", "45%"],
+        { name: s.sales_share, type: "pie", radius: ["32%", "62%"], center: ["75%", "50%"],
+          label: { show: false },
           data: d.tiers.map(function (t) { return { name: t.name, value: t.sales }; }) },
       ],
     });
