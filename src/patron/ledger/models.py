@@ -64,6 +64,14 @@ class PointsPosting(Base):
         UniqueConstraint("reverses_id"),
         Index("ix_points_postings_member", "member_id", "id"),
         Index("ix_points_postings_source", "source_type", "source_id"),
+        # Covers the dashboard's points per day (issued / redeemed / expired).
+        Index(
+            "ix_points_postings_time",
+            "created_at",
+            "kind",
+            "available_delta",
+            "pending_delta",
+        ),
         CheckConstraint(
             "kind IN ('earn','release','redeem','reversal','expire','clawback','adjust','repay')",
             name="kind",

@@ -1,20 +1,396 @@
-"""Console: staff users, API keys and the audit log (admins)."""
+"""Console: staff users, API keys (admins) and the audit log viewer (audit:read).
+
+Every form re-renders its page with the error next to the field and status 422 (the page's
+transaction is rolled back, so nothing is written); a success redirects with a flash message,
+except a new API key, whose secret is shown once in the response and never again.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import re
+from datetime import date
+from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
+from patron.analytics import domain as dates
+from patron.audit import service as audit_service
 from patron.auth import permissions as perm
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, page_router, render
+from patron.auth import service as auth_service
+from patron.config import Settings
+from patron.errors import PatronError
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    redirect,
+    render,
+)
 
 router = page_router(CONSOLE_PREFIX)
+
+STAFF_URL: Final = CONSOLE_PREFIX + "/admin/staff"
+KEYS_URL: Final = CONSOLE_PREFIX + "/admin/keys"
+AUDIT_URL: Final = CONSOLE_PREFIX + "/audit"
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+AUDIT_PAGE_SIZE: Final = 50
+ENTITY_TYPES: Final = ("member", "staff", "api_key", "settings", "order", "points")
+ACTOR_TYPES: Final = ("staff", "api_key", "member", "system")
+
+#: Service error codes → the message shown next to the field (English message ids).
+SERVICE_ERRORS: Final = {
+    "weak_password": ("password", N_("Use a password of at least 10 characters.")),
+    "username_taken": ("username", N_("This username is already taken.")),
+    "unknown_role": ("role", N_("Choose a role.")),
+    "last_admin": ("role", N_("Patron needs at least one active admin.")),
+    "cannot_deactivate_self": ("active", N_("You cannot deactivate your own account.")),
+    "unknown_scope": ("scopes", N_("Choose scopes from the list.")),
+    "scopes_required": ("scopes", N_("Grant the key at least one scope.")),
+}
+MESSAGES: Final = (
+    N_("Enter a username: 3 to 64 lowercase letters, digits, dots, dashes or underscores."),
+    N_("Enter a display name (at most 100 characters)."),
+    N_("Enter a name (at most 100 characters)."),
+    N_("Staff user created."),
+    N_("Role changed."),
+    N_("Account deactivated."),
+    N_("Account reactivated."),
+    N_("Password reset; the user's sessions have ended."),
+    N_("API key revoked."),
+    N_("Unknown actor."),
+    N_("Choose an entity type."),
+    N_("Enter a valid date (YYYY-MM-DD)."),
+    N_("The start date must not be after the end date."),
+)
+#: a field of one row of the staff table: (staff id, field)
+RowErrors = dict[int, dict[str, str]]
+
+
+def _service_error(exc: PatronError) -> tuple[str, str]:
+    return SERVICE_ERRORS.get(exc.code, ("form", exc.message))
+
+
+def _now(request: Request) -> Any:
+    return request.app.state.clock.now()
+
+
+# ---- staff users -----------------------------------------------------------------------------
+
+
+def _staff_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    row_errors: RowErrors | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx = {
+        "nav": "staff",
+        "users": auth_service.list_staff(get_session(request)),
+        "roles": perm.ROLES,
+        "errors": errors or {},
+        "form": form or {},
+        "row_errors": row_errors or {},
+    }
+    return render(request, "console/admin/staff.html", ctx, status=status)
 
 
 @router.get("/admin/staff")
 def staff_list(
     request: Request, viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))]
 ) -> HTMLResponse:
-    return render(request, "console/admin/staff.html", {"nav": "staff"})
+    return _staff_page(request)
+
+
+@router.post("/admin/staff")
+def staff_create(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    username: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[str, Form(max_length=500)] = "",
+    role: Annotated[str, Form(max_length=32)] = "",
+    password: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    username = username.strip()
+    display_name = display_name.strip()
+    errors: dict[str, str] = {}
+    if not USERNAME.match(username):
+        errors["username"] = (
+            "Enter a username: 3 to 64 lowercase letters, digits, dots, dashes or underscores."
+        )
+    if not display_name or len(display_name) > 100:
+        errors["display_name"] = "Enter a display name (at most 100 characters)."
+    if role not in perm.ROLES:
+        errors["role"] = "Choose a role."
+    if len(password) < 10:
+        errors["password"] = "Use a password of at least 10 characters."
+    form = {"username": username, "display_name": display_name, "role": role}
+    if not errors:
+        try:
+            auth_service.create_staff(
+                get_session(request),
+                viewer.principal,
+                username=username,
+                display_name=display_name,
+                role=role,
+                password=password,
+                now=_now(request),
+            )
+        except PatronError as exc:
+            field, message = _service_error(exc)
+            errors[field] = message
+    if errors:
+        return _staff_page(request, errors=errors, form=form, status=422)
+    return redirect(request, STAFF_URL, flash="Staff user created.")
+
+
+def _update_staff(
+    request: Request, viewer: Viewer, staff_id: int, changes: dict[str, Any]
+) -> PatronError | None:
+    try:
+        auth_service.update_staff(
+            get_session(request), viewer.principal, staff_id, changes=changes, now=_now(request)
+        )
+    except PatronError as exc:
+        if exc.status == 404:
+            raise
+        return exc
+    return None
+
+
+def _row_failure(request: Request, staff_id: int, field: str, message: str) -> HTMLResponse:
+    return _staff_page(request, row_errors={staff_id: {field: message}}, status=422)
+
+
+@router.post("/admin/staff/{staff_id}/role")
+def staff_role(
+    request: Request,
+    staff_id: int,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    role: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if role not in perm.ROLES:
+        return _row_failure(request, staff_id, "role", "Choose a role.")
+    failed = _update_staff(request, viewer, staff_id, {"role": role})
+    if failed is not None:
+        return _row_failure(request, staff_id, "role", _service_error(failed)[1])
+    return redirect(request, STAFF_URL, flash="Role changed.")
+
+
+@router.post("/admin/staff/{staff_id}/active")
+def staff_active(
+    request: Request,
+    staff_id: int,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    active: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    if active not in ("0", "1"):
+        return _row_failure(
+            request, staff_id, "active", "The form was incomplete; reload the page."
+        )
+    failed = _update_staff(request, viewer, staff_id, {"is_active": active == "1"})
+    if failed is not None:
+        return _row_failure(request, staff_id, "active", _service_error(failed)[1])
+    flash = "Account reactivated." if active == "1" else "Account deactivated."
+    return redirect(request, STAFF_URL, flash=flash)
+
+
+@router.post("/admin/staff/{staff_id}/password")
+def staff_password(
+    request: Request,
+    staff_id: int,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    password: Annotated[str, Form(max_length=256)] = "",
+) -> Response:
+    if len(password) < 10:
+        return _row_failure(
+            request, staff_id, "password", "Use a password of at least 10 characters."
+        )
+    failed = _update_staff(request, viewer, staff_id, {"password": password})
+    if failed is not None:
+        return _row_failure(request, staff_id, "password", _service_error(failed)[1])
+    return redirect(request, STAFF_URL, flash="Password reset; the user's sessions have ended.")
+
+
+# ---- API keys --------------------------------------------------------------------------------
+
+
+def _keys_page(
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    created: auth_service.CreatedKey | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    ctx = {
+        "nav": "keys",
+        "keys": auth_service.list_api_keys(get_session(request)),
+        "scopes": sorted(perm.API_KEY_SCOPES),
+        "errors": errors or {},
+        "form": form or {"scopes": []},
+        "created": created,
+    }
+    return render(request, "console/admin/keys.html", ctx, status=status)
+
+
+@router.get("/admin/keys")
+def keys_list(
+    request: Request, viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))]
+) -> HTMLResponse:
+    return _keys_page(request)
+
+
+@router.post("/admin/keys")
+def keys_create(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    name: Annotated[str, Form(max_length=500)] = "",
+    scopes: Annotated[list[str] | None, Form(max_length=32)] = None,
+) -> Response:
+    name = name.strip()
+    chosen = [s for s in (scopes or []) if s]
+    errors: dict[str, str] = {}
+    if not name or len(name) > 100:
+        errors["name"] = "Enter a name (at most 100 characters)."
+    if not chosen:
+        errors["scopes"] = "Grant the key at least one scope."
+    elif not set(chosen) <= perm.API_KEY_SCOPES:
+        errors["scopes"] = "Choose scopes from the list."
+    form = {"name": name[:100], "scopes": chosen}
+    created = None
+    if not errors:
+        try:
+            created = auth_service.create_api_key(
+                get_session(request), viewer.principal, name=name, scopes=chosen, now=_now(request)
+            )
+        except PatronError as exc:
+            field, message = _service_error(exc)
+            errors[field] = message
+    if errors or created is None:
+        return _keys_page(request, errors=errors, form=form, status=422)
+    # The secret is only in this response: the database keeps its hash.
+    return _keys_page(request, created=created)
+
+
+@router.post("/admin/keys/{key_id}/revoke")
+def keys_revoke(
+    request: Request,
+    key_id: int,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+) -> Response:
+    auth_service.revoke_api_key(get_session(request), viewer.principal, key_id, _now(request))
+    return redirect(request, KEYS_URL, flash="API key revoked.")
+
+
+# ---- audit log -------------------------------------------------------------------------------
+
+
+def _parse_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+@router.get("/audit")
+def audit_log(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.AUDIT_READ))],
+    actor: Annotated[str, Query(max_length=32)] = "",
+    action: Annotated[str, Query(max_length=64)] = "",
+    entity_type: Annotated[str, Query(max_length=32)] = "",
+    entity_id: Annotated[str, Query(max_length=64)] = "",
+    member: Annotated[str, Query(max_length=64)] = "",
+    start_text: Annotated[str, Query(alias="from", max_length=32)] = "",
+    end_text: Annotated[str, Query(alias="to", max_length=32)] = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    tz = ZoneInfo(settings.business_timezone)
+    session = get_session(request)
+    users = auth_service.list_staff(session)
+    errors: dict[str, str] = {}
+    actor_type: str | None = None
+    actor_id: int | None = None
+    if actor:
+        kind, _, ident = actor.partition(":")
+        if kind == "staff" and ident.isdigit() and any(u.id == int(ident) for u in users):
+            actor_type, actor_id = "staff", int(ident)
+        elif kind in ACTOR_TYPES and not ident:
+            actor_type = kind
+        else:
+            errors["actor"] = "Unknown actor."
+    if member.strip():
+        entity_type, entity_id = "member", member.strip()
+    if entity_type and entity_type not in ENTITY_TYPES:
+        errors["entity_type"] = "Choose an entity type."
+    start = _parse_day(start_text) if start_text else None
+    end = _parse_day(end_text) if end_text else None
+    if start_text and start is None:
+        errors["from"] = "Enter a valid date (YYYY-MM-DD)."
+    if end_text and end is None:
+        errors["to"] = "Enter a valid date (YYYY-MM-DD)."
+    if start and end and start > end:
+        errors["from"] = "The start date must not be after the end date."
+    filters = {
+        "actor": actor,
+        "action": action.strip(),
+        "entity_type": entity_type,
+        "entity_id": entity_id.strip(),
+        "member": member.strip(),
+        "from": start_text,
+        "to": end_text,
+    }
+    ctx: dict[str, Any] = {
+        "nav": "audit",
+        "users": users,
+        "actor_types": [t for t in ACTOR_TYPES if t != "staff"],
+        "entity_types": ENTITY_TYPES,
+        "filters": filters,
+        "errors": errors,
+        "records": [],
+        "total": 0,
+        "page": page,
+        "pages": 1,
+    }
+    if errors:
+        return render(request, "console/admin/audit.html", ctx, status=422)
+    records, total = audit_service.search(
+        session,
+        entity_type=entity_type or None,
+        entity_id=filters["entity_id"] or None,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=filters["action"] or None,
+        since=dates.day_start_utc(start, tz) if start else None,
+        until=dates.utc_bounds(end, end, tz)[1] if end else None,
+        limit=AUDIT_PAGE_SIZE,
+        offset=(page - 1) * AUDIT_PAGE_SIZE,
+    )
+    query = {k: v for k, v in filters.items() if v}
+    ctx.update(
+        records=[
+            {
+                "record": r,
+                "before": _compact(r.before),
+                "after": _compact(r.after),
+            }
+            for r in records
+        ],
+        total=total,
+        pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
+        query=query,
+    )
+    return render(request, "console/admin/audit.html", ctx)
+
+
+def _compact(data: dict[str, Any] | None) -> str:
+    return "" if data is None else json.dumps(data, ensure_ascii=False, sort_keys=True)

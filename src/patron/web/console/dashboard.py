@@ -1,20 +1,138 @@
-"""Console: the dashboard (home page)."""
+"""Console: the dashboard (home page) — KPI cards, trends, tiers and points for a date range."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from datetime import date
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
+from patron.analytics import domain
+from patron.analytics import service as analytics
+from patron.analytics.schemas import Dashboard
 from patron.auth import permissions as perm
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, page_router, render
+from patron.config import Settings
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    render,
+    translate,
+)
 
 router = page_router(CONSOLE_PREFIX)
+
+DEFAULT_DAYS = 30
+# Message ids of the range form (domain.range_errors) and of the charts, for the catalogue.
+MESSAGES = (
+    N_("Enter a start date (YYYY-MM-DD)."),
+    N_("Enter an end date (YYYY-MM-DD)."),
+    N_("The start date must not be after the end date."),
+    N_("The range may span at most two years."),
+    N_("Choose 7, 30 or 90 days."),
+)
+SERIES = {
+    "new_members": N_("New members"),
+    "orders": N_("Orders"),
+    "net_sales": N_("Net sales (¥)"),
+    "points_issued": N_("Points issued"),
+    "points_redeemed": N_("Points redeemed"),
+    "points_expired": N_("Points expired"),
+    "members": N_("Members"),
+    "sales_share": N_("Share of sales"),
+}
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def chart_data(request: Request, board: Dashboard, zh: bool) -> str:
+    """The charts' data as JSON safe to embed in a <script> element."""
+    trend = board.trend
+    data: dict[str, Any] = {
+        "labels": trend.labels,
+        "granularity": trend.granularity,
+        "series": {key: translate(request, label) for key, label in SERIES.items()},
+        "new_members": trend.new_members,
+        "orders": trend.orders,
+        # Fen → yuan happens here only for the chart axis; amounts in the page stay integers.
+        "net_sales": [round(fen / 100, 2) for fen in trend.net_sales_fen],
+        "points_issued": trend.points_issued,
+        "points_redeemed": trend.points_redeemed,
+        "points_expired": trend.points_expired,
+        "tiers": [
+            {
+                "name": row.name_zh if zh else row.name,
+                "members": row.members,
+                "sales": round(row.net_sales_fen / 100, 2),
+            }
+            for row in board.tiers
+        ],
+    }
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # "</script>" or "<!--" inside a string must not end the element.
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 @router.get("/")
 def dashboard(
-    request: Request, viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))]
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    start_text: Annotated[str | None, Query(alias="from", max_length=32)] = None,
+    end_text: Annotated[str | None, Query(alias="to", max_length=32)] = None,
+    days: Annotated[str | None, Query(max_length=8)] = None,
 ) -> HTMLResponse:
-    return render(request, "console/dashboard.html", {"nav": "dashboard"})
+    settings: Settings = request.app.state.settings
+    tz = ZoneInfo(settings.business_timezone)
+    today = request.app.state.clock.now().astimezone(tz).date()
+    errors: dict[str, str] = {}
+    preset: int | None = None
+    if start_text is None and end_text is None:
+        if days is None:
+            preset = DEFAULT_DAYS
+        elif days.isdigit() and int(days) in domain.PRESET_DAYS:
+            preset = int(days)
+        else:
+            errors["days"] = "Choose 7, 30 or 90 days."
+        start, end = domain.preset_range(today, preset or DEFAULT_DAYS)
+        parsed_start: date | None = start
+        parsed_end: date | None = end
+    else:
+        parsed_start, parsed_end = _parse_day(start_text), _parse_day(end_text)
+        errors = domain.range_errors(parsed_start, parsed_end)
+    ctx: dict[str, Any] = {
+        "nav": "dashboard",
+        "errors": errors,
+        "presets": domain.PRESET_DAYS,
+        "preset": preset,
+        "from_value": parsed_start.isoformat() if parsed_start else (start_text or ""),
+        "to_value": parsed_end.isoformat() if parsed_end else (end_text or ""),
+        "today": today,
+        "board": None,
+    }
+    if errors:
+        return render(request, "console/dashboard.html", ctx, status=422)
+    assert parsed_start is not None
+    assert parsed_end is not None
+    board = analytics.dashboard(
+        get_session(request),
+        start=parsed_start,
+        end=parsed_end,
+        now=request.app.state.clock.now(),
+        tz=tz,
+    )
+    ctx["board"] = board
+    ctx["chart_json"] = chart_data(request, board, viewer.locale == "zh_CN")
+    return render(request, "console/dashboard.html", ctx)

@@ -1,0 +1,1 @@
+"""Analytics: the KPI dashboard, computed in the database."""
