@@ -58,6 +58,7 @@ def search(
     *,
     entity_type: str | None = None,
     entity_id: str | None = None,
+    entity_ids: list[str] | None = None,
     actor_type: str | None = None,
     actor_id: int | None = None,
     action: str | None = None,
@@ -71,6 +72,8 @@ def search(
         conds.append(AuditRecord.entity_type == entity_type)
     if entity_id:
         conds.append(AuditRecord.entity_id == entity_id)
+    if entity_ids:  # one entity recorded under several keys (member number and row id)
+        conds.append(AuditRecord.entity_id.in_(entity_ids))
     if actor_type:
         conds.append(AuditRecord.actor_type == actor_type)
     if actor_id is not None:

@@ -23,6 +23,7 @@ class Member(Base):
         Index("ix_members_name", "name"),
         Index("ix_members_email_index", "email_index"),
         Index("ix_members_created_at", "created_at"),
+        Index("ix_members_registration_store", "registration_store_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -30,6 +30,7 @@ from patron.members.schemas import (
     MemberUpdate,
     Registration,
 )
+from patron.tiers.models import MemberTier
 
 PHONE_CTX = "member.phone"
 EMAIL_CTX = "member.email"
@@ -48,6 +49,14 @@ def get_member(session: Session, member_no: str) -> Member:
     if member is None:
         raise NotFound("member_not_found", f"No member with number {member_no}.")
     return member
+
+
+def by_ids(session: Session, member_ids: list[int]) -> dict[int, Member]:
+    """Members by row id in one query (for lists that hold member ids)."""
+    if not member_ids:
+        return {}
+    rows = session.scalars(select(Member).where(Member.id.in_(sorted(member_ids))))
+    return {m.id: m for m in rows}
 
 
 def find_by_phone(session: Session, cipher: FieldCipher, phone: str) -> Member | None:
@@ -371,9 +380,16 @@ def search(
     name: str | None = None,
     tag: str | None = None,
     member_type: str | None = None,
+    status: str | None = None,
+    tier: str | None = None,
+    base_tier: str | None = None,
+    channel: str | None = None,
+    store_code: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Member], int]:
+    """Members matching every given filter, newest first. ``tier`` needs ``base_tier`` (the
+    ladder's lowest code): members without a tier row are in the base tier."""
     conds: list[Any] = []
     if q:
         q = q.strip()
@@ -392,6 +408,21 @@ def search(
         conds.append(Member.name.startswith(name.strip(), autoescape=True))
     if member_type:
         conds.append(Member.member_type == member_type)
+    if status:
+        conds.append(Member.status == status)
+    if channel:
+        conds.append(Member.registration_channel == channel)
+    if store_code:
+        conds.append(Member.registration_store_code == store_code)
+    if tier:
+        if tier == base_tier:  # no tier row, or a row that says base
+            conds.append(
+                Member.id.not_in(select(MemberTier.member_id).where(MemberTier.tier_code != tier))
+            )
+        else:
+            conds.append(
+                Member.id.in_(select(MemberTier.member_id).where(MemberTier.tier_code == tier))
+            )
     if tag:
         conds.append(
             Member.id.in_(
