@@ -37,7 +37,13 @@ def _member_with_points(live: LiveServer, points: int = 1_500, phone: str = PHON
         )
         ctx = service.Ctx(actor=actor, now=now, tz=tz, settings=service.get_points_settings(s))
         flows.earn(
-            s, ctx, m.id, points=points, growth_value=300, source_type="order", source_id="B-7"
+            s,
+            ctx,
+            m.id,
+            points=points,
+            growth_value=300,
+            source_type="order",
+            source_id=f"B-{phone[-1]}",
         )
         return m.member_no
 
@@ -61,7 +67,7 @@ def test_find_a_member_by_phone_and_read_balance_expiry_and_history(live: LiveSe
     assert "2027-03-01" in schedule.inner_text() and "1,500" in schedule.inner_text()
     history = page.locator("#history tbody tr")
     assert history.count() == 1
-    assert "order:B-7" in history.first.inner_text() and "+1500" in history.first.inner_text()
+    assert "order:B-1" in history.first.inner_text() and "+1500" in history.first.inner_text()
 
 
 def test_large_adjustment_waits_for_a_second_person(live: LiveServer, page: Any, new_page: Any):
