@@ -370,6 +370,11 @@ def list_tags(session: Session) -> list[tuple[str, str, int]]:
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
+def tag_names(session: Session) -> list[str]:
+    """Every tag's name, for pickers (no member counts: those scan the member tags)."""
+    return list(session.scalars(select(Tag.name).order_by(Tag.name)))
+
+
 def search(
     session: Session,
     cipher: FieldCipher,

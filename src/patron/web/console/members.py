@@ -191,6 +191,7 @@ def member_list(
         for m in rows
     ]
     query = {k: v for k, v in filters.items() if v}
+    partial = request.headers.get("HX-Target") == "results"
     ctx = {
         "nav": "members",
         "filters": filters,
@@ -198,11 +199,10 @@ def member_list(
         "results": items,
         "pager": Pager(page, total),
         "ladder": ladder,
-        "tags": members.list_tags(session),
+        "tags": [] if partial else members.tag_names(session),
         "channels": member_domain.CHANNELS,
         **_labels(),
     }
-    partial = request.headers.get("HX-Target") == "results"
     template = "console/members/_results.html" if partial else "console/members/list.html"
     return render(request, template, ctx)
 
@@ -242,7 +242,7 @@ def detail_context(
         "errors": errors or {},
         "values": values or {},
         "full_pii": viewer.can(perm.MEMBERS_PII),
-        "manual_tags": {n for n, kind, _ in members.list_tags(session) if kind == "manual"},
+        "manual_tags": {t.name for t in member.tags if t.kind == "manual"},
         "member_types": member_domain.MEMBER_TYPES,
         "contact_channels": member_domain.CONTACT_CHANNELS,
         "approval_limit": ctx.settings.adjustment_approval_limit,
