@@ -24,6 +24,8 @@ class Member(Base):
         Index("ix_members_email_index", "email_index"),
         Index("ix_members_created_at", "created_at"),
         Index("ix_members_registration_store", "registration_store_code"),
+        # PostgreSQL also has ix_members_name_pattern (text_pattern_ops) for name prefixes;
+        # migration 0007 creates it there only.
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -33,6 +34,8 @@ from patron.members.schemas import (
 from patron.tiers.models import MemberTier
 
 PHONE_CTX = "member.phone"
+#: what a search for a phone or member number looks like (digits, spaces, + - and brackets)
+NUMBER_LIKE = re.compile(r"[+0-9\s()-]+")
 EMAIL_CTX = "member.email"
 
 
@@ -392,19 +395,26 @@ def search(
     store_code: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    count_limit: int | None = None,
 ) -> tuple[list[Member], int]:
     """Members matching every given filter, newest first. ``tier`` needs ``base_tier`` (the
-    ladder's lowest code): members without a tier row are in the base tier."""
+    ladder's lowest code): members without a tier row are in the base tier. With
+    ``count_limit`` the total stops counting there."""
     conds: list[Any] = []
     if q:
         q = q.strip()
-        digits = q.replace(" ", "")
-        alternatives: list[Any] = [Member.name.startswith(q, autoescape=True)]
-        if digits.isdigit() and len(digits) == 10 and luhn_valid(digits):
-            alternatives.append(Member.member_no == digits)
-        with contextlib.suppress(Invalid):  # not a phone number: search the other fields
-            alternatives.append(Member.phone_index == _phone_index(cipher, normalize_phone(q)))
-        conds.append(or_(*alternatives))
+        if NUMBER_LIKE.fullmatch(q):
+            # A number is a phone or a member number, looked up exactly through their indexes;
+            # an OR with the name prefix would make every such search scan the table.
+            digits = re.sub(r"[^0-9]", "", q)
+            alternatives: list[Any] = []
+            if len(digits) == 10 and luhn_valid(digits):
+                alternatives.append(Member.member_no == digits)
+            with contextlib.suppress(Invalid):
+                alternatives.append(Member.phone_index == _phone_index(cipher, normalize_phone(q)))
+            conds.append(or_(*alternatives) if alternatives else false())
+        else:
+            conds.append(Member.name.startswith(q, autoescape=True))
     if phone:
         conds.append(Member.phone_index == _phone_index(cipher, normalize_phone(phone)))
     if member_no:
@@ -436,7 +446,11 @@ def search(
                 .where(Tag.name == tag)
             )
         )
-    total = session.scalar(select(func.count()).select_from(Member).where(*conds)) or 0
+    if count_limit is None:
+        total = session.scalar(select(func.count()).select_from(Member).where(*conds)) or 0
+    else:  # counting a whole large table costs more than the page itself: stop at the cap
+        capped = select(Member.id).where(*conds).limit(count_limit).subquery()
+        total = session.scalar(select(func.count()).select_from(capped)) or 0
     rows = session.scalars(
         select(Member).where(*conds).order_by(Member.id.desc()).limit(limit).offset(offset)
     )

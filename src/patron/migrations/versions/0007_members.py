@@ -1,4 +1,6 @@
-"""Console member search: indexes for the tier and registration-store filters.
+"""Console member search: indexes for the tier and registration-store filters, and on
+PostgreSQL a pattern index so a name-prefix search (LIKE 'x%') does not scan the table under a
+non-C collation.
 
 Revision ID: 0007_members
 Revises: 0006_console
@@ -18,8 +20,17 @@ depends_on = None
 def upgrade() -> None:
     op.create_index("ix_member_tiers_tier_code", "member_tiers", ["tier_code"])
     op.create_index("ix_members_registration_store", "members", ["registration_store_code"])
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index(
+            "ix_members_name_pattern",
+            "members",
+            ["name"],
+            postgresql_ops={"name": "text_pattern_ops"},
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_members_name_pattern", table_name="members")
     op.drop_index("ix_members_registration_store", table_name="members")
     op.drop_index("ix_member_tiers_tier_code", table_name="member_tiers")

@@ -29,6 +29,8 @@ from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, pag
 router = page_router(CONSOLE_PREFIX)
 
 PAGE_SIZE: Final = 20
+#: the member list counts matches up to here ("1,000+"); narrower searches page through all
+COUNT_LIMIT: Final = 1_000
 TABS: Final = ("overview", "points", "orders", "audit")
 TAB_LABELS: Final = {
     "overview": N_("Overview"),
@@ -153,7 +155,7 @@ def member_list(
     status: Annotated[str, Query(max_length=16)] = "",
     channel: Annotated[str, Query(max_length=16)] = "",
     store: Annotated[str, Query(max_length=32)] = "",
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page: Annotated[int, Query(ge=1, le=COUNT_LIMIT // PAGE_SIZE)] = 1,
 ) -> HTMLResponse:
     session = get_session(request)
     cipher = cipher_of(request)
@@ -179,6 +181,7 @@ def member_list(
         store_code=filters["store"] or None,
         limit=PAGE_SIZE,
         offset=offset,
+        count_limit=COUNT_LIMIT,
     )
     full = viewer.can(perm.MEMBERS_PII)
     codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
@@ -198,6 +201,7 @@ def member_list(
         "query": query,
         "results": items,
         "pager": Pager(page, total),
+        "capped": total >= COUNT_LIMIT,
         "ladder": ladder,
         "tags": [] if partial else members.tag_names(session),
         "channels": member_domain.CHANNELS,
