@@ -261,7 +261,9 @@ def test_tier_override_form(staff, member, database):
     assert _count(database, AuditRecord.action == "tier.override") == 1
 
 
-def _request_big(operator: TestClient, member: str, amount: int = 20_000) -> int:
+def _request_big(
+    operator: TestClient, member: str, amount: int = 20_000, balance: str = "1,500"
+) -> int:
     url = f"/console/members/{member}"
     r = operator.post(
         f"{url}/adjust",
@@ -273,7 +275,7 @@ def _request_big(operator: TestClient, member: str, amount: int = 20_000) -> int
         },
     )
     assert r.status_code == 200 and "second approver" in r.text
-    assert 'data-bucket="available">1,500<' in r.text  # nothing applied yet
+    assert f'data-bucket="available">{balance}<' in r.text  # nothing applied yet
     found = re.search(r'data-adjustment="([0-9]+)"', r.text)
     assert found
     return int(found.group(1))
@@ -308,3 +310,46 @@ def test_approvals_need_a_second_person_and_decide_once(staff, member, database)
     assert r.status_code == 200 and "Adjustment rejected." in r.text
     assert _count(database, AuditRecord.action == "points.adjust_approve") == 1
     assert _count(database, AuditRecord.action == "points.adjust_reject") == 1
+
+
+def test_history_pages_and_audit_trail_includes_adjustments(
+    staff, member, client, auth_headers, database
+):
+    h = auth_headers("admin")
+    for n in range(20):
+        r = client.post(
+            f"/api/v1/members/{member}/points/earn",
+            json={"points": 10, "source_type": "order", "source_id": f"P-{n}"},
+            headers=h,
+        )
+        assert r.status_code == 201
+    admin = staff("admin")
+    url = f"/console/members/{member}"
+    first = admin.get(url, params={"tab": "points"}).text
+    assert first.count('data-posting="') == 20 and "Page 1 of 2" in first
+    second = admin.get(url, params={"tab": "points", "page": 2}).text
+    assert second.count('data-posting="') == 1 and "order:A-1" in second
+    operator = staff("operator")
+    adj = _request_big(operator, member, 12_000, balance="1,700")
+    token = _csrf(admin.get("/console/approvals").text)
+    admin.post(f"/console/approvals/{adj}/reject", data={"csrf_token": token, "note": "no"})
+    trail = admin.get(url, params={"tab": "audit"}).text
+    assert "points.adjust_request" in trail and "points.adjust_reject" in trail
+
+
+def test_member_pages_in_chinese(staff, member):
+    admin = staff("admin")
+    admin.headers["Accept-Language"] = "zh-CN"
+    page = admin.get(f"/console/members/{member}", params={"tab": "points"}).text
+    assert "到期计划" in page and "可用积分" in page and "积分记录" in page
+    assert "找到会员：1 位" in admin.get("/console/members", params={"q": PHONE}).text
+
+
+def test_search_count_stops_at_the_cap(database, member):
+    from patron.members import service
+
+    with database.unit_of_work() as s:
+        _, total = service.search(s, None, count_limit=1)  # type: ignore[arg-type]
+        assert total == 1
+        _, total = service.search(s, None)  # type: ignore[arg-type]
+        assert total == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditRecord
@@ -58,7 +58,6 @@ def search(
     *,
     entity_type: str | None = None,
     entity_id: str | None = None,
-    entity_ids: list[str] | None = None,
     actor_type: str | None = None,
     actor_id: int | None = None,
     action: str | None = None,
@@ -72,8 +71,6 @@ def search(
         conds.append(AuditRecord.entity_type == entity_type)
     if entity_id:
         conds.append(AuditRecord.entity_id == entity_id)
-    if entity_ids:  # one entity recorded under several keys (member number and row id)
-        conds.append(AuditRecord.entity_id.in_(entity_ids))
     if actor_type:
         conds.append(AuditRecord.actor_type == actor_type)
     if actor_id is not None:
@@ -91,5 +88,20 @@ def search(
         .order_by(AuditRecord.id.desc())
         .limit(limit)
         .offset(offset)
+    )
+    return list(rows), total
+
+
+def for_entities(
+    session: Session, keys: list[tuple[str, str]], *, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditRecord], int]:
+    """Records about any of ``keys`` (entity type, entity id), newest first: one subject that
+    was recorded under several keys (a member by number, by row id, and their adjustments)."""
+    if not keys:
+        return [], 0
+    cond = or_(*(and_(AuditRecord.entity_type == t, AuditRecord.entity_id == i) for t, i in keys))
+    total = session.scalar(select(func.count()).select_from(AuditRecord).where(cond)) or 0
+    rows = session.scalars(
+        select(AuditRecord).where(cond).order_by(AuditRecord.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), total

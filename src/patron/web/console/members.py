@@ -31,6 +31,7 @@ router = page_router(CONSOLE_PREFIX)
 PAGE_SIZE: Final = 20
 #: the member list counts matches up to here ("1,000+"); narrower searches page through all
 COUNT_LIMIT: Final = 1_000
+AUDITED_ADJUSTMENTS: Final = 200
 TABS: Final = ("overview", "points", "orders", "audit")
 TAB_LABELS: Final = {
     "overview": N_("Overview"),
@@ -318,13 +319,13 @@ def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> 
 
 
 def _audit_context(session: Session, member: Any, page: int) -> dict[str, Any]:
-    # Profile changes are recorded under the member number, ledger flows under the row id.
-    records, total = audit.search(
-        session,
-        entity_type="member",
-        entity_ids=[member.member_no, str(member.id)],
-        limit=PAGE_SIZE,
-        offset=(page - 1) * PAGE_SIZE,
+    # Profile changes are recorded under the member number, ledger flows under the row id and
+    # manual adjustments under their own id (the latest AUDITED_ADJUSTMENTS of them).
+    adjustments, _ = queries.adjustments(session, member_id=member.id, limit=AUDITED_ADJUSTMENTS)
+    keys = [("member", member.member_no), ("member", str(member.id))]
+    keys += [("points_adjustment", str(a.id)) for a in adjustments]
+    records, total = audit.for_entities(
+        session, keys, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     return {"records": records, "pager": Pager(page, total)}
 
