@@ -40,17 +40,8 @@ Writer = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_WRITE))]
 # The REST API guards tier overrides with points:adjust too (tiers/api.py).
 Adjuster = Annotated[Viewer, Depends(StaffPage(perm.POINTS_ADJUST))]
 
-PROFILE_FIELDS: Final = (
-    "name",
-    "phone",
-    "email",
-    "birthday",
-    "gender",
-    "city",
-    "region",
-    "preferred_channel",
-    "member_type",
-)
+# Generous: the profile schema checks the real limits and says so next to the field.
+FormText = Annotated[str | None, Form(max_length=1000)]
 # What a person can act on, per field, when the profile schema refuses a value.
 PROFILE_MESSAGES: Final = {
     "name": N_("Enter a name of at most 100 characters."),
@@ -131,9 +122,33 @@ def _url(member_no: str, tab: str = "overview") -> str:
 
 
 @router.post("/members/{member_no}/profile")
-async def edit_profile(request: Request, member_no: str, viewer: Writer) -> Response:
-    form = await request.form()
-    values = {k: str(form.get(k, "")).strip() for k in PROFILE_FIELDS if k in form}
+def edit_profile(
+    request: Request,
+    member_no: str,
+    viewer: Writer,
+    name: FormText = None,
+    phone: FormText = None,
+    email: FormText = None,
+    birthday: FormText = None,
+    gender: FormText = None,
+    city: FormText = None,
+    region: FormText = None,
+    preferred_channel: FormText = None,
+    member_type: FormText = None,
+) -> Response:
+    submitted = {
+        "name": name,
+        "phone": phone,
+        "email": email,
+        "birthday": birthday,
+        "gender": gender,
+        "city": city,
+        "region": region,
+        "preferred_channel": preferred_channel,
+        "member_type": member_type,
+    }
+    # A field the form did not send stays as it is.
+    values = {k: v.strip() for k, v in submitted.items() if v is not None}
     if not viewer.can(perm.MEMBERS_PII):  # their form shows masked data: never write it back
         values.pop("phone", None)
         values.pop("email", None)
