@@ -120,8 +120,18 @@ def test_phone_is_masked_for_a_clerk_and_shown_to_an_admin(staff, member):
         full = admin.get(path).text
         assert PHONE in full and "139****5678" not in full
     assert "xl@example.com" not in clerk.get(f"/console/members/{member}").text
-    # A clerk's profile form has no phone field to write a masked number back with.
-    assert 'name="phone"' not in clerk.get(f"/console/members/{member}").text
+    # A clerk's profile form has no phone field to write a masked number back with, and a
+    # phone or email the clerk sends anyway is ignored.
+    page = clerk.get(f"/console/members/{member}").text
+    assert 'name="phone"' not in page
+    r = clerk.post(
+        f"/console/members/{member}/profile",
+        data={"csrf_token": _csrf(page), "name": "王小丽", "phone": "139****5678", "email": ""},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert PHONE in admin.get(f"/console/members/{member}").text
+    assert "xl@example.com" in admin.get(f"/console/members/{member}").text
 
 
 def test_member_page_shows_tier_progress_balance_expiry_and_history(staff, member):
