@@ -363,3 +363,25 @@ def test_search_count_stops_at_the_cap(database, member):
         assert total == 1
         _, total = service.search(s, None)  # type: ignore[arg-type]
         assert total == 2
+
+
+def test_orders_tab_lists_orders_and_returns(staff, member, client, shop):
+    from tests.factories import order_body
+
+    r = client.post("/api/v1/orders", json=order_body(member), headers=shop)
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/v1/orders/pos/O-1/returns",
+        json={
+            "external_id": "R-1",
+            "returned_at": "2026-03-01T12:00:00+08:00",
+            "lines": [{"line_no": 2, "quantity": 1}],
+        },
+        headers=shop,
+    )
+    assert r.status_code == 201, r.text
+    page = staff("clerk").get(f"/console/members/{member}", params={"tab": "orders"}).text
+    orders = page[page.index('id="orders"') : page.index('id="returns"')]
+    assert "pos · O-1" in orders and "¥219.00" in orders and "Partly returned" in orders
+    returns = page[page.index('id="returns"') :]
+    assert "R-1" in returns and "¥" in returns

@@ -96,6 +96,12 @@ ADJUSTMENT_STATUS_LABELS: Final = {
     "applied": N_("Applied"),
     "rejected": N_("Rejected"),
 }
+ORDER_STATUS_LABELS: Final = {
+    "completed": N_("Completed"),
+    "partially_returned": N_("Partly returned"),
+    "returned": N_("Returned"),
+}
+ORDER_CHANNEL_LABELS: Final = {**CHANNEL_LABELS, "online": N_("Online")}
 LEDGER_LABELS: Final = {"points": N_("Points"), "growth": N_("Growth value")}
 
 
@@ -139,6 +145,8 @@ def _labels() -> dict[str, Any]:
         "tier_change_labels": TIER_CHANGE_LABELS,
         "adjustment_status_labels": ADJUSTMENT_STATUS_LABELS,
         "ledger_labels": LEDGER_LABELS,
+        "order_status_labels": ORDER_STATUS_LABELS,
+        "order_channel_labels": ORDER_CHANNEL_LABELS,
         "statuses": STATUSES,
     }
 
