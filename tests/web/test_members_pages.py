@@ -385,3 +385,15 @@ def test_orders_tab_lists_orders_and_returns(staff, member, client, shop):
     assert "pos · O-1" in orders and "¥219.00" in orders and "Partly returned" in orders
     returns = page[page.index('id="returns"') :]
     assert "R-1" in returns and "¥" in returns
+
+
+def test_approving_a_removal_larger_than_the_balance_is_refused(staff, member, database):
+    operator, admin = staff("operator"), staff("admin")
+    adj = _request_big(operator, member, -12_000)  # requests are not checked against balance
+    token = _csrf(admin.get("/console/approvals").text)
+    r = admin.post(f"/console/approvals/{adj}/approve", data={"csrf_token": token})
+    assert r.status_code == 409
+    assert "no longer has enough points" in _error_for(r.text, str(adj))
+    with database.unit_of_work() as s:
+        assert s.get(PointsAdjustment, adj).status == "pending_approval"
+    assert _count(database, AuditRecord.action == "points.adjust_approve") == 0
