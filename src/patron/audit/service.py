@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditRecord
@@ -88,5 +88,20 @@ def search(
         .order_by(AuditRecord.id.desc())
         .limit(limit)
         .offset(offset)
+    )
+    return list(rows), total
+
+
+def for_entities(
+    session: Session, keys: list[tuple[str, str]], *, limit: int = 50, offset: int = 0
+) -> tuple[list[AuditRecord], int]:
+    """Records about any of ``keys`` (entity type, entity id), newest first: one subject that
+    was recorded under several keys (a member by number, by row id, and their adjustments)."""
+    if not keys:
+        return [], 0
+    cond = or_(*(and_(AuditRecord.entity_type == t, AuditRecord.entity_id == i) for t, i in keys))
+    total = session.scalar(select(func.count()).select_from(AuditRecord).where(cond)) or 0
+    rows = session.scalars(
+        select(AuditRecord).where(cond).order_by(AuditRecord.id.desc()).limit(limit).offset(offset)
     )
     return list(rows), total

@@ -11,7 +11,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patron.ledger.models import PointsAllocation, PointsHold, PointsLot, PointsPosting
+from patron.ledger.models import (
+    PointsAdjustment,
+    PointsAllocation,
+    PointsHold,
+    PointsLot,
+    PointsPosting,
+)
 from patron.ledger.service import account_row
 
 
@@ -93,3 +99,38 @@ def allocations_of(session: Session, posting_ids: list[int]) -> dict[int, list[t
     ):
         out.setdefault(row.posting_id, []).append((row.lot_id, row.amount))
     return out
+
+
+def adjustments(
+    session: Session,
+    *,
+    status: str | None = None,
+    member_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[PointsAdjustment], int]:
+    """Manual adjustments, oldest first when listing a status (an approval queue), newest first
+    for one member (a history)."""
+    conds = []
+    if status:
+        conds.append(PointsAdjustment.status == status)
+    if member_id is not None:
+        conds.append(PointsAdjustment.member_id == member_id)
+    order = PointsAdjustment.id.desc() if member_id is not None else PointsAdjustment.id
+    total = session.scalar(select(func.count()).select_from(PointsAdjustment).where(*conds))
+    rows = session.scalars(
+        select(PointsAdjustment).where(*conds).order_by(order).limit(limit).offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+def adjustments_by_id(session: Session, ids: list[int]) -> list[PointsAdjustment]:
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(PointsAdjustment)
+            .where(PointsAdjustment.id.in_(ids))
+            .order_by(PointsAdjustment.id)
+        )
+    )

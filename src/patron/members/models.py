@@ -25,6 +25,9 @@ class Member(Base):
         Index("ix_members_created_at", "created_at"),
         # Covers the dashboard's member counts and registrations per day (no row lookups).
         Index("ix_members_created_status", "created_at", "status"),
+        Index("ix_members_registration_store", "registration_store_code"),
+        # PostgreSQL also has ix_members_name_pattern (text_pattern_ops) for name prefixes;
+        # migration 0008 creates it there only.
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

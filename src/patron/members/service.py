@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -30,8 +31,11 @@ from patron.members.schemas import (
     MemberUpdate,
     Registration,
 )
+from patron.tiers.models import MemberTier
 
 PHONE_CTX = "member.phone"
+#: what a search for a phone or member number looks like (digits, spaces, + - and brackets)
+NUMBER_LIKE = re.compile(r"[+0-9\s()-]+")
 EMAIL_CTX = "member.email"
 
 
@@ -48,6 +52,14 @@ def get_member(session: Session, member_no: str) -> Member:
     if member is None:
         raise NotFound("member_not_found", f"No member with number {member_no}.")
     return member
+
+
+def by_ids(session: Session, member_ids: list[int]) -> dict[int, Member]:
+    """Members by row id in one query (for lists that hold member ids)."""
+    if not member_ids:
+        return {}
+    rows = session.scalars(select(Member).where(Member.id.in_(sorted(member_ids))))
+    return {m.id: m for m in rows}
 
 
 def find_by_phone(session: Session, cipher: FieldCipher, phone: str) -> Member | None:
@@ -361,6 +373,11 @@ def list_tags(session: Session) -> list[tuple[str, str, int]]:
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
+def tag_names(session: Session) -> list[str]:
+    """Every tag's name, for pickers (no member counts: those scan the member tags)."""
+    return list(session.scalars(select(Tag.name).order_by(Tag.name)))
+
+
 def search(
     session: Session,
     cipher: FieldCipher,
@@ -371,19 +388,33 @@ def search(
     name: str | None = None,
     tag: str | None = None,
     member_type: str | None = None,
+    status: str | None = None,
+    tier: str | None = None,
+    base_tier: str | None = None,
+    channel: str | None = None,
+    store_code: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    count_limit: int | None = None,
 ) -> tuple[list[Member], int]:
+    """Members matching every given filter, newest first. ``tier`` needs ``base_tier`` (the
+    ladder's lowest code): members without a tier row are in the base tier. With
+    ``count_limit`` the total stops counting there."""
     conds: list[Any] = []
     if q:
         q = q.strip()
-        digits = q.replace(" ", "")
-        alternatives: list[Any] = [Member.name.startswith(q, autoescape=True)]
-        if digits.isdigit() and len(digits) == 10 and luhn_valid(digits):
-            alternatives.append(Member.member_no == digits)
-        with contextlib.suppress(Invalid):  # not a phone number: search the other fields
-            alternatives.append(Member.phone_index == _phone_index(cipher, normalize_phone(q)))
-        conds.append(or_(*alternatives))
+        if NUMBER_LIKE.fullmatch(q):
+            # A number is a phone or a member number, looked up exactly through their indexes;
+            # an OR with the name prefix would make every such search scan the table.
+            digits = re.sub(r"[^0-9]", "", q)
+            alternatives: list[Any] = []
+            if len(digits) == 10 and luhn_valid(digits):
+                alternatives.append(Member.member_no == digits)
+            with contextlib.suppress(Invalid):
+                alternatives.append(Member.phone_index == _phone_index(cipher, normalize_phone(q)))
+            conds.append(or_(*alternatives) if alternatives else false())
+        else:
+            conds.append(Member.name.startswith(q, autoescape=True))
     if phone:
         conds.append(Member.phone_index == _phone_index(cipher, normalize_phone(phone)))
     if member_no:
@@ -392,6 +423,21 @@ def search(
         conds.append(Member.name.startswith(name.strip(), autoescape=True))
     if member_type:
         conds.append(Member.member_type == member_type)
+    if status:
+        conds.append(Member.status == status)
+    if channel:
+        conds.append(Member.registration_channel == channel)
+    if store_code:
+        conds.append(Member.registration_store_code == store_code)
+    if tier:
+        if tier == base_tier:  # no tier row, or a row that says base
+            conds.append(
+                Member.id.not_in(select(MemberTier.member_id).where(MemberTier.tier_code != tier))
+            )
+        else:
+            conds.append(
+                Member.id.in_(select(MemberTier.member_id).where(MemberTier.tier_code == tier))
+            )
     if tag:
         conds.append(
             Member.id.in_(
@@ -400,7 +446,11 @@ def search(
                 .where(Tag.name == tag)
             )
         )
-    total = session.scalar(select(func.count()).select_from(Member).where(*conds)) or 0
+    if count_limit is None:
+        total = session.scalar(select(func.count()).select_from(Member).where(*conds)) or 0
+    else:  # counting a whole large table costs more than the page itself: stop at the cap
+        capped = select(Member.id).where(*conds).limit(count_limit).subquery()
+        total = session.scalar(select(func.count()).select_from(capped)) or 0
     rows = session.scalars(
         select(Member).where(*conds).order_by(Member.id.desc()).limit(limit).offset(offset)
     )

@@ -32,6 +32,7 @@ from patron.orders.models import (
     Order,
     OrderLine,
     OrderPayment,
+    OrderReturn,
     RuleBudgetUsage,
 )
 from patron.orders.schemas import OrderIn
@@ -557,6 +558,24 @@ def member_orders(
         .offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+def member_returns(
+    session: Session, member_id: int, *, limit: int, offset: int
+) -> tuple[list[tuple[OrderReturn, Order]], int]:
+    """A member's returns, newest first, each with its order."""
+    total = session.scalar(
+        select(func.count()).select_from(OrderReturn).where(OrderReturn.member_id == member_id)
+    )
+    rows = session.execute(
+        select(OrderReturn, Order)
+        .join(Order, Order.id == OrderReturn.order_id)
+        .where(OrderReturn.member_id == member_id)
+        .order_by(OrderReturn.returned_at.desc(), OrderReturn.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [(row[0], row[1]) for row in rows], int(total or 0)
 
 
 def get_order(session: Session, source: str, external_id: str) -> Order:

@@ -15,7 +15,10 @@ class MemberTier(Base):
     """Absent row = the base tier; created on the first tier change."""
 
     __tablename__ = "member_tiers"
-    __table_args__ = (Index("ix_member_tiers_next_evaluation", "next_evaluation_at"),)
+    __table_args__ = (
+        Index("ix_member_tiers_next_evaluation", "next_evaluation_at"),
+        Index("ix_member_tiers_tier_code", "tier_code"),
+    )
 
     member_id: Mapped[int] = mapped_column(
         ForeignKey("members.id"), primary_key=True, autoincrement=False

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.errors import Invalid
 from patron.ledger import growth
@@ -258,3 +259,43 @@ def history(
         .offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+def codes_of(session: Session, member_ids: list[int], base: str) -> dict[int, str]:
+    """Current tier code of each member in one query (no row = ``base``)."""
+    found: dict[int, str] = {}
+    if member_ids:
+        found = {
+            int(r.member_id): r.tier_code
+            for r in session.execute(
+                select(MemberTier.member_id, MemberTier.tier_code).where(
+                    MemberTier.member_id.in_(member_ids)
+                )
+            )
+        }
+    return {mid: found.get(mid, base) for mid in member_ids}
+
+
+def override_by_hand(
+    session: Session,
+    ctx: Ctx,
+    member_id: int,
+    member_no: str,
+    *,
+    tier_code: str,
+    reason: str,
+    until: datetime | None,
+) -> None:
+    """A staff override with the audit record the REST API writes (``tier.override``)."""
+    before = state(session, ctx, member_id).code
+    override(session, ctx, member_id, tier_code=tier_code, reason=reason, until=until)
+    audit.record(
+        session,
+        ctx.actor,
+        "tier.override",
+        "member",
+        member_no,
+        {"tier": before},
+        {"tier": tier_code, "reason": reason, "until": until.isoformat() if until else None},
+        at=ctx.now,
+    )

@@ -5,8 +5,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.console import admin, auth, config, config_earning, dashboard, desk, members
+from patron.web.console import (
+    admin,
+    approvals,
+    auth,
+    config,
+    config_earning,
+    dashboard,
+    desk,
+    member_actions,
+    members,
+)
 
 router = APIRouter()
-for _module in (auth, dashboard, members, config, config_earning, desk, admin):
+for _module in (
+    auth,
+    dashboard,
+    members,
+    member_actions,
+    approvals,
+    config,
+    config_earning,
+    desk,
+    admin,
+):
     router.include_router(_module.router)

@@ -1,7 +1,351 @@
-"""Console: members pages."""
+"""Console: the member list with search, and one member's page (profile, tier, points, orders,
+audit trail). The forms on the member page post to ``member_actions``."""
 
 from __future__ import annotations
 
-from patron.web.pages import CONSOLE_PREFIX, page_router
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.auth import permissions as perm
+from patron.errors import NotFound
+from patron.kit.crypto import FieldCipher
+from patron.kit.timeutil import business_tz
+from patron.ledger import domain as ledger_domain
+from patron.ledger import growth, queries
+from patron.ledger import service as ledger
+from patron.members import domain as member_domain
+from patron.members import service as members
+from patron.orders import service as orders
+from patron.tiers import domain as tier_domain
+from patron.tiers import service as tiers
+from patron.web.i18n import N_
+from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router, render
 
 router = page_router(CONSOLE_PREFIX)
+
+PAGE_SIZE: Final = 20
+#: the member list counts matches up to here ("1,000+"); narrower searches page through all
+COUNT_LIMIT: Final = 1_000
+AUDITED_ADJUSTMENTS: Final = 200
+TABS: Final = ("overview", "points", "orders", "audit")
+TAB_LABELS: Final = {
+    "overview": N_("Overview"),
+    "points": N_("Points"),
+    "orders": N_("Orders and returns"),
+    "audit": N_("Audit trail"),
+}
+# Permission each tab needs beyond members:read (the API's read permissions).
+TAB_PERMISSIONS: Final = {
+    "overview": perm.MEMBERS_READ,
+    "points": perm.POINTS_READ,
+    "orders": perm.ORDERS_READ,
+    "audit": perm.AUDIT_READ,
+}
+STATUSES: Final = (("active", N_("Active")), ("frozen", N_("Frozen")), ("erased", N_("Erased")))
+CHANNEL_LABELS: Final = {
+    "store": N_("Store"),
+    "kiosk": N_("Kiosk"),
+    "web": N_("Website"),
+    "app": N_("App"),
+    "mini_program": N_("Mini program"),
+    "partner": N_("Partner"),
+}
+MEMBER_TYPE_LABELS: Final = {
+    "regular": N_("Regular"),
+    "vip": N_("VIP"),
+    "enterprise": N_("Enterprise"),
+    "student": N_("Student"),
+    "senior": N_("Senior"),
+}
+GENDER_LABELS: Final = {
+    "female": N_("Female"),
+    "male": N_("Male"),
+    "other": N_("Other"),
+    "undisclosed": N_("Undisclosed"),
+}
+CONTACT_LABELS: Final = {
+    "sms": N_("SMS"),
+    "email": N_("Email"),
+    "push": N_("Push"),
+    "wechat": N_("WeChat"),
+}
+POSTING_LABELS: Final = {
+    "earn": N_("Earned"),
+    "release": N_("Released"),
+    "redeem": N_("Redeemed"),
+    "reversal": N_("Reversal"),
+    "expire": N_("Expired"),
+    "clawback": N_("Clawback"),
+    "adjust": N_("Adjustment"),
+    "repay": N_("Debt repaid"),
+}
+TIER_CHANGE_LABELS: Final = {
+    "upgrade": N_("Upgrade"),
+    "downgrade": N_("Downgrade"),
+    "grace": N_("Grace period"),
+    "override": N_("Override"),
+    "refund_demotion": N_("Refund demotion"),
+}
+ADJUSTMENT_STATUS_LABELS: Final = {
+    "pending_approval": N_("Waiting for approval"),
+    "applied": N_("Applied"),
+    "rejected": N_("Rejected"),
+}
+ORDER_STATUS_LABELS: Final = {
+    "completed": N_("Completed"),
+    "partially_returned": N_("Partly returned"),
+    "returned": N_("Returned"),
+}
+ORDER_CHANNEL_LABELS: Final = {**CHANNEL_LABELS, "online": N_("Online")}
+LEDGER_LABELS: Final = {"points": N_("Points"), "growth": N_("Growth value")}
+
+
+def cipher_of(request: Request) -> FieldCipher:
+    cipher: FieldCipher = request.app.state.cipher
+    return cipher
+
+
+def ledger_ctx(request: Request, viewer: Viewer) -> ledger.Ctx:
+    """The same context the REST API builds for a ledger or tier call."""
+    return ledger.Ctx(
+        actor=viewer.principal,
+        now=request.app.state.clock.now(),
+        tz=business_tz(request.app.state.settings.business_timezone),
+        settings=ledger.get_points_settings(get_session(request)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    page: int
+    total: int
+    size: int = PAGE_SIZE
+
+    @property
+    def pages(self) -> int:
+        return max((self.total + self.size - 1) // self.size, 1)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+
+def _labels() -> dict[str, Any]:
+    return {
+        "channel_labels": CHANNEL_LABELS,
+        "member_type_labels": MEMBER_TYPE_LABELS,
+        "gender_labels": GENDER_LABELS,
+        "contact_labels": CONTACT_LABELS,
+        "posting_labels": POSTING_LABELS,
+        "tier_change_labels": TIER_CHANGE_LABELS,
+        "adjustment_status_labels": ADJUSTMENT_STATUS_LABELS,
+        "ledger_labels": LEDGER_LABELS,
+        "order_status_labels": ORDER_STATUS_LABELS,
+        "order_channel_labels": ORDER_CHANNEL_LABELS,
+        "statuses": STATUSES,
+    }
+
+
+# ---- the list --------------------------------------------------------------------------------
+
+
+@router.get("/members")
+def member_list(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    q: Annotated[str, Query(max_length=64)] = "",
+    tag: Annotated[str, Query(max_length=32)] = "",
+    tier: Annotated[str, Query(max_length=32)] = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    channel: Annotated[str, Query(max_length=16)] = "",
+    store: Annotated[str, Query(max_length=32)] = "",
+    page: Annotated[int, Query(ge=1, le=COUNT_LIMIT // PAGE_SIZE)] = 1,
+) -> HTMLResponse:
+    session = get_session(request)
+    cipher = cipher_of(request)
+    ladder = tiers.get_ladder(session)
+    filters = {
+        "q": q.strip(),
+        "tag": tag.strip(),
+        "tier": tier if tier in {t.code for t in ladder.tiers} else "",
+        "status": status if status in {s for s, _ in STATUSES} else "",
+        "channel": channel if channel in member_domain.CHANNELS else "",
+        "store": store.strip(),
+    }
+    offset = (page - 1) * PAGE_SIZE
+    rows, total = members.search(
+        session,
+        cipher,
+        q=filters["q"] or None,
+        tag=filters["tag"] or None,
+        tier=filters["tier"] or None,
+        base_tier=ladder.base.code,
+        status=filters["status"] or None,
+        channel=filters["channel"] or None,
+        store_code=filters["store"] or None,
+        limit=PAGE_SIZE,
+        offset=offset,
+        count_limit=COUNT_LIMIT,
+    )
+    full = viewer.can(perm.MEMBERS_PII)
+    codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
+    names = {t.code: t for t in ladder.tiers}
+    items = [
+        {
+            "summary": members.to_summary(m, cipher, full_pii=full),
+            "tier": names.get(codes[m.id], ladder.base),
+        }
+        for m in rows
+    ]
+    query = {k: v for k, v in filters.items() if v}
+    partial = request.headers.get("HX-Target") == "results"
+    ctx = {
+        "nav": "members",
+        "filters": filters,
+        "query": query,
+        "results": items,
+        "pager": Pager(page, total),
+        "capped": total >= COUNT_LIMIT,
+        "ladder": ladder,
+        "tags": [] if partial else members.tag_names(session),
+        "channels": member_domain.CHANNELS,
+        **_labels(),
+    }
+    template = "console/members/_results.html" if partial else "console/members/list.html"
+    return render(request, template, ctx)
+
+
+# ---- one member ------------------------------------------------------------------------------
+
+
+def detail_context(
+    request: Request,
+    viewer: Viewer,
+    member_no: str,
+    *,
+    tab: str = "overview",
+    page: int = 1,
+    rpage: int = 1,
+    form: str | None = None,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything the member page shows; the action forms re-render it with their errors."""
+    session = get_session(request)
+    cipher = cipher_of(request)
+    if not member_no.isdigit() or len(member_no) != 10:
+        raise NotFound("member_not_found", f"No member with number {member_no}.")
+    member = members.get_member(session, member_no)
+    tabs = [t for t in TABS if viewer.can(TAB_PERMISSIONS[t])]
+    tab = tab if tab in tabs else "overview"
+    ctx = ledger_ctx(request, viewer)
+    out = members.to_out(session, member, cipher, full_pii=viewer.can(perm.MEMBERS_PII))
+    data: dict[str, Any] = {
+        "nav": "members",
+        "member": out,
+        "consents": {c.channel: c for c in out.consents},
+        "tab": tab,
+        "tabs": [(t, TAB_LABELS[t]) for t in tabs],
+        "form": form,
+        "errors": errors or {},
+        "values": values or {},
+        "full_pii": viewer.can(perm.MEMBERS_PII),
+        "manual_tags": {t.name for t in member.tags if t.kind == "manual"},
+        "member_types": member_domain.MEMBER_TYPES,
+        "contact_channels": member_domain.CONTACT_CHANNELS,
+        "approval_limit": ctx.settings.adjustment_approval_limit,
+        **_labels(),
+    }
+    if viewer.can(perm.TIERS_READ):
+        data.update(_tier_context(session, ctx, member.id, viewer.locale))
+    if viewer.can(perm.POINTS_READ):
+        data.update(_points_summary(session, ctx, member.id))
+    if tab == "points":
+        data.update(_points_context(session, ctx, member.id, page))
+    elif tab == "orders":
+        data.update(_orders_context(session, member.id, page, rpage))
+    elif tab == "audit":
+        data.update(_audit_context(session, member, page))
+    return data
+
+
+def _tier_context(session: Session, ctx: ledger.Ctx, member_id: int, locale: str) -> dict[str, Any]:
+    ladder = tiers.get_ladder(session)
+    state = tiers.state(session, ctx, member_id)
+    progress = tier_domain.progress(ladder, state.code, state.window_growth)
+    changes, changes_total = tiers.history(session, member_id, limit=PAGE_SIZE)
+    return {
+        "ladder": ladder,
+        "tier": ladder.get(state.code),
+        "tier_state": state,
+        "progress": progress,
+        "next_tier": ladder.get(progress.next) if progress.next else None,
+        "tier_changes": changes,
+        "tier_changes_total": changes_total,
+        "tier_options": [
+            (t.code, t.name_zh if locale == "zh_CN" and t.name_zh else t.name) for t in ladder.tiers
+        ],
+    }
+
+
+def _points_summary(session: Session, ctx: ledger.Ctx, member_id: int) -> dict[str, Any]:
+    bal = queries.balance(session, member_id, ctx.now)
+    growth_balance, growth_lifetime = growth.balance(session, member_id)
+    return {
+        "balance": bal,
+        "expiry": [(ledger_domain.last_valid_day(at, ctx.tz), n) for at, n in bal.expiry_schedule],
+        "growth_balance": growth_balance,
+        "growth_lifetime": growth_lifetime,
+    }
+
+
+def _points_context(session: Session, ctx: ledger.Ctx, member_id: int, page: int) -> dict[str, Any]:
+    offset = (page - 1) * PAGE_SIZE
+    postings, total = queries.history(session, member_id, limit=PAGE_SIZE, offset=offset)
+    adjustments, _ = queries.adjustments(session, member_id=member_id, limit=PAGE_SIZE)
+    return {"postings": postings, "pager": Pager(page, total), "adjustments": adjustments}
+
+
+def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> dict[str, Any]:
+    rows, total = orders.member_orders(
+        session, member_id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    returns, rtotal = orders.member_returns(
+        session, member_id, limit=PAGE_SIZE, offset=(rpage - 1) * PAGE_SIZE
+    )
+    return {
+        "orders": rows,
+        "pager": Pager(page, total),
+        "returns": returns,
+        "rpager": Pager(rpage, rtotal),
+    }
+
+
+def _audit_context(session: Session, member: Any, page: int) -> dict[str, Any]:
+    # Profile changes are recorded under the member number, ledger flows under the row id and
+    # manual adjustments under their own id (the latest AUDITED_ADJUSTMENTS of them).
+    adjustments, _ = queries.adjustments(session, member_id=member.id, limit=AUDITED_ADJUSTMENTS)
+    keys = [("member", member.member_no), ("member", str(member.id))]
+    keys += [("points_adjustment", str(a.id)) for a in adjustments]
+    records, total = audit.for_entities(
+        session, keys, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    return {"records": records, "pager": Pager(page, total)}
+
+
+@router.get("/members/{member_no}")
+def member_detail(
+    request: Request,
+    member_no: str,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    tab: Annotated[str, Query(max_length=16)] = "overview",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    rpage: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> HTMLResponse:
+    ctx = detail_context(request, viewer, member_no, tab=tab, page=page, rpage=rpage)
+    return render(request, "console/members/detail.html", ctx)
