@@ -96,6 +96,7 @@ def test_clerk_rings_up_a_sale_with_points_returns_a_line_and_registers(live, ne
     page.fill("#f-q", "13900005555")
     page.press("#f-q", "Enter")
     expect(page.get_by_test_id("member")).to_contain_text("王芳")
+    assert page.url.endswith(f"/console/desk?member={no1}")
     expect(page.get_by_test_id("balance")).to_have_text("3,000")
 
     # Two products by SKU + Enter, the way a handheld scanner sends them.

@@ -31,7 +31,8 @@ def _hidden(html: str, name: str) -> str:
 
 @pytest.fixture
 def desk(client, database, clock, shop):
-    """A clerk signed in at store SH001; returns the CSRF token of the session."""
+    """A clerk signed in at store SH001, reading English; returns the session's CSRF token."""
+    client.headers["Accept-Language"] = "en"
     with database.unit_of_work() as s:
         auth_service.create_staff(
             s,
@@ -139,6 +140,12 @@ def test_register_refuses_bad_and_taken_phones_and_writes_nothing(
     )
     assert r.status_code == 422
     assert f"already belongs to member {existing}" in r.text
+    r = client.post(
+        "/console/desk/register",
+        data={"phone": "13900002222", "csrf_token": desk},
+        headers={"Accept-Language": "zh-CN"},
+    )
+    assert r.status_code == 422 and f"该手机号已属于会员 {existing}" in r.text
     r = client.post(
         "/console/desk/register",
         data={"phone": "13900003333", "birthday": "2999-01-01", "csrf_token": desk},

@@ -264,6 +264,7 @@ class Basket:
     results: list[Any] = field(default_factory=list)  # product search results to add
     quote: dict[str, Any] | None = None
     signature: str = ""
+    points_share_bp: int = 0  # the most of the total that points may pay, in basis points
 
     def sign(self, points: int) -> str:
         """What the quote shown was for; a commit of anything else is quoted again first."""
@@ -392,6 +393,7 @@ def _quote(
         basket.errors["form"] = message(request, exc)
         return None
     basket.quote = _quote_view(plain, names)
+    basket.points_share_bp = orders.pricing_settings(session).max_points_share_bp
     text = basket.points_text.strip()
     if not text:
         return 0
@@ -399,7 +401,7 @@ def _quote(
     if not text.isdigit() or int(text) > usable:
         basket.errors["points"] = translate(
             request, N_("Enter a whole number of points from 0 to {usable}.")
-        ).format(usable=usable)
+        ).format(usable=f"{usable:,}")
         return None
     points = int(text)
     if points == 0:
