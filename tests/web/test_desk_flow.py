@@ -6,6 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
+import segno
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -74,6 +75,27 @@ def _seed(live):
 def _available(live, member_id):
     with live.db.unit_of_work() as s:
         return ledger_queries.balance(s, member_id, live.clock.now()).available
+
+
+# The tablet camera, faked: a canvas showing the member's QR code, streamed as video.
+FAKE_CAMERA = """
+navigator.mediaDevices.getUserMedia = async () => {
+  const img = new Image();
+  img.src = %s;
+  await img.decode();
+  const c = document.createElement("canvas");
+  c.width = img.width; c.height = img.height;
+  const g = c.getContext("2d");
+  const draw = () => {
+    g.fillStyle = "#fff";
+    g.fillRect(0, 0, c.width, c.height);
+    g.drawImage(img, 0, 0);
+  };
+  draw();
+  setInterval(draw, 100);  // a canvas stream only sends frames when the canvas is drawn
+  return c.captureStream(10);
+};
+"""
 
 
 def _fits(page):
@@ -186,3 +208,16 @@ def test_clerk_registers_a_new_member_on_a_portrait_tablet(live, new_page):
         m = s.scalar(select(Member).where(Member.name == "李娜"))
         assert m is not None and m.registration_store_code == "SH001"
         assert [c.channel for c in m.consents if c.granted] == ["sms"]
+
+
+def test_clerk_scans_the_member_code_with_the_tablet_camera(live, new_page):
+    _made, (no2, id2) = _seed(live)
+    page = new_page(viewport=PORTRAIT, has_touch=True)
+    token = card.issue(id2, live.app.state.keys["token_key"], live.clock.now())
+    qr = segno.make(token, error="m").png_data_uri(scale=6, border=4)
+    page.add_init_script(FAKE_CAMERA % ('"' + qr + '"'))
+    sign_in(page, live.staff("clerk"))
+    page.goto("/console/desk")
+    page.get_by_role("button", name="Scan with camera").click()
+    expect(page.get_by_test_id("member")).to_contain_text("张伟")
+    assert page.url.endswith(f"/console/desk?member={no2}")
