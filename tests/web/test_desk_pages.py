@@ -245,6 +245,46 @@ def test_points_over_the_usable_amount_are_refused(client, desk, make_member, da
     assert r.status_code == 422 and 'data-error-for="qty"' in r.text
     r = _basket(client, desk, no, "SH001-T-1", lines, add="NOPE-404")
     assert r.status_code == 422 and 'data-error-for="add"' in r.text
+    # Part of a SKU or a name lists the products to tap; tapping one adds it.
+    r = _basket(client, desk, no, "SH001-T-1", lines, add="BE")
+    assert r.status_code == 200 and 'value="pick:BEA-1"' in r.text
+    assert 'data-sku="BEA-1"' not in r.text
+    r = _basket(client, desk, no, "SH001-T-1", lines, action="pick:BEA-1")
+    assert 'data-sku="BEA-1"' in r.text and 'data-sku="FRE-1"' in r.text
+    r = _basket(client, desk, no, "SH001-T-1", [("BEA-1", 1), ("FRE-1", 1)], action="remove:0")
+    assert 'data-sku="BEA-1"' not in r.text and 'data-sku="FRE-1"' in r.text
+
+
+def test_the_desk_needs_its_permissions(client, desk, make_member, database, clock):
+    no = make_member()
+    with database.unit_of_work() as s:
+        auth_service.create_staff(
+            s,
+            Principal.system("tests"),
+            username="analyst1",
+            display_name="Analyst",
+            role="analyst",
+            password=PASSWORD,
+            now=clock.now(),
+        )
+    client.cookies.clear()
+    form = client.get("/console/login")
+    client.post(
+        "/console/login",
+        data={
+            "username": "analyst1",
+            "password": PASSWORD,
+            "csrf_token": _hidden(form.text, "csrf_token"),
+        },
+    )
+    page = client.get(f"/console/desk?member={no}")
+    assert page.status_code == 200 and 'data-testid="basket"' not in page.text
+    token = _hidden(page.text, "csrf_token")
+    r = _basket(client, token, no, "SH001-P-1", [("FRE-1", 1)], action="quote")
+    assert r.status_code == 403
+    r = client.post("/console/desk/register", data={"phone": "13900004444", "csrf_token": token})
+    assert r.status_code == 403
+    assert client.get(f"/console/desk/returns?member={no}").status_code == 403
 
 
 def test_returns_refuse_too_many_and_claw_back(client, desk, make_member, database, clock):

@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.console import (
-    admin,
-    auth,
-    config,
-    dashboard,
-    desk,
-    desk_register,
-    desk_returns,
-    members,
-)
+from patron.web.console import admin, auth, config, dashboard, desk, members
 
 router = APIRouter()
-for _module in (auth, dashboard, members, config, desk, desk_returns, desk_register, admin):
+for _module in (auth, dashboard, members, config, desk, admin):
     router.include_router(_module.router)

@@ -16,10 +16,9 @@ from patron.errors import Conflict, PatronError
 from patron.kit.timeutil import business_tz
 from patron.members import service as members
 from patron.members.schemas import Consents, MemberCreate
-from patron.web.console.desk import DESK, cipher, current_store, now
+from patron.web.console.desk_common import DESK, cipher, current_store, now
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
     StaffPage,
     Viewer,
     get_session,
@@ -29,7 +28,7 @@ from patron.web.pages import (
     translate,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = page_router()  # full paths: desk.py includes this router
 Registrar = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_WRITE))]
 CONSENTS = (
     ("sms", N_("Text messages")),
@@ -56,12 +55,12 @@ def _form(
     return render(request, "console/desk/register.html", ctx, status=status)
 
 
-@router.get("/desk/register")
+@router.get(DESK + "/register")
 def register_form(request: Request, viewer: Registrar) -> HTMLResponse:
     return _form(request, {"consents": set()}, {})
 
 
-@router.post("/desk/register")
+@router.post(DESK + "/register")
 def register(
     request: Request,
     viewer: Registrar,

@@ -24,7 +24,8 @@ from patron.orders import returns
 from patron.orders import service as orders
 from patron.orders.models import Order
 from patron.orders.schemas import ReturnIn, ReturnLineIn
-from patron.web.console.desk import (
+from patron.web.console.desk_common import (
+    DESK,
     Clerk,
     make_ctx,
     member_view,
@@ -32,9 +33,9 @@ from patron.web.console.desk import (
     now,
 )
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, Viewer, get_session, page_router, render, translate
+from patron.web.pages import Viewer, get_session, page_router, render, translate
 
-router = page_router(CONSOLE_PREFIX)
+router = page_router()  # full paths: desk.py includes this router
 RECENT = 10
 MAX_QUANTITY = 100_000
 
@@ -69,7 +70,7 @@ def _page(
     return render(request, "console/desk/returns.html", ctx, status=status)
 
 
-@router.get("/desk/returns")
+@router.get(DESK + "/returns")
 def returns_page(
     request: Request,
     viewer: Clerk,
@@ -111,7 +112,7 @@ def _wanted(
     return wanted, typed, errors
 
 
-@router.post("/desk/returns")
+@router.post(DESK + "/returns")
 def process_return(
     request: Request,
     viewer: Clerk,
