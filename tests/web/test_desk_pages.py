@@ -255,6 +255,29 @@ def test_points_over_the_usable_amount_are_refused(client, desk, make_member, da
     assert 'data-sku="BEA-1"' not in r.text and 'data-sku="FRE-1"' in r.text
 
 
+def test_a_product_taken_off_sale_is_marked_on_its_line(client, desk, shop, make_member):
+    no = make_member()
+    lines = [("BEA-1", 1), ("FRE-1", 1)]
+    assert _basket(client, desk, no, "SH001-S-1", lines, action="quote").status_code == 200
+    r = client.put(
+        "/api/v1/products/FRE-1",
+        json={
+            "sku": "FRE-1",
+            "name": "FRE-1",
+            "category_code": "fresh",
+            "price_fen": 1250,
+            "is_active": False,
+        },
+        headers=shop,
+    )
+    assert r.status_code == 200, r.text
+    r = _basket(client, desk, no, "SH001-S-1", lines, action="quote")
+    assert r.status_code == 422
+    assert "no longer on sale" in r.text and 'data-testid="quote"' not in r.text
+    r = _basket(client, desk, no, "SH001-S-1", [("bad sku!", 1)], action="quote")
+    assert r.status_code == 422 and "not a product code" in r.text
+
+
 def test_the_desk_needs_its_permissions(client, desk, make_member, database, clock):
     no = make_member()
     with database.unit_of_work() as s:

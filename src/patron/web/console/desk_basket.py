@@ -8,6 +8,7 @@ orders/checkout.py exactly as the REST API does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote as urlquote
@@ -50,6 +51,7 @@ from patron.web.pages import (
 )
 
 router = page_router()  # full paths: desk.py includes this router
+SKU = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as orders.schemas.Sku
 
 
 @dataclass
@@ -88,7 +90,9 @@ def _parse_lines(request: Request, skus: list[str], qtys: list[str]) -> list[Lin
         except ValueError:
             qty = 0
         line = Line(sku=sku.strip(), quantity=qty, text=text)
-        if not 1 <= qty <= MAX_QUANTITY:
+        if not SKU.fullmatch(line.sku):
+            line.error = translate(request, N_("This is not a product code; remove the line."))
+        elif not 1 <= qty <= MAX_QUANTITY:
             line.error = translate(request, N_("Enter a quantity from 1 to 100000."))
         lines.append(line)
     return lines
@@ -198,7 +202,12 @@ def _quote(
     try:
         plain = checkout.quote(session, ctx, data)
     except PatronError as exc:
-        basket.errors["form"] = message(request, exc)
+        # A product taken off sale since it was scanned: mark its line.
+        where = str(exc.details.get("field", "")).split(".")
+        if len(where) > 1 and where[0] == "lines" and where[1].isdigit():
+            basket.lines[int(where[1])].error = message(request, exc)
+        else:
+            basket.errors["form"] = message(request, exc)
         return None
     basket.quote = _quote_view(plain, names)
     basket.points_share_bp = orders.pricing_settings(session).max_points_share_bp
