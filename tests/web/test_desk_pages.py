@@ -185,7 +185,7 @@ def test_basket_quote_commit_twice_records_one_order(client, desk, make_member, 
     assert r.status_code == 200
     assert 'data-testid="quote"' in r.text
     r = _basket(
-        client, desk, no, order_no, [("BEA-1", 1), ("FRE-1", 2)], points="2000", action="quote"
+        client, desk, no, order_no, [("BEA-1", 1), ("FRE-1", 2)], points="3000", action="quote"
     )
     assert r.status_code == 200, r.text
     quoted, total, earned = (
@@ -195,7 +195,7 @@ def test_basket_quote_commit_twice_records_one_order(client, desk, make_member, 
     )
     assert total == 19900 + 2 * 1250 and earned > 0
     commit = {
-        "points": "2000",
+        "points": "3000",  # all of it: a replay must not be re-quoted against the new balance
         "action": "commit",
         "quoted": quoted,
         "expected_total_fen": str(total),
@@ -212,10 +212,10 @@ def test_basket_quote_commit_twice_records_one_order(client, desk, make_member, 
     assert first.status_code == again.status_code == 303
     assert first.headers["location"] == again.headers["location"]
     assert _count(database, Order) == 1
-    assert _available(database, clock, no) == 3000 - 2000 + earned
+    assert _available(database, clock, no) == earned
     receipt = client.get(first.headers["location"])
-    assert order_no in receipt.text and "¥204.00" in receipt.text  # 224.00 − 20.00 in points
-    assert f"{3000 - 2000 + earned:,}" in receipt.text
+    assert order_no in receipt.text and "¥194.00" in receipt.text  # 224.00 − 30.00 in points
+    assert f'data-testid="receipt-balance">{earned:,}<' in receipt.text
 
 
 def test_points_over_the_usable_amount_are_refused(client, desk, make_member, database, clock):
@@ -344,6 +344,8 @@ def test_returns_refuse_too_many_and_claw_back(client, desk, make_member, databa
     assert r.status_code == 200, r.text
     assert _available(database, clock, no) == earned - earned // 2
     assert f'data-testid="clawed">{earned // 2:,}<' in r.text
-    # The same return tapped twice is one return.
-    assert client.post("/console/desk/returns", data={**form, "qty": ["1"]}).status_code == 200
+    # The same return tapped twice (seconds apart) is one return.
+    clock.advance(timedelta(seconds=3))
+    again = client.post("/console/desk/returns", data={**form, "qty": ["1"]})
+    assert again.status_code == 200 and f'data-testid="clawed">{earned // 2:,}<' in again.text
     assert _count(database, OrderReturn) == 1

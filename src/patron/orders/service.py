@@ -32,6 +32,7 @@ from patron.orders.models import (
     Order,
     OrderLine,
     OrderPayment,
+    OrderReturn,
     RuleBudgetUsage,
 )
 from patron.orders.schemas import OrderIn
@@ -557,6 +558,15 @@ def member_orders(
         .offset(offset)
     )
     return list(rows), int(total or 0)
+
+
+def find_return(session: Session, order_id: int, external_id: str) -> OrderReturn | None:
+    """A return of the order already recorded under ``external_id`` (its idempotency key)."""
+    return session.scalar(
+        select(OrderReturn).where(
+            OrderReturn.order_id == order_id, OrderReturn.external_id == external_id
+        )
+    )
 
 
 def get_order(session: Session, source: str, external_id: str) -> Order:

@@ -22,7 +22,7 @@ from patron.members import service as members
 from patron.members.models import Member
 from patron.orders import returns
 from patron.orders import service as orders
-from patron.orders.models import Order
+from patron.orders.models import Order, OrderReturn
 from patron.orders.schemas import ReturnIn, ReturnLineIn
 from patron.web.console.desk_common import (
     DESK,
@@ -128,6 +128,10 @@ def process_return(
     order = orders.get_order(session, source, external_id)
     if order.member_id != member.id:
         raise NotFound("order_not_found", f"No order {external_id} for this member.")
+    done = orders.find_return(session, order.id, return_id)
+    if done is not None:
+        # A second tap of "Process return" (or a reload): show the return already made.
+        return _done(request, session, viewer, member, order, done, None)
     wanted, typed, errors = _wanted(request, order, line_no, qty)
     if errors:
         return _page(
@@ -155,6 +159,18 @@ def process_return(
             typed={external_id: typed},
             status=status,
         )
+    return _done(request, session, viewer, member, order, result.record, result.tier_changed_to)
+
+
+def _done(
+    request: Request,
+    session: Session,
+    viewer: Viewer,
+    member: Member,
+    order: Order,
+    record: OrderReturn,
+    tier_changed_to: str | None,
+) -> HTMLResponse:
     session.flush()
     names = {
         p.sku: p.name
@@ -165,9 +181,9 @@ def process_return(
         "nav": "desk",
         "member": member_view(request, session, viewer, member),
         "order": order,
-        "record": result.record,
-        "lines": [(by_no[rl.line_no], rl) for rl in result.record.lines],
+        "record": record,
+        "lines": [(by_no[rl.line_no], rl) for rl in record.lines],
         "names": names,
-        "tier_changed_to": result.tier_changed_to,
+        "tier_changed_to": tier_changed_to,
     }
     return render(request, "console/desk/return_done.html", context)
