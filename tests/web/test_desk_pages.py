@@ -278,6 +278,36 @@ def test_a_product_taken_off_sale_is_marked_on_its_line(client, desk, shop, make
     assert r.status_code == 422 and "not a product code" in r.text
 
 
+def test_a_price_change_after_the_quote_is_quoted_again(client, desk, shop, make_member, database):
+    no = make_member()
+    lines = [("FRE-1", 2)]
+    r = _basket(client, desk, no, "SH001-Q-1", lines, action="quote")
+    commit = {
+        "action": "commit",
+        "quoted": _hidden(r.text, "quoted"),
+        "expected_total_fen": _hidden(r.text, "expected_total_fen"),
+        "expected_points_earned": _hidden(r.text, "expected_points_earned"),
+    }
+    assert commit["expected_total_fen"] == "2500"
+    r = client.put(
+        "/api/v1/products/FRE-1",
+        json={"sku": "FRE-1", "name": "FRE-1", "category_code": "fresh", "price_fen": 1500},
+        headers=shop,
+    )
+    assert r.status_code == 200, r.text
+    r = _basket(client, desk, no, "SH001-Q-1", lines, **commit)
+    assert r.status_code == 409
+    assert 'data-testid="notice"' in r.text and "changed since the quote" in r.text
+    assert _hidden(r.text, "expected_total_fen") == "3000"  # the new quote, ready to confirm
+    assert _count(database, Order) == 0
+    again = {
+        k: _hidden(r.text, k) for k in ("quoted", "expected_total_fen", "expected_points_earned")
+    }
+    r = _basket(client, desk, no, "SH001-Q-1", lines, action="commit", **again)
+    assert r.status_code == 303
+    assert _count(database, Order) == 1
+
+
 def test_the_desk_needs_its_permissions(client, desk, make_member, database, clock):
     no = make_member()
     with database.unit_of_work() as s:
