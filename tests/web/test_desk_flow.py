@@ -221,3 +221,11 @@ def test_clerk_scans_the_member_code_with_the_tablet_camera(live, new_page):
     page.get_by_role("button", name="Scan with camera").click()
     expect(page.get_by_test_id("member")).to_contain_text("张伟")
     assert page.url.endswith(f"/console/desk?member={no2}")
+    # A browser without a camera API never offers the button; the field still takes a scanner.
+    bare = new_page(viewport=PORTRAIT)
+    bare.add_init_script("Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
+    sign_in(bare, live.staff("clerk"))
+    bare.goto("/console/desk")
+    expect(bare.locator("#f-q")).to_be_focused()
+    expect(bare.get_by_role("button", name="Find")).to_be_visible()
+    expect(bare.locator(".js-scan")).to_be_hidden()
