@@ -137,9 +137,9 @@ def _apply(request: Request, session: Session, basket: Basket, action: str, add:
     rows, _total = catalog.list_products(session, q=text, limit=8)
     basket.results = [p for p in rows if p.is_active]
     if not basket.results:
-        basket.errors["add"] = translate(request, N_("No product on sale matches this.")) + (
-            f" ({text})"
-        )
+        basket.errors["add"] = translate(
+            request, N_("No product on sale matches “{text}”.")
+        ).format(text=text)
 
 
 def _quote_view(priced: checkout.Priced, names: dict[str, str]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from patron.ledger.service import Ctx
 from patron.members import service as members
 from patron.members.models import Member
 from patron.orders import service as orders
+from patron.tiers import service as tiers
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -106,6 +107,9 @@ def member_view(
     """What the clerk sees about the member: personal data masked unless the role allows."""
     ctx = make_ctx(request, session, viewer)
     tier, _benefits = orders.member_tier(session, ctx, member.id)
+    for t in tiers.get_ladder(session).tiers:
+        if t.code == tier:  # the tier's name in the viewer's language
+            tier = (t.name_zh if viewer.locale == "zh_CN" else "") or t.name
     bal = ledger_queries.balance(session, member.id, ctx.now)
     summary = members.to_summary(member, cipher(request), full_pii=viewer.can(perm.MEMBERS_PII))
     return {

@@ -59,6 +59,7 @@ def _page(
     names = {p.sku: p.name for p in catalog.products_by_sku(session, skus).values()}
     ctx: dict[str, Any] = {
         "nav": "desk",
+        "nav_sub": "returns",
         "member": member_view(request, session, viewer, member),
         "orders": rows,
         "total": total,
