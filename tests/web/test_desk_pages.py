@@ -4,10 +4,12 @@ commit idempotency, the points cap and returns — each refusal changes nothing.
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from patron.auth import service as auth_service
@@ -216,6 +218,45 @@ def test_basket_quote_commit_twice_records_one_order(client, desk, make_member, 
     receipt = client.get(first.headers["location"])
     assert order_no in receipt.text and "¥194.00" in receipt.text  # 224.00 − 30.00 in points
     assert f'data-testid="receipt-balance">{earned:,}<' in receipt.text
+
+
+def test_simultaneous_taps_of_commit_record_one_order(
+    app, client, desk, make_member, database, clock
+):
+    if not database.url.startswith("postgresql"):
+        pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
+    no = make_member()
+    _grant(database, clock, no, 3000)
+    lines = [("BEA-1", 1)]
+    r = _basket(client, desk, no, "SH001-C-1", lines, points="3000", action="quote")
+    earned = int(_hidden(r.text, "expected_points_earned"))
+    commit = {
+        "points": "3000",  # all of it: a late tap must replay, not re-quote
+        "action": "commit",
+        "quoted": _hidden(r.text, "quoted"),
+        "expected_total_fen": _hidden(r.text, "expected_total_fen"),
+        "expected_points_earned": str(earned),
+    }
+    n = 4
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def tap(i):
+        tablet = TestClient(app)
+        for c in client.cookies.jar:
+            tablet.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        barrier.wait()
+        results[i] = _basket(tablet, desk, no, "SH001-C-1", lines, **commit)
+
+    threads = [threading.Thread(target=tap, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [303] * n
+    assert len({r.headers["location"] for r in results}) == 1
+    assert _count(database, Order) == 1
+    assert _available(database, clock, no) == earned
 
 
 def test_points_over_the_usable_amount_are_refused(client, desk, make_member, database, clock):

@@ -257,9 +257,12 @@ def basket_action(
         points_text=points,
         payment_method=payment_method if payment_method in dict(PAYMENT_METHODS) else "cash",
     )
+    if action == "commit" and store is not None:
+        # Taps of "commit" on one basket take turns (the lock lasts until this page's
+        # transaction ends); a tap after the sale went through gets the same receipt, not a
+        # new quote against the balance the first tap already changed.
+        orders.lock_order(session, SOURCE, order_no)
     if action == "commit" and store is not None and orders.find_order(session, SOURCE, order_no):
-        # A second tap after the sale went through: the same receipt, not a new quote against
-        # the balance the first tap already changed.
         used = int(points) if points.strip().isdigit() else 0
         return _commit(
             request, viewer, member, store, basket, used, expected_total_fen, expected_points_earned
