@@ -123,6 +123,11 @@ def test_lookup_by_phone_number_and_member_code(client, desk, make_member, datab
     assert r.status_code == 422 and "not valid" in r.text
     r = client.get("/console/desk", params={"q": "13900009999"})
     assert r.status_code == 422 and "No member has this phone" in r.text
+    # A name that fits several members lists them to choose from.
+    other = make_member(phone="13900001112", name="王磊")
+    r = client.get("/console/desk", params={"q": "王"})
+    assert r.status_code == 200 and 'data-testid="matches"' in r.text
+    assert f"?member={no}" in r.text and f"?member={other}" in r.text
 
 
 def test_register_refuses_bad_and_taken_phones_and_writes_nothing(
