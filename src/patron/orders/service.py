@@ -578,6 +578,15 @@ def member_returns(
     return [(row[0], row[1]) for row in rows], int(total or 0)
 
 
+def find_return(session: Session, order_id: int, external_id: str) -> OrderReturn | None:
+    """A return of the order already recorded under ``external_id`` (its idempotency key)."""
+    return session.scalar(
+        select(OrderReturn).where(
+            OrderReturn.order_id == order_id, OrderReturn.external_id == external_id
+        )
+    )
+
+
 def get_order(session: Session, source: str, external_id: str) -> Order:
     order = find_order(session, source, external_id)
     if order is None:
