@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from patron.checkin import service as checkin
 from patron.errors import Conflict
+from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
 from patron.web.portal import common
 
@@ -56,10 +57,10 @@ def check_in(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())])
         reward = checkin.check_in(common.session(request), common.ctx(request, member), member.id)
     except Conflict as exc:
         message = (
-            "You have already checked in today. Come back tomorrow!"
+            N_("You have already checked in today. Come back tomorrow!")
             if exc.code == "already_checked_in"
-            else "Daily check-in is not available right now."
+            else N_("Daily check-in is not available right now.")
         )
         return _page(request, viewer, error=message, status=409)
-    flash = "Checked in! Streak bonus included." if reward.bonus else "Checked in!"
+    flash = N_("Checked in! Streak bonus included.") if reward.bonus else N_("Checked in!")
     return redirect(request, PORTAL_PREFIX + "/checkin", flash=flash)

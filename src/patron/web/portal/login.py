@@ -37,14 +37,14 @@ from patron.web.portal import common
 router = page_router(PORTAL_PREFIX)
 PROOF_MINUTES = 15
 OTP_MESSAGES = {
-    "otp_too_soon": "Wait a minute before asking for another code.",
-    "otp_daily_cap": "Too many codes for this phone today; try again tomorrow.",
-    "otp_missing": "Ask for a code first.",
-    "otp_expired": "This code has expired; ask for a new one.",
-    "otp_locked": "Too many wrong codes; ask for a new one.",
-    "otp_wrong": "This code is not right.",
-    "invalid_phone": "Enter a valid mobile phone number.",
-    "sms_not_configured": "Sign-in by SMS is not available yet.",
+    "otp_too_soon": N_("Wait a minute before asking for another code."),
+    "otp_daily_cap": N_("Too many codes for this phone today; try again tomorrow."),
+    "otp_missing": N_("Ask for a code first."),
+    "otp_expired": N_("This code has expired; ask for a new one."),
+    "otp_locked": N_("Too many wrong codes; ask for a new one."),
+    "otp_wrong": N_("This code is not right."),
+    "invalid_phone": N_("Enter a valid mobile phone number."),
+    "sms_not_configured": N_("Sign-in by SMS is not available yet."),
 }
 SMS_TEXT = N_("Your Patron code is {code}. It expires in {minutes} minutes.")
 
@@ -63,7 +63,13 @@ def _demo(request: Request) -> bool:
 def _code_form(
     request: Request, phone: str, errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
-    ctx = {"step": "code", "errors": errors, "phone": phone, "demo": _demo(request)}
+    ctx = {
+        "step": "code",
+        "errors": errors,
+        "phone": phone,
+        "demo": _demo(request),
+        "ttl_minutes": common.settings(request).otp_ttl_minutes,
+    }
     return render(request, "portal/login.html", ctx, status=status)
 
 
@@ -113,7 +119,7 @@ def send_code(
     phone: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     if not phone.strip():
-        return _phone_form(request, {"phone": "Enter your mobile phone number."}, phone, 422)
+        return _phone_form(request, {"phone": N_("Enter your mobile phone number.")}, phone, 422)
     try:
         sent = otp.send_code(
             common.session(request),
@@ -144,7 +150,7 @@ def verify_code(
     code: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     if not code.strip():
-        return _code_form(request, phone, {"code": "Enter the code from the SMS."}, 422)
+        return _code_form(request, phone, {"code": N_("Enter the code from the SMS.")}, 422)
     session = common.session(request)
     try:
         e164 = otp.verify_code(
@@ -166,7 +172,7 @@ def verify_code(
         return render(request, "portal/login.html", ctx)
     if member.status != "active":
         request.state.keep_writes = True
-        errors = {"form": "This membership is not active; please ask at a store."}
+        errors = {"form": N_("This membership is not active; please ask at a store.")}
         return _phone_form(request, errors, "", 403)
     return _sign_in(request, member.id)
 
@@ -189,9 +195,9 @@ def register(
         return _phone_form(request, expired, "", 422)
     errors: dict[str, str] = {}
     if not agree:
-        errors["agree"] = "Please accept the membership terms to join."
+        errors["agree"] = N_("Please accept the membership terms to join.")
     if len(name.strip()) > 100:
-        errors["name"] = "Use at most 100 characters."
+        errors["name"] = N_("Use at most 100 characters.")
     if errors:
         ctx = {"step": "register", "errors": errors, "proof": proof, "name": name}
         return render(request, "portal/login.html", ctx, status=422)
