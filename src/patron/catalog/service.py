@@ -72,7 +72,7 @@ def store_names(session: Session, codes: set[str]) -> dict[str, str]:
     if not codes:
         return {}
     rows = session.execute(select(Store.code, Store.name).where(Store.code.in_(sorted(codes))))
-    return dict(rows)
+    return dict(rows.all())
 
 
 def store_exists(session: Session, code: str) -> bool:
