@@ -15,8 +15,8 @@ from patron.members.models import Member
 from patron.orders.models import Order
 from patron.otp.models import OtpCode
 from tests.conftest import make_settings
-from tests.test_access_and_idempotency import _api_routes
 from tests.factories import order_body
+from tests.test_access_and_idempotency import _api_routes
 
 
 def _csrf(html: str) -> str:
