@@ -9,6 +9,7 @@ import json
 import re
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -234,7 +235,7 @@ def test_my_data_export_erasure_and_another_members_order(live, new_page):
     page.goto("/portal/data")
     with page.expect_download() as got:
         page.click("#export-json")
-    data = json.loads(open(got.value.path(), encoding="utf-8").read())
+    data = json.loads(Path(got.value.path()).read_text(encoding="utf-8"))
     assert data["profile"]["member_no"] == me.member_no
     assert data["profile"]["phone"] == "+8613911110004"
     assert data["profile"]["email"] == "zm@example.com"
@@ -243,7 +244,7 @@ def test_my_data_export_erasure_and_another_members_order(live, new_page):
     assert {"consents", "tiers", "checkins", "consent_history"} <= set(data)
     with page.expect_download() as got_csv:
         page.click("#export-csv")
-    archive = zipfile.ZipFile(io.BytesIO(open(got_csv.value.path(), "rb").read()))
+    archive = zipfile.ZipFile(io.BytesIO(Path(got_csv.value.path()).read_bytes()))
     assert "POS-1" in archive.read("orders.csv").decode("utf-8-sig")
     assert "Sun Li" not in json.dumps(data)
 
