@@ -53,8 +53,10 @@ def member(request: Request, viewer: Viewer) -> Member:
     the only way to a member, so one member's session can never reach another's data."""
     assert viewer.principal.kind == "member"
     assert viewer.principal.id is not None
-    found = get_session(request).get(Member, viewer.principal.id)
-    assert found is not None  # MemberPage loaded it in this transaction
+    found = viewer.extra.get("member")  # MemberPage loaded it in this transaction
+    if not isinstance(found, Member) or found.id != viewer.principal.id:
+        found = get_session(request).get(Member, viewer.principal.id)
+    assert found is not None
     return found
 
 
