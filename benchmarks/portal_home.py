@@ -7,15 +7,22 @@ Seeds members with points (lots that expire), a check-in and a growth history; s
 portal's session cookie with the server's key (the same token the SMS sign-in sets); then loads
 GET /portal/ with wrk: each of the 200 connections is a member's phone, each request a signed-in
 member's home page (card with a fresh QR token, balance and expiry, tier progress, check-in).
+Two loads, both with 200 members signed in at once:
+- ``paced``: each member's phone opens the home page, waits a think time (uniform 0–2×``--think``
+  seconds, 5 s on average), and opens it again — members using the portal, not a flood;
+- ``closed``: wrk with 200 connections each sending the next request as soon as the last
+  answered (saturation: the latency is mostly queueing once the server is at capacity).
 Prints a final JSON line with p50/p95/p99 and requests per second. Goal: p95 ≤ 100 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -116,12 +123,57 @@ def wrk(url: str, conns: int, seconds: int, script: Path) -> dict[str, float]:
     return result
 
 
+def paced(url: str, cookies: list[str], members: int, seconds: int, think: float) -> dict:
+    """``members`` phones at once, each with its own session, pausing between page views."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+
+    async def phone(cookie: str, until: float) -> None:
+        nonlocal errors
+        jar = {MEMBER_COOKIE: cookie}
+        async with httpx.AsyncClient(base_url=url, cookies=jar, timeout=10) as client:
+            await asyncio.sleep(random.uniform(0, 2 * think))  # members do not start in step
+            while time.perf_counter() < until:
+                start = time.perf_counter()
+                r = await client.get("/portal/")
+                latencies.append((time.perf_counter() - start) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+                await asyncio.sleep(random.uniform(0, 2 * think))
+
+    async def run() -> float:
+        until = time.perf_counter() + seconds
+        started = time.perf_counter()
+        await asyncio.gather(*(phone(cookies[i % len(cookies)], until) for i in range(members)))
+        return time.perf_counter() - started
+
+    elapsed = asyncio.run(run())
+    ordered = sorted(latencies)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))], 2)
+
+    return {
+        "requests": len(ordered),
+        "rps": round(len(ordered) / elapsed, 1),
+        "p50_ms": pct(50),
+        "p95_ms": pct(95),
+        "p99_ms": pct(99),
+        "max_ms": round(ordered[-1], 2),
+        "errors": errors,
+        "think_s": think,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=500)
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--think", type=float, default=5.0, help="mean seconds between views")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -189,7 +241,8 @@ def main() -> None:
                 assert resp.status == 200, body[:300]
                 assert "data-card-token" in body, body[:300]
             wrk(f"{base}/portal/", args.connections, 3, script)  # warm-up
-            results["home"] = wrk(f"{base}/portal/", args.connections, args.seconds, script)
+            results["paced"] = paced(base, cookies, args.connections, args.seconds, args.think)
+            results["closed"] = wrk(f"{base}/portal/", args.connections, args.seconds, script)
         finally:
             server.terminate()
             try:

@@ -99,8 +99,9 @@ def points_view(session: Session, ctx: Ctx, member_id: int) -> PointsView:
 
 @lru_cache(maxsize=4096)
 def qr_svg(token: str) -> str:
-    """Inline SVG of the card token (cached: a token is shown all minute, by every refresh)."""
-    svg: str = segno.make(token, error="m").svg_inline(scale=5, border=2)
+    """Inline SVG of the card token (cached: a token is shown all minute, by every refresh).
+    Sized by the page's CSS through its viewBox."""
+    svg: str = segno.make(token, error="m").svg_inline(border=2, omitsize=True)
     return svg
 
 
