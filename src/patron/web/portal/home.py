@@ -8,9 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
+from patron.checkin import domain as checkin_domain
 from patron.checkin import service as checkin
+from patron.checkin.domain import CheckinSettings
 from patron.kit.ids import format_member_no
+from patron.ledger import service as ledger
 from patron.members import card
+from patron.program import service as program
+from patron.tiers import service as tiers
+from patron.tiers.domain import TierLadder
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, render
 from patron.web.portal import common, summary
 
@@ -25,8 +31,16 @@ def _qr(request: Request, member_id: int) -> dict[str, object]:
 @router.get("/")
 def home(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())]) -> HTMLResponse:
     member = common.member(request, viewer)
-    ctx = common.ctx(request, member)
     session = common.session(request)
+    program.preload(
+        session,
+        {
+            ledger.SECTION: ledger.PointsSettings,
+            tiers.SECTION: TierLadder,
+            checkin_domain.SECTION: CheckinSettings,
+        },
+    )
+    ctx = common.ctx(request, member)
     return render(
         request,
         "portal/home.html",
