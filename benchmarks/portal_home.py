@@ -217,12 +217,14 @@ def main() -> None:
                 assert "data-card-token" in body, body[:300]
             home = f"{base}/portal/"
             wrk(home, args.connections, 3, script(0))  # warm-up
+            time.sleep(5)  # wrk stops sending, not the server serving: let the backlog drain
             think_ms = int(args.think * 1000)
             results["paced"] = {
                 **wrk(home, args.connections, args.seconds, script(think_ms)),
                 "think_s": args.think,
             }
             results["closed"] = wrk(home, args.connections, args.seconds, script(0))
+            time.sleep(5)
             # one phone at a time: the page's own time, without queueing
             results["one_connection"] = wrk(home, 1, 10, script(0))
         finally:
