@@ -112,3 +112,22 @@ def test_the_ledger_key_is_the_member_and_day(database, clock):
             select(PointsPosting.idempotency_key).where(PointsPosting.source_type == "checkin")
         ).all()
         assert keys == [f"earn:checkin:{mid}:2026-03-01"]
+
+
+def test_operators_edit_the_settings_through_the_api(client, auth_headers):
+    r = client.get("/api/v1/checkin/settings", headers=auth_headers("operator"))
+    assert r.status_code == 200
+    assert r.json()["points_per_day"] == 5
+    body = {"points_per_day": 3, "streak_bonuses": {"5": 15}, "cycle_days": 10, "enabled": True}
+    assert (
+        client.put("/api/v1/checkin/settings", json=body, headers=auth_headers("clerk")).status_code
+        == 403
+    )
+    r = client.put("/api/v1/checkin/settings", json=body, headers=auth_headers("operator"))
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/checkin/settings", headers=auth_headers("operator")).json()[
+        "streak_bonuses"
+    ] == {"5": 15}
+    bad = {**body, "points_per_day": -1}
+    r = client.put("/api/v1/checkin/settings", json=bad, headers=auth_headers("operator"))
+    assert r.status_code == 422
