@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patron.db import advisory_lock
 from patron.errors import PatronError
 from patron.kit.crypto import FieldCipher
 from patron.kit.phone import normalize_phone
@@ -69,6 +70,8 @@ def send_code(
 ) -> Sent:
     e164 = normalize_phone(phone)
     index = phone_index(cipher, e164)
+    # two taps on "send" at once must not both pass the resend and daily limits
+    advisory_lock(session, f"otp:{index}")
     last = _latest(session, index, purpose)
     day_start = datetime.combine(business_date(now, tz), datetime.min.time(), tzinfo=tz).astimezone(
         UTC
