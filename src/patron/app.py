@@ -160,6 +160,7 @@ def create_app(
     from patron.audit.api import router as audit_router
     from patron.auth.api import router as auth_router
     from patron.catalog.api import router as catalog_router
+    from patron.checkin.api import router as checkin_router
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
     from patron.members.api import router as members_router
@@ -188,6 +189,7 @@ def create_app(
         points_admin_router,
         tiers_router,
         ladder_router,
+        checkin_router,
         webhooks_router,
         assets_router,
         console_router,

@@ -67,6 +67,14 @@ def get_store(session: Session, code: str) -> Store:
     return store
 
 
+def store_names(session: Session, codes: set[str]) -> dict[str, str]:
+    """Store code → name for the codes that are stores (one query)."""
+    if not codes:
+        return {}
+    rows = session.execute(select(Store.code, Store.name).where(Store.code.in_(sorted(codes))))
+    return dict(rows.all())
+
+
 def store_exists(session: Session, code: str) -> bool:
     return session.scalar(select(Store.id).where(Store.code == code)) is not None
 

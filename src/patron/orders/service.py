@@ -592,3 +592,39 @@ def get_order(session: Session, source: str, external_id: str) -> Order:
     if order is None:
         raise NotFound("order_not_found", f"No order {external_id} from {source}.")
     return order
+
+
+def order_places(session: Session, member_id: int, source_ids: list[str]) -> dict[str, Order]:
+    """The member's orders behind ledger postings (``source:external_id``), by source id —
+    for a points history in plain language ("earned at Store X")."""
+    wanted: dict[tuple[str, str], str] = {}
+    for sid in source_ids:
+        source, _, external = sid.partition(":")
+        external = external.split(":", 1)[0] if source and external else external
+        if source and external:
+            wanted[(source, external)] = sid
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(Order)
+        .options(lazyload("*"))
+        .where(
+            Order.member_id == member_id,
+            Order.external_id.in_(sorted({e for _, e in wanted})),
+        )
+    )
+    out: dict[str, Order] = {}
+    for order in rows:
+        for (source, external), sid in wanted.items():
+            if order.source == source and order.external_id == external:
+                out[sid] = order
+    return out
+
+
+def member_order(session: Session, member_id: int, order_id: int) -> Order:
+    """One of the member's own orders; another member's order is "not found" (not 403), so
+    ids of other members' orders cannot even be probed."""
+    order = session.get(Order, order_id)
+    if order is None or order.member_id != member_id:
+        raise NotFound("order_not_found", "No such order.")
+    return order

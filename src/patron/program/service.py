@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -31,6 +32,24 @@ def get_section(session: Session, key: str, model: type[T]) -> T:
     value = model() if row is None else model.model_validate(row.value)
     cache[(key, model)] = value
     return value
+
+
+def preload(session: Session, sections: dict[str, type[BaseModel]]) -> None:
+    """Read several sections in one query into this unit of work's cache (a page that needs
+    three sections pays one round trip instead of three)."""
+    cache: dict[tuple[str, type[BaseModel]], BaseModel] = session.info.setdefault(_CACHE, {})
+    wanted = {k: m for k, m in sections.items() if (k, m) not in cache}
+    if not wanted:
+        return
+    rows = {
+        row.key: row
+        for row in session.scalars(
+            select(ProgramSetting).where(ProgramSetting.key.in_(sorted(wanted)))
+        )
+    }
+    for key, model in wanted.items():
+        row = rows.get(key)
+        cache[(key, model)] = model() if row is None else model.model_validate(row.value)
 
 
 def put_section(

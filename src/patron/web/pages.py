@@ -8,6 +8,7 @@ its transaction rolled back, so bad input changes nothing; a page may keep its w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -24,7 +25,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 from starlette.concurrency import run_in_threadpool
 
 from patron.auth import service as auth_service
@@ -56,6 +57,10 @@ class PageRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            async with _page_slots(request.app):
+                return await run_page(request)
+
+        async def run_page(request: Request) -> Response:
             db: Database = request.app.state.db
             uow = await run_in_threadpool(db.begin)
             request.state.uow = uow
@@ -78,6 +83,20 @@ class PageRoute(APIRoute):
                 await run_in_threadpool(uow.close)
 
         return handler
+
+
+# A page holds its pooled connection across several thread hops. If more pages ran at once than
+# the pool has connections, every worker thread could block waiting for a connection while the
+# pages holding one wait for a thread: a deadlock until the pool times out. So pages beyond this
+# many wait in the event loop, which costs no thread (the pool has 30, the thread pool 40).
+PAGE_CONCURRENCY: Final = 24
+
+
+def _page_slots(app: Any) -> asyncio.Semaphore:
+    slots: asyncio.Semaphore | None = getattr(app.state, "page_slots", None)
+    if slots is None:
+        slots = app.state.page_slots = asyncio.Semaphore(PAGE_CONCURRENCY)
+    return slots
 
 
 def page_router(prefix: str = "") -> APIRouter:
@@ -264,7 +283,10 @@ class MemberPage:
         if token is None or claims is None:
             raise NeedsSignIn(login_url)
         session = get_session(request)
-        member = await run_in_threadpool(session.get, Member, int(claims["sub"]))
+        # Consents and tags load only when a page touches them (most portal pages do not).
+        member = await run_in_threadpool(
+            lambda: session.get(Member, int(claims["sub"]), options=[lazyload("*")])
+        )
         if member is None or member.status != "active":
             raise NeedsSignIn(login_url)
         csrf = csrf_token(token, key)
@@ -274,6 +296,7 @@ class MemberPage:
             locale=request_locale(request),
             csrf=csrf,
             display_name=member.name or member.member_no,
+            extra={"member": member},
         )
         request.state.viewer = viewer
         ttl = settings.portal_session_minutes

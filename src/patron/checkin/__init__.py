@@ -1,0 +1,1 @@
+"""Daily check-in (SPEC A3): points per business day with streak bonuses."""

@@ -1,0 +1,187 @@
+"""Everything Patron holds about one member, as JSON and CSV; erasure requests.
+
+The export is of the member's own data for the member, so personal data is decrypted (not
+masked): it is theirs. Every query is by the member's id; nothing else is reachable from here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.auth.principal import Principal
+from patron.checkin.models import CheckIn
+from patron.kit.crypto import FieldCipher
+from patron.ledger.models import PointsPosting
+from patron.members import service as members
+from patron.members.models import ConsentEvent, Member
+from patron.orders.models import Order
+from patron.privacy.models import ErasureRequest
+from patron.tiers.models import TierChange
+
+SECTIONS = ("profile", "consents", "consent_history", "points", "orders", "tiers", "checkins")
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def export(
+    session: Session, cipher: FieldCipher, member: Member, *, now: datetime
+) -> dict[str, Any]:
+    mid = member.id
+    profile = {
+        "member_no": member.member_no,
+        "phone": members.decrypt_phone(member, cipher),
+        "email": members.decrypt_email(member, cipher),
+        "name": member.name,
+        "birthday": member.birthday,
+        "gender": member.gender,
+        "city": member.city,
+        "region": member.region,
+        "preferred_channel": member.preferred_channel,
+        "member_type": member.member_type,
+        "status": member.status,
+        "registration_channel": member.registration_channel,
+        "registration_store_code": member.registration_store_code,
+        "created_at": member.created_at,
+        "updated_at": member.updated_at,
+    }
+    consents = [
+        {"channel": c.channel, "granted": c.granted, "updated_at": c.updated_at, "source": c.source}
+        for c in member.consents
+    ]
+    consent_history = [
+        {"channel": e.channel, "granted": e.granted, "at": e.at, "source": e.source}
+        for e in session.scalars(
+            select(ConsentEvent).where(ConsentEvent.member_id == mid).order_by(ConsentEvent.id)
+        )
+    ]
+    points = [
+        {
+            "id": p.id,
+            "kind": p.kind,
+            "available": p.available_delta,
+            "pending": p.pending_delta,
+            "debt": p.debt_delta,
+            "reason": p.reason,
+            "source": f"{p.source_type}:{p.source_id}" if p.source_type else "",
+            "at": p.created_at,
+        }
+        for p in session.scalars(
+            select(PointsPosting).where(PointsPosting.member_id == mid).order_by(PointsPosting.id)
+        )
+    ]
+    orders = [
+        {
+            "source": o.source,
+            "external_id": o.external_id,
+            "channel": o.channel,
+            "store_code": o.store_code,
+            "ordered_at": o.ordered_at,
+            "status": o.status,
+            "total_fen": o.total_fen,
+            "paid_fen": o.paid_fen,
+            "points_used": o.points_used,
+            "points_earned": o.points_earned,
+            "refunded_fen": o.refunded_fen,
+            "lines": "; ".join(f"{ln.sku} x{ln.quantity}" for ln in o.lines),
+        }
+        for o in session.scalars(select(Order).where(Order.member_id == mid).order_by(Order.id))
+    ]
+    tiers = [
+        {"from": t.from_code, "to": t.to_code, "kind": t.kind, "reason": t.reason, "at": t.at}
+        for t in session.scalars(
+            select(TierChange).where(TierChange.member_id == mid).order_by(TierChange.id)
+        )
+    ]
+    checkins = [
+        {"date": c.business_date, "streak": c.streak, "points": c.points + c.bonus}
+        for c in session.scalars(
+            select(CheckIn).where(CheckIn.member_id == mid).order_by(CheckIn.business_date)
+        )
+    ]
+    data: dict[str, Any] = {
+        "exported_at": now,
+        "profile": profile,
+        "consents": consents,
+        "consent_history": consent_history,
+        "points": points,
+        "orders": orders,
+        "tiers": tiers,
+        "checkins": checkins,
+        "erasure_requests": [
+            {"status": r.status, "requested_at": r.requested_at}
+            for r in session.scalars(select(ErasureRequest).where(ErasureRequest.member_id == mid))
+        ],
+    }
+    out: dict[str, Any] = _jsonable(data)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return _iso(value)
+
+
+def to_csv_zip(data: dict[str, Any]) -> bytes:
+    """One CSV per section in a ZIP (a phone opens each in a spreadsheet app)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for section in (*SECTIONS, "erasure_requests"):
+            rows = data[section]
+            if isinstance(rows, dict):
+                rows = [{"field": k, "value": v} for k, v in rows.items()]
+            text = io.StringIO()
+            columns = list(rows[0]) if rows else ["(none)"]
+            writer = csv.DictWriter(text, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+            # BOM: spreadsheet apps then read the Chinese text as UTF-8
+            zf.writestr(f"{section}.csv", "\ufeff" + text.getvalue())
+    return buf.getvalue()
+
+
+def open_erasure_request(session: Session, member_id: int) -> ErasureRequest | None:
+    return session.scalar(
+        select(ErasureRequest).where(
+            ErasureRequest.member_id == member_id, ErasureRequest.status == "open"
+        )
+    )
+
+
+def request_erasure(
+    session: Session, actor: Principal, member: Member, *, reason: str, now: datetime
+) -> ErasureRequest:
+    """Record the request once (asking again while one is open returns that one)."""
+    existing = open_erasure_request(session, member.id)
+    if existing is not None:
+        return existing
+    row = ErasureRequest(
+        member_id=member.id, status="open", channel="portal", reason=reason[:500], requested_at=now
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "member.erasure_request",
+        "member",
+        member.member_no,
+        None,
+        {"request_id": row.id, "channel": "portal"},
+        at=now,
+    )
+    return row

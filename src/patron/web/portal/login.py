@@ -1,0 +1,255 @@
+"""Portal sign-in by SMS code, registration of a new phone, sign-out, language, demo SMS page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from patron.auth.principal import Principal
+from patron.errors import NotFound, PatronError
+from patron.members import service as members
+from patron.members.schemas import Consents, MemberCreate
+from patron.otp import service as otp
+from patron.web import i18n
+from patron.web.i18n import N_
+from patron.web.pages import (
+    ALGORITHM,
+    LANG_COOKIE,
+    MEMBER_COOKIE,
+    PORTAL_PREFIX,
+    MemberPage,
+    PublicPage,
+    Viewer,
+    clear_session_cookie,
+    issue_member_session,
+    page_router,
+    redirect,
+    render,
+    set_session_cookie,
+    translate,
+)
+from patron.web.portal import common
+
+router = page_router(PORTAL_PREFIX)
+PROOF_MINUTES = 15
+OTP_MESSAGES = {
+    "otp_too_soon": N_("Wait a minute before asking for another code."),
+    "otp_daily_cap": N_("Too many codes for this phone today; try again tomorrow."),
+    "otp_missing": N_("Ask for a code first."),
+    "otp_expired": N_("This code has expired; ask for a new one."),
+    "otp_locked": N_("Too many wrong codes; ask for a new one."),
+    "otp_wrong": N_("This code is not right."),
+    "invalid_phone": N_("Enter a valid mobile phone number."),
+    "sms_not_configured": N_("Sign-in by SMS is not available yet."),
+}
+SMS_TEXT = N_("Your Patron code is {code}. It expires in {minutes} minutes.")
+
+
+def _phone_form(
+    request: Request, errors: dict[str, str], phone: str = "", status: int = 200
+) -> HTMLResponse:
+    ctx = {"step": "phone", "errors": errors, "phone": phone, "demo": _demo(request)}
+    return render(request, "portal/login.html", ctx, status=status)
+
+
+def _demo(request: Request) -> bool:
+    return common.settings(request).env in common.DEMO_ENVS
+
+
+def _code_form(
+    request: Request, phone: str, errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
+    ctx = {
+        "step": "code",
+        "errors": errors,
+        "phone": phone,
+        "demo": _demo(request),
+        "ttl_minutes": common.settings(request).otp_ttl_minutes,
+    }
+    return render(request, "portal/login.html", ctx, status=status)
+
+
+def _sign_in(request: Request, member_id: int) -> Response:
+    ttl = common.settings(request).portal_session_minutes
+    token = issue_member_session(member_id, common.token_key(request), ttl, common.now(request))
+    response = redirect(request, PORTAL_PREFIX + "/")
+    set_session_cookie(response, MEMBER_COOKIE, token, ttl * 60)
+    return response
+
+
+def _proof(request: Request, phone: str) -> str:
+    """A signed note that this phone passed the code check, for the registration form."""
+    now = common.now(request)
+    claims = {
+        "typ": "phone-proof",
+        "sub": phone,
+        "exp": int((now + timedelta(minutes=PROOF_MINUTES)).timestamp()),
+    }
+    return jwt.encode(claims, common.token_key(request), algorithm=ALGORITHM)
+
+
+def _proven_phone(request: Request, proof: str) -> str | None:
+    try:
+        claims = jwt.decode(
+            proof, common.token_key(request), algorithms=[ALGORITHM], options={"verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return None
+    if claims.get("typ") != "phone-proof":
+        return None
+    if int(claims.get("exp", 0)) <= int(common.now(request).timestamp()):
+        return None
+    phone = claims.get("sub")
+    return phone if isinstance(phone, str) else None
+
+
+@router.get("/login")
+def login_form(request: Request, viewer: Annotated[Viewer, Depends(PublicPage())]) -> HTMLResponse:
+    return _phone_form(request, {})
+
+
+@router.post("/login/code")
+def send_code(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    phone: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    if not phone.strip():
+        return _phone_form(request, {"phone": N_("Enter your mobile phone number.")}, phone, 422)
+    try:
+        sent = otp.send_code(
+            common.session(request),
+            common.cipher(request),
+            common.token_key(request),
+            common.sms_channel(request),
+            phone,
+            now=common.now(request),
+            tz=common.tz(request),
+            limits=common.otp_limits(request),
+            message=translate(request, SMS_TEXT),
+        )
+    except otp.OtpRefused as refused:
+        if refused.code == "otp_too_soon":  # a code is on its way: let them type it
+            return _code_form(request, phone.strip(), {"form": OTP_MESSAGES[refused.code]}, 429)
+        return _phone_form(request, {"phone": OTP_MESSAGES[refused.code]}, phone, 429)
+    except PatronError as exc:
+        message = OTP_MESSAGES.get(exc.code, OTP_MESSAGES["invalid_phone"])
+        return _phone_form(request, {"phone": message}, phone, 422)
+    return _code_form(request, sent.phone, {})
+
+
+@router.post("/login/verify")
+def verify_code(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    phone: Annotated[str, Form(max_length=32)] = "",
+    code: Annotated[str, Form(max_length=12)] = "",
+) -> Response:
+    if not code.strip():
+        return _code_form(request, phone, {"code": N_("Enter the code from the SMS.")}, 422)
+    session = common.session(request)
+    try:
+        e164 = otp.verify_code(
+            session,
+            common.cipher(request),
+            common.token_key(request),
+            phone,
+            code,
+            now=common.now(request),
+            limits=common.otp_limits(request),
+        )
+    except PatronError as exc:
+        request.state.keep_writes = True  # the attempt counter must stick
+        message = OTP_MESSAGES.get(exc.code, OTP_MESSAGES["invalid_phone"])
+        return _code_form(request, phone, {"code": message}, 422)
+    member = members.find_by_phone(session, common.cipher(request), e164)
+    if member is None:
+        ctx = {"step": "register", "errors": {}, "proof": _proof(request, e164)}
+        return render(request, "portal/login.html", ctx)
+    if member.status != "active":
+        request.state.keep_writes = True
+        errors = {"form": N_("This membership is not active; please ask at a store.")}
+        return _phone_form(request, errors, "", 403)
+    return _sign_in(request, member.id)
+
+
+@router.post("/register")
+def register(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    proof: Annotated[str, Form(max_length=1000)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    agree: Annotated[str, Form(max_length=8)] = "",
+    consent_sms: Annotated[str, Form(max_length=8)] = "",
+    consent_email: Annotated[str, Form(max_length=8)] = "",
+    consent_push: Annotated[str, Form(max_length=8)] = "",
+    consent_wechat: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    phone = _proven_phone(request, proof)
+    if phone is None:
+        expired = {"form": N_("Your code check has expired; ask for a new code.")}
+        return _phone_form(request, expired, "", 422)
+    errors: dict[str, str] = {}
+    if not agree:
+        errors["agree"] = N_("Please accept the membership terms to join.")
+    if len(name.strip()) > 100:
+        errors["name"] = N_("Use at most 100 characters.")
+    if errors:
+        ctx = {"step": "register", "errors": errors, "proof": proof, "name": name}
+        return render(request, "portal/login.html", ctx, status=422)
+    session = common.session(request)
+    existing = members.find_by_phone(session, common.cipher(request), phone)
+    if existing is not None:  # registered meanwhile (another tab): just sign in
+        return _sign_in(request, existing.id)
+    consents = Consents(
+        sms=bool(consent_sms),
+        email=bool(consent_email),
+        push=bool(consent_push),
+        wechat=bool(consent_wechat),
+    )
+    data = MemberCreate(phone=phone, channel="web", name=name.strip() or None, consents=consents)
+    member = members.register(
+        session,
+        Principal(kind="member", id=None, label="portal:self-registration"),
+        common.cipher(request),
+        data,
+        now=common.now(request),
+        tz=common.tz(request),
+    )
+    return _sign_in(request, member.id)
+
+
+@router.post("/logout")
+def logout(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())]) -> Response:
+    response = redirect(request, PORTAL_PREFIX + "/login", flash="You are signed out.")
+    clear_session_cookie(response, MEMBER_COOKIE)
+    return response
+
+
+@router.get("/lang/{code}")
+def set_language(
+    request: Request,
+    code: str,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    back: str = "",
+) -> Response:
+    chosen = i18n.normalize_locale(code) or i18n.DEFAULT_LOCALE
+    # Only back into the portal: never an open redirect.
+    target = (
+        back if back.startswith(PORTAL_PREFIX + "/") and "//" not in back else PORTAL_PREFIX + "/"
+    )
+    response = redirect(request, target)
+    response.set_cookie(LANG_COOKIE, chosen, samesite="lax", path="/", max_age=365 * 86400)
+    return response
+
+
+@router.get("/demo/sms")
+def demo_sms(request: Request, viewer: Annotated[Viewer, Depends(PublicPage())]) -> HTMLResponse:
+    channel = common.demo_channel(request)
+    if channel is None:  # production: the page does not exist
+        raise NotFound("not_found", "This page does not exist.")
+    return render(request, "portal/demo_sms.html", {"messages": channel.recent()})

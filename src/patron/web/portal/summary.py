@@ -1,0 +1,109 @@
+"""Views shared by several portal pages: the member's tier with its progress, and the points
+balance with the next expiry — assembled from the tiers and ledger services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+
+import segno
+from sqlalchemy.orm import Session
+
+from patron.ledger import queries as ledger_queries
+from patron.ledger.domain import last_valid_day
+from patron.ledger.service import Ctx
+from patron.members import card
+from patron.tiers import domain as tier_domain
+from patron.tiers import service as tiers
+from patron.tiers.domain import Tier
+
+
+@dataclass(frozen=True, slots=True)
+class TierView:
+    tier: Tier
+    name: str
+    next_tier: Tier | None
+    next_name: str
+    growth: int
+    needed: int
+    progress_percent: int
+    keep_at: int
+    keep_missing: int
+    next_evaluation_at: datetime | None
+    grace_until: datetime | None
+    override_until: datetime | None
+
+
+def tier_name(tier: Tier, locale: str) -> str:
+    return tier.name_zh if locale == "zh_CN" and tier.name_zh else tier.name
+
+
+def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierView:
+    ladder = tiers.get_ladder(session)
+    state = tiers.state(session, ctx, member_id)
+    index = ladder.index(state.code)
+    current = ladder.tiers[index]
+    nxt = ladder.tiers[index + 1] if index + 1 < len(ladder.tiers) else None
+    prog = tier_domain.progress(ladder, state.code, state.window_growth)
+    override = state.override_until
+    if override is not None and override.year >= 9999:
+        override = None  # held with no end date: nothing to show
+    return TierView(
+        tier=current,
+        name=tier_name(current, locale),
+        next_tier=nxt,
+        next_name=tier_name(nxt, locale) if nxt else "",
+        growth=state.window_growth,
+        needed=prog.needed,
+        progress_percent=prog.progress_bp // 100,
+        keep_at=current.keep_at,
+        keep_missing=max(current.keep_at - state.window_growth, 0),
+        next_evaluation_at=state.next_evaluation_at,
+        grace_until=state.grace_until,
+        override_until=override,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PointsView:
+    available: int
+    pending: int
+    debt: int
+    #: (points, last valid day) of the soonest expiry, if any points will expire
+    next_expiry: tuple[int, date] | None
+    #: the soonest expiry falls within the reminder period
+    expiry_soon: bool
+    schedule: list[tuple[int, date]]
+
+
+def points_view(session: Session, ctx: Ctx, member_id: int) -> PointsView:
+    bal = ledger_queries.balance(session, member_id, ctx.now)
+    by_day: dict[date, int] = {}
+    for expires_at, amount in bal.expiry_schedule:
+        day = last_valid_day(expires_at, ctx.tz)
+        by_day[day] = by_day.get(day, 0) + amount
+    schedule = [(points, day) for day, points in sorted(by_day.items())]
+    first = schedule[0] if schedule else None
+    today = ctx.now.astimezone(ctx.tz).date()
+    soon = first is not None and (first[1] - today).days <= ctx.settings.reminder_days
+    return PointsView(
+        available=max(bal.available, 0),
+        pending=bal.pending,
+        debt=bal.debt,
+        next_expiry=first,
+        expiry_soon=soon,
+        schedule=schedule,
+    )
+
+
+@lru_cache(maxsize=4096)
+def qr_svg(token: str) -> str:
+    """Inline SVG of the card token (cached: a token is shown all minute, by every refresh).
+    Sized by the page's CSS through its viewBox."""
+    svg: str = segno.make(token, error="m").svg_inline(border=2, omitsize=True)
+    return svg
+
+
+def card_token(member_id: int, key: bytes, now: datetime) -> str:
+    return card.issue(member_id, key, now)

@@ -1,0 +1,123 @@
+"""My data export (every section, only the member's own rows), erasure requests, and the
+one-off profile-completion bonus through the earning rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import date
+
+from sqlalchemy import func, select
+
+from patron.checkin import service as checkin
+from patron.ledger import queries as ledger_queries
+from patron.members import completion
+from patron.members import service as members
+from patron.members.models import Member
+from patron.members.schemas import MemberUpdate
+from patron.orders.service import EARNING_SECTION, earning_rules
+from patron.privacy import service as privacy
+from patron.privacy.models import ErasureRequest
+from patron.program import service as program
+from patron.rules.definitions import ProfileCompletionBonus
+from tests.factories import order_body
+from tests.portal.helpers import ACTOR, CIPHER, SH, ctx, new_member
+
+
+def _member(session, member_no):
+    return session.scalar(select(Member).where(Member.member_no == member_no))
+
+
+def test_export_holds_every_section_of_my_data_only(client, shop, make_member, database, clock):
+    mine = make_member("13912345678", name="王芳", email="wf@example.com", consents={"sms": True})
+    other = make_member("13987654321", name="Other")
+    for no, ext in ((mine, "O-1"), (other, "O-2")):
+        r = client.post("/api/v1/orders", json=order_body(no, ext=ext), headers=shop)
+        assert r.status_code == 201, r.text
+    with database.unit_of_work() as s:
+        me = _member(s, mine)
+        checkin.check_in(s, ctx(s, clock.now()), me.id)
+    with database.unit_of_work() as s:
+        me = _member(s, mine)
+        privacy.request_erasure(s, ACTOR, me, reason="moving away", now=clock.now())
+        data = privacy.export(s, CIPHER, me, now=clock.now())
+    assert data["profile"]["member_no"] == mine
+    assert data["profile"]["phone"] == "+8613912345678"  # their own data, not masked
+    assert data["profile"]["email"] == "wf@example.com"
+    assert data["profile"]["name"] == "王芳"
+    assert data["consents"][0]["channel"] == "sms"
+    assert data["consents"][0]["granted"] is True
+    assert [o["external_id"] for o in data["orders"]] == ["O-1"]
+    assert data["orders"][0]["store_code"] == "SH001"
+    assert {p["source"] for p in data["points"]} == {"order:pos:O-1", f"checkin:{me.id}:2026-03-01"}
+    assert data["checkins"] == [{"date": "2026-03-01", "streak": 1, "points": 5}]
+    assert data["erasure_requests"][0]["status"] == "open"
+    assert "tiers" in data
+    assert "Other" not in str(data)
+    archive = zipfile.ZipFile(io.BytesIO(privacy.to_csv_zip(data)))
+    assert set(archive.namelist()) >= {"profile.csv", "points.csv", "orders.csv", "tiers.csv"}
+    rows = list(csv.DictReader(io.StringIO(archive.read("orders.csv").decode("utf-8-sig"))))
+    assert rows[0]["external_id"] == "O-1"
+    profile = archive.read("profile.csv").decode("utf-8-sig")
+    assert "王芳" in profile
+
+
+def test_erasure_is_requested_once(database, clock):
+    with database.unit_of_work() as s:
+        me = new_member(s, clock.now())
+        first = privacy.request_erasure(s, ACTOR, me, reason="", now=clock.now())
+        again = privacy.request_erasure(s, ACTOR, me, reason="again", now=clock.now())
+        assert first.id == again.id
+        assert s.scalar(select(func.count()).select_from(ErasureRequest)) == 1
+
+
+def _complete(session, member, clock, **fields):
+    data = {
+        "name": "Li",
+        "email": "li@example.com",
+        "birthday": date(1990, 5, 1),
+        "gender": "female",
+        "city": "Shanghai",
+    }
+    data.update(fields)
+    members.update_profile(
+        session, ACTOR, CIPHER, member.member_no, MemberUpdate(**data), now=clock.now(), tz=SH
+    )
+
+
+def test_profile_completion_bonus_once_by_the_rule(database, clock):
+    with database.unit_of_work() as s:
+        me = new_member(s, clock.now(), name="Li")
+        # incomplete: nothing
+        assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, me) == 0
+        _complete(s, me, clock)
+        assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, me) == 200
+    with database.unit_of_work() as s:
+        me = _member(s, me.member_no)
+        _complete(s, me, clock, city="Hangzhou")  # completing "again" earns nothing
+        assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, me) == 0
+        assert ledger_queries.balance(s, me.id, clock.now()).available == 200
+        assert completion.already_awarded(s, me.id)
+
+
+def test_profile_bonus_follows_the_rule_settings_and_budget(database, clock):
+    with database.unit_of_work() as s:
+        rules = earning_rules(s).model_copy(
+            update={"profile_completion": ProfileCompletionBonus(points=50, budget_points=80)}
+        )
+        program.put_section(s, ACTOR, EARNING_SECTION, rules)
+        a = new_member(s, clock.now(), phone="13900000011")
+        b = new_member(s, clock.now(), phone="13900000012")
+        c = new_member(s, clock.now(), phone="13900000013")
+        for m in (a, b, c):
+            _complete(s, m, clock)
+        got = [completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, m) for m in (a, b, c)]
+        assert got == [50, 30, 0]  # the budget of 80 runs out
+        off = earning_rules(s).model_copy(
+            update={"profile_completion": ProfileCompletionBonus(enabled=False)}
+        )
+        program.put_section(s, ACTOR, EARNING_SECTION, off)
+        d = new_member(s, clock.now(), phone="13900000014")
+        _complete(s, d, clock)
+        assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, d) == 0

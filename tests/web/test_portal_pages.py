@@ -1,0 +1,217 @@
+"""Portal pages without a browser (SQLite and PostgreSQL): SMS sign-in and registration, forms
+that refuse bad input without writing, and isolation — one member's session never reaches
+another member's data."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from patron.app import create_app
+from patron.members.models import Member
+from patron.orders.models import Order
+from patron.otp.models import OtpCode
+from tests.conftest import make_settings
+from tests.factories import order_body
+from tests.test_access_and_idempotency import _api_routes
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _last_code(app) -> str:
+    text = app.state.sms_channel.recent()[0].text
+    return re.search(r"\d{6}", text).group(0)  # type: ignore[union-attr]
+
+
+def _ask_code(client, phone):
+    token = _csrf(client.get("/portal/login").text)
+    r = client.post("/portal/login/code", data={"phone": phone, "csrf_token": token})
+    return token, r
+
+
+def portal_sign_in(client, app, phone) -> None:
+    """Sign an existing member in through the SMS code (the demo channel keeps the code)."""
+    token, r = _ask_code(client, phone)
+    assert r.status_code == 200, r.text
+    r = client.post(
+        "/portal/login/verify",
+        data={"phone": phone, "code": _last_code(app), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/portal/"
+
+
+def _count(database, model):
+    with database.unit_of_work() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+def test_new_phone_signs_up_with_a_code_and_consents(client, app, database):
+    assert client.get("/portal/", follow_redirects=False).headers["location"] == "/portal/login"
+    token, r = _ask_code(client, "")
+    assert r.status_code == 422
+    assert 'data-error-for="phone"' in r.text
+    token, r = _ask_code(client, "12345")
+    assert r.status_code == 422
+    assert _count(database, OtpCode) == 0
+    token, r = _ask_code(client, "139 1111 2222")
+    assert r.status_code == 200
+    assert 'name="code"' in r.text
+    # a wrong code is refused, and the attempt is counted although the page answers 422
+    wrong = "000000" if _last_code(app) != "000000" else "111111"
+    bad = client.post(
+        "/portal/login/verify",
+        data={"phone": "+8613911112222", "code": wrong, "csrf_token": token},
+    )
+    assert bad.status_code == 422
+    assert 'data-error-for="code"' in bad.text
+    with database.unit_of_work() as s:
+        assert s.scalar(select(OtpCode.attempts)) == 1
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "+8613911112222", "code": _last_code(app), "csrf_token": token},
+    )
+    assert ok.status_code == 200
+    proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    # the terms must be accepted; nothing is created until they are
+    refused = client.post("/portal/register", data={"proof": proof, "csrf_token": token})
+    assert refused.status_code == 422
+    assert 'data-error-for="agree"' in refused.text
+    assert _count(database, Member) == 0
+    # a forged proof is refused
+    forged = client.post(
+        "/portal/register", data={"proof": proof[:-2] + "xx", "agree": "1", "csrf_token": token}
+    )
+    assert forged.status_code == 422
+    joined = client.post(
+        "/portal/register",
+        data={
+            "proof": proof,
+            "agree": "1",
+            "name": "陈静",
+            "consent_sms": "1",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert joined.status_code == 303
+    with database.unit_of_work() as s:
+        member = s.scalar(select(Member))
+        assert member is not None
+        assert member.name == "陈静"
+        assert {c.channel: c.granted for c in member.consents} == {
+            "email": False,
+            "push": False,
+            "sms": True,
+            "wechat": False,
+        }
+    home = client.get("/portal/")
+    assert home.status_code == 200
+    assert member.member_no in home.text
+
+
+def test_posts_need_the_session_token(client, app, make_member):
+    make_member("13922223333")
+    portal_sign_in(client, app, "13922223333")
+    assert client.post("/portal/checkin").status_code == 403
+    assert client.post("/portal/checkin", data={"csrf_token": "forged"}).status_code == 403
+    token = _csrf(client.get("/portal/checkin").text)
+    assert client.post("/portal/checkin", data={"csrf_token": token}).status_code == 200
+    again = client.post("/portal/checkin", data={"csrf_token": token})
+    assert again.status_code == 409
+    assert 'data-error-for="form"' in again.text
+    assert "今天已经签到过了" in again.text  # zh-CN is the default language
+
+
+def test_profile_refuses_bad_input_and_a_second_birthday(client, app, make_member, database):
+    no = make_member("13933334444", name="Zhao", birthday="1991-02-03")
+    portal_sign_in(client, app, "13933334444")
+    token = _csrf(client.get("/portal/profile").text)
+    bad = client.post(
+        "/portal/profile",
+        data={"name": "Zhao Lei", "email": "not-an-email", "csrf_token": token},
+    )
+    assert bad.status_code == 422
+    assert 'data-error-for="email"' in bad.text
+    moved = client.post(
+        "/portal/profile",
+        data={"name": "Zhao Lei", "birthday": "1995-01-01", "csrf_token": token},
+    )
+    assert moved.status_code == 422
+    assert 'data-error-for="birthday"' in moved.text
+    with database.unit_of_work() as s:
+        m = s.scalar(select(Member).where(Member.member_no == no))
+        assert (m.name, str(m.birthday)) == ("Zhao", "1991-02-03")  # nothing changed
+
+
+def test_a_member_only_ever_reaches_their_own_data(client, app, shop, make_member, database):
+    a = make_member("13944445555", name="Alice")
+    b = make_member("13955556666", name="Bob", city="Beijing")
+    for no, ext in ((a, "A-1"), (b, "B-1")):
+        assert (
+            client.post("/api/v1/orders", json=order_body(no, ext=ext), headers=shop).status_code
+            == 201
+        )
+    with database.unit_of_work() as s:
+        ids = dict(s.execute(select(Order.external_id, Order.id)).all())
+        b_id = s.scalar(select(Member.id).where(Member.member_no == b))
+    portal_sign_in(client, app, "13944445555")
+    assert client.get(f"/portal/orders/{ids['A-1']}").status_code == 200
+    other = client.get(f"/portal/orders/{ids['B-1']}")
+    assert other.status_code == 404
+    assert "B-1" not in other.text
+    # ids smuggled into queries and forms are ignored: the session decides whose data it is
+    for path in ("/portal/", "/portal/points", "/portal/tier", "/portal/profile", "/portal/data"):
+        page = client.get(path, params={"member_no": b, "member_id": b_id, "member": b})
+        assert page.status_code == 200
+        assert "Bob" not in page.text
+        assert b not in page.text
+    exported = client.get("/portal/data/export.json", params={"member_no": b})
+    data = json.loads(exported.text)
+    assert data["profile"]["member_no"] == a
+    assert [o["external_id"] for o in data["orders"]] == ["A-1"]
+    assert exported.headers["cache-control"] == "no-store"
+    token = _csrf(client.get("/portal/profile").text)
+    r = client.post(
+        "/portal/profile",
+        data={"name": "Mallory", "member_no": b, "member_id": str(b_id), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with database.unit_of_work() as s:
+        names = dict(s.execute(select(Member.member_no, Member.name)).all())
+    assert names == {a: "Mallory", b: "Bob"}
+    # and no portal route takes a member's id at all; the one id it takes is checked above
+    portal = [r for r in _api_routes(app.routes) if r.path.startswith("/portal")]
+    assert len(portal) > 15
+    params = {name for route in portal for name in re.findall(r"{(\w+)", route.path)}
+    assert params == {"order_id", "code"}
+
+
+def test_demo_sms_page_is_not_there_in_production(database, clock):
+    from fastapi.testclient import TestClient
+
+    app = create_app(make_settings(database, env="production"), database, clock)
+    with TestClient(app, headers={"accept-language": "en"}) as c:
+        assert c.get("/portal/demo/sms").status_code == 404
+        token = _csrf(c.get("/portal/login").text)
+        r = c.post("/portal/login/code", data={"phone": "13966667777", "csrf_token": token})
+        assert r.status_code == 422  # no SMS provider configured: refused, nothing sent
+        assert "not available" in r.text
+
+
+@pytest.mark.parametrize("lang", ["en", "zh_CN"])
+def test_language_switch_stays_in_the_portal(client, lang):
+    r = client.get(
+        f"/portal/lang/{lang}", params={"back": "https://evil.example/"}, follow_redirects=False
+    )
+    assert r.headers["location"] == "/portal/"
+    assert r.cookies.get("patron_lang") == lang
