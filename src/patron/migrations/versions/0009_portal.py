@@ -1,7 +1,7 @@
 """Member portal: SMS sign-in codes, daily check-ins, erasure requests.
 
-Revision ID: 0007_portal
-Revises: 0006_console
+Revision ID: 0009_portal
+Revises: 0008_members
 Create Date: 2026-11-23
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_portal"
-down_revision = "0006_console"
+revision = "0009_portal"
+down_revision = "0008_members"
 branch_labels = None
 depends_on = None
 
