@@ -146,6 +146,12 @@ def demo(
     console.print(table)
     console.print(f"Demo API key (X-API-Key): [bold]{result.api_key}[/bold]")
     console.print(f"Members: {result.members_created} new, {result.members_total} in total")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"Console and clerk desk: {base}/console/ (sign in with a login above)")
+    console.print(
+        f"Member portal: {base}/portal/ (sign in with a member's phone; in the demo the SMS "
+        f"codes show at {base}/portal/demo/sms)"
+    )
 
 
 @staff_app.command("create")

@@ -145,3 +145,18 @@ def test_every_ui_string_has_a_chinese_translation():
             if msg and zh.gettext(msg) == msg:
                 missing.add(msg)
     assert not missing, sorted(missing)
+
+
+def test_no_message_has_two_translations_across_catalogues():
+    """Each area keeps its own .po file; they are merged, so one English message id must mean
+    the same everywhere (a clash shows one area's wording in another area's page)."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, dict[str, str]] = {}
+    for po in sorted((i18n.LOCALE_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fh:
+            for message in read_po(fh, locale="zh_CN"):
+                if message.id:
+                    seen.setdefault(str(message.id), {})[po.stem] = str(message.string)
+    clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
+    assert not clashes, clashes

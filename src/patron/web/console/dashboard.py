@@ -39,7 +39,7 @@ MESSAGES = (
 )
 SERIES = {
     "new_members": N_("New members"),
-    "orders": N_("Orders"),
+    "orders": N_("Number of orders"),
     "net_sales": N_("Net sales (¥)"),
     "points_issued": N_("Points issued"),
     "points_redeemed": N_("Points redeemed"),
