@@ -79,10 +79,12 @@ def main() -> None:
         raise SystemExit("Debian's chromium is needed: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
+    from patron.demo.retail import CATALOGUE
     from patron.demo.seed import demo_password
     from patron.web.pages import MEMBER_COOKIE, issue_member_session
 
     OUT.mkdir(parents=True, exist_ok=True)
+    skus = [f"{code[:3].upper()}-0001" for code in list(CATALOGUE)[:2]]
     work = Path(tempfile.mkdtemp(prefix="patron-shots-"))
     env = {
         **os.environ,
@@ -134,11 +136,18 @@ def main() -> None:
             clerk = tablet.new_page()
             _sign_in(clerk, "clerk", demo_password("clerk"))
             clerk.goto("/console/desk")
-            lookup = clerk.locator("input[name=q]")
-            if lookup.count():
-                lookup.first.fill(member_no)
-                lookup.first.press("Enter")
+            store = clerk.locator("#f-store_code")
+            if store.count():
+                store.select_option(index=0)
+                clerk.locator("form:has(#f-store_code) button[type=submit]").click()
                 clerk.wait_for_load_state("networkidle")
+            clerk.fill("#f-q", member_no)
+            clerk.press("#f-q", "Enter")
+            clerk.wait_for_load_state("networkidle")
+            for sku in skus:
+                clerk.fill("#f-add", sku)
+                clerk.press("#f-add", "Enter")
+                clerk.locator(f"tr[data-sku='{sku}']").wait_for()
             clerk.screenshot(path=str(OUT / "console-desk.png"), full_page=True)
 
             phone = browser.new_context(

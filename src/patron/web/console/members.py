@@ -46,6 +46,12 @@ TAB_PERMISSIONS: Final = {
     "orders": perm.ORDERS_READ,
     "audit": perm.AUDIT_READ,
 }
+# Reasons the tier service writes itself (operators' override reasons are shown as typed).
+TIER_REASONS: Final = {
+    "growth reached the threshold": N_("growth reached the threshold"),
+    "refund took growth below the threshold": N_("refund took growth below the threshold"),
+    "below the retention threshold": N_("below the retention threshold"),
+}
 STATUSES: Final = (("active", N_("Active")), ("frozen", N_("Frozen")), ("erased", N_("Erased")))
 CHANNEL_LABELS: Final = {
     "store": N_("Store"),
@@ -143,6 +149,7 @@ def _labels() -> dict[str, Any]:
         "contact_labels": CONTACT_LABELS,
         "posting_labels": POSTING_LABELS,
         "tier_change_labels": TIER_CHANGE_LABELS,
+        "tier_reasons": TIER_REASONS,
         "adjustment_status_labels": ADJUSTMENT_STATUS_LABELS,
         "ledger_labels": LEDGER_LABELS,
         "order_status_labels": ORDER_STATUS_LABELS,
@@ -281,6 +288,7 @@ def _tier_context(session: Session, ctx: ledger.Ctx, member_id: int, locale: str
     changes, changes_total = tiers.history(session, member_id, limit=PAGE_SIZE)
     return {
         "ladder": ladder,
+        "tier_names": {t.code: t.name for t in ladder.tiers},
         "tier": ladder.get(state.code),
         "tier_state": state,
         "progress": progress,
