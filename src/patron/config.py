@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
     scheduler: bool = True
     # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.
+    # Session cookies only over HTTPS. Unset: on in production, off elsewhere (plain-HTTP demo).
+    secure_cookies: bool | None = None
     console_session_minutes: int = Field(default=60, ge=5, le=24 * 60)
     portal_session_minutes: int = Field(default=7 * 24 * 60, ge=5, le=90 * 24 * 60)
     # Portal sign-in by SMS code: one code per phone per resend interval, a daily cap per

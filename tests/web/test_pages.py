@@ -160,3 +160,21 @@ def test_no_message_has_two_translations_across_catalogues():
                     seen.setdefault(str(message.id), {})[po.stem] = str(message.string)
     clashes = {k: v for k, v in seen.items() if len(set(v.values())) > 1}
     assert not clashes, clashes
+
+
+def test_a_renewed_session_keeps_its_forms_valid(client, database, clock):
+    """The cookie is renewed while the console is in use; forms rendered before or after the
+    renewal still post, because the CSRF token belongs to the session, not to one cookie."""
+    _sign_in(client, _staff(database, clock))
+    first_cookie = client.cookies.get("patron_console")
+    old_form = _csrf(client.get("/console/").text)
+    clock.advance(timedelta(minutes=13))
+    page = client.get("/console/")  # this answer carries a renewed cookie
+    assert client.cookies.get("patron_console") != first_cookie
+    assert _csrf(page.text) == old_form
+    r = client.post(
+        "/console/lang", data={"locale": "en", "csrf_token": old_form}, follow_redirects=False
+    )
+    assert r.status_code == 303
+    clock.advance(timedelta(minutes=50))  # idle less than the session's hour since the renewal
+    assert client.get("/console/", follow_redirects=False).status_code == 200

@@ -200,7 +200,8 @@ def test_demo_sms_page_is_not_there_in_production(database, clock):
     from fastapi.testclient import TestClient
 
     app = create_app(make_settings(database, env="production"), database, clock)
-    with TestClient(app, headers={"accept-language": "en"}) as c:
+    # Production cookies are Secure: the browser sends them back over HTTPS only.
+    with TestClient(app, base_url="https://testserver", headers={"accept-language": "en"}) as c:
         assert c.get("/portal/demo/sms").status_code == 404
         token = _csrf(c.get("/portal/login").text)
         r = c.post("/portal/login/code", data={"phone": "13966667777", "csrf_token": token})
@@ -215,3 +216,18 @@ def test_language_switch_stays_in_the_portal(client, lang):
     )
     assert r.headers["location"] == "/portal/"
     assert r.cookies.get("patron_lang") == lang
+
+
+def test_demo_sms_page_needs_an_explicit_demo(database, clock):
+    """A deployment that forgot PATRON_ENV runs as development: codes go to the log only, the
+    inbox page that would show every phone's code is not served; its cookies are not Secure."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(make_settings(database, env="development"), database, clock)
+    with TestClient(app, headers={"accept-language": "en"}) as c:
+        assert c.get("/portal/demo/sms").status_code == 404
+        login = c.get("/portal/login")
+        assert "secure" not in login.headers.get("set-cookie", "").lower()
+    prod = create_app(make_settings(database, env="production"), database, clock)
+    with TestClient(prod) as c:
+        assert "secure" in c.get("/portal/login").headers["set-cookie"].lower()

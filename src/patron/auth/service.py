@@ -224,13 +224,18 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def issue_token(user: StaffUser, token_key: bytes, ttl_minutes: int, now: datetime) -> str:
+def issue_token(
+    user: StaffUser, token_key: bytes, ttl_minutes: int, now: datetime, *, sid: str | None = None
+) -> str:
+    """``sid`` names a console session across renewals (its CSRF token is bound to it)."""
+    jti = secrets.token_urlsafe(8)
     claims = {
         "sub": str(user.id),
         "typ": "staff",
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=ttl_minutes)).timestamp()),
-        "jti": secrets.token_urlsafe(8),
+        "jti": jti,
+        "sid": sid or jti,
     }
     return jwt.encode(claims, token_key, algorithm=TOKEN_ALGORITHM)
 

@@ -1,8 +1,9 @@
 """The member card's QR token: short-lived and signed, so a screenshot stops working.
 
 The portal shows a fresh token every minute; the clerk desk resolves it back to the member. The
-token carries the member's internal id and an expiry, signed with HMAC-SHA256 (truncated to 96
-bits) under the server's token key; it is opaque to a reader and cannot be forged or extended.
+token carries the member's internal row id (not the member number) and an expiry, signed with
+HMAC-SHA256 (truncated to 96 bits) under the server's token key: it is not encrypted, but it
+cannot be forged, altered or extended, and it stops working about two minutes after it was shown.
 """
 
 from __future__ import annotations

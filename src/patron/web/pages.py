@@ -14,13 +14,14 @@ import hmac
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 import jwt
+from babel.support import NullTranslations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
@@ -77,7 +78,8 @@ class PageRoute(APIRoute):
                 renew: tuple[str, str, int] | None = getattr(request.state, "renew_cookie", None)
                 if renew is not None:
                     name, value, max_age = renew
-                    set_session_cookie(response, name, value, max_age)
+                    secure = secure_cookies(request.app.state.settings)
+                    set_session_cookie(response, name, value, max_age, secure=secure)
                 return response
             finally:
                 await run_in_threadpool(uow.close)
@@ -112,10 +114,20 @@ def is_page_request(request: Request) -> bool:
 # ---- sessions: a signed, expiring token in an HttpOnly cookie ----------------------------------
 
 
-def set_session_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+def secure_cookies(settings: Settings) -> bool:
+    return (
+        settings.secure_cookies
+        if settings.secure_cookies is not None
+        else (settings.env == "production")
+    )
+
+
+def set_session_cookie(
+    response: Response, name: str, value: str, max_age: int, *, secure: bool
+) -> None:
     path = PORTAL_PREFIX if name == MEMBER_COOKIE else CONSOLE_PREFIX
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="lax", path=path, secure=False
+        name, value, max_age=max_age, httponly=True, samesite="lax", path=path, secure=secure
     )
 
 
@@ -124,13 +136,17 @@ def clear_session_cookie(response: Response, name: str) -> None:
     response.delete_cookie(name, path=path)
 
 
-def issue_member_session(member_id: int, key: bytes, ttl_minutes: int, now: datetime) -> str:
+def issue_member_session(
+    member_id: int, key: bytes, ttl_minutes: int, now: datetime, *, sid: str | None = None
+) -> str:
+    jti = secrets.token_urlsafe(8)
     claims = {
         "sub": str(member_id),
         "typ": "member",
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=ttl_minutes)).timestamp()),
-        "jti": secrets.token_urlsafe(8),
+        "jti": jti,
+        "sid": sid or jti,
     }
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
@@ -147,17 +163,30 @@ def read_member_session(token: str, key: bytes, now: datetime) -> dict[str, Any]
     return claims
 
 
-def _issued_at(token: str) -> int:
+def _unverified(token: str) -> dict[str, Any]:
+    """Claims of a token whose signature was already checked (here: issued-at and session id)."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims
+
+
+def _issued_at(claims: dict[str, Any]) -> int:
+    try:
         return int(claims.get("iat", 0))
-    except (jwt.PyJWTError, TypeError, ValueError):
+    except (TypeError, ValueError):
         return 0
 
 
-def csrf_token(session_token: str, key: bytes) -> str:
-    """Bound to the session: a page of another session (or none) cannot post."""
-    return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:32]
+def _session_id(claims: dict[str, Any], token: str) -> str:
+    return str(claims.get("sid") or claims.get("jti") or token)
+
+
+def csrf_token(session_id: str, key: bytes) -> str:
+    """Bound to the session, which keeps its id when its cookie is renewed: a page of another
+    session (or of none) cannot post, and a form stays valid while its session lives."""
+    return hmac.new(key, b"csrf:" + session_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 async def _check_csrf(request: Request, expected: str) -> None:
@@ -246,7 +275,9 @@ class StaffPage:
             principal, user = await run_in_threadpool(load)
         except PatronError as exc:
             raise NeedsSignIn(login_url) from exc
-        csrf = csrf_token(token, key)
+        claims = _unverified(token)
+        sid = _session_id(claims, token)
+        csrf = csrf_token(sid, key)
         await _check_csrf(request, csrf)
         viewer = Viewer(
             principal=principal,
@@ -262,8 +293,8 @@ class StaffPage:
                 details={"permission": self.permission},
             )
         ttl = settings.console_session_minutes
-        if int(now.timestamp()) - _issued_at(token) > ttl * 12:  # a fifth of ttl, in seconds
-            fresh = auth_service.issue_token(user, key, ttl, now)
+        if int(now.timestamp()) - _issued_at(claims) > ttl * 12:  # a fifth of ttl, in seconds
+            fresh = auth_service.issue_token(user, key, ttl, now, sid=sid)
             request.state.renew_cookie = (STAFF_COOKIE, fresh, ttl * 60)
         return viewer
 
@@ -289,7 +320,8 @@ class MemberPage:
         )
         if member is None or member.status != "active":
             raise NeedsSignIn(login_url)
-        csrf = csrf_token(token, key)
+        sid = _session_id(claims, token)
+        csrf = csrf_token(sid, key)
         await _check_csrf(request, csrf)
         viewer = Viewer(
             principal=Principal(kind="member", id=member.id, label=member.member_no),
@@ -301,7 +333,7 @@ class MemberPage:
         request.state.viewer = viewer
         ttl = settings.portal_session_minutes
         if int(now.timestamp()) - int(claims.get("iat", 0)) > ttl * 12:
-            fresh = issue_member_session(member.id, key, ttl, now)
+            fresh = issue_member_session(member.id, key, ttl, now, sid=sid)
             request.state.renew_cookie = (MEMBER_COOKIE, fresh, ttl * 60)
         return viewer
 
@@ -334,6 +366,18 @@ class PublicPage:
         return viewer
 
 
+# ---- form values -----------------------------------------------------------------------------
+
+
+def parse_day(text: str) -> date:
+    """``YYYY-MM-DD`` between 1900 and 2999; anything else raises ValueError (a form error),
+    so that arithmetic near date.max cannot overflow into a 500."""
+    value = date.fromisoformat(text.strip())
+    if not 1900 <= value.year <= 2999:
+        raise ValueError("date out of range")
+    return value
+
+
 # ---- rendering -------------------------------------------------------------------------------
 
 
@@ -354,6 +398,20 @@ def percent(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f}%"
 
 
+def _plain_gettext(catalogue: NullTranslations) -> Callable[..., str]:
+    def gettext(message: str, **variables: Any) -> str:
+        return str(catalogue.gettext(message)) % variables
+
+    return gettext
+
+
+def _plain_ngettext(catalogue: NullTranslations) -> Callable[..., str]:
+    def ngettext(singular: str, plural: str, n: int, **variables: Any) -> str:
+        return str(catalogue.ngettext(singular, plural, n)) % {"num": n, **variables}
+
+    return ngettext
+
+
 class Renderer:
     """One Jinja2 environment per language (environments are not per-request objects)."""
 
@@ -368,7 +426,15 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            env.install_gettext_translations(i18n.translations(locale), newstyle=True)  # type: ignore[attr-defined]
+            catalogue = i18n.translations(locale)
+            # Plain-text gettext: Jinja's own marks every translation as safe HTML, so a runtime
+            # message passed to _() (an error text) would skip escaping. Here the result is a
+            # str and autoescaping applies to all of it; formatting is the same `%` as Jinja's.
+            env.install_gettext_callables(  # type: ignore[attr-defined]
+                gettext=_plain_gettext(catalogue),
+                ngettext=_plain_ngettext(catalogue),
+                newstyle=False,
+            )
             env.filters.update(
                 money=money,
                 number=number,
@@ -425,7 +491,14 @@ def render(
         response.delete_cookie(FLASH_COOKIE, path="/")
     anon = getattr(request.state, "set_anon", None)
     if anon:
-        response.set_cookie("patron_anon", anon, httponly=True, samesite="lax", path="/")
+        response.set_cookie(
+            "patron_anon",
+            anon,
+            httponly=True,
+            samesite="lax",
+            path="/",
+            secure=secure_cookies(request.app.state.settings),
+        )
     return response
 
 

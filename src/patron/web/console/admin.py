@@ -13,7 +13,7 @@ from datetime import date
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.analytics import domain as dates
@@ -29,6 +29,7 @@ from patron.web.pages import (
     Viewer,
     get_session,
     page_router,
+    parse_day,
     redirect,
     render,
 )
@@ -172,7 +173,7 @@ def _row_failure(request: Request, staff_id: int, field: str, message: str) -> H
 @router.post("/admin/staff/{staff_id}/role")
 def staff_role(
     request: Request,
-    staff_id: int,
+    staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
@@ -187,7 +188,7 @@ def staff_role(
 @router.post("/admin/staff/{staff_id}/active")
 def staff_active(
     request: Request,
-    staff_id: int,
+    staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
     active: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
@@ -205,7 +206,7 @@ def staff_active(
 @router.post("/admin/staff/{staff_id}/password")
 def staff_password(
     request: Request,
-    staff_id: int,
+    staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
     password: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
@@ -276,14 +277,17 @@ def keys_create(
             errors[field] = message
     if errors or created is None:
         return _keys_page(request, errors=errors, form=form, status=422)
-    # The secret is only in this response: the database keeps its hash.
-    return _keys_page(request, created=created)
+    # The secret is only in this response (the database keeps its hash): never cache it, so
+    # the back button or a shared cache cannot show it again.
+    response = _keys_page(request, created=created)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/admin/keys/{key_id}/revoke")
 def keys_revoke(
     request: Request,
-    key_id: int,
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
 ) -> Response:
     auth_service.revoke_api_key(get_session(request), viewer.principal, key_id, _now(request))
@@ -295,7 +299,7 @@ def keys_revoke(
 
 def _parse_day(value: str) -> date | None:
     try:
-        return date.fromisoformat(value.strip())
+        return parse_day(value.strip())
     except ValueError:
         return None
 
@@ -322,7 +326,7 @@ def audit_log(
     actor_id: int | None = None
     if actor:
         kind, _, ident = actor.partition(":")
-        if kind == "staff" and ident.isdigit() and any(u.id == int(ident) for u in users):
+        if kind == "staff" and ident.isdecimal() and any(u.id == int(ident) for u in users):
             actor_type, actor_id = "staff", int(ident)
         elif kind in ACTOR_TYPES and not ident:
             actor_type = kind

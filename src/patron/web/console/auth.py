@@ -22,6 +22,7 @@ from patron.web.pages import (
     page_router,
     redirect,
     render,
+    secure_cookies,
     set_session_cookie,
 )
 
@@ -81,7 +82,10 @@ def login(
         ctx = {"next": _safe_next(next), "errors": {"form": message}, "username": username}
         return render(request, "console/login.html", ctx, status=401)
     response = redirect(request, _safe_next(next))
-    set_session_cookie(response, STAFF_COOKIE, issued.token, settings.console_session_minutes * 60)
+    ttl_seconds = settings.console_session_minutes * 60
+    set_session_cookie(
+        response, STAFF_COOKIE, issued.token, ttl_seconds, secure=secure_cookies(settings)
+    )
     if issued.user.locale:
         response.set_cookie(LANG_COOKIE, issued.user.locale, samesite="lax", path="/")
     return response

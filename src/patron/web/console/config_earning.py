@@ -331,6 +331,8 @@ def compute_preview(
     at: datetime | None = None
     try:
         at = datetime.fromisoformat(inputs.get("preview_at")).replace(tzinfo=tz)
+        if not 1900 <= at.year <= 2999:
+            raise ValueError("date out of range")
     except ValueError:
         inputs.error("preview_at", N_("Enter a date and time."))
     values = {k: v for k, v in form.raw.items() if k.startswith("preview_")}

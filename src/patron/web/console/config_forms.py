@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from patron.web.i18n import N_
-from patron.web.pages import money
+from patron.web.pages import money, parse_day
 
 T = TypeVar("T", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -195,7 +195,7 @@ class DraftForm:
                 self.error(name, N_("Required."))
             return None
         try:
-            value = date.fromisoformat(text)
+            value = parse_day(text)
         except ValueError:
             self.error(name, N_("Enter a date as YYYY-MM-DD."))
             return None
@@ -209,7 +209,7 @@ class DraftForm:
         if not parts:
             self.error(name, N_("Required."))
             return None
-        if not all(p.isdigit() and len(p) <= 3 for p in parts):
+        if not all(p.isdecimal() and len(p) <= 3 for p in parts):
             self.error(name, N_("Enter numbers separated by commas."))
             return None
         values = [int(p) for p in parts]

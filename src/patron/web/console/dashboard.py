@@ -22,6 +22,7 @@ from patron.web.pages import (
     Viewer,
     get_session,
     page_router,
+    parse_day,
     render,
     translate,
 )
@@ -53,7 +54,7 @@ def _parse_day(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value.strip())
+        return parse_day(value.strip())
     except ValueError:
         return None
 
@@ -102,7 +103,7 @@ def dashboard(
     if start_text is None and end_text is None:
         if days is None:
             preset = DEFAULT_DAYS
-        elif days.isdigit() and int(days) in domain.PRESET_DAYS:
+        elif days.isdecimal() and int(days) in domain.PRESET_DAYS:
             preset = int(days)
         else:
             errors["days"] = "Choose 7, 30 or 90 days."

@@ -111,7 +111,7 @@ def _add(basket: Basket, sku: str) -> None:
 def _apply(request: Request, session: Session, basket: Basket, action: str, add: str) -> None:
     """Change the basket as the clerk asked: add a SKU or search, + / − / remove a line."""
     verb, _sep, arg = action.partition(":")
-    if verb in ("inc", "dec", "remove") and arg.isdigit() and int(arg) < len(basket.lines):
+    if verb in ("inc", "dec", "remove") and arg.isdecimal() and int(arg) < len(basket.lines):
         line = basket.lines[int(arg)]
         if verb == "remove":
             basket.lines.remove(line)
@@ -204,7 +204,7 @@ def _quote(
     except PatronError as exc:
         # A product taken off sale since it was scanned: mark its line.
         where = str(exc.details.get("field", "")).split(".")
-        if len(where) > 1 and where[0] == "lines" and where[1].isdigit():
+        if len(where) > 1 and where[0] == "lines" and where[1].isdecimal():
             basket.lines[int(where[1])].error = message(request, exc)
         else:
             basket.errors["form"] = message(request, exc)
@@ -215,7 +215,7 @@ def _quote(
     if not text:
         return 0
     usable = plain.quote.max_points
-    if not text.isdigit() or int(text) > usable:
+    if not text.isdecimal() or int(text) > usable:
         basket.errors["points"] = translate(
             request, N_("Enter a whole number of points from 0 to {usable}.")
         ).format(usable=f"{usable:,}")
@@ -263,7 +263,7 @@ def basket_action(
         # new quote against the balance the first tap already changed.
         orders.lock_order(session, SOURCE, order_no)
     if action == "commit" and store is not None and orders.find_order(session, SOURCE, order_no):
-        used = int(points) if points.strip().isdigit() else 0
+        used = int(points) if points.strip().isdecimal() else 0
         return _commit(
             request, viewer, member, store, basket, used, expected_total_fen, expected_points_earned
         )

@@ -23,6 +23,7 @@ from patron.web.pages import (
     Viewer,
     get_session,
     page_router,
+    parse_day,
     redirect,
     render,
     translate,
@@ -86,7 +87,7 @@ def register(
     born: date | None = None
     if birthday.strip():
         try:
-            born = date.fromisoformat(birthday.strip())
+            born = parse_day(birthday.strip())
         except ValueError:
             errors["birthday"] = translate(request, N_("Enter the birthday as YYYY-MM-DD."))
     if errors or store is None:

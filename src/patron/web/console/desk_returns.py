@@ -90,13 +90,13 @@ def _wanted(
     typed: dict[int, str] = {}
     errors: dict[str, str] = {}
     for no_text, q_text in zip(line_no, qty, strict=False):
-        if not no_text.isdigit() or int(no_text) not in remaining:
+        if not no_text.isdecimal() or int(no_text) not in remaining:
             continue
         no, text = int(no_text), q_text.strip()
         typed[no] = text
         if text in ("", "0"):
             continue
-        if not text.isdigit() or not 1 <= int(text) <= MAX_QUANTITY:
+        if not text.isdecimal() or not 1 <= int(text) <= MAX_QUANTITY:
             errors[f"{order.external_id}:{no}"] = translate(
                 request, N_("Enter a whole number of items.")
             )

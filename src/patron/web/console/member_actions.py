@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, Form, Request
@@ -29,6 +29,7 @@ from patron.web.pages import (
     Viewer,
     get_session,
     page_router,
+    parse_day,
     redirect,
     render,
 )
@@ -331,7 +332,7 @@ def override_tier(
     until_at: datetime | None = None
     if until.strip():
         try:
-            day = date.fromisoformat(until.strip())
+            day = parse_day(until.strip())
         except ValueError:
             errors["until"] = N_("Enter the date as YYYY-MM-DD.")
         else:

@@ -245,7 +245,7 @@ def detail_context(
     """Everything the member page shows; the action forms re-render it with their errors."""
     session = get_session(request)
     cipher = cipher_of(request)
-    if not member_no.isdigit() or len(member_no) != 10:
+    if not member_no.isdecimal() or len(member_no) != 10:
         raise NotFound("member_not_found", f"No member with number {member_no}.")
     member = members.get_member(session, member_no)
     tabs = [t for t in TABS if viewer.can(TAB_PERMISSIONS[t])]

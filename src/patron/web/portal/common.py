@@ -21,7 +21,11 @@ from patron.otp.channel import DemoSmsChannel, SmsChannel
 from patron.otp.domain import OtpLimits
 from patron.web.pages import Viewer, get_session
 
+# Where codes go to the demo channel (the log) when no SMS provider is set.
 DEMO_ENVS = frozenset({"demo", "test", "development"})
+# Where the demo inbox page shows them: only an explicit demo (or the tests), never a deployment
+# that merely forgot to set PATRON_ENV (the default, development).
+DEMO_PAGE_ENVS = frozenset({"demo", "test"})
 
 
 def settings(request: Request) -> Settings:
@@ -99,7 +103,7 @@ def sms_channel(request: Request) -> SmsChannel:
 
 
 def demo_channel(request: Request) -> DemoSmsChannel | None:
-    if settings(request).env not in DEMO_ENVS:
+    if settings(request).env not in DEMO_PAGE_ENVS:
         return None
     channel = sms_channel(request)
     return channel if isinstance(channel, DemoSmsChannel) else None

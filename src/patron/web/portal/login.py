@@ -29,6 +29,7 @@ from patron.web.pages import (
     page_router,
     redirect,
     render,
+    secure_cookies,
     set_session_cookie,
     translate,
 )
@@ -57,7 +58,7 @@ def _phone_form(
 
 
 def _demo(request: Request) -> bool:
-    return common.settings(request).env in common.DEMO_ENVS
+    return common.settings(request).env in common.DEMO_PAGE_ENVS
 
 
 def _code_form(
@@ -77,7 +78,8 @@ def _sign_in(request: Request, member_id: int) -> Response:
     ttl = common.settings(request).portal_session_minutes
     token = issue_member_session(member_id, common.token_key(request), ttl, common.now(request))
     response = redirect(request, PORTAL_PREFIX + "/")
-    set_session_cookie(response, MEMBER_COOKIE, token, ttl * 60)
+    secure = secure_cookies(common.settings(request))
+    set_session_cookie(response, MEMBER_COOKIE, token, ttl * 60, secure=secure)
     return response
 
 

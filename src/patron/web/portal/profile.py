@@ -3,7 +3,6 @@ consent per channel) with the one-off profile-completion bonus, and sign-out."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, Request
@@ -23,6 +22,7 @@ from patron.web.pages import (
     MemberPage,
     Viewer,
     page_router,
+    parse_day,
     redirect,
     render,
     translate,
@@ -150,7 +150,7 @@ def save_profile(
     }
     if member.birthday is None and birthday.strip():
         try:
-            changes["birthday"] = date.fromisoformat(birthday.strip())
+            changes["birthday"] = parse_day(birthday.strip())
         except ValueError:
             errors["birthday"] = FIELD_MESSAGES["birthday"]
     elif member.birthday is not None and birthday.strip() not in ("", member.birthday.isoformat()):
