@@ -231,3 +231,40 @@ def test_demo_sms_page_needs_an_explicit_demo(database, clock):
     prod = create_app(make_settings(database, env="production"), database, clock)
     with TestClient(prod) as c:
         assert "secure" in c.get("/portal/login").headers["set-cookie"].lower()
+
+
+def test_sign_out_and_a_phone_change_end_portal_sessions(
+    client, app, clock, make_member, auth_headers
+):
+    """A copied portal cookie stops working after sign-out, and after staff change the
+    member's phone (the old number's holder must not stay signed in)."""
+    from datetime import timedelta
+
+    phone = "13977770001"
+    make_member(phone=phone)
+    staff = auth_headers("admin", fresh=True)
+    portal_sign_in(client, app, phone)
+    copied = client.cookies.get("patron_portal")
+    home = client.get("/portal/")
+    assert home.status_code == 200
+    clock.advance(timedelta(seconds=2))
+    token = re.search(r'name="csrf-token" content="([^"]+)"', home.text).group(1)
+    out = client.post("/portal/logout", data={"csrf_token": token}, follow_redirects=False)
+    assert out.status_code == 303
+    client.cookies.set("patron_portal", copied, path="/portal")
+    r = client.get("/portal/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/portal/login"
+
+    # Signed in again (a new code may be sent after a minute); then staff change the phone
+    # number: the session ends.
+    clock.advance(timedelta(seconds=61))
+    client.cookies.clear()
+    portal_sign_in(client, app, phone)
+    assert client.get("/portal/", follow_redirects=False).status_code == 200
+    clock.advance(timedelta(seconds=2))
+    member_no = client.get("/api/v1/members?q=" + phone, headers=staff).json()["items"][0]
+    changed = client.patch(
+        f"/api/v1/members/{member_no['member_no']}", json={"phone": "13977770002"}, headers=staff
+    )
+    assert changed.status_code == 200, changed.text
+    assert client.get("/portal/", follow_redirects=False).status_code == 303

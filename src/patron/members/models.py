@@ -53,6 +53,8 @@ class Member(Base):
     referrer_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Portal sessions issued before this instant are refused (sign-out, phone change).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     consents: Mapped[list[MemberConsent]] = relationship(
         back_populates="member", order_by="MemberConsent.channel", lazy="selectin"

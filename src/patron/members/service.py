@@ -224,6 +224,8 @@ def update_profile(
         e164 = normalize_phone(changes.pop("phone"))
         member.phone_index = _ensure_phone_free(session, cipher, e164, exclude_id=member.id)
         member.phone_enc = cipher.encrypt(e164, PHONE_CTX)
+        # Whoever held the old number must not stay signed in to the portal.
+        member.sessions_valid_after = now
     if "email" in changes:
         email = changes.pop("email")
         member.email_enc = (
@@ -546,3 +548,9 @@ def to_summary(member: Member, cipher: FieldCipher, *, full_pii: bool) -> Member
         tags=[t.name for t in member.tags],
         created_at=member.created_at,
     )
+
+
+def end_portal_sessions(session: Session, member: Member, now: datetime) -> None:
+    """Sign the member out of the portal everywhere: earlier session tokens stop working."""
+    member.sessions_valid_after = now
+    session.flush()

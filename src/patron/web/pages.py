@@ -320,6 +320,9 @@ class MemberPage:
         )
         if member is None or member.status != "active":
             raise NeedsSignIn(login_url)
+        ended = member.sessions_valid_after
+        if ended is not None and int(claims.get("iat", 0)) < int(ended.timestamp()):
+            raise NeedsSignIn(login_url)
         sid = _session_id(claims, token)
         csrf = csrf_token(sid, key)
         await _check_csrf(request, csrf)

@@ -25,6 +25,7 @@ from patron.web.pages import (
     PublicPage,
     Viewer,
     clear_session_cookie,
+    get_session,
     issue_member_session,
     page_router,
     redirect,
@@ -227,6 +228,7 @@ def register(
 
 @router.post("/logout")
 def logout(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())]) -> Response:
+    members.end_portal_sessions(get_session(request), viewer.extra["member"], common.now(request))
     response = redirect(request, PORTAL_PREFIX + "/login", flash="You are signed out.")
     clear_session_cookie(response, MEMBER_COOKIE)
     return response
