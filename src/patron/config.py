@@ -53,11 +53,14 @@ class Settings(BaseSettings):
     console_session_minutes: int = Field(default=60, ge=5, le=24 * 60)
     portal_session_minutes: int = Field(default=7 * 24 * 60, ge=5, le=90 * 24 * 60)
     # Portal sign-in by SMS code: one code per phone per resend interval, a daily cap per
-    # phone (business day), a few attempts per code, a short life.
+    # phone (business day), a few attempts per code, a short life; and at most so many codes an
+    # hour asked for from one client address, whatever the phones (behind a reverse proxy, let
+    # uvicorn trust its X-Forwarded-For with --forwarded-allow-ips so this is the client's).
     otp_resend_seconds: int = Field(default=60, ge=1, le=3600)
     otp_daily_cap: int = Field(default=10, ge=1, le=1000)
     otp_max_attempts: int = Field(default=5, ge=1, le=20)
     otp_ttl_minutes: int = Field(default=5, ge=1, le=60)
+    otp_source_hourly_cap: int = Field(default=20, ge=1, le=100000)
     # Where `npm ci` put the front-end packages (htmx, ECharts, jsQR); see package.json.
     assets_dir: Path = Path("node_modules")
     # Mount /bench/bare (benchmarks only).

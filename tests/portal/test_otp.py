@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from patron.otp import domain
 from patron.otp import service as otp
@@ -108,3 +108,39 @@ def test_pure_limits():
     assert domain.send_refusal(now - timedelta(seconds=60), 3, now, LIMITS) == "otp_daily_cap"
     assert domain.seconds_until_resend(now - timedelta(seconds=30.5), now, LIMITS) == 30
     assert len(domain.new_code()) == 6
+    capped = OtpLimits(source_hourly_cap=2)
+    assert domain.send_refusal(None, 0, now, capped, sent_from_source_last_hour=1) is None
+    assert domain.send_refusal(None, 0, now, capped, 2) == "otp_source_cap"
+    assert domain.source_index(KEY, "10.0.0.1") != domain.source_index(KEY, "10.0.0.2")
+
+
+def test_one_client_address_gets_only_so_many_codes_an_hour_over_all_phones(database, clock):
+    """Spraying codes over many phones (5 guesses each) or using up strangers' daily caps from
+    one address stops at the hourly cap; other addresses and the next hour are not affected,
+    and the address is stored only as a keyed hash."""
+    limits = OtpLimits(source_hourly_cap=3)
+    channel = DemoSmsChannel()
+
+    def send(phone: str, source: str) -> str | None:
+        with database.unit_of_work() as s:
+            try:
+                otp.send_code(
+                    s, CIPHER, KEY, channel, phone, now=clock.now(), tz=SH, limits=limits,
+                    source=source,
+                )  # fmt: skip
+            except otp.OtpRefused as exc:
+                return exc.code
+        return None
+
+    phones = [f"1380013800{i}" for i in range(5)]
+    assert [send(p, "203.0.113.7") for p in phones[:3]] == [None, None, None]
+    assert send(phones[3], "203.0.113.7") == "otp_source_cap"
+    assert send(phones[3], "198.51.100.2") is None  # another client
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(OtpCode)) == 4  # the refusal wrote none
+        stored = {row.source_index for row in s.scalars(select(OtpCode))}
+    assert not any("203.0.113.7" in (value or "") for value in stored)
+    clock.advance(timedelta(minutes=59, seconds=59))
+    assert send(phones[4], "203.0.113.7") == "otp_source_cap"
+    clock.advance(timedelta(seconds=2))  # the first code is more than an hour old
+    assert send(phones[4], "203.0.113.7") is None

@@ -178,3 +178,28 @@ def test_a_renewed_session_keeps_its_forms_valid(client, database, clock):
     assert r.status_code == 303
     clock.advance(timedelta(minutes=50))  # idle less than the session's hour since the renewal
     assert client.get("/console/", follow_redirects=False).status_code == 200
+
+
+def test_api_calls_and_pages_share_one_transaction_limit_and_always_give_it_back(
+    client, app, auth_headers
+):
+    """Transactions in flight are capped below the worker threads (else every thread could wait
+    for a pooled connection held by a request that waits for a thread); each request takes a
+    slot and returns it whether it succeeded, was refused or failed validation."""
+    import anyio
+
+    from patron.web.routing import TRANSACTION_SLOTS
+
+    async def threads() -> float:
+        return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(threads) > TRANSACTION_SLOTS
+    headers = auth_headers("admin")
+    assert client.get("/api/v1/members", headers=headers).status_code == 200
+    assert client.post("/api/v1/members", headers=headers, json={}).status_code == 422
+    assert client.get("/api/v1/members/9999999999", headers=headers).status_code == 404
+    assert app.state.transaction_slots._value == TRANSACTION_SLOTS  # the API took and gave back
+    assert client.get("/console/login").status_code == 200
+    assert client.get("/console/", follow_redirects=False).status_code == 303
+    slots = app.state.transaction_slots
+    assert slots._value == TRANSACTION_SLOTS  # every slot given back

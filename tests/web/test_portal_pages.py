@@ -268,3 +268,18 @@ def test_sign_out_and_a_phone_change_end_portal_sessions(
     )
     assert changed.status_code == 200, changed.text
     assert client.get("/portal/", follow_redirects=False).status_code == 303
+
+
+def test_the_sign_in_page_refuses_a_client_asking_for_too_many_codes(database, clock):
+    """The page shows the per-address refusal next to the phone field (429) and sends nothing."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(make_settings(database, otp_source_hourly_cap=2), database, clock)
+    with TestClient(app, headers={"accept-language": "en"}) as c:
+        for phone in ("13966660001", "13966660002"):
+            assert _ask_code(c, phone)[1].status_code == 200
+        _, refused = _ask_code(c, "13966660003")
+        assert refused.status_code == 429
+        assert "Too many codes were asked for from this network" in refused.text
+        assert len(app.state.sms_channel.recent()) == 2
+    assert _count(database, OtpCode) == 2

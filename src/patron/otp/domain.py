@@ -18,6 +18,10 @@ class OtpLimits:
     daily_cap: int = 10
     max_attempts: int = 5
     ttl: timedelta = timedelta(minutes=5)
+    # codes one network address may ask for in an hour, whatever the phones: without it one
+    # client could spray codes over many phones (guessing 5 times each) or use up a victim's
+    # daily cap
+    source_hourly_cap: int = 20
 
 
 def new_code() -> str:
@@ -30,10 +34,21 @@ def hash_code(key: bytes, phone_index: str, code: str) -> str:
     return hmac.new(key, f"otp:{phone_index}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
+def source_index(key: bytes, address: str) -> str:
+    """A keyed hash of the client's network address: counted, never stored in the clear."""
+    return hmac.new(key, f"otp-source:{address}".encode(), hashlib.sha256).hexdigest()
+
+
 def send_refusal(
-    last_sent_at: datetime | None, sent_today: int, now: datetime, limits: OtpLimits
+    last_sent_at: datetime | None,
+    sent_today: int,
+    now: datetime,
+    limits: OtpLimits,
+    sent_from_source_last_hour: int = 0,
 ) -> str | None:
     """Why a new code may not be sent now (an error code), or None."""
+    if sent_from_source_last_hour >= limits.source_hourly_cap:
+        return "otp_source_cap"
     if last_sent_at is not None and now < last_sent_at + timedelta(seconds=limits.resend_seconds):
         return "otp_too_soon"
     if sent_today >= limits.daily_cap:

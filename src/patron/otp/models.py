@@ -13,7 +13,10 @@ class OtpCode(Base):
     blind index (the same one the members table uses), never the number itself."""
 
     __tablename__ = "otp_codes"
-    __table_args__ = (Index("ix_otp_codes_phone_created", "phone_index", "created_at"),)
+    __table_args__ = (
+        Index("ix_otp_codes_phone_created", "phone_index", "created_at"),
+        Index("ix_otp_codes_source_created", "source_index", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     phone_index: Mapped[str] = mapped_column(String(64))
@@ -23,3 +26,5 @@ class OtpCode(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # keyed hash of the requesting client's address (None when it is not known)
+    source_index: Mapped[str | None] = mapped_column(String(64), nullable=True)

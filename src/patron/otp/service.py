@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -67,10 +67,16 @@ def send_code(
     limits: OtpLimits,
     purpose: str = PURPOSE_LOGIN,
     message: str = "Your Patron code is {code}. It expires in {minutes} minutes.",
+    source: str | None = None,
 ) -> Sent:
+    """Send a new code to ``phone``; ``source`` is the client's network address, counted
+    against ``limits.source_hourly_cap`` across all phones."""
     e164 = normalize_phone(phone)
     index = phone_index(cipher, e164)
+    source_idx = domain.source_index(key, source) if source else None
     # two taps on "send" at once must not both pass the resend and daily limits
+    if source_idx is not None:
+        advisory_lock(session, f"otp-source:{source_idx}")
     advisory_lock(session, f"otp:{index}")
     last = _latest(session, index, purpose)
     day_start = datetime.combine(business_date(now, tz), datetime.min.time(), tzinfo=tz).astimezone(
@@ -88,7 +94,24 @@ def send_code(
         )
         or 0
     )
-    refusal = domain.send_refusal(last.created_at if last else None, sent_today, now, limits)
+    from_source = 0
+    if source_idx is not None:
+        from_source = int(
+            session.scalar(
+                select(func.count())
+                .select_from(OtpCode)
+                .where(
+                    OtpCode.source_index == source_idx,
+                    OtpCode.created_at > now - timedelta(hours=1),
+                )
+            )
+            or 0
+        )
+    refusal = domain.send_refusal(
+        last.created_at if last else None, sent_today, now, limits, from_source
+    )
+    if refusal == "otp_source_cap":
+        raise _refuse(refusal, "Too many codes were asked for from this network; try later.")
     if refusal == "otp_too_soon":
         wait = domain.seconds_until_resend(last.created_at if last else None, now, limits)
         raise _refuse(refusal, "Wait a minute before asking for another code.", seconds=wait)
@@ -102,6 +125,7 @@ def send_code(
         attempts=0,
         created_at=now,
         expires_at=now + limits.ttl,
+        source_index=source_idx,
     )
     session.add(row)
     # An older unused code stops working once a new one is sent.

@@ -8,7 +8,6 @@ its transaction rolled back, so bad input changes nothing; a page may keep its w
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import secrets
@@ -37,6 +36,7 @@ from patron.db import Database
 from patron.errors import Forbidden, PatronError, Unauthorized
 from patron.web import i18n
 from patron.web.deps import WRITE_METHODS
+from patron.web.routing import transaction_slots
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STAFF_COOKIE: Final = "patron_console"
@@ -58,7 +58,7 @@ class PageRoute(APIRoute):
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
-            async with _page_slots(request.app):
+            async with transaction_slots(request.app):
                 return await run_page(request)
 
         async def run_page(request: Request) -> Response:
@@ -85,20 +85,6 @@ class PageRoute(APIRoute):
                 await run_in_threadpool(uow.close)
 
         return handler
-
-
-# A page holds its pooled connection across several thread hops. If more pages ran at once than
-# the pool has connections, every worker thread could block waiting for a connection while the
-# pages holding one wait for a thread: a deadlock until the pool times out. So pages beyond this
-# many wait in the event loop, which costs no thread (the pool has 30, the thread pool 40).
-PAGE_CONCURRENCY: Final = 24
-
-
-def _page_slots(app: Any) -> asyncio.Semaphore:
-    slots: asyncio.Semaphore | None = getattr(app.state, "page_slots", None)
-    if slots is None:
-        slots = app.state.page_slots = asyncio.Semaphore(PAGE_CONCURRENCY)
-    return slots
 
 
 def page_router(prefix: str = "") -> APIRouter:

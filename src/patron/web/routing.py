@@ -6,8 +6,9 @@ response stored in the same transaction); any exception rolls everything back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
@@ -17,12 +18,31 @@ from patron.db import Database
 from patron.idempotency import service as idempotency
 from patron.web.deps import WRITE_METHODS
 
+# A request's transaction holds its pooled connection across several thread hops. If more
+# requests ran at once than the pool has connections, every worker thread could block waiting
+# for a connection while the requests holding one wait for a thread: a deadlock until the pool
+# times out. So API calls and pages beyond this many wait in the event loop, which costs no
+# thread (the pool has 30 connections, the thread pool 40 threads).
+TRANSACTION_SLOTS: Final = 24
+
+
+def transaction_slots(app: Any) -> asyncio.Semaphore:
+    """The process's one limit on transactions in flight, shared by API calls and pages."""
+    slots: asyncio.Semaphore | None = getattr(app.state, "transaction_slots", None)
+    if slots is None:
+        slots = app.state.transaction_slots = asyncio.Semaphore(TRANSACTION_SLOTS)
+    return slots
+
 
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            async with transaction_slots(request.app):
+                return await run_call(request)
+
+        async def run_call(request: Request) -> Response:
             db: Database = request.app.state.db
             if request.method in WRITE_METHODS and idempotency.HEADER in request.headers:
                 body = await request.body()

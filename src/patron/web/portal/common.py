@@ -85,6 +85,7 @@ def otp_limits(request: Request) -> OtpLimits:
         daily_cap=s.otp_daily_cap,
         max_attempts=s.otp_max_attempts,
         ttl=timedelta(minutes=s.otp_ttl_minutes),
+        source_hourly_cap=s.otp_source_hourly_cap,
     )
 
 

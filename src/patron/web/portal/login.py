@@ -41,6 +41,7 @@ PROOF_MINUTES = 15
 OTP_MESSAGES = {
     "otp_too_soon": N_("Wait a minute before asking for another code."),
     "otp_daily_cap": N_("Too many codes for this phone today; try again tomorrow."),
+    "otp_source_cap": N_("Too many codes were asked for from this network; try later."),
     "otp_missing": N_("Ask for a code first."),
     "otp_expired": N_("This code has expired; ask for a new one."),
     "otp_locked": N_("Too many wrong codes; ask for a new one."),
@@ -134,6 +135,7 @@ def send_code(
             tz=common.tz(request),
             limits=common.otp_limits(request),
             message=translate(request, SMS_TEXT),
+            source=request.client.host if request.client else None,
         )
     except otp.OtpRefused as refused:
         if refused.code == "otp_too_soon":  # a code is on its way: let them type it
