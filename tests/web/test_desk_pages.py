@@ -20,6 +20,7 @@ from patron.ledger import service as ledger
 from patron.members import card
 from patron.members.models import Member
 from patron.orders.models import Order, OrderReturn
+from tests.factories import order_body
 
 PASSWORD = "desk-test-pass-1"
 SH = ZoneInfo("Asia/Shanghai")
@@ -425,3 +426,40 @@ def test_returns_refuse_too_many_and_claw_back(client, desk, make_member, databa
     again = client.post("/console/desk/returns", data={**form, "qty": ["1"]})
     assert again.status_code == 200 and f'data-testid="clawed">{earned // 2:,}<' in again.text
     assert _count(database, OrderReturn) == 1
+
+
+def test_returns_page_pages_back_and_finds_the_receipts_order(
+    client, desk, make_member, auth_headers
+):
+    """A member with more orders than one page: older ones are a page away or found by the
+    order number on the receipt; a refused return of an old order shows that order again."""
+    no = make_member()
+    h = auth_headers("admin")
+    for day in range(1, 13):  # twelve orders, O-01 the oldest
+        body = order_body(no, ext=f"O-{day:02d}", ordered_at=f"2026-02-{day:02d}T10:00:00+08:00")
+        assert client.post("/api/v1/orders", json=body, headers=h).status_code in (200, 201)
+    first = client.get(f"/console/desk/returns?member={no}")
+    shown = re.findall(r'data-order="([^"]+)"', first.text)
+    assert shown == [f"O-{d:02d}" for d in range(12, 2, -1)]
+    assert 'rel="next"' in first.text
+    older = client.get(f"/console/desk/returns?member={no}&page=2")
+    assert re.findall(r'data-order="([^"]+)"', older.text) == ["O-02", "O-01"]
+    found = client.get(f"/console/desk/returns?member={no}&order=O-01")
+    assert re.findall(r'data-order="([^"]+)"', found.text) == ["O-01"]
+    missing = client.get(f"/console/desk/returns?member={no}&order=O-99")
+    assert 'data-testid="no-order"' in missing.text
+    bad = client.get(f"/console/desk/returns?member={no}&order=%3Cscript%3E")
+    assert bad.status_code == 422 and 'data-error-for="order"' in bad.text
+    form = {
+        "csrf_token": desk,
+        "member_no": no,
+        "source": "pos",
+        "external_id": "O-01",
+        "return_id": _hidden(found.text, "return_id"),
+        "line_no": ["1"],
+        "qty": ["5"],
+    }
+    refused = client.post("/console/desk/returns", data=form)
+    assert refused.status_code == 422
+    assert re.findall(r'data-order="([^"]+)"', refused.text) == ["O-01"]
+    assert "Only 1 of this line" in refused.text

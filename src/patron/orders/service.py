@@ -545,14 +545,22 @@ def _split_points(lines: list[LineCalc], points_fen: int, points: int) -> None:
 
 
 def member_orders(
-    session: Session, member_id: int, *, limit: int, offset: int
+    session: Session,
+    member_id: int,
+    *,
+    limit: int,
+    offset: int,
+    external_id: str | None = None,
 ) -> tuple[list[Order], int]:
-    total = session.scalar(
-        select(func.count()).select_from(Order).where(Order.member_id == member_id)
-    )
+    """A member's orders, newest first; ``external_id`` narrows to that order number (any
+    source), e.g. the one printed on a receipt brought back to the store."""
+    where = [Order.member_id == member_id]
+    if external_id is not None:
+        where.append(Order.external_id == external_id)
+    total = session.scalar(select(func.count()).select_from(Order).where(*where))
     rows = session.scalars(
         select(Order)
-        .where(Order.member_id == member_id)
+        .where(*where)
         .order_by(Order.ordered_at.desc(), Order.id.desc())
         .limit(limit)
         .offset(offset)

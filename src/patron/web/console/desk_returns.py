@@ -1,5 +1,6 @@
-"""Console: returns at the clerk desk — pick the member's order, the lines and quantities coming
-back; orders/returns.py refunds and claws back the points the returned goods earned.
+"""Console: returns at the clerk desk — pick the member's order (the latest ones, older pages, or
+the order number on the receipt), the lines and quantities coming back; orders/returns.py
+refunds and claws back the points the returned goods earned.
 
 Each return form carries a return id made when the page was shown, so a second tap of "Process
 return" replays the first return instead of returning the goods twice.
@@ -7,6 +8,7 @@ return" replays the first return instead of returning the goods twice.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated, Any
 
@@ -32,12 +34,14 @@ from patron.web.console.desk_common import (
     message,
     now,
 )
+from patron.web.console.members import Pager
 from patron.web.i18n import N_
 from patron.web.pages import Viewer, get_session, page_router, render, translate
 
 router = page_router()  # full paths: desk.py includes this router
 RECENT = 10
 MAX_QUANTITY = 100_000
+ORDER_NO = r"^[A-Za-z0-9_.:/-]{1,64}$"
 
 
 def _new_return_id() -> str:
@@ -53,8 +57,16 @@ def _page(
     errors: dict[str, str] | None = None,
     typed: dict[str, dict[int, str]] | None = None,
     status: int = 200,
+    page: int = 1,
+    order_no: str = "",
 ) -> HTMLResponse:
-    rows, total = orders.member_orders(session, member.id, limit=RECENT, offset=0)
+    rows, total = orders.member_orders(
+        session,
+        member.id,
+        limit=RECENT,
+        offset=(page - 1) * RECENT,
+        external_id=order_no or None,
+    )
     skus = sorted({ln.sku for o in rows for ln in o.lines})
     names = {p.sku: p.name for p in catalog.products_by_sku(session, skus).values()}
     ctx: dict[str, Any] = {
@@ -67,6 +79,8 @@ def _page(
         "errors": errors or {},
         "typed": typed or {},
         "return_ids": {o.external_id: _new_return_id() for o in rows},
+        "pager": Pager(page, total, RECENT),
+        "order_no": order_no,
     }
     return render(request, "console/desk/returns.html", ctx, status=status)
 
@@ -76,9 +90,16 @@ def returns_page(
     request: Request,
     viewer: Clerk,
     member: Annotated[str, Query(pattern=r"^[0-9]{10}$")],
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    order: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     session = get_session(request)
-    return _page(request, session, viewer, members.get_member(session, member))
+    found = members.get_member(session, member)
+    order_no = order.strip()
+    if order_no and not re.fullmatch(ORDER_NO, order_no):
+        errors = {"order": translate(request, N_("Enter the order number as on the receipt."))}
+        return _page(request, session, viewer, found, errors=errors, status=422)
+    return _page(request, session, viewer, found, page=page, order_no=order_no)
 
 
 def _wanted(
@@ -119,8 +140,8 @@ def process_return(
     viewer: Clerk,
     member_no: Annotated[str, Form(pattern=r"^[0-9]{10}$")],
     source: Annotated[str, Form(pattern=r"^[a-z0-9_-]{1,32}$")],
-    external_id: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")],
-    return_id: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")],
+    external_id: Annotated[str, Form(pattern=ORDER_NO)],
+    return_id: Annotated[str, Form(pattern=ORDER_NO)],
     line_no: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI form
     qty: Annotated[list[str], Form(max_length=500)] = [],  # noqa: B006 - FastAPI form
 ) -> Response:
@@ -143,6 +164,7 @@ def process_return(
             errors=errors,
             typed={external_id: typed},
             status=422,
+            order_no=external_id,
         )
     ctx = make_ctx(request, session, viewer)
     try:
@@ -159,6 +181,7 @@ def process_return(
             errors={external_id: text},
             typed={external_id: typed},
             status=status,
+            order_no=external_id,
         )
     return _done(request, session, viewer, member, order, result.record, result.tier_changed_to)
 
