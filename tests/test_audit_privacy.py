@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DatabaseError
+
+from patron.audit.models import AuditRecord
 
 PHONES = {"+8613800138000": "13800138000", "+8613912345678": "13912345678"}
 EMAILS = ["zhang.wei@example.com", "li.na@example.org"]
@@ -50,6 +53,75 @@ def test_changes_are_audited_with_personal_data_masked(client, auth_headers):
     assert client.get("/api/v1/audit", headers=auth_headers("clerk")).status_code == 403
     only = client.get("/api/v1/audit?action=member.update", headers=auth_headers("analyst")).json()
     assert {a["action"] for a in only["items"]} == {"member.update"}
+
+
+def test_audit_rows_take_their_time_from_the_injected_clock(client, auth_headers, clock, database):
+    """Every audited change carries the app's clock time (frozen here), never the wall clock's."""
+    admin, clerk = auth_headers("admin"), auth_headers("clerk")  # staff.create at the start
+    expected = {"staff.create": [clock.now(), clock.now()]}
+
+    def step(action, method, url, **kwargs):
+        # An odd step between changes, so each row's time is its own and never a round number.
+        expected.setdefault(action, []).append(clock.advance(timedelta(minutes=1, seconds=7)))
+        r = client.request(method, url, **kwargs)
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    no = step(
+        "member.register",
+        "post",
+        "/api/v1/members",
+        json={"phone": "+8613800138000", "channel": "web"},
+        headers=clerk,
+    )["member_no"]
+    step("member.update", "patch", f"/api/v1/members/{no}", json={"city": "上海"}, headers=clerk)
+    step("member.tag_add", "post", f"/api/v1/members/{no}/tags", json={"tag": "VIP"}, headers=clerk)
+    step("member.tag_remove", "delete", f"/api/v1/members/{no}/tags/VIP", headers=clerk)
+    step(
+        "tier.override",
+        "post",
+        f"/api/v1/members/{no}/tier/override",
+        json={"tier": "gold", "reason": "tests"},
+        headers=admin,
+    )
+    staff = step(
+        "staff.create",
+        "post",
+        "/api/v1/staff",
+        json={
+            "username": "li.na",
+            "display_name": "李娜",
+            "role": "clerk",
+            "password": "correct horse battery",
+        },
+        headers=admin,
+    )
+    step(
+        "staff.update",
+        "patch",
+        f"/api/v1/staff/{staff['id']}",
+        json={"role": "analyst"},
+        headers=admin,
+    )
+    key = step(
+        "apikey.create",
+        "post",
+        "/api/v1/api-keys",
+        json={"name": "POS", "scopes": ["members:read"]},
+        headers=admin,
+    )
+    step("apikey.revoke", "delete", f"/api/v1/api-keys/{key['id']}", headers=admin)
+
+    with database.unit_of_work() as s:
+        rows = list(s.scalars(select(AuditRecord).order_by(AuditRecord.id)))
+    got: dict[str, list[datetime]] = {}
+    for row in rows:
+        got.setdefault(row.action, []).append(row.at)
+    assert {a: got.get(a) for a in expected} == expected
+    instants = {t for times in expected.values() for t in times}
+    assert {row.at for row in rows} <= instants
+    listed = client.get("/api/v1/audit?action=apikey.revoke", headers=admin).json()["items"]
+    assert [datetime.fromisoformat(a["at"]) for a in listed] == expected["apikey.revoke"]
 
 
 def test_audit_rows_cannot_be_changed_or_deleted(client, auth_headers, database):

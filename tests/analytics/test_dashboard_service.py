@@ -160,6 +160,7 @@ def test_dashboard_kpis_on_a_known_dataset(
             Principal.system("tests"),
             PRICING_SECTION,
             pricing.PricingSettings(points_per_unit=200, unit_fen=100),
+            now=clock.now(),
         )
     board = _board(database, clock)
     assert board.points.expired == 300

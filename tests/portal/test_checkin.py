@@ -82,6 +82,7 @@ def test_seven_day_bonus_and_operator_settings(database, clock):
             ACTOR,
             domain.SECTION,
             CheckinSettings(points_per_day=2, streak_bonuses={3: 10}, cycle_days=3),
+            now=clock.now(),
         )
     got = []
     for _ in range(4):
@@ -92,7 +93,9 @@ def test_seven_day_bonus_and_operator_settings(database, clock):
         assert ledger_queries.balance(s, mid, clock.now()).available == 18
         state = checkin.status(s, ctx(s, clock.now()), mid)
         assert (state.streak, state.checked_in_today) == (1, False)
-        program.put_section(s, ACTOR, domain.SECTION, CheckinSettings(enabled=False))
+        program.put_section(
+            s, ACTOR, domain.SECTION, CheckinSettings(enabled=False), now=clock.now()
+        )
     with pytest.raises(Conflict) as off:
         _check_in(database, clock, mid)
     assert off.value.code == "checkin_disabled"

@@ -106,7 +106,7 @@ def test_profile_bonus_follows_the_rule_settings_and_budget(database, clock):
         rules = earning_rules(s).model_copy(
             update={"profile_completion": ProfileCompletionBonus(points=50, budget_points=80)}
         )
-        program.put_section(s, ACTOR, EARNING_SECTION, rules)
+        program.put_section(s, ACTOR, EARNING_SECTION, rules, now=clock.now())
         a = new_member(s, clock.now(), phone="13900000011")
         b = new_member(s, clock.now(), phone="13900000012")
         c = new_member(s, clock.now(), phone="13900000013")
@@ -117,7 +117,7 @@ def test_profile_bonus_follows_the_rule_settings_and_budget(database, clock):
         off = earning_rules(s).model_copy(
             update={"profile_completion": ProfileCompletionBonus(enabled=False)}
         )
-        program.put_section(s, ACTOR, EARNING_SECTION, off)
+        program.put_section(s, ACTOR, EARNING_SECTION, off, now=clock.now())
         d = new_member(s, clock.now(), phone="13900000014")
         _complete(s, d, clock)
         assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, d) == 0

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditRecord
 from patron.auth.principal import Principal
-from patron.db import utcnow
 from patron.observability import current_request_id
 
 
@@ -23,11 +22,12 @@ def record(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     *,
-    at: datetime | None = None,
+    at: datetime,
 ) -> None:
+    """``at`` is the operation's time from the injected clock (never the wall clock)."""
     session.add(
         AuditRecord(
-            at=at or utcnow(),
+            at=at,
             actor_type=principal.kind,
             actor_id=principal.id,
             actor_label=principal.label[:120],

@@ -91,7 +91,9 @@ def create_staff(
         raise Conflict(
             "username_taken", f"A staff user named {username!r} already exists."
         ) from exc
-    audit.record(session, actor, "staff.create", "staff", str(user.id), None, staff_snapshot(user))
+    audit.record(
+        session, actor, "staff.create", "staff", str(user.id), None, staff_snapshot(user), at=now
+    )
     return user
 
 
@@ -147,7 +149,7 @@ def update_staff(
     after = staff_snapshot(user)
     if changes.get("password"):
         after["password"] = "changed"
-    audit.record(session, actor, "staff.update", "staff", str(user.id), before, after)
+    audit.record(session, actor, "staff.update", "staff", str(user.id), before, after, at=now)
     return user
 
 
@@ -319,6 +321,7 @@ def create_api_key(
         str(key.id),
         None,
         {"name": name, "prefix": prefix, "scopes": key.scopes},
+        at=now,
     )
     return CreatedKey(key, secret)
 
@@ -342,6 +345,7 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int, now: datetim
             str(key.id),
             {"revoked": False},
             {"revoked": True},
+            at=now,
         )
     return key
 

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
-from patron.db import utcnow
 from patron.program.models import ProgramSetting
 
 T = TypeVar("T", bound=BaseModel)
@@ -58,12 +57,11 @@ def put_section(
     key: str,
     value: BaseModel,
     *,
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
     data = value.model_dump(mode="json")
     session.info.pop(_CACHE, None)
     row = session.get(ProgramSetting, key, with_for_update=True)
-    now = now or utcnow()
     before = row.value if row is not None else None
     if row is None:
         row = ProgramSetting(
