@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
@@ -77,8 +77,9 @@ def _service_error(exc: PatronError) -> tuple[str, str]:
     return SERVICE_ERRORS.get(exc.code, ("form", exc.message))
 
 
-def _now(request: Request) -> Any:
-    return request.app.state.clock.now()
+def _now(request: Request) -> datetime:
+    value: datetime = request.app.state.clock.now()
+    return value
 
 
 # ---- staff users -----------------------------------------------------------------------------
