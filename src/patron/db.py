@@ -103,6 +103,38 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     )
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_nul_characters(session: Session, _ctx: Any, _instances: Any) -> None:
+    """PostgreSQL cannot store a NUL character in text or JSON, SQLite can: refuse it on both
+    before anything is written, as bad input (422) rather than a database error (500)."""
+    from sqlalchemy import inspect
+
+    from patron.errors import Invalid
+
+    for obj in (*session.new, *session.dirty):
+        state = inspect(obj)
+        for attr in state.mapper.column_attrs:
+            if attr.key in state.unloaded:
+                continue
+            if _holds_nul(state.attrs[attr.key].value):
+                raise Invalid(
+                    "invalid_character",
+                    "Text may not contain control characters such as NUL; remove them and "
+                    "try again.",
+                    details={"field": attr.key},
+                )
+
+
 class UnitOfWork:
     """One transaction. Services flush; only ``commit`` here makes their work durable."""
 

@@ -108,6 +108,7 @@ def test_duplicate_phone_in_any_spelling_names_the_member_not_the_person(
         ({"phone": "13800138000", "channel": "web", "status": "vip"}, "validation_error"),
         ({"phone": "13800138000", "channel": "web", "member_no": "1111111116"}, "validation_error"),
         ({"channel": "web"}, "validation_error"),
+        ({"phone": "13800138000", "channel": "web", "name": "Li\u0000Na"}, "invalid_character"),
     ],
 )
 def test_bad_registrations_change_nothing(client, auth_headers, database, body, code):

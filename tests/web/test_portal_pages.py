@@ -14,6 +14,7 @@ from patron.app import create_app
 from patron.members.models import Member
 from patron.orders.models import Order
 from patron.otp.models import OtpCode
+from patron.privacy.models import ErasureRequest
 from tests.conftest import make_settings
 from tests.factories import order_body
 from tests.test_access_and_idempotency import _api_routes
@@ -147,9 +148,18 @@ def test_profile_refuses_bad_input_and_a_second_birthday(client, app, make_membe
     )
     assert moved.status_code == 422
     assert 'data-error-for="birthday"' in moved.text
+    # PostgreSQL cannot store a NUL character: refused as bad input on both databases
+    for field in ("name", "city"):
+        nul = client.post("/portal/profile", data={field: "Zhao\x00Lei", "csrf_token": token})
+        assert nul.status_code == 422 and "control characters" in nul.text, nul.text
+    erasure = client.post(
+        "/portal/data/erasure", data={"reason": "a\x00b", "confirm": "1", "csrf_token": token}
+    )
+    assert erasure.status_code == 422 and "control characters" in erasure.text
     with database.unit_of_work() as s:
         m = s.scalar(select(Member).where(Member.member_no == no))
-        assert (m.name, str(m.birthday)) == ("Zhao", "1991-02-03")  # nothing changed
+        assert (m.name, str(m.birthday), m.city) == ("Zhao", "1991-02-03", None)  # unchanged
+        assert s.scalar(select(func.count()).select_from(ErasureRequest)) == 0
 
 
 def test_a_member_only_ever_reaches_their_own_data(client, app, shop, make_member, database):
@@ -283,3 +293,56 @@ def test_the_sign_in_page_refuses_a_client_asking_for_too_many_codes(database, c
         assert "Too many codes were asked for from this network" in refused.text
         assert len(app.state.sms_channel.recent()) == 2
     assert _count(database, OtpCode) == 2
+
+
+def test_points_history_names_redemptions_returns_and_clawbacks(
+    client, app, shop, make_member, database, clock
+):
+    """The member's history says what happened in plain words: a points payment at a store is
+    "redeemed there", a return takes back the points the goods earned and gives back the points
+    that paid for them."""
+    from zoneinfo import ZoneInfo
+
+    from patron.auth.principal import Principal
+    from patron.ledger import flows
+    from patron.ledger import service as ledger
+
+    no = make_member("13977778888")
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        ctx = ledger.Ctx(Principal.system("t"), clock.now(), ZoneInfo("Asia/Shanghai"))
+        flows.earn(s, ctx, mid, points=5000, source_type="test", source_id="grant")
+    body = order_body(
+        no,
+        payments=[
+            {"method": "points", "amount_fen": 2000, "points": 2000},
+            {"method": "card", "amount_fen": 19900},
+        ],
+    )
+    assert client.post("/api/v1/orders", json=body, headers=shop).status_code == 201
+    back = {
+        "external_id": "R-1",
+        "returned_at": "2026-03-02T10:00:00+08:00",
+        "lines": [{"line_no": 1, "quantity": 1}],
+    }
+    r = client.post("/api/v1/orders/pos/O-1/returns", json=back, headers=shop)
+    assert r.status_code == 201, r.text
+    client.headers["Accept-Language"] = "en"
+    portal_sign_in(client, app, "13977778888")
+    page = client.get("/portal/points", params={"page": 1})
+    texts = [
+        re.sub(r"\s+", " ", t).strip()
+        for t in re.findall(r'class="history-entry[^"]*"[^>]*>(.*?)</', page.text, re.S)
+    ]
+    joined = " | ".join(texts)
+    for expected in (
+        "Redeemed at 上海店",
+        "Earned at 上海店",
+        "Taken back for a return",
+        "Points payment returned at 上海店",
+    ):
+        assert expected in page.text, joined
+    assert "Points change" not in page.text
+    client.headers["Accept-Language"] = "zh-CN"
+    zh = client.get("/portal/points")
+    assert "在上海店积分抵扣" in zh.text and "在上海店退货，退回抵扣积分" in zh.text

@@ -603,29 +603,31 @@ def get_order(session: Session, source: str, external_id: str) -> Order:
 
 
 def order_places(session: Session, member_id: int, source_ids: list[str]) -> dict[str, Order]:
-    """The member's orders behind ledger postings (``source:external_id``), by source id —
-    for a points history in plain language ("earned at Store X")."""
-    wanted: dict[tuple[str, str], str] = {}
+    """The member's orders behind ledger postings, by source id — for a points history in plain
+    language ("earned at Store X"). A source id is ``source:external_id`` (an order) or
+    ``source:external_id:return_id`` (points given back by a return); external ids may contain
+    ``:`` themselves, so every split is tried and the longest order number that exists wins."""
+    candidates: dict[str, list[tuple[str, str]]] = {}
     for sid in source_ids:
-        source, _, external = sid.partition(":")
-        external = external.split(":", 1)[0] if source and external else external
-        if source and external:
-            wanted[(source, external)] = sid
-    if not wanted:
+        source, _, rest = sid.partition(":")
+        if not (source and rest):
+            continue
+        cuts = [i for i, ch in enumerate(rest) if ch == ":"] + [len(rest)]
+        candidates[sid] = [(source, rest[:i]) for i in cuts if i > 0]
+    externals = sorted({ext for pairs in candidates.values() for _, ext in pairs})
+    if not externals:
         return {}
     rows = session.scalars(
         select(Order)
         .options(lazyload("*"))
-        .where(
-            Order.member_id == member_id,
-            Order.external_id.in_(sorted({e for _, e in wanted})),
-        )
+        .where(Order.member_id == member_id, Order.external_id.in_(externals))
     )
+    by_key = {(o.source, o.external_id): o for o in rows}
     out: dict[str, Order] = {}
-    for order in rows:
-        for (source, external), sid in wanted.items():
-            if order.source == source and order.external_id == external:
-                out[sid] = order
+    for sid, pairs in candidates.items():
+        found = [by_key[p] for p in reversed(pairs) if p in by_key]
+        if found:
+            out[sid] = found[0]
     return out
 
 

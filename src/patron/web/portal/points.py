@@ -44,8 +44,15 @@ def _describe(p: PointsPosting, order: Order | None) -> str:
             return N_("Daily check-in")
         if p.source_type == "profile":
             return N_("Bonus for completing your profile")
+        if p.source_type == "order_return":
+            # the points that paid for goods brought back, given back as a new lot
+            return (
+                N_("Points payment returned (online order)")
+                if online
+                else N_("Points payment returned at %(store)s")
+            )
         return N_("Earned")
-    if p.kind == "spend":
+    if p.kind == "redeem":
         return N_("Redeemed online") if online else N_("Redeemed at %(store)s")
     texts = {
         "release": N_("Pending points became available"),
