@@ -198,8 +198,38 @@ def test_api_calls_and_pages_share_one_transaction_limit_and_always_give_it_back
     assert client.get("/api/v1/members", headers=headers).status_code == 200
     assert client.post("/api/v1/members", headers=headers, json={}).status_code == 422
     assert client.get("/api/v1/members/9999999999", headers=headers).status_code == 404
-    assert app.state.transaction_slots._value == TRANSACTION_SLOTS  # the API took and gave back
+    (slots,) = app.state.transaction_slots.values()  # one event loop: the client's
+    assert slots._value == TRANSACTION_SLOTS  # the API took and gave back
     assert client.get("/console/login").status_code == 200
     assert client.get("/console/", follow_redirects=False).status_code == 303
-    slots = app.state.transaction_slots
     assert slots._value == TRANSACTION_SLOTS  # every slot given back
+
+
+def test_transaction_slots_work_when_clients_run_their_own_event_loops(
+    app, auth_headers, monkeypatch
+):
+    """Each TestClient (or any embedding) may run its own event loop; a semaphore shared across
+    loops would strand waiters forever. With two slots and twelve clients at once, every
+    request must still be answered."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from patron.web import routing
+
+    monkeypatch.setattr(routing, "TRANSACTION_SLOTS", 2)
+    headers = auth_headers("admin")
+    results: list[int] = []
+    barrier = threading.Barrier(12)
+
+    def call() -> None:
+        with TestClient(app) as c:
+            barrier.wait()
+            results.append(c.get("/api/v1/members", headers=headers).status_code)
+
+    threads = [threading.Thread(target=call, daemon=True) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [200] * 12

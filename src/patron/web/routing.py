@@ -7,6 +7,7 @@ response stored in the same transaction); any exception rolls everything back.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
@@ -27,10 +28,16 @@ TRANSACTION_SLOTS: Final = 24
 
 
 def transaction_slots(app: Any) -> asyncio.Semaphore:
-    """The process's one limit on transactions in flight, shared by API calls and pages."""
-    slots: asyncio.Semaphore | None = getattr(app.state, "transaction_slots", None)
+    """The limit on transactions in flight, shared by API calls and pages: one per event loop
+    (a server process runs one; an asyncio semaphore must not be shared between loops)."""
+    per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] | None
+    per_loop = getattr(app.state, "transaction_slots", None)
+    if per_loop is None:
+        per_loop = app.state.transaction_slots = weakref.WeakKeyDictionary()
+    loop = asyncio.get_running_loop()
+    slots = per_loop.get(loop)
     if slots is None:
-        slots = app.state.transaction_slots = asyncio.Semaphore(TRANSACTION_SLOTS)
+        slots = per_loop[loop] = asyncio.Semaphore(TRANSACTION_SLOTS)
     return slots
 
 
