@@ -29,12 +29,37 @@ def _member(session, member_no):
     return session.scalar(select(Member).where(Member.member_no == member_no))
 
 
-def test_export_holds_every_section_of_my_data_only(client, shop, make_member, database, clock):
-    mine = make_member("13912345678", name="王芳", email="wf@example.com", consents={"sms": True})
+def test_export_holds_every_section_of_my_data_only(
+    client, shop, make_member, database, clock, auth_headers
+):
+    referrer = make_member("13911112222", name="Friend")
+    mine = make_member(
+        "13912345678",
+        name="王芳",
+        email="wf@example.com",
+        consents={"sms": True},
+        referrer_member_no=referrer,
+    )
     other = make_member("13987654321", name="Other")
-    for no, ext in ((mine, "O-1"), (other, "O-2")):
+    admin = auth_headers("admin")
+    for no, ext, tag in ((mine, "O-1", "VIP沙龙"), (other, "O-2", "OtherTag")):
         r = client.post("/api/v1/orders", json=order_body(no, ext=ext), headers=shop)
         assert r.status_code == 201, r.text
+        back = {
+            "external_id": f"R-{ext}",
+            "returned_at": "2026-03-02T10:00:00+08:00",
+            "lines": [{"line_no": 2, "quantity": 1}],
+        }
+        r = client.post(f"/api/v1/orders/pos/{ext}/returns", json=back, headers=shop)
+        assert r.status_code == 201, r.text
+        r = client.post(f"/api/v1/members/{no}/tags", json={"tag": tag}, headers=admin)
+        assert r.status_code == 200, r.text
+        adjust = {"ledger": "growth", "amount": 7, "reason": f"goodwill {ext}"}
+        r = client.post(f"/api/v1/members/{no}/points/adjustments", json=adjust, headers=admin)
+        assert r.status_code == 201, r.text
+        hold = {"tier": "gold", "reason": f"complaint {ext}", "until": None}
+        r = client.post(f"/api/v1/members/{no}/tier/override", json=hold, headers=admin)
+        assert r.status_code == 200, r.text
     with database.unit_of_work() as s:
         me = _member(s, mine)
         checkin.check_in(s, ctx(s, clock.now()), me.id)
@@ -53,10 +78,22 @@ def test_export_holds_every_section_of_my_data_only(client, shop, make_member, d
     assert {p["source"] for p in data["points"]} == {"order:pos:O-1", f"checkin:{me.id}:2026-03-01"}
     assert data["checkins"] == [{"date": "2026-03-01", "streak": 1, "points": 5}]
     assert data["erasure_requests"][0]["status"] == "open"
-    assert "tiers" in data
-    assert "Other" not in str(data)
+    assert data["erasure_requests"][0]["reason"] == "moving away"
+    assert data["profile"]["referrer_member_no"] == referrer
+    assert data["tags"][0]["tag"] == "VIP沙龙" and len(data["tags"]) == 1
+    assert [(r["order"], r["return_id"]) for r in data["returns"]] == [("pos:O-1", "R-O-1")]
+    assert data["returns"][0]["refund_fen"] > 0
+    assert [a["reason"] for a in data["adjustments"]] == ["goodwill O-1"]
+    assert {g["kind"] for g in data["growth"]} >= {"earn", "clawback", "adjust"}
+    assert data["tier"]["tier"] == "gold" and data["tier"]["override_reason"] == "complaint O-1"
+    assert [(t["to"], t["reason"]) for t in data["tiers"]][-1] == ("gold", "complaint O-1")
+    assert sum(lot["remaining"] for lot in data["points_lots"]) > 0
+    assert all(lot["expires_at"] for lot in data["points_lots"])
+    for theirs in ("Other", "OtherTag", "O-2", "goodwill O-2", "complaint O-2", "Friend"):
+        assert theirs not in str(data), theirs
     archive = zipfile.ZipFile(io.BytesIO(privacy.to_csv_zip(data)))
-    assert set(archive.namelist()) >= {"profile.csv", "points.csv", "orders.csv", "tiers.csv"}
+    assert set(archive.namelist()) == {f"{name}.csv" for name in privacy.SECTIONS}
+    assert set(data) == {"exported_at", *privacy.SECTIONS}  # every section goes into the ZIP
     rows = list(csv.DictReader(io.StringIO(archive.read("orders.csv").decode("utf-8-sig"))))
     assert rows[0]["external_id"] == "O-1"
     profile = archive.read("profile.csv").decode("utf-8-sig")

@@ -19,14 +19,29 @@ from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.checkin.models import CheckIn
 from patron.kit.crypto import FieldCipher
-from patron.ledger.models import PointsPosting
+from patron.ledger.models import GrowthPosting, PointsAdjustment, PointsLot, PointsPosting
 from patron.members import service as members
-from patron.members.models import ConsentEvent, Member
-from patron.orders.models import Order
+from patron.members.models import ConsentEvent, Member, MemberTag, Tag
+from patron.orders.models import Order, OrderReturn
 from patron.privacy.models import ErasureRequest
-from patron.tiers.models import TierChange
+from patron.tiers.models import MemberTier, TierChange
 
-SECTIONS = ("profile", "consents", "consent_history", "points", "orders", "tiers", "checkins")
+SECTIONS = (
+    "profile",
+    "consents",
+    "consent_history",
+    "tags",
+    "points",
+    "points_lots",
+    "adjustments",
+    "growth",
+    "orders",
+    "returns",
+    "tier",
+    "tiers",
+    "checkins",
+    "erasure_requests",
+)
 
 
 def _iso(value: Any) -> Any:
@@ -53,6 +68,8 @@ def export(
         "status": member.status,
         "registration_channel": member.registration_channel,
         "registration_store_code": member.registration_store_code,
+        "referrer_member_no": _member_no(session, member.referrer_member_id),
+        "referrer_staff_id": member.referrer_staff_id,
         "created_at": member.created_at,
         "updated_at": member.updated_at,
     }
@@ -81,6 +98,86 @@ def export(
             select(PointsPosting).where(PointsPosting.member_id == mid).order_by(PointsPosting.id)
         )
     ]
+    tags = [
+        {"tag": name, "added_at": at}
+        for name, at in session.execute(
+            select(Tag.name, MemberTag.created_at)
+            .join(MemberTag, MemberTag.tag_id == Tag.id)
+            .where(MemberTag.member_id == mid)
+            .order_by(Tag.name)
+        )
+    ]
+    lots = [
+        {
+            "earned_at": lot.earned_at,
+            "amount": lot.amount,
+            "remaining": lot.remaining,
+            "expires_at": lot.expires_at,
+            "source": f"{lot.source_type}:{lot.source_id}" if lot.source_type else "",
+        }
+        for lot in session.scalars(
+            select(PointsLot).where(PointsLot.member_id == mid).order_by(PointsLot.id)
+        )
+    ]
+    adjustments = [
+        {
+            "ledger": a.ledger,
+            "amount": a.amount,
+            "reason": a.reason,
+            "status": a.status,
+            "requested_at": a.created_at,
+            "decided_at": a.decided_at,
+        }
+        for a in session.scalars(
+            select(PointsAdjustment)
+            .where(PointsAdjustment.member_id == mid)
+            .order_by(PointsAdjustment.id)
+        )
+    ]
+    growth = [
+        {
+            "kind": g.kind,
+            "amount": g.amount,
+            "effective_at": g.effective_at,
+            "reason": g.reason,
+            "source": f"{g.source_type}:{g.source_id}" if g.source_type else "",
+            "at": g.created_at,
+        }
+        for g in session.scalars(
+            select(GrowthPosting).where(GrowthPosting.member_id == mid).order_by(GrowthPosting.id)
+        )
+    ]
+    returns = [
+        {
+            "order": f"{o.source}:{o.external_id}",
+            "return_id": r.external_id,
+            "returned_at": r.returned_at,
+            "refund_fen": r.refund_fen,
+            "points_returned": r.points_returned,
+            "points_clawed": r.points_clawed,
+            "growth_clawed": r.growth_clawed,
+            "lines": "; ".join(f"line {ln.line_no} x{ln.quantity}" for ln in r.lines),
+        }
+        for r, o in session.execute(
+            select(OrderReturn, Order)
+            .join(Order, Order.id == OrderReturn.order_id)
+            .where(OrderReturn.member_id == mid)
+            .order_by(OrderReturn.id)
+        )
+    ]
+    state = session.get(MemberTier, mid)
+    tier = (
+        {
+            "tier": state.tier_code,
+            "since": state.since,
+            "next_evaluation_at": state.next_evaluation_at,
+            "grace_until": state.grace_until,
+            "override_until": state.override_until,
+            "override_reason": state.override_reason,
+        }
+        if state is not None
+        else {"tier": None}
+    )
     orders = [
         {
             "source": o.source,
@@ -115,17 +212,40 @@ def export(
         "profile": profile,
         "consents": consents,
         "consent_history": consent_history,
+        "tags": tags,
         "points": points,
+        "points_lots": lots,
+        "adjustments": adjustments,
+        "growth": growth,
         "orders": orders,
+        "returns": returns,
+        "tier": tier,
         "tiers": tiers,
         "checkins": checkins,
         "erasure_requests": [
-            {"status": r.status, "requested_at": r.requested_at}
-            for r in session.scalars(select(ErasureRequest).where(ErasureRequest.member_id == mid))
+            {
+                "status": r.status,
+                "channel": r.channel,
+                "reason": r.reason,
+                "requested_at": r.requested_at,
+                "processed_at": r.processed_at,
+            }
+            for r in session.scalars(
+                select(ErasureRequest)
+                .where(ErasureRequest.member_id == mid)
+                .order_by(ErasureRequest.id)
+            )
         ],
     }
     out: dict[str, Any] = _jsonable(data)
     return out
+
+
+def _member_no(session: Session, member_id: int | None) -> str | None:
+    if member_id is None:
+        return None
+    other = session.get(Member, member_id)
+    return other.member_no if other is not None else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -140,7 +260,7 @@ def to_csv_zip(data: dict[str, Any]) -> bytes:
     """One CSV per section in a ZIP (a phone opens each in a spreadsheet app)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for section in (*SECTIONS, "erasure_requests"):
+        for section in SECTIONS:
             rows = data[section]
             if isinstance(rows, dict):
                 rows = [{"field": k, "value": v} for k, v in rows.items()]
