@@ -79,3 +79,21 @@ def test_staff_and_api_key_commands_and_demo_rerun(env, monkeypatch):
             "/api/v1/auth/token", json={"username": "wang.fang", "password": "a long passphrase"}
         ).json()
         assert token["role"] == "operator"
+
+
+def test_serve_migrates_then_trusts_only_the_named_proxies(env, monkeypatch):
+    """Behind a reverse proxy the SMS-code limits need the client's address: `patron serve`
+    passes the trusted proxies to uvicorn (and migrates first)."""
+    import uvicorn
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    runner = CliRunner()
+    r = runner.invoke(app, ["serve", "--workers", "2", "--forwarded-allow-ips", "10.0.0.5"])
+    assert r.exit_code == 0, r.output
+    assert seen["forwarded_allow_ips"] == "10.0.0.5"
+    assert seen["proxy_headers"] is True and seen["workers"] == 2
+    with sqlite3.connect(env) as conn:  # migrated before the workers start
+        assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
+    r = runner.invoke(app, ["serve"])
+    assert seen["forwarded_allow_ips"] is None  # uvicorn's default: FORWARDED_ALLOW_IPS or local

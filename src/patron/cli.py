@@ -63,8 +63,16 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (PATRON_PORT)")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Reverse proxies (comma-separated addresses, or *) whose X-Forwarded-For and "
+            "X-Forwarded-Proto are trusted, so the client address (used by the SMS code limits) "
+            "is the client's, not the proxy's. Default: 127.0.0.1 (FORWARDED_ALLOW_IPS)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the API (and, as they land, the console and portal)."""
+    """Serve the API, the operator console and the member portal."""
     import uvicorn
 
     settings = _settings()
@@ -85,6 +93,8 @@ def serve(
         workers=workers,
         access_log=False,  # our middleware logs requests without query strings
         log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
 
 

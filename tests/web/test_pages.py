@@ -75,10 +75,28 @@ def test_sign_in_needs_the_form_token_and_counts_failures(client, database, cloc
 
 def test_console_posts_need_the_session_csrf_token(client, database, clock):
     _sign_in(client, _staff(database, clock))
-    r = client.post("/console/lang", data={"locale": "en", "csrf_token": "forged"})
+    r = client.post(
+        "/console/lang",
+        data={"locale": "en", "csrf_token": "forged"},
+        headers={
+            "referer": "http://testserver/console/members?q=13800138000",
+            "accept-language": "en",
+        },
+    )
     assert r.status_code == 403
+    # an expired form is explained as such (not as a role limit) and leads back to its page
+    assert 'data-error-code="csrf_failed"' in r.text and "This form has expired" in r.text
+    assert "role" not in r.text
+    assert 'href="/console/members?q=13800138000" data-testid="retry"' in r.text
     with database.unit_of_work() as s:
         assert s.scalar(select(StaffUser.locale)) is None
+    # a referer from elsewhere is never a way out of Patron
+    r = client.post(
+        "/console/lang",
+        data={"locale": "en", "csrf_token": "forged"},
+        headers={"referer": "http://evil.example/console/x"},
+    )
+    assert 'href="/console/" data-testid="retry"' in r.text
     page = client.get("/console/")
     r = client.post(
         "/console/lang",

@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from patron.auth.principal import Principal
@@ -31,6 +32,7 @@ from patron.orders import service as orders
 from patron.orders.schemas import OrderIn
 from patron.privacy.models import ErasureRequest
 from tests.factories import order_body
+from tests.web.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 SH = ZoneInfo("Asia/Shanghai")
@@ -107,9 +109,14 @@ def test_sign_in_card_token_and_expiry_notice(live, new_page):
     assert page.locator("#card-qr svg").count() == 1
     token = page.locator("[data-card-token]").get_attribute("data-card-token")
     key = live.app.state.keys["token_key"]
-    # what the clerk desk does with the scanned code
-    with live.db.unit_of_work() as s:
-        assert card.resolve(s, token, key, live.clock.now()).member_no == m.member_no
+    # the clerk's scanner types the code into the desk's lookup field and presses Enter
+    desk = new_page(viewport={"width": 1024, "height": 768})
+    sign_in(desk, live.staff("clerk"))
+    desk.goto("/console/desk")
+    desk.fill("#f-q", token)
+    desk.press("#f-q", "Enter")
+    expect(desk.get_by_test_id("member")).to_contain_text("Wang Fang")
+    assert desk.url.endswith(f"/console/desk?member={no}")
     # the expiry notice: 300 points, valid through the last day of the default 365 days
     expires = compute_expiry(live.clock.now(), PointsSettings().expiry, SH)
     assert expires is not None
@@ -122,6 +129,10 @@ def test_sign_in_card_token_and_expiry_notice(live, new_page):
     live.clock.advance(timedelta(minutes=3))
     with live.db.unit_of_work() as s, pytest.raises(Unauthorized):
         card.resolve(s, token, key, live.clock.now())
+    desk.goto("/console/desk")
+    desk.fill("#f-q", token)
+    desk.press("#f-q", "Enter")
+    expect(desk.locator("[data-error-for=q]")).to_be_visible()  # the desk refuses it too
     page.reload()
     fresh = page.locator("[data-card-token]").get_attribute("data-card-token")
     assert fresh != token

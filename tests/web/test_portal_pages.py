@@ -346,3 +346,135 @@ def test_points_history_names_redemptions_returns_and_clawbacks(
     client.headers["Accept-Language"] = "zh-CN"
     zh = client.get("/portal/points")
     assert "在上海店积分抵扣" in zh.text and "在上海店退货，退回抵扣积分" in zh.text
+
+
+def test_tier_page_says_a_tier_held_by_hand_needs_nothing_at_the_next_evaluation(
+    client, app, make_member, auth_headers
+):
+    no = make_member("13966665555")
+    hold = {"tier": "gold", "reason": "complaint resolved", "until": None}
+    r = client.post(f"/api/v1/members/{no}/tier/override", json=hold, headers=auth_headers("admin"))
+    assert r.status_code == 200, r.text
+    client.headers["Accept-Language"] = "en"
+    portal_sign_in(client, app, "13966665555")
+    page = client.get("/portal/tier")
+    assert 'data-held="indefinitely"' in page.text
+    assert "data-keep-missing" not in page.text  # no "earn N more to keep" advice
+    assert "Next evaluation" not in page.text
+
+
+def test_two_first_birthdays_saved_at_once_set_it_once(client, app, make_member, database):
+    """Two phones (or a double tap) saving a first birthday at the same moment: one is saved,
+    the other is told the birthday is already set."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    if not database.url.startswith("postgresql"):
+        pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
+    no = make_member("13966664444")
+    client.headers["Accept-Language"] = "en"
+    portal_sign_in(client, app, "13966664444")
+    token = _csrf(client.get("/portal/profile").text)
+    days = ["1990-01-0" + str(i) for i in range(1, 5)]
+    barrier = threading.Barrier(len(days))
+    results: list = [None] * len(days)
+
+    def save(i: int) -> None:
+        phone = TestClient(app, headers={"accept-language": "en"})
+        for c in client.cookies.jar:
+            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        barrier.wait()
+        results[i] = phone.post(
+            "/portal/profile",
+            data={"birthday": days[i], "csrf_token": token},
+            follow_redirects=False,
+        )
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(days))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.status_code for r in results)
+    assert codes == [303, 422, 422, 422], codes
+    winner = days[[r.status_code for r in results].index(303)]
+    with database.unit_of_work() as s:
+        assert str(s.scalar(select(Member.birthday).where(Member.member_no == no))) == winner
+
+
+def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, database):
+    """Four taps of "Check in" at the same moment: one reward, three "already checked in"."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from patron.checkin.models import CheckIn
+    from patron.ledger.models import PointsPosting
+
+    if not database.url.startswith("postgresql"):
+        pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
+    make_member("13966663333")
+    portal_sign_in(client, app, "13966663333")
+    token = _csrf(client.get("/portal/checkin").text)
+    barrier = threading.Barrier(4)
+    results: list = [None] * 4
+
+    def tap(i: int) -> None:
+        phone = TestClient(app)
+        for c in client.cookies.jar:
+            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        barrier.wait()
+        results[i] = phone.post(
+            "/portal/checkin", data={"csrf_token": token}, follow_redirects=False
+        ).status_code
+
+    threads = [threading.Thread(target=tap, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [303, 409, 409, 409]
+    assert _count(database, CheckIn) == 1
+    with database.unit_of_work() as s:
+        kinds = s.scalars(
+            select(PointsPosting.source_type).where(PointsPosting.source_type == "checkin")
+        ).all()
+    assert len(kinds) == 1
+
+
+def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, database):
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    if not database.url.startswith("postgresql"):
+        pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
+    token, _ = _ask_code(client, "13911113333")
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "13911113333", "code": _last_code(app), "csrf_token": token},
+    )
+    proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    barrier = threading.Barrier(3)
+    results: list = [None] * 3
+
+    def tap(i: int) -> None:
+        phone = TestClient(app)
+        for c in client.cookies.jar:
+            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        barrier.wait()
+        results[i] = phone.post(
+            "/portal/register",
+            data={"proof": proof, "agree": "1", "csrf_token": token},
+            follow_redirects=False,
+        )
+
+    threads = [threading.Thread(target=tap, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in results] == [303] * 3
+    assert {r.headers["location"] for r in results} == {"/portal/"}
+    assert _count(database, Member) == 1

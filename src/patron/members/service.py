@@ -54,6 +54,14 @@ def get_member(session: Session, member_no: str) -> Member:
     return member
 
 
+def lock(session: Session, member: Member) -> Member:
+    """Re-read ``member`` holding its row until commit (PostgreSQL; SQLite transactions are
+    serial already): a read-then-write on the profile, such as "the birthday may be set once",
+    cannot interleave with another request's."""
+    session.refresh(member, with_for_update=True)
+    return member
+
+
 def by_ids(session: Session, member_ids: list[int]) -> dict[int, Member]:
     """Members by row id in one query (for lists that hold member ids)."""
     if not member_ids:

@@ -513,9 +513,18 @@ def error_page(request: Request, exc: PatronError) -> Response:
         prefix = PORTAL_PREFIX if request.url.path.startswith(PORTAL_PREFIX) else CONSOLE_PREFIX
         return RedirectResponse(f"{prefix}/login", status_code=303)
     base = "portal" if request.url.path.startswith(PORTAL_PREFIX) else "console"
-    return render(
-        request,
-        "shared/error.html",
-        {"error": exc, "base": f"{base}/base.html"},
-        status=exc.status,
-    )
+    prefix = PORTAL_PREFIX if base == "portal" else CONSOLE_PREFIX
+    ctx = {"error": exc, "base": f"{base}/base.html", "again": _page_to_retry(request, prefix)}
+    return render(request, "shared/error.html", ctx, status=exc.status)
+
+
+def _page_to_retry(request: Request, prefix: str) -> str:
+    """Where "try again" leads after a refused form: the page the form was on when the browser
+    says so (same site, same area), else the area's home. Never another site."""
+    referer = request.headers.get("referer", "")
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    if referer.startswith(origin + prefix):
+        path = referer[len(origin) :]
+        if path.startswith(prefix) and "//" not in path and "\\" not in path:
+            return path
+    return prefix + "/"

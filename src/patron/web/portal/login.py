@@ -10,7 +10,7 @@ from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth.principal import Principal
-from patron.errors import NotFound, PatronError
+from patron.errors import Conflict, NotFound, PatronError
 from patron.members import service as members
 from patron.members.schemas import Consents, MemberCreate
 from patron.otp import service as otp
@@ -217,14 +217,23 @@ def register(
         wechat=bool(consent_wechat),
     )
     data = MemberCreate(phone=phone, channel="web", name=name.strip() or None, consents=consents)
-    member = members.register(
-        session,
-        Principal(kind="member", id=None, label="portal:self-registration"),
-        common.cipher(request),
-        data,
-        now=common.now(request),
-        tz=common.tz(request),
-    )
+    try:
+        # a savepoint: if a double tap's twin registered the phone first, this one's failed
+        # insert is undone and the member it made is signed in instead
+        with session.begin_nested():
+            member = members.register(
+                session,
+                Principal(kind="member", id=None, label="portal:self-registration"),
+                common.cipher(request),
+                data,
+                now=common.now(request),
+                tz=common.tz(request),
+            )
+    except Conflict:
+        existing = members.find_by_phone(session, common.cipher(request), phone)
+        if existing is None:
+            raise
+        return _sign_in(request, existing.id)
     return _sign_in(request, member.id)
 
 

@@ -124,7 +124,8 @@ def save_profile(
     consent_push: Annotated[str, Form(max_length=8)] = "",
     consent_wechat: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    member = common.member(request, viewer)
+    # two saves at once must not both find the birthday unset
+    member = members.lock(common.session(request), common.member(request, viewer))
     granted = {
         "sms": bool(consent_sms),
         "email": bool(consent_email),

@@ -33,6 +33,8 @@ class TierView:
     next_evaluation_at: datetime | None
     grace_until: datetime | None
     override_until: datetime | None
+    #: held by hand with no end date: no evaluation will move it
+    held_indefinitely: bool = False
 
 
 def tier_name(tier: Tier, locale: str) -> str:
@@ -47,8 +49,9 @@ def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierVi
     nxt = ladder.tiers[index + 1] if index + 1 < len(ladder.tiers) else None
     prog = tier_domain.progress(ladder, state.code, state.window_growth)
     override = state.override_until
-    if override is not None and override.year >= 9999:
-        override = None  # held with no end date: nothing to show
+    held = override is not None and override.year >= 9999
+    if held:
+        override = None  # held with no end date: no date to show
     return TierView(
         tier=current,
         name=tier_name(current, locale),
@@ -62,6 +65,7 @@ def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierVi
         next_evaluation_at=state.next_evaluation_at,
         grace_until=state.grace_until,
         override_until=override,
+        held_indefinitely=held,
     )
 
 
