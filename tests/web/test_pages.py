@@ -251,3 +251,32 @@ def test_transaction_slots_work_when_clients_run_their_own_event_loops(
     for t in threads:
         t.join(120)
     assert results == [200] * 12
+
+
+def test_erasure_requests_queue_is_for_personal_data_staff_only(
+    client, database, clock, make_member
+):
+    """Requests members make in the portal reach a console queue (oldest open first); only a
+    role that may see personal data (members:pii) opens it."""
+    from patron.auth.principal import Principal
+    from patron.members.models import Member
+    from patron.privacy import service as privacy
+
+    first, second = make_member("13900001111", name="Early"), make_member("13900002222")
+    with database.unit_of_work() as s:
+        for no, reason in ((second, "later one"), (first, "moving abroad")):
+            member = s.scalar(select(Member).where(Member.member_no == no))
+            when = clock.now() - timedelta(days=2 if no == first else 1)
+            privacy.request_erasure(s, Principal.system("t"), member, reason=reason, now=when)
+    _sign_in(client, _staff(database, clock, role="operator"))
+    assert client.get("/console/privacy/erasure").status_code == 403
+    assert 'data-nav="privacy"' not in client.get("/console/").text
+    client.post("/console/logout", data={"csrf_token": _csrf(client.get("/console/").text)})
+    _sign_in(client, _staff(database, clock, role="admin"))
+    page = client.get("/console/privacy/erasure", headers={"accept-language": "en"})
+    assert page.status_code == 200
+    assert re.findall(r'<a href="/console/members/(\d+)">', page.text) == [first, second]
+    assert "moving abroad" in page.text and "Early 13900001111" in page.text  # unmasked
+    done = client.get("/console/privacy/erasure?status=done")
+    assert "data-erasure-request" not in done.text
+    assert client.get("/console/privacy/erasure?status=bogus").status_code == 422

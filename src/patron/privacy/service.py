@@ -12,7 +12,7 @@ import zipfile
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -272,6 +272,22 @@ def to_csv_zip(data: dict[str, Any]) -> bytes:
             # BOM: spreadsheet apps then read the Chinese text as UTF-8
             zf.writestr(f"{section}.csv", "\ufeff" + text.getvalue())
     return buf.getvalue()
+
+
+def erasure_requests(
+    session: Session, *, status: str | None, limit: int, offset: int
+) -> tuple[list[ErasureRequest], int]:
+    """The erasure queue for operators, oldest open request first (they are due in turn)."""
+    where = [ErasureRequest.status == status] if status else []
+    total = session.scalar(select(func.count()).select_from(ErasureRequest).where(*where))
+    rows = session.scalars(
+        select(ErasureRequest)
+        .where(*where)
+        .order_by(ErasureRequest.requested_at, ErasureRequest.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
 
 
 def open_erasure_request(session: Session, member_id: int) -> ErasureRequest | None:

@@ -15,6 +15,7 @@ from patron.web.console import (
     desk,
     member_actions,
     members,
+    privacy,
 )
 
 router = APIRouter()
@@ -28,5 +29,6 @@ for _module in (
     config_earning,
     desk,
     admin,
+    privacy,
 ):
     router.include_router(_module.router)
