@@ -307,7 +307,8 @@ class MemberPage:
         if member is None or member.status != "active":
             raise NeedsSignIn(login_url)
         ended = member.sessions_valid_after
-        if ended is not None and int(claims.get("iat", 0)) < int(ended.timestamp()):
+        # iat has whole seconds: a token from the same second as the sign-out ends with it
+        if ended is not None and int(claims.get("iat", 0)) <= int(ended.timestamp()):
             raise NeedsSignIn(login_url)
         sid = _session_id(claims, token)
         csrf = csrf_token(sid, key)
