@@ -1,6 +1,7 @@
 """Configuration in a real browser: an operator changes the beauty coefficient, watches the
 preview move before saving (htmx swaps only the preview box), saves, reloads and sees the saved
-value; a clerk is refused the configuration pages."""
+value; the points preview follows the share as it changes; a clerk is refused the configuration
+pages."""
 
 from __future__ import annotations
 
@@ -67,6 +68,21 @@ def test_an_operator_previews_then_saves_a_category_coefficient(live, page):
     row = page.locator("[data-row^='cat-']").filter(has=page.locator("input[value='beauty']"))
     assert row.locator("input[id$='-factor']").input_value() == "1.5"
     assert page.locator("#earning-preview").get_attribute("data-points") == "900"
+
+
+def test_the_points_preview_follows_the_share_as_it_is_typed(live, page):
+    sign_in(page, live.staff("operator"))
+    page.goto("/console/config/points")
+    order = page.locator("#points-preview [data-fact='order']")
+    assert order.get_attribute("data-fen") == "15000"  # 50 % of ¥300.00
+    page.evaluate("window.__samePage = true")
+    page.fill("#f-share", "30")
+    page.press("#f-share", "Tab")
+    page.locator("#points-preview [data-fact='order'][data-fen='9000']").wait_for()
+    assert "¥90.00" in page.locator("#points-preview [data-fact='order']").inner_text()
+    assert page.evaluate("window.__samePage") is True  # swapped in place, not a page load
+    with live.db.unit_of_work() as session:
+        assert orders.pricing_settings(session).max_points_share_bp == 5000  # nothing saved
 
 
 def test_a_bad_value_is_shown_next_to_its_field_and_not_saved(live, page):

@@ -6,20 +6,30 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import event, func, select
 
 from patron.audit.models import AuditRecord
+from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
+from patron.ledger import flows
 from patron.ledger import service as ledger
+from patron.ledger.domain import ExpiryPolicy, compute_expiry, earned_before
+from patron.members.models import Member
 from patron.orders import service as orders
 from patron.orders.pricing import PricingSettings
 from patron.program.models import ProgramSetting
 from patron.rules.definitions import EarningRules
 from patron.rules.domain import preview_earning
+from patron.tiers import domain as tier_domain
+from patron.tiers import service as tiers_service
 from patron.tiers.domain import TierLadder
 from patron.web.console.config import expiry_values, ladder_values, pricing_values
 from patron.web.console.config_earning import rules_values
@@ -435,3 +445,334 @@ def test_operator_numbers_convert_exactly(kind, typed, stored):
     assert not form.errors
     shown = {"money": yuan_text, "percent": percent_text, "factor": factor_text}[kind](stored)
     assert DraftForm(raw={"x": shown}, tr=str).scaled("x", ("x",), kind) == stored
+
+
+# ---- previews of the tier ladder, the points value and the expiry policy ---------------------
+
+SH = business_tz("Asia/Shanghai")
+
+
+@contextmanager
+def _no_writes(database: Any) -> Iterator[list[str]]:
+    """Every INSERT, UPDATE or DELETE sent to the database while the block runs."""
+    seen: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            seen.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", spy)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", spy)
+
+
+def _member_ids(database: Any, numbers: list[str]) -> list[int]:
+    with database.unit_of_work() as s:
+        found = {m.member_no: m.id for m in s.execute(select(Member.member_no, Member.id))}
+    return [found[n] for n in numbers]
+
+
+def _earn(database: Any, clock: Any, member_id: int, at: datetime, **kw: Any) -> None:
+    """Points (and growth) earned at ``at``, through the ledger flow the API uses."""
+    now = clock.now()
+    clock.set(at)
+    with database.unit_of_work() as s:
+        ctx = ledger.Ctx(Principal.system("tests"), at, SH, ledger.get_points_settings(s))
+        source = f"seed-{member_id}-{at.isoformat()}-{kw.get('points')}"
+        flows.earn(s, ctx, member_id, source_type="test", source_id=source, **kw)
+    clock.set(now)
+
+
+def _preview(client: Any, path: str, data: dict[str, str]) -> Any:
+    return client.post(f"/console/config/{path}/preview", data=data, headers={"HX-Request": "1"})
+
+
+def _attr(text: str, selector: str, name: str) -> str:
+    found = re.search(rf"<[^>]*{selector}[^>]*\b{name}=\"([^\"]*)\"", text)
+    assert found, f"no {name} on {selector}"
+    return found.group(1)
+
+
+@pytest.fixture
+def ladder_members(client, database, clock, make_member, operator):
+    """Six members (clock: 2026-03-01 in Shanghai, growth window: the last 12 months):
+    A Gold with 5,500 growth; B Silver with 1,200; C never earned (no tier row); D Gold from
+    5,200 growth earned in January 2025 (none in the window); E held at Gold by an override,
+    no growth; F Silver from 1,000 growth in January 2025 and 900 in the window."""
+    a, b, c, d, e, f = _member_ids(database, [make_member() for _ in range(6)])
+    long_ago = datetime(2025, 1, 15, 10, tzinfo=SH)
+    recently = datetime(2026, 2, 10, 10, tzinfo=SH)
+    _earn(database, clock, a, recently, points=1, growth_value=5_500)
+    _earn(database, clock, b, recently, points=1, growth_value=1_200)
+    _earn(database, clock, d, long_ago, points=1, growth_value=5_200)
+    _earn(database, clock, f, long_ago, points=1, growth_value=1_000)
+    _earn(database, clock, f, recently, points=1, growth_value=900)
+    with database.unit_of_work() as s:
+        ctx = ledger.Ctx(Principal.system("tests"), clock.now(), SH)
+        tiers_service.override(s, ctx, e, tier_code="gold", reason="VIP", until=None)
+    return {"a": a, "b": b, "c": c, "d": d, "e": e, "f": f}
+
+
+def _tier_counts(text: str, code: str) -> tuple[str, str, str]:
+    row = re.search(
+        rf'<tr data-tier="{code}" data-now="(\d*)" data-saved="(\d*)" data-draft="(\d*)"', text
+    )
+    assert row, f"no row for {code}"
+    return row.group(1), row.group(2), row.group(3)
+
+
+def test_the_tier_preview_counts_members_per_tier_for_the_draft(
+    client, database, operator, ladder_members
+):
+    values = ladder_values(TierLadder()) | {"csrf_token": operator}
+    page = client.get("/console/config/tiers").text
+    assert _attr(page, 'id="tiers-preview"', "data-members") == "6"
+    # Draft: Silver is kept only at 1,000 (was 800); Gold needs 6,000 to reach and to keep.
+    draft = values | {"tier-1-retention": "", "tier-2-threshold": "6000", "tier-2-retention": ""}
+    with _no_writes(database) as writes:
+        r = _preview(client, "tiers", draft)
+    assert r.status_code == 200, r.text
+    assert "<html" not in r.text
+    assert writes == []
+    # (now, after the next evaluation with the saved ladder, with the draft)
+    assert _tier_counts(r.text, "regular") == ("1", "2", "3")  # C; + D; + F
+    assert _tier_counts(r.text, "silver") == ("2", "2", "2")  # B, F; B, F; B, A
+    assert _tier_counts(r.text, "gold") == ("3", "2", "1")  # A, D, E; A, E; E (held)
+    assert _tier_counts(r.text, "diamond") == ("0", "0", "0")
+    assert _attr(r.text, 'id="tiers-preview"', "data-down") == "3"  # A, D, F
+    assert _attr(r.text, 'id="tiers-preview"', "data-down-saved") == "1"  # D
+    assert "after 30 grace days): 3 with this draft, 1 with the saved ladder" in r.text
+    # Without JavaScript the same button posts the page back, the draft still in the form.
+    full = client.post("/console/config/tiers", data=draft | {"action": "preview"})
+    assert full.status_code == 200
+    assert _tier_counts(full.text, "gold") == ("3", "2", "1")
+    assert 'value="6000"' in full.text
+    assert _settings_rows(database) == (0, 0)
+
+
+def test_the_tier_preview_says_where_holders_of_a_removed_tier_go(
+    client, database, operator, ladder_members
+):
+    values = ladder_values(TierLadder()) | {"csrf_token": operator}
+    with _no_writes(database) as writes:
+        r = _preview(client, "tiers", values | {"tier-2-remove": "on"})
+    assert r.status_code == 200, r.text
+    assert writes == []
+    assert _tier_counts(r.text, "gold") == ("3", "2", "")
+    assert "removed by this draft" in r.text
+    assert _attr(r.text, 'data-removed="gold"', "data-members") == "3"
+    text = html.unescape(r.text)
+    assert "This draft removes Gold, which 3 members hold now" in text
+    assert "they count as Regular, the base tier" in text
+    # A's 5,500 growth reaches Silver; D has none; E's override holds a tier that is gone.
+    assert re.search(r'data-tier="silver" data-members="1">Silver 1<', r.text)
+    assert re.search(r'data-tier="regular" data-members="2">Regular 2<', r.text)
+    assert _tier_counts(r.text, "regular") == ("1", "2", "3")  # C, D, E
+    assert _tier_counts(r.text, "silver") == ("2", "2", "3")  # B, F, A
+
+
+def test_a_tier_preview_of_a_bad_ladder_lists_the_problems(client, database, operator):
+    values = ladder_values(TierLadder()) | {"csrf_token": operator, "tier-2-threshold": "900"}
+    with _no_writes(database) as writes:
+        r = _preview(client, "tiers", values)
+    assert r.status_code == 422
+    assert 'href="#f-tier-2-threshold"' in r.text
+    assert "data-members" not in r.text
+    assert writes == []
+    full = client.post("/console/config/tiers", data=values | {"action": "preview"})
+    assert full.status_code == 422
+    assert "1,000" in _error(full.text, "tier-2-threshold")
+    assert _settings_rows(database) == (0, 0)
+
+
+@pytest.fixture
+def points_held(client, database, clock, make_member, operator):
+    """12,345 points spendable (X), 1,000 pending for 7 days (Y), 300 past expiry (Z)."""
+    x, y, z = _member_ids(database, [make_member() for _ in range(3)])
+    _earn(database, clock, x, clock.now(), points=12_345)
+    _earn(database, clock, y, clock.now(), points=1_000, pending_days=7)
+    _earn(database, clock, z, datetime(2025, 2, 1, 10, tzinfo=SH), points=300)
+
+
+def test_the_points_preview_works_examples_from_the_draft(client, database, operator, points_held):
+    values = pricing_values(PricingSettings()) | {"csrf_token": operator}
+    page = client.get("/console/config/points").text
+    assert 'value="1000"' in page and 'value="300.00"' in page
+    assert "1,000 points pay ¥10.00" in page
+    # Draft: 100 points pay ¥0.50, points pay at most 30 % of an order.
+    draft = values | {"unit_value": "0.50", "share": "30"}
+    draft |= {"preview_points": "1000", "preview_order": "300.00"}
+    with _no_writes(database) as writes:
+        r = _preview(client, "points", draft)
+    assert r.status_code == 200, r.text
+    assert writes == []
+    text = html.unescape(r.text)
+    assert "1,000 points pay ¥5.00" in text
+    assert "(saved settings: ¥10.00)" in text
+    # 30 % of ¥300.00 = ¥90.00 = 18,000 points (spent in pairs: one point is worth half a fen).
+    assert "points may pay at most ¥90.00, with 18,000 points" in text
+    assert "saved settings: ¥150.00, with 15,000 points" in text
+    assert "Points are spent in multiples of 2." in text
+    # Outstanding: 12,345 + 1,000 pending; Z's 300 are past their date.
+    assert "Points members hold now: 13,345 (12,345 spendable, 1,000 pending)" in text
+    assert "worth ¥66.72 at this value and ¥133.45 at the saved value (a change of -¥66.73)" in text
+    assert _attr(r.text, 'data-fact="liability"', "data-fen") == "6672"
+    full = client.post("/console/config/points", data=draft | {"action": "preview"})
+    assert full.status_code == 200
+    assert "1,000 points pay ¥5.00" in html.unescape(full.text)
+    assert 'value="0.50"' in full.text
+    assert _settings_rows(database) == (0, 0)
+
+
+def test_a_points_preview_of_a_bad_draft_lists_the_problems(client, database, operator):
+    values = pricing_values(PricingSettings()) | {"csrf_token": operator, "share": "150"}
+    values |= {"preview_points": "1000", "preview_order": "abc"}
+    with _no_writes(database) as writes:
+        r = _preview(client, "points", values)
+    assert r.status_code == 422
+    assert 'href="#f-share"' in r.text
+    assert 'href="#f-preview_order"' in r.text
+    assert "data-fact" not in r.text
+    assert writes == []
+    full = client.post("/console/config/points", data=values | {"action": "preview"})
+    assert full.status_code == 422
+    assert _errors(full.text) == {"share", "preview_order"}
+    assert _settings_rows(database) == (0, 0)
+
+
+@pytest.fixture
+def lots_and_holds(client, database, clock, make_member, operator):
+    """Under the default policy (365 days): 500 points valid through 2026-03-20, 700 through
+    2026-05-01, and 400 earned today, pending for 7 days."""
+    p, q, r = _member_ids(database, [make_member() for _ in range(3)])
+    _earn(database, clock, p, datetime(2025, 3, 20, 10, tzinfo=SH), points=500)
+    _earn(database, clock, q, datetime(2025, 5, 1, 10, tzinfo=SH), points=700)
+    _earn(database, clock, r, clock.now(), points=400, pending_days=7)
+
+
+def _until(text: str, earned: str) -> str:
+    return _attr(text, f'data-earned="{earned}"', "data-until")
+
+
+def test_the_expiry_preview_dates_points_and_counts_what_falls_due(
+    client, database, operator, lots_and_holds
+):
+    values = expiry_values(ledger.PointsSettings()) | {"csrf_token": operator}
+    page = client.get("/console/config/expiry").text
+    assert _until(page, "2026-03-01") == "2027-03-01"  # 365 days after today
+    # Draft: points expire at the end of the month they are earned in.
+    draft = values | {"kind": "end_of_month", "n": "0"}
+    with _no_writes(database) as writes:
+        r = _preview(client, "expiry", draft)
+    assert r.status_code == 200, r.text
+    assert writes == []
+    assert _until(r.text, "2026-03-01") == "2026-03-31"  # today
+    assert _until(r.text, "2026-03-31") == "2026-03-31"  # the last day of this month
+    assert _until(r.text, "2027-01-01") == "2027-01-31"  # the first day of next year
+    assert "Points earned on 2026-03-01 (today) can be used until 2026-03-31." in r.text
+    # Lots keep their dates: the 500 due on 20 March are due whatever the draft says; the
+    # pending 400 get their date when released, so the draft moves them into the 30 days.
+    assert _attr(r.text, 'id="expiry-preview"', "data-lots-due") == "500"
+    assert "in the next 30 days (by 2026-03-31): 500 points, whatever the policy" in r.text
+    assert _attr(r.text, 'id="expiry-preview"', "data-pending") == "400"
+    assert _attr(r.text, 'id="expiry-preview"', "data-pending-due") == "400"
+    assert _attr(r.text, 'id="expiry-preview"', "data-pending-due-saved") == "0"
+    never = _preview(client, "expiry", values | {"kind": "never", "n": ""})
+    assert _until(never.text, "2026-03-01") == "never"
+    assert "never expire" in never.text
+    assert _attr(never.text, 'id="expiry-preview"', "data-pending-due") == "0"
+    full = client.post("/console/config/expiry", data=draft | {"action": "preview"})
+    assert full.status_code == 200
+    assert _until(full.text, "2026-03-01") == "2026-03-31"
+    assert _settings_rows(database) == (0, 0)
+
+
+def test_an_expiry_preview_of_a_bad_draft_lists_the_problems(client, database, operator):
+    values = expiry_values(ledger.PointsSettings()) | {"csrf_token": operator}
+    with _no_writes(database) as writes:
+        r = _preview(client, "expiry", values | {"kind": "sometimes"})
+        far = _preview(client, "expiry", values | {"kind": "end_of_year", "n": "9000"})
+    assert writes == []
+    assert r.status_code == 422
+    assert 'href="#f-kind"' in r.text
+    assert far.status_code == 422
+    assert 'href="#f-n"' in far.text
+    assert "9999" in far.text
+    full = client.post(
+        "/console/config/expiry",
+        data=values | {"kind": "end_of_year", "n": "9000"} | {"action": "preview"},
+    )
+    assert full.status_code == 422
+    assert "9999" in _error(full.text, "n")
+    assert _settings_rows(database) == (0, 0)
+
+
+def test_the_previews_read_in_chinese(client, database, operator):
+    client.headers["Accept-Language"] = "zh-CN"
+    assert "下次评定后（此草稿）" in client.get("/console/config/tiers").text
+    assert "1,000 积分抵 ¥10.00" in client.get("/console/config/points").text
+    assert "（今天）获得的积分可使用至 2027-03-01" in client.get("/console/config/expiry").text
+
+
+# ---- the pure rules behind the previews ------------------------------------------------------
+
+
+@given(
+    members=st.lists(
+        st.tuples(
+            st.sampled_from([None, "regular", "silver", "gold", "diamond", "gone"]),
+            st.booleans(),
+            st.integers(-50, 30_000),
+            st.integers(-50, 30_000),
+        ),
+        max_size=30,
+    ),
+    thresholds=st.lists(st.integers(1, 25_000), min_size=2, max_size=4, unique=True),
+    keep=st.lists(st.integers(0, 100), min_size=4, max_size=4),
+)
+def test_a_forecast_by_growth_band_equals_one_member_at_a_time(members, thresholds, keep):
+    """Counting members per band of ``growth_bounds`` gives what evaluating each would."""
+    saved = TierLadder()
+    codes = ["regular", "silver", "gold", "diamond", "platinum"][: len(thresholds) + 1]
+    levels = [0, *sorted(thresholds)]
+    draft = TierLadder(
+        tiers=[
+            {"code": c, "name": c, "threshold": t, "retention_threshold": t * k // 100}
+            for c, t, k in zip(codes, levels, [*keep, 100], strict=False)
+        ],
+        grace_days=7,
+    )
+    bounds = tier_domain.growth_bounds(saved, draft)
+    groups = [
+        tier_domain.MemberGroup(
+            current,
+            held,
+            tier_domain.band_floor(bounds, tier_domain.band_of(bounds, g)),
+            tier_domain.band_floor(bounds, tier_domain.band_of(bounds, gs)),
+            1,
+        )
+        for current, held, g, gs in members
+    ]
+    exact = [tier_domain.MemberGroup(c, h, g, gs, 1) for c, h, g, gs in members]
+    assert tier_domain.forecast(saved, draft, groups) == tier_domain.forecast(saved, draft, exact)
+
+
+@given(
+    kind=st.sampled_from(["days_after", "end_of_month", "end_of_year"]),
+    n=st.integers(0, 800),
+    offset=st.integers(-900, 60),
+)
+def test_earned_before_splits_earning_days_by_expiry(kind, n, offset):
+    policy = ExpiryPolicy(kind=kind, n=n)
+    by = datetime(2026, 3, 31, 16, 0, tzinfo=UTC)  # midnight ending 31 March in Shanghai
+    cutoff = earned_before(policy, by, SH)
+    assert cutoff is not None
+    earned = datetime(2026, 3, 1, 4, tzinfo=UTC) + timedelta(days=offset)
+    first = datetime(1900, 1, 1, tzinfo=SH)  # no points were earned before
+    for at in (earned, max(cutoff - timedelta(microseconds=1), first), cutoff):
+        expires = compute_expiry(at, policy, SH)
+        assert expires is not None
+        assert (expires <= by) == (at < cutoff)
+    assert earned_before(ExpiryPolicy(kind="never"), by, SH) is None

@@ -180,6 +180,38 @@ def last_valid_day(expires_at: datetime, tz: ZoneInfo) -> date:
     return (expires_at.astimezone(tz) - timedelta(microseconds=1)).date()
 
 
+#: the first business day :func:`earned_before` considers (forms take dates from 1900 on)
+_FIRST_DAY = date(1900, 1, 1)
+
+
+def earned_before(policy: ExpiryPolicy, by: datetime, tz: ZoneInfo) -> datetime | None:
+    """The instant such that, under ``policy``, points earned before it (from 1900 on) expire
+    by ``by`` (``expires_at <= by``) and points earned from it on expire later; None when
+    nothing earned expires (``never``). The expiry only grows with the earning day, so a binary
+    search over days with :func:`compute_expiry` itself finds it (about twenty steps)."""
+    if policy.kind == "never":
+        return None
+
+    def expires_by(day: date) -> bool:
+        earned = _local_midnight_utc(day, tz)
+        try:
+            expires = compute_expiry(earned, policy, tz)
+        except (ValueError, OverflowError):  # past the year 9999: certainly after ``by``
+            return False
+        return expires is not None and expires <= by
+
+    lo, hi = _FIRST_DAY, by.astimezone(tz).date() + timedelta(days=1)  # hi expires after ``by``
+    if not expires_by(lo):
+        return _local_midnight_utc(lo, tz)
+    while hi - lo > timedelta(days=1):  # invariant: lo expires by ``by``, hi does not
+        mid = lo + timedelta(days=(hi - lo).days // 2)
+        if expires_by(mid):
+            lo = mid
+        else:
+            hi = mid
+    return _local_midnight_utc(hi, tz)
+
+
 # --------------------------------------------------------------------------- clawback & debt
 
 

@@ -5,13 +5,15 @@ Reads take no locks; the API and the console call these, never SQL of their own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, false, func, select
 from sqlalchemy.orm import Session
 
 from patron.ledger.models import (
+    PointsAccount,
     PointsAdjustment,
     PointsAllocation,
     PointsHold,
@@ -134,3 +136,71 @@ def adjustments_by_id(session: Session, ids: list[int]) -> list[PointsAdjustment
             .order_by(PointsAdjustment.id)
         )
     )
+
+
+# --------------------------------------------------------------------------- program totals
+
+
+@dataclass(frozen=True, slots=True)
+class Outstanding:
+    """Points members hold, over all members: spendable (lots past expiry that the expiry job
+    has not processed yet left out, as on the dashboard) and pending (return window)."""
+
+    available: int
+    pending: int
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending
+
+
+def outstanding(session: Session, now: datetime) -> Outstanding:
+    acc = session.execute(
+        select(
+            func.coalesce(func.sum(PointsAccount.available), 0),
+            func.coalesce(func.sum(PointsAccount.pending), 0),
+        )
+    ).one()
+    stale = session.scalar(
+        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+            PointsLot.remaining > 0, PointsLot.expires_at <= now
+        )
+    )
+    return Outstanding(available=max(int(acc[0]) - int(stale or 0), 0), pending=int(acc[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingExpiry:
+    """Pending points (not yet released), and of them those released by a horizon that would
+    expire by it, for each cut-off of ``earned_before`` asked for."""
+
+    pending: int
+    expiring: tuple[int, ...]
+
+
+def lots_expiring(session: Session, now: datetime, by: datetime) -> int:
+    """Points of lots that expire after ``now`` and by ``by`` (their dates are fixed)."""
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(
+                PointsLot.remaining > 0, PointsLot.expires_at > now, PointsLot.expires_at <= by
+            )
+        )
+        or 0
+    )
+
+
+def pending_expiring(
+    session: Session, by: datetime, cutoffs: Sequence[datetime | None]
+) -> PendingExpiry:
+    """Pending holds get their expiry date when released (from the day they were earned, under
+    the policy in force then): those released by ``by`` and earned before a cut-off expire by
+    ``by`` under the policy the cut-off comes from (None: a policy under which nothing expires)."""
+    pending = PointsHold.status == "pending"
+    due = and_(pending, PointsHold.release_at <= by)
+    columns = [func.coalesce(func.sum(case((pending, PointsHold.amount), else_=0)), 0)]
+    for cutoff in cutoffs:
+        hit = and_(due, PointsHold.earned_at < cutoff) if cutoff is not None else false()
+        columns.append(func.coalesce(func.sum(case((hit, PointsHold.amount), else_=0)), 0))
+    row = session.execute(select(*columns).where(pending)).one()
+    return PendingExpiry(pending=int(row[0]), expiring=tuple(int(v) for v in row[1:]))

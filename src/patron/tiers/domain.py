@@ -11,6 +11,9 @@ Silver after ~1,000 CNY, Gold after the seeds' 5,000 CNY upgrade line, Diamond ~
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Self
@@ -296,3 +299,127 @@ def progress(ladder: TierLadder, current: str, growth: int) -> Progress:
 def apply_multiplier(points: int, multiplier_bp: int) -> int:
     """Points after a tier multiplier, rounded down (integers only)."""
     return points * multiplier_bp // BP
+
+
+# --------------------------------------------------------------------------- forecast
+
+
+def growth_bounds(*ladders: TierLadder) -> tuple[int, ...]:
+    """Every growth value at which an evaluation's outcome can change under ``ladders``: 0 and
+    each tier's growth to reach and to keep, ascending. The rules only compare growth with these
+    values, so members whose growth lies in the same band (see :func:`band_of`) and who hold the
+    same tier are evaluated alike: a forecast needs one count per band, not one row per member."""
+    values = {0}
+    for ladder in ladders:
+        for tier in ladder.tiers:
+            values |= {tier.threshold, tier.keep_at}
+    return tuple(sorted(values))
+
+
+def band_of(bounds: Sequence[int], growth: int) -> int:
+    """How many of ``bounds`` the growth reaches (band 0: negative growth)."""
+    return bisect_right(bounds, growth)
+
+
+def band_floor(bounds: Sequence[int], band: int) -> int:
+    """A growth value in ``band``: its lowest (-1 for band 0)."""
+    return bounds[band - 1] if band > 0 else -1
+
+
+#: an evaluation at which any grace has run out (the forecast shows where members end up)
+_GRACE_ENDED = datetime(2000, 1, 1, tzinfo=UTC)
+_AFTER_GRACE = datetime(2000, 1, 2, tzinfo=UTC)
+
+
+def holding(ladder: TierLadder, current: str | None) -> Tier:
+    """The tier a member counts as holding: ``current`` (the code on the member's tier row;
+    None without one) if the ladder has it, else the base tier — as ``tiers.service.state``."""
+    return ladder.tiers[_safe_index(ladder, current) if current else 0]
+
+
+def settled_tier(ladder: TierLadder, current: str | None, growth: int, *, held: bool) -> Tier:
+    """The tier a member holding ``current`` is in after the next evaluation with ``growth`` in
+    the window, once any grace days have passed. An override (``held``) keeps the tier."""
+    tier = holding(ladder, current)
+    if held:
+        return tier
+    ev = evaluate(ladder, tier.code, growth, now=_AFTER_GRACE, grace_until=_GRACE_ENDED)
+    return ladder.get(ev.tier)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberGroup:
+    """Members a forecast treats alike: the code on their tier row (None: no row, the base
+    tier), whether an override holds it, a growth value of their band in the draft's window and
+    one in the saved ladder's window, and how many they are."""
+
+    current: str | None
+    held: bool
+    growth: int
+    saved_growth: int
+    members: int
+
+
+@dataclass(frozen=True, slots=True)
+class LadderForecast:
+    """Members per tier now and after their next evaluation, under the saved and a draft
+    ladder; tiers of the saved ladder missing from the draft and where their holders go."""
+
+    members: int
+    #: saved tier code → members holding it now
+    now: dict[str, int]
+    #: saved tier code → members in it after their next evaluation with the saved ladder
+    saved: dict[str, int]
+    #: draft tier code → members in it after their next evaluation with the draft
+    draft: dict[str, int]
+    #: saved tier code missing from the draft → members holding it now
+    removed: dict[str, int]
+    #: draft tier code → holders of removed tiers who end up there
+    removed_to: dict[str, int]
+    #: members going down / up at their next evaluation, with the draft and the saved ladder
+    down: int
+    down_saved: int
+    up: int
+    up_saved: int
+
+
+def forecast(saved: TierLadder, draft: TierLadder, groups: Iterable[MemberGroup]) -> LadderForecast:
+    """Where the members of ``groups`` stand at their next evaluation under each ladder. Holders
+    of a tier the draft removes are counted in ``removed`` and ``removed_to``, not as moves."""
+    now: Counter[str] = Counter()
+    after_saved: Counter[str] = Counter()
+    after_draft: Counter[str] = Counter()
+    removed: Counter[str] = Counter()
+    removed_to: Counter[str] = Counter()
+    moves: Counter[str] = Counter()
+    draft_codes = {t.code for t in draft.tiers}
+    total = 0
+    for g in groups:
+        n = g.members
+        total += n
+        held_now = holding(saved, g.current)
+        now[held_now.code] += n
+        kept = settled_tier(saved, g.current, g.saved_growth, held=g.held)
+        after_saved[kept.code] += n
+        step = saved.index(kept.code) - saved.index(held_now.code)
+        moves["down_saved" if step < 0 else "up_saved" if step > 0 else "same"] += n
+        lands = settled_tier(draft, g.current, g.growth, held=g.held)
+        after_draft[lands.code] += n
+        if held_now.code not in draft_codes:
+            removed[held_now.code] += n
+            removed_to[lands.code] += n
+            continue
+        step = draft.index(lands.code) - draft.index(held_now.code)
+        moves["down" if step < 0 else "up" if step > 0 else "same"] += n
+    return LadderForecast(
+        members=total,
+        now=dict(now),
+        saved=dict(after_saved),
+        draft=dict(after_draft),
+        removed=dict(removed),
+        removed_to=dict(removed_to),
+        down=moves["down"],
+        down_saved=moves["down_saved"],
+        up=moves["up"],
+        up_saved=moves["up_saved"],
+    )

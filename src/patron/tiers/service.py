@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.errors import Invalid
 from patron.ledger import growth
+from patron.ledger.models import GrowthPosting
 from patron.ledger.service import Ctx
+from patron.members.models import Member
 from patron.program import service as program
 from patron.tiers import domain
 from patron.tiers.domain import TierLadder
@@ -30,7 +34,78 @@ def get_ladder(session: Session) -> TierLadder:
 
 
 def put_ladder(session: Session, principal: Principal, ladder: TierLadder, now: datetime) -> None:
+    """Store the ladder (audited). Members' tier rows are not touched: a member holding a tier
+    the new ladder lacks counts as the base tier from now on (``state``), and moves up when
+    their growth next changes or at their next evaluation."""
     program.put_section(session, principal, SECTION, ladder, now=now)
+
+
+def forecast(
+    session: Session, draft: TierLadder, now: datetime, tz: ZoneInfo
+) -> domain.LadderForecast:
+    """Where members (erased ones aside) would stand at their next evaluation under ``draft``
+    and under the saved ladder, from their growth in each ladder's window as of ``now``.
+
+    One grouped query counts members per tier row × override × growth band (the bands of
+    ``domain.growth_bounds``: at most 22 for two five-tier ladders), so no member is loaded and
+    the pure rules then place a handful of groups. Reads only."""
+    saved = get_ladder(session)
+    bounds = domain.growth_bounds(saved, draft)
+    starts = {
+        "draft": domain.window_start(draft.qualification_window, now, tz),
+        "saved": domain.window_start(saved.qualification_window, now, tz),
+    }
+    per_member = (
+        select(
+            GrowthPosting.member_id.label("member_id"),
+            *(
+                func.sum(
+                    case((GrowthPosting.effective_at >= start, GrowthPosting.amount), else_=0)
+                ).label(name)
+                for name, start in starts.items()
+            ),
+        )
+        .where(GrowthPosting.effective_at >= min(starts.values()))
+        .group_by(GrowthPosting.member_id)
+        .subquery()
+    )
+
+    def band(total: Any) -> Any:
+        growth_value = func.coalesce(total, 0)
+        steps = [(growth_value >= b, i + 1) for i, b in reversed(list(enumerate(bounds)))]
+        return case(*steps, else_=0)
+
+    held = case((MemberTier.override_until > now, 1), else_=0)
+    grouped = (
+        select(
+            MemberTier.tier_code.label("code"),
+            held.label("held"),
+            band(per_member.c.draft).label("draft"),
+            band(per_member.c.saved).label("saved"),
+        )
+        .select_from(Member)
+        .outerjoin(MemberTier, MemberTier.member_id == Member.id)
+        .outerjoin(per_member, per_member.c.member_id == Member.id)
+        .where(Member.status != "erased")
+        .subquery()
+    )
+    c = grouped.c
+    rows = session.execute(
+        select(c.code, c.held, c.draft, c.saved, func.count()).group_by(
+            c.code, c.held, c.draft, c.saved
+        )
+    )
+    groups = [
+        domain.MemberGroup(
+            current=code,
+            held=bool(held_flag),
+            growth=domain.band_floor(bounds, int(draft_band)),
+            saved_growth=domain.band_floor(bounds, int(saved_band)),
+            members=int(n),
+        )
+        for code, held_flag, draft_band, saved_band, n in rows
+    ]
+    return domain.forecast(saved, draft, groups)
 
 
 @dataclass(frozen=True, slots=True)

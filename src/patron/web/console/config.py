@@ -1,9 +1,12 @@
 """Console: program configuration — the overview, the tier ladder with its benefits, points value
 and the points-payment share, and the expiry policy. Earning rules and their preview are in
-``config_earning``; the form plumbing shared by both is in ``config_forms``.
+``config_earning``; the form plumbing shared by both is in ``config_forms``; what the previews
+of this module's pages compute is in ``config_previews``.
 
 Each page validates with the same settings model as the REST API and saves through the same
-service call, which writes the audit record (``settings.update``) when something changed.
+service call, which writes the audit record (``settings.update``) when something changed. Each
+page's preview (``POST …/preview`` for htmx; ``action=preview`` posts the whole page without
+JavaScript) is computed from the unsaved draft and writes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from patron.orders.pricing import PricingSettings
 from patron.program import service as program
 from patron.tiers import service as tiers
 from patron.tiers.domain import TierLadder
+from patron.web.console import config_previews as previews
 from patron.web.console.config_forms import (
     DraftForm,
     Loc,
@@ -222,29 +226,54 @@ def _locate_ladder(form: DraftForm, loc: Loc, kept: list[int]) -> str | None:
 
 
 def _tiers_page(
-    request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    preview: previews.LadderPreview,
+    status: int = 200,
 ) -> HTMLResponse:
     count = max(MAX_TIERS, max(rows(values, "tier"), default=-1) + 1)
-    ctx = page_context(request, tiers.SECTION, values=values, errors=errors, tier_rows=range(count))
+    ctx = page_context(
+        request,
+        tiers.SECTION,
+        values=values,
+        errors=errors,
+        tier_rows=range(count),
+        preview=preview,
+    )
     return render(request, "console/config/tiers.html", ctx, status=status)
 
 
 @router.get("/config/tiers")
 def tiers_form(request: Request, viewer: Configurer) -> HTMLResponse:
-    values = ladder_values(tiers.get_ladder(get_session(request)))
-    return _tiers_page(request, with_version(request, tiers.SECTION, values), {})
+    ladder = tiers.get_ladder(get_session(request))
+    values = with_version(request, tiers.SECTION, ladder_values(ladder))
+    return _tiers_page(request, values, {}, previews.ladder_preview(request, ladder))
 
 
 @router.post("/config/tiers")
 def tiers_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
+    """Save (``action=save``), or without JavaScript, preview the draft (``action=preview``)."""
     form = draft(request, raw)
     ladder = parse_ladder(form)
-    if ladder is None:
-        return _tiers_page(request, raw, form.errors, status=422)
+    if raw.get("action") == "preview" or ladder is None:
+        preview = previews.ladder_preview(request, ladder)
+        return _tiers_page(request, raw, form.errors, preview, 422 if ladder is None else 200)
     if changed_since_opened(request, form, tiers.SECTION):
-        return _tiers_page(request, raw, form.errors, status=409)
+        preview = previews.ladder_preview(request, ladder)
+        return _tiers_page(request, raw, form.errors, preview, status=409)
     tiers.put_ladder(get_session(request), viewer.principal, ladder, _now(request))
     return redirect(request, BASE + "/tiers", flash=SAVED)
+
+
+@router.post("/config/tiers/preview")
+def tiers_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLResponse:
+    """The tier forecast alone, for htmx: computed over the draft ladder; writes nothing."""
+    form = draft(request, raw)
+    preview = previews.ladder_preview(request, parse_ladder(form))
+    ctx = {"preview": preview, "errors": form.errors}
+    status = 422 if form.errors else 200
+    return render(request, "console/config/_tiers_preview.html", ctx, status=status)
 
 
 # ---- points value and the points-payment share -----------------------------------------------
@@ -270,30 +299,53 @@ def parse_pricing(form: DraftForm) -> PricingSettings | None:
 
 
 def _pricing_page(
-    request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    preview: previews.PointsPreview,
+    status: int = 200,
 ) -> HTMLResponse:
-    ctx = page_context(request, orders.PRICING_SECTION, values=values, errors=errors)
+    ctx = page_context(
+        request, orders.PRICING_SECTION, values=values, errors=errors, preview=preview
+    )
     return render(request, "console/config/points.html", ctx, status=status)
 
 
 @router.get("/config/points")
 def pricing_form(request: Request, viewer: Configurer) -> HTMLResponse:
-    values = pricing_values(orders.pricing_settings(get_session(request)))
-    return _pricing_page(request, with_version(request, orders.PRICING_SECTION, values), {})
+    pricing = orders.pricing_settings(get_session(request))
+    values = pricing_values(pricing) | previews.default_points_values()
+    values = with_version(request, orders.PRICING_SECTION, values)
+    preview = previews.points_preview(request, draft(request, values), pricing)
+    return _pricing_page(request, values, {}, preview)
 
 
 @router.post("/config/points")
 def pricing_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
+    """Save (``action=save``), or without JavaScript, preview the draft (``action=preview``)."""
     form = draft(request, raw)
     value = parse_pricing(form)
-    if value is None:
-        return _pricing_page(request, raw, form.errors, status=422)
+    if raw.get("action") == "preview" or value is None:
+        preview = previews.points_preview(request, form, value)
+        status = 422 if form.errors or preview.errors else 200
+        return _pricing_page(request, raw, form.errors, preview, status)
     if changed_since_opened(request, form, orders.PRICING_SECTION):
-        return _pricing_page(request, raw, form.errors, status=409)
+        preview = previews.points_preview(request, form, value)
+        return _pricing_page(request, raw, form.errors, preview, status=409)
     program.put_section(
         get_session(request), viewer.principal, orders.PRICING_SECTION, value, now=_now(request)
     )
     return redirect(request, BASE + "/points", flash=SAVED)
+
+
+@router.post("/config/points/preview")
+def pricing_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLResponse:
+    """The worked examples alone, for htmx: computed over the draft; writes nothing."""
+    form = draft(request, raw)
+    preview = previews.points_preview(request, form, parse_pricing(form))
+    ctx = {"preview": preview, "errors": form.errors}
+    status = 422 if form.errors or preview.errors else 200
+    return render(request, "console/config/_points_preview.html", ctx, status=status)
 
 
 # ---- expiry policy and the other points-ledger settings --------------------------------------
@@ -325,27 +377,47 @@ def parse_expiry(form: DraftForm) -> ledger.PointsSettings | None:
 
 
 def _expiry_page(
-    request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
+    request: Request,
+    values: dict[str, str],
+    errors: dict[str, str],
+    preview: previews.ExpiryPreview,
+    status: int = 200,
 ) -> HTMLResponse:
-    ctx = page_context(request, ledger.SECTION, values=values, errors=errors)
+    ctx = page_context(request, ledger.SECTION, values=values, errors=errors, preview=preview)
     return render(request, "console/config/expiry.html", ctx, status=status)
 
 
 @router.get("/config/expiry")
 def expiry_form(request: Request, viewer: Configurer) -> HTMLResponse:
-    values = expiry_values(ledger.get_points_settings(get_session(request)))
-    return _expiry_page(request, with_version(request, ledger.SECTION, values), {})
+    points = ledger.get_points_settings(get_session(request))
+    values = with_version(request, ledger.SECTION, expiry_values(points))
+    preview = previews.expiry_preview(request, draft(request, values), points)
+    return _expiry_page(request, values, {}, preview)
 
 
 @router.post("/config/expiry")
 def expiry_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
+    """Save (``action=save``), or without JavaScript, preview the draft (``action=preview``)."""
     form = draft(request, raw)
     value = parse_expiry(form)
-    if value is None:
-        return _expiry_page(request, raw, form.errors, status=422)
+    if raw.get("action") == "preview" or value is None:
+        preview = previews.expiry_preview(request, form, value)
+        status = 422 if form.errors or preview.errors else 200
+        return _expiry_page(request, raw, form.errors, preview, status)
     if changed_since_opened(request, form, ledger.SECTION):
-        return _expiry_page(request, raw, form.errors, status=409)
+        preview = previews.expiry_preview(request, form, value)
+        return _expiry_page(request, raw, form.errors, preview, status=409)
     program.put_section(
         get_session(request), viewer.principal, ledger.SECTION, value, now=_now(request)
     )
     return redirect(request, BASE + "/expiry", flash=SAVED)
+
+
+@router.post("/config/expiry/preview")
+def expiry_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLResponse:
+    """The expiry dates and counts alone, for htmx: computed over the draft; writes nothing."""
+    form = draft(request, raw)
+    preview = previews.expiry_preview(request, form, parse_expiry(form))
+    ctx = {"preview": preview, "errors": form.errors}
+    status = 422 if form.errors or preview.errors else 200
+    return render(request, "console/config/_expiry_preview.html", ctx, status=status)

@@ -47,6 +47,7 @@ from patron.web.console.config_forms import (
     rows,
     yuan_text,
 )
+from patron.web.console.config_previews import tier_label
 from patron.web.i18n import N_
 from patron.web.pages import CONSOLE_PREFIX, get_session, page_router, redirect, render
 
@@ -284,12 +285,6 @@ class PreviewPart:
     factor: str
     points: int
     superseded: bool
-
-
-def tier_label(request: Request, tier: Tier) -> str:
-    viewer = getattr(request.state, "viewer", None)
-    zh = viewer is not None and viewer.locale == "zh_CN"
-    return tier.name_zh if zh and tier.name_zh else tier.name
 
 
 def next_member_day(rules: EarningRules, today: date) -> date | None:
