@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from patron.errors import Invalid
 from patron.ledger.domain import (
+    MAX_EXPIRY_N,
     MAX_POINTS_PER_POSTING,
     ExpiryPolicy,
     InsufficientPoints,
@@ -154,6 +155,18 @@ def test_expiry_end_of_year_and_never() -> None:
     assert compute_expiry(earned, ExpiryPolicy(kind="never"), SH) is None
 
 
+def test_expiry_policies_longer_than_a_century_are_refused() -> None:
+    """An end-of-year policy of thousands of years would pass the calendar's year 9999 and make
+    every earning fail after it was saved; a century of any unit is the limit."""
+    for kind, limit in (("days_after", 36_500), ("end_of_month", 1_200), ("end_of_year", 100)):
+        ExpiryPolicy(kind=kind, n=limit)
+        with pytest.raises(ValueError, match="less than or equal"):
+            ExpiryPolicy(kind=kind, n=limit + 1)
+    # the longest allowed policies still give a date for points earned today
+    earned = datetime(2026, 11, 30, tzinfo=UTC)
+    assert compute_expiry(earned, ExpiryPolicy(kind="end_of_year", n=100), SH) is not None
+
+
 def test_expiry_rejects_naive() -> None:
     with pytest.raises(ValueError, match="aware"):
         compute_expiry(datetime(2026, 1, 1), ExpiryPolicy(), SH)  # noqa: DTZ001
@@ -161,10 +174,10 @@ def test_expiry_rejects_naive() -> None:
 
 @given(
     minutes=st.integers(0, 60 * 24 * 365 * 30),
-    policy=st.builds(
-        ExpiryPolicy,
-        kind=st.sampled_from(["days_after", "end_of_month", "end_of_year"]),
-        n=st.integers(0, 400),
+    policy=st.sampled_from(["days_after", "end_of_month", "end_of_year"]).flatmap(
+        lambda kind: st.builds(
+            ExpiryPolicy, kind=st.just(kind), n=st.integers(0, min(400, MAX_EXPIRY_N[kind]))
+        )
     ),
     tz=st.sampled_from([SH, ZoneInfo("UTC"), ZoneInfo("America/New_York")]),
 )

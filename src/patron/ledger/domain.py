@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from patron.errors import Conflict, Invalid
 
@@ -142,6 +143,27 @@ class ExpiryPolicy(BaseModel):
     #: days for ``days_after``; months added to the month of earning for ``end_of_month``;
     #: years added to the year of earning for ``end_of_year``; ignored for ``never``.
     n: int = Field(default=365, ge=0, le=36_500)
+
+    @field_validator("n")
+    @classmethod
+    def _at_most_a_century(cls, n: int, info: ValidationInfo) -> int:
+        # Longer than a century is "never" in practice, and end-of-year dates would soon pass
+        # the calendar's year 9999, failing every earning after the policy was saved.
+        limit = MAX_EXPIRY_N.get(str(info.data.get("kind")), 36_500)
+        if n > limit:
+            raise PydanticCustomError(
+                "less_than_equal", "Input should be less than or equal to {le}", {"le": limit}
+            )
+        return n
+
+
+#: the largest ``n`` per kind: a hundred years of days, months or years
+MAX_EXPIRY_N: Final[dict[str, int]] = {
+    "days_after": 36_500,
+    "end_of_month": 1_200,
+    "end_of_year": 100,
+    "never": 36_500,
+}
 
 
 def _local_midnight_utc(day: date, tz: ZoneInfo) -> datetime:
