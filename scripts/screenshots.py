@@ -4,7 +4,8 @@
 
 It loads the demo retailer into a temporary SQLite database, serves Patron on a free loopback
 port, signs in as the demo admin and clerk, opens a member's portal session, and saves PNGs of
-the dashboard, a member's page, the clerk desk and the portal at phone size.
+the dashboard, a member's page, the clerk desk and the portal at phone size. Chinese text needs
+a CJK font in the system (Debian: `apt-get install -y chromium fonts-noto-cjk`).
 """
 
 from __future__ import annotations
