@@ -3,13 +3,17 @@ input on every admin form (422, error next to the field, nothing written), permi
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+from pathlib import Path
 
 from sqlalchemy import func, select
 
+from patron.audit import service as audit_service
 from patron.audit.models import AuditRecord
 from patron.auth.models import ApiKey, StaffUser
+from patron.web.console import audit_labels
 from tests.web.test_pages import _csrf, _sign_in, _staff
 
 
@@ -249,7 +253,151 @@ def test_audit_viewer_filters_and_refuses_bad_filters(client, database, clock, m
         ("to=soon", "to"),
         ("actor=staff:999999", "actor"),
         ("entity_type=planet", "entity_type"),
+        ("member=12", "member"),
     ):
         r = client.get("/console/audit?" + query)
         assert r.status_code == 422, query
         assert _error(r.text, field), query
+
+
+def _strings(node: ast.AST, fn: ast.AST, where: str) -> tuple[set[str], int | None]:
+    """The strings an argument can be, or the position of the enclosing function's parameter
+    it passes on (a wrapper such as ledger.flows._audit)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}, None
+    if isinstance(node, ast.IfExp):
+        return _strings(node.body, fn, where)[0] | _strings(node.orelse, fn, where)[0], None
+    if isinstance(node, ast.Name) and isinstance(fn, ast.FunctionDef):
+        params = [a.arg for a in fn.args.args]
+        if node.id in params:
+            return set(), params.index(node.id)
+        found: set[str] = set()
+        for stmt in ast.walk(fn):
+            if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets
+            ):
+                found |= _strings(stmt.value, fn, where)[0]
+        if found:
+            return found, None
+    raise AssertionError(f"{where}: cannot tell what {ast.unparse(node)} records")
+
+
+def _recorded() -> tuple[set[str], set[str], int, int]:
+    """Every action and entity type passed to audit.record anywhere in the code, the calls read
+    and the calls written (a call this reader missed would make them differ)."""
+    actions: set[str] = set()
+    entities: set[str] = set()
+    calls = written = 0
+    for path in Path(audit_service.__file__).parents[1].rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        aliases = {
+            a.asname or a.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "patron.audit"
+            for a in node.names
+            if a.name == "service"
+        }
+        if not aliases:
+            continue
+        written += sum(text.count(f"{alias}.record(") for alias in aliases)
+        functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]
+        wrappers: dict[str, dict[int, str]] = {}  # function → {param position: what}
+        pending = []
+        for fn in functions:
+            for node in ast.walk(fn):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record"
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id in aliases
+                ):
+                    calls += 1
+                    pending.append((fn, node, {2: "action", 3: "entity"}))
+        for fn, call, wanted in pending:
+            where = f"{path.name}:{call.lineno}"
+            for position, what in wanted.items():
+                values, passed_on = _strings(call.args[position], fn, where)
+                if passed_on is not None:
+                    wrappers.setdefault(fn.name, {})[passed_on] = what
+                (actions if what == "action" else entities).update(values)
+        for fn in functions:
+            for node in ast.walk(fn):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id in wrappers
+                ):
+                    where = f"{path.name}:{node.lineno}"
+                    for position, what in wrappers[node.func.id].items():
+                        values, _ = _strings(node.args[position], fn, where)
+                        (actions if what == "action" else entities).update(values)
+    return actions, entities, calls, written
+
+
+def test_the_audit_filters_offer_what_the_code_records(client, database, clock):
+    actions, entities, calls, written = _recorded()
+    assert calls == written > 20
+    assert entities == set(audit_service.ENTITY_TYPES)
+    assert actions == set(audit_service.ACTIONS)
+    assert set(audit_labels.ENTITY_LABELS) == set(audit_service.ENTITY_TYPES)
+    assert set(audit_labels.ACTION_LABELS) == set(audit_service.ACTIONS)
+    assert set(audit_labels.ACTOR_LABELS) == set(audit_service.ACTOR_TYPES)
+    _admin(client, database, clock)
+    page = client.get("/console/audit").text
+    select_html = page[
+        page.index('name="entity_type"') : page.index("</select>", page.index('name="entity_type"'))
+    ]
+    assert set(re.findall(r'value="([a-z_]+)"', select_html)) == set(audit_service.ENTITY_TYPES)
+    for kind in audit_service.ACTOR_TYPES:
+        assert f'<option value="{kind}"' in page
+
+
+def test_the_member_filter_finds_ledger_records_and_adjustments(
+    client, database, clock, make_member, auth_headers, api_key_headers
+):
+    """Profile records are under the member number, ledger flows under the member's row id and
+    adjustments under their own id: the member filter finds all three, and nobody else's."""
+    _admin(client, database, clock)
+    no, other = make_member(), make_member()
+    key = api_key_headers("points:write", "members:read")
+    for member_no, headers in ((no, key), (other, auth_headers("admin"))):
+        r = client.post(
+            f"/api/v1/members/{member_no}/points/earn",
+            json={"points": 100, "source_type": "order", "source_id": f"E-{member_no}"},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/api/v1/members/{member_no}/points/adjustments",
+            json={"amount": 5, "reason": "goodwill"},
+            headers=auth_headers("admin"),
+        )
+        assert r.status_code == 201, r.text
+    r = client.get(f"/console/audit?member={no}")
+    assert r.status_code == 200
+    shown = re.findall(r'data-action="([a-z_.]+)"', r.text)
+    assert sorted(shown) == ["member.register", "points.adjust_request", "points.earn"]
+    assert 'data-total="3"' in r.text
+    assert other not in r.text
+    # Combined with the other filters, as any filter is.
+    r = client.get(f"/console/audit?member={no}&entity_type=points_adjustment")
+    assert re.findall(r'data-action="([a-z_.]+)"', r.text) == ["points.adjust_request"]
+    # The member's page lists the same records.
+    page = client.get(f"/console/members/{no}", params={"tab": "audit"}).text
+    assert sorted(re.findall(r'data-action="([a-z_.]+)"', page)) == sorted(shown)
+    # An integration's writes: actor type "apikey", as an API key's principal records them.
+    r = client.get("/console/audit?actor=apikey")
+    assert re.findall(r'data-action="([a-z_.]+)"', r.text) == ["points.earn"]
+
+
+def test_the_audit_log_speaks_chinese(client, database, clock, make_member):
+    _admin(client, database, clock)
+    client.cookies.set("patron_lang", "zh_CN")
+    make_member()
+    r = client.get("/console/audit?entity_type=member")
+    row = r.text[r.text.index("<tbody>") : r.text.index("</tbody>")]
+    assert "会员注册" in row and "member.register" in row  # the label, the code beside it
+    assert "(员工)" in row
+    assert '<option value="points_adjustment"' in r.text and "积分调整" in r.text

@@ -343,7 +343,7 @@ def decide_adjustment(
     _audit(
         session,
         ctx,
-        "points.adjust_" + ("approve" if approve else "reject"),
+        "points.adjust_approve" if approve else "points.adjust_reject",
         "points_adjustment",
         str(row.id),
         {"status": row.status, "note": note},

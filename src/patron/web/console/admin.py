@@ -22,6 +22,7 @@ from patron.auth import permissions as perm
 from patron.auth import service as auth_service
 from patron.config import Settings
 from patron.errors import PatronError
+from patron.web.console import audit_labels
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -41,8 +42,7 @@ KEYS_URL: Final = CONSOLE_PREFIX + "/admin/keys"
 AUDIT_URL: Final = CONSOLE_PREFIX + "/audit"
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 AUDIT_PAGE_SIZE: Final = 50
-ENTITY_TYPES: Final = ("member", "staff", "api_key", "settings", "order", "points")
-ACTOR_TYPES: Final = ("staff", "api_key", "member", "system")
+MEMBER_NO = re.compile(r"^[0-9]{10}$")
 
 #: Service error codes → the message shown next to the field (English message ids).
 SERVICE_ERRORS: Final = {
@@ -54,6 +54,8 @@ SERVICE_ERRORS: Final = {
     "unknown_scope": ("scopes", N_("Choose scopes from the list.")),
     "scopes_required": ("scopes", N_("Grant the key at least one scope.")),
 }
+#: Shown above the form for a refusal without a message of its own.
+FALLBACK_MESSAGE: Final = N_("That did not work; nothing was changed.")
 MESSAGES: Final = (
     N_("Enter a username: 3 to 64 lowercase letters, digits, dots, dashes or underscores."),
     N_("Enter a display name (at most 100 characters)."),
@@ -66,6 +68,7 @@ MESSAGES: Final = (
     N_("API key revoked."),
     N_("Unknown actor."),
     N_("Choose an entity type."),
+    N_("Enter a 10-digit member number."),
     N_("Enter a valid date (YYYY-MM-DD)."),
     N_("The start date must not be after the end date."),
 )
@@ -74,7 +77,7 @@ RowErrors = dict[int, dict[str, str]]
 
 
 def _service_error(exc: PatronError) -> tuple[str, str]:
-    return SERVICE_ERRORS.get(exc.code, ("form", exc.message))
+    return SERVICE_ERRORS.get(exc.code, ("form", FALLBACK_MESSAGE))
 
 
 def _now(request: Request) -> datetime:
@@ -329,14 +332,14 @@ def audit_log(
         kind, _, ident = actor.partition(":")
         if kind == "staff" and ident.isdecimal() and any(u.id == int(ident) for u in users):
             actor_type, actor_id = "staff", int(ident)
-        elif kind in ACTOR_TYPES and not ident:
+        elif kind in audit_service.ACTOR_TYPES and not ident:
             actor_type = kind
         else:
             errors["actor"] = "Unknown actor."
-    if member.strip():
-        entity_type, entity_id = "member", member.strip()
-    if entity_type and entity_type not in ENTITY_TYPES:
+    if entity_type and entity_type not in audit_service.ENTITY_TYPES:
         errors["entity_type"] = "Choose an entity type."
+    if member.strip() and not MEMBER_NO.match(member.strip()):
+        errors["member"] = "Enter a 10-digit member number."
     start = _parse_day(start_text) if start_text else None
     end = _parse_day(end_text) if end_text else None
     if start_text and start is None:
@@ -357,8 +360,9 @@ def audit_log(
     ctx: dict[str, Any] = {
         "nav": "audit",
         "users": users,
-        "actor_types": [t for t in ACTOR_TYPES if t != "staff"],
-        "entity_types": ENTITY_TYPES,
+        "actor_types": audit_service.ACTOR_TYPES,
+        "entity_types": audit_service.ENTITY_TYPES,
+        **audit_labels.labels(),
         "filters": filters,
         "errors": errors,
         "records": [],
@@ -375,6 +379,7 @@ def audit_log(
         actor_type=actor_type,
         actor_id=actor_id,
         action=filters["action"] or None,
+        member_no=filters["member"] or None,
         since=dates.day_start_utc(start, tz) if start else None,
         until=dates.utc_bounds(end, end, tz)[1] if end else None,
         limit=AUDIT_PAGE_SIZE,

@@ -23,6 +23,7 @@ from patron.members import service as members
 from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
+from patron.web.console import audit_labels
 from patron.web.i18n import N_
 from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router, render
 
@@ -31,7 +32,6 @@ router = page_router(CONSOLE_PREFIX)
 PAGE_SIZE: Final = 20
 #: the member list counts matches up to here ("1,000+"); narrower searches page through all
 COUNT_LIMIT: Final = 1_000
-AUDITED_ADJUSTMENTS: Final = 200
 TABS: Final = ("overview", "points", "orders", "audit")
 TAB_LABELS: Final = {
     "overview": N_("Overview"),
@@ -155,6 +155,7 @@ def _labels() -> dict[str, Any]:
         "order_status_labels": ORDER_STATUS_LABELS,
         "order_channel_labels": ORDER_CHANNEL_LABELS,
         "statuses": STATUSES,
+        **audit_labels.labels(),
     }
 
 
@@ -335,13 +336,8 @@ def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> 
 
 
 def _audit_context(session: Session, member: Any, page: int) -> dict[str, Any]:
-    # Profile changes are recorded under the member number, ledger flows under the row id and
-    # manual adjustments under their own id (the latest AUDITED_ADJUSTMENTS of them).
-    adjustments, _ = queries.adjustments(session, member_id=member.id, limit=AUDITED_ADJUSTMENTS)
-    keys = [("member", member.member_no), ("member", str(member.id))]
-    keys += [("points_adjustment", str(a.id)) for a in adjustments]
-    records, total = audit.for_entities(
-        session, keys, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    records, total = audit.search(
+        session, member_no=member.member_no, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     return {"records": records, "pager": Pager(page, total)}
 
