@@ -229,3 +229,18 @@ def test_clerk_scans_the_member_code_with_the_tablet_camera(live, new_page):
     expect(bare.locator("#f-q")).to_be_focused()
     expect(bare.get_by_role("button", name="Find")).to_be_visible()
     expect(bare.locator(".js-scan")).to_be_hidden()
+
+
+def test_a_refused_camera_is_explained_in_the_clerks_words(live, new_page):
+    _seed(live)
+    page = new_page(viewport=PORTRAIT, has_touch=True)
+    page.add_init_script(
+        "navigator.mediaDevices.getUserMedia = async () => {"
+        " throw new DOMException('Permission denied', 'NotAllowedError'); };"
+    )
+    sign_in(page, live.staff("clerk"))
+    page.goto("/console/desk")
+    page.get_by_role("button", name="Scan with camera").click()
+    expect(page.locator(".js-scan-status")).to_have_text(
+        "The camera is blocked. Allow it in the browser settings, or type or scan the code."
+    )

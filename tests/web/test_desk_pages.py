@@ -463,3 +463,97 @@ def test_returns_page_pages_back_and_finds_the_receipts_order(
     assert refused.status_code == 422
     assert re.findall(r'data-order="([^"]+)"', refused.text) == ["O-01"]
     assert "Only 1 of this line" in refused.text
+
+
+def _zh(client, database):
+    from patron.auth.models import StaffUser
+
+    client.cookies.set("patron_lang", "zh_CN")
+    with database.unit_of_work() as s:
+        s.execute(StaffUser.__table__.update().values(locale="zh_CN"))
+
+
+def test_returns_speak_chinese(client, desk, make_member, database, clock, shop, monkeypatch):
+    """The order's channel, a tier lost on a return and a refused return in words, not codes."""
+    from patron.tiers import service as tiers
+
+    with database.unit_of_work() as s:
+        ladder = tiers.get_ladder(s).model_copy(update={"demote_on_refund": True})
+        tiers.put_ladder(s, Principal.system("tests"), ladder, clock.now())
+    no = make_member()
+    body = order_body(
+        no,
+        ext="ON-1",
+        channel="online",
+        store_code=None,
+        lines=[{"sku": "BEA-1", "quantity": 6, "unit_price_fen": 19900}],
+        payments=[{"method": "wechat", "amount_fen": 119400}],
+    )
+    r = client.post("/api/v1/orders", json=body, headers=shop)
+    assert r.status_code == 201, r.text
+    _zh(client, database)
+    page = client.get(f"/console/desk/returns?member={no}")
+    heading = re.search(r"<h2>ON-1 <small[^>]*>([^<]*)</small>", page.text).group(1)
+    assert "线上" in heading and "online" not in heading
+    assert "银卡会员" in page.text  # the member's tier on the card
+    form = {
+        "csrf_token": desk,
+        "member_no": no,
+        "source": "pos",
+        "external_id": "ON-1",
+        "return_id": _hidden(page.text, "return_id"),
+    }
+    # The same line twice (an edited form): the service refuses, in the clerk's language.
+    r = client.post(
+        "/console/desk/returns", data={**form, "line_no": ["1", "1"], "qty": ["6", "6"]}
+    )
+    assert r.status_code == 422
+    assert "退回的件数超过订单剩余可退件数" in r.text and "remain" not in r.text
+    assert _count(database, OrderReturn) == 0
+    r = client.post("/console/desk/returns", data={**form, "line_no": ["1"], "qty": ["5"]})
+    assert r.status_code == 200, r.text
+    done = r.text[r.text.index('data-testid="return-done"') :]
+    assert "普通会员" in done and "regular" not in done
+
+
+def test_refusals_at_the_desk_are_in_words_for_the_clerk(
+    client, desk, make_member, database, monkeypatch
+):
+    """Neither the schema's validation text nor a service's English message reaches the page."""
+    no = make_member()
+    page = client.get(f"/console/desk?member={no}")
+    order_no = _hidden(page.text, "order_no")
+    r = _basket(client, desk, no, order_no, [("BEA-1", 1)], action="quote")
+    commit = {
+        "action": "commit",
+        "quoted": _hidden(r.text, "quoted"),
+        "expected_total_fen": str(10**12),  # beyond any amount: an edited form
+        "expected_points_earned": _hidden(r.text, "expected_points_earned"),
+    }
+    r = _basket(client, desk, no, order_no, [("BEA-1", 1)], **commit)
+    assert r.status_code == 422
+    error = re.search(r'data-error-for="form">([^<]*)<', r.text).group(1)
+    assert error == "This form was changed or is out of date; reload the page and try again."
+    assert _count(database, Order) == 0
+
+    from patron.errors import Invalid
+    from patron.members import service as members_service
+
+    def refuse(*args, **kwargs):
+        raise Invalid("referrer_not_found", "No member with number 1 to credit as referrer.")
+
+    monkeypatch.setattr(members_service, "register", refuse)
+    _zh(client, database)
+    r = client.post("/console/desk/register", data={"phone": "13900005555", "csrf_token": desk})
+    assert r.status_code == 422
+    error = re.search(r'data-error-for="form">([^<]*)<', r.text).group(1)
+    assert error == "操作未成功，数据没有任何改动。"
+
+
+def test_camera_messages_are_in_the_page_language(client, desk, database):
+    _zh(client, database)
+    page = client.get("/console/desk").text
+    scanner = re.search(r'<div id="scanner"[^>]*>', page).group(0)
+    for kind in ("denied", "missing", "busy", "failed"):
+        found = re.search(rf'data-msg-{kind}="([^"]+)"', scanner)
+        assert found and "摄像头" in found.group(1), kind

@@ -397,3 +397,26 @@ def test_approving_a_removal_larger_than_the_balance_is_refused(staff, member, d
     with database.unit_of_work() as s:
         assert s.get(PointsAdjustment, adj).status == "pending_approval"
     assert _count(database, AuditRecord.action == "points.adjust_approve") == 0
+
+
+def test_tier_history_and_consent_sources_in_chinese(staff, client, make_member, auth_headers):
+    no = make_member(consents={"email": True})
+    h = auth_headers("admin")
+    r = client.post(
+        f"/api/v1/members/{no}/points/earn",
+        json={"points": 10, "growth": 6000, "source_type": "order", "source_id": "G-1"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    assert client.put(f"/api/v1/members/{no}/consents", json={"sms": True}, headers=h).is_success
+    admin = staff("admin")
+    admin.headers["Accept-Language"] = "zh-CN"
+    page = admin.get(f"/console/members/{no}").text
+    history = page[page.index("<h3>等级变动记录</h3>") :]
+    history = history[: history.index("</table>")]
+    assert "金卡会员" in history and "普通会员" in history
+    assert "Gold" not in history and "Regular" not in history
+    consents = page[page.index('id="consents"') :]
+    consents = consents[: consents.index("</table>")]
+    assert re.search(r'data-consent-source="register:web">注册时（官网）<', consents)
+    assert re.search(r'data-consent-source="staff:[^"]+">员工 · ', consents)

@@ -29,6 +29,7 @@ from patron.orders import service as orders
 from patron.orders.schemas import BasketLineIn, CommitIn, QuoteIn
 from patron.web.console.desk_common import (
     DESK,
+    FORM_INVALID,
     MAX_LINES,
     MAX_QUANTITY,
     PAYMENT_METHODS,
@@ -330,7 +331,11 @@ def _commit(
             basket.notice = message(request, exc)
             status = 409
         else:
-            text = message(request, exc) if isinstance(exc, PatronError) else str(exc)
+            text = (
+                message(request, exc)
+                if isinstance(exc, PatronError)
+                else translate(request, FORM_INVALID)
+            )
             basket.errors["form"] = text
             status = exc.status if isinstance(exc, PatronError) else 422
         ctx = page_context(request, session, viewer, member, basket=basket)

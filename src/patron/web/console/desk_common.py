@@ -23,6 +23,7 @@ from patron.members import service as members
 from patron.members.models import Member
 from patron.orders import service as orders
 from patron.tiers import service as tiers
+from patron.web.console.members import tier_name
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -56,6 +57,7 @@ MESSAGES = {
     "points_step": N_("Points must be used in whole steps; try a rounder number."),
     "unknown_sku": N_("A product in the basket is no longer on sale; remove it."),
     "store_not_found": N_("The chosen store no longer exists; choose the store again."),
+    "unknown_store": N_("The chosen store no longer exists; choose the store again."),
     "order_conflict": N_(
         "This basket's order number was already used for a different sale; start a new basket."
     ),
@@ -63,12 +65,21 @@ MESSAGES = {
         "Prices or rules changed since the quote. Check the new amounts with the customer, "
         "then commit again."
     ),
+    "return_exceeds_purchase": N_(
+        "More items are coming back than remain on the order; check the quantities."
+    ),
+    "return_conflict": N_(
+        "This return was already recorded with other quantities; reload the page."
+    ),
 }
+#: Any other refusal: the service's own text is for integrators, not for the counter.
+FALLBACK = N_("That did not work; nothing was changed.")
+#: A form whose values the desk never sends (edited, or from an old page).
+FORM_INVALID = N_("This form was changed or is out of date; reload the page and try again.")
 
 
 def message(request: Request, exc: PatronError) -> str:
-    known = MESSAGES.get(exc.code)
-    return translate(request, known) if known else exc.message
+    return translate(request, MESSAGES.get(exc.code, FALLBACK))
 
 
 # ---- shared by the desk's pages --------------------------------------------------------------
@@ -106,10 +117,8 @@ def member_view(
 ) -> dict[str, Any]:
     """What the clerk sees about the member: personal data masked unless the role allows."""
     ctx = make_ctx(request, session, viewer)
-    tier, _benefits = orders.member_tier(session, ctx, member.id)
-    for t in tiers.get_ladder(session).tiers:
-        if t.code == tier:  # the tier's name in the viewer's language
-            tier = (t.name_zh if viewer.locale == "zh_CN" else "") or t.name
+    code, _benefits = orders.member_tier(session, ctx, member.id)
+    tier = tier_label(session, viewer, code)
     bal = ledger_queries.balance(session, member.id, ctx.now)
     summary = members.to_summary(member, cipher(request), full_pii=viewer.can(perm.MEMBERS_PII))
     return {
@@ -123,6 +132,14 @@ def member_view(
         "pending": bal.pending,
         "debt": bal.debt,
     }
+
+
+def tier_label(session: Session, viewer: Viewer, code: str) -> str:
+    """A tier's name in the viewer's language; a code no longer on the ladder as it is."""
+    for t in tiers.get_ladder(session).tiers:
+        if t.code == code:
+            return tier_name(t, viewer.locale)
+    return code
 
 
 def new_order_no(store_code: str | None, at: datetime, request: Request) -> str:

@@ -16,7 +16,7 @@ from patron.errors import Conflict, PatronError
 from patron.kit.timeutil import business_tz
 from patron.members import service as members
 from patron.members.schemas import Consents, MemberCreate
-from patron.web.console.desk_common import DESK, cipher, current_store, now
+from patron.web.console.desk_common import DESK, cipher, current_store, message, now
 from patron.web.i18n import N_
 from patron.web.pages import (
     StaffPage,
@@ -132,4 +132,4 @@ def _service_error(request: Request, exc: PatronError) -> dict[str, str]:
         return {"phone": translate(request, N_("This is not a valid mobile phone number."))}
     if exc.code.startswith("birthday"):
         return {"birthday": translate(request, N_("This birthday is not possible."))}
-    return {"form": exc.message}
+    return {"form": message(request, exc)}

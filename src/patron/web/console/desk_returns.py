@@ -28,13 +28,15 @@ from patron.orders.models import Order, OrderReturn
 from patron.orders.schemas import ReturnIn, ReturnLineIn
 from patron.web.console.desk_common import (
     DESK,
+    FORM_INVALID,
     Clerk,
     make_ctx,
     member_view,
     message,
     now,
+    tier_label,
 )
-from patron.web.console.members import Pager
+from patron.web.console.members import ORDER_CHANNEL_LABELS, Pager
 from patron.web.i18n import N_
 from patron.web.pages import Viewer, get_session, page_router, render, translate
 
@@ -81,6 +83,7 @@ def _page(
         "return_ids": {o.external_id: _new_return_id() for o in rows},
         "pager": Pager(page, total, RECENT),
         "order_no": order_no,
+        "order_channel_labels": ORDER_CHANNEL_LABELS,
     }
     return render(request, "console/desk/returns.html", ctx, status=status)
 
@@ -171,7 +174,10 @@ def process_return(
         data = ReturnIn(external_id=return_id, returned_at=now(request), lines=wanted)
         result = returns.record_return(session, ctx, source, external_id, data)
     except (PatronError, ValidationError) as exc:
-        text = message(request, exc) if isinstance(exc, PatronError) else str(exc)
+        if isinstance(exc, PatronError):
+            text = message(request, exc)
+        else:
+            text = translate(request, FORM_INVALID)
         status = exc.status if isinstance(exc, PatronError) else 422
         return _page(
             request,
@@ -208,6 +214,8 @@ def _done(
         "record": record,
         "lines": [(by_no[rl.line_no], rl) for rl in record.lines],
         "names": names,
-        "tier_changed_to": tier_changed_to,
+        "tier_changed_to": tier_label(session, viewer, tier_changed_to)
+        if tier_changed_to
+        else None,
     }
     return render(request, "console/desk/return_done.html", context)

@@ -25,7 +25,15 @@ from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router, render
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    render,
+    translate,
+)
 
 router = page_router(CONSOLE_PREFIX)
 
@@ -108,7 +116,28 @@ ORDER_STATUS_LABELS: Final = {
     "returned": N_("Returned"),
 }
 ORDER_CHANNEL_LABELS: Final = {**CHANNEL_LABELS, "online": N_("Online")}
+#: Where a consent was given: registration ("register:<channel>"), the portal, an import, or an
+#: API caller ("<actor type>:<name>").
+CONSENT_SOURCES: Final = {"portal": N_("Member portal"), "import": N_("Data import")}
 LEDGER_LABELS: Final = {"points": N_("Points"), "growth": N_("Growth value")}
+
+
+def tier_name(tier: tier_domain.Tier, locale: str) -> str:
+    """A tier's name in the viewer's language (the Chinese name when there is one)."""
+    return (tier.name_zh if locale == "zh_CN" else "") or tier.name
+
+
+def consent_source(request: Request, source: str) -> str:
+    """Where a consent came from, in words; an unknown source is shown as recorded."""
+    kind, _sep, rest = source.partition(":")
+    if source in CONSENT_SOURCES:
+        return translate(request, CONSENT_SOURCES[source])
+    if kind == "register" and rest in CHANNEL_LABELS:
+        channel = translate(request, CHANNEL_LABELS[rest])
+        return translate(request, N_("At registration ({channel})")).format(channel=channel)
+    if kind in audit_labels.ACTOR_LABELS and rest:
+        return f"{translate(request, audit_labels.ACTOR_LABELS[kind])} · {rest}"
+    return source
 
 
 def cipher_of(request: Request) -> FieldCipher:
@@ -257,6 +286,7 @@ def detail_context(
         "nav": "members",
         "member": out,
         "consents": {c.channel: c for c in out.consents},
+        "consent_sources": {c.channel: consent_source(request, c.source) for c in out.consents},
         "tab": tab,
         "tabs": [(t, TAB_LABELS[t]) for t in tabs],
         "form": form,
@@ -289,16 +319,14 @@ def _tier_context(session: Session, ctx: ledger.Ctx, member_id: int, locale: str
     changes, changes_total = tiers.history(session, member_id, limit=PAGE_SIZE)
     return {
         "ladder": ladder,
-        "tier_names": {t.code: t.name for t in ladder.tiers},
+        "tier_names": {t.code: tier_name(t, locale) for t in ladder.tiers},
         "tier": ladder.get(state.code),
         "tier_state": state,
         "progress": progress,
         "next_tier": ladder.get(progress.next) if progress.next else None,
         "tier_changes": changes,
         "tier_changes_total": changes_total,
-        "tier_options": [
-            (t.code, t.name_zh if locale == "zh_CN" and t.name_zh else t.name) for t in ladder.tiers
-        ],
+        "tier_options": [(t.code, tier_name(t, locale)) for t in ladder.tiers],
     }
 
 

@@ -31,6 +31,16 @@
     requestAnimationFrame(function () { scan(video, canvas); });
   }
 
+  // The page's words for why the camera did not start (data-msg-* on #scanner, translated).
+  function cameraError(box, err) {
+    var name = err && err.name;
+    var kind = "failed";
+    if (name === "NotAllowedError" || name === "SecurityError") kind = "denied";
+    else if (name === "NotFoundError" || name === "OverconstrainedError") kind = "missing";
+    else if (name === "NotReadableError" || name === "AbortError") kind = "busy";
+    return box.getAttribute("data-msg-" + kind) || box.getAttribute("data-msg-failed") || "";
+  }
+
   function start(button) {
     var box = document.getElementById("scanner");
     target = document.getElementById(button.getAttribute("data-target"));
@@ -47,7 +57,7 @@
       })
       .then(function () { scan(video, document.createElement("canvas")); })
       .catch(function (err) {
-        if (status) status.textContent = String(err && err.message ? err.message : err);
+        if (status) status.textContent = cameraError(box, err);
       });
   }
 
