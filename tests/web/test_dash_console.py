@@ -40,6 +40,33 @@ def test_dashboard_draws_its_charts_and_refuses_a_bad_range(page, live):
     for chart in ("trend", "points", "tiers"):
         page.locator(f"[data-chart={chart}] canvas").first.wait_for()
     assert page.locator("[data-tier=regular] td.num").first.inner_text() == "2"
+    # Money in the charts reads as it does in the page: ¥, thousands, two decimals.
+    shown = page.evaluate(
+        """() => {
+          const trend = echarts.getInstanceByDom(document.getElementById("chart-trend"));
+          const tiers = echarts.getInstanceByDom(document.getElementById("chart-tiers"));
+          const t = trend.getOption(), p = tiers.getOption();
+          return [
+            t.yAxis[1].axisLabel.formatter(8523630),
+            t.series[1].tooltip.valueFormatter(8523630),
+            t.yAxis[0].axisLabel.formatter(12000),
+            p.series[1].tooltip.formatter(
+              {seriesName: "S", name: "<b>Gold</b>", marker: "", value: 123456789, percent: 40}),
+          ];
+        }"""
+    )
+    assert shown == [
+        "¥85,236.30",
+        "¥85,236.30",
+        "12,000",
+        "S<br>&lt;b&gt;Gold&lt;/b&gt;: ¥1,234,567.89 (40%)",
+    ]
+    page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById("chart-trend"))
+             .dispatchAction({type: "showTip", seriesIndex: 1, dataIndex: 29})"""
+    )
+    tip = page.locator("#chart-trend div").filter(has_text="¥0.00")
+    assert tip.count() >= 1
 
     page.click("text=Last 7 days")
     page.wait_for_url("**/console/?days=7")

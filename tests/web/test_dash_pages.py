@@ -50,6 +50,7 @@ def test_dashboard_renders_kpis_and_chart_data(client, database, clock):
         )
         == 7
     )
+    assert data["net_sales_fen"] == [0] * 30
     # A long custom range is shown week by week.
     r = client.get("/console/?from=2025-03-02&to=2026-03-01")
     assert r.status_code == 200
@@ -401,3 +402,18 @@ def test_the_audit_log_speaks_chinese(client, database, clock, make_member):
     assert "会员注册" in row and "member.register" in row  # the label, the code beside it
     assert "(员工)" in row
     assert '<option value="points_adjustment"' in r.text and "积分调整" in r.text
+
+
+def test_chart_amounts_are_integer_fen(client, database, clock, make_member, shop):
+    """Money reaches the charts as integer fen, like every amount; dash.js writes it as ¥."""
+    from tests.factories import order_body
+
+    no = make_member()
+    assert client.post("/api/v1/orders", json=order_body(no), headers=shop).status_code == 201
+    _admin(client, database, clock)
+    r = client.get("/console/?days=7")
+    data = json.loads(re.search(r'id="dash-data">(.*?)</script>', r.text, re.S).group(1))
+    assert data["net_sales_fen"][-1] == 21900
+    assert all(type(v) is int for v in data["net_sales_fen"])
+    assert sum(t["sales_fen"] for t in data["tiers"]) == 21900
+    assert all(type(t["sales_fen"]) is int for t in data["tiers"])

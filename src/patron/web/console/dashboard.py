@@ -68,16 +68,16 @@ def chart_data(request: Request, board: Dashboard, zh: bool) -> str:
         "series": {key: translate(request, label) for key, label in SERIES.items()},
         "new_members": trend.new_members,
         "orders": trend.orders,
-        # Fen → yuan happens here only for the chart axis; amounts in the page stay integers.
-        "net_sales": [round(fen / 100, 2) for fen in trend.net_sales_fen],
+        # Integer fen, as everywhere: dash.js shows them as ¥ with two decimals.
+        "net_sales_fen": trend.net_sales_fen,
         "points_issued": trend.points_issued,
         "points_redeemed": trend.points_redeemed,
         "points_expired": trend.points_expired,
         "tiers": [
             {
-                "name": row.name_zh if zh else row.name,
+                "name": (row.name_zh if zh else "") or row.name,
                 "members": row.members,
-                "sales": round(row.net_sales_fen / 100, 2),
+                "sales_fen": row.net_sales_fen,
             }
             for row in board.tiers
         ],

@@ -2,6 +2,29 @@
 (function () {
   "use strict";
 
+  // Integer fen → "¥1,234.56", as the page's money filter writes amounts.
+  function money(fen) {
+    var n = Math.round(Number(fen) || 0);
+    var sign = n < 0 ? "-" : "";
+    n = Math.abs(n);
+    var cents = n % 100;
+    var yuan = String((n - cents) / 100).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return sign + "¥" + yuan + "." + (cents < 10 ? "0" : "") + cents;
+  }
+
+  function count(n) {
+    return (Math.round(Number(n) || 0)).toLocaleString("en-US");
+  }
+
+  // A pie slice's tooltip: series, slice, value as `show` writes it, and its share.
+  function slice(show) {
+    return function (p) {
+      var esc = echarts.format.encodeHTML;
+      return esc(p.seriesName) + "<br>" + p.marker + esc(p.name) + ": " + show(p.value) +
+        " (" + p.percent + "%)";
+    };
+  }
+
   function draw() {
     var source = document.getElementById("dash-data");
     if (!source || !window.echarts) return;
@@ -24,13 +47,14 @@
       grid: { left: 8, right: 8, bottom: 8, top: 56, containLabel: true },
       xAxis: axis,
       yAxis: [
-        { type: "value", name: s.new_members, minInterval: 1 },
-        { type: "value", name: s.net_sales },
+        { type: "value", name: s.new_members, minInterval: 1, axisLabel: { formatter: count } },
+        { type: "value", name: s.net_sales, minInterval: 1, axisLabel: { formatter: money } },
       ],
       series: [
-        { name: s.new_members, type: "bar", data: d.new_members, itemStyle: { color: "#8a1538" } },
-        { name: s.net_sales, type: "line", yAxisIndex: 1, data: d.net_sales, smooth: true,
-          itemStyle: { color: "#2f6db5" } },
+        { name: s.new_members, type: "bar", data: d.new_members, itemStyle: { color: "#8a1538" },
+          tooltip: { valueFormatter: count } },
+        { name: s.net_sales, type: "line", yAxisIndex: 1, data: d.net_sales_fen, smooth: true,
+          itemStyle: { color: "#2f6db5" }, tooltip: { valueFormatter: money } },
       ],
     });
     chart("chart-points", {
@@ -38,7 +62,7 @@
       legend: { data: [s.points_issued, s.points_redeemed, s.points_expired] },
       grid: { left: 8, right: 16, bottom: 8, top: 40, containLabel: true },
       xAxis: axis,
-      yAxis: { type: "value", minInterval: 1 },
+      yAxis: { type: "value", minInterval: 1, axisLabel: { formatter: count } },
       series: [
         { name: s.points_issued, type: "line", data: d.points_issued, itemStyle: { color: "#17663a" } },
         { name: s.points_redeemed, type: "line", data: d.points_redeemed, itemStyle: { color: "#2f6db5" } },
@@ -46,7 +70,7 @@
       ],
     });
     chart("chart-tiers", {
-      tooltip: { trigger: "item", formatter: "{a}<br>{b}: {c} ({d}%)" },
+      tooltip: { trigger: "item" },
       legend: { bottom: 0 },
       title: [
         { text: s.members, left: "25%", top: 0, textAlign: "center", textStyle: { fontSize: 13 } },
@@ -54,11 +78,11 @@
       ],
       series: [
         { name: s.members, type: "pie", radius: ["32%", "62%"], center: ["25%", "50%"],
-          label: { show: false },
+          label: { show: false }, tooltip: { formatter: slice(count) },
           data: d.tiers.map(function (t) { return { name: t.name, value: t.members }; }) },
         { name: s.sales_share, type: "pie", radius: ["32%", "62%"], center: ["75%", "50%"],
-          label: { show: false },
-          data: d.tiers.map(function (t) { return { name: t.name, value: t.sales }; }) },
+          label: { show: false }, tooltip: { formatter: slice(money) },
+          data: d.tiers.map(function (t) { return { name: t.name, value: t.sales_fen }; }) },
       ],
     });
     window.addEventListener("resize", function () {
