@@ -557,3 +557,35 @@ def test_camera_messages_are_in_the_page_language(client, desk, database):
     for kind in ("denied", "missing", "busy", "failed"):
         found = re.search(rf'data-msg-{kind}="([^"]+)"', scanner)
         assert found and "摄像头" in found.group(1), kind
+
+
+def test_numbers_of_any_length_are_refused_not_crashed_on(
+    client, desk, make_member, database, shop
+):
+    """int() refuses strings of more than 4,300 digits (ValueError): every number the desk
+    parses is bounded first, so such a value is a 422 next to its field, never a 500."""
+    no = make_member()
+    assert client.post("/api/v1/orders", json=order_body(no), headers=shop).status_code == 201
+    page = client.get(f"/console/desk/returns?member={no}")
+    form = {
+        "csrf_token": desk,
+        "member_no": no,
+        "source": "pos",
+        "external_id": "O-1",
+        "return_id": _hidden(page.text, "return_id"),
+    }
+    huge = "9" * 5000
+    r = client.post("/console/desk/returns", data={**form, "line_no": ["1"], "qty": [huge]})
+    assert r.status_code == 422 and "Enter a whole number of items." in r.text
+    assert huge not in r.text
+    r = client.post("/console/desk/returns", data={**form, "line_no": [huge], "qty": ["1"]})
+    assert r.status_code == 422 and "Enter how many items of each line come back." in r.text
+    r = client.post(
+        "/console/desk/returns", data={**form, "line_no": ["1", "2"], "qty": ["٣", "1"]}
+    )
+    assert r.status_code == 422 and "Enter a whole number of items." in r.text
+    assert _count(database, OrderReturn) == 0
+    basket = _hidden(client.get(f"/console/desk?member={no}").text, "order_no")
+    r = _basket(client, desk, no, basket, [("BEA-1", huge)], action="quote")
+    assert r.status_code == 422 and "Enter a quantity from 1 to 100000." in r.text
+    assert huge not in r.text

@@ -85,7 +85,8 @@ class Basket:
 def _parse_lines(request: Request, skus: list[str], qtys: list[str]) -> list[Line]:
     lines: list[Line] = []
     for i, sku in enumerate(skus[:MAX_LINES]):
-        text = (qtys[i] if i < len(qtys) else "1").strip()
+        # Cut before int(): a quantity is a few digits, and int() of thousands raises.
+        text = (qtys[i] if i < len(qtys) else "1").strip()[:20]
         try:
             qty = int(text)
         except ValueError:

@@ -43,6 +43,7 @@ from patron.web.pages import Viewer, get_session, page_router, render, translate
 router = page_router()  # full paths: desk.py includes this router
 RECENT = 10
 MAX_QUANTITY = 100_000
+MAX_LINE_NO = 10_000  # as orders.schemas.ReturnLineIn
 ORDER_NO = r"^[A-Za-z0-9_.:/-]{1,64}$"
 
 
@@ -105,6 +106,15 @@ def returns_page(
     return _page(request, session, viewer, found, page=page, order_no=order_no)
 
 
+def _whole(text: str, most: int) -> int | None:
+    """``text`` as a whole number from 0 to ``most``, or None. The length is checked before
+    ``int()``, which refuses (ValueError) a string of thousands of digits."""
+    if not text.isascii() or not text.isdecimal() or len(text) > len(str(most)):
+        return None
+    value = int(text)
+    return value if value <= most else None
+
+
 def _wanted(
     request: Request, order: Order, line_no: list[str], qty: list[str]
 ) -> tuple[list[ReturnLineIn], dict[int, str], dict[str, str]]:
@@ -114,22 +124,24 @@ def _wanted(
     typed: dict[int, str] = {}
     errors: dict[str, str] = {}
     for no_text, q_text in zip(line_no, qty, strict=False):
-        if not no_text.isdecimal() or int(no_text) not in remaining:
+        no = _whole(no_text, MAX_LINE_NO)
+        if no is None or no not in remaining:
             continue
-        no, text = int(no_text), q_text.strip()
-        typed[no] = text
+        text = q_text.strip()
+        typed[no] = text[:20]  # shown back in the field
         if text in ("", "0"):
             continue
-        if not text.isdecimal() or not 1 <= int(text) <= MAX_QUANTITY:
+        quantity = _whole(text, MAX_QUANTITY)
+        if quantity is None or quantity < 1:
             errors[f"{order.external_id}:{no}"] = translate(
                 request, N_("Enter a whole number of items.")
             )
-        elif int(text) > remaining[no]:
+        elif quantity > remaining[no]:
             errors[f"{order.external_id}:{no}"] = translate(
                 request, N_("Only {n} of this line can still be returned.")
             ).format(n=remaining[no])
         else:
-            wanted.append(ReturnLineIn(line_no=no, quantity=int(text)))
+            wanted.append(ReturnLineIn(line_no=no, quantity=quantity))
     if not wanted and not errors:
         errors[order.external_id] = translate(
             request, N_("Enter how many items of each line come back.")
