@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -140,6 +141,33 @@ def test_sign_in_redirects_only_into_the_console(client, database, clock):
         follow_redirects=False,
     )
     assert r.headers["location"] == "/console/"
+
+
+def test_switching_language_stays_on_the_page_with_its_query(client, database, clock):
+    """The language form posts back the page's path and query (the desk keeps its member, the
+    audit log its filters); only console pages of this site are gone back to."""
+    _sign_in(client, _staff(database, clock))
+    page = client.get("/console/audit?entity_type=member&from=2026-02-01")
+    back = re.search(r'name="back" value="([^"]*)"', page.text).group(1)
+    assert html.unescape(back) == "/console/audit?entity_type=member&from=2026-02-01"
+    token = _csrf(page.text)
+    for sent, landing in (
+        ("/console/desk?member=1234567890", "/console/desk?member=1234567890"),
+        ("/console/audit?entity_type=member&from=2026-02-01", None),
+        ("https://evil.example/console/", "/console/"),
+        ("//evil.example/console/", "/console/"),
+        ("/console/\\evil.example", "/console/"),
+        ("/console/x?\r\nSet-Cookie:%20a=b", "/console/"),
+        ("/portal/", "/console/"),
+        ("", "/console/"),
+    ):
+        r = client.post(
+            "/console/lang",
+            data={"locale": "en", "back": sent, "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, sent
+        assert r.headers["location"] == (landing or sent), sent
 
 
 def test_every_ui_string_has_a_chinese_translation():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -30,10 +31,15 @@ router = page_router(CONSOLE_PREFIX)
 
 
 def _safe_next(value: str | None) -> str:
-    # Only back into the console: never an open redirect.
-    if value and value.startswith(CONSOLE_PREFIX + "/") and not value.startswith("//"):
-        return value
-    return CONSOLE_PREFIX + "/"
+    """A console page of this site (path and query) to go back to; anything else, e.g. another
+    site's address, becomes the dashboard: never an open redirect."""
+    home = CONSOLE_PREFIX + "/"
+    if not value or not value.startswith(home) or "\\" in value or not value.isprintable():
+        return home
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith(home):
+        return home
+    return value
 
 
 @router.get("/login")
@@ -108,7 +114,7 @@ def set_language(
     request: Request,
     viewer: Annotated[Viewer, Depends(StaffPage(None))],
     locale: Annotated[str, Form(max_length=8)] = "",
-    back: Annotated[str, Form(max_length=500)] = "",
+    back: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     chosen = i18n.normalize_locale(locale)
     if chosen is None:
