@@ -420,3 +420,44 @@ def test_tier_history_and_consent_sources_in_chinese(staff, client, make_member,
     consents = consents[: consents.index("</table>")]
     assert re.search(r'data-consent-source="register:web">注册时（官网）<', consents)
     assert re.search(r'data-consent-source="staff:[^"]+">员工 · ', consents)
+
+
+@pytest.mark.parametrize("role", ["analyst", "clerk", "operator", "admin"])
+def test_no_role_is_shown_a_link_or_form_it_may_not_use(staff, member, client, shop, role):
+    """Every console link a role sees opens, and every form it sees is accepted past the
+    permission check (posted empty: refused as incomplete, never 403)."""
+    from tests.factories import order_body
+
+    assert client.post("/api/v1/orders", json=order_body(member), headers=shop).status_code == 201
+    c = staff(role)
+    pages = [
+        "/console/",
+        "/console/members",
+        "/console/desk",
+        f"/console/desk?member={member}",
+        f"/console/desk/returns?member={member}",
+        "/console/desk/register",
+        *(f"/console/members/{member}?tab={t}" for t in ("overview", "points", "orders", "audit")),
+    ]
+    seen: set[tuple[str, str]] = set()
+    for url in pages:
+        page = c.get(url)
+        if page.status_code == 403:
+            continue
+        assert page.status_code == 200, url
+        token = _csrf(page.text)
+        for href in re.findall(r'href="(/console[^"#]*)"', page.text):
+            seen.add(("get", html.unescape(href)))
+        for method, action in re.findall(
+            r'<form method="(get|post)" action="(/console[^"]*)"', page.text
+        ):
+            seen.add((method, html.unescape(action)))
+    for method, url in sorted(seen):
+        if url in ("/console/logout", "/console/lang"):
+            continue
+        if method == "get":
+            status = c.get(url, follow_redirects=False).status_code
+        else:
+            status = c.post(url, data={"csrf_token": token}, follow_redirects=False).status_code
+        assert status != 403, (role, method, url)
+        assert status < 500, (role, method, url)
