@@ -315,3 +315,43 @@ def test_erasure_requests_queue_is_for_personal_data_staff_only(
     done = client.get("/console/privacy/erasure?status=done")
     assert "data-erasure-request" not in done.text
     assert client.get("/console/privacy/erasure?status=bogus").status_code == 422
+
+
+def test_the_console_guide_says_truly_which_role_sees_what():
+    """docs/console.md's table of roles and areas matches auth/permissions.py."""
+    from pathlib import Path
+
+    from patron.auth import permissions as perm
+
+    guide = Path(__file__).parents[2] / "docs" / "console.md"
+    text = guide.read_text(encoding="utf-8")
+    table = text[text.index("## Who sees what") :]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "`" in line]
+    header = next(line for line in table.splitlines() if line.startswith("| Console area"))
+    roles = [c.strip() for c in header.strip("|").split("|")][2:]
+    assert roles == list(perm.ROLES)
+    assert len(rows) >= 10
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        permission = cells[1].strip("`")
+        assert permission in perm.ALL, row
+        shown = {role: mark == "✓" for role, mark in zip(roles, cells[2:], strict=True)}
+        actual = {role: permission in perm.ROLE_PERMISSIONS[role] for role in roles}
+        assert shown == actual, row
+
+
+def test_readme_documents_the_console_sign_in_lifetime():
+    """The settings table names real settings, and says how long a console sign-in lasts
+    (PATRON_TOKEN_TTL_MINUTES is the API token's lifetime, not the console's)."""
+    from pathlib import Path
+
+    from patron.config import Settings
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    fields = Settings.model_fields
+    for name in re.findall(r"^\| `PATRON_([A-Z_]+)`", readme, re.M):
+        assert name.lower() in fields, name
+    default = fields["console_session_minutes"].default
+    assert f"| `PATRON_CONSOLE_SESSION_MINUTES` | `{default}` |" in readme
+    ttl = next(line for line in readme.splitlines() if "`PATRON_TOKEN_TTL_MINUTES`" in line)
+    assert "API" in ttl
