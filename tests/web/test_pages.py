@@ -168,6 +168,16 @@ def test_switching_language_stays_on_the_page_with_its_query(client, database, c
         )
         assert r.status_code == 303, sent
         assert r.headers["location"] == (landing or sent), sent
+    # a page shown by a form post (a refused form) has a post-only address: the switch goes
+    # back to the page the form was on instead
+    refused = client.post(
+        "/console/lang",
+        data={"locale": "xx", "csrf_token": token},
+        headers={"referer": "http://testserver/console/members?q=li"},
+    )
+    assert refused.status_code == 422
+    back = re.search(r'name="back" value="([^"]*)"', refused.text).group(1)
+    assert html.unescape(back) == "/console/members?q=li"
 
 
 def test_every_ui_string_has_a_chinese_translation():

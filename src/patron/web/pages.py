@@ -472,6 +472,7 @@ def render(
         "csrf_token": viewer.csrf if viewer else "",
         "flash": i18n.gettext(locale, unquote(flash)) if flash else None,
         "is_htmx": request.headers.get("HX-Request") == "true",
+        "here": page_address(request),
         **(context or {}),
     }
     response = HTMLResponse(renderer.render(locale, template, ctx), status_code=status)
@@ -517,6 +518,16 @@ def error_page(request: Request, exc: PatronError) -> Response:
     prefix = PORTAL_PREFIX if base == "portal" else CONSOLE_PREFIX
     ctx = {"error": exc, "base": f"{base}/base.html", "again": _page_to_retry(request, prefix)}
     return render(request, "shared/error.html", ctx, status=exc.status)
+
+
+def page_address(request: Request) -> str:
+    """The address that shows this page again (for the language switch): the URL of a GET;
+    after a form post, whose address answers POST only, the page the form was on."""
+    if request.method in ("GET", "HEAD"):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return here if len(here) <= 4000 else request.url.path
+    prefix = PORTAL_PREFIX if request.url.path.startswith(PORTAL_PREFIX) else CONSOLE_PREFIX
+    return _page_to_retry(request, prefix)
 
 
 def _page_to_retry(request: Request, prefix: str) -> str:
