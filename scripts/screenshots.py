@@ -104,7 +104,15 @@ def main() -> None:
         _wait(base + "/health")
         token = _token(base, "admin", demo_password("admin"))
         members = _api(base, "/api/v1/members?limit=50", token)["items"]
-        member_no = max(members, key=lambda m: m.get("points_available", 0) or 0)["member_no"]
+
+        def richness(no: str) -> tuple[bool, bool, int]:
+            # a member with tier changes, points and orders makes the most telling pages
+            tier = _api(base, f"/api/v1/members/{no}/tier", token)
+            points = _api(base, f"/api/v1/members/{no}/points", token)
+            changed = len(tier.get("history", [])) > 0
+            return (changed, points["available"] > 0, tier["window_growth"])
+
+        member_no = max((m["member_no"] for m in members), key=richness)
         from patron.db import Database
         from patron.members.service import get_member
 
