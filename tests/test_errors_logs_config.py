@@ -124,3 +124,33 @@ def test_an_unexpected_error_is_a_clean_500_with_the_request_id(app):
         "request_id": "rid-500",
     }
     assert "13800138000" not in r.text
+
+
+def test_a_value_the_database_refuses_is_bad_input_not_a_server_error(app):
+    from sqlalchemy.exc import DataError
+
+    def out_of_range() -> None:
+        raise DataError("SELECT 1", {}, ValueError("integer out of range"))
+
+    app.add_api_route("/out-of-range", out_of_range)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/out-of-range")
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_value"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/audit?entity_type=%00&entity_id=x",
+        "/api/v1/members?q=13%0000",
+        "/api/v1/members/%00",
+        "/console/members?q=%00",
+        "/portal/login?x=%00",
+    ],
+)
+def test_a_nul_character_in_the_address_is_refused_before_any_route(client, auth_headers, path):
+    """PostgreSQL cannot compare text holding NUL (SQLite can): refused alike on both."""
+    r = client.get(path, headers=auth_headers("admin"))
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_character"

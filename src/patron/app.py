@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
@@ -147,6 +148,16 @@ def create_app(
         if exc.headers:
             response.headers.update(exc.headers)
         return response
+
+    @app.exception_handler(DataError)
+    async def _data_error(request: Request, exc: DataError) -> Response:
+        # The database refused a value the validation let through (e.g. a number out of its
+        # range): bad input, already rolled back by the request's unit of work.
+        log.warning("data_error", error_type=type(exc.orig).__name__)
+        bad = Invalid("invalid_value", "A value in the request is out of range or not valid.")
+        if pages.is_page_request(request):
+            return pages.error_page(request, bad)
+        return _error(422, bad.code, bad.message)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

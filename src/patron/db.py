@@ -120,6 +120,7 @@ def _refuse_nul_characters(session: Session, _ctx: Any, _instances: Any) -> None
     from sqlalchemy import inspect
 
     from patron.errors import Invalid
+    from patron.observability import NUL_MESSAGE
 
     for obj in (*session.new, *session.dirty):
         state = inspect(obj)
@@ -127,12 +128,7 @@ def _refuse_nul_characters(session: Session, _ctx: Any, _instances: Any) -> None
             if attr.key in state.unloaded:
                 continue
             if _holds_nul(state.attrs[attr.key].value):
-                raise Invalid(
-                    "invalid_character",
-                    "Text may not contain control characters such as NUL; remove them and "
-                    "try again.",
-                    details={"field": attr.key},
-                )
+                raise Invalid("invalid_character", NUL_MESSAGE, details={"field": attr.key})
 
 
 class UnitOfWork:

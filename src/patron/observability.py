@@ -75,6 +75,13 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
             return
 
+        if _has_nul(scope):
+            await _send_json(send, rid, 422, "invalid_character", NUL_MESSAGE)
+            self.log.info("request", method=scope["method"], path=scope["path"], status=422)
+            _request_id.reset(token)
+            structlog.contextvars.clear_contextvars()
+            return
+
         received = 0
 
         async def limited_receive() -> Message:
@@ -132,6 +139,16 @@ class RequestContextMiddleware:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+NUL_MESSAGE = "Text may not contain control characters such as NUL; remove them and try again."
+
+
+def _has_nul(scope: Scope) -> bool:
+    """A NUL character in the address (``%00`` or raw): PostgreSQL cannot compare or store it,
+    SQLite can — refused before any route runs, so both databases answer the same 422."""
+    query: bytes = scope.get("query_string") or b""
+    return "\x00" in str(scope.get("path", "")) or b"%00" in query or b"\x00" in query
 
 
 async def _too_large(send: Send, rid: str) -> None:
