@@ -339,7 +339,7 @@ def _recorded() -> tuple[set[str], set[str], int, int]:
 
 def test_the_audit_filters_offer_what_the_code_records(client, database, clock):
     actions, entities, calls, written = _recorded()
-    assert calls == written > 20
+    assert calls == written >= 20  # every audit.record call in the code was read
     assert entities == set(audit_service.ENTITY_TYPES)
     assert actions == set(audit_service.ACTIONS)
     assert set(audit_labels.ENTITY_LABELS) == set(audit_service.ENTITY_TYPES)

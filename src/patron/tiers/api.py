@@ -134,27 +134,16 @@ def override_tier(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> TierOut:
-    from patron.audit import service as audit
-
     member = members.get_member(session, member_no)
     ctx = _ctx(session, principal, clock, settings)
-    before = service.state(session, ctx, member.id).code
-    service.override(
-        session, ctx, member.id, tier_code=body.tier, reason=body.reason, until=body.until
-    )
-    audit.record(
+    service.override_by_hand(
         session,
-        principal,
-        "tier.override",
-        "member",
+        ctx,
+        member.id,
         member_no,
-        {"tier": before},
-        {
-            "tier": body.tier,
-            "reason": body.reason,
-            "until": body.until.isoformat() if body.until else None,
-        },
-        at=ctx.now,
+        tier_code=body.tier,
+        reason=body.reason,
+        until=body.until,
     )
     return _tier_out(session, ctx, member_no, member.id)
 

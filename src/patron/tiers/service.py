@@ -361,7 +361,8 @@ def override_by_hand(
     reason: str,
     until: datetime | None,
 ) -> None:
-    """A staff override with the audit record the REST API writes (``tier.override``)."""
+    """A staff override with its audit record (``tier.override``): the REST API and the
+    console both set tiers by hand through here."""
     before = state(session, ctx, member_id).code
     override(session, ctx, member_id, tier_code=tier_code, reason=reason, until=until)
     audit.record(
