@@ -362,13 +362,34 @@ def test_tier_page_says_a_tier_held_by_hand_needs_nothing_at_the_next_evaluation
     assert "Next evaluation" not in page.text
 
 
-def test_two_first_birthdays_saved_at_once_set_it_once(client, app, make_member, database):
-    """Two phones (or a double tap) saving a first birthday at the same moment: one is saved,
-    the other is told the birthday is already set."""
+def _posted_at_once(app, client, path, forms):
+    """Each form posted to ``path`` at the same moment, by a client of its own carrying
+    ``client``'s cookies (several taps or phones of one signed-in member); the responses."""
     import threading
 
     from fastapi.testclient import TestClient
 
+    barrier = threading.Barrier(len(forms))
+    results: list = [None] * len(forms)
+
+    def post(i: int) -> None:
+        phone = TestClient(app, headers={"accept-language": "en"})
+        for c in client.cookies.jar:
+            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
+        barrier.wait()
+        results[i] = phone.post(path, data=forms[i], follow_redirects=False)
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(forms))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_two_first_birthdays_saved_at_once_set_it_once(client, app, make_member, database):
+    """Two phones (or a double tap) saving a first birthday at the same moment: one is saved,
+    the other is told the birthday is already set."""
     if not database.url.startswith("postgresql"):
         pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
     no = make_member("13966664444")
@@ -376,25 +397,8 @@ def test_two_first_birthdays_saved_at_once_set_it_once(client, app, make_member,
     portal_sign_in(client, app, "13966664444")
     token = _csrf(client.get("/portal/profile").text)
     days = ["1990-01-0" + str(i) for i in range(1, 5)]
-    barrier = threading.Barrier(len(days))
-    results: list = [None] * len(days)
-
-    def save(i: int) -> None:
-        phone = TestClient(app, headers={"accept-language": "en"})
-        for c in client.cookies.jar:
-            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
-        barrier.wait()
-        results[i] = phone.post(
-            "/portal/profile",
-            data={"birthday": days[i], "csrf_token": token},
-            follow_redirects=False,
-        )
-
-    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(days))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    forms = [{"birthday": day, "csrf_token": token} for day in days]
+    results = _posted_at_once(app, client, "/portal/profile", forms)
     codes = sorted(r.status_code for r in results)
     assert codes == [303, 422, 422, 422], codes
     winner = days[[r.status_code for r in results].index(303)]
@@ -404,10 +408,6 @@ def test_two_first_birthdays_saved_at_once_set_it_once(client, app, make_member,
 
 def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, database):
     """Four taps of "Check in" at the same moment: one reward, three "already checked in"."""
-    import threading
-
-    from fastapi.testclient import TestClient
-
     from patron.checkin.models import CheckIn
     from patron.ledger.models import PointsPosting
 
@@ -416,23 +416,8 @@ def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, da
     make_member("13966663333")
     portal_sign_in(client, app, "13966663333")
     token = _csrf(client.get("/portal/checkin").text)
-    barrier = threading.Barrier(4)
-    results: list = [None] * 4
-
-    def tap(i: int) -> None:
-        phone = TestClient(app)
-        for c in client.cookies.jar:
-            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
-        barrier.wait()
-        results[i] = phone.post(
-            "/portal/checkin", data={"csrf_token": token}, follow_redirects=False
-        ).status_code
-
-    threads = [threading.Thread(target=tap, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    taps = _posted_at_once(app, client, "/portal/checkin", [{"csrf_token": token}] * 4)
+    results = [r.status_code for r in taps]
     assert sorted(results) == [303, 409, 409, 409]
     assert _count(database, CheckIn) == 1
     with database.unit_of_work() as s:
@@ -443,10 +428,6 @@ def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, da
 
 
 def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, database):
-    import threading
-
-    from fastapi.testclient import TestClient
-
     if not database.url.startswith("postgresql"):
         pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
     token, _ = _ask_code(client, "13911113333")
@@ -455,25 +436,8 @@ def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, da
         data={"phone": "13911113333", "code": _last_code(app), "csrf_token": token},
     )
     proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
-    barrier = threading.Barrier(3)
-    results: list = [None] * 3
-
-    def tap(i: int) -> None:
-        phone = TestClient(app)
-        for c in client.cookies.jar:
-            phone.cookies.set(c.name, c.value, domain=c.domain, path=c.path)
-        barrier.wait()
-        results[i] = phone.post(
-            "/portal/register",
-            data={"proof": proof, "agree": "1", "csrf_token": token},
-            follow_redirects=False,
-        )
-
-    threads = [threading.Thread(target=tap, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    form = {"proof": proof, "agree": "1", "csrf_token": token}
+    results = _posted_at_once(app, client, "/portal/register", [form] * 3)
     assert [r.status_code for r in results] == [303] * 3
     assert {r.headers["location"] for r in results} == {"/portal/"}
     assert _count(database, Member) == 1

@@ -266,14 +266,19 @@ def tiers_save(request: Request, viewer: Configurer, raw: Posted) -> Response:
     return redirect(request, BASE + "/tiers", flash=SAVED)
 
 
+def _fragment(request: Request, template: str, form: DraftForm, preview: Any) -> HTMLResponse:
+    """A preview fragment for htmx: 422 while the draft, or the preview's own inputs, has
+    problems (listed in the fragment as links to their fields)."""
+    status = 422 if form.errors or preview.errors else 200
+    return render(request, template, {"preview": preview, "errors": form.errors}, status=status)
+
+
 @router.post("/config/tiers/preview")
 def tiers_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLResponse:
     """The tier forecast alone, for htmx: computed over the draft ladder; writes nothing."""
     form = draft(request, raw)
     preview = previews.ladder_preview(request, parse_ladder(form))
-    ctx = {"preview": preview, "errors": form.errors}
-    status = 422 if form.errors else 200
-    return render(request, "console/config/_tiers_preview.html", ctx, status=status)
+    return _fragment(request, "console/config/_tiers_preview.html", form, preview)
 
 
 # ---- points value and the points-payment share -----------------------------------------------
@@ -343,9 +348,7 @@ def pricing_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLRe
     """The worked examples alone, for htmx: computed over the draft; writes nothing."""
     form = draft(request, raw)
     preview = previews.points_preview(request, form, parse_pricing(form))
-    ctx = {"preview": preview, "errors": form.errors}
-    status = 422 if form.errors or preview.errors else 200
-    return render(request, "console/config/_points_preview.html", ctx, status=status)
+    return _fragment(request, "console/config/_points_preview.html", form, preview)
 
 
 # ---- expiry policy and the other points-ledger settings --------------------------------------
@@ -418,6 +421,4 @@ def expiry_preview(request: Request, viewer: Configurer, raw: Posted) -> HTMLRes
     """The expiry dates and counts alone, for htmx: computed over the draft; writes nothing."""
     form = draft(request, raw)
     preview = previews.expiry_preview(request, form, parse_expiry(form))
-    ctx = {"preview": preview, "errors": form.errors}
-    status = 422 if form.errors or preview.errors else 200
-    return render(request, "console/config/_expiry_preview.html", ctx, status=status)
+    return _fragment(request, "console/config/_expiry_preview.html", form, preview)
