@@ -18,6 +18,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from patron.errors import Invalid
+from patron.observability import NUL_MESSAGE
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -117,18 +120,12 @@ def _holds_nul(value: Any) -> bool:
 def _refuse_nul_characters(session: Session, _ctx: Any, _instances: Any) -> None:
     """PostgreSQL cannot store a NUL character in text or JSON, SQLite can: refuse it on both
     before anything is written, as bad input (422) rather than a database error (500)."""
-    from sqlalchemy import inspect
-
-    from patron.errors import Invalid
-    from patron.observability import NUL_MESSAGE
-
     for obj in (*session.new, *session.dirty):
-        state = inspect(obj)
-        for attr in state.mapper.column_attrs:
-            if attr.key in state.unloaded:
-                continue
-            if _holds_nul(state.attrs[attr.key].value):
-                raise Invalid("invalid_character", NUL_MESSAGE, details={"field": attr.key})
+        # the instance dict holds exactly the loaded attribute values: cheaper than the ORM's
+        # attribute state (this runs on every flush)
+        for key, value in vars(obj).items():
+            if not key.startswith("_") and _holds_nul(value):
+                raise Invalid("invalid_character", NUL_MESSAGE, details={"field": key})
 
 
 class UnitOfWork:
