@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PATRON_PORT ?= 8000
 DEMO_MEMBERS ?= 400
+# Test processes (pytest-xdist); each runs both database lanes of the tests it is handed.
+TEST_WORKERS ?= 2
 export PATRON_PORT
 
 .PHONY: demo test lint typecheck serve migrate lock clean assets screenshots
@@ -51,7 +53,7 @@ typecheck: $(VENV)/.dev
 test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 # Re-pin dependencies after editing pyproject.toml (needs uv: pip install uv).
 lock:
