@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.
     # Session cookies only over HTTPS. Unset: on in production, off elsewhere (plain-HTTP demo).
     secure_cookies: bool | None = None
+    # Strict-Transport-Security on every response. Unset: on in production (served over HTTPS).
+    hsts: bool | None = None
     console_session_minutes: int = Field(default=60, ge=5, le=24 * 60)
     portal_session_minutes: int = Field(default=7 * 24 * 60, ge=5, le=90 * 24 * 60)
     # Portal sign-in by SMS code: one code per phone per resend interval, a daily cap per
@@ -75,6 +77,10 @@ class Settings(BaseSettings):
         except Exception as exc:  # ZoneInfoNotFoundError or ValueError
             raise ValueError(f"unknown business_timezone {self.business_timezone!r}") from exc
         return self
+
+    @property
+    def hsts_enabled(self) -> bool:
+        return self.hsts if self.hsts is not None else self.env == "production"
 
     @property
     def is_sqlite(self) -> bool:
