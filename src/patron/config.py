@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     idempotency_retention_hours: int = Field(default=72, ge=1)
+    # An order that earns may be at most this many days old when it reaches the API (a till
+    # that was offline catches up; older history is sent with "earn": false or imported).
+    order_backdate_days: int = Field(default=90, ge=0, le=3650)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
