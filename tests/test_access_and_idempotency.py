@@ -107,3 +107,54 @@ def test_keys_are_durable_across_processes(client, auth_headers, settings, datab
     with TestClient(create_app(settings, database, clock)) as other:
         again = other.post("/api/v1/members", json=body, headers=h)
     assert again.json() == first
+
+
+def test_stored_responses_are_sealed_and_bound_to_their_key(client, auth_headers, database, app):
+    """The stored response (unmasked for an admin) is encrypted at rest, replays byte for byte,
+    and a sealed body moved to another key's row does not open there."""
+    from cryptography.exceptions import InvalidTag
+
+    from patron.idempotency import service as idempotency
+    from patron.idempotency.models import IdempotencyKey
+
+    h = {**auth_headers("admin"), "Idempotency-Key": "seal-1"}
+    body = {"phone": "13800138000", "channel": "web", "email": "zw@example.com"}
+    first = client.post("/api/v1/members", json=body, headers=h)
+    assert first.status_code == 201 and "zw@example.com" in first.text
+    other = {"phone": "13900139000", "channel": "web"}
+    second = client.post("/api/v1/members", json=other, headers={**h, "Idempotency-Key": "seal-2"})
+    assert second.status_code == 201
+    with database.unit_of_work() as s:
+        rows = {r.key: r for r in s.scalars(select(IdempotencyKey))}
+        stored = rows["seal-1"].response_body or ""
+        assert stored.startswith("sealed:")
+        assert "13800138000" not in stored and "zw@example.com" not in stored
+        assert idempotency.unseal(app.state.cipher, rows["seal-1"]) == first.content
+        moved = rows["seal-2"]
+        moved.response_body = stored
+        try:
+            idempotency.unseal(app.state.cipher, moved)
+        except InvalidTag:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("a sealed body opened under another key")
+        s.rollback()
+    again = client.post("/api/v1/members", json=body, headers=h)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.status_code, again.content) == (201, first.content)
+
+
+def test_responses_stored_before_sealing_still_replay(client, auth_headers, database):
+    from sqlalchemy import update
+
+    from patron.idempotency.models import IdempotencyKey
+
+    h = {**auth_headers("clerk"), "Idempotency-Key": "legacy-1"}
+    body = {"phone": "13800138000", "channel": "web"}
+    first = client.post("/api/v1/members", json=body, headers=h)
+    assert first.status_code == 201
+    with database.unit_of_work() as s:  # as a row written by the previous release
+        s.execute(update(IdempotencyKey).values(response_body=first.text))
+    again = client.post("/api/v1/members", json=body, headers=h)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == first.content

@@ -9,6 +9,7 @@ import stat
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from patron.app import create_app
 from patron.config import ConfigError, Settings
@@ -54,6 +55,29 @@ def test_oversized_body_is_refused(client, auth_headers):
     )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_oversized_chunked_body_is_refused_with_413(client, auth_headers, database, idempotent):
+    """A streamed body has no Content-Length: the cap must still answer 413, not 400 or 500,
+    whether the route or the Idempotency-Key hashing reads the body first."""
+
+    def chunks():
+        yield b'{"phone": "'
+        for _ in range(20):
+            yield b"1" * 65_536
+        yield b'", "channel": "web"}'
+
+    headers = {**auth_headers("clerk"), "content-type": "application/json"}
+    if idempotent:
+        headers["Idempotency-Key"] = "big-1"
+    r = client.post("/api/v1/members", content=chunks(), headers=headers)
+    assert "content-length" not in r.request.headers
+    assert r.status_code == 413, r.text
+    assert r.json()["error"]["code"] == "payload_too_large"
+    assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM members")).scalar() == 0
 
 
 def test_request_id_is_kept_and_logs_hold_no_personal_data(

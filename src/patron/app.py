@@ -26,6 +26,7 @@ from patron.observability import (
 )
 from patron.web import pages
 from patron.web.deps import Public
+from patron.web.security_headers import SecurityHeadersMiddleware
 
 log = get_logger("patron.app")
 
@@ -218,4 +219,6 @@ def create_app(
         app.include_router(bench_router)
 
     app.add_middleware(RequestContextMiddleware)
+    # Outermost, so the middleware's own 413/422/500 answers carry the headers too.
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)
     return app

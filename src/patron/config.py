@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     idempotency_retention_hours: int = Field(default=72, ge=1)
+    # An order that earns may be at most this many days old when it reaches the API (a till
+    # that was offline catches up; older history is sent with "earn": false or imported).
+    order_backdate_days: int = Field(default=90, ge=0, le=3650)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_lockout_minutes: int = Field(default=15, ge=1)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
@@ -50,6 +53,8 @@ class Settings(BaseSettings):
     # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.
     # Session cookies only over HTTPS. Unset: on in production, off elsewhere (plain-HTTP demo).
     secure_cookies: bool | None = None
+    # Strict-Transport-Security on every response. Unset: on in production (served over HTTPS).
+    hsts: bool | None = None
     console_session_minutes: int = Field(default=60, ge=5, le=24 * 60)
     portal_session_minutes: int = Field(default=7 * 24 * 60, ge=5, le=90 * 24 * 60)
     # Portal sign-in by SMS code: one code per phone per resend interval, a daily cap per
@@ -75,6 +80,10 @@ class Settings(BaseSettings):
         except Exception as exc:  # ZoneInfoNotFoundError or ValueError
             raise ValueError(f"unknown business_timezone {self.business_timezone!r}") from exc
         return self
+
+    @property
+    def hsts_enabled(self) -> bool:
+        return self.hsts if self.hsts is not None else self.env == "production"
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _request_id: ContextVar[str | None] = ContextVar("patron_request_id", default=None)
@@ -108,7 +109,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            await _too_large(send, rid)
+            # Read outside a route (e.g. to hash it for Idempotency-Key) and not handled there.
+            if not started:
+                await _too_large(send, rid)
             status = 413
         except Exception as exc:
             # Anything unhandled: log its type (never its message: it may hold data) and answer
@@ -137,8 +140,16 @@ class RequestContextMiddleware:
             structlog.contextvars.clear_contextvars()
 
 
-class _BodyTooLarge(Exception):
-    pass
+TOO_LARGE_MESSAGE = "The request body is larger than 1 MB."
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised while a body without Content-Length (chunked) is read past the cap. An HTTP
+    exception, because FastAPI turns any other error raised while it parses a body into a
+    400; this one reaches the app's handler as the documented 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, TOO_LARGE_MESSAGE)
 
 
 NUL_MESSAGE = "Text may not contain control characters such as NUL; remove them and try again."
@@ -152,7 +163,7 @@ def _has_nul(scope: Scope) -> bool:
 
 
 async def _too_large(send: Send, rid: str) -> None:
-    await _send_json(send, rid, 413, "payload_too_large", "The request body is larger than 1 MB.")
+    await _send_json(send, rid, 413, "payload_too_large", TOO_LARGE_MESSAGE)
 
 
 async def _send_json(send: Send, rid: str, status: int, code: str, message: str) -> None:

@@ -45,8 +45,8 @@ def _board(database, clock, start=FEB, end=MAR1):
         return analytics.dashboard(s, start=start, end=end, now=clock.now(), tz=SH)
 
 
-def _order(client, shop, member_no, ext, day):
-    body = order_body(member_no, ext=ext, ordered_at=f"{day}T09:00:00+08:00")
+def _order(client, shop, member_no, ext, day, **over):
+    body = order_body(member_no, ext=ext, ordered_at=f"{day}T09:00:00+08:00", **over)
     r = client.post("/api/v1/orders", json=body, headers=shop)
     assert r.status_code == 201, r.text
     return r.json()
@@ -80,7 +80,8 @@ def test_dashboard_kpis_on_a_known_dataset(
     _order(client, shop, a, "A2", "2026-03-01")
     _order(client, shop, b, "B1", "2026-02-20")
     _order(client, shop, c, "C1", "2026-02-25")
-    _order(client, shop, d, "D0", "2025-11-15")  # before the range and the active window
+    # before the range and the active window (and the backdating window: history earns nothing)
+    _order(client, shop, d, "D0", "2025-11-15", earn=False)
     for ext, lines in (("B1", [{"line_no": 2, "quantity": 1}]), ("C1", None)):
         body = {
             "external_id": f"R-{ext}",

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from patron.auth.principal import Principal
 from patron.imports.importers import MemberImporter, ProductImporter, StoreImporter
-from patron.imports.runner import run_import
+from patron.imports.runner import RowProblem, run_import
 from patron.kit.crypto import FieldCipher
 from patron.members import service as members
 from patron.members.models import Member, MemberConsent
@@ -116,3 +116,34 @@ def test_stores_and_products_import(app, database, tmp_path):
     assert (r.imported, r.rejected) == (1, 3)
     fields = {int(e["row"]): e["field"] for e in _errors(tmp_path / "pe.csv")}
     assert fields == {2: "member_prices", 3: "category_code", 4: "price"}
+
+
+class _EchoingImporter:
+    """Refuses every row, quoting the row's own cells (as reasons may, e.g. a parse error)."""
+
+    kind = "echo"
+
+    def parse(self, row):
+        raise RowProblem(row.values["field"], row.values["reason"])
+
+    def write_batch(self, session, batch):  # pragma: no cover - parse refuses every row
+        return []
+
+
+def test_error_report_neutralises_formula_cells(database, tmp_path):
+    """Whatever a reason quotes from the file, the report never opens as a formula."""
+    path = tmp_path / "echo.csv"
+    path.write_text(
+        "field,reason\n=cmd|' /C calc'!A0,+1+1\n@SUM(A1),-2+3\nphone,\tplain\n",
+        encoding="utf-8",
+    )
+    report = run_import(database, _EchoingImporter(), path, report_path=tmp_path / "err.csv")
+    assert report.rejected == 3
+    with (tmp_path / "err.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows == [
+        ["row", "field", "reason"],
+        ["1", "'=cmd|' /C calc'!A0", "'+1+1"],
+        ["2", "'@SUM(A1)", "'-2+3"],
+        ["3", "phone", "plain"],  # the reader trims cells
+    ]

@@ -158,3 +158,36 @@ def test_profile_bonus_follows_the_rule_settings_and_budget(database, clock):
         d = new_member(s, clock.now(), phone="13900000014")
         _complete(s, d, clock)
         assert completion.award_if_complete(s, ctx(s, clock.now()), CIPHER, d) == 0
+
+
+def test_csv_export_neutralises_formulas_and_keeps_negative_numbers(
+    client, make_member, database, clock, auth_headers
+):
+    no = make_member("13912345670", name='=HYPERLINK("http://evil","x")', city="@SUM(A1)")
+    admin = auth_headers("admin")
+    for amount, reason in ((20, "+goodwill"), (-5, "-2+3 correction")):
+        adjust = {"ledger": "growth", "amount": amount, "reason": reason}
+        r = client.post(f"/api/v1/members/{no}/points/adjustments", json=adjust, headers=admin)
+        assert r.status_code == 201, r.text
+    with database.unit_of_work() as s:
+        data = privacy.export(s, CIPHER, _member(s, no), now=clock.now())
+    archive = zipfile.ZipFile(io.BytesIO(privacy.to_csv_zip(data)))
+
+    def rows(section):
+        text = archive.read(f"{section}.csv").decode("utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text)))
+
+    profile = {r["field"]: r["value"] for r in rows("profile")}
+    assert profile["name"] == '\'=HYPERLINK("http://evil","x")'
+    assert profile["city"] == "'@SUM(A1)"
+    adjustments = rows("adjustments")
+    assert [(a["amount"], a["reason"]) for a in adjustments] == [
+        ("20", "'+goodwill"),
+        ("-5", "'-2+3 correction"),
+    ]
+    every_cell = [v for section in privacy.SECTIONS for r in rows(section) for v in r.values()]
+    for value in every_cell:
+        # only whole numbers (negative ones included) may start with "-"
+        assert not value or value[0] not in "=+@\t\r" or value.lstrip("-").isdigit(), value
+    # The JSON export keeps the member's text as it is.
+    assert data["profile"]["name"] == '=HYPERLINK("http://evil","x")'

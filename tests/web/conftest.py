@@ -105,10 +105,28 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+CSP_VIOLATIONS: list[str] = []
+
+
 def _context(browser: Any, live: LiveServer, **options: Any) -> Any:
     ctx = browser.new_context(base_url=live.url, locale="en-US", **options)
     ctx.set_default_timeout(10_000)
+    # Every page of every browser test also checks that the Content-Security-Policy refused
+    # nothing the page needs (Chromium reports each refusal on the console).
+    ctx.on(
+        "console",
+        lambda msg: (
+            CSP_VIOLATIONS.append(msg.text) if "Content Security Policy" in msg.text else None
+        ),
+    )
     return ctx
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS
 
 
 @pytest.fixture

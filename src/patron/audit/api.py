@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from patron.audit import service
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.kit.timeutil import BoundedDateTime
 from patron.web.deps import SessionDep, require
 from patron.web.routing import api_router
 
@@ -47,8 +48,8 @@ def search_audit(
     actor_type: Annotated[str | None, Query(max_length=16)] = None,
     actor_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: BoundedDateTime | None = None,
+    until: BoundedDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> AuditPage:

@@ -4,10 +4,15 @@ The key row is inserted in the request's own transaction, before the effect, and
 it. A concurrent duplicate blocks on the unique index until the first transaction ends, then
 finds the committed row and replays it; if the first request failed, nothing was committed and
 the retry runs normally.
+
+Stored responses hold what the caller was sent — unmasked phones and emails for a caller allowed
+to see them — so they are kept encrypted with the member columns' cipher, bound to their row
+(caller and key), and kept for the retention period only.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from dataclasses import dataclass
@@ -19,9 +24,13 @@ from sqlalchemy.orm import Session
 
 from patron.errors import Conflict, Invalid
 from patron.idempotency.models import IdempotencyKey
+from patron.kit.crypto import FieldCipher
 
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Marks a sealed body (base64 of the cipher's output) in the text column. Rows stored before
+# bodies were sealed have no mark and are read as they are until the retention purges them.
+_SEALED = "sealed:"
 
 
 @dataclass(frozen=True)
@@ -53,12 +62,19 @@ def validate_key(key: str) -> None:
         )
 
 
-def claim(session: Session, principal: str, key: str, req_hash: str, now: datetime) -> int:
+def claim(
+    session: Session,
+    cipher: FieldCipher,
+    principal: str,
+    key: str,
+    req_hash: str,
+    now: datetime,
+) -> int:
     """Reserve ``key`` for this request or raise ``Replay``/``Conflict``. Returns the row id."""
     validate_key(key)
     existing = _find(session, principal, key)
     if existing is not None:
-        _resolve(existing, req_hash)
+        _resolve(cipher, existing, req_hash)
     row = IdempotencyKey(principal=principal, key=key, request_hash=req_hash, created_at=now)
     session.add(row)
     try:
@@ -72,7 +88,7 @@ def claim(session: Session, principal: str, key: str, req_hash: str, now: dateti
             raise Conflict(
                 "idempotency_key_in_use", "A request with this Idempotency-Key is in progress."
             ) from None
-        _resolve(existing, req_hash)
+        _resolve(cipher, existing, req_hash)
     return row.id
 
 
@@ -84,7 +100,25 @@ def _find(session: Session, principal: str, key: str) -> IdempotencyKey | None:
     )
 
 
-def _resolve(existing: IdempotencyKey, req_hash: str) -> None:
+def _context(row: IdempotencyKey) -> str:
+    # Bound to the row: a sealed body copied to another caller's or key's row does not open.
+    return f"idempotency_keys.response_body\x00{row.principal}\x00{row.key}"
+
+
+def seal(cipher: FieldCipher, row: IdempotencyKey, body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace")
+    return _SEALED + base64.b64encode(cipher.encrypt(text, _context(row))).decode("ascii")
+
+
+def unseal(cipher: FieldCipher, row: IdempotencyKey) -> bytes:
+    stored = row.response_body or ""
+    if not stored.startswith(_SEALED):
+        return stored.encode()
+    blob = base64.b64decode(stored[len(_SEALED) :])
+    return cipher.decrypt(blob, _context(row)).encode()
+
+
+def _resolve(cipher: FieldCipher, existing: IdempotencyKey, req_hash: str) -> None:
     if existing.request_hash != req_hash:
         raise Conflict(
             "idempotency_key_reused",
@@ -97,20 +131,25 @@ def _resolve(existing: IdempotencyKey, req_hash: str) -> None:
     raise Replay(
         StoredResponse(
             existing.status_code,
-            (existing.response_body or "").encode(),
+            unseal(cipher, existing),
             existing.content_type or "application/json",
         )
     )
 
 
 def store_response(
-    session: Session, row_id: int, status_code: int, body: bytes, content_type: str
+    session: Session,
+    cipher: FieldCipher,
+    row_id: int,
+    status_code: int,
+    body: bytes,
+    content_type: str,
 ) -> None:
     row = session.get(IdempotencyKey, row_id)
     if row is None:  # pragma: no cover
         return
     row.status_code = status_code
-    row.response_body = body.decode("utf-8", errors="replace")
+    row.response_body = seal(cipher, row, body)
     row.content_type = content_type
     session.flush()
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from patron.db import Database
 from patron.imports.reader import CsvRow, CsvSource
+from patron.kit import csvsafe
 
 T = TypeVar("T")
 
@@ -92,7 +93,8 @@ def run_import(
 
         def reject(err: RowError) -> None:
             report.rejected += 1
-            writer.writerow([err.row, err.field, err.reason])
+            # Reasons quote the file's own cells and headers: neutralise formula-like text.
+            writer.writerow(csvsafe.row([err.row, err.field, err.reason]))
             if len(report.first_errors) < 20:
                 report.first_errors.append(err)
 

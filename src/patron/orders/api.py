@@ -13,7 +13,7 @@ from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
 from patron.members.models import Member
 from patron.members.service import get_member
-from patron.orders import checkout, returns, service
+from patron.orders import checkout, domain, returns, service
 from patron.orders.models import Order
 from patron.orders.schemas import (
     CommitIn,
@@ -88,6 +88,9 @@ def ingest_order(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> OrderOut:
+    domain.check_backdating(
+        body.ordered_at, clock.now(), max_days=settings.order_backdate_days, earn=body.earn
+    )
     order, replayed = service.ingest_order(
         session, principal, body, now=clock.now(), tz=business_tz(settings.business_timezone)
     )

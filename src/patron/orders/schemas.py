@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from patron.kit.timeutil import BoundedDateTime
 
 Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
 ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")]
@@ -73,7 +75,7 @@ class OrderIn(BaseModel):
     member_no: MemberNo
     channel: OrderChannel
     store_code: Code | None = None
-    ordered_at: AwareDatetime
+    ordered_at: BoundedDateTime
     lines: list[OrderLineIn] = Field(min_length=1, max_length=500)
     payments: list[PaymentIn] = Field(min_length=1, max_length=10)
     earn: bool = Field(default=True, description="false for historical orders that earn nothing")
@@ -138,7 +140,7 @@ class ReturnIn(BaseModel):
         },
     )
     external_id: ExternalId
-    returned_at: AwareDatetime
+    returned_at: BoundedDateTime
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
 
 

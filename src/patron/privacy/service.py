@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.checkin.models import CheckIn
+from patron.kit import csvsafe
 from patron.kit.crypto import FieldCipher
 from patron.ledger.models import GrowthPosting, PointsAdjustment, PointsLot, PointsPosting
 from patron.members import service as members
@@ -268,7 +269,8 @@ def to_csv_zip(data: dict[str, Any]) -> bytes:
             columns = list(rows[0]) if rows else ["(none)"]
             writer = csv.DictWriter(text, fieldnames=columns)
             writer.writeheader()
-            writer.writerows(rows)
+            # The member's own text (name, reasons, tags, ids) may start like a formula.
+            writer.writerows(csvsafe.record(r) for r in rows)
             # BOM: spreadsheet apps then read the Chinese text as UTF-8
             zf.writestr(f"{section}.csv", "\ufeff" + text.getvalue())
     return buf.getvalue()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.errors import Invalid
-from patron.kit.timeutil import business_tz
+from patron.kit.timeutil import BoundedDateTime, business_tz
 from patron.orders import service as orders
 from patron.orders.pricing import PricingSettings
 from patron.program import service as program
@@ -68,7 +68,7 @@ class PreviewIn(BaseModel):
     amount_fen: int = Field(ge=0, le=100_000_000_00)
     category: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     tier: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = None
-    at: AwareDatetime | None = None
+    at: BoundedDateTime | None = None
     rules: EarningRules | None = Field(
         default=None, description="rules to try instead of those in force (nothing is saved)"
     )

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Path
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.kit.timeutil import business_tz
+from patron.kit.timeutil import BoundedDateTime, business_tz
 from patron.ledger import service as ledger
 from patron.members import service as members
 from patron.tiers import domain, service
@@ -62,7 +62,7 @@ class OverrideIn(BaseModel):
     )
     tier: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    until: AwareDatetime | None = None
+    until: BoundedDateTime | None = None
 
 
 def _ctx(

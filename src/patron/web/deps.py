@@ -115,7 +115,12 @@ def claim_idempotency(request: Request, session: Session, principal: Principal) 
         return
     req_hash: str = request.state.request_hash
     request.state.idempotency_row = idempotency.claim(
-        session, principal.key, key, req_hash, request.app.state.clock.now()
+        session,
+        request.app.state.cipher,
+        principal.key,
+        key,
+        req_hash,
+        request.app.state.clock.now(),
     )
 
 

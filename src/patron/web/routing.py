@@ -77,6 +77,7 @@ class UnitOfWorkRoute(APIRoute):
                     await run_in_threadpool(
                         idempotency.store_response,
                         uow.session,
+                        request.app.state.cipher,
                         row_id,
                         response.status_code,
                         bytes(response.body),

@@ -13,3 +13,25 @@ document.addEventListener("DOMContentLoaded", function () {
     { code: "[45]..", swap: false, error: true },
   ];
 });
+// "Go back" on error pages: a listener rather than a javascript: link, which the Content
+// Security Policy (script-src 'self') refuses to run.
+document.addEventListener("click", function (event) {
+  var link = event.target.closest && event.target.closest("a[data-back]");
+  if (link && window.history.length > 1) {
+    event.preventDefault();
+    window.history.back();
+  }
+});
+// The other inline handlers the pages used to carry, for the same reason.
+document.addEventListener("click", function (event) {
+  var target = event.target.closest ? event.target : null;
+  if (!target) return;
+  var lang = target.closest("a[data-lang]");
+  if (lang) document.cookie = "patron_lang=" + lang.dataset.lang + ";path=/;SameSite=Lax";
+  if (target.closest("[data-print]")) window.print();
+});
+document.addEventListener("change", function (event) {
+  if (event.target.matches && event.target.matches("select[data-autosubmit]")) {
+    event.target.form.submit();
+  }
+});
