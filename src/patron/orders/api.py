@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.kit.ids import ExternalIdPath, SourcePath
 from patron.kit.timeutil import business_tz
 from patron.members.models import Member
 from patron.members.service import get_member
@@ -33,8 +34,6 @@ from patron.web.routing import api_router
 router = api_router("/api/v1", tags=["orders"])
 Writer = Annotated[Principal, Depends(require(perm.ORDERS_WRITE))]
 Reader = Annotated[Principal, Depends(require(perm.ORDERS_READ))]
-SourcePath = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$")]
-ExternalPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
 def order_out(session: Session, order: Order, member_no: str | None = None) -> OrderOut:
@@ -98,7 +97,7 @@ def ingest_order(
 
 @router.get("/orders/{source}/{external_id}", summary="One order")
 def get_order(
-    source: SourcePath, external_id: ExternalPath, principal: Reader, session: SessionDep
+    source: SourcePath, external_id: ExternalIdPath, principal: Reader, session: SessionDep
 ) -> OrderOut:
     return order_out(session, service.get_order(session, source, external_id))
 
@@ -110,7 +109,7 @@ def get_order(
 )
 def record_return(
     source: SourcePath,
-    external_id: ExternalPath,
+    external_id: ExternalIdPath,
     body: ReturnIn,
     response: Response,
     principal: Writer,

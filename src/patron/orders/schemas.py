@@ -5,10 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
-ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+from patron.kit.ids import Code, ExternalId, Sku, Source
+
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 Fen = Annotated[int, Field(ge=0, le=1_000_000_000_00)]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]

@@ -1,0 +1,112 @@
+"""The integrator's contract for orders: ids that are accepted can be fetched and returned,
+and the checkout quote answers with the fields docs/rules.md promises."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from patron.kit import ids
+from tests.factories import order_body
+
+RETURN = {"returned_at": "2026-03-02T10:00:00+08:00", "lines": [{"line_no": 1, "quantity": 1}]}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("external_id", "SH001/2026/0001"),  # a slash would split the order's address
+        ("external_id", "."),  # dot segments are collapsed by clients and proxies
+        ("external_id", ".."),
+        ("external_id", "x" * 65),
+        ("source", "POS"),
+    ],
+)
+def test_an_id_that_could_not_be_fetched_is_refused(client, shop, make_member, field, value):
+    no = make_member()
+    r = client.post("/api/v1/orders", json={**order_body(no), field: value}, headers=shop)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["details"]["errors"][0]["field"] == field
+    assert client.get(f"/api/v1/members/{no}/orders", headers=shop).json()["total"] == 0
+
+
+def test_a_return_id_follows_the_same_grammar(client, shop, make_member):
+    no = make_member()
+    assert client.post("/api/v1/orders", json=order_body(no), headers=shop).status_code == 201
+    r = client.post(
+        "/api/v1/orders/pos/O-1/returns", json={**RETURN, "external_id": "R/1"}, headers=shop
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"]["errors"][0]["field"] == "external_id"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [ids.SOURCE_PATTERN, ids.EXTERNAL_ID_PATTERN, ids.SKU_PATTERN, ids.CODE_PATTERN],
+)
+def test_body_and_address_share_one_grammar(app, pattern):
+    """Every id a body accepts is accepted in the address that fetches it, and vice versa."""
+    doc = app.openapi()
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "pattern" in node:
+                found.add(node["pattern"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    assert pattern in found
+    # No other grammar for these ids survives anywhere in the document.
+    legacy = {r"^[A-Za-z0-9_.:/-]{1,64}$", r"^[A-Za-z0-9_.:-]{1,64}$", r"^[A-Za-z0-9_.-]{1,64}$"}
+    assert not found & legacy
+
+
+def test_every_accepted_id_can_be_fetched_and_returned(app, client, shop, make_member):
+    no = make_member()
+    seen: set[tuple[str, str]] = set()
+    # Draw from what the documented request bodies accept.
+    schemas = app.openapi()["components"]["schemas"]
+    order_ids = schemas["OrderIn"]["properties"]
+    return_ids = schemas["ReturnIn"]["properties"]
+
+    @given(
+        source=st.from_regex(order_ids["source"]["pattern"], fullmatch=True),
+        external_id=st.from_regex(order_ids["external_id"]["pattern"], fullmatch=True),
+        return_id=st.from_regex(return_ids["external_id"]["pattern"], fullmatch=True),
+    )
+    @settings(
+        max_examples=20,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(source, external_id, return_id):
+        if (source, external_id) in seen:
+            return
+        seen.add((source, external_id))
+        body = {**order_body(no), "source": source, "external_id": external_id}
+        r = client.post("/api/v1/orders", json=body, headers=shop)
+        assert r.status_code == 201, r.text
+        got = client.get(f"/api/v1/orders/{source}/{external_id}", headers=shop)
+        assert got.status_code == 200, (source, external_id, got.text)
+        assert got.json()["external_id"] == external_id
+        r = client.post(
+            f"/api/v1/orders/{source}/{external_id}/returns",
+            json={**RETURN, "external_id": return_id},
+            headers=shop,
+        )
+        assert r.status_code == 201, (source, external_id, r.text)
+        assert r.json()["order_external_id"] == external_id
+
+    check()
+    assert all(re.fullmatch(ids.EXTERNAL_ID_PATTERN, e) for _, e in seen)
