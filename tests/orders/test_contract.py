@@ -110,3 +110,64 @@ def test_every_accepted_id_can_be_fetched_and_returned(app, client, shop, make_m
 
     check()
     assert all(re.fullmatch(ids.EXTERNAL_ID_PATTERN, e) for _, e in seen)
+
+
+def _documented_quote_fields() -> list[str]:
+    """The fields docs/rules.md says the quote reports per line."""
+    from pathlib import Path
+
+    text = Path(__file__).parents[2].joinpath("docs", "rules.md").read_text(encoding="utf-8")
+    paragraph = text.split("Per line the quote reports", 1)[1].split("\n\n", 1)[0]
+    return [f for f in re.findall(r"`([a-z_]+)`", paragraph) if f.endswith(("_fen", "points"))]
+
+
+def test_the_quote_returns_the_fields_the_rules_promise(client, shop, make_member):
+    no = make_member()
+    basket = {
+        "member_no": no,
+        "channel": "store",
+        "store_code": "SH001",
+        "lines": [{"sku": "BEA-1", "quantity": 2, "discount_fen": 100}],
+    }
+    r = client.post("/api/v1/checkout/quote", json=basket, headers=shop)
+    assert r.status_code == 200, r.text
+    quote = r.json()
+    documented = _documented_quote_fields()
+    assert len(documented) >= 10, documented
+    line = quote["lines"][0]
+    assert set(documented) <= set(line), set(documented) - set(line)
+    assert line["list_amount_fen"] == 2 * 19900
+    assert line["line_discount_fen"] == 100
+    net = (
+        line["list_amount_fen"]
+        - line["member_price_saving_fen"]
+        - line["line_discount_fen"]
+        - line["tier_discount_fen"]
+        - line["birthday_discount_fen"]
+        - line["order_discount_fen"]
+    )
+    assert line["net_fen"] == net
+    # The order's figures are the sums of its lines'.
+    for field in ("member_price_saving_fen", "line_discount_fen", "order_discount_fen"):
+        assert quote[field] == sum(ln[field] for ln in quote["lines"]), field
+    assert quote["list_total_fen"] == line["list_amount_fen"]
+
+
+def test_a_quote_needs_no_value_the_schema_does_not_ask_for(app, client, shop, make_member):
+    no = make_member()
+    schema = app.openapi()["components"]["schemas"]["QuoteIn"]
+    assert "channel" in schema["required"]
+    # Only what the schema requires, with the defaults of everything else: a quote.
+    required = {"member_no": no, "channel": "online", "lines": [{"sku": "BEA-1", "quantity": 1}]}
+    assert set(required) == set(schema["required"])
+    r = client.post("/api/v1/checkout/quote", json=required, headers=shop)
+    assert r.status_code == 200, r.text
+    # Leaving the channel out names the missing field instead of a store nobody asked for.
+    r = client.post(
+        "/api/v1/checkout/quote",
+        json={"member_no": no, "lines": [{"sku": "BEA-1", "quantity": 1}]},
+        headers=shop,
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"
+    assert r.json()["error"]["details"]["errors"][0]["field"] == "channel"

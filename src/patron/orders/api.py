@@ -161,8 +161,10 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
         birthday_month=q.birthday_month,
         list_total_fen=q.list_total_fen,
         member_price_saving_fen=q.member_price_saving_fen,
+        line_discount_fen=q.line_discount_fen,
         tier_discount_fen=q.tier_discount_fen,
         birthday_discount_fen=q.birthday_discount_fen,
+        order_discount_fen=q.order_discount_fen,
         total_fen=q.total_fen,
         points_balance=priced.balance,
         max_points=q.max_points,
@@ -172,22 +174,7 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
         points_earned=priced.earning.points,
         growth_earned=priced.earning.growth,
         rules=service.trace(priced.earning),
-        lines=[
-            QuoteLineOut(
-                sku=ql.sku,
-                category=ql.category,
-                quantity=ql.quantity,
-                list_unit_fen=ql.list_unit_fen,
-                unit_price_fen=ql.unit_price_fen,
-                member_price_applied=ql.member_price_applied,
-                tier_discount_fen=ql.tier_discount_fen,
-                birthday_discount_fen=ql.birthday_discount_fen,
-                net_fen=ql.net_fen,
-                points_fen=ql.points_fen,
-                paid_fen=ql.paid_fen,
-            )
-            for ql in q.lines
-        ],
+        lines=[QuoteLineOut.model_validate(ql, from_attributes=True) for ql in q.lines],
     )
 
 
