@@ -4,12 +4,18 @@ and the checkout quote answers with the fields docs/rules.md promises."""
 from __future__ import annotations
 
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
+from patron.auth.principal import Principal
 from patron.kit import ids
+from patron.ledger import flows
+from patron.ledger import service as ledger
+from patron.members.models import Member
 from tests.factories import order_body
 
 RETURN = {"returned_at": "2026-03-02T10:00:00+08:00", "lines": [{"line_no": 1, "quantity": 1}]}
@@ -171,3 +177,33 @@ def test_a_quote_needs_no_value_the_schema_does_not_ask_for(app, client, shop, m
     assert r.status_code == 422, r.text
     assert r.json()["error"]["code"] == "validation_error"
     assert r.json()["error"]["details"]["errors"][0]["field"] == "channel"
+
+
+def test_points_over_the_share_are_one_error_at_checkout_and_on_orders(
+    client, shop, make_member, database, clock
+):
+    no = make_member()
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        ctx = ledger.Ctx(Principal.system("t"), clock.now(), ZoneInfo("Asia/Shanghai"))
+        flows.earn(s, ctx, mid, points=100_000, source_type="test", source_id="grant")
+    basket = {"member_no": no, "channel": "store", "store_code": "SH001"}
+    quote = client.post(
+        "/api/v1/checkout/quote",
+        json={**basket, "lines": [{"sku": "BEA-1", "quantity": 1}], "points_to_use": 19_900},
+        headers=shop,
+    )
+    order = client.post(
+        "/api/v1/orders",
+        json=order_body(
+            no,
+            payments=[
+                {"method": "points", "amount_fen": 19_900, "points": 19_900},
+                {"method": "wechat", "amount_fen": 2_000},
+            ],
+        ),
+        headers=shop,
+    )
+    assert (quote.status_code, order.status_code) == (422, 422), (quote.text, order.text)
+    codes = {quote.json()["error"]["code"], order.json()["error"]["code"]}
+    assert codes == {"points_share_exceeded"}

@@ -29,6 +29,7 @@ from patron.orders.schemas import (
     ReturnOut,
 )
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
+from patron.web.openapi import errors
 from patron.web.routing import api_router
 
 router = api_router("/api/v1", tags=["orders"])
@@ -77,7 +78,10 @@ def order_out(session: Session, order: Order, member_no: str | None = None) -> O
     "/orders",
     status_code=status.HTTP_201_CREATED,
     summary="Record an order from a POS or shop (idempotent by source + external_id)",
-    responses={200: {"description": "The same order was already recorded", "model": OrderOut}},
+    responses={
+        200: {"description": "The same order was already recorded", "model": OrderOut},
+        **errors(404),  # no such member
+    },
 )
 def ingest_order(
     body: OrderIn,
@@ -181,6 +185,7 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
 @router.post(
     "/checkout/quote",
     summary="Price a basket for a member: member prices, discounts, points to earn and usable",
+    responses=errors(404),  # no such member
 )
 def checkout_quote(
     body: QuoteIn,
@@ -197,6 +202,7 @@ def checkout_quote(
     "/checkout/commit",
     status_code=status.HTTP_201_CREATED,
     summary="Commit a quoted basket as an order, with its points payment, in one transaction",
+    responses=errors(404),  # no such member
 )
 def checkout_commit(
     body: CommitIn,
