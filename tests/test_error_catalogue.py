@@ -119,3 +119,18 @@ def test_the_scanner_reads_every_way_a_code_is_raised(tmp_path, monkeypatch):
     }
     assert len(found.unresolved) == 1
     assert found.unresolved[0].startswith("shop/service.py:18: PatronError(code")
+
+
+def test_the_command_checks_and_writes(tmp_path):
+    from typer.testing import CliRunner
+
+    from patron.cli import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["docs", "errors", "--check"]).exit_code == 0
+    stale = tmp_path / "api.md"
+    doc = DOC.read_text(encoding="utf-8")
+    stale.write_text(doc.replace("| `payments_mismatch` |", "| `payments_gone` |"), "utf-8")
+    assert runner.invoke(app, ["docs", "errors", "--check", "--doc", str(stale)]).exit_code == 1
+    assert runner.invoke(app, ["docs", "errors", "--doc", str(stale)]).exit_code == 0
+    assert stale.read_text(encoding="utf-8") == doc
