@@ -24,13 +24,14 @@ from patron.observability import (
     current_request_id,
     get_logger,
 )
-from patron.web import pages
+from patron.web import openapi, pages
 from patron.web.deps import Public
 from patron.web.security_headers import SecurityHeadersMiddleware
 
 log = get_logger("patron.app")
 
 _HTTP_CODES = {
+    400: "malformed_body",
     401: "not_authenticated",
     403: "forbidden",
     404: "not_found",
@@ -164,8 +165,9 @@ def create_app(
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", error_type=type(exc).__name__)
         if pages.is_page_request(request):
-            oops = PatronError("internal_error", "Something went wrong on our side; it was logged.")
-            oops.status = 500
+            oops = PatronError(
+                "internal_error", "Something went wrong on our side; it was logged.", status=500
+            )
             return pages.error_page(request, oops)
         return _error(500, "internal_error", "Something went wrong on our side; it was logged.")
 
@@ -218,6 +220,7 @@ def create_app(
 
         app.include_router(bench_router)
 
+    openapi.install(app)
     app.add_middleware(RequestContextMiddleware)
     # Outermost, so the middleware's own 413/422/500 answers carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)

@@ -432,6 +432,31 @@ def check() -> None:
 # ledger commands:
 
 
+docs_app = typer.Typer(help="Documents generated from the code.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("errors")
+def docs_errors(
+    check: Annotated[
+        bool, typer.Option("--check", help="only compare; exit 1 if docs/api.md is out of date")
+    ] = False,
+    doc: Annotated[Path | None, typer.Option(help="the document (default: docs/api.md)")] = None,
+) -> None:
+    """Write the error catalogue of docs/api.md from the error codes the code raises."""
+    from patron import error_catalogue
+
+    current, found = error_catalogue.write(doc, check=check)
+    for site in found.unresolved:
+        err.print(f"[red]error code not readable[/] (raise it with a literal code): {site}")
+    if check and not current:
+        err.print("[red]docs/api.md: error catalogue out of date[/]; run `patron docs errors`")
+    elif not check:
+        console.print(f"{len(found.entries)} error codes written to the catalogue.")
+    if found.unresolved or (check and not current):
+        raise typer.Exit(1)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

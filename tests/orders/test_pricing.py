@@ -146,7 +146,7 @@ def test_points_pay_at_most_half_the_order_and_the_balance() -> None:
     ("kw", "code"),
     [
         ({"points_balance": 100, "points_to_use": 200}, "points_over_balance"),
-        ({"points_balance": 100_000, "points_to_use": 5_001}, "points_over_limit"),
+        ({"points_balance": 100_000, "points_to_use": 5_001}, "points_share_exceeded"),
         ({"points_balance": -1}, "negative_amount"),
         ({"order_discount_fen": -1}, "negative_amount"),
     ],

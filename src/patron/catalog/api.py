@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Query
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
@@ -19,6 +19,7 @@ from patron.catalog.schemas import (
     StoreOut,
 )
 from patron.errors import Invalid
+from patron.kit.ids import CodePath, SkuPath
 from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.routing import api_router
 
@@ -38,7 +39,7 @@ def list_stores(
 
 @router.put("/stores/{code}", summary="Create or update a store")
 def put_store(
-    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
+    code: CodePath,
     body: StoreIn,
     principal: Writer,
     session: SessionDep,
@@ -56,7 +57,7 @@ def list_categories(principal: Reader, session: SessionDep) -> list[CategoryOut]
 
 @router.put("/categories/{code}", summary="Create or update a category")
 def put_category(
-    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
+    code: CodePath,
     body: CategoryIn,
     principal: Writer,
     session: SessionDep,
@@ -85,7 +86,7 @@ def list_products(
 
 @router.get("/products/{sku}", summary="A product with its member prices")
 def get_product(
-    sku: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    sku: SkuPath,
     principal: Reader,
     session: SessionDep,
 ) -> ProductOut:
@@ -94,7 +95,7 @@ def get_product(
 
 @router.put("/products/{sku}", summary="Create or update a product and its member prices")
 def put_product(
-    sku: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    sku: SkuPath,
     body: ProductIn,
     principal: Writer,
     session: SessionDep,

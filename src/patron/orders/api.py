@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.kit.ids import ExternalIdPath, SourcePath
 from patron.kit.timeutil import business_tz
 from patron.members.models import Member
 from patron.members.service import get_member
@@ -28,13 +29,12 @@ from patron.orders.schemas import (
     ReturnOut,
 )
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
+from patron.web.openapi import errors
 from patron.web.routing import api_router
 
 router = api_router("/api/v1", tags=["orders"])
 Writer = Annotated[Principal, Depends(require(perm.ORDERS_WRITE))]
 Reader = Annotated[Principal, Depends(require(perm.ORDERS_READ))]
-SourcePath = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,32}$")]
-ExternalPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 
 
 def order_out(session: Session, order: Order, member_no: str | None = None) -> OrderOut:
@@ -78,7 +78,10 @@ def order_out(session: Session, order: Order, member_no: str | None = None) -> O
     "/orders",
     status_code=status.HTTP_201_CREATED,
     summary="Record an order from a POS or shop (idempotent by source + external_id)",
-    responses={200: {"description": "The same order was already recorded", "model": OrderOut}},
+    responses={
+        200: {"description": "The same order was already recorded", "model": OrderOut},
+        **errors(404),  # no such member
+    },
 )
 def ingest_order(
     body: OrderIn,
@@ -101,7 +104,7 @@ def ingest_order(
 
 @router.get("/orders/{source}/{external_id}", summary="One order")
 def get_order(
-    source: SourcePath, external_id: ExternalPath, principal: Reader, session: SessionDep
+    source: SourcePath, external_id: ExternalIdPath, principal: Reader, session: SessionDep
 ) -> OrderOut:
     return order_out(session, service.get_order(session, source, external_id))
 
@@ -113,7 +116,7 @@ def get_order(
 )
 def record_return(
     source: SourcePath,
-    external_id: ExternalPath,
+    external_id: ExternalIdPath,
     body: ReturnIn,
     response: Response,
     principal: Writer,
@@ -165,8 +168,10 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
         birthday_month=q.birthday_month,
         list_total_fen=q.list_total_fen,
         member_price_saving_fen=q.member_price_saving_fen,
+        line_discount_fen=q.line_discount_fen,
         tier_discount_fen=q.tier_discount_fen,
         birthday_discount_fen=q.birthday_discount_fen,
+        order_discount_fen=q.order_discount_fen,
         total_fen=q.total_fen,
         points_balance=priced.balance,
         max_points=q.max_points,
@@ -176,28 +181,14 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
         points_earned=priced.earning.points,
         growth_earned=priced.earning.growth,
         rules=service.trace(priced.earning),
-        lines=[
-            QuoteLineOut(
-                sku=ql.sku,
-                category=ql.category,
-                quantity=ql.quantity,
-                list_unit_fen=ql.list_unit_fen,
-                unit_price_fen=ql.unit_price_fen,
-                member_price_applied=ql.member_price_applied,
-                tier_discount_fen=ql.tier_discount_fen,
-                birthday_discount_fen=ql.birthday_discount_fen,
-                net_fen=ql.net_fen,
-                points_fen=ql.points_fen,
-                paid_fen=ql.paid_fen,
-            )
-            for ql in q.lines
-        ],
+        lines=[QuoteLineOut.model_validate(ql, from_attributes=True) for ql in q.lines],
     )
 
 
 @router.post(
     "/checkout/quote",
     summary="Price a basket for a member: member prices, discounts, points to earn and usable",
+    responses=errors(404),  # no such member
 )
 def checkout_quote(
     body: QuoteIn,
@@ -214,6 +205,7 @@ def checkout_quote(
     "/checkout/commit",
     status_code=status.HTTP_201_CREATED,
     summary="Commit a quoted basket as an order, with its points payment, in one transaction",
+    responses=errors(404),  # no such member
 )
 def checkout_commit(
     body: CommitIn,

@@ -271,7 +271,7 @@ def quote(
         )
     if points_to_use > max_points:
         raise PricingError(
-            "points_over_limit",
+            "points_share_exceeded",
             f"{points_to_use} points requested but at most {max_points} may pay this order "
             f"({_percent(settings.max_points_share_bp)} of {total} fen)",
         )

@@ -7,10 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.kit.timeutil import BoundedDateTime
 
-Source = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
-ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:/-]{1,64}$")]
-Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+from patron.kit.ids import Code, ExternalId, Sku, Source
+
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 Fen = Annotated[int, Field(ge=0, le=1_000_000_000_00)]
 Quantity = Annotated[int, Field(ge=1, le=100_000)]
@@ -179,8 +177,9 @@ class QuoteIn(BaseModel):
         },
     )
     member_no: MemberNo
-    channel: OrderChannel = "store"
-    store_code: Code | None = None
+    # No default: the natural one ("store") needs a store_code, which has none.
+    channel: OrderChannel
+    store_code: Code | None = Field(default=None, description="required for channel 'store'")
     lines: list[BasketLineIn] = Field(min_length=1, max_length=200)
     points_to_use: int = Field(default=0, ge=0, le=100_000_000)
 
@@ -200,10 +199,15 @@ class QuoteLineOut(BaseModel):
     list_unit_fen: int
     unit_price_fen: int
     member_price_applied: bool
+    list_amount_fen: int
+    member_price_saving_fen: int
+    line_discount_fen: int
     tier_discount_fen: int
     birthday_discount_fen: int
+    order_discount_fen: int
     net_fen: int
     points_fen: int
+    points: int
     paid_fen: int
 
 
@@ -213,8 +217,10 @@ class QuoteOut(BaseModel):
     birthday_month: bool
     list_total_fen: int
     member_price_saving_fen: int
+    line_discount_fen: int
     tier_discount_fen: int
     birthday_discount_fen: int
+    order_discount_fen: int
     total_fen: int
     points_balance: int
     max_points: int

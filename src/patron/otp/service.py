@@ -111,12 +111,14 @@ def send_code(
         last.created_at if last else None, sent_today, now, limits, from_source
     )
     if refusal == "otp_source_cap":
-        raise _refuse(refusal, "Too many codes were asked for from this network; try later.")
+        raise _refuse(
+            "otp_source_cap", "Too many codes were asked for from this network; try later."
+        )
     if refusal == "otp_too_soon":
         wait = domain.seconds_until_resend(last.created_at if last else None, now, limits)
-        raise _refuse(refusal, "Wait a minute before asking for another code.", seconds=wait)
+        raise _refuse("otp_too_soon", "Wait a minute before asking for another code.", seconds=wait)
     if refusal == "otp_daily_cap":
-        raise _refuse(refusal, "Too many codes for this phone today; try again tomorrow.")
+        raise _refuse("otp_daily_cap", "Too many codes for this phone today; try again tomorrow.")
     code = domain.new_code()
     row = OtpCode(
         phone_index=index,

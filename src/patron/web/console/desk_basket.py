@@ -22,6 +22,7 @@ from starlette.responses import Response
 from patron.catalog import service as catalog
 from patron.catalog.models import Store
 from patron.errors import Conflict, PatronError
+from patron.kit.ids import EXTERNAL_ID_PATTERN
 from patron.members import service as members
 from patron.members.models import Member
 from patron.orders import checkout
@@ -239,7 +240,7 @@ def basket_action(
     request: Request,
     viewer: Clerk,
     member_no: Annotated[str, Form(pattern=r"^[0-9]{10}$")],
-    order_no: Annotated[str, Form(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")],
+    order_no: Annotated[str, Form(pattern=EXTERNAL_ID_PATTERN)],
     sku: Annotated[list[str], Form(max_length=MAX_LINES)] = [],  # noqa: B006 - FastAPI form
     qty: Annotated[list[str], Form(max_length=MAX_LINES)] = [],  # noqa: B006 - FastAPI form
     add: Annotated[str, Form(max_length=200)] = "",

@@ -53,7 +53,7 @@ MESSAGES = {
     "member_not_found": N_("No active member has this code."),
     "member_not_active": N_("This member's account is not active; orders cannot be recorded."),
     "points_over_balance": N_("The member does not have that many points."),
-    "points_over_limit": N_("More points than may pay for this basket."),
+    "points_share_exceeded": N_("More points than may pay for this basket."),
     "points_step": N_("Points must be used in whole steps; try a rounder number."),
     "unknown_sku": N_("A product in the basket is no longer on sale; remove it."),
     "store_not_found": N_("The chosen store no longer exists; choose the store again."),

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from patron.catalog import service as catalog
 from patron.errors import NotFound, PatronError
+from patron.kit.ids import EXTERNAL_ID_PATTERN
 from patron.members import service as members
 from patron.members.models import Member
 from patron.orders import returns
@@ -44,7 +45,7 @@ router = page_router()  # full paths: desk.py includes this router
 RECENT = 10
 MAX_QUANTITY = 100_000
 MAX_LINE_NO = 10_000  # as orders.schemas.ReturnLineIn
-ORDER_NO = r"^[A-Za-z0-9_.:/-]{1,64}$"
+ORDER_NO = EXTERNAL_ID_PATTERN
 
 
 def _new_return_id() -> str:
