@@ -5,9 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from patron.kit.timeutil import BoundedDateTime
-
 from patron.kit.ids import Code, ExternalId, Sku, Source
+from patron.kit.timeutil import BoundedDateTime
 
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 Fen = Annotated[int, Field(ge=0, le=1_000_000_000_00)]
