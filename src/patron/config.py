@@ -43,8 +43,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     idempotency_retention_hours: int = Field(default=72, ge=1)
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Staff sign-in: at most this many failed attempts from one client address within
+    # login_lockout_minutes; then that address gets "wrong username or password" whatever it
+    # sends until older failures age out. Per address, not per account, so nobody can lock
+    # another person out (behind a reverse proxy, run uvicorn with --forwarded-allow-ips).
+    login_max_failures: int = Field(default=10, ge=1, le=1000)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
     scheduler: bool = True
     # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.
