@@ -273,7 +273,9 @@ def test_sign_out_and_a_phone_change_end_portal_sessions(
     assert client.get("/portal/", follow_redirects=False).status_code == 200
     member_no = client.get("/api/v1/members?q=" + phone, headers=staff).json()["items"][0]
     changed = client.patch(
-        f"/api/v1/members/{member_no['member_no']}", json={"phone": "13977770002"}, headers=staff
+        f"/api/v1/members/{member_no['member_no']}",
+        json={"phone": "13977770002", "reason": "the member's new number"},
+        headers=staff,
     )
     assert changed.status_code == 200, changed.text
     assert client.get("/portal/", follow_redirects=False).status_code == 303
