@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Staff sign-in: at most this many failed attempts from one client address within
     # login_lockout_minutes; then that address gets "wrong username or password" whatever it
     # sends until older failures age out. Per address, not per account, so nobody can lock
-    # another person out (behind a reverse proxy, run uvicorn with --forwarded-allow-ips).
+    # another person out (behind a reverse proxy, serve with --forwarded-allow-ips).
     login_max_failures: int = Field(default=10, ge=1, le=1000)
     login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.

@@ -429,7 +429,11 @@ def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, da
     assert len(kinds) == 1
 
 
-def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, database):
+def test_a_proof_spent_at_once_twice_makes_one_member_and_one_session(client, app, database):
+    """A double tap of "Join" (or a copied proof raced against it): the proof is single-use,
+    so one request registers and signs in; the others are told to sign in with a new code."""
+    from patron.otp.models import UsedProof
+
     if not database.url.startswith("postgresql"):
         pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
     token, _ = _ask_code(client, "13911113333")
@@ -440,6 +444,55 @@ def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, da
     proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
     form = {"proof": proof, "agree": "1", "csrf_token": token}
     results = _posted_at_once(app, client, "/portal/register", [form] * 3)
-    assert [r.status_code for r in results] == [303] * 3
-    assert {r.headers["location"] for r in results} == {"/portal/"}
+    assert sorted(r.status_code for r in results) == [303, 409, 409]
+    for r in results:
+        if r.status_code == 303:
+            assert r.headers["location"] == "/portal/"
+            assert "patron_portal=" in r.headers["set-cookie"]
+        else:
+            assert "already used" in r.text
+            assert "patron_portal=" not in r.headers.get("set-cookie", "")
     assert _count(database, Member) == 1
+    assert _count(database, UsedProof) == 1
+
+
+def test_a_registration_proof_works_once(client, app, database, clock, make_member):
+    """The proof that a phone passed its code check registers (or signs in) once; a replay,
+    e.g. from browser history within its 15 minutes, is refused and signs nobody in."""
+    from datetime import timedelta
+
+    from patron.otp.models import UsedProof
+
+    client.headers["Accept-Language"] = "en"
+    token, _ = _ask_code(client, "13911114444")
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "13911114444", "code": _last_code(app), "csrf_token": token},
+    )
+    proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    form = {"proof": proof, "agree": "1", "csrf_token": token}
+    joined = client.post("/portal/register", data=form, follow_redirects=False)
+    assert joined.status_code == 303 and joined.headers["location"] == "/portal/"
+    client.cookies.delete("patron_portal", path="/portal")
+    clock.advance(timedelta(minutes=5))
+    replay = client.post("/portal/register", data=form, follow_redirects=False)
+    assert replay.status_code == 409
+    assert "This code check was already used; sign in with a new code." in replay.text
+    assert "patron_portal=" not in replay.headers.get("set-cookie", "")
+    assert client.get("/portal/", follow_redirects=False).status_code == 303
+    assert _count(database, Member) == 1
+    # used proofs are kept only while they could still be presented
+    clock.advance(timedelta(minutes=11))
+    token, _ = _ask_code(client, "13911115555")
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "13911115555", "code": _last_code(app), "csrf_token": token},
+    )
+    fresh = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    joined = client.post(
+        "/portal/register",
+        data={"proof": fresh, "agree": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert joined.status_code == 303
+    assert _count(database, UsedProof) == 1
