@@ -496,3 +496,69 @@ def test_a_registration_proof_works_once(client, app, database, clock, make_memb
     )
     assert joined.status_code == 303
     assert _count(database, UsedProof) == 1
+
+
+def test_a_member_changes_their_own_phone_with_a_code_sent_to_the_new_number(
+    client, app, database, clock, make_member
+):
+    from datetime import timedelta
+
+    from patron.audit.models import AuditRecord
+
+    client.headers["Accept-Language"] = "en"
+    no = make_member("13955550001")
+    make_member("13955550009")
+    portal_sign_in(client, app, "13955550001")
+    page = client.get("/portal/profile/phone")
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    url = "/portal/profile/phone"
+    taken = client.post(f"{url}/code", data={"phone": "13955550009", "csrf_token": token})
+    assert taken.status_code == 409 and "already belongs" in taken.text
+    same = client.post(f"{url}/code", data={"phone": "139 5555 0001", "csrf_token": token})
+    assert same.status_code == 422 and "already your number" in same.text
+    sent = client.post(f"{url}/code", data={"phone": "13955550002", "csrf_token": token})
+    assert sent.status_code == 200 and 'name="code"' in sent.text
+    assert app.state.sms_channel.recent()[0].phone == "+8613955550002"
+    code = _last_code(app)
+    wrong = "000000" if code != "000000" else "111111"
+    bad = client.post(
+        f"{url}/verify", data={"phone": "+8613955550002", "code": wrong, "csrf_token": token}
+    )
+    assert bad.status_code == 422
+    with database.unit_of_work() as s:
+        assert s.scalar(select(OtpCode.attempts).where(OtpCode.purpose == "phone_change")) == 1
+    clock.advance(timedelta(milliseconds=300))
+    done = client.post(
+        f"{url}/verify",
+        data={"phone": "+8613955550002", "code": code, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/portal/login"
+    # every session ends, this one too; the new number signs in to the same membership
+    client.cookies.delete("patron_portal", path="/portal")
+    clock.advance(timedelta(seconds=61))
+    portal_sign_in(client, app, "13955550002")
+    assert no in client.get("/portal/").text
+    with database.unit_of_work() as s:
+        rec = s.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "member.update", AuditRecord.entity_id == no)
+            .order_by(AuditRecord.id.desc())
+        ).first()
+        assert rec is not None and rec.actor_type == "member"
+        assert rec.after["proof"] == "sms_code" and rec.after["phone_changed"] is True
+
+
+def test_a_login_code_does_not_change_a_phone(client, app, make_member):
+    """The codes are per purpose: a sign-in code sent to a number is no proof for a change."""
+    client.headers["Accept-Language"] = "en"
+    make_member("13955550101")
+    portal_sign_in(client, app, "13955550101")
+    token = _csrf(client.get("/portal/profile/phone").text)
+    _ask_code(client, "13955550102")  # a sign-in code to the new number (unused)
+    r = client.post(
+        "/portal/profile/phone/verify",
+        data={"phone": "13955550102", "code": _last_code(app), "csrf_token": token},
+    )
+    assert r.status_code == 422 and "Ask for a code first" in r.text
