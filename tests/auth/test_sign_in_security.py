@@ -193,3 +193,52 @@ def test_console_sign_out_in_the_same_second_ends_a_copied_cookie(client, databa
     assert client.get("/console/", follow_redirects=False).status_code == 200
     clock.advance(timedelta(minutes=20))  # past a fifth of the session: renewed
     assert client.get("/console/", follow_redirects=False).status_code == 200
+
+
+def test_attempts_at_once_from_one_address_do_not_slip_past_the_limit(
+    pg_database, clock, monkeypatch
+):
+    """Six wrong passwords posted at the same moment from one address with a limit of three:
+    exactly three are checked against the real hash; the rest are refused unchecked."""
+    import threading
+
+    from patron.app import create_app
+    from patron.auth.principal import Principal
+    from tests.conftest import make_settings
+
+    app = create_app(make_settings(pg_database, login_max_failures=3), pg_database, clock)
+    with pg_database.unit_of_work() as s:
+        auth_service.create_staff(
+            s,
+            Principal.system("tests"),
+            username="li.na",
+            display_name="李娜",
+            role="admin",
+            password=PASSWORD,
+            now=clock.now(),
+        )
+    checks: list[str] = []
+    real = auth_service._verify
+
+    def counting(password_hash: str, password: str) -> bool:
+        checks.append("dummy" if password_hash == auth_service._DUMMY_HASH else "user")
+        return real(password_hash, password)
+
+    monkeypatch.setattr(auth_service, "_verify", counting)
+    barrier = threading.Barrier(6)
+    codes: list[int] = []
+
+    def attempt() -> None:
+        with TestClient(app, raise_server_exceptions=False, client=("203.0.113.5", 1)) as c:
+            barrier.wait()
+            codes.append(_login(c, "wrong password!").status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [401] * 6
+    assert sorted(checks) == ["dummy"] * 3 + ["user"] * 3
+    with pg_database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(LoginFailure)) == 6
