@@ -46,8 +46,12 @@ class Settings(BaseSettings):
     # An order that earns may be at most this many days old when it reaches the API (a till
     # that was offline catches up; older history is sent with "earn": false or imported).
     order_backdate_days: int = Field(default=90, ge=0, le=3650)
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Staff sign-in: at most this many failed attempts from one client address within
+    # login_lockout_minutes; then that address gets "wrong username or password" whatever it
+    # sends until older failures age out. Per address, not per account, so nobody can lock
+    # another person out (behind a reverse proxy, serve with --forwarded-allow-ips).
+    login_max_failures: int = Field(default=10, ge=1, le=1000)
+    login_lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     # Run webhook delivery, pending-points release and expiry inside `patron serve`.
     scheduler: bool = True
     # Console sign-in lasts this long without activity; portal sign-in on a member's phone longer.

@@ -173,7 +173,11 @@ def test_profile_edit_and_protected_fields(client, auth_headers, make_member, da
     assert _counts(database) == before
     # Moving to a phone number another member holds is refused.
     other = make_member("13900139000")
-    r = client.patch(f"{URL}/{no}", json={"phone": "+86 139 0013 9000"}, headers=h)
+    r = client.patch(
+        f"{URL}/{no}",
+        json={"phone": "+86 139 0013 9000", "reason": "typo at registration"},
+        headers=auth_headers("admin"),
+    )
     assert r.status_code == 409
     assert r.json()["error"]["details"]["member_no"] == other
 
@@ -229,3 +233,76 @@ def test_tags_and_search(client, auth_headers, make_member):
     assert client.delete(f"{URL}/{a}/tags/VIP沙龙", headers=h).json()["tags"] == []
     assert client.delete(f"{URL}/{a}/tags/VIP沙龙", headers=h).status_code == 404
     assert client.get(f"{URL}/1234567897", headers=h).status_code == 404
+
+
+def test_a_phone_change_needs_members_pii_and_a_reason_in_the_audit(
+    client, auth_headers, api_key_headers, make_member, database
+):
+    """The phone number is the member's portal sign-in: a clerk or a POS key that could change
+    it could take the account over (and export the member's data)."""
+    no = make_member("13900001234")
+    admin = auth_headers("admin")
+    audits = _count_audits(database)
+    r = client.patch(f"{URL}/{no}", json={"phone": "13700007777"}, headers=auth_headers("clerk"))
+    assert r.status_code == 403, r.text
+    for headers in (
+        auth_headers("clerk"),
+        auth_headers("operator"),
+        api_key_headers("members:read", "members:write"),
+    ):
+        r = client.patch(
+            f"{URL}/{no}",
+            json={"phone": "13700007777", "reason": "asked by phone"},
+            headers=headers,
+        )
+        assert r.status_code == 403, r.text
+        assert r.json()["error"]["code"] == "forbidden"
+        assert r.json()["error"]["details"] == {"permission": "members:pii", "field": "phone"}
+    pii_key = api_key_headers("members:read", "members:write", "members:pii")
+    for body, code in (
+        ({"phone": "13700007777"}, "reason_required"),
+        ({"phone": "13700007777", "reason": "   "}, "validation_error"),
+    ):
+        r = client.patch(f"{URL}/{no}", json=body, headers=pii_key)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == code
+    assert client.get(f"{URL}/{no}", headers=admin).json()["phone"] == "13900001234"
+    assert _count_audits(database) == audits
+    # the same number in another spelling is no change: no proof needed, and a clerk may still
+    # edit the rest of the profile
+    r = client.patch(
+        f"{URL}/{no}",
+        json={"phone": "+86 139 0000 1234", "city": "杭州"},
+        headers=auth_headers("clerk"),
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(
+        f"{URL}/{no}",
+        json={"phone": "13911111234", "reason": "new SIM; ID checked at SH001"},
+        headers=pii_key,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["phone"] == "13911111234"
+    with database.unit_of_work() as s:
+        rec = s.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "member.update", AuditRecord.entity_id == no)
+            .order_by(AuditRecord.id.desc())
+        ).first()
+        assert rec is not None and rec.actor_type == "apikey"
+        # one mask for both numbers: the record still says the phone changed, and why
+        assert rec.before["phone"] == rec.after["phone"] == "139****1234"
+        assert rec.after["phone_changed"] is True
+        assert rec.after["reason"] == "new SIM; ID checked at SH001"
+
+
+def _count_audits(database) -> int:
+    with database.unit_of_work() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(AuditRecord)
+                .where(AuditRecord.action == "member.update")
+            )
+            or 0
+        )

@@ -168,7 +168,6 @@ def test_profile_form_refuses_bad_input_next_to_the_field_and_changes_nothing(
         ("birthday", "2099-01-01", "future"),
         ("birthday", "31/12/1990", "YYYY-MM-DD"),
         ("phone", "12345", "mobile phone number"),
-        ("phone", other_phone, "already belongs"),
         ("gender", "robot", "from the list"),
         ("name", "x" * 101, "100 characters"),
     ):
@@ -176,6 +175,14 @@ def test_profile_form_refuses_bad_input_next_to_the_field_and_changes_nothing(
         r = admin.post(f"{url}/profile", data=form)
         assert r.status_code == 422, (field, value)
         assert message in _error_for(r.text, field), (field, value)
+    # a new number needs a reason (kept in the audit trail) before anything else
+    no_reason = admin.post(
+        f"{url}/profile", data={"csrf_token": token, "name": "新名字", "phone": "13700002222"}
+    )
+    assert no_reason.status_code == 422
+    assert "Give a reason" in _error_for(no_reason.text, "reason")
+    taken = {"csrf_token": token, "name": "新名字", "phone": other_phone, "reason": "new SIM"}
+    assert "already belongs" in _error_for(admin.post(f"{url}/profile", data=taken).text, "phone")
     with database.unit_of_work() as s:
         m = s.scalar(select(Member).where(Member.member_no == member))
         assert m is not None and m.name == "王小丽"

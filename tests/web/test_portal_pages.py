@@ -273,7 +273,9 @@ def test_sign_out_and_a_phone_change_end_portal_sessions(
     assert client.get("/portal/", follow_redirects=False).status_code == 200
     member_no = client.get("/api/v1/members?q=" + phone, headers=staff).json()["items"][0]
     changed = client.patch(
-        f"/api/v1/members/{member_no['member_no']}", json={"phone": "13977770002"}, headers=staff
+        f"/api/v1/members/{member_no['member_no']}",
+        json={"phone": "13977770002", "reason": "the member's new number"},
+        headers=staff,
     )
     assert changed.status_code == 200, changed.text
     assert client.get("/portal/", follow_redirects=False).status_code == 303
@@ -427,7 +429,11 @@ def test_simultaneous_check_ins_reward_the_day_once(client, app, make_member, da
     assert len(kinds) == 1
 
 
-def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, database):
+def test_a_proof_spent_at_once_twice_makes_one_member_and_one_session(client, app, database):
+    """A double tap of "Join" (or a copied proof raced against it): the proof is single-use,
+    so one request registers and signs in; the others are told to sign in with a new code."""
+    from patron.otp.models import UsedProof
+
     if not database.url.startswith("postgresql"):
         pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
     token, _ = _ask_code(client, "13911113333")
@@ -438,6 +444,121 @@ def test_a_double_tap_of_join_makes_one_member_and_signs_both_in(client, app, da
     proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
     form = {"proof": proof, "agree": "1", "csrf_token": token}
     results = _posted_at_once(app, client, "/portal/register", [form] * 3)
-    assert [r.status_code for r in results] == [303] * 3
-    assert {r.headers["location"] for r in results} == {"/portal/"}
+    assert sorted(r.status_code for r in results) == [303, 409, 409]
+    for r in results:
+        if r.status_code == 303:
+            assert r.headers["location"] == "/portal/"
+            assert "patron_portal=" in r.headers["set-cookie"]
+        else:
+            assert "already used" in r.text
+            assert "patron_portal=" not in r.headers.get("set-cookie", "")
     assert _count(database, Member) == 1
+    assert _count(database, UsedProof) == 1
+
+
+def test_a_registration_proof_works_once(client, app, database, clock, make_member):
+    """The proof that a phone passed its code check registers (or signs in) once; a replay,
+    e.g. from browser history within its 15 minutes, is refused and signs nobody in."""
+    from datetime import timedelta
+
+    from patron.otp.models import UsedProof
+
+    client.headers["Accept-Language"] = "en"
+    token, _ = _ask_code(client, "13911114444")
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "13911114444", "code": _last_code(app), "csrf_token": token},
+    )
+    proof = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    form = {"proof": proof, "agree": "1", "csrf_token": token}
+    joined = client.post("/portal/register", data=form, follow_redirects=False)
+    assert joined.status_code == 303 and joined.headers["location"] == "/portal/"
+    client.cookies.delete("patron_portal", path="/portal")
+    clock.advance(timedelta(minutes=5))
+    replay = client.post("/portal/register", data=form, follow_redirects=False)
+    assert replay.status_code == 409
+    assert "This code check was already used; sign in with a new code." in replay.text
+    assert "patron_portal=" not in replay.headers.get("set-cookie", "")
+    assert client.get("/portal/", follow_redirects=False).status_code == 303
+    assert _count(database, Member) == 1
+    # used proofs are kept only while they could still be presented
+    clock.advance(timedelta(minutes=11))
+    token, _ = _ask_code(client, "13911115555")
+    ok = client.post(
+        "/portal/login/verify",
+        data={"phone": "13911115555", "code": _last_code(app), "csrf_token": token},
+    )
+    fresh = re.search(r'name="proof" value="([^"]+)"', ok.text).group(1)  # type: ignore[union-attr]
+    joined = client.post(
+        "/portal/register",
+        data={"proof": fresh, "agree": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert joined.status_code == 303
+    assert _count(database, UsedProof) == 1
+
+
+def test_a_member_changes_their_own_phone_with_a_code_sent_to_the_new_number(
+    client, app, database, clock, make_member
+):
+    from datetime import timedelta
+
+    from patron.audit.models import AuditRecord
+
+    client.headers["Accept-Language"] = "en"
+    no = make_member("13955550001")
+    make_member("13955550009")
+    portal_sign_in(client, app, "13955550001")
+    page = client.get("/portal/profile/phone")
+    assert page.status_code == 200
+    token = _csrf(page.text)
+    url = "/portal/profile/phone"
+    taken = client.post(f"{url}/code", data={"phone": "13955550009", "csrf_token": token})
+    assert taken.status_code == 409 and "already belongs" in taken.text
+    same = client.post(f"{url}/code", data={"phone": "139 5555 0001", "csrf_token": token})
+    assert same.status_code == 422 and "already your number" in same.text
+    sent = client.post(f"{url}/code", data={"phone": "13955550002", "csrf_token": token})
+    assert sent.status_code == 200 and 'name="code"' in sent.text
+    assert app.state.sms_channel.recent()[0].phone == "+8613955550002"
+    code = _last_code(app)
+    wrong = "000000" if code != "000000" else "111111"
+    bad = client.post(
+        f"{url}/verify", data={"phone": "+8613955550002", "code": wrong, "csrf_token": token}
+    )
+    assert bad.status_code == 422
+    with database.unit_of_work() as s:
+        assert s.scalar(select(OtpCode.attempts).where(OtpCode.purpose == "phone_change")) == 1
+    clock.advance(timedelta(milliseconds=300))
+    done = client.post(
+        f"{url}/verify",
+        data={"phone": "+8613955550002", "code": code, "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/portal/login"
+    # every session ends, this one too; the new number signs in to the same membership
+    client.cookies.delete("patron_portal", path="/portal")
+    clock.advance(timedelta(seconds=61))
+    portal_sign_in(client, app, "13955550002")
+    assert no in client.get("/portal/").text
+    with database.unit_of_work() as s:
+        rec = s.scalars(
+            select(AuditRecord)
+            .where(AuditRecord.action == "member.update", AuditRecord.entity_id == no)
+            .order_by(AuditRecord.id.desc())
+        ).first()
+        assert rec is not None and rec.actor_type == "member"
+        assert rec.after["proof"] == "sms_code" and rec.after["phone_changed"] is True
+
+
+def test_a_login_code_does_not_change_a_phone(client, app, make_member):
+    """The codes are per purpose: a sign-in code sent to a number is no proof for a change."""
+    client.headers["Accept-Language"] = "en"
+    make_member("13955550101")
+    portal_sign_in(client, app, "13955550101")
+    token = _csrf(client.get("/portal/profile/phone").text)
+    _ask_code(client, "13955550102")  # a sign-in code to the new number (unused)
+    r = client.post(
+        "/portal/profile/phone/verify",
+        data={"phone": "13955550102", "code": _last_code(app), "csrf_token": token},
+    )
+    assert r.status_code == 422 and "Ask for a code first" in r.text

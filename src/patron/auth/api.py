@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, status
@@ -36,7 +37,12 @@ IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
     response_model=TokenOut,
     summary="Staff sign-in: exchange username and password for a short-lived token",
     dependencies=[Depends(public())],
-    responses={401: {"description": "Wrong credentials, locked or disabled account"}},
+    responses={
+        401: {
+            "description": "Wrong credentials (also: unknown user, or too many failures from "
+            "this address), or a disabled account"
+        }
+    },
 )
 def sign_in(
     body: TokenRequest,
@@ -52,12 +58,15 @@ def sign_in(
             password=body.password,
             token_key=request.app.state.keys["token_key"],
             ttl_minutes=settings.token_ttl_minutes,
-            max_failures=settings.login_max_failures,
-            lockout_minutes=settings.login_lockout_minutes,
+            throttle=service.LoginThrottle(
+                settings.login_max_failures, timedelta(minutes=settings.login_lockout_minutes)
+            ),
+            source=request.client.host if request.client else None,
             now=clock.now(),
         )
     except service.LoginFailed as failed:
-        # Returned, not raised: the failed-attempt counter must be committed.
+        # Returned, not raised: the failed attempt must be committed (it counts against the
+        # client's address).
         err = failed.error
         return JSONResponse(
             {"error": {**err.to_dict(), "request_id": current_request_id()}},

@@ -5,6 +5,7 @@ Services flush; the caller's unit of work commits.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
@@ -14,14 +15,15 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
-from patron.auth.models import ApiKey, StaffUser
+from patron.auth.models import ApiKey, LoginFailure, StaffUser
 from patron.auth.permissions import API_KEY_SCOPES, ROLE_PERMISSIONS, ROLES
 from patron.auth.principal import Principal
+from patron.db import advisory_lock
 from patron.errors import Conflict, Invalid, NotFound, Unauthorized
 from patron.kit.crypto import sha256_hex
 
@@ -79,8 +81,8 @@ def create_staff(
         role=role,
         password_hash=hash_password(password),
         is_active=True,
-        failed_logins=0,
-        tokens_valid_after=now - timedelta(seconds=1),
+        tokens_valid_after=now,
+        token_generation=0,
         created_at=now,
         updated_at=now,
     )
@@ -135,15 +137,12 @@ def update_staff(
                 _ensure_other_admin(session, user)
             revoke = True
         user.is_active = changes["is_active"]
-        if user.is_active:
-            user.failed_logins = 0
-            user.locked_until = None
     if changes.get("password"):
         check_password_strength(changes["password"])
         user.password_hash = hash_password(changes["password"])
         revoke = True
     if revoke:
-        user.tokens_valid_after = now
+        _revoke_tokens(user, now)
     user.updated_at = now
     session.flush()
     after = staff_snapshot(user)
@@ -181,6 +180,20 @@ class LoginFailed(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class LoginThrottle:
+    """At most ``max_failures`` failed sign-ins from one client address per ``window``; past
+    that the address is refused (as a wrong password would be) until older failures age out."""
+
+    max_failures: int
+    window: timedelta
+
+
+def login_source_index(key: bytes, address: str) -> str:
+    """A keyed hash of the client's network address: counted, never stored in the clear."""
+    return hmac.new(key, f"login-source:{address}".encode(), hashlib.sha256).hexdigest()
+
+
 def login(
     session: Session,
     *,
@@ -188,35 +201,54 @@ def login(
     password: str,
     token_key: bytes,
     ttl_minutes: int,
-    max_failures: int,
-    lockout_minutes: int,
+    throttle: LoginThrottle,
+    source: str | None,
     now: datetime,
 ) -> IssuedToken:
-    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    """Unknown user, wrong password and a throttled address get the same answer after the same
+    work (one password hash check, one failure row): nothing tells which usernames exist. The
+    throttle is per client address (``source``), not per account, so nobody can keep another
+    person's account locked: the right password from elsewhere still signs in."""
     generic = Unauthorized("invalid_credentials", "Wrong username or password.")
-    if user is None:
-        _verify(_DUMMY_HASH, password)
-        raise LoginFailed(generic)
-    if user.locked_until is not None and user.locked_until > now:
-        raise LoginFailed(
-            Unauthorized("account_locked", "Too many failed sign-ins; try again later.")
+    source_idx = login_source_index(token_key, source or "unknown")
+    # two attempts at once from one address must not both slip under the limit
+    advisory_lock(session, f"login-source:{source_idx}")
+    since = now - throttle.window
+    recent = int(
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.source_index == source_idx, LoginFailure.at > since)
         )
-    if not _verify(user.password_hash, password):
-        user.failed_logins += 1
-        if user.failed_logins >= max_failures:
-            user.locked_until = now + timedelta(minutes=lockout_minutes)
-            user.failed_logins = 0
+        or 0
+    )
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    throttled = recent >= throttle.max_failures
+    ok = _verify(_DUMMY_HASH if user is None or throttled else user.password_hash, password)
+    if user is None or throttled or not ok:
+        _prune_failures(session, since)
+        session.add(LoginFailure(source_index=source_idx, at=now))
         session.flush()
         raise LoginFailed(generic)
     if not user.is_active:
         raise LoginFailed(Unauthorized("account_disabled", "This account is disabled."))
-    user.failed_logins = 0
-    user.locked_until = None
     user.last_login_at = now
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     session.flush()
     return IssuedToken(issue_token(user, token_key, ttl_minutes, now), ttl_minutes * 60, user)
+
+
+def _prune_failures(session: Session, since: datetime) -> None:
+    """Forget a batch of failures older than the window, whichever address they came from;
+    rows another sign-in is pruning right now are skipped rather than waited for."""
+    stale = (
+        select(LoginFailure.id)
+        .where(LoginFailure.at <= since)
+        .limit(100)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(LoginFailure).where(LoginFailure.id.in_(stale)))
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -238,6 +270,7 @@ def issue_token(
         "exp": int((now + timedelta(minutes=ttl_minutes)).timestamp()),
         "jti": jti,
         "sid": sid or jti,
+        "gen": user.token_generation,
     }
     return jwt.encode(claims, token_key, algorithm=TOKEN_ALGORITHM)
 
@@ -265,7 +298,10 @@ def principal_from_token(
     user = session.get(StaffUser, staff_id)
     if user is None or not user.is_active:
         raise invalid
-    if int(claims["iat"]) < int(user.tokens_valid_after.timestamp()):
+    # The generation, not the issue time: iat has whole seconds, so a token minted in the same
+    # second as a password change or sign-out would otherwise survive it.
+    gen = claims.get("gen")
+    if not isinstance(gen, int) or isinstance(gen, bool) or gen != user.token_generation:
         raise invalid
     return staff_principal(user)
 
@@ -385,8 +421,15 @@ def touch_api_key(session: Session, key_id: int, now: datetime) -> None:
 def revoke_sessions(session: Session, staff_id: int, now: datetime) -> None:
     """Every token issued to this user before ``now`` stops working (sign-out)."""
     user = get_staff(session, staff_id)
-    user.tokens_valid_after = now
+    _revoke_tokens(user, now)
     session.flush()
+
+
+def _revoke_tokens(user: StaffUser, now: datetime) -> None:
+    """Every token issued to ``user`` so far stops working; tokens issued after the flush
+    carry the new generation. Incremented in SQL so that two revocations at once both count."""
+    user.tokens_valid_after = now
+    user.token_generation = StaffUser.token_generation + 1
 
 
 def set_locale(session: Session, staff_id: int, locale: str) -> None:

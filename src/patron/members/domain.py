@@ -6,7 +6,8 @@ import re
 from datetime import date
 from typing import Final, Literal
 
-from patron.errors import Invalid
+from patron.auth.permissions import MEMBERS_PII
+from patron.errors import Forbidden, Invalid
 
 Channel = Literal["store", "kiosk", "web", "app", "mini_program", "partner"]
 CHANNELS: Final = ("store", "kiosk", "web", "app", "mini_program", "partner")
@@ -42,6 +43,26 @@ def validate_birthday(birthday: date | None, today: date) -> None:
             "birthday_out_of_range",
             f"The birthday must be after {MIN_BIRTH_YEAR}.",
             details={"field": "birthday"},
+        )
+
+
+def check_phone_change(permissions: frozenset[str], reason: str | None) -> None:
+    """The one rule for moving a member to another phone number, whoever asks (API, console):
+    the number is how the member signs in to the portal, so whoever changes it could take the
+    account over. Only a role that may see personal data (members:pii) may, and must say why
+    (the reason goes into the audit record)."""
+    if MEMBERS_PII not in permissions:
+        raise Forbidden(
+            "forbidden",
+            "Changing a member's phone number needs the members:pii permission; ask a "
+            "manager, or let the member change it in the portal.",
+            details={"permission": MEMBERS_PII, "field": "phone"},
+        )
+    if reason is None or not reason.strip():
+        raise Invalid(
+            "reason_required",
+            "Give the reason for changing the phone number (it is kept in the audit trail).",
+            details={"field": "reason"},
         )
 
 

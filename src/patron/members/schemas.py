@@ -19,6 +19,7 @@ Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 StoreCode = Annotated[str, StringConstraints(pattern=STORE_CODE_PATTERN)]
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
 Phone = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class Consents(BaseModel):
@@ -70,12 +71,16 @@ class MemberCreate(BaseModel):
 
 
 class MemberUpdate(BaseModel):
-    """Profile fields only; tier, points and status are never writable here."""
+    """Profile fields only; tier, points and status are never writable here. A new ``phone``
+    needs members:pii and a ``reason`` (kept in the audit trail)."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"name": "张伟", "city": "杭州", "email": "zw@example.com"}]
+            "examples": [
+                {"name": "张伟", "city": "杭州", "email": "zw@example.com"},
+                {"phone": "13900139000", "reason": "lost her old SIM; ID checked at store SH001"},
+            ]
         },
     )
 
@@ -88,6 +93,7 @@ class MemberUpdate(BaseModel):
     region: Place | None = None
     preferred_channel: ContactChannel | None = None
     member_type: MemberType | None = None
+    reason: Reason | None = None
 
 
 class ConsentOut(BaseModel):

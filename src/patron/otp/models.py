@@ -28,3 +28,15 @@ class OtpCode(Base):
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # keyed hash of the requesting client's address (None when it is not known)
     source_index: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class UsedProof(Base):
+    """A portal registration proof (the signed note that a phone passed its code check) that
+    was spent: each proof registers or signs in once. Kept until the proof would have expired
+    anyway, then pruned."""
+
+    __tablename__ = "otp_used_proofs"
+    __table_args__ = (Index("ix_otp_used_proofs_expires", "expires_at"),)
+
+    proof_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

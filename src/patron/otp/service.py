@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.db import advisory_lock
@@ -20,7 +21,7 @@ from patron.members.service import PHONE_CTX
 from patron.otp import domain
 from patron.otp.channel import SmsChannel
 from patron.otp.domain import OtpLimits
-from patron.otp.models import OtpCode
+from patron.otp.models import OtpCode, UsedProof
 
 PURPOSE_LOGIN = "login"
 
@@ -179,3 +180,24 @@ def verify_code(
     row.consumed_at = now
     session.flush()
     return e164
+
+
+def spend_proof(session: Session, proof_id: str, expires_at: datetime, *, now: datetime) -> None:
+    """Record that the registration proof ``proof_id`` was used; ``OtpRefused("proof_used")``
+    if it already was. Of two requests spending one proof at once, the second waits for the
+    first and is refused once it commits (the primary key decides)."""
+    stale = (
+        select(UsedProof.proof_id)
+        .where(UsedProof.expires_at <= now)
+        .limit(100)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(delete(UsedProof).where(UsedProof.proof_id.in_(stale)))
+    try:
+        with session.begin_nested():
+            session.add(UsedProof(proof_id=proof_id, expires_at=expires_at))
+            session.flush()
+    except IntegrityError as exc:
+        raise _refuse(
+            "proof_used", "This code check was already used; sign in with a new code."
+        ) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -75,16 +76,17 @@ def login(
             password=password,
             token_key=request.app.state.keys["token_key"],
             ttl_minutes=settings.console_session_minutes,
-            max_failures=settings.login_max_failures,
-            lockout_minutes=settings.login_lockout_minutes,
+            throttle=auth_service.LoginThrottle(
+                settings.login_max_failures, timedelta(minutes=settings.login_lockout_minutes)
+            ),
+            source=request.client.host if request.client else None,
             now=request.app.state.clock.now(),
         )
     except auth_service.LoginFailed as failed:
-        request.state.keep_writes = True  # the failed-attempt counter must stick
-        message = {
-            "account_locked": "Too many failed sign-ins; try again later.",
-            "account_disabled": "This account is disabled.",
-        }.get(failed.error.code, "Wrong username or password.")
+        request.state.keep_writes = True  # the failed attempt must stick (counted per address)
+        message = {"account_disabled": "This account is disabled."}.get(
+            failed.error.code, "Wrong username or password."
+        )
         ctx = {"next": _safe_next(next), "errors": {"form": message}, "username": username}
         return render(request, "console/login.html", ctx, status=401)
     response = redirect(request, _safe_next(next))

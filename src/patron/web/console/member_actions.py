@@ -54,6 +54,7 @@ PROFILE_MESSAGES: Final = {
     "region": N_("Enter at most 64 characters."),
     "preferred_channel": N_("Choose a value from the list."),
     "member_type": N_("Choose a value from the list."),
+    "reason": N_("Enter a reason of at most 200 characters."),
 }
 # Service error code → (field, message id); anything else is shown above the form.
 SERVICE_MESSAGES: Final = {
@@ -136,6 +137,7 @@ def edit_profile(
     region: FormText = None,
     preferred_channel: FormText = None,
     member_type: FormText = None,
+    reason: FormText = None,
 ) -> Response:
     submitted = {
         "name": name,
@@ -147,12 +149,14 @@ def edit_profile(
         "region": region,
         "preferred_channel": preferred_channel,
         "member_type": member_type,
+        "reason": reason,  # why the phone changes (the service asks for it only then)
     }
     # A field the form did not send stays as it is.
     values = {k: v.strip() for k, v in submitted.items() if v is not None}
     if not viewer.can(perm.MEMBERS_PII):  # their form shows masked data: never write it back
         values.pop("phone", None)
         values.pop("email", None)
+        values.pop("reason", None)
     changes: dict[str, Any] = {k: (v or None) for k, v in values.items()}
     errors: dict[str, str] = {}
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
@@ -86,17 +88,26 @@ def _sign_in(request: Request, member_id: int) -> Response:
 
 
 def _proof(request: Request, phone: str) -> str:
-    """A signed note that this phone passed the code check, for the registration form."""
+    """A signed note that this phone passed the code check, for the registration form. It is
+    spent by the registration (``jti``): replayed, it would be a sign-in without a code."""
     now = common.now(request)
     claims = {
         "typ": "phone-proof",
         "sub": phone,
         "exp": int((now + timedelta(minutes=PROOF_MINUTES)).timestamp()),
+        "jti": secrets.token_urlsafe(16),
     }
     return jwt.encode(claims, common.token_key(request), algorithm=ALGORITHM)
 
 
-def _proven_phone(request: Request, proof: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class _Proven:
+    phone: str
+    proof_id: str
+    expires_at: datetime
+
+
+def _proven_phone(request: Request, proof: str) -> _Proven | None:
     try:
         claims = jwt.decode(
             proof, common.token_key(request), algorithms=[ALGORITHM], options={"verify_exp": False}
@@ -105,10 +116,13 @@ def _proven_phone(request: Request, proof: str) -> str | None:
         return None
     if claims.get("typ") != "phone-proof":
         return None
-    if int(claims.get("exp", 0)) <= int(common.now(request).timestamp()):
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= int(common.now(request).timestamp()):
         return None
-    phone = claims.get("sub")
-    return phone if isinstance(phone, str) else None
+    phone, proof_id = claims.get("sub"), claims.get("jti")
+    if not isinstance(phone, str) or not isinstance(proof_id, str) or len(proof_id) > 64:
+        return None
+    return _Proven(phone, proof_id, datetime.fromtimestamp(exp, UTC))
 
 
 @router.get("/login")
@@ -194,8 +208,8 @@ def register(
     consent_push: Annotated[str, Form(max_length=8)] = "",
     consent_wechat: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
-    phone = _proven_phone(request, proof)
-    if phone is None:
+    proven = _proven_phone(request, proof)
+    if proven is None:
         expired = {"form": N_("Your code check has expired; ask for a new code.")}
         return _phone_form(request, expired, "", 422)
     errors: dict[str, str] = {}
@@ -207,6 +221,13 @@ def register(
         ctx = {"step": "register", "errors": errors, "proof": proof, "name": name}
         return render(request, "portal/login.html", ctx, status=422)
     session = common.session(request)
+    phone = proven.phone
+    try:
+        otp.spend_proof(session, proven.proof_id, proven.expires_at, now=common.now(request))
+    except otp.OtpRefused:
+        # a second use (a replay, or the slower of a double tap): no sign-in without a code
+        used = {"form": N_("This code check was already used; sign in with a new code.")}
+        return _phone_form(request, used, "", 409)
     existing = members.find_by_phone(session, common.cipher(request), phone)
     if existing is not None:  # registered meanwhile (another tab): just sign in
         return _sign_in(request, existing.id)
