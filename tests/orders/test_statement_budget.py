@@ -1,0 +1,130 @@
+"""Statement budgets of the write path: an order, an order paid partly with points, a checkout
+(quote + commit) and a return, through the API on SQLite and PostgreSQL.
+
+Every statement the request sends counts (authentication, idempotency, locks, reads, writes,
+COMMIT is not a cursor statement); a change that adds one fails here with the list of them.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from patron.auth.principal import Principal
+from patron.ledger import flows
+from patron.ledger import service as ledger
+from patron.members.models import Member
+from tests.factories import order_body
+from tests.statements import count_statements
+
+SH = ZoneInfo("Asia/Shanghai")
+
+# Statements per request. SQLite counts its BEGIN IMMEDIATE; PostgreSQL counts the order's
+# advisory lock instead (its BEGIN is not a statement of the cursor).
+BUDGET = {
+    "earn_order": {"sqlite": 39, "postgresql": 38},
+    "points_order": {"sqlite": 48, "postgresql": 46},
+    "quote": {"sqlite": 17, "postgresql": 16},
+    "commit": {"sqlite": 55, "postgresql": 53},
+    "return": {"sqlite": 47, "postgresql": 47},
+}
+
+
+def _grant(database, clock, member_no, points):
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == member_no))
+        ctx = ledger.Ctx(Principal.system("t"), clock.now(), SH)
+        flows.earn(s, ctx, mid, points=points, source_type="test", source_id="grant")
+
+
+def _post(client, database, path, body, headers):
+    with count_statements(database.engine) as log:
+        r = client.post(path, json=body, headers=headers)
+    assert r.status_code in (200, 201), r.text
+    return r, log
+
+
+def _within(case, database, log):
+    budget = BUDGET[case][database.dialect]
+    assert log.count <= budget, f"{case}: {log.count} statements > {budget}\n{log.report()}"
+
+
+def _warm(client, shop, make_member):
+    """A first order of another member, so caches of the process (API key, settings reads
+    that are per process) are in the state a running server has."""
+    other = make_member()
+    r = client.post("/api/v1/orders", json=order_body(other, ext="WARM"), headers=shop)
+    assert r.status_code == 201, r.text
+
+
+def test_earn_only_order(client, shop, make_member, database):
+    _warm(client, shop, make_member)
+    no = make_member()
+    r, log = _post(client, database, "/api/v1/orders", order_body(no), shop)
+    assert r.json()["points_earned"] > 0
+    _within("earn_order", database, log)
+
+
+def test_order_paid_partly_with_points(client, shop, make_member, database, clock):
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 5000)
+    body = order_body(
+        no,
+        payments=[
+            {"method": "points", "amount_fen": 2000, "points": 2000},
+            {"method": "card", "amount_fen": 19900},
+        ],
+    )
+    r, log = _post(client, database, "/api/v1/orders", body, shop)
+    assert r.json()["points_used"] == 2000
+    _within("points_order", database, log)
+
+
+def test_checkout_quote_and_commit(client, shop, make_member, database, clock):
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 3000)
+    basket = {
+        "member_no": no,
+        "store_code": "SH001",
+        "channel": "store",
+        "lines": [{"sku": "BEA-1", "quantity": 2}, {"sku": "FRE-1", "quantity": 3}],
+        "points_to_use": 1000,
+    }
+    q, qlog = _post(client, database, "/api/v1/checkout/quote", basket, shop)
+    _within("quote", database, qlog)
+    quote = q.json()
+    commit = {
+        **basket,
+        "external_id": "C-1",
+        "expected_total_fen": quote["total_fen"],
+        "expected_points_earned": quote["points_earned"],
+        "payment_method": "wechat",
+    }
+    r, log = _post(client, database, "/api/v1/checkout/commit", commit, shop)
+    assert r.json()["points_used"] == 1000
+    _within("commit", database, log)
+
+
+def test_return(client, shop, make_member, database, clock):
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 5000)
+    body = order_body(
+        no,
+        payments=[
+            {"method": "points", "amount_fen": 2000, "points": 2000},
+            {"method": "card", "amount_fen": 19900},
+        ],
+    )
+    assert client.post("/api/v1/orders", json=body, headers=shop).status_code == 201
+    ret = {
+        "external_id": "R-1",
+        "returned_at": "2026-03-02T10:00:00+08:00",
+        "lines": [{"line_no": 2, "quantity": 1}],
+    }
+    r, log = _post(client, database, "/api/v1/orders/pos/O-1/returns", ret, shop)
+    assert r.json()["points_returned"] > 0
+    _within("return", database, log)
