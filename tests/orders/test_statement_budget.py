@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import anyio.to_thread
 from sqlalchemy import select
 
 from patron.auth.principal import Principal
@@ -33,6 +34,10 @@ BUDGET = {
     "commit": {"sqlite": 23, "postgresql": 21},
     "return": {"sqlite": 46, "postgresql": 46},
 }
+
+# worker-thread hops of one API call (8 before: session, clock and settings dependencies each
+# hopped, and so did beginning, committing and closing the unit of work)
+HOPS = 4  # Require, the endpoint, its response model, then store + commit + close
 
 
 def _grant(database, clock, member_no, points):
@@ -132,3 +137,21 @@ def test_return(client, shop, make_member, database, clock):
     r, log = _post(client, database, "/api/v1/orders/pos/O-1/returns", ret, shop)
     assert r.json()["points_returned"] > 0
     _within("return", database, log)
+
+
+def test_an_order_hops_to_a_worker_thread_few_times(client, shop, make_member, monkeypatch):
+    """Dependencies, endpoint and commit of one call: each hop to a worker thread holds the
+    transaction's connection while it waits for a thread."""
+    _warm(client, shop, make_member)
+    no = make_member()
+    hops = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    r = client.post("/api/v1/orders", json=order_body(no), headers=shop)
+    assert r.status_code == 201, r.text
+    assert len(hops) <= HOPS, hops
