@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=PORT, help="loopback port of the server")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -176,7 +177,7 @@ def main() -> None:
                 "patron.cli",
                 "serve",
                 "--port",
-                str(PORT),
+                str(args.port),
                 "--workers",
                 str(args.workers),
                 "--no-migrate",
@@ -186,7 +187,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            base = f"http://127.0.0.1:{PORT}"
+            base = f"http://127.0.0.1:{args.port}"
             for _ in range(100):
                 try:
                     urllib.request.urlopen(f"{base}/health", timeout=1)

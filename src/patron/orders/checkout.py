@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -12,16 +13,21 @@ from patron.ledger import queries as ledger_queries
 from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
-from patron.orders import pricing
+from patron.members.service import get_member
+from patron.orders import facts, plan, pricing
 from patron.orders.models import Order
 from patron.orders.schemas import CommitIn, QuoteIn
 from patron.orders.service import (
     LineCalc,
     active_member,
+    check_active,
     check_store,
+    check_store_code,
+    commit_order,
     content_hash,
     evaluate_earning,
     find_order,
+    gather,
     lock_order,
     member_tier,
     pricing_settings,
@@ -29,6 +35,7 @@ from patron.orders.service import (
     replay_or_conflict,
 )
 from patron.rules.domain import EarningResult
+from patron.tiers.domain import TierBenefits
 
 # ---- checkout --------------------------------------------------------------------------------
 
@@ -46,7 +53,24 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
     check_store(session, data.channel, data.store_code)
     if lock:
         ledger.begin(session, ctx, member.id)
-    products = catalog.products_by_sku(session, [ln.sku for ln in data.lines])
+    basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
+    tier_code, benefits = member_tier(session, ctx, member.id)
+    balance = ledger_queries.balance(session, member.id, ctx.now).available
+    q = _quote(data, basket, member, ctx, tier_code, benefits, balance, pricing_settings(session))
+    earning = evaluate_earning(
+        session,
+        ctx,
+        member,
+        occurred_at=ctx.now,
+        lines=pricing.earn_lines(q),
+        tier_code=tier_code,
+        benefits=benefits,
+        lock_budgets=lock,
+    )
+    return Priced(member, q, earning, balance)
+
+
+def _basket(data: QuoteIn, products: dict[str, Any]) -> list[pricing.BasketLine]:
     basket = []
     for i, ln in enumerate(data.lines):
         p = products.get(ln.sku)
@@ -69,10 +93,21 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
             )
         except ValueError as exc:
             raise Invalid("invalid_line", str(exc), details={"field": f"lines.{i}"}) from None
-    tier_code, benefits = member_tier(session, ctx, member.id)
-    balance = ledger_queries.balance(session, member.id, ctx.now).available
+    return basket
+
+
+def _quote(
+    data: QuoteIn,
+    basket: list[pricing.BasketLine],
+    member: Member,
+    ctx: Ctx,
+    tier_code: str,
+    benefits: TierBenefits,
+    balance: int,
+    settings: pricing.PricingSettings,
+) -> pricing.Quote:
     try:
-        q = pricing.quote(
+        return pricing.quote(
             basket,
             tier=pricing.TierPricing(
                 tier_code=tier_code,
@@ -80,7 +115,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
                 birthday_discount_bp=benefits.birthday_discount_bp,
             ),
             birthday_month=pricing.is_birthday_month(member.birthday, ctx.now, ctx.tz),
-            settings=pricing_settings(session),
+            settings=settings,
             points_balance=max(balance, 0),
             points_to_use=data.points_to_use,
         )
@@ -89,17 +124,6 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
         raise Invalid(
             exc.code, exc.message, details={"field": "points_to_use"}, status=status
         ) from None
-    earning = evaluate_earning(
-        session,
-        ctx,
-        member,
-        occurred_at=ctx.now,
-        lines=pricing.earn_lines(q),
-        tier_code=tier_code,
-        benefits=benefits,
-        lock_budgets=lock,
-    )
-    return Priced(member, q, earning, balance)
 
 
 def quote(session: Session, ctx: Ctx, data: QuoteIn) -> Priced:
@@ -107,25 +131,77 @@ def quote(session: Session, ctx: Ctx, data: QuoteIn) -> Priced:
 
 
 def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
-    """Re-price at commit time; if anything changed since the quote, refuse (409)."""
+    """Re-price at commit time; if anything changed since the quote, refuse (409). The order
+    written is the plan of exactly that pricing: its earning is evaluated once."""
     digest = content_hash(data.model_dump(mode="json"))
     lock_order(session, data.source, data.external_id)
-    existing = find_order(session, data.source, data.external_id)
-    if existing is not None:
-        return replay_or_conflict(existing, digest), True
-    priced = _price(session, ctx, data, lock=True)
-    q = priced.quote
-    if (
-        q.total_fen != data.expected_total_fen
-        or priced.earning.points != data.expected_points_earned
-    ):
+    arrived = facts.arrival(session, data.member_no, data.source, data.external_id, data.store_code)
+    if arrived.member is None or arrived.existing_order_id is not None:
+        existing = find_order(session, data.source, data.external_id)
+        if existing is not None:
+            return replay_or_conflict(existing, digest), True
+    member = arrived.member or get_member(session, data.member_no)  # (the latter: 404)
+    check_active(member)
+    check_store_code(data.channel, data.store_code, lambda _code: arrived.store_known)
+    draft = plan.OrderInput(
+        source=data.source,
+        external_id=data.external_id,
+        channel=data.channel,
+        store_code=data.store_code,
+        ordered_at=ctx.now,
+        lines=(),
+        payments=(),
+        points_used=0,
+        earn=True,
+        digest=digest,
+    )
+    settings, member_facts = gather(session, ctx, member, draft)
+    if plan.needs_general_path(member_facts, settings):
+        return _commit_general(session, ctx, data, digest), False
+    basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
+    tier_code, benefits = plan.member_tier(member_facts, settings.ladder)
+    q = _quote(
+        data,
+        basket,
+        member,
+        ctx,
+        tier_code,
+        benefits,
+        member_facts.available,
+        pricing_settings(session),
+    )
+    earning = plan.evaluate(
+        member_facts, settings, occurred_at=ctx.now, lines=pricing.earn_lines(q), tz=ctx.tz
+    )
+    _check_quote(data, q.total_fen, earning.points)
+    order = commit_order(
+        session,
+        ctx,
+        member,
+        replace(
+            draft,
+            lines=tuple(plan.PlanLine(**vars(ln)) for ln in _lines(q)),
+            payments=tuple(_payments(data, q)),
+            points_used=q.points_used,
+        ),
+        gathered=(settings, member_facts),
+        earning=earning,
+    )
+    return order, False
+
+
+def _check_quote(data: CommitIn, total_fen: int, points_earned: int) -> None:
+    if total_fen != data.expected_total_fen or points_earned != data.expected_points_earned:
         raise Conflict(
             "quote_mismatch",
             "Prices, tier or rules changed since the quote; quote again and confirm the new "
             "amounts with the customer.",
-            details={"total_fen": q.total_fen, "points_earned": priced.earning.points},
+            details={"total_fen": total_fen, "points_earned": points_earned},
         )
-    lines = [
+
+
+def _lines(q: pricing.Quote) -> list[LineCalc]:
+    return [
         LineCalc(
             i,
             ql.sku,
@@ -140,11 +216,22 @@ def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
         )
         for i, ql in enumerate(q.lines, start=1)
     ]
+
+
+def _payments(data: CommitIn, q: pricing.Quote) -> list[tuple[str, int, int]]:
     payments = []
     if q.points_used:
         payments.append(("points", q.points_fen, q.points_used))
     if q.paid_fen or not payments:
         payments.append((data.payment_method, q.paid_fen, 0))
+    return payments
+
+
+def _commit_general(session: Session, ctx: Ctx, data: CommitIn, digest: str) -> Order:
+    """A member whose ledger needs settling first: price after settling, then record."""
+    priced = _price(session, ctx, data, lock=True)
+    q = priced.quote
+    _check_quote(data, q.total_fen, priced.earning.points)
     order = record_order(
         session,
         ctx,
@@ -154,12 +241,12 @@ def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
         channel=data.channel,
         store_code=data.store_code,
         ordered_at=ctx.now,
-        lines=lines,
-        payments=payments,
+        lines=_lines(q),
+        payments=_payments(data, q),
         points_used=q.points_used,
         earn=True,
         digest=digest,
     )
     if order.points_earned != data.expected_points_earned:  # pragma: no cover - same inputs
         raise Conflict("quote_mismatch", "The earning changed while committing; quote again.")
-    return order, False
+    return order

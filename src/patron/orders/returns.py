@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
@@ -15,11 +15,7 @@ from patron.ledger.service import Ctx
 from patron.members.models import Member
 from patron.orders.models import Order, OrderReturn, ReturnLine
 from patron.orders.schemas import ReturnIn
-from patron.orders.service import (
-    content_hash,
-    find_order,
-    lock_order,
-)
+from patron.orders.service import content_hash, lock_order
 from patron.webhooks import service as webhooks
 
 # ---- returns ---------------------------------------------------------------------------------
@@ -37,7 +33,13 @@ def record_return(
     session: Session, ctx: Ctx, source: str, external_id: str, data: ReturnIn
 ) -> ReturnResult:
     lock_order(session, source, external_id)
-    order = find_order(session, source, external_id)
+    # the order with its lines (its payments are not needed for a return)
+    order = session.scalar(
+        select(Order)
+        .options(lazyload(Order.payments))
+        .where(Order.source == source, Order.external_id == external_id)
+        .execution_options(populate_existing=True)
+    )
     if order is None:
         raise NotFound(
             "order_not_found",
@@ -83,41 +85,22 @@ def record_return(
                 f"{ln.quantity} remain.",
                 details={"field": "lines", "line_no": no},
             )
-    record = OrderReturn(
-        order_id=order.id,
-        member_id=order.member_id,
-        external_id=data.external_id,
-        returned_at=data.returned_at.astimezone(UTC),
-        refund_fen=0,
-        points_returned=0,
-        points_clawed=0,
-        growth_clawed=0,
-        to_debt=0,
-        content_hash=digest,
-        created_at=ctx.now,
-    )
-    session.add(record)
-    session.flush()
-    refund_fen = 0
-    points_back = 0
+    # Proportional by quantity; the return that completes a line takes the remainder.
+    parts: list[tuple[int, int, int, int]] = []  # line_no, quantity, cash, points
     for no, qty in sorted(wanted.items()):
         ln = by_no[no]
         final = ln.returned_quantity + qty == ln.quantity
-        # Proportional by quantity; the return that completes the line takes the remainder.
         cash = ln.paid_fen - ln.refunded_fen if final else ln.paid_fen * qty // ln.quantity
         pts = ln.points - ln.refunded_points if final else ln.points * qty // ln.quantity
         ln.returned_quantity += qty
         ln.refunded_fen += cash
         ln.refunded_points += pts
-        refund_fen += cash
-        points_back += pts
-        session.add(
-            ReturnLine(
-                return_id=record.id, line_no=no, quantity=qty, refund_fen=cash, points_returned=pts
-            )
-        )
+        parts.append((no, qty, cash, pts))
+    refund_fen = sum(p[2] for p in parts)
+    points_back = sum(p[3] for p in parts)
     source_id = f"{source}:{external_id}"
     changed = None
+    clawed = (0, 0, 0)  # points, growth, to debt
     if order.paid_fen > 0 and refund_fen > 0 and (order.points_earned or order.growth_earned):
         refunded = flows.refund(
             session,
@@ -129,9 +112,7 @@ def record_return(
             order_total_fen=order.paid_fen,
             refund_amount_fen=refund_fen,
         )
-        record.points_clawed = refunded.points_clawed
-        record.growth_clawed = refunded.growth_clawed
-        record.to_debt = refunded.to_debt
+        clawed = (refunded.points_clawed, refunded.growth_clawed, refunded.to_debt)
         changed = refunded.tier_changed_to
     if points_back:
         # The points that paid for the returned goods come back as a new lot.
@@ -145,8 +126,28 @@ def record_return(
             reason=f"points payment returned for order {external_id}",
             pending_days=0,
         )
-    record.refund_fen = refund_fen
-    record.points_returned = points_back
+    # Inserted complete, once the ledger has answered: never updated right after.
+    record = OrderReturn(
+        order_id=order.id,
+        member_id=order.member_id,
+        external_id=data.external_id,
+        returned_at=data.returned_at.astimezone(UTC),
+        refund_fen=refund_fen,
+        points_returned=points_back,
+        points_clawed=clawed[0],
+        growth_clawed=clawed[1],
+        to_debt=clawed[2],
+        content_hash=digest,
+        created_at=ctx.now,
+    )
+    session.add(record)
+    session.flush()
+    session.add_all(
+        ReturnLine(
+            return_id=record.id, line_no=no, quantity=qty, refund_fen=cash, points_returned=pts
+        )
+        for no, qty, cash, pts in parts
+    )
     order.refunded_fen += refund_fen
     all_back = all(ln.returned_quantity == ln.quantity for ln in order.lines)
     order.status = "returned" if all_back else "partially_returned"

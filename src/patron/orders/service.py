@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
@@ -27,7 +28,7 @@ from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
 from patron.members.service import get_member
-from patron.orders import pricing
+from patron.orders import facts, plan, pricing, writer
 from patron.orders.models import (
     Order,
     OrderLine,
@@ -40,11 +41,18 @@ from patron.program import service as program_service
 from patron.rules.definitions import EarningRules
 from patron.rules.domain import EarnContext, EarningResult, EarnLine, evaluate_order
 from patron.tiers import service as tiers
-from patron.tiers.domain import TierBenefits
+from patron.tiers.domain import TierBenefits, TierLadder
 from patron.webhooks import service as webhooks
 
 PRICING_SECTION = "pricing"
 EARNING_SECTION = "earning"
+#: every program section recording an order reads
+ORDER_SECTIONS: dict[str, type[BaseModel]] = {
+    ledger.SECTION: ledger.PointsSettings,
+    PRICING_SECTION: pricing.PricingSettings,
+    EARNING_SECTION: EarningRules,
+    tiers.SECTION: TierLadder,
+}
 BP = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -58,6 +66,9 @@ def earning_rules(session: Session) -> EarningRules:
 
 
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> Ctx:
+    """The context of a request that records orders: who acts, when, the business timezone and
+    the program sections orders read, loaded with one statement."""
+    program_service.preload(session, ORDER_SECTIONS)
     return Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
 
 
@@ -93,12 +104,16 @@ def active_member(session: Session, member_no: str) -> Member:
     member = session.scalar(
         select(Member).options(lazyload("*")).where(Member.member_no == member_no)
     ) or get_member(session, member_no)  # (the latter raises the usual 404)
+    check_active(member)
+    return member
+
+
+def check_active(member: Member) -> None:
     if member.status != "active":
         raise Conflict(
             "member_not_active",
-            f"Member {member_no} is {member.status}; orders cannot be recorded.",
+            f"Member {member.member_no} is {member.status}; orders cannot be recorded.",
         )
-    return member
 
 
 # ---- earning ---------------------------------------------------------------------------------
@@ -173,16 +188,8 @@ def _charge_budgets(session: Session, result: EarningResult, now: datetime) -> N
     session.flush()
 
 
-def trace(result: EarningResult | None, reason: str = "") -> dict[str, Any]:
-    if result is None:
-        return {"points": [], "growth": [], "note": reason}
-    return {
-        "points": [c.model_dump(mode="json") for c in result.points_trace],
-        "growth": [c.model_dump(mode="json") for c in result.growth_trace],
-        "base_points": result.base_points,
-        "business_date": result.business_date.isoformat(),
-        "rule_ids": result.rule_ids(),
-    }
+#: the rule trace stored on an order (and shown by a quote)
+trace = plan.trace
 
 
 # ---- recording an order ----------------------------------------------------------------------
@@ -381,20 +388,53 @@ def ingest_order(
     session: Session, actor: Principal, data: OrderIn, *, now: datetime, tz: ZoneInfo
 ) -> tuple[Order, bool]:
     """Record an order computed by a POS or shop. Returns (order, replayed)."""
+    return ingest(session, make_ctx(session, actor, now, tz), data)
+
+
+def ingest(session: Session, ctx: Ctx, data: OrderIn) -> tuple[Order, bool]:
     digest = content_hash(data.model_dump(mode="json"))
     lock_order(session, data.source, data.external_id)
-    existing = find_order(session, data.source, data.external_id)
-    if existing is not None:
-        return replay_or_conflict(existing, digest), True
-    member = active_member(session, data.member_no)
+    arrived = facts.arrival(session, data.member_no, data.source, data.external_id, data.store_code)
+    if arrived.member is None or arrived.existing_order_id is not None:
+        existing = find_order(session, data.source, data.external_id)
+        if existing is not None:
+            return replay_or_conflict(existing, digest), True
+    member = arrived.member or get_member(session, data.member_no)  # (the latter: 404)
+    check_active(member)
     lines = check_order(
         data,
-        catalog.products_by_sku(session, [ln.sku for ln in data.lines]),
-        lambda code: catalog.store_exists(session, code),
-        now,
+        facts.products(session, [ln.sku for ln in data.lines]),
+        lambda _code: arrived.store_known,
+        ctx.now,
     )
+    points_used, points_fen = check_points_payment(data, lines, pricing_settings(session))
+    _split_points(lines, points_fen, points_used)
+    order = commit_order(
+        session,
+        ctx,
+        member,
+        plan.OrderInput(
+            source=data.source,
+            external_id=data.external_id,
+            channel=data.channel,
+            store_code=data.store_code,
+            ordered_at=data.ordered_at,
+            lines=tuple(plan.PlanLine(**vars(ln)) for ln in lines),
+            payments=tuple((p.method, p.amount_fen, p.points or 0) for p in data.payments),
+            points_used=points_used,
+            earn=data.earn,
+            digest=digest,
+        ),
+    )
+    return order, False
+
+
+def check_points_payment(
+    data: OrderIn, lines: list[LineCalc], settings: pricing.PricingSettings
+) -> tuple[int, int]:
+    """The points and their value in fen that pay for the order, checked against the pricing
+    settings. Returns (points, fen)."""
     total = sum(ln.net_fen for ln in lines)
-    settings = pricing_settings(session)
     points_used = 0
     points_fen = 0
     for p in data.payments:
@@ -425,24 +465,97 @@ def ingest_order(
             f"Points may pay at most {settings.max_points_share_bp / 100:g}% of an order.",
             details={"field": "payments"},
         )
-    _split_points(lines, points_fen, points_used)
-    ctx = make_ctx(session, actor, now, tz)
-    order = record_order(
-        session,
-        ctx,
-        member,
-        source=data.source,
-        external_id=data.external_id,
-        channel=data.channel,
-        store_code=data.store_code,
-        ordered_at=data.ordered_at,
-        lines=lines,
-        payments=[(p.method, p.amount_fen, p.points or 0) for p in data.payments],
-        points_used=points_used,
-        earn=data.earn,
-        digest=digest,
+    return points_used, points_fen
+
+
+# ---- plan, then write ------------------------------------------------------------------------
+
+
+def order_settings(session: Session) -> plan.Settings:
+    """The sections an order reads (preloaded by ``make_ctx``: no statement here)."""
+    program_service.preload(session, ORDER_SECTIONS)
+    return plan.Settings(
+        points=ledger.get_points_settings(session),
+        earning=earning_rules(session),
+        ladder=tiers.get_ladder(session),
     )
-    return order, False
+
+
+def gather(
+    session: Session, ctx: Ctx, member: Member, data: plan.OrderInput
+) -> tuple[plan.Settings, plan.MemberFacts]:
+    """Lock the member's ledger and read the order's facts: two statements (plus the rule
+    budget rows when rules have budgets)."""
+    settings = order_settings(session)
+    account = facts.lock_account(session, member.id, ctx.now)
+    member_facts = facts.member_facts(
+        session,
+        member,
+        account,
+        settings,
+        now=ctx.now,
+        day=plan.business_date(data.ordered_at, ctx.tz),
+        tz=ctx.tz,
+        budgets=sorted(settings.earning.budgeted_rules()) if data.earn else [],
+        source_id=f"{data.source}:{data.external_id}",
+    )
+    return settings, member_facts
+
+
+def commit_order(
+    session: Session,
+    ctx: Ctx,
+    member: Member,
+    data: plan.OrderInput,
+    gathered: tuple[plan.Settings, plan.MemberFacts] | None = None,
+    earning: EarningResult | None = None,
+) -> Order:
+    """Plan the order from its facts and write it; a member whose ledger needs settling (or a
+    program with a return window) takes the general path, ``record_order``."""
+    settings, member_facts = gathered or gather(session, ctx, member, data)
+    if plan.needs_general_path(member_facts, settings):
+        return record_order(
+            session,
+            ctx,
+            member,
+            source=data.source,
+            external_id=data.external_id,
+            channel=data.channel,
+            store_code=data.store_code,
+            ordered_at=data.ordered_at,
+            lines=[LineCalc(*astuple(ln)) for ln in data.lines],
+            payments=list(data.payments),
+            points_used=data.points_used,
+            earn=data.earn,
+            digest=data.digest,
+        )
+    if data.earn and earning is None:
+        earning = plan.evaluate(
+            member_facts,
+            settings,
+            occurred_at=data.ordered_at,
+            lines=tuple(
+                EarnLine(category=ln.category, paid_fen=ln.paid_fen, sku=ln.sku)
+                for ln in data.lines
+            ),
+            tz=ctx.tz,
+        )
+    lots = facts.open_lots(session, member.id) if data.points_used else ()
+    planned = plan.plan_order(
+        data,
+        member_facts,
+        settings,
+        earning=earning,
+        open_lots=lots,
+        actor=ctx.actor.label,
+        now=ctx.now,
+        tz=ctx.tz,
+    )
+    [order] = writer.write_plans(session, ctx.actor, [planned])
+    _emit_recorded(
+        session, ctx, member, order, planned.tier_move.to_code if planned.tier_move else None
+    )
+    return order
 
 
 def check_order(
@@ -457,7 +570,7 @@ def check_order(
         raise Invalid(
             "ordered_at_in_future", "ordered_at is in the future.", details={"field": "ordered_at"}
         )
-    _check_store(data.channel, data.store_code, store_known)
+    check_store_code(data.channel, data.store_code, store_known)
     lines = order_lines(data, products)
     total = sum(ln.net_fen for ln in lines)
     paid = sum(p.amount_fen for p in data.payments)
@@ -471,10 +584,12 @@ def check_order(
 
 
 def check_store(session: Session, channel: str, store_code: str | None) -> None:
-    _check_store(channel, store_code, lambda code: catalog.store_exists(session, code))
+    check_store_code(channel, store_code, lambda code: catalog.store_exists(session, code))
 
 
-def _check_store(channel: str, store_code: str | None, store_known: Callable[[str], bool]) -> None:
+def check_store_code(
+    channel: str, store_code: str | None, store_known: Callable[[str], bool]
+) -> None:
     if store_code is None:
         if channel == "store":
             raise Invalid(

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from patron.db import Database
+from patron.db import Database, UnitOfWork
 from patron.idempotency import service as idempotency
+from patron.kit.crypto import FieldCipher
 from patron.web.deps import WRITE_METHODS
 
 # A request's transaction holds its pooled connection across several thread hops. If more
@@ -56,39 +57,54 @@ class UnitOfWorkRoute(APIRoute):
                 request.state.request_hash = idempotency.request_hash(
                     request.method, request.url.path, request.url.query, body
                 )
-            uow = await run_in_threadpool(db.begin)
+            # A new session does no I/O (it connects on first use): no thread hop to begin.
+            uow = db.begin()
             request.state.uow = uow
             try:
-                try:
-                    response = await original(request)
-                except idempotency.Replay as replay:
-                    await run_in_threadpool(uow.rollback)
-                    return Response(
-                        content=replay.stored.body,
-                        status_code=replay.stored.status_code,
-                        media_type=replay.stored.content_type,
-                        headers={"Idempotent-Replayed": "true"},
-                    )
-                except BaseException:
-                    await run_in_threadpool(uow.rollback)
-                    raise
-                row_id = getattr(request.state, "idempotency_row", None)
-                if row_id is not None:
-                    await run_in_threadpool(
-                        idempotency.store_response,
-                        uow.session,
-                        request.app.state.cipher,
-                        row_id,
-                        response.status_code,
-                        bytes(response.body),
-                        response.headers.get("content-type", "application/json"),
-                    )
-                await run_in_threadpool(uow.commit)
-                return response
-            finally:
-                await run_in_threadpool(uow.close)
+                response = await original(request)
+            except idempotency.Replay as replay:
+                await run_in_threadpool(_abandon, uow)
+                return Response(
+                    content=replay.stored.body,
+                    status_code=replay.stored.status_code,
+                    media_type=replay.stored.content_type,
+                    headers={"Idempotent-Replayed": "true"},
+                )
+            except BaseException:
+                await run_in_threadpool(_abandon, uow)
+                raise
+            row_id = getattr(request.state, "idempotency_row", None)
+            await run_in_threadpool(_finish, uow, request.app.state.cipher, row_id, response)
+            return response
 
         return handler
+
+
+def _abandon(uow: UnitOfWork) -> None:
+    try:
+        uow.rollback()
+    finally:
+        uow.close()
+
+
+def _finish(uow: UnitOfWork, cipher: FieldCipher, row_id: int | None, response: Response) -> None:
+    """Store the idempotent response, commit and close: one thread hop for all three."""
+    try:
+        if row_id is not None:
+            idempotency.store_response(
+                uow.session,
+                cipher,
+                row_id,
+                response.status_code,
+                bytes(response.body),
+                response.headers.get("content-type", "application/json"),
+            )
+        uow.commit()
+    except BaseException:
+        uow.rollback()
+        raise
+    finally:
+        uow.close()
 
 
 def api_router(prefix: str = "", tags: list[str] | None = None) -> APIRouter:

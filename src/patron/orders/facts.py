@@ -1,0 +1,214 @@
+"""Gather what an order needs in as few statements as possible, one per kind of fact, locks
+taken in the fixed order: the order's natural key, the member's points account, then rule
+budget rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, true
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, lazyload
+
+from patron.catalog.models import Product, Store
+from patron.ledger.domain import LotView
+from patron.ledger.models import (
+    GrowthPosting,
+    PointsAccount,
+    PointsHold,
+    PointsLot,
+    PointsPosting,
+)
+from patron.ledger.service import dialect, new_account
+from patron.members.models import Member
+from patron.orders.models import Order, RuleBudgetUsage
+from patron.orders.plan import MemberFacts, Settings
+from patron.tiers import domain as tier_domain
+from patron.tiers.models import MemberTier
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """The member an order names, whether the order is already recorded, whether its store
+    exists — one statement."""
+
+    member: Member | None
+    existing_order_id: int | None
+    store_known: bool
+
+
+def arrival(
+    session: Session, member_no: str, source: str, external_id: str, store_code: str | None
+) -> Arrival:
+    existing = (
+        select(Order.id)
+        .where(Order.source == source, Order.external_id == external_id)
+        .scalar_subquery()
+    )
+    store = exists().where(Store.code == store_code) if store_code is not None else true()
+    row = session.execute(
+        # consents and tags are not needed to record an order
+        select(Member, existing, store.label("store_known"))
+        .options(lazyload("*"))
+        .where(Member.member_no == member_no)
+    ).first()
+    if row is None:  # the caller looks the order up on its own, then answers 404
+        return Arrival(None, None, False)
+    return Arrival(row[0], row[1], bool(row[2]))
+
+
+def products(session: Session, skus: list[str]) -> dict[str, Product]:
+    """Products by SKU with their category (member prices are not needed to record an order)."""
+    if not skus:
+        return {}
+    rows = session.scalars(
+        select(Product)
+        .options(lazyload(Product.member_prices))
+        .where(Product.sku.in_(sorted(set(skus))))
+    )
+    return {p.sku: p for p in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    available: int
+    debt: int
+
+
+def lock_account(session: Session, member_id: int, now: datetime) -> Account:
+    """Take the member's ledger lock (creating the account on first use) with one upsert that
+    returns the balances it locked."""
+    ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(PointsAccount)
+    stmt = (
+        ins.values(**new_account(member_id, now))
+        .on_conflict_do_update(
+            index_elements=[PointsAccount.member_id],
+            set_={"version": PointsAccount.version + 1, "updated_at": ins.excluded.updated_at},
+        )
+        .returning(PointsAccount.available, PointsAccount.debt)
+    )
+    row = session.execute(stmt).one()
+    return Account(int(row.available), int(row.debt))
+
+
+def member_facts(
+    session: Session,
+    member: Member,
+    account: Account,
+    settings: Settings,
+    *,
+    now: datetime,
+    day: date,
+    tz: Any,
+    budgets: list[str],
+    source_id: str,
+) -> MemberFacts:
+    """Everything else the plan needs about the member, in one statement (under the lock)."""
+    mid = member.id
+    start = tier_domain.window_start(settings.ladder.qualification_window, now, tz)
+
+    def scalar(q: Any) -> Any:
+        return q.scalar_subquery()
+
+    row = session.execute(
+        select(
+            scalar(select(func.count(Order.id)).where(Order.member_id == mid)).label("n"),
+            scalar(
+                select(func.coalesce(func.sum(Order.welcome_bonus), 0)).where(
+                    Order.member_id == mid
+                )
+            ).label("welcome"),
+            scalar(
+                select(func.coalesce(func.sum(Order.points_earned), 0)).where(
+                    Order.member_id == mid, Order.business_date == day
+                )
+            ).label("today"),
+            scalar(
+                select(func.coalesce(func.sum(GrowthPosting.amount), 0)).where(
+                    GrowthPosting.member_id == mid, GrowthPosting.effective_at >= start
+                )
+            ).label("window"),
+            scalar(select(MemberTier.tier_code).where(MemberTier.member_id == mid)).label("tier"),
+            scalar(select(MemberTier.override_until).where(MemberTier.member_id == mid)).label(
+                "override_until"
+            ),
+            exists()
+            .where(
+                PointsHold.member_id == mid,
+                PointsHold.status == "pending",
+                PointsHold.release_at <= now,
+            )
+            .label("hold_due"),
+            exists()
+            .where(
+                PointsLot.member_id == mid,
+                PointsLot.remaining > 0,
+                PointsLot.expires_at <= now,
+            )
+            .label("lot_due"),
+            # a posting under the order's keys made elsewhere: the general path replays it
+            exists()
+            .where(
+                PointsPosting.idempotency_key.in_(
+                    [f"earn:order:{source_id}", f"redeem:order:{source_id}"]
+                )
+            )
+            .label("points_key_taken"),
+            exists()
+            .where(GrowthPosting.idempotency_key == f"earn:order:{source_id}")
+            .label("growth_key_taken"),
+        )
+    ).one()
+    used: dict[str, int] = {}
+    if budgets:
+        used = lock_budgets(session, budgets, now)
+    return MemberFacts(
+        member_id=mid,
+        member_no=member.member_no,
+        member_since=member.created_at,
+        tier_row_code=row.tier,
+        override_until=row.override_until,
+        window_growth=int(row.window or 0),
+        orders_so_far=int(row.n or 0),
+        welcome_given=int(row.welcome or 0),
+        points_today=int(row.today or 0),
+        available=account.available,
+        debt=account.debt,
+        settling_due=bool(row.hold_due) or bool(row.lot_due),
+        keys_taken=bool(row.points_key_taken) or bool(row.growth_key_taken),
+        budget_used=used,
+    )
+
+
+def lock_budgets(session: Session, rule_ids: list[str], now: datetime) -> dict[str, int]:
+    """Create missing budget rows, then lock them in rule order (after the member's account)."""
+    ids = sorted(rule_ids)
+    existing = set(
+        session.scalars(select(RuleBudgetUsage.rule_id).where(RuleBudgetUsage.rule_id.in_(ids)))
+    )
+    for rule_id in ids:
+        if rule_id not in existing:
+            session.add(RuleBudgetUsage(rule_id=rule_id, points_used=0, updated_at=now))
+    session.flush()
+    q = (
+        select(RuleBudgetUsage.rule_id, RuleBudgetUsage.points_used)
+        .where(RuleBudgetUsage.rule_id.in_(ids))
+        .order_by(RuleBudgetUsage.rule_id)
+        .with_for_update()
+    )
+    return {r.rule_id: int(r.points_used) for r in session.execute(q)}
+
+
+def open_lots(session: Session, member_id: int) -> tuple[LotView, ...]:
+    """The member's lots that still hold points, locked in id order (fixed lock order)."""
+    stmt = (
+        select(PointsLot.id, PointsLot.remaining, PointsLot.expires_at)
+        .where(PointsLot.member_id == member_id, PointsLot.remaining > 0)
+        .order_by(PointsLot.id)
+    )
+    if dialect(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    return tuple(LotView(r.id, r.remaining, r.expires_at) for r in session.execute(stmt))
