@@ -151,7 +151,7 @@ def test_50_identical_requests_with_one_idempotency_key_have_one_effect(pg_datab
             ACTOR,
             username="op-pg",
             display_name="op",
-            role="operator",
+            role="admin",  # free-form earning needs points:grant
             password="test-password-123",
             now=clock.now(),
         )

@@ -66,12 +66,22 @@ def member(client: TestClient, make_member: Callable[..., str], auth_headers: An
     h = auth_headers("admin")
     r = client.post(f"/api/v1/members/{no}/tags", json={"tag": "VIP沙龙"}, headers=h)
     assert r.status_code == 200, r.text
+    limits = client.get("/api/v1/points/settings", headers=h).json()
+    r = client.put("/api/v1/points/settings", json={**limits, "direct_earn_limit": 1500}, headers=h)
+    assert r.status_code == 200, r.text
     r = client.post(
         f"/api/v1/members/{no}/points/earn",
-        json={"points": 1500, "growth": 6000, "source_type": "order", "source_id": "A-1"},
+        json={"points": 1500, "source_type": "order", "source_id": "A-1"},
         headers=h,
     )
     assert r.status_code == 201, r.text
+    # growth moves only with orders, actions and adjustments
+    r = client.post(
+        f"/api/v1/members/{no}/points/adjustments",
+        json={"ledger": "growth", "amount": 6000, "reason": "tier for the tests"},
+        headers=h,
+    )
+    assert r.status_code == 201 and r.json()["status"] == "applied", r.text
     make_member(name="李雷")  # someone else, who must not match the searches below
     return no
 
@@ -338,7 +348,7 @@ def test_history_pages_and_audit_trail_includes_adjustments(
     first = admin.get(url, params={"tab": "points"}).text
     assert first.count('data-posting="') == 20 and "Page 1 of 2" in first
     second = admin.get(url, params={"tab": "points", "page": 2}).text
-    assert second.count('data-posting="') == 1 and "order:A-1" in second
+    assert second.count('data-posting="') == 1 and "api:order:A-1" in second
     operator = staff("operator")
     adj = _request_big(operator, member, 12_000, balance="1,700")
     token = _csrf(admin.get("/console/approvals").text)
@@ -403,8 +413,8 @@ def test_tier_history_and_consent_sources_in_chinese(staff, client, make_member,
     no = make_member(consents={"email": True})
     h = auth_headers("admin")
     r = client.post(
-        f"/api/v1/members/{no}/points/earn",
-        json={"points": 10, "growth": 6000, "source_type": "order", "source_id": "G-1"},
+        f"/api/v1/members/{no}/points/adjustments",
+        json={"ledger": "growth", "amount": 6000, "reason": "tier for the tests"},
         headers=h,
     )
     assert r.status_code == 201, r.text
