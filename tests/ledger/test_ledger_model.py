@@ -227,7 +227,7 @@ class Run:
         self.seq = itertools.count(1)
         self.tag = uuid.uuid4().hex[:10]  # source ids stay unique across examples
         # a low daily adjustment limit, so that examples reach it
-        self.limits = service.PointsSettings(expiry=policy, adjustment_daily_limit=8_000)
+        self.limits = service.PointsSettings(expiry=policy, adjustment_daily_limit=4_000)
         # its own staff member: the daily adjustment limit counts per requester
         self.actor = Principal.system(f"model-{self.tag}")
         #: (business day, ledger) → magnitude adjusted without a second approver
@@ -525,6 +525,7 @@ def op_adjust(run: Run, data: st.DataObject, i: int) -> None:
         if waits:
             event("adjustment waits: daily limit")
             return True  # nothing moves until a second person approves
+        event("adjustment applied")
         m.settle(run.now, run.policy)
         if ledger == "growth":
             if m.growth + amount < 0:
