@@ -598,7 +598,8 @@ OPS = {
 }
 CHOICES = [
     *OPS,
-    *("earn", "spend", "spend", "cancel_spend", "order_return", "expire", "release"),
+    *("earn", "spend", "spend", "order_spend", "cancel_spend", "cancel_spend"),
+    *("order_return", "expire", "release"),
     *("clock", "clock"),
 ]
 
