@@ -151,7 +151,7 @@ def test_50_identical_requests_with_one_idempotency_key_have_one_effect(pg_datab
             ACTOR,
             username="op-pg",
             display_name="op",
-            role="operator",
+            role="admin",  # free-form earning needs points:grant
             password="test-password-123",
             now=clock.now(),
         )
@@ -182,4 +182,26 @@ def test_50_identical_requests_with_one_idempotency_key_have_one_effect(pg_datab
         assert s.scalar(select(func.count()).select_from(PointsPosting)) == 1
         b = queries.balance(s, 1, clock.now())
         assert b.available == 250
+        assert run_check(s, now=clock.now()) == []
+
+
+def test_adjustments_at_once_by_one_person_respect_the_daily_limit(pg_database, clock):
+    """Ten adjustments of exactly the approval limit, on ten members, all at once by one staff
+    member: the daily limit (20,000) lets exactly two through without a second approver."""
+    staff = Principal(kind="staff", id=42, label="op", role="operator")
+    ids = [new_member(pg_database, clock.now(), f"1370000{i:04d}") for i in range(10)]
+
+    def adjust(i: int) -> str:
+        with pg_database.unit_of_work() as s:
+            ctx = service.Ctx(staff, clock.now(), TZ, service.get_points_settings(s))
+            row = flows.request_adjustment(
+                s, ctx, ids[i], ledger="points", amount=10_000, reason="at once"
+            )
+            return row.status
+
+    statuses = run_together(10, adjust)
+    assert sorted(map(str, statuses)) == ["applied"] * 2 + ["pending_approval"] * 8
+    with pg_database.unit_of_work() as s:
+        total = sum(queries.balance(s, mid, clock.now()).available for mid in ids)
+        assert total == 20_000
         assert run_check(s, now=clock.now()) == []

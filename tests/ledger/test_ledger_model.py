@@ -1,6 +1,7 @@
 """Model-based test of the points and growth ledger (DESIGN.md "The points ledger").
 
-Random sequences of earn (immediate or pending), spend, cancel-spend, refund clawback, the expiry
+Random sequences of earn (immediate or pending), spend, cancel-spend, an order's points payment
+and its returns (never cancelled, never given back beyond the payment), refund clawback, the expiry
 and release jobs, adjustments, idempotent replays and clock moves from hours to years run against
 the real services and against the small in-memory model below. After every step the member's
 balance, every lot, growth and ``patron check`` must agree with the model.
@@ -34,7 +35,7 @@ from patron.errors import Conflict, Invalid
 from patron.kit.crypto import FieldCipher
 from patron.ledger import flows, growth, jobs, queries, service
 from patron.ledger.check import run_check
-from patron.ledger.domain import ExpiryPolicy
+from patron.ledger.domain import ExpiryPolicy, api_source
 from patron.ledger.models import PointsLot
 from patron.members import service as members
 from patron.members.schemas import MemberCreate
@@ -99,6 +100,9 @@ class Spend:
     takes: list[tuple[int, int]]  # (lot index, amount)
     posting_id: int = 0
     cancelled: bool = False
+    #: an order's points payment: given back only by the order's returns, never cancelled
+    order: bool = False
+    returned: int = 0
 
 
 @dataclass
@@ -130,7 +134,15 @@ class Member:
             self.expired,
             self.growth,
             [
-                Spend(x.source, x.points, list(x.takes), x.posting_id, x.cancelled)
+                Spend(
+                    x.source,
+                    x.points,
+                    list(x.takes),
+                    x.posting_id,
+                    x.cancelled,
+                    x.order,
+                    x.returned,
+                )
                 for x in self.spends
             ],
             {k: list(v) for k, v in self.orders.items()},
@@ -214,10 +226,14 @@ class Run:
         self.now = START
         self.seq = itertools.count(1)
         self.tag = uuid.uuid4().hex[:10]  # source ids stay unique across examples
+        # a low daily adjustment limit, so that examples reach it
+        self.limits = service.PointsSettings(expiry=policy, adjustment_daily_limit=4_000)
+        # its own staff member: the daily adjustment limit counts per requester
+        self.actor = Principal.system(f"model-{self.tag}")
+        #: (business day, ledger) → magnitude adjusted without a second approver
+        self.adjusted: Counter[tuple[date, str]] = Counter()
         with database.unit_of_work() as s:
-            program.put_section(
-                s, ACTOR, service.SECTION, service.PointsSettings(expiry=policy), now=self.now
-            )
+            program.put_section(s, ACTOR, service.SECTION, self.limits, now=self.now)
             self.members = []
             for _ in range(2):
                 m = members.register(
@@ -234,7 +250,7 @@ class Run:
         return f"{self.tag}-{prefix}{next(self.seq)}"
 
     def ctx(self, session) -> service.Ctx:
-        return service.Ctx(ACTOR, self.now, TZ, service.get_points_settings(session))
+        return service.Ctx(self.actor, self.now, TZ, service.get_points_settings(session))
 
     def step(self, i: int, model_change, db_call, expect_error: type[Exception] | None = None):
         """Apply ``model_change`` to a copy of member ``i``; run ``db_call`` in one unit of work.
@@ -343,7 +359,7 @@ def op_replay_earn(run: Run, data: st.DataObject, i: int) -> None:
     run.step(i, lambda m: m.settle(run.now, run.policy), call)
 
 
-def op_spend(run: Run, data: st.DataObject, i: int) -> None:
+def op_spend(run: Run, data: st.DataObject, i: int, *, order: bool = False) -> None:
     m0 = run.members[i]
     live = sum(m0.lots[x].remaining for x in m0.live(run.now))
     if live and data.draw(st.integers(0, 4), label="overspend") > 0:
@@ -351,21 +367,23 @@ def op_spend(run: Run, data: st.DataObject, i: int) -> None:
     else:  # more than the member has (mostly refused; a pending release may still cover it)
         points = data.draw(st.integers(live + 1, live + 2_000), label="points")
     src = run.source("s")
-    note(f"spend member={i} points={points}")
+    # an API caller's redemption, or the points payment of an order
+    source_type = "order" if order else api_source("mall")
+    note(f"spend member={i} points={points} {source_type}")
 
     def model(m: Member) -> bool:
         m.settle(run.now, run.policy)
         if m.available < points:
             event("spend refused")
             return False
-        event("spend")
-        m.spends.append(Spend(src, points, m.take(points, run.now)))
+        event("order paid with points" if order else "spend")
+        m.spends.append(Spend(src, points, m.take(points, run.now), order=order))
         m.available -= points
         m.redeemed += points
         return True
 
     def call(s, ctx, m: Member) -> None:
-        r = flows.spend(s, ctx, m.id, points=points, source_type="mall", source_id=src)
+        r = flows.spend(s, ctx, m.id, points=points, source_type=source_type, source_id=src)
         m.spends[-1].posting_id = r.posting_id
 
     run.step(i, model, call)
@@ -378,12 +396,15 @@ def op_cancel_spend(run: Run, data: st.DataObject, i: int) -> None:
     k = data.draw(st.integers(0, len(spends) - 1), label="spend")
     note(f"cancel spend member={i} spend={k} (already cancelled: {spends[k].cancelled})")
 
-    def model(m: Member) -> None:
-        m.settle(run.now, run.policy)
+    def model(m: Member) -> bool:
         sp = m.spends[k]
+        if sp.order:
+            event("cancel an order's payment: refused")
+            return False  # 409 spend_belongs_to_order: the order's return gives it back
+        m.settle(run.now, run.policy)
         event("cancel spend (again: replay)" if sp.cancelled else "cancel spend")
         if sp.cancelled:
-            return
+            return True
         if any(m.lots[x].expires_at and m.lots[x].expires_at <= run.now for x, _ in sp.takes):
             event("cancel restores expired points")
         sp.cancelled = True
@@ -393,9 +414,52 @@ def op_cancel_spend(run: Run, data: st.DataObject, i: int) -> None:
         m.redeemed -= sp.points
         m.expire(run.now)
         m.repay(run.now)
+        return True
 
     def call(s, ctx, m: Member) -> None:
         flows.cancel_spend(s, ctx, m.id, m.spends[k].posting_id)
+
+    run.step(i, model, call)
+
+
+def op_order_return(run: Run, data: st.DataObject, i: int) -> None:
+    """A return gives back part of an order's points payment as a new lot (orders/returns.py);
+    never more than the payment, whatever was given back before."""
+    paid = [k for k, sp in enumerate(run.members[i].spends) if sp.order]
+    if not paid:
+        return
+    k = data.draw(st.sampled_from(paid), label="order spend")
+    sp0 = run.members[i].spends[k]
+    left = sp0.points - sp0.returned
+    if left and data.draw(st.integers(0, 4), label="beyond") > 0:
+        points = data.draw(st.integers(1, left), label="points back")
+    else:  # more than is left of the payment: refused
+        points = data.draw(st.integers(left + 1, left + 200), label="points back")
+    src = f"{sp0.source}:{run.source('r')}"
+    note(f"order return member={i} spend={k} points={points} (left {sp0.points - sp0.returned})")
+
+    def model(m: Member) -> bool:
+        sp = m.spends[k]
+        if sp.returned + points > sp.points:
+            event("order return beyond its payment: refused")
+            return False  # 409 reversal_exceeds_spend
+        m.settle(run.now, run.policy)
+        event("order return gives points back")
+        sp.returned += points
+        m.credit(points, run.now, run.policy, src)
+        return True
+
+    def call(s, ctx, m: Member) -> None:
+        flows.earn(
+            s,
+            ctx,
+            m.id,
+            points=points,
+            source_type="order_return",
+            source_id=src,
+            pending_days=0,
+            restores_id=m.spends[k].posting_id,
+        )
 
     run.step(i, model, call)
 
@@ -453,8 +517,15 @@ def op_adjust(run: Run, data: st.DataObject, i: int) -> None:
     ledger = data.draw(st.sampled_from(["points", "growth"]), label="ledger")
     amount = data.draw(st.integers(-5_000, 5_000).filter(bool), label="amount")
     note(f"adjust member={i} {ledger} {amount:+d}")
+    day = (run.now.astimezone(TZ).date(), ledger)
+    assert abs(amount) <= run.limits.adjustment_approval_limit
+    waits = run.adjusted[day] + abs(amount) > run.limits.adjustment_daily_limit
 
     def model(m: Member) -> bool:
+        if waits:
+            event("adjustment waits: daily limit")
+            return True  # nothing moves until a second person approves
+        event("adjustment applied")
         m.settle(run.now, run.policy)
         if ledger == "growth":
             if m.growth + amount < 0:
@@ -470,7 +541,10 @@ def op_adjust(run: Run, data: st.DataObject, i: int) -> None:
         return True
 
     def call(s, ctx, m: Member) -> None:
-        flows.request_adjustment(s, ctx, m.id, ledger=ledger, amount=amount, reason="model")
+        row = flows.request_adjustment(s, ctx, m.id, ledger=ledger, amount=amount, reason="model")
+        assert row.status == ("pending_approval" if waits else "applied")
+        if not waits:
+            run.adjusted[day] += abs(amount)
 
     run.step(i, model, call)
 
@@ -506,15 +580,28 @@ POLICIES = st.sampled_from(
         ExpiryPolicy(kind="never"),
     ]
 )
+
+
+def op_order_spend(run: Run, data: st.DataObject, i: int) -> None:
+    op_spend(run, data, i, order=True)
+
+
 OPS = {
     "earn": op_earn,
     "replay_earn": op_replay_earn,
     "spend": op_spend,
+    "order_spend": op_order_spend,
+    "order_return": op_order_return,
     "cancel_spend": op_cancel_spend,
     "refund": op_refund,
     "adjust": op_adjust,
 }
-CHOICES = [*OPS, "earn", "spend", "spend", "cancel_spend", "expire", "release", "clock", "clock"]
+CHOICES = [
+    *OPS,
+    *("earn", "spend", "spend", "order_spend", "cancel_spend", "cancel_spend"),
+    *("order_return", "expire", "release"),
+    *("clock", "clock"),
+]
 
 
 def test_ledger_matches_model(database) -> None:

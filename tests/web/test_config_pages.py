@@ -294,13 +294,17 @@ def test_expiry_policy_saves_and_is_validated(client, database, operator, auth_h
     assert _errors(r.text) == {"kind"}
     r = client.post("/console/config/expiry", data=values | {"reminder_days": "0"})
     assert _errors(r.text) == {"reminder_days"}
+    r = client.post("/console/config/expiry", data=values | {"daily_limit": "-1"})
+    assert _errors(r.text) == {"daily_limit"}
     assert _settings_rows(database) == (0, 0)
     good = values | {"kind": "end_of_year", "n": "1", "reminder_days": "14"}
+    good |= {"daily_limit": "30,000", "direct_earn_limit": "500"}
     saved = client.post("/console/config/expiry", data=good, follow_redirects=False)
     assert saved.status_code == 303
     saved = client.get("/api/v1/points/settings", headers=auth_headers("admin")).json()
     assert saved["expiry"] == {"kind": "end_of_year", "n": 1}
     assert saved["reminder_days"] == 14
+    assert (saved["adjustment_daily_limit"], saved["direct_earn_limit"]) == (30_000, 500)
     assert _audited(database, ledger.SECTION).after["expiry"]["kind"] == "end_of_year"
 
 

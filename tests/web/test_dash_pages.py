@@ -362,7 +362,7 @@ def test_the_member_filter_finds_ledger_records_and_adjustments(
     adjustments under their own id: the member filter finds all three, and nobody else's."""
     _admin(client, database, clock)
     no, other = make_member(), make_member()
-    key = api_key_headers("points:write", "members:read")
+    key = api_key_headers("points:grant", "members:read")
     for member_no, headers in ((no, key), (other, auth_headers("admin"))):
         r = client.post(
             f"/api/v1/members/{member_no}/points/earn",

@@ -66,12 +66,22 @@ def member(client: TestClient, make_member: Callable[..., str], auth_headers: An
     h = auth_headers("admin")
     r = client.post(f"/api/v1/members/{no}/tags", json={"tag": "VIP沙龙"}, headers=h)
     assert r.status_code == 200, r.text
+    limits = client.get("/api/v1/points/settings", headers=h).json()
+    r = client.put("/api/v1/points/settings", json={**limits, "direct_earn_limit": 1500}, headers=h)
+    assert r.status_code == 200, r.text
     r = client.post(
         f"/api/v1/members/{no}/points/earn",
-        json={"points": 1500, "growth": 6000, "source_type": "order", "source_id": "A-1"},
+        json={"points": 1500, "source_type": "order", "source_id": "A-1"},
         headers=h,
     )
     assert r.status_code == 201, r.text
+    # growth moves only with orders, actions and adjustments
+    r = client.post(
+        f"/api/v1/members/{no}/points/adjustments",
+        json={"ledger": "growth", "amount": 6000, "reason": "tier for the tests"},
+        headers=h,
+    )
+    assert r.status_code == 201 and r.json()["status"] == "applied", r.text
     make_member(name="李雷")  # someone else, who must not match the searches below
     return no
 
@@ -222,6 +232,7 @@ def test_adjust_form_refuses_bad_input_and_needs_points_adjust(staff, member, da
     url = f"/console/members/{member}"
     token = _csrf(operator.get(url).text)
     postings = _count(database, model=PointsPosting)
+    adjustments = _count(database, model=PointsAdjustment)  # the fixture's growth
     for field, form, message in (
         ("amount", {"amount": "", "reason": "x"}, "Enter an amount"),
         ("amount", {"amount": "1.5", "reason": "x"}, "no decimals"),
@@ -237,14 +248,14 @@ def test_adjust_form_refuses_bad_input_and_needs_points_adjust(staff, member, da
         assert r.status_code == 422, form
         assert message in _error_for(r.text, field), form
     assert _count(database, model=PointsPosting) == postings
-    assert _count(database, model=PointsAdjustment) == 0
+    assert _count(database, model=PointsAdjustment) == adjustments
     # A clerk may not adjust at all.
     r = clerk.post(
         f"{url}/adjust",
         data={"csrf_token": _csrf(clerk.get(url).text), "amount": "5", "reason": "x"},
     )
     assert r.status_code == 403
-    assert _count(database, model=PointsAdjustment) == 0
+    assert _count(database, model=PointsAdjustment) == adjustments
     ok = operator.post(
         f"{url}/adjust",
         data={"csrf_token": token, "ledger": "points", "amount": "-200", "reason": "goodwill fix"},
@@ -345,7 +356,7 @@ def test_history_pages_and_audit_trail_includes_adjustments(
     first = admin.get(url, params={"tab": "points"}).text
     assert first.count('data-posting="') == 20 and "Page 1 of 2" in first
     second = admin.get(url, params={"tab": "points", "page": 2}).text
-    assert second.count('data-posting="') == 1 and "order:A-1" in second
+    assert second.count('data-posting="') == 1 and "api:order:A-1" in second
     operator = staff("operator")
     adj = _request_big(operator, member, 12_000, balance="1,700")
     token = _csrf(admin.get("/console/approvals").text)
@@ -410,8 +421,8 @@ def test_tier_history_and_consent_sources_in_chinese(staff, client, make_member,
     no = make_member(consents={"email": True})
     h = auth_headers("admin")
     r = client.post(
-        f"/api/v1/members/{no}/points/earn",
-        json={"points": 10, "growth": 6000, "source_type": "order", "source_id": "G-1"},
+        f"/api/v1/members/{no}/points/adjustments",
+        json={"ledger": "growth", "amount": 6000, "reason": "tier for the tests"},
         headers=h,
     )
     assert r.status_code == 201, r.text

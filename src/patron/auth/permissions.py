@@ -11,7 +11,10 @@ MEMBERS_READ: Final = "members:read"
 MEMBERS_WRITE: Final = "members:write"
 MEMBERS_PII: Final = "members:pii"  # see phone/email unmasked
 POINTS_READ: Final = "points:read"
-POINTS_WRITE: Final = "points:write"  # earn/spend on behalf of a member (POS, shop)
+POINTS_WRITE: Final = "points:write"  # spend, cancel a spend, refunds (POS, shop)
+# Free-form earning with a source the caller names: it creates points out of nothing, like an
+# adjustment, so only admins have it and an API key only when granted it explicitly.
+POINTS_GRANT: Final = "points:grant"
 POINTS_ADJUST: Final = "points:adjust"  # manual adjustments with a reason
 POINTS_APPROVE: Final = "points:approve"  # second approver for large adjustments
 TIERS_READ: Final = "tiers:read"
@@ -30,6 +33,7 @@ ALL: Final = frozenset(
         MEMBERS_PII,
         POINTS_READ,
         POINTS_WRITE,
+        POINTS_GRANT,
         POINTS_ADJUST,
         POINTS_APPROVE,
         TIERS_READ,
@@ -88,6 +92,7 @@ API_KEY_SCOPES: Final = frozenset(
         MEMBERS_PII,
         POINTS_READ,
         POINTS_WRITE,
+        POINTS_GRANT,
         TIERS_READ,
         ORDERS_READ,
         ORDERS_WRITE,

@@ -86,7 +86,8 @@ def _to_out(p: PointsPosting, allocs: list[tuple[int, int]]) -> PostingOut:
         pending_delta=p.pending_delta,
         debt_delta=p.debt_delta,
         reason=p.reason,
-        source_type=p.source_type,
+        source_type=domain.shown_source(p.source_type),
+        origin="api" if domain.is_api_source(p.source_type) else "patron",
         source_id=p.source_id,
         reverses_id=p.reverses_id,
         actor=p.actor,
@@ -149,11 +150,11 @@ def post_earn(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    principal: Annotated[Principal, Depends(require(perm.POINTS_WRITE))],
+    principal: Annotated[Principal, Depends(require(perm.POINTS_GRANT))],
 ) -> PostingResultOut:
     member = members.get_member(session, member_no)
     ctx = _ctx(session, principal, clock, settings)
-    res = flows.earn(
+    res = flows.direct_earn(
         session,
         ctx,
         member.id,
@@ -183,7 +184,7 @@ def post_spend(
         ctx,
         member.id,
         points=body.points,
-        source_type=body.source_type,
+        source_type=domain.api_source(body.source_type),
         source_id=body.source_id,
         reason=body.reason,
     )
@@ -220,7 +221,7 @@ def post_refund(
         session,
         ctx,
         member.id,
-        source_type=body.source_type,
+        source_type=domain.api_source(body.source_type),
         source_id=body.source_id,
         refund_id=body.refund_id,
         order_total_fen=body.order_total_fen,

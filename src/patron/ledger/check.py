@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from patron.ledger.models import (
     GrowthAccount,
@@ -211,6 +211,32 @@ def run_check(
         .limit(LIMIT)
     ):
         out.append(f"posting {row[2]} ({row[3]}) used lot {row[1]} after it expired")
+
+    # 1/4. a posting is given back at most once in full: its cancellation (reverses_id) and
+    # every partial return (restores_id, an order's points payment) together never exceed it
+    back = union_all(
+        select(
+            PointsPosting.reverses_id.label("target"),
+            (PointsPosting.available_delta + PointsPosting.pending_delta).label("n"),
+        ).where(only(PointsPosting.member_id), PointsPosting.reverses_id.is_not(None)),
+        select(
+            PointsPosting.restores_id.label("target"),
+            (PointsPosting.available_delta + PointsPosting.pending_delta).label("n"),
+        ).where(only(PointsPosting.member_id), PointsPosting.restores_id.is_not(None)),
+    ).subquery()
+    given = select(back.c.target, func.sum(back.c.n).label("n")).group_by(back.c.target).subquery()
+    target = aliased(PointsPosting)
+    for row in session.execute(
+        select(target.id, target.kind, target.member_id, target.available_delta, given.c.n)
+        .join(given, given.c.target == target.id)
+        .where(given.c.n > -target.available_delta)
+        .limit(LIMIT)
+    ):
+        out.append(
+            f"posting {row.id} ({row.kind}, member {row.member_id}) of "
+            f"{-row.available_delta} points was given back {row.n} points "
+            "(cancellation and returns together)"
+        )
 
     # 6. pending = open holds; a hold resolves once (released holds have one release posting)
     holds = (

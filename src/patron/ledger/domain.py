@@ -28,6 +28,32 @@ MAX_POINTS_PER_POSTING = 1_000_000_000
 #: Upper bound for order amounts in fen (10 billion CNY).
 MAX_AMOUNT_FEN = 1_000_000_000_000
 
+#: Source types named by API callers are stored under this prefix, so a caller can never write
+#: under one of Patron's own sources (``order``, ``checkin``, ``profile`` …) and block or fake
+#: them. Patron's own source types never contain ``:``; the API's pattern refuses it.
+API_SOURCE_PREFIX: Final = "api:"
+#: An API source type fits the 32-character column with its prefix.
+MAX_API_SOURCE_TYPE = 32 - len(API_SOURCE_PREFIX)
+#: The source type of the postings an order makes; its points payment is returned only by the
+#: order's return, never by cancelling the spend.
+ORDER_SOURCE: Final = "order"
+
+
+def api_source(source_type: str) -> str:
+    """The stored source type of a type an API caller named."""
+    return API_SOURCE_PREFIX + source_type
+
+
+def is_api_source(stored: str | None) -> bool:
+    return stored is not None and stored.startswith(API_SOURCE_PREFIX)
+
+
+def shown_source(stored: str | None) -> str | None:
+    """The source type as its API caller named it (Patron's own types unchanged)."""
+    if stored is not None and stored.startswith(API_SOURCE_PREFIX):
+        return stored[len(API_SOURCE_PREFIX) :]
+    return stored
+
 
 class InsufficientPoints(Conflict):
     def __init__(self, requested: int, available: int) -> None:

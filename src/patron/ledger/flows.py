@@ -6,13 +6,16 @@ These are what the API, other domains (orders, mall, campaigns) and the CLI call
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
+from patron.db import advisory_lock
 from patron.errors import Conflict, Forbidden, Invalid, NotFound
+from patron.kit.timeutil import business_date
 from patron.ledger import domain, growth, service
 from patron.ledger.models import PointsAdjustment, PointsRefund
 from patron.ledger.service import Ctx, PostingResult
@@ -43,6 +46,7 @@ def earn(
     source_id: str,
     reason: str = "",
     pending_days: int | None = None,
+    restores_id: int | None = None,
 ) -> EarnResult:
     if growth_value:
         domain.validate_points(growth_value, field="growth")
@@ -55,6 +59,7 @@ def earn(
         source_id=source_id,
         reason=reason,
         pending_days=pending_days,
+        restores_id=restores_id,
     )
     growth_id = None
     changed = None
@@ -85,6 +90,49 @@ def earn(
             },
         )
     return EarnResult(result, growth_id, changed)
+
+
+def direct_earn(
+    session: Session,
+    ctx: Ctx,
+    member_id: int,
+    *,
+    points: int,
+    growth_value: int = 0,
+    source_type: str,
+    source_id: str,
+    reason: str = "",
+    pending_days: int | None = None,
+) -> EarnResult:
+    """A free-form earning named by an API caller (``POST .../points/earn``). It creates points
+    from nothing, so it is capped by ``direct_earn_limit``: more is an adjustment, which a second
+    person approves above its limits. Growth moves only with orders, actions and adjustments."""
+    if growth_value:
+        raise Invalid(
+            "growth_not_allowed",
+            "A direct earning cannot add growth: growth comes from orders and actions, or from "
+            "an adjustment (POST .../points/adjustments with ledger 'growth').",
+            details={"field": "growth"},
+        )
+    limit = ctx.settings.direct_earn_limit
+    if isinstance(points, int) and points > limit:
+        raise Invalid(
+            "earn_over_limit",
+            f"A direct earning may credit at most {limit} points; request an adjustment "
+            "(POST .../points/adjustments) for more, which a second person approves above the "
+            "approval limit.",
+            details={"field": "points", "limit": limit},
+        )
+    return earn(
+        session,
+        ctx,
+        member_id,
+        points=points,
+        source_type=domain.api_source(source_type),
+        source_id=source_id,
+        reason=reason,
+        pending_days=pending_days,
+    )
 
 
 def spend(
@@ -281,6 +329,9 @@ def request_adjustment(
     if not reason.strip():
         raise Invalid("reason_required", "An adjustment needs a reason.")
     needs_approval = abs(amount) > ctx.settings.adjustment_approval_limit
+    if not needs_approval:
+        done = _applied_today_without_approval(session, ctx, ledger)
+        needs_approval = done + abs(amount) > ctx.settings.adjustment_daily_limit
     row = PointsAdjustment(
         member_id=member_id,
         ledger=ledger,
@@ -311,6 +362,26 @@ def request_adjustment(
         },
     )
     return row
+
+
+def _applied_today_without_approval(session: Session, ctx: Ctx, ledger: str) -> int:
+    """The magnitude this staff member adjusted on ``ledger`` today without a second approver.
+    The requester's lock makes two adjustments at once by one person count each other."""
+    advisory_lock(session, f"adjust:{ctx.actor.key}")
+    day = business_date(ctx.now, ctx.tz)
+    start = datetime.combine(day, time(), ctx.tz).astimezone(UTC)
+    return int(
+        session.scalar(
+            select(func.coalesce(func.sum(func.abs(PointsAdjustment.amount)), 0)).where(
+                PointsAdjustment.requested_by_key == ctx.actor.key[:80],
+                PointsAdjustment.ledger == ledger,
+                PointsAdjustment.status == "applied",
+                PointsAdjustment.decided_by.is_(None),
+                PointsAdjustment.created_at >= start,
+            )
+        )
+        or 0
+    )
 
 
 def _apply(session: Session, ctx: Ctx, row: PointsAdjustment) -> None:

@@ -64,6 +64,7 @@ class PointsPosting(Base):
         UniqueConstraint("reverses_id"),
         Index("ix_points_postings_member", "member_id", "id"),
         Index("ix_points_postings_source", "source_type", "source_id"),
+        Index("ix_points_postings_restores", "restores_id"),
         # Covers the dashboard's points per day (issued / redeemed / expired).
         Index(
             "ix_points_postings_time",
@@ -89,6 +90,9 @@ class PointsPosting(Base):
     source_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     idempotency_key: Mapped[str] = mapped_column(String(200))
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("points_postings.id"), nullable=True)
+    #: a credit that gives back part of a redemption (an order's points payment on a return);
+    #: unlike ``reverses_id`` several may name one redemption, never for more than it spent
+    restores_id: Mapped[int | None] = mapped_column(BigId, nullable=True)
     actor: Mapped[str] = mapped_column(String(120), default="system")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -201,6 +205,8 @@ class PointsAdjustment(Base):
         CheckConstraint("ledger IN ('points','growth')", name="ledger"),
         CheckConstraint("status IN ('pending_approval','applied','rejected')", name="status"),
         Index("ix_points_adjustments_status", "status"),
+        # the daily limit sums what one staff member adjusted today
+        Index("ix_points_adjustments_requester", "requested_by_key", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -7,12 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from patron.ledger.domain import MAX_AMOUNT_FEN, MAX_POINTS_PER_POSTING
+from patron.ledger.domain import MAX_AMOUNT_FEN, MAX_API_SOURCE_TYPE, MAX_POINTS_PER_POSTING
 
 Points = Annotated[StrictInt, Field(gt=0, le=MAX_POINTS_PER_POSTING)]
 SignedPoints = Annotated[StrictInt, Field(ge=-MAX_POINTS_PER_POSTING, le=MAX_POINTS_PER_POSTING)]
 Fen = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_FEN)]
-SourceType = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")]
+#: A caller's own source type: stored apart from Patron's (``order``, ``checkin`` …), see domain.
+SourceType = Annotated[
+    str, Field(min_length=1, max_length=MAX_API_SOURCE_TYPE, pattern=r"^[a-z][a-z0-9_.-]*$")
+]
 SourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -22,6 +25,7 @@ class _In(BaseModel):
 
 class EarnIn(_In):
     points: Points
+    #: must be 0: growth comes from orders, actions and adjustments (422 growth_not_allowed)
     growth: Annotated[StrictInt, Field(ge=0, le=MAX_POINTS_PER_POSTING)] = 0
     source_type: SourceType
     source_id: SourceId
@@ -67,7 +71,9 @@ class PostingOut(BaseModel):
     pending_delta: int
     debt_delta: int
     reason: str
+    #: as the caller named it for ``origin`` "api"; Patron's own type (order, checkin …) otherwise
     source_type: str | None
+    origin: Literal["api", "patron"] = "patron"
     source_id: str | None
     reverses_id: int | None
     actor: str

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import CursorResult, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -49,6 +49,13 @@ class PointsSettings(BaseModel):
     reminder_days: int = Field(default=30, ge=1, le=365)
     #: adjustments with a larger magnitude need a second approver (points or growth)
     adjustment_approval_limit: int = Field(default=10_000, ge=0, le=domain.MAX_POINTS_PER_POSTING)
+    #: what one staff member may adjust without a second approver per business day (sum of the
+    #: magnitudes, per ledger); the adjustment that would pass it waits for approval
+    adjustment_daily_limit: StrictInt = Field(
+        default=20_000, ge=0, le=domain.MAX_POINTS_PER_POSTING
+    )
+    #: the most one free-form earning (``POST .../points/earn``) may credit; more is an adjustment
+    direct_earn_limit: StrictInt = Field(default=1_000, ge=0, le=domain.MAX_POINTS_PER_POSTING)
     #: pending (return-window) days applied to an earning that does not say; 0 = immediate
     default_pending_days: int = Field(default=0, ge=0, le=365)
 
@@ -149,6 +156,7 @@ def _post(
     source_type: str | None = None,
     source_id: str | None = None,
     reverses_id: int | None = None,
+    restores_id: int | None = None,
 ) -> int:
     return int(
         session.execute(
@@ -164,6 +172,7 @@ def _post(
                 source_id=source_id,
                 idempotency_key=key,
                 reverses_id=reverses_id,
+                restores_id=restores_id,
                 actor=ctx.actor.label[:120],
                 created_at=ctx.now,
             )
@@ -426,9 +435,11 @@ def earn(
     source_id: str,
     reason: str = "",
     pending_days: int | None = None,
+    restores_id: int | None = None,
 ) -> PostingResult:
     """Credit points for a source (one earning per source). With a return window the points
-    are pending until ``now + pending_days``."""
+    are pending until ``now + pending_days``. ``restores_id`` names the spend whose points this
+    gives back (an order's points payment on its return): the spend's reversals never exceed it."""
     points = domain.validate_points(points)
     days = ctx.settings.default_pending_days if pending_days is None else pending_days
     if days < 0 or days > 365:
@@ -439,6 +450,8 @@ def earn(
     replay = _replay(session, key, member_id, "earn", {bucket: points})
     if replay:
         return replay
+    if restores_id is not None:
+        _check_restorable(session, member_id, restores_id, points)
     if days:
         posting_id = _post(
             session,
@@ -467,9 +480,49 @@ def earn(
         _bump(session, member_id, pending=points)
         return PostingResult(posting_id)
     posting_id = _credit(
-        session, ctx, member_id, points, "earn", key, reason, source_type, source_id
+        session,
+        ctx,
+        member_id,
+        points,
+        "earn",
+        key,
+        reason,
+        source_type,
+        source_id,
+        restores_id=restores_id,
     )
     return PostingResult(posting_id)
+
+
+def reversed_so_far(session: Session, posting_id: int) -> int:
+    """Points given back for a posting so far: its cancellation and every partial return."""
+    return int(
+        session.scalar(
+            select(
+                func.coalesce(
+                    func.sum(PointsPosting.available_delta + PointsPosting.pending_delta), 0
+                )
+            ).where(
+                (PointsPosting.reverses_id == posting_id)
+                | (PointsPosting.restores_id == posting_id)
+            )
+        )
+        or 0
+    )
+
+
+def _check_restorable(session: Session, member_id: int, spend_id: int, points: int) -> None:
+    """Caller holds the member's lock, so the sum cannot move before the credit is written."""
+    spend = session.get(PointsPosting, spend_id)
+    if spend is None or spend.member_id != member_id or spend.kind != "redeem":
+        raise NotFound("spend_not_found", f"No redemption {spend_id} for this member.")
+    left = -spend.available_delta - reversed_so_far(session, spend_id)
+    if points > left:
+        raise Conflict(
+            "reversal_exceeds_spend",
+            f"Only {max(left, 0)} points of redemption {spend_id} are left to give back.",
+            details={"posting_id": spend_id, "left": max(left, 0)},
+        )
 
 
 def _credit(
@@ -482,6 +535,8 @@ def _credit(
     reason: str,
     source_type: str | None,
     source_id: str | None,
+    *,
+    restores_id: int | None = None,
 ) -> int:
     posting_id = _post(
         session,
@@ -493,6 +548,7 @@ def _credit(
         reason=reason,
         source_type=source_type,
         source_id=source_id,
+        restores_id=restores_id,
     )
     _new_lot(
         session,
@@ -576,11 +632,32 @@ def cancel_spend(session: Session, ctx: Ctx, member_id: int, posting_id: int) ->
     original = session.get(PointsPosting, posting_id)
     if original is None or original.member_id != member_id or original.kind != "redeem":
         raise NotFound("spend_not_found", f"No redemption {posting_id} for this member.")
+    if original.source_type == domain.ORDER_SOURCE:
+        raise Conflict(
+            "spend_belongs_to_order",
+            f"Redemption {posting_id} paid for order {original.source_id}: return the order "
+            "(POST /api/v1/orders/{source}/{external_id}/returns) to give its points back.",
+            details={"posting_id": posting_id, "order": original.source_id},
+        )
+    if not domain.is_api_source(original.source_type):
+        # Patron's own redemptions are reversed by the flow that made them.
+        raise Conflict(
+            "spend_not_cancellable",
+            f"Redemption {posting_id} was not made through the spend API and cannot be "
+            "cancelled here.",
+            details={"posting_id": posting_id},
+        )
     key = f"reversal:{posting_id}"
     begin(session, ctx, member_id)
     replay = _replay(session, key, member_id, "reversal", {"available": -original.available_delta})
     if replay:
         return replay
+    if reversed_so_far(session, posting_id):
+        raise Conflict(
+            "spend_partly_returned",
+            f"Part of redemption {posting_id} was already given back; it cannot be cancelled.",
+            details={"posting_id": posting_id},
+        )
     allocations = session.execute(
         select(PointsAllocation.lot_id, PointsAllocation.amount)
         .where(PointsAllocation.posting_id == posting_id)

@@ -125,6 +125,7 @@ def record_return(
             source_id=f"{source_id}:{data.external_id}"[:64],
             reason=f"points payment returned for order {external_id}",
             pending_days=0,
+            restores_id=order.spend_posting_id,
         )
     # Inserted complete, once the ledger has answered: never updated right after.
     record = OrderReturn(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_identity"
-down_revision = "0011_otp_source"
+down_revision = "0012_ledger_guard"
 branch_labels = None
 depends_on = None
 

@@ -362,6 +362,8 @@ def expiry_values(s: ledger.PointsSettings) -> dict[str, str]:
         "n": str(s.expiry.n),
         "reminder_days": str(s.reminder_days),
         "approval_limit": str(s.adjustment_approval_limit),
+        "daily_limit": str(s.adjustment_daily_limit),
+        "direct_earn_limit": str(s.direct_earn_limit),
         "pending_days": str(s.default_pending_days),
     }
 
@@ -375,6 +377,8 @@ def parse_expiry(form: DraftForm) -> ledger.PointsSettings | None:
         form.integer("n", ("expiry", "n"))
     form.integer("reminder_days", ("reminder_days",))
     form.integer("approval_limit", ("adjustment_approval_limit",))
+    form.integer("daily_limit", ("adjustment_daily_limit",))
+    form.integer("direct_earn_limit", ("direct_earn_limit",))
     form.integer("pending_days", ("default_pending_days",))
     return form.validate(ledger.PointsSettings)
 
