@@ -230,7 +230,13 @@ def deliver_due(
     (``PATRON_WEBHOOK_ALLOWED_NETWORKS``); every delivery checks its destination again."""
     report = DeliveryReport()
     own = client is None
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    # No kept-alive connections: a pooled TLS connection to an address would otherwise carry a
+    # request for another name on that address without verifying the certificate for it.
+    http = client or httpx.Client(
+        timeout=TIMEOUT_SECONDS,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
     try:
         with db.unit_of_work() as session:
             q = (
