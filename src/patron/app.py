@@ -187,6 +187,7 @@ def create_app(
     from patron.web.console import router as console_router
     from patron.web.health import router as health_router
     from patron.web.portal import router as portal_router
+    from patron.webhooks.api import events_router
     from patron.webhooks.api import router as webhooks_router
 
     # routers:
@@ -205,6 +206,7 @@ def create_app(
         ladder_router,
         checkin_router,
         webhooks_router,
+        events_router,
         assets_router,
         console_router,
         portal_router,

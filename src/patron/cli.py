@@ -347,7 +347,7 @@ def webhooks_deliver(
     db = Database(settings.database_url)
     cipher = FieldCipher(keys["data_key"], keys["index_key"])
     while True:
-        r = deliver_due(db, cipher, utcnow())
+        r = deliver_due(db, cipher, utcnow(), allowed=settings.webhook_allowed_networks)
         console.print(f"delivered {r.delivered}, failed {r.failed} (will retry), dead {r.dead}")
         if not loop:
             return
@@ -403,7 +403,12 @@ def jobs_run(
             result = {"reminders": ledger_jobs.record_reminders(session, now, days, tz)}
     elif job is JobName.webhooks:
         keys = settings.keys()
-        result = deliver_due(db, FieldCipher(keys["data_key"], keys["index_key"]), now)
+        result = deliver_due(
+            db,
+            FieldCipher(keys["data_key"], keys["index_key"]),
+            now,
+            allowed=settings.webhook_allowed_networks,
+        )
     else:
         with db.unit_of_work() as session:
             retention = timedelta(hours=settings.idempotency_retention_hours)

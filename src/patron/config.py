@@ -12,10 +12,10 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["production", "development", "demo", "test"]
 
@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     assets_dir: Path = Path("node_modules")
     # Mount /bench/bare (benchmarks only).
     bench_endpoints: bool = False
+    # Webhooks go to public addresses only; destinations inside these networks (CIDR, comma
+    # separated, e.g. "10.20.0.0/16,127.0.0.1/32") are allowed anyway, for an ERP on the LAN.
+    webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+
+    @field_validator("webhook_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _timezone_known(self) -> Settings:

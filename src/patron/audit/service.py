@@ -62,6 +62,7 @@ ACTIONS: Final = (
     "product.update",
     "webhook.create",
     "webhook.deactivate",
+    "webhook.resend",
 )
 
 

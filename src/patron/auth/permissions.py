@@ -25,6 +25,7 @@ CATALOG_READ: Final = "catalog:read"
 CATALOG_WRITE: Final = "catalog:write"
 STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
 AUDIT_READ: Final = "audit:read"
+EVENTS_READ: Final = "events:read"  # the event log (GET /api/v1/events), for an ERP to catch up
 
 ALL: Final = frozenset(
     {
@@ -44,6 +45,7 @@ ALL: Final = frozenset(
         CATALOG_WRITE,
         STAFF_ADMIN,
         AUDIT_READ,
+        EVENTS_READ,
     }
 )
 
@@ -98,5 +100,6 @@ API_KEY_SCOPES: Final = frozenset(
         ORDERS_WRITE,
         CATALOG_READ,
         CATALOG_WRITE,
+        EVENTS_READ,
     }
 )

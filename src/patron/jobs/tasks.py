@@ -18,7 +18,13 @@ def default_tasks(
 
     tz = business_tz(settings.business_timezone)
     return [
-        Task("webhooks", 10, lambda: webhooks.deliver_due(db, cipher, clock.now())),
+        Task(
+            "webhooks",
+            10,
+            lambda: webhooks.deliver_due(
+                db, cipher, clock.now(), allowed=settings.webhook_allowed_networks
+            ),
+        ),
         Task("release_pending", 15 * 60, lambda: ledger_jobs.run_release(db, clock.now(), tz)),
         Task("expire_points", 60 * 60, lambda: ledger_jobs.run_expire(db, clock.now())),
     ]

@@ -15,6 +15,7 @@ from patron.errors import Conflict
 from patron.ledger import domain
 from patron.ledger.models import GrowthAccount, GrowthPosting
 from patron.ledger.service import Ctx, _insert_ignore
+from patron.webhooks import events
 
 
 def _ensure(session: Session, member_id: int, now: datetime) -> None:
@@ -85,6 +86,16 @@ def _post(
             updated_at=ctx.now,
         )
         .execution_options(synchronize_session=False)
+    )
+    events.growth_posted(
+        session,
+        member_id,
+        posting_id=posting_id,
+        kind=kind,
+        amount=amount,
+        source_type=source_type,
+        source_id=source_id,
+        now=ctx.now,
     )
     return posting_id
 

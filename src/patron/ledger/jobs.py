@@ -29,6 +29,7 @@ from patron.ledger.models import (
     PointsPosting,
 )
 from patron.members.models import Member
+from patron.webhooks import events
 
 Progress = Callable[[int], None]
 
@@ -95,6 +96,7 @@ def expire_batch(
     prefix = f"expire:{run}:"
     if service.dialect(session) == "postgresql":
         lots, points = _expire_locked_pg(session, now, lo, hi, prefix)
+        _announce(session, now, prefix, members)
         return hi, len(members), lots, points
     key_of = literal(prefix) + cast(PointsLot.member_id, String)
     due = _due(now, lo, hi)
@@ -168,7 +170,25 @@ def expire_batch(
         .values(remaining=0)
         .execution_options(synchronize_session=False)
     )
+    _announce(session, now, prefix, members)
     return hi, len(members), int(stats[0]), int(stats[1])
+
+
+def _announce(session: Session, now: datetime, prefix: str, members: list[int]) -> None:
+    """One ``points.expired`` event per expiry posting of the batch: one read of the batch's
+    postings (by their keys) and one multi-row insert, not a statement per member."""
+    posted = session.execute(
+        select(
+            PointsPosting.id,
+            PointsPosting.member_id,
+            PointsPosting.available_delta,
+            Member.member_no,
+        )
+        .join(Member, Member.id == PointsPosting.member_id)
+        .where(PointsPosting.idempotency_key.in_([f"{prefix}{m}" for m in members]))
+        .order_by(PointsPosting.id)
+    ).all()
+    events.expiries_posted(session, [(r[0], r[1], r[2], r[3]) for r in posted], now)
 
 
 # One statement does the whole batch on PostgreSQL: every part reads the same snapshot of the due

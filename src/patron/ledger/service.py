@@ -35,6 +35,7 @@ from patron.ledger.models import (
     PointsPosting,
 )
 from patron.program import service as program
+from patron.webhooks import events
 
 SECTION = "points"
 
@@ -158,7 +159,7 @@ def _post(
     reverses_id: int | None = None,
     restores_id: int | None = None,
 ) -> int:
-    return int(
+    posting_id = int(
         session.execute(
             insert(PointsPosting)
             .values(
@@ -179,6 +180,21 @@ def _post(
             .returning(PointsPosting.id)
         ).scalar_one()
     )
+    # Every posting is announced, in its own transaction (see webhooks.events).
+    events.points_posted(
+        session,
+        member_id,
+        posting_id=posting_id,
+        kind=kind,
+        available_delta=available,
+        pending_delta=pending,
+        debt_delta=debt,
+        source_type=source_type,
+        source_id=source_id,
+        reverses_id=reverses_id,
+        now=ctx.now,
+    )
+    return posting_id
 
 
 def _new_lot(

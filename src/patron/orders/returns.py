@@ -169,23 +169,5 @@ def record_return(
         },
         ctx.now,
     )
-    if record.points_clawed:
-        webhooks.emit(
-            session,
-            "points.clawed_back",
-            {
-                **ref,
-                "return_id": data.external_id,
-                "points": record.points_clawed,
-                "to_debt": record.to_debt,
-            },
-            ctx.now,
-        )
-    if changed:
-        webhooks.emit(
-            session,
-            "tier.changed",
-            {"member_no": member_no, "tier": changed, "cause": "return"},
-            ctx.now,
-        )
+    # The clawback and tier move announce themselves (points.clawed_back, tier.changed).
     return ReturnResult(record, order, changed, False)

@@ -283,7 +283,6 @@ def record_order(
     session.flush()
     source_id = f"{source}:{external_id}"
     where = f"{channel} {store_code}" if store_code else channel
-    tier_changed: str | None = None
     if points_used:
         spent = flows.spend(
             session,
@@ -308,7 +307,6 @@ def record_order(
                 reason=f"order {external_id} ({where}): {', '.join(result.rule_ids())}"[:200],
             )
             order.earn_posting_id = earned.posting.posting_id
-            tier_changed = earned.tier_changed_to
         else:
             from patron.ledger import growth
 
@@ -321,16 +319,14 @@ def record_order(
                 source_id=source_id,
                 reason=f"order {external_id}",
             )
-            tier_changed = tiers.on_growth_change(session, ctx, member.id)
+            tiers.on_growth_change(session, ctx, member.id)
         _charge_budgets(session, result, ctx.now)
     session.flush()
-    _emit_recorded(session, ctx, member, order, tier_changed)
+    _emit_recorded(session, ctx, member, order)
     return order
 
 
-def _emit_recorded(
-    session: Session, ctx: Ctx, member: Member, order: Order, tier_changed: str | None
-) -> None:
+def _emit_recorded(session: Session, ctx: Ctx, member: Member, order: Order) -> None:
     ref = {"member_no": member.member_no, "source": order.source, "external_id": order.external_id}
     webhooks.emit(
         session,
@@ -347,17 +343,7 @@ def _emit_recorded(
         },
         ctx.now,
     )
-    if order.points_used:
-        webhooks.emit(session, "points.spent", {**ref, "points": order.points_used}, ctx.now)
-    if order.points_earned:
-        webhooks.emit(session, "points.earned", {**ref, "points": order.points_earned}, ctx.now)
-    if tier_changed:
-        webhooks.emit(
-            session,
-            "tier.changed",
-            {"member_no": member.member_no, "tier": tier_changed, "cause": "order"},
-            ctx.now,
-        )
+    # The order's postings and tier move announce themselves (points.*, growth.*, tier.changed).
 
 
 def find_order(session: Session, source: str, external_id: str) -> Order | None:

@@ -25,6 +25,7 @@ from patron.program import service as program
 from patron.tiers import domain
 from patron.tiers.domain import TierLadder
 from patron.tiers.models import MemberTier, TierChange
+from patron.webhooks import events
 
 SECTION = "tiers"
 
@@ -191,6 +192,16 @@ def _set(
             at=ctx.now,
         )
     )
+    if before != to:
+        events.tier_changed(
+            session,
+            member_id,
+            from_tier=before,
+            to_tier=to,
+            cause=kind,
+            growth=growth_value,
+            now=ctx.now,
+        )
     session.flush()
 
 

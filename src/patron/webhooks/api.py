@@ -10,15 +10,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.errors import Invalid
 from patron.kit.crypto import FieldCipher
 from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.routing import api_router
-from patron.webhooks import service
-from patron.webhooks.models import WebhookEndpoint
+from patron.webhooks import events, service
+from patron.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 router = api_router("/api/v1/webhooks", tags=["webhooks"])
+events_router = api_router("/api/v1/events", tags=["webhooks"])
 Admin = Annotated[Principal, Depends(require(perm.STAFF_ADMIN))]
+EventReader = Annotated[Principal, Depends(require(perm.EVENTS_READ))]
 IdPath = Annotated[int, Path(ge=1, le=2_147_483_647)]
+BigIdPath = Annotated[int, Path(ge=1, le=9_223_372_036_854_775_807)]
 
 
 class EndpointIn(BaseModel):
@@ -59,7 +63,12 @@ class DeliveryOut(BaseModel):
     status: str
     attempts: int
     last_status_code: int | None
-    last_error: str | None
+    last_error: str | None = Field(
+        description="Error class of the last attempt (http_status, redirect, timeout, "
+        "connect_error, transport_error, unresolvable, refused_destination, endpoint_inactive); "
+        "the receiver's reply is never stored"
+    )
+    last_duration_ms: int | None
     last_attempt_at: datetime | None
     delivered_at: datetime | None
     next_attempt_at: datetime
@@ -102,6 +111,7 @@ def create_endpoint(
         events=list(body.events),
         description=body.description,
         now=clock.now(),
+        allowed=request.app.state.settings.webhook_allowed_networks,
     )
     return EndpointCreated(**_out(created.endpoint).model_dump(), secret=created.secret)
 
@@ -111,6 +121,23 @@ def deactivate(
     endpoint_id: IdPath, principal: Admin, session: SessionDep, clock: ClockDep
 ) -> EndpointOut:
     return _out(service.deactivate_endpoint(session, principal, endpoint_id, clock.now()))
+
+
+def _delivery(d: WebhookDelivery, e: WebhookEvent) -> DeliveryOut:
+    return DeliveryOut(
+        id=d.id,
+        event_id=e.id,
+        event_type=e.event_type,
+        status=d.status,
+        attempts=d.attempts,
+        last_status_code=d.last_status_code,
+        last_error=d.last_error,
+        last_duration_ms=d.last_duration_ms,
+        last_attempt_at=d.last_attempt_at,
+        delivered_at=d.delivered_at,
+        next_attempt_at=d.next_attempt_at,
+        payload=events.document(e)["data"],
+    )
 
 
 @router.get("/{endpoint_id}/deliveries", summary="The delivery log of an endpoint")
@@ -123,23 +150,64 @@ def delivery_log(
 ) -> DeliveryPage:
     rows, total = service.deliveries(session, endpoint_id, limit=limit, offset=offset)
     return DeliveryPage(
-        items=[
-            DeliveryOut(
-                id=d.id,
-                event_id=e.id,
-                event_type=e.event_type,
-                status=d.status,
-                attempts=d.attempts,
-                last_status_code=d.last_status_code,
-                last_error=d.last_error,
-                last_attempt_at=d.last_attempt_at,
-                delivered_at=d.delivered_at,
-                next_attempt_at=d.next_attempt_at,
-                payload=e.payload,
-            )
-            for d, e in rows
-        ],
-        total=total,
-        limit=limit,
-        offset=offset,
+        items=[_delivery(d, e) for d, e in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.post(
+    "/deliveries/{delivery_id}/resend",
+    summary="Send one delivery again (now, with a fresh set of retries)",
+)
+def resend_delivery(
+    delivery_id: BigIdPath, principal: Admin, session: SessionDep, clock: ClockDep
+) -> DeliveryOut:
+    return _delivery(*service.resend(session, principal, delivery_id, clock.now()))
+
+
+# ---- the event log ---------------------------------------------------------------------------
+
+
+class EventOut(BaseModel):
+    id: int = Field(description="Increasing; also the cursor")
+    type: str
+    created_at: datetime
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None = Field(
+        description="Pass as `after` for the next page; null when this page was the last one "
+        "for now (keep the last id and ask again later)"
+    )
+
+
+EventType = Annotated[str, StringConstraints(max_length=48)]
+
+
+@events_router.get("", summary="The event log, oldest first, to recover missed webhooks")
+def list_events(
+    principal: EventReader,
+    session: SessionDep,
+    after: Annotated[
+        int, Query(ge=0, le=9_223_372_036_854_775_807, description="Cursor: the last id seen")
+    ] = 0,
+    type_: Annotated[
+        list[EventType] | None, Query(alias="type", max_length=20, description="Event types")
+    ] = None,
+    member_no: Annotated[str | None, Query(min_length=1, max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> EventPage:
+    types = list(type_ or [])
+    unknown = sorted(set(types) - set(events.EVENT_TYPES))
+    if unknown:
+        raise Invalid(
+            "unknown_event",
+            f"Filter by one or more of: {', '.join(events.EVENT_TYPES)}.",
+            details={"unknown": unknown},
+        )
+    rows = events.page(session, after=after, limit=limit, types=types, member_no=member_no)
+    return EventPage(
+        items=[EventOut(**events.document(e)) for e in rows],
+        next_cursor=str(rows[-1].id) if len(rows) == limit else None,
     )

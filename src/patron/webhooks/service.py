@@ -10,9 +10,11 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import httpx
 from sqlalchemy import func, select
@@ -21,18 +23,15 @@ from sqlalchemy.orm import Session
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.db import Database
-from patron.errors import Invalid, NotFound
+from patron.errors import Conflict, Invalid, NotFound
 from patron.kit.crypto import FieldCipher
+from patron.webhooks import egress
+from patron.webhooks import events as event_log
+from patron.webhooks.egress import Network, Resolver
+from patron.webhooks.events import EVENT_TYPES
 from patron.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
-EVENT_TYPES: Final = (
-    "order.recorded",
-    "order.returned",
-    "points.earned",
-    "points.spent",
-    "points.clawed_back",
-    "tier.changed",
-)
+__all__ = ["EVENT_TYPES", "deliver_due", "emit", "sign", "verify"]
 SECRET_CTX = "webhook.secret"
 # Delay before attempt n+1 after n failures; after the last one the delivery is dead.
 BACKOFF: Final = (
@@ -82,10 +81,27 @@ def create_endpoint(
     events: list[str],
     description: str,
     now: datetime,
+    allowed: Sequence[Network] = (),
+    resolver: Resolver | None = None,
 ) -> CreatedEndpoint:
-    session.info.pop(_ENDPOINTS, None)
+    event_log.forget_endpoints(session)
     if not (url.startswith("https://") or url.startswith("http://")):
         raise Invalid("invalid_url", "The webhook URL must start with https:// or http://.")
+    try:
+        egress.check_new_endpoint(url, allowed, resolver)
+    except egress.RefusedDestination as exc:
+        if exc.kind == "invalid_url":
+            raise Invalid(
+                "invalid_url",
+                "The webhook URL must be an http:// or https:// address with a host name and "
+                "no user name or password in it.",
+            ) from exc
+        raise Invalid(
+            "webhook_destination_refused",
+            "Webhooks are only sent to public internet addresses; this URL names or resolves "
+            "to a private, loopback, link-local or reserved address. An operator can allow a "
+            "network with the PATRON_WEBHOOK_ALLOWED_NETWORKS setting.",
+        ) from exc
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown or not events:
         raise Invalid(
@@ -131,7 +147,7 @@ def get_endpoint(session: Session, endpoint_id: int) -> WebhookEndpoint:
 def deactivate_endpoint(
     session: Session, actor: Principal, endpoint_id: int, now: datetime
 ) -> WebhookEndpoint:
-    session.info.pop(_ENDPOINTS, None)
+    event_log.forget_endpoints(session)
     ep = get_endpoint(session, endpoint_id)
     if ep.is_active:
         ep.is_active = False
@@ -169,40 +185,9 @@ def deliveries(
     return [(d, e) for d, e in rows], int(total or 0)
 
 
-# ---- the outbox ------------------------------------------------------------------------------
+# ---- the outbox (see events.py) --------------------------------------------------------------
 
-
-_ENDPOINTS = "patron.webhooks.active_endpoints"
-
-
-def emit(session: Session, event_type: str, payload: dict[str, Any], now: datetime) -> None:
-    """Record an event and a pending delivery per subscribed endpoint, in the caller's
-    transaction: if the change rolls back, so does its event."""
-    if event_type not in EVENT_TYPES:  # pragma: no cover - programming error
-        raise ValueError(event_type)
-    active = session.info.get(_ENDPOINTS)
-    if active is None:  # one read per transaction; endpoint changes drop it
-        active = session.info[_ENDPOINTS] = list(
-            session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.is_active))
-        )
-    endpoints = [ep for ep in active if event_type in ep.events]
-    if not endpoints:
-        return
-    event = WebhookEvent(event_type=event_type, payload=payload, created_at=now)
-    session.add(event)
-    session.flush()
-    for ep in endpoints:
-        session.add(
-            WebhookDelivery(
-                endpoint_id=ep.id,
-                event_id=event.id,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-            )
-        )
-    session.flush()
-
+emit = event_log.emit
 
 # ---- delivery --------------------------------------------------------------------------------
 
@@ -214,19 +199,44 @@ class DeliveryReport:
     dead: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one attempt leaves in the log: status, timing and an error class — never the
+    receiver's reply (it could be an internal page the URL was pointed at)."""
+
+    status_code: int | None
+    error: str | None
+    duration_ms: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
 def deliver_due(
     db: Database,
     cipher: FieldCipher,
     now: datetime,
     *,
+    allowed: Sequence[Network] = (),
     client: httpx.Client | None = None,
+    resolver: Resolver | None = None,
     limit: int = 100,
 ) -> DeliveryReport:
     """Send due deliveries once each. Safe to run from several workers: on PostgreSQL each
-    claims its rows with SKIP LOCKED; the HTTP call happens outside any transaction."""
+    claims its rows with SKIP LOCKED; the HTTP call happens outside any transaction.
+
+    ``allowed`` are the networks an operator lets webhooks reach besides public addresses
+    (``PATRON_WEBHOOK_ALLOWED_NETWORKS``); every delivery checks its destination again."""
     report = DeliveryReport()
     own = client is None
-    http = client or httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    # No kept-alive connections: a pooled TLS connection to an address would otherwise carry a
+    # request for another name on that address without verifying the certificate for it.
+    http = client or httpx.Client(
+        timeout=TIMEOUT_SECONDS,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
     try:
         with db.unit_of_work() as session:
             q = (
@@ -248,7 +258,7 @@ def deliver_due(
                 ev = session.get(WebhookEvent, d.event_id)
                 if ep is None or ev is None or not ep.is_active:
                     d.status = "dead"
-                    d.last_error = "endpoint removed or inactive"
+                    d.last_error = "endpoint_inactive"
                     continue
                 d.next_attempt_at = now + timedelta(seconds=TIMEOUT_SECONDS * 3)
                 jobs.append((d.id, ep.url, cipher.decrypt(ep.secret_enc, SECRET_CTX), ev))
@@ -257,16 +267,17 @@ def deliver_due(
                 for d_id, url, secret, ev in jobs
             ]
         for d_id, url, secret, event_id, event_type, body in payloads:
-            code, error = _post(http, url, secret, event_id, event_type, body, now)
+            attempt = _post(http, url, secret, event_id, event_type, body, now, allowed, resolver)
             with db.unit_of_work() as session:
                 d = session.get(WebhookDelivery, d_id)
                 if d is None:  # pragma: no cover
                     continue
                 d.attempts += 1
                 d.last_attempt_at = now
-                d.last_status_code = code
-                d.last_error = error
-                if code is not None and 200 <= code < 300:
+                d.last_status_code = attempt.status_code
+                d.last_error = attempt.error
+                d.last_duration_ms = attempt.duration_ms
+                if attempt.ok:
                     d.status = "delivered"
                     d.delivered_at = now
                     report.delivered += 1
@@ -283,13 +294,7 @@ def deliver_due(
 
 
 def _body(ev: WebhookEvent) -> bytes:
-    doc = {
-        "id": ev.id,
-        "type": ev.event_type,
-        "created_at": ev.created_at.isoformat(),
-        "data": ev.payload,
-    }
-    return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()
+    return json.dumps(event_log.document(ev), ensure_ascii=False, sort_keys=True).encode()
 
 
 def _post(
@@ -300,19 +305,80 @@ def _post(
     event_type: str,
     body: bytes,
     now: datetime,
-) -> tuple[int | None, str | None]:
+    allowed: Sequence[Network],
+    resolver: Resolver | None,
+) -> Attempt:
+    try:
+        target = egress.resolve(url, allowed, resolver)
+    except egress.RefusedDestination as exc:
+        return Attempt(None, exc.kind, None)
+    pinned_url, host_header, extensions = target.pinned()
     ts = int(now.timestamp())
     headers = {
+        **host_header,
         "Content-Type": "application/json",
         "User-Agent": "Patron-Webhooks/1",
         "X-Patron-Event": event_type,
         "X-Patron-Event-Id": str(event_id),
         "X-Patron-Signature": sign(secret, ts, body),
     }
+    started = time.monotonic()
     try:
-        resp = http.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {str(exc)[:200]}"
-    if 200 <= resp.status_code < 300:
-        return resp.status_code, None
-    return resp.status_code, resp.text[:200]
+        request = http.build_request(
+            "POST", pinned_url, content=body, headers=headers, extensions=extensions
+        )
+        # The reply is not read: only its status matters (and a large body costs nothing).
+        response = http.send(request, stream=True, follow_redirects=False)
+        response.close()
+    except httpx.TimeoutException:
+        return Attempt(None, "timeout", _ms(started))
+    except httpx.ConnectError:
+        return Attempt(None, "connect_error", _ms(started))
+    except httpx.HTTPError:
+        return Attempt(None, "transport_error", _ms(started))
+    code = response.status_code
+    if 200 <= code < 300:
+        return Attempt(code, None, _ms(started))
+    # Redirects are not followed: the next hop would escape the destination check.
+    return Attempt(code, "redirect" if 300 <= code < 400 else "http_status", _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+# ---- resend ----------------------------------------------------------------------------------
+
+
+def resend(
+    session: Session, actor: Principal, delivery_id: int, now: datetime
+) -> tuple[WebhookDelivery, WebhookEvent]:
+    """Queue one delivery again now, with a fresh set of attempts (audited)."""
+    d = session.get(WebhookDelivery, delivery_id)
+    if d is None:
+        raise NotFound("delivery_not_found", f"No webhook delivery {delivery_id}.")
+    ep = get_endpoint(session, d.endpoint_id)
+    if not ep.is_active:
+        raise Conflict(
+            "webhook_inactive",
+            "This endpoint no longer receives deliveries; subscribe it again to resend.",
+        )
+    before = {"status": d.status, "attempts": d.attempts}
+    d.status = "pending"
+    d.attempts = 0
+    d.next_attempt_at = now
+    d.delivered_at = None
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "webhook.resend",
+        "webhook",
+        str(ep.id),
+        before,
+        {"status": "pending", "delivery_id": d.id, "event_id": d.event_id},
+        at=now,
+    )
+    ev = session.get(WebhookEvent, d.event_id)
+    assert ev is not None  # the foreign key holds it
+    return d, ev

@@ -55,6 +55,7 @@ ACTION_LABELS: Final = {
     "product.update": N_("Product changed"),
     "webhook.create": N_("Webhook created"),
     "webhook.deactivate": N_("Webhook deactivated"),
+    "webhook.resend": N_("Webhook delivery resent"),
 }
 
 
