@@ -21,6 +21,7 @@ from patron.members.models import Member
 from patron.orders import plan
 from patron.orders.models import Order, OrderLine, OrderPayment
 from patron.tiers.models import MemberTier, TierChange
+from patron.webhooks.models import WebhookEvent
 from tests.factories import order_body
 
 SKIP = {"id", "member_id", "order_id", "posting_id", "lot_id", "earn_posting_id"}
@@ -52,6 +53,11 @@ def _snapshot(database: Any, member_no: str, tag: str) -> dict[str, Any]:
         for a in audits:
             a["after"] = {k: v for k, v in (a["after"] or {}).items() if k != "posting_id"}
             a.pop("at", None)
+        evs = _rows(s, WebhookEvent, WebhookEvent.member_no == member_no)
+        for e in evs:
+            e["payload"] = {k: v for k, v in e["payload"].items() if k != "posting_id"}
+            e.pop("member_no")
+            e["payload"].pop("member_no", None)
         snap = {
             "orders": _rows(s, Order, Order.member_id == mid),
             "lines": _rows(s, OrderLine, OrderLine.order_id.in_(order_ids)),
@@ -65,6 +71,7 @@ def _snapshot(database: Any, member_no: str, tag: str) -> dict[str, Any]:
             "tier": _rows(s, MemberTier, MemberTier.member_id == mid),
             "tier_changes": _rows(s, TierChange, TierChange.member_id == mid),
             "audit": audits,
+            "events": evs,
         }
     # external ids differ between the twins (they are unique per source)
     return _untag(snap, f"{tag}-")
@@ -138,7 +145,15 @@ def test_planned_and_general_paths_write_the_same_rows(
     a, b = _snapshot(database, planned, "P"), _snapshot(database, general, "G")
     assert a["tier"][0]["tier_code"] == "silver"
     assert len(a["postings"]) == 5  # three earnings, two points payments
+    assert [e["event_type"] for e in a["events"]][:5] == [
+        "points.earned",
+        "growth.earned",
+        "tier.changed",
+        "order.recorded",
+        "points.spent",
+    ]
     for key in a:
+        assert len(a[key]) == len(b[key]), key
         for x, y in zip(a[key], b[key], strict=True):
             diff = {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)}
             assert not diff, (key, diff)

@@ -42,6 +42,7 @@ from patron.rules.definitions import EarningRules
 from patron.rules.domain import EarnContext, EarningResult, EarnLine, evaluate_order
 from patron.tiers import service as tiers
 from patron.tiers.domain import TierBenefits, TierLadder
+from patron.webhooks import events
 from patron.webhooks import service as webhooks
 
 PRICING_SECTION = "pricing"
@@ -327,21 +328,8 @@ def record_order(
 
 
 def _emit_recorded(session: Session, ctx: Ctx, member: Member, order: Order) -> None:
-    ref = {"member_no": member.member_no, "source": order.source, "external_id": order.external_id}
     webhooks.emit(
-        session,
-        "order.recorded",
-        {
-            **ref,
-            "ordered_at": order.ordered_at.isoformat(),
-            "store_code": order.store_code,
-            "total_fen": order.total_fen,
-            "paid_fen": order.paid_fen,
-            "points_used": order.points_used,
-            "points_earned": order.points_earned,
-            "growth_earned": order.growth_earned,
-        },
-        ctx.now,
+        session, "order.recorded", events.order_recorded_payload(member.member_no, order), ctx.now
     )
     # The order's postings and tier move announce themselves (points.*, growth.*, tier.changed).
 
@@ -538,9 +526,6 @@ def commit_order(
         tz=ctx.tz,
     )
     [order] = writer.write_plans(session, ctx.actor, [planned])
-    _emit_recorded(
-        session, ctx, member, order, planned.tier_move.to_code if planned.tier_move else None
-    )
     return order
 
 

@@ -29,6 +29,7 @@ from patron.ledger.models import (
 from patron.orders.models import Order, OrderLine, OrderPayment, RuleBudgetUsage
 from patron.orders.plan import OrderPlan
 from patron.tiers.models import MemberTier, TierChange
+from patron.webhooks import events
 
 
 def _upsert(session: Session) -> Any:
@@ -42,11 +43,12 @@ def write_plans(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
     posting_ids = _postings(session, plans)
     _lots(session, plans, posting_ids)
     _accounts(session, plans)
-    _growth(session, plans)
+    growth_ids = _growth(session, plans)
     _tiers(session, actor, plans)
     _budgets(session, plans)
     orders = _orders(session, plans, posting_ids)
     _audits(session, actor, plans, posting_ids)
+    _events(session, plans, orders, posting_ids, growth_ids)
     return orders
 
 
@@ -148,12 +150,13 @@ def _accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
             raise InsufficientPoints(spent, 0)
 
 
-def _growth(session: Session, plans: Sequence[OrderPlan]) -> None:
-    grown = [p for p in plans if p.growth]
+def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
+    """Growth postings and accounts; returns growth posting ids by plan index."""
+    grown = [(i, p) for i, p in enumerate(plans) if p.growth]
     if not grown:
-        return
-    session.execute(
-        insert(GrowthPosting),
+        return {}
+    ids = session.scalars(
+        insert(GrowthPosting).returning(GrowthPosting.id, sort_by_parameter_order=True),
         [
             {
                 "member_id": p.member_id,
@@ -167,11 +170,11 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> None:
                 "actor": p.actor,
                 "created_at": p.now,
             }
-            for p in grown
+            for _, p in grown
         ],
-    )
+    ).all()
     totals: dict[int, tuple[int, Any]] = {}
-    for p in grown:
+    for _, p in grown:
         before = totals.get(p.member_id, (0, p.now))[0]
         totals[p.member_id] = (before + p.growth, p.now)
     ins = _upsert(session)(GrowthAccount)
@@ -189,6 +192,7 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> None:
             for m, (g, at) in totals.items()
         ],
     )
+    return {i: int(pid) for (i, _), pid in zip(grown, ids, strict=True)}
 
 
 def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> None:
@@ -342,3 +346,71 @@ def _audits(
                 {"posting_id": posting_ids[(i, kind)], **entry.after},
                 at=p.now,
             )
+
+
+def _events(
+    session: Session,
+    plans: Sequence[OrderPlan],
+    orders: Sequence[Order],
+    posting_ids: dict[tuple[int, str], int],
+    growth_ids: dict[int, int],
+) -> None:
+    """The events the general path emits posting by posting (points, growth, tier) and the
+    order's ``order.recorded``, for all plans in one statement."""
+    new: list[events.NewEvent] = []
+    for i, p in enumerate(plans):
+        for posting in (p.spend, p.earn):
+            if posting is None:
+                continue
+            new.append(
+                events.NewEvent(
+                    events.POINTS_EVENTS[posting.kind],
+                    events.posting_payload(
+                        posting_id=posting_ids[(i, posting.kind)],
+                        kind=posting.kind,
+                        available_delta=posting.available_delta,
+                        source_type=p.source_type,
+                        source_id=p.source_id,
+                        occurred_at=p.now,
+                    ),
+                    member_id=p.member_id,
+                )
+            )
+        if i in growth_ids:
+            new.append(
+                events.NewEvent(
+                    events.GROWTH_EVENTS["earn"],
+                    events.growth_payload(
+                        posting_id=growth_ids[i],
+                        kind="earn",
+                        amount=p.growth,
+                        source_type=p.source_type,
+                        source_id=p.source_id,
+                        occurred_at=p.now,
+                    ),
+                    member_id=p.member_id,
+                )
+            )
+        if p.tier_move is not None:
+            new.append(
+                events.NewEvent(
+                    "tier.changed",
+                    events.tier_payload(
+                        from_tier=p.tier_move.from_code,
+                        to_tier=p.tier_move.to_code,
+                        cause="upgrade",
+                        growth=p.tier_move.growth,
+                        now=p.now,
+                    ),
+                    member_id=p.member_id,
+                )
+            )
+        new.append(
+            events.NewEvent(
+                "order.recorded",
+                events.order_recorded_payload(p.member_no, orders[i]),
+                member_id=p.member_id,
+                member_no=p.member_no,
+            )
+        )
+    events.emit_many(session, new, plans[0].now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
@@ -139,7 +139,34 @@ def emit_many(session: Session, events: Sequence[NewEvent], now: datetime) -> No
         session.execute(insert(WebhookDelivery), deliveries)
 
 
-# ---- payloads of ledger events ---------------------------------------------------------------
+# ---- payloads ---------------------------------------------------------------------------------
+
+
+class RecordedOrder(Protocol):
+    source: str
+    external_id: str
+    ordered_at: datetime
+    store_code: str | None
+    total_fen: int
+    paid_fen: int
+    points_used: int
+    points_earned: int
+    growth_earned: int
+
+
+def order_recorded_payload(member_no: str, order: RecordedOrder) -> dict[str, Any]:
+    return {
+        "member_no": member_no,
+        "source": order.source,
+        "external_id": order.external_id,
+        "ordered_at": order.ordered_at.isoformat(),
+        "store_code": order.store_code,
+        "total_fen": order.total_fen,
+        "paid_fen": order.paid_fen,
+        "points_used": order.points_used,
+        "points_earned": order.points_earned,
+        "growth_earned": order.growth_earned,
+    }
 
 
 def posting_payload(
@@ -242,17 +269,36 @@ def growth_posted(
     emit(
         session,
         GROWTH_EVENTS[kind],
-        {
-            "posting_id": posting_id,
-            "kind": kind,
-            "growth": amount,
-            "source_type": source_type,
-            "source_id": source_id,
-            "occurred_at": now.isoformat(),
-        },
+        growth_payload(
+            posting_id=posting_id,
+            kind=kind,
+            amount=amount,
+            source_type=source_type,
+            source_id=source_id,
+            occurred_at=now,
+        ),
         now,
         member_id=member_id,
     )
+
+
+def growth_payload(
+    *,
+    posting_id: int,
+    kind: str,
+    amount: int,
+    source_type: str | None,
+    source_id: str | None,
+    occurred_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "posting_id": posting_id,
+        "kind": kind,
+        "growth": amount,
+        "source_type": source_type,
+        "source_id": source_id,
+        "occurred_at": occurred_at.isoformat(),
+    }
 
 
 def tier_changed(
@@ -268,16 +314,22 @@ def tier_changed(
     emit(
         session,
         "tier.changed",
-        {
-            "tier": to_tier,
-            "from_tier": from_tier,
-            "cause": cause,
-            "window_growth": growth,
-            "occurred_at": now.isoformat(),
-        },
+        tier_payload(from_tier=from_tier, to_tier=to_tier, cause=cause, growth=growth, now=now),
         now,
         member_id=member_id,
     )
+
+
+def tier_payload(
+    *, from_tier: str, to_tier: str, cause: str, growth: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "tier": to_tier,
+        "from_tier": from_tier,
+        "cause": cause,
+        "window_growth": growth,
+        "occurred_at": now.isoformat(),
+    }
 
 
 # ---- reading the log -------------------------------------------------------------------------
