@@ -110,6 +110,11 @@ def test_orders_that_earn_are_backdated_at_most_the_window(
     assert future.json()["error"]["code"] == "ordered_at_in_future"
     with database.unit_of_work() as s:
         assert sorted(s.scalars(select(Order.external_id))) == ["HIST", "IN"]
+    # a till that retries a recorded order after the window gets its order back, not a 422
+    clock.advance(timedelta(minutes=2))
+    late = post("IN", now - timedelta(days=90) + timedelta(minutes=1))
+    assert late.status_code == 200, late.text
+    assert late.json()["points_earned"] == inside.json()["points_earned"]
 
 
 def test_the_backdating_window_is_a_setting(settings, database, clock, shop, make_member):

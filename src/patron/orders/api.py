@@ -14,7 +14,7 @@ from patron.kit.ids import ExternalIdPath, SourcePath
 from patron.kit.timeutil import business_tz
 from patron.members.models import Member
 from patron.members.service import get_member
-from patron.orders import checkout, domain, returns, service
+from patron.orders import checkout, returns, service
 from patron.orders.models import Order
 from patron.orders.schemas import (
     CommitIn,
@@ -91,11 +91,13 @@ def ingest_order(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> OrderOut:
-    domain.check_backdating(
-        body.ordered_at, clock.now(), max_days=settings.order_backdate_days, earn=body.earn
-    )
     order, replayed = service.ingest_order(
-        session, principal, body, now=clock.now(), tz=business_tz(settings.business_timezone)
+        session,
+        principal,
+        body,
+        now=clock.now(),
+        tz=business_tz(settings.business_timezone),
+        max_backdate_days=settings.order_backdate_days,
     )
     if replayed:
         response.status_code = status.HTTP_200_OK

@@ -28,7 +28,7 @@ from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
 from patron.members.service import get_member
-from patron.orders import facts, plan, pricing, writer
+from patron.orders import domain, facts, plan, pricing, writer
 from patron.orders.models import (
     Order,
     OrderLine,
@@ -359,13 +359,23 @@ def replay_or_conflict(order: Order, digest: str) -> Order:
 
 
 def ingest_order(
-    session: Session, actor: Principal, data: OrderIn, *, now: datetime, tz: ZoneInfo
+    session: Session,
+    actor: Principal,
+    data: OrderIn,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    max_backdate_days: int | None = None,
 ) -> tuple[Order, bool]:
-    """Record an order computed by a POS or shop. Returns (order, replayed)."""
-    return ingest(session, make_ctx(session, actor, now, tz), data)
+    """Record an order computed by a POS or shop. Returns (order, replayed). With
+    ``max_backdate_days`` a new order that earns may be at most that old (a retry of an order
+    already recorded still replays, however late it comes)."""
+    return ingest(session, make_ctx(session, actor, now, tz), data, max_backdate_days)
 
 
-def ingest(session: Session, ctx: Ctx, data: OrderIn) -> tuple[Order, bool]:
+def ingest(
+    session: Session, ctx: Ctx, data: OrderIn, max_backdate_days: int | None = None
+) -> tuple[Order, bool]:
     digest = content_hash(data.model_dump(mode="json"))
     lock_order(session, data.source, data.external_id)
     arrived = facts.arrival(session, data.member_no, data.source, data.external_id, data.store_code)
@@ -373,6 +383,10 @@ def ingest(session: Session, ctx: Ctx, data: OrderIn) -> tuple[Order, bool]:
         existing = find_order(session, data.source, data.external_id)
         if existing is not None:
             return replay_or_conflict(existing, digest), True
+    if max_backdate_days is not None:
+        domain.check_backdating(
+            data.ordered_at, ctx.now, max_days=max_backdate_days, earn=data.earn
+        )
     member = arrived.member or get_member(session, data.member_no)  # (the latter: 404)
     check_active(member)
     lines = check_order(
