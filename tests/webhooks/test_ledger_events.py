@@ -12,6 +12,7 @@ from patron.auth.principal import Principal
 from patron.checkin import service as checkin
 from patron.kit.crypto import FieldCipher
 from patron.ledger import flows, jobs, service
+from patron.ledger.domain import api_source
 from patron.ledger.models import PointsPosting
 from patron.members import service as members
 from patron.members.schemas import MemberCreate
@@ -52,7 +53,8 @@ def test_each_kind_of_ledger_change_has_its_event(database, clock):
     with database.unit_of_work() as s:
         ctx = _ctx(s, t0)
         flows.earn(s, ctx, a, points=1_000, growth_value=1_200, source_type="t", source_id="e1")
-        spent = flows.spend(s, ctx, a, points=300, source_type="mall", source_id="m1")
+        # an API caller's redemption: the kind the cancel endpoint may give back
+        spent = flows.spend(s, ctx, a, points=300, source_type=api_source("mall"), source_id="m1")
         flows.cancel_spend(s, ctx, a, spent.posting_id)
         flows.earn(s, ctx, a, points=200, source_type="t", source_id="held", pending_days=7)
         big = flows.request_adjustment(

@@ -335,11 +335,14 @@ def _audits(
 ) -> None:
     for i, p in enumerate(plans):
         for entry in p.audits:
-            kind = "redeem" if entry.action == "points.spend" else "earn"
+            spend = entry.action == "points.spend"
+            kind = "redeem" if spend else "earn"
+            # a plan audits its spend and its earning only (written as literals so that the
+            # audit log's filters, read from the code, know them)
             audit.record(
                 session,
                 actor,
-                entry.action,
+                "points.spend" if spend else "points.earn",
                 "member",
                 str(p.member_id),
                 None,
