@@ -272,3 +272,34 @@ def test_import_and_api_give_identical_ledgers(app, database, client, shop, make
     check()
     with database.unit_of_work() as s:
         assert run_check(s, now=NOW) == []
+
+
+# PostgreSQL statements of one import batch (ANALYZE, locks, one read per kind of fact, one
+# write per kind of row, the events); SQLite sends rows whose ids come back one at a time.
+BATCH_BUDGET = 40
+
+
+def test_an_import_batch_costs_statements_per_kind_of_row_not_per_order(
+    app, database, shop, make_member, tmp_path
+):
+    from tests.statements import count_statements
+
+    counts = []
+    for n in (8, 40):
+        members = [make_member() for _ in range(4)]  # each order moves a tier up, or more
+        rows = [
+            (
+                f"S{n}-{k}",
+                members[k % 4],
+                NOW.astimezone(TZ) - timedelta(days=1 + k % 5),
+                "BEA-1",
+                6 + k % 3,
+            )
+            for k in range(n)
+        ]
+        with count_statements(database.engine) as log:
+            report = _import(app, database, tmp_path, rows, name=f"s{n}")
+        assert (report.imported, report.rejected) == (n, 0)
+        counts.append(log.count)
+    if database.dialect == "postgresql":
+        assert counts[0] == counts[1] <= BATCH_BUDGET, counts

@@ -216,36 +216,40 @@ def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> No
     moved = [p for p in plans if p.tier_move is not None]
     if not moved:
         return
-    for p in moved:
-        move = p.tier_move
-        assert move is not None
-        ins = _upsert(session)(MemberTier).values(
-            member_id=p.member_id,
-            tier_code=move.to_code,
-            since=p.effective_at,
-            next_evaluation_at=move.next_evaluation_at,
-            grace_until=None,
-            override_until=None,
-            override_reason=None,
-            updated_at=p.now,
-        )
-        session.execute(
-            ins.on_conflict_do_update(
-                index_elements=[MemberTier.member_id],
-                set_={
-                    c: ins.excluded[c]
-                    for c in (
-                        "tier_code",
-                        "since",
-                        "next_evaluation_at",
-                        "grace_until",
-                        "override_until",
-                        "override_reason",
-                        "updated_at",
-                    )
-                },
-            )
-        )
+    # the member's tier row ends at its last step of the batch; every step is a history row
+    last = {p.member_id: p for p in moved}
+    ins = _upsert(session)(MemberTier)
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=[MemberTier.member_id],
+            set_={
+                c: ins.excluded[c]
+                for c in (
+                    "tier_code",
+                    "since",
+                    "next_evaluation_at",
+                    "grace_until",
+                    "override_until",
+                    "override_reason",
+                    "updated_at",
+                )
+            },
+        ),
+        [
+            {
+                "member_id": p.member_id,
+                "tier_code": p.tier_move.to_code,
+                "since": p.effective_at,
+                "next_evaluation_at": p.tier_move.next_evaluation_at,
+                "grace_until": None,
+                "override_until": None,
+                "override_reason": None,
+                "updated_at": p.now,
+            }
+            for p in last.values()
+            if p.tier_move is not None
+        ],
+    )
     session.execute(
         insert(TierChange),
         [
