@@ -31,6 +31,7 @@ from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
 from patron.errors import PatronError
+from patron.ledger import jobs as ledger_jobs
 from patron.ledger import service as ledger
 from patron.ledger.models import GrowthPosting, PointsAccount, PointsHold, PointsLot, PointsPosting
 from patron.members.models import Member
@@ -103,7 +104,6 @@ def write(
     tz: ZoneInfo,
 ) -> BulkOutcome:
     out = BulkOutcome([], [])
-    ctx = orders.make_ctx(session, actor, now, tz)
     settings = orders.order_settings(session)
     if settings.points.default_pending_days:
         out.per_order = items
@@ -196,11 +196,15 @@ def write(
         plans.append(p)
     # 4. the writes
     writer.write_plans(session, actor, plans)
-    # lots earned so long ago that they are already past their expiry
-    for mid in sorted(
+    # Lots earned so long ago that they are already past their expiry expire now, set-based as
+    # the expiry job does it (which may also expire due lots of other members between them).
+    expired = sorted(
         {p.member_id for p in plans if p.lot_expires_at is not None and p.lot_expires_at <= now}
-    ):
-        ledger.expire_member(session, ctx, mid)
+    )
+    after = expired[0] - 1 if expired else None
+    while after is not None:
+        done = ledger_jobs.expire_batch(session, now, after, 1_000, expired[-1])
+        after = done[0] if done else None
     out.written = len(plans)
     audit.record(
         session,

@@ -406,6 +406,7 @@ def _events(
                         occurred_at=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         if i in growth_ids:
@@ -421,6 +422,7 @@ def _events(
                         occurred_at=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         if p.tier_move is not None:
@@ -435,6 +437,7 @@ def _events(
                         now=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         new.append(
