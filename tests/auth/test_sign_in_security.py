@@ -118,6 +118,22 @@ def test_the_console_sign_in_is_throttled_per_address_too(app, client, staff):
     assert sign_in(client, PASSWORD) == (303, [])
 
 
+def test_an_ipv6_attacker_cannot_rotate_addresses_within_its_network(app, client, staff):
+    # One IPv6 customer holds a whole /64: counted per address, each of its 2**64 addresses
+    # had its own failures, so the password could be guessed without end.
+    limit = app.state.settings.login_max_failures
+    for n in range(limit):
+        host = f"2001:db8:1:2::{n + 1:x}"
+        with TestClient(app, raise_server_exceptions=False, client=(host, 1)) as c:
+            assert _login(c, "wrong password!").status_code == 401
+    with TestClient(app, raise_server_exceptions=False, client=("2001:db8:1:2:ffff::9", 1)) as c:
+        assert _error(_login(c)) == _error(_login(c, "wrong password!"))
+    # the next network, and IPv4 clients, are counted on their own
+    with TestClient(app, raise_server_exceptions=False, client=("2001:db8:1:3::1", 1)) as c:
+        assert _login(c).status_code == 200
+    assert _login(client).status_code == 200
+
+
 # ---- revocation is exact --------------------------------------------------------------------
 
 

@@ -147,3 +147,19 @@ def test_error_report_neutralises_formula_cells(database, tmp_path):
         ["2", "'@SUM(A1)", "'-2+3"],
         ["3", "phone", "plain"],  # the reader trims cells
     ]
+
+
+def test_out_of_range_registration_is_a_row_error_not_a_crash(app, database, tmp_path):
+    rows = [
+        "13800138000,张伟,web,,,0001-01-01 00:00:00,,,",  # overflowed converting to UTC
+        "13900139000,李娜,web,,,1900-01-01,,,",
+        "13600136000,赵敏,web,,,2025-06-01 09:00:00,,,",
+    ]
+    path = tmp_path / "members.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    report = run_import(database, _importer(app), path, report_path=tmp_path / "err.csv")
+    assert (report.rows, report.imported, report.rejected) == (3, 1, 2)
+    errors = {int(e["row"]): e for e in _errors(tmp_path / "err.csv")}
+    assert {r: e["field"] for r, e in errors.items()} == {1: "registered_at", 2: "registered_at"}
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(Member)) == 1

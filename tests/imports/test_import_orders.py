@@ -105,7 +105,8 @@ def _member_view(s, member_id):
 def test_bulk_import_gives_the_same_ledger_as_order_by_order(
     app, database, client, shop, make_member, tmp_path
 ):
-    """The set-based path and the per-order path, on the same rows for twin members."""
+    """The batch planner and the per-order path (one writer, both dated at the order), on the
+    same rows for twin members."""
     from patron.ledger import flows
     from patron.ledger.check import run_check
     from patron.ledger.service import Ctx

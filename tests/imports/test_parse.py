@@ -54,3 +54,21 @@ def test_detect_encoding():
     assert detect_encoding(text.encode("gbk")) == "gb18030"
     # A character cut at the sniffing boundary does not make UTF-8 look like GBK.
     assert detect_encoding(text.encode("utf-8")[:4]) == "utf-8"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01",
+        "0001.01.01",
+        "0001-01-01 00:00:00",
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:59-23:59",
+        "1900-01-01 08:00:00",
+        "2200-01-01",
+    ],
+)
+def test_datetimes_outside_the_accepted_range_are_row_errors(text):
+    # year 1 or 9999 overflowed on conversion (OverflowError ended the whole import)
+    with pytest.raises(ParseError, match="between 2000-01-01 and 2100-01-01"):
+        parse_datetime(text, SH)

@@ -387,3 +387,30 @@ def test_api_callers_cannot_touch_an_orders_points(
     assert _state(database, clock, no)[0] == earned
     with database.unit_of_work() as s:
         assert run_check(s, now=clock.now()) == []
+
+
+def test_direct_earnings_share_the_daily_limit_per_caller(
+    client, api_key_headers, make_member, database, clock
+):
+    # 21 earnings of exactly the cap, each under it, minted 21,000 points in one day
+    key = api_key_headers(perm.POINTS_GRANT, perm.POINTS_READ)
+    a, b = make_member(), make_member()
+    codes = []
+    for n in range(21):
+        r = _earn(client, key, (a, b)[n % 2], 1_000, source_id=f"G-{n}")
+        codes.append(r.status_code)
+    assert codes == [201] * 20 + [422]
+    over = _earn(client, key, a, 1, source_id="G-99")
+    assert over.status_code == 422, over.text
+    err = over.json()["error"]
+    assert err["code"] == "earn_over_limit"
+    assert err["details"] == {"field": "points", "limit": 20_000, "per": "day"}
+    # a replay of an earning already made still answers with it
+    again = _earn(client, key, a, 1_000, source_id="G-0")
+    assert again.status_code in (200, 201), again.text
+    assert _state(database, clock, a)[0] + _state(database, clock, b)[0] == 20_000
+    # another caller has their own limit; the next business day (Shanghai) starts afresh
+    other = api_key_headers(perm.POINTS_GRANT)
+    assert _earn(client, other, a, 1_000, source_id="O-1").status_code == 201
+    clock.advance(timedelta(hours=14))
+    assert _earn(client, key, b, 1_000, source_id="G-100").status_code == 201

@@ -112,6 +112,9 @@ def test_pure_limits():
     assert domain.send_refusal(None, 0, now, capped, sent_from_source_last_hour=1) is None
     assert domain.send_refusal(None, 0, now, capped, 2) == "otp_source_cap"
     assert domain.source_index(KEY, "10.0.0.1") != domain.source_index(KEY, "10.0.0.2")
+    # an IPv6 client holds its whole /64: its addresses count as one
+    assert domain.source_index(KEY, "2001:db8::1") == domain.source_index(KEY, "2001:db8::ff:2")
+    assert domain.source_index(KEY, "2001:db8::1") != domain.source_index(KEY, "2001:db8:0:1::1")
 
 
 def test_one_client_address_gets_only_so_many_codes_an_hour_over_all_phones(database, clock):

@@ -25,6 +25,7 @@ from patron.auth.permissions import API_KEY_SCOPES, ROLE_PERMISSIONS, ROLES
 from patron.auth.principal import Principal
 from patron.db import advisory_lock
 from patron.errors import Conflict, Invalid, NotFound, Unauthorized
+from patron.kit.clientaddr import throttle_scope
 from patron.kit.crypto import sha256_hex
 
 _hasher = PasswordHasher()
@@ -190,8 +191,10 @@ class LoginThrottle:
 
 
 def login_source_index(key: bytes, address: str) -> str:
-    """A keyed hash of the client's network address: counted, never stored in the clear."""
-    return hmac.new(key, f"login-source:{address}".encode(), hashlib.sha256).hexdigest()
+    """A keyed hash of the client's network address (its /64 for IPv6): counted, never stored
+    in the clear."""
+    scope = throttle_scope(address)
+    return hmac.new(key, f"login-source:{scope}".encode(), hashlib.sha256).hexdigest()
 
 
 def login(

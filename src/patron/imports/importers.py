@@ -432,7 +432,14 @@ class OrderImporter:
         for item in outcome.per_order:
             try:
                 with session.begin_nested():
-                    orders.ingest_order(session, self.actor, item.data, now=self.now, tz=self.tz)
+                    orders.ingest_order(
+                        session,
+                        self.actor,
+                        item.data,
+                        now=self.now,
+                        tz=self.tz,
+                        dated_at_order=True,
+                    )
             except PatronError as exc:
                 errors.append(RowError(item.row, str(exc.details.get("field", "*")), exc.message))
         errors.sort(key=lambda e: e.row)

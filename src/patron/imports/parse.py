@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from patron.kit.timeutil import EARLIEST, LATEST
+
 TRUE = frozenset({"1", "true", "t", "yes", "y", "是", "同意", "on"})
 FALSE = frozenset({"0", "false", "f", "no", "n", "否", "不同意", "off", ""})
 _AMOUNT = re.compile(r"^-?\d+(\.\d{1,2})?$")
@@ -54,9 +56,17 @@ def parse_datetime(text: str, tz: ZoneInfo) -> datetime:
         dt = datetime.fromisoformat(t)
     except ValueError:
         try:
-            return datetime.combine(parse_date(text), datetime.min.time(), tz).astimezone(UTC)
+            dt = datetime.combine(parse_date(text), datetime.min.time(), tz)
         except ParseError:
             raise ParseError("not a date-time (use YYYY-MM-DD HH:MM:SS)") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    # The API's bounds: year 1 or 9999 with an offset overflows on conversion (a crash of the
+    # whole import, not a row error), and a year-1900 registration is a typo, not history.
+    try:
+        at = dt.astimezone(UTC)
+    except OverflowError:
+        at = None
+    if at is None or not EARLIEST <= at <= LATEST:
+        raise ParseError(f"must be between {EARLIEST.date()} and {LATEST.date()}")
+    return at

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
+from patron.audit.models import AuditRecord
 from patron.db import advisory_lock
 from patron.errors import Conflict, Forbidden, Invalid, NotFound
 from patron.kit.timeutil import business_date
 from patron.ledger import domain, growth, service
-from patron.ledger.models import PointsAdjustment, PointsRefund
+from patron.ledger.models import PointsAdjustment, PointsPosting, PointsRefund
 from patron.ledger.service import Ctx, PostingResult
 from patron.tiers import service as tiers
 
@@ -123,16 +124,60 @@ def direct_earn(
             "approval limit.",
             details={"field": "points", "limit": limit},
         )
+    stored = domain.api_source(source_type)
+    _check_granted_today(session, ctx, points, stored, source_id)
     return earn(
         session,
         ctx,
         member_id,
         points=points,
-        source_type=domain.api_source(source_type),
+        source_type=stored,
         source_id=source_id,
         reason=reason,
         pending_days=pending_days,
     )
+
+
+def _check_granted_today(
+    session: Session, ctx: Ctx, points: int, source_type: str, source_id: str
+) -> None:
+    """Earnings under the cap, one after another, would still mint without limit: what one
+    caller credits this way per business day is held to ``adjustment_daily_limit``, as its
+    adjustments are. A replay of an earning already made is not counted again."""
+    key = f"earn:{source_type}:{source_id}"
+    if session.scalar(select(PointsPosting.id).where(PointsPosting.idempotency_key == key)):
+        return  # the earning replays (or conflicts) in service.earn
+    advisory_lock(session, f"grant:{ctx.actor.key}")
+    day = business_date(ctx.now, ctx.tz)
+    start = datetime.combine(day, time(), ctx.tz).astimezone(UTC)
+    actor = ctx.actor
+    mine = (
+        AuditRecord.actor_id == actor.id
+        if actor.id is not None
+        else AuditRecord.actor_label == actor.label[:120]
+    )
+    # The audit trail is the one place that says who made an earning.
+    done = sum(
+        int(after.get("points") or 0)
+        for after in session.scalars(
+            select(AuditRecord.after).where(
+                AuditRecord.actor_type == actor.kind,
+                mine,
+                AuditRecord.action == "points.earn",
+                AuditRecord.at >= start,
+            )
+        )
+        if after and str(after.get("source", "")).startswith(domain.API_SOURCE_PREFIX)
+    )
+    limit = ctx.settings.adjustment_daily_limit
+    if isinstance(points, int) and done + points > limit:
+        raise Invalid(
+            "earn_over_limit",
+            f"Direct earnings by one caller may credit at most {limit} points per business day "
+            f"({done} so far today); request an adjustment (POST .../points/adjustments), which "
+            "a second person approves.",
+            details={"field": "points", "limit": limit, "per": "day"},
+        )
 
 
 def spend(

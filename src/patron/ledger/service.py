@@ -51,7 +51,8 @@ class PointsSettings(BaseModel):
     #: adjustments with a larger magnitude need a second approver (points or growth)
     adjustment_approval_limit: int = Field(default=10_000, ge=0, le=domain.MAX_POINTS_PER_POSTING)
     #: what one staff member may adjust without a second approver per business day (sum of the
-    #: magnitudes, per ledger); the adjustment that would pass it waits for approval
+    #: magnitudes, per ledger); the adjustment that would pass it waits for approval. It also
+    #: caps what one caller credits by direct earnings per business day.
     adjustment_daily_limit: StrictInt = Field(
         default=20_000, ge=0, le=domain.MAX_POINTS_PER_POSTING
     )

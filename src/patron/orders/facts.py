@@ -105,10 +105,12 @@ def member_facts(
     tz: Any,
     budgets: list[str],
     source_id: str,
+    window_at: datetime | None = None,
 ) -> MemberFacts:
-    """Everything else the plan needs about the member, in one statement (under the lock)."""
+    """Everything else the plan needs about the member, in one statement (under the lock).
+    Growth counts in the qualification window of ``window_at`` (default: now)."""
     mid = member.id
-    start = tier_domain.window_start(settings.ladder.qualification_window, now, tz)
+    start = tier_domain.window_start(settings.ladder.qualification_window, window_at or now, tz)
 
     def scalar(q: Any) -> Any:
         return q.scalar_subquery()

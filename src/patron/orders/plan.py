@@ -165,6 +165,9 @@ class OrderPlan:
     member_no: str
     actor: str
     now: datetime
+    #: the instant the order's ledger history is dated at: ``now`` for a live order, the
+    #: order's own time for an imported one (lot earned and expiry, growth, tier move)
+    effective_at: datetime
     order: dict[str, Any]
     lines: tuple[PlanLine, ...]
     payments: tuple[tuple[str, int, int], ...]
@@ -208,10 +211,16 @@ def plan_order(
     actor: str,
     now: datetime,
     tz: ZoneInfo,
+    dated_at_order: bool = False,
 ) -> OrderPlan:
     """Every row one order writes, as the general path (``orders.service.record_order``) would
     write them for a member whose ledger needs no settling. Raises ``InsufficientPoints`` when
-    the points payment exceeds the balance (the writer's guarded update enforces it again)."""
+    the points payment exceeds the balance (the writer's guarded update enforces it again).
+
+    ``dated_at_order`` (imported history): the lot's expiry counts from the order's time, its
+    growth is effective then and a tier move happens then; ``facts.window_growth`` must be the
+    growth of the order's qualification window."""
+    at = data.ordered_at.astimezone(UTC) if dated_at_order else now
     if data.earn and earning is None:
         raise ValueError("an earning order needs its earning result")
     result = earning if data.earn else None
@@ -248,7 +257,7 @@ def plan_order(
             points = ledger_domain.validate_points(result.points)
             reason = f"order {data.external_id} ({where}): {', '.join(result.rule_ids())}"[:200]
             earn = Posting("earn", f"earn:order:{source_id}", points, reason)
-            lot_expires_at = ledger_domain.compute_expiry(now, settings.points.expiry, tz)
+            lot_expires_at = ledger_domain.compute_expiry(at, settings.points.expiry, tz)
             growth_reason = reason
             audits.append(
                 AuditEntry(
@@ -265,7 +274,7 @@ def plan_order(
             growth_reason = f"order {data.external_id}"
         if growth:
             ledger_domain.validate_points(growth, field="growth")
-            tier_move = _tier_move(facts, settings.ladder, growth, now, tz)
+            tier_move = _tier_move(facts, settings.ladder, growth, now, at, tz)
         budgets = settings.earning.budgeted_rules()
         charges = tuple(
             (c.rule_id, c.points)
@@ -306,6 +315,7 @@ def plan_order(
         member_no=facts.member_no,
         actor=actor[:120],
         now=now,
+        effective_at=at,
         order=order,
         lines=lines,
         payments=data.payments,
@@ -325,9 +335,15 @@ def plan_order(
 
 
 def _tier_move(
-    facts: MemberFacts, ladder: TierLadder, growth: int, now: datetime, tz: ZoneInfo
+    facts: MemberFacts,
+    ladder: TierLadder,
+    growth: int,
+    now: datetime,
+    at: datetime,
+    tz: ZoneInfo,
 ) -> TierMove | None:
-    """An upgrade reached by this order's growth (never while an override holds the tier)."""
+    """An upgrade reached by this order's growth at ``at`` (never while an override holds the
+    tier now)."""
     if facts.override_until is not None and facts.override_until > now:
         return None
     current = facts.tier_row_code or ladder.base.code
@@ -336,5 +352,5 @@ def _tier_move(
     if up is None:
         return None
     return TierMove(
-        current, up.code, value, tier_domain.next_evaluation(ladder.qualification_window, now, tz)
+        current, up.code, value, tier_domain.next_evaluation(ladder.qualification_window, at, tz)
     )

@@ -366,15 +366,23 @@ def ingest_order(
     now: datetime,
     tz: ZoneInfo,
     max_backdate_days: int | None = None,
+    dated_at_order: bool = False,
 ) -> tuple[Order, bool]:
     """Record an order computed by a POS or shop. Returns (order, replayed). With
     ``max_backdate_days`` a new order that earns may be at most that old (a retry of an order
-    already recorded still replays, however late it comes)."""
-    return ingest(session, make_ctx(session, actor, now, tz), data, max_backdate_days)
+    already recorded still replays, however late it comes). ``dated_at_order``: imported
+    history, see ``plan.plan_order``."""
+    return ingest(
+        session, make_ctx(session, actor, now, tz), data, max_backdate_days, dated_at_order
+    )
 
 
 def ingest(
-    session: Session, ctx: Ctx, data: OrderIn, max_backdate_days: int | None = None
+    session: Session,
+    ctx: Ctx,
+    data: OrderIn,
+    max_backdate_days: int | None = None,
+    dated_at_order: bool = False,
 ) -> tuple[Order, bool]:
     digest = content_hash(data.model_dump(mode="json"))
     lock_order(session, data.source, data.external_id)
@@ -413,6 +421,7 @@ def ingest(
             earn=data.earn,
             digest=digest,
         ),
+        dated_at_order=dated_at_order,
     )
     return order, False
 
@@ -470,7 +479,11 @@ def order_settings(session: Session) -> plan.Settings:
 
 
 def gather(
-    session: Session, ctx: Ctx, member: Member, data: plan.OrderInput
+    session: Session,
+    ctx: Ctx,
+    member: Member,
+    data: plan.OrderInput,
+    window_at: datetime | None = None,
 ) -> tuple[plan.Settings, plan.MemberFacts]:
     """Lock the member's ledger and read the order's facts: two statements (plus the rule
     budget rows when rules have budgets)."""
@@ -486,6 +499,7 @@ def gather(
         tz=ctx.tz,
         budgets=sorted(settings.earning.budgeted_rules()) if data.earn else [],
         source_id=f"{data.source}:{data.external_id}",
+        window_at=window_at,
     )
     return settings, member_facts
 
@@ -497,10 +511,15 @@ def commit_order(
     data: plan.OrderInput,
     gathered: tuple[plan.Settings, plan.MemberFacts] | None = None,
     earning: EarningResult | None = None,
+    *,
+    dated_at_order: bool = False,
 ) -> Order:
     """Plan the order from its facts and write it; a member whose ledger needs settling (or a
-    program with a return window) takes the general path, ``record_order``."""
-    settings, member_facts = gathered or gather(session, ctx, member, data)
+    program with a return window) takes the general path, ``record_order``, which dates the
+    order's ledger history at ``ctx.now`` even for imported history."""
+    settings, member_facts = gathered or gather(
+        session, ctx, member, data, data.ordered_at if dated_at_order else None
+    )
     if plan.needs_general_path(member_facts, settings):
         return record_order(
             session,
@@ -538,6 +557,7 @@ def commit_order(
         actor=ctx.actor.label,
         now=ctx.now,
         tz=ctx.tz,
+        dated_at_order=dated_at_order,
     )
     [order] = writer.write_plans(session, ctx.actor, [planned])
     return order

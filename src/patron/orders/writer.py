@@ -91,7 +91,7 @@ def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, i
             "posting_id": posting_ids[(i, "earn")],
             "amount": p.earn.available_delta,
             "remaining": p.earn.available_delta,
-            "earned_at": p.now,
+            "earned_at": p.effective_at,
             "expires_at": p.lot_expires_at,
             "source_type": p.source_type,
             "source_id": p.source_id,
@@ -130,6 +130,23 @@ def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, i
 
 
 def _accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
+    if not any(p.spend for p in plans):
+        # earning only (an import batch): one row per member, one executemany
+        per_member: dict[int, int] = {}
+        for p in plans:
+            if p.earn is not None:
+                per_member[p.member_id] = per_member.get(p.member_id, 0) + p.earn.available_delta
+        if per_member:
+            session.connection().execute(
+                update(PointsAccount)
+                .where(PointsAccount.member_id == bindparam("mid"))
+                .values(
+                    available=PointsAccount.available + bindparam("pts"),
+                    lifetime_earned=PointsAccount.lifetime_earned + bindparam("pts"),
+                ),
+                [{"mid": m, "pts": n} for m, n in sorted(per_member.items())],
+            )
+        return
     for p in plans:
         spent = -p.spend.available_delta if p.spend else 0
         earned = p.earn.available_delta if p.earn else 0
@@ -162,7 +179,7 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
                 "member_id": p.member_id,
                 "kind": "earn",
                 "amount": p.growth,
-                "effective_at": p.now,
+                "effective_at": p.effective_at,
                 "reason": p.growth_reason,
                 "source_type": p.source_type,
                 "source_id": p.source_id,
@@ -199,36 +216,40 @@ def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> No
     moved = [p for p in plans if p.tier_move is not None]
     if not moved:
         return
-    for p in moved:
-        move = p.tier_move
-        assert move is not None
-        ins = _upsert(session)(MemberTier).values(
-            member_id=p.member_id,
-            tier_code=move.to_code,
-            since=p.now,
-            next_evaluation_at=move.next_evaluation_at,
-            grace_until=None,
-            override_until=None,
-            override_reason=None,
-            updated_at=p.now,
-        )
-        session.execute(
-            ins.on_conflict_do_update(
-                index_elements=[MemberTier.member_id],
-                set_={
-                    c: ins.excluded[c]
-                    for c in (
-                        "tier_code",
-                        "since",
-                        "next_evaluation_at",
-                        "grace_until",
-                        "override_until",
-                        "override_reason",
-                        "updated_at",
-                    )
-                },
-            )
-        )
+    # the member's tier row ends at its last step of the batch; every step is a history row
+    last = {p.member_id: p for p in moved}
+    ins = _upsert(session)(MemberTier)
+    session.execute(
+        ins.on_conflict_do_update(
+            index_elements=[MemberTier.member_id],
+            set_={
+                c: ins.excluded[c]
+                for c in (
+                    "tier_code",
+                    "since",
+                    "next_evaluation_at",
+                    "grace_until",
+                    "override_until",
+                    "override_reason",
+                    "updated_at",
+                )
+            },
+        ),
+        [
+            {
+                "member_id": p.member_id,
+                "tier_code": p.tier_move.to_code,
+                "since": p.effective_at,
+                "next_evaluation_at": p.tier_move.next_evaluation_at,
+                "grace_until": None,
+                "override_until": None,
+                "override_reason": None,
+                "updated_at": p.now,
+            }
+            for p in last.values()
+            if p.tier_move is not None
+        ],
+    )
     session.execute(
         insert(TierChange),
         [
@@ -240,7 +261,7 @@ def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> No
                 "reason": "growth reached the threshold",
                 "growth": p.tier_move.growth,
                 "actor": actor.label[:120],
-                "at": p.now,
+                "at": p.effective_at,
             }
             for p in moved
             if p.tier_move is not None
@@ -281,7 +302,7 @@ def _orders(
             for i, p in enumerate(plans)
         ],
     ).all()
-    line_rows = [
+    line_rows: list[dict[str, Any]] = [
         {
             "order_id": order_id,
             "line_no": ln.line_no,
@@ -301,7 +322,7 @@ def _orders(
         for order_id, p in zip(ids, plans, strict=True)
         for ln in p.lines
     ]
-    pay_rows = [
+    pay_rows: list[dict[str, Any]] = [
         {"order_id": order_id, "method": method, "amount_fen": amount, "points": pts}
         for order_id, p in zip(ids, plans, strict=True)
         for method, amount, pts in p.payments
@@ -311,6 +332,12 @@ def _orders(
     if pay_rows:
         session.execute(insert(OrderPayment), pay_rows)
     # The orders as the response needs them, without reading back what was just written.
+    lines_of: dict[int, list[OrderLine]] = {}
+    for row in line_rows:
+        lines_of.setdefault(int(row["order_id"]), []).append(OrderLine(**row))
+    pays_of: dict[int, list[OrderPayment]] = {}
+    for row in pay_rows:
+        pays_of.setdefault(int(row["order_id"]), []).append(OrderPayment(**row))
     orders: list[Order] = []
     for i, (order_id, p) in enumerate(zip(ids, plans, strict=True)):
         order = Order(
@@ -319,10 +346,8 @@ def _orders(
             earn_posting_id=posting_ids.get((i, "earn")),
             spend_posting_id=posting_ids.get((i, "redeem")),
         )
-        mine = [row for row in line_rows if row["order_id"] == order_id]
-        paid = [row for row in pay_rows if row["order_id"] == order_id]
-        set_committed_value(order, "lines", [OrderLine(**row) for row in mine])
-        set_committed_value(order, "payments", [OrderPayment(**row) for row in paid])
+        set_committed_value(order, "lines", lines_of.get(int(order_id), []))
+        set_committed_value(order, "payments", pays_of.get(int(order_id), []))
         orders.append(order)
     return orders
 
@@ -333,22 +358,26 @@ def _audits(
     plans: Sequence[OrderPlan],
     posting_ids: dict[tuple[int, str], int],
 ) -> None:
-    for i, p in enumerate(plans):
-        for entry in p.audits:
-            spend = entry.action == "points.spend"
-            kind = "redeem" if spend else "earn"
-            # a plan audits its spend and its earning only (written as literals so that the
-            # audit log's filters, read from the code, know them)
-            audit.record(
-                session,
-                actor,
-                "points.spend" if spend else "points.earn",
+    audit.record_many(
+        session,
+        actor,
+        [
+            (
+                entry.action,
                 "member",
                 str(p.member_id),
-                None,
-                {"posting_id": posting_ids[(i, kind)], **entry.after},
-                at=p.now,
+                {
+                    "posting_id": posting_ids[
+                        (i, "redeem" if entry.action == "points.spend" else "earn")
+                    ],
+                    **entry.after,
+                },
+                p.now,
             )
+            for i, p in enumerate(plans)
+            for entry in p.audits
+        ],
+    )
 
 
 def _events(
@@ -377,6 +406,7 @@ def _events(
                         occurred_at=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         if i in growth_ids:
@@ -392,6 +422,7 @@ def _events(
                         occurred_at=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         if p.tier_move is not None:
@@ -406,6 +437,7 @@ def _events(
                         now=p.now,
                     ),
                     member_id=p.member_id,
+                    member_no=p.member_no,
                 )
             )
         new.append(

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from patron.kit.clientaddr import throttle_scope
+
 CODE_DIGITS: Final = 6
 
 
@@ -35,8 +37,10 @@ def hash_code(key: bytes, phone_index: str, code: str) -> str:
 
 
 def source_index(key: bytes, address: str) -> str:
-    """A keyed hash of the client's network address: counted, never stored in the clear."""
-    return hmac.new(key, f"otp-source:{address}".encode(), hashlib.sha256).hexdigest()
+    """A keyed hash of the client's network address (its /64 for IPv6): counted, never stored
+    in the clear."""
+    scope = throttle_scope(address)
+    return hmac.new(key, f"otp-source:{scope}".encode(), hashlib.sha256).hexdigest()
 
 
 def send_refusal(
