@@ -161,6 +161,29 @@ def send_code(
     return _code_form(request, sent.phone, {})
 
 
+def checked_code(
+    request: Request, phone: str, code: str, purpose: str = otp.PURPOSE_LOGIN
+) -> tuple[str | None, str]:
+    """``(E.164 number, "")`` when ``code`` is the live code sent to ``phone`` for ``purpose``;
+    else ``(None, message for the code field)``. A wrong try still counts (the page answers 422,
+    which would otherwise roll the counter back)."""
+    try:
+        e164 = otp.verify_code(
+            common.session(request),
+            common.cipher(request),
+            common.token_key(request),
+            phone,
+            code,
+            now=common.now(request),
+            limits=common.otp_limits(request),
+            purpose=purpose,
+        )
+    except PatronError as exc:
+        request.state.keep_writes = True
+        return None, OTP_MESSAGES.get(exc.code, OTP_MESSAGES["invalid_phone"])
+    return e164, ""
+
+
 @router.post("/login/verify")
 def verify_code(
     request: Request,
@@ -171,19 +194,8 @@ def verify_code(
     if not code.strip():
         return _code_form(request, phone, {"code": N_("Enter the code from the SMS.")}, 422)
     session = common.session(request)
-    try:
-        e164 = otp.verify_code(
-            session,
-            common.cipher(request),
-            common.token_key(request),
-            phone,
-            code,
-            now=common.now(request),
-            limits=common.otp_limits(request),
-        )
-    except PatronError as exc:
-        request.state.keep_writes = True  # the attempt counter must stick
-        message = OTP_MESSAGES.get(exc.code, OTP_MESSAGES["invalid_phone"])
+    e164, message = checked_code(request, phone, code)
+    if e164 is None:
         return _code_form(request, phone, {"code": message}, 422)
     member = members.find_by_phone(session, common.cipher(request), e164)
     if member is None:

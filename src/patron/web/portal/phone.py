@@ -27,7 +27,7 @@ from patron.web.pages import (
     translate,
 )
 from patron.web.portal import common
-from patron.web.portal.login import OTP_MESSAGES, SMS_TEXT
+from patron.web.portal.login import OTP_MESSAGES, SMS_TEXT, checked_code
 
 router = page_router(PORTAL_PREFIX)
 PURPOSE = "phone_change"
@@ -106,20 +106,8 @@ def verify_code(
         return _form(request, "code", {"code": N_("Enter the code from the SMS.")}, phone, 422)
     member = common.member(request, viewer)
     session = common.session(request)
-    try:
-        e164 = otp.verify_code(
-            session,
-            common.cipher(request),
-            common.token_key(request),
-            phone,
-            code,
-            now=common.now(request),
-            limits=common.otp_limits(request),
-            purpose=PURPOSE,
-        )
-    except PatronError as exc:
-        request.state.keep_writes = True  # the attempt counter must stick
-        message = OTP_MESSAGES.get(exc.code, OTP_MESSAGES["invalid_phone"])
+    e164, message = checked_code(request, phone, code, PURPOSE)
+    if e164 is None:
         return _form(request, "code", {"code": message}, phone, 422)
     try:
         with session.begin_nested():  # a refusal undoes the change, the used code stays used
