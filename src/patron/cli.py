@@ -418,20 +418,20 @@ def jobs_run(
 
 @app.command()
 def check() -> None:
-    """Reconcile every ledger invariant over the whole database; exit 1 naming violations."""
+    """Reconcile every domain's invariants over the whole database; exit 1 naming violations."""
+    from patron.checks import run_all
     from patron.db import Database, utcnow
-    from patron.ledger.check import run_check
 
     settings = _migrated_settings()
     db = Database(settings.database_url)
-    with console.status("checking the ledger…"), db.unit_of_work() as session:
-        violations = run_check(session, now=utcnow())
+    with console.status("checking every ledger…"), db.unit_of_work() as session:
+        violations = run_all(session, now=utcnow())
     if violations:
         for v in violations:
             err.print(f"[red]violation:[/red] {v}")
         err.print(f"{len(violations)} violation(s)")
         raise typer.Exit(1)
-    console.print("ledger is consistent: every invariant holds")
+    console.print("consistent: every invariant holds")
 
 
 # ledger commands:
