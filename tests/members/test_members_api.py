@@ -306,3 +306,27 @@ def _count_audits(database) -> int:
             )
             or 0
         )
+
+
+def test_replacing_an_email_needs_members_pii(client, auth_headers, api_key_headers, make_member):
+    """A clerk may fill in a missing email; replacing one (where receipts and notices go) needs
+    the permission that may see it, and a refused change writes nothing."""
+    no = make_member("13900005678")
+    clerk = auth_headers("clerk")
+    r = client.patch(f"{URL}/{no}", json={"email": "Wang@Example.com"}, headers=clerk)
+    assert r.status_code == 200, r.text
+    # the same address in another case is no change
+    r = client.patch(
+        f"{URL}/{no}", json={"email": "wang@example.com", "city": "杭州"}, headers=clerk
+    )
+    assert r.status_code == 200, r.text
+    for headers in (clerk, api_key_headers("members:read", "members:write")):
+        for email in ("thief@example.com", None):
+            r = client.patch(f"{URL}/{no}", json={"email": email}, headers=headers)
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["details"] == {"permission": "members:pii", "field": "email"}
+    pii = api_key_headers("members:read", "members:write", "members:pii")
+    assert client.get(f"{URL}/{no}", headers=pii).json()["email"] == "wang@example.com"
+    r = client.patch(f"{URL}/{no}", json={"email": "new@example.com"}, headers=pii)
+    assert r.status_code == 200, r.text
+    assert client.get(f"{URL}/{no}", headers=pii).json()["email"] == "new@example.com"

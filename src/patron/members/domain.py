@@ -66,6 +66,19 @@ def check_phone_change(permissions: frozenset[str], reason: str | None) -> None:
         )
 
 
+def check_email_change(kind: str, permissions: frozenset[str], had_email: bool) -> None:
+    """A member changes their own email in the portal, and a clerk may fill in a missing one at
+    the counter; replacing or removing an address another party gave needs members:pii: without
+    it staff cannot even see the address, and the email is where receipts and notices go."""
+    if kind != "member" and had_email and MEMBERS_PII not in permissions:
+        raise Forbidden(
+            "forbidden",
+            "Changing a member's email needs the members:pii permission; ask a manager, or let "
+            "the member change it in the portal.",
+            details={"permission": MEMBERS_PII, "field": "email"},
+        )
+
+
 def normalize_tag(name: str) -> str:
     tag = " ".join(name.split())
     if not TAG_PATTERN.match(tag):

@@ -238,6 +238,10 @@ def update_profile(
             phone_changed = True
     if "email" in changes:
         email = changes.pop("email")
+        current = decrypt_email(member, cipher)
+        wanted = domain.normalize_email(email) if email else None
+        if wanted != current:  # the same address again changes nothing
+            domain.check_email_change(actor.kind, actor.permissions, current is not None)
         member.email_enc = (
             cipher.encrypt(domain.normalize_email(email), EMAIL_CTX) if email else None
         )
