@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -421,11 +422,20 @@ def check() -> None:
     """Reconcile every domain's invariants over the whole database; exit 1 naming violations."""
     from patron.checks import run_all
     from patron.db import Database, utcnow
+    from patron.ops import status
 
     settings = _migrated_settings()
     db = Database(settings.database_url)
+    started = time.perf_counter()
     with console.status("checking every ledger…"), db.unit_of_work() as session:
         violations = run_all(session, now=utcnow())
+    status.record(
+        settings.status_dir,
+        "check",
+        ok=not violations,
+        seconds=time.perf_counter() - started,
+        violations=len(violations),
+    )
     if violations:
         for v in violations:
             err.print(f"[red]violation:[/red] {v}")
@@ -435,6 +445,13 @@ def check() -> None:
 
 
 # ledger commands:
+
+# operations commands:
+from patron.ops.cli import backup_app, doctor_command, restore_command  # noqa: E402
+
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore_command)
+app.command("doctor")(doctor_command)
 
 
 docs_app = typer.Typer(help="Documents generated from the code.", no_args_is_help=True)
