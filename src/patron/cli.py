@@ -62,7 +62,24 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PATRON_PORT)")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes: about 2 per CPU core on PostgreSQL (docs/operations.md); "
+            "1 on SQLite",
+        ),
+    ] = 1,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=600,
+            help="On SIGTERM, stop accepting connections and give requests in flight this many "
+            "seconds to finish",
+        ),
+    ] = 30,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
     forwarded_allow_ips: Annotated[
         str | None,
@@ -82,6 +99,11 @@ def serve(
         from patron.migrate import upgrade
 
         upgrade(settings.database_url)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker is its own process: /metrics adds their counters up through this directory.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="patron-metrics-")
     console.print(
         f"Patron serving on http://{host or settings.host}:{port or settings.port} "
         f"({_safe_url(settings.database_url)})"
@@ -96,6 +118,7 @@ def serve(
         log_level="warning",
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 
