@@ -161,3 +161,22 @@ def test_structured_logs_hold_no_personal_data(settings, database, clock, auth_h
     for secret in personal:
         assert secret not in logged, secret
     assert not re.search(r"1[3-9]\d{9}", logged)
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, client, settings):
+    from pathlib import Path
+
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana" / "patron-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(patron_[a-z_]+)", e)}
+    for kind in ("backup", "drill", "check"):
+        run_status.record(settings.status_dir, kind, ok=True, seconds=1.0)
+    Scheduler([Task("webhooks", 60, lambda: None)]).run_due()
+    client.get("/health/live")
+    body = _scrape(app).text
+    names = {name for name, _labels in _samples(body)}
+    names |= set(re.findall(r"^# HELP (\S+)", body, re.MULTILINE))  # families with no sample yet
+    missing = {m for m in used if m not in names}
+    assert not missing, missing
