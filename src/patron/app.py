@@ -60,14 +60,20 @@ def _error(
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
-    """An error meaning "no database to talk to", not a bad statement: psycopg's
-    OperationalError (connection refused, server shutting down, admin shutdown)."""
+    """An error meaning "no database to talk to", not a bad statement or a lost race: a failed
+    connection (no SQLSTATE, or class 08) or a server shutting down (57P01-57P03)."""
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     if not isinstance(exc, OperationalError | InterfaceError):
         return False
     # SQLite raises OperationalError for a locked or a missing table too: not an outage.
-    return "sqlite" not in type(exc.orig).__module__
+    if "sqlite" in type(exc.orig).__module__:
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SHUTDOWN_STATES
+
+
+_SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

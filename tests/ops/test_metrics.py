@@ -180,3 +180,18 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, client, setting
     names |= set(re.findall(r"^# HELP (\S+)", body, re.MULTILINE))  # families with no sample yet
     missing = {m for m in used if m not in names}
     assert not missing, missing
+
+
+def test_only_a_lost_connection_counts_as_an_outage():
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from patron.app import _is_unavailable
+
+    def wrapped(orig: Exception) -> OperationalError:
+        return OperationalError("SELECT 1", {}, orig)
+
+    assert _is_unavailable(wrapped(psycopg.OperationalError("connection refused")))
+    assert _is_unavailable(wrapped(psycopg.errors.AdminShutdown("terminating connection")))
+    assert not _is_unavailable(wrapped(psycopg.errors.DeadlockDetected("deadlock")))
+    assert not _is_unavailable(wrapped(psycopg.errors.SerializationFailure("retry")))
