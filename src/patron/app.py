@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron import __version__
@@ -24,6 +24,7 @@ from patron.observability import (
     current_request_id,
     get_logger,
 )
+from patron.ops.metrics import MetricsMiddleware, new_db_registry
 from patron.web import openapi, pages
 from patron.web.deps import Public
 from patron.web.security_headers import SecurityHeadersMiddleware
@@ -56,6 +57,23 @@ def _error(
         },
         status_code=status,
     )
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    """An error meaning "no database to talk to", not a bad statement or a lost race: a failed
+    connection (no SQLSTATE, or class 08) or a server shutting down (57P01-57P03)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    # SQLite raises OperationalError for a locked or a missing table too: not an outage.
+    if "sqlite" in type(exc.orig).__module__:
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _SHUTDOWN_STATES
+
+
+_SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -112,6 +130,7 @@ def create_app(
     app.state.keys = keys
     app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
     app.state.renderer = pages.Renderer(settings)
+    app.state.metrics_registry = new_db_registry(app.state.db, settings.status_dir)
 
     @app.exception_handler(pages.NeedsSignIn)
     async def _needs_sign_in(request: Request, exc: pages.NeedsSignIn) -> Response:
@@ -161,6 +180,22 @@ def create_app(
             return pages.error_page(request, bad)
         return _error(422, bad.code, bad.message)
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        # The database went away (restart, failover, network): answer at once with a stable
+        # code so clients retry with their Idempotency-Key; the pool reconnects by itself.
+        if exc.connection_invalidated or _is_unavailable(exc):
+            log.warning("database_unavailable", error_type=type(exc.orig).__name__)
+            response = _error(
+                503,
+                "database_unavailable",
+                "The database is not reachable right now; retry in a few seconds with the "
+                "same Idempotency-Key.",
+            )
+            response.headers["Retry-After"] = "2"
+            return response
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", error_type=type(exc).__name__)
@@ -179,6 +214,7 @@ def create_app(
     from patron.ledger.api import router as points_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
+    from patron.ops.api import router as ops_router
     from patron.orders.api import router as orders_router
     from patron.rules.api import router as rules_router
     from patron.tiers.api import ladder_router
@@ -193,6 +229,7 @@ def create_app(
     # routers:
     for router in (
         health_router,
+        ops_router,
         auth_router,
         members_router,
         tags_router,
@@ -224,6 +261,7 @@ def create_app(
 
     openapi.install(app)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outside the request context: sees its 413/422/500
     # Outermost, so the middleware's own 413/422/500 answers carry the headers too.
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.hsts_enabled)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -61,7 +62,24 @@ def migrate() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PATRON_PORT)")] = None,
-    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes: about 2 per CPU core on PostgreSQL (docs/operations.md); "
+            "1 on SQLite",
+        ),
+    ] = 1,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=600,
+            help="On SIGTERM, stop accepting connections and give requests in flight this many "
+            "seconds to finish",
+        ),
+    ] = 30,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate")] = True,
     forwarded_allow_ips: Annotated[
         str | None,
@@ -81,6 +99,11 @@ def serve(
         from patron.migrate import upgrade
 
         upgrade(settings.database_url)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker is its own process: /metrics adds their counters up through this directory.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="patron-metrics-")
     console.print(
         f"Patron serving on http://{host or settings.host}:{port or settings.port} "
         f"({_safe_url(settings.database_url)})"
@@ -95,6 +118,7 @@ def serve(
         log_level="warning",
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=graceful_timeout,
     )
 
 
@@ -421,11 +445,20 @@ def check() -> None:
     """Reconcile every domain's invariants over the whole database; exit 1 naming violations."""
     from patron.checks import run_all
     from patron.db import Database, utcnow
+    from patron.ops import status
 
     settings = _migrated_settings()
     db = Database(settings.database_url)
+    started = time.perf_counter()
     with console.status("checking every ledger…"), db.unit_of_work() as session:
         violations = run_all(session, now=utcnow())
+    status.record(
+        settings.status_dir,
+        "check",
+        ok=not violations,
+        seconds=time.perf_counter() - started,
+        violations=len(violations),
+    )
     if violations:
         for v in violations:
             err.print(f"[red]violation:[/red] {v}")
@@ -435,6 +468,13 @@ def check() -> None:
 
 
 # ledger commands:
+
+# operations commands:
+from patron.ops.cli import backup_app, doctor_command, restore_command  # noqa: E402
+
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore_command)
+app.command("doctor")(doctor_command)
 
 
 docs_app = typer.Typer(help="Documents generated from the code.", no_args_is_help=True)

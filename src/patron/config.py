@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     # Webhooks go to public addresses only; destinations inside these networks (CIDR, comma
     # separated, e.g. "10.20.0.0/16,127.0.0.1/32") are allowed anyway, for an ERP on the LAN.
     webhook_allowed_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # GET /metrics (Prometheus). Without a token only loopback and private addresses may scrape;
+    # with one, the scraper sends it as "Authorization: Bearer <token>" from anywhere.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+    # Where `patron backup` writes dumps and `patron backup drill` looks for the latest one.
+    backup_dir: Path = Path("var/backups")
+    # Outcome of the last backup, drill and check on this host, read by /metrics.
+    status_dir: Path = Path("var/status")
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod

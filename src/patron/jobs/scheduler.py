@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from patron.observability import get_logger
+from patron.ops.metrics import observe_job
 
 log = get_logger("patron.jobs")
 
@@ -54,11 +55,14 @@ class Scheduler:
         for task in self.tasks:
             if task.next_at <= now:
                 task.next_at = now + task.every_seconds
+                started = time.perf_counter()
                 try:
                     result = task.run()
                     log.info("job_done", job=task.name, result=str(result)[:200])
+                    observe_job(task.name, time.perf_counter() - started, ok=True)
                 except Exception as exc:  # a failing job must not stop the others
                     log.error("job_failed", job=task.name, error_type=type(exc).__name__)
+                    observe_job(task.name, time.perf_counter() - started, ok=False)
                 ran.append(task.name)
         return ran
 

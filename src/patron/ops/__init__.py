@@ -1,0 +1,1 @@
+"""Operations: metrics, deployment checks (``patron doctor``), backups and restore drills."""

@@ -1,0 +1,197 @@
+"""/metrics is scraped like Prometheus would; health endpoints; logs hold no personal data."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from patron.app import create_app
+from patron.jobs.scheduler import Scheduler, Task
+from patron.ops import status as run_status
+
+PRIVATE = ("10.1.2.3", 5000)
+PUBLIC = ("93.184.216.34", 5000)
+
+
+def _scrape(app, client=PRIVATE, headers=None):
+    with TestClient(app, client=client) as c:
+        return c.get("/metrics", headers=headers or {})
+
+
+def _samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_count_requests_by_route_template_and_status(app, client, make_member, settings):
+    no = make_member()
+    client.get(f"/api/v1/members/{no}")  # 401: no credentials
+    client.get("/no/such/page/13800138000")
+    r = _scrape(app)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = _samples(r.text)
+    route = "/api/v1/members/{member_no}"
+    assert samples[("patron_http_requests_total", (("method", "GET"), ("route", route),
+                                                   ("status", "401")))] >= 1  # fmt: skip
+    assert samples[("patron_http_requests_total", (("method", "POST"),
+                    ("route", "/api/v1/members"), ("status", "201")))] >= 1  # fmt: skip
+    assert (
+        "patron_http_request_duration_seconds_bucket",
+        (("le", "0.1"), ("method", "GET"), ("route", route)),
+    ) in samples
+    # An address no route claims is one label, never the address (it may hold a phone).
+    assert "13800138000" not in r.text
+    assert 'route="unmatched"' in r.text
+    assert samples[("patron_database_up", ())] == 1
+    assert samples[("patron_webhook_deliveries", (("status", "pending"),))] >= 0
+    assert ("patron_webhook_outbox_age_seconds", ()) in samples
+
+
+def test_metrics_read_sms_sends_jobs_and_the_last_check(app, database, settings, tmp_path, clock):
+    from patron.db import utcnow
+
+    with database.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO otp_codes (phone_index, purpose, code_hash, attempts, created_at, "
+                "expires_at) VALUES ('x', 'login', 'h', 0, :t, :t)"
+            ),
+            {"t": utcnow().replace(tzinfo=None) if database.dialect == "sqlite" else utcnow()},
+        )
+    run_status.record(settings.status_dir, "check", ok=False, seconds=1.5, violations=3)
+    Scheduler([Task("expire_points", 60, lambda: None)]).run_due()
+    samples = _samples(_scrape(app).text)
+    assert samples[("patron_otp_codes_sent_last_hour", (("purpose", "login"),))] == 1
+    assert samples[("patron_ledger_check_violations", ())] == 3
+    assert samples[("patron_ops_last_run_ok", (("kind", "check"),))] == 0
+    assert samples[("patron_job_runs_total", (("job", "expire_points"), ("outcome", "ok")))] >= 1
+    assert ("patron_job_last_success_timestamp_seconds", (("job", "expire_points"),)) in samples
+
+
+def test_metrics_are_refused_to_the_public_unless_the_token_is_sent(settings, database, clock):
+    app = create_app(settings, database, clock)
+    r = _scrape(app, client=PUBLIC)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "metrics_forbidden"
+    tokened = create_app(
+        settings.model_copy(update={"metrics_token": SecretStr("s3cret")}), database, clock
+    )
+    assert _scrape(tokened, client=PRIVATE).status_code == 403  # a token, once set, is needed
+    assert (
+        _scrape(tokened, client=PUBLIC, headers={"Authorization": "Bearer wrong"}).status_code
+        == 403
+    )
+    ok = _scrape(tokened, client=PUBLIC, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200
+
+
+def test_metrics_say_the_database_is_down_instead_of_failing(settings, clock, tmp_path):
+    from patron.db import Database
+
+    gone = Database("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    app = create_app(settings.model_copy(update={"database_url": gone.url}), gone, clock)
+    r = _scrape(app)
+    assert r.status_code == 200
+    assert _samples(r.text)[("patron_database_up", ())] == 0
+
+
+def test_liveness_and_readiness(client, database):
+    assert client.get("/health/live").json()["status"] == "ok"
+    assert client.get("/health/ready").status_code == 200
+    # A schema behind this release is not ready (the load balancer keeps traffic away).
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001_foundation'"))
+    r = client.get("/health/ready")
+    assert r.status_code == 503
+    assert r.json()["database"] == "schema_mismatch"
+    assert client.get("/health/live").status_code == 200
+    # A schema ahead of it (a newer release migrated during a rolling upgrade) is fine.
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_a_database_outage_is_a_fast_503_with_a_stable_code(settings, clock):
+    from patron.db import Database
+
+    gone = Database("postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
+    app = create_app(settings.model_copy(update={"database_url": gone.url}), gone, clock)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/api/v1/auth/token", json={"username": "ops", "password": "long-password-1"})
+        assert r.status_code == 503
+        assert r.headers["retry-after"] == "2"
+        body = r.json()["error"]
+        assert body["code"] == "database_unavailable"
+        assert body["request_id"]
+        assert c.get("/health/ready").status_code == 503
+        assert c.get("/health/live").status_code == 200
+
+
+def test_structured_logs_hold_no_personal_data(settings, database, clock, auth_headers, capsys):
+    """Every kind of request that carries personal data, logged at DEBUG: nothing of it in the
+    log lines (addresses are route templates; bodies and query strings are never logged)."""
+    app = create_app(settings.model_copy(update={"log_level": "DEBUG"}), database, clock)
+    personal = ("13912345678", "li.na@example.com", "李娜", "1990-05-17", "上海市静安区")
+    with TestClient(app, raise_server_exceptions=False) as c:
+        h = auth_headers("admin")
+        r = c.post(
+            "/api/v1/members",
+            json={"phone": personal[0], "channel": "web", "email": personal[1],
+                  "name": personal[2], "birthday": personal[3], "address": personal[4]},
+            headers=h,
+        )  # fmt: skip
+        no = r.json().get("member_no", "x") if r.status_code == 201 else "x"
+        c.get(f"/api/v1/members?phone={personal[0]}", headers=h)
+        c.get(f"/api/v1/members/{personal[0]}", headers=h)  # a phone where an id belongs
+        c.patch(f"/api/v1/members/{no}", json={"email": "bad-" + personal[1] + "\x01"}, headers=h)
+        c.post("/api/v1/members", json={"phone": "not-a-phone " + personal[2]}, headers=h)
+        c.post("/portal/login", data={"phone": personal[0]}, headers={"Accept": "text/html"})
+    logged = capsys.readouterr().err
+    lines = [json.loads(ln) for ln in logged.splitlines() if ln.startswith("{")]
+    assert any(ln.get("event") == "request" for ln in lines), logged
+    for secret in personal:
+        assert secret not in logged, secret
+    assert not re.search(r"1[3-9]\d{9}", logged)
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, client, settings):
+    from pathlib import Path
+
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana" / "patron-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(patron_[a-z_]+)", e)}
+    for kind in ("backup", "drill", "check"):
+        run_status.record(settings.status_dir, kind, ok=True, seconds=1.0)
+    Scheduler([Task("webhooks", 60, lambda: None)]).run_due()
+    client.get("/health/live")
+    body = _scrape(app).text
+    names = {name for name, _labels in _samples(body)}
+    names |= set(re.findall(r"^# HELP (\S+)", body, re.MULTILINE))  # families with no sample yet
+    missing = {m for m in used if m not in names}
+    assert not missing, missing
+
+
+def test_only_a_lost_connection_counts_as_an_outage():
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from patron.app import _is_unavailable
+
+    def wrapped(orig: Exception) -> OperationalError:
+        return OperationalError("SELECT 1", {}, orig)
+
+    assert _is_unavailable(wrapped(psycopg.OperationalError("connection refused")))
+    assert _is_unavailable(wrapped(psycopg.errors.AdminShutdown("terminating connection")))
+    assert not _is_unavailable(wrapped(psycopg.errors.DeadlockDetected("deadlock")))
+    assert not _is_unavailable(wrapped(psycopg.errors.SerializationFailure("retry")))
