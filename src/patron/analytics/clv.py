@@ -162,8 +162,10 @@ def bgnbd_expected_new(p: Params, t: Any) -> Array:
 
 
 def _log_diff(la: Array, lb: Array) -> Array:
-    """log(e^la − e^lb) for la ≥ lb, without overflow."""
-    out: Array = la + np.log1p(-np.exp(np.minimum(lb - la, 0.0)))
+    """log(e^la − e^lb) for la ≥ lb, without overflow (−inf where they are equal: a customer
+    whose last purchase is at the end of the period)."""
+    with np.errstate(divide="ignore"):
+        out: Array = la + np.log1p(-np.exp(np.minimum(lb - la, 0.0)))
     return out
 
 
