@@ -389,6 +389,7 @@ class JobName(StrEnum):
     reminders = "reminders"
     webhooks = "webhooks"
     purge_idempotency = "purge-idempotency"
+    scores = "scores"
 
 
 @jobs_app.command("run")
@@ -425,6 +426,11 @@ def jobs_run(
         with db.unit_of_work() as session:
             days = ledger.get_points_settings(session).reminder_days
             result = {"reminders": ledger_jobs.record_reminders(session, now, days, tz)}
+    elif job is JobName.scores:
+        from patron.analytics.jobs import run_scores
+
+        with console.status("scoring members…"):
+            result = run_scores(db, now, tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(
@@ -475,6 +481,26 @@ from patron.ops.cli import backup_app, doctor_command, restore_command  # noqa: 
 app.add_typer(backup_app, name="backup")
 app.command("restore")(restore_command)
 app.command("doctor")(doctor_command)
+
+
+analytics_app = typer.Typer(help="Analytics models.", no_args_is_help=True)
+app.add_typer(analytics_app, name="analytics")
+
+
+@analytics_app.command("evaluate")
+def analytics_evaluate() -> None:
+    """Fit the purchase models on history before the holdout and compare their predictions
+    with the holdout's purchases, by calibration frequency (settings section `analytics`)."""
+    from patron.analytics.report import print_evaluation
+    from patron.analytics.scores import evaluate
+    from patron.db import Database, utcnow
+    from patron.kit.timeutil import business_tz
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    with console.status("fitting and checking the models…"), db.unit_of_work() as session:
+        result = evaluate(session, now=utcnow(), tz=business_tz(settings.business_timezone))
+    print_evaluation(console, result)
 
 
 docs_app = typer.Typer(help="Documents generated from the code.", no_args_is_help=True)

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from patron.web.console import (
     admin,
+    analytics,
     approvals,
     auth,
     config,
@@ -22,6 +23,7 @@ router = APIRouter()
 for _module in (
     auth,
     dashboard,
+    analytics,
     members,
     member_actions,
     approvals,

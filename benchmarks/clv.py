@@ -1,0 +1,103 @@
+"""BG/NBD on many synthetic customers, and the CDNOW reproduction.
+
+    python benchmarks/clv.py --customers 1000000 [--seed 1] [--cdnow DIR]
+
+Draws customers from the BG/NBD process itself (known parameters, 52 weeks of history in days),
+fits the model with ``patron.analytics.clv`` and prints wall and CPU time, the estimates beside
+the true parameters, and a final JSON line. With the CDNOW folder (``--cdnow``, default
+``$PATRON_REFERENCE_DATA/cdnow``) it also prints the published fits reproduced.
+
+``lifetimes`` is not a dependency: to compare, install it into a throwaway virtualenv with
+this package and pass ``--lifetimes``; it fits the same summaries and its time and
+log-likelihood are printed beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from patron.analytics import clv
+
+TRUE = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
+
+
+def simulate(n: int, seed: int, days: int = 364) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, t_x, T in weeks (day resolution), vectorised over customers: purchases arrive as a
+    Poisson process; after each one the customer leaves with probability p."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(TRUE["r"], 1 / TRUE["alpha"], n) / 7  # per day
+    p = rng.beta(TRUE["a"], TRUE["b"], n)
+    T = rng.integers(1, days + 1, n).astype(np.float64)
+    # Repeat purchases the Poisson process makes in T; the customer leaves right after the
+    # k-th repeat purchase, k ~ Geometric(p) (1, 2, …).
+    n_all = rng.poisson(lam * T)
+    k = rng.geometric(p)
+    x = np.minimum(n_all, k)
+    # Given n_all arrivals in (0, T], the x-th is T × Beta(x, n_all − x + 1).
+    t_x = np.where(x > 0, np.floor(T * rng.beta(np.maximum(x, 1), n_all - x + 1)), 0.0)
+    return x.astype(np.float64), t_x / 7, T / 7
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--customers", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cdnow", type=Path, default=None)
+    ap.add_argument("--lifetimes", action="store_true")
+    args = ap.parse_args()
+
+    x, t_x, T = simulate(args.customers, args.seed)
+    wall, cpu = time.perf_counter(), time.process_time()
+    s = clv.summaries(x, t_x, T)
+    fit = clv.fit_bgnbd(s)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{args.customers:,} customers, {s.x.size:,} distinct summaries")
+    print(
+        f"BG/NBD fit: {wall:.2f} s wall, {cpu:.2f} s CPU, log-likelihood {fit.log_likelihood:.1f}"
+    )
+    for k, v in fit.params.items():
+        print(f"  {k:6s} {v:8.4f}  (drawn with {TRUE[k]})")
+    for problem in fit.problems:
+        print(f"  problem: {problem}")
+    result: dict[str, object] = {
+        "customers": args.customers,
+        "fit_seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "log_likelihood": round(fit.log_likelihood, 2),
+        "params": {k: round(v, 4) for k, v in fit.params.items()},
+    }
+    if args.lifetimes:
+        import pandas as pd  # only in the throwaway environment
+        from lifetimes import BetaGeoFitter  # type: ignore[import-not-found]
+
+        lt = BetaGeoFitter()
+        wall = time.perf_counter()
+        lt.fit(pd.Series(x), pd.Series(t_x), pd.Series(T))
+        wall = time.perf_counter() - wall
+        ll = float(-lt._negative_log_likelihood_ * args.customers)
+        print(f"lifetimes: {wall:.2f} s wall, log-likelihood {ll:.1f}")
+        result |= {"lifetimes_seconds": round(wall, 3), "lifetimes_log_likelihood": round(ll, 2)}
+
+    reference = (
+        args.cdnow or Path(os.environ.get("PATRON_REFERENCE_DATA", "../shared/data")) / "cdnow"
+    )
+    summary = reference / "cdnow_customers_summary_with_transactions.csv"
+    if summary.exists():
+        d = np.genfromtxt(summary, delimiter=",", names=True)
+        cs = clv.summaries(d["x"], d["t_x"], d["T"])
+        for f in (clv.fit_bgnbd(cs), clv.fit_pareto(cs), clv.fit_gamma_gamma(d["x"], d["zbar"])):
+            params = ", ".join(f"{k} = {v:.4g}" for k, v in f.params.items())
+            print(f"CDNOW {f.model}: {params}; log-likelihood {f.log_likelihood:.1f}")
+    else:
+        print(f"CDNOW data not found at {reference}: skipped the reproduction")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""RFM scoring rules and the models' settings (pure: no I/O).
+
+Scores are 1–5 per dimension, 5 the best: recent, frequent, high-spending. By default they are
+quintiles computed in the database (``NTILE(5)``); an operator can set cut points instead.
+Segments follow the classic R × F grid (R 1–5 across, F 1–5 up)."""
+
+from __future__ import annotations
+
+import itertools
+
+from pydantic import BaseModel, Field, field_validator
+
+SECTION = "analytics"
+
+#: Segment key → (English, zh-CN). The keys are stored in ``member_scores.segment``.
+SEGMENTS: dict[str, tuple[str, str]] = {
+    "champions": ("Champions", "重要价值会员"),
+    "loyal": ("Loyal", "忠诚会员"),
+    "potential_loyalists": ("Potential loyalists", "潜力会员"),
+    "new": ("New customers", "新客"),
+    "promising": ("Promising", "有潜力的新客"),
+    "need_attention": ("Need attention", "需要关注"),
+    "about_to_sleep": ("About to sleep", "即将沉睡"),
+    "at_risk": ("At risk", "流失风险"),
+    "cant_lose": ("Can't lose them", "不能失去的会员"),
+    "hibernating": ("Hibernating", "沉睡会员"),
+}
+
+
+def segment(r: int, f: int) -> str:
+    """The segment of an (R, F) cell of the grid."""
+    if not (1 <= r <= 5 and 1 <= f <= 5):
+        raise ValueError("scores are 1–5")
+    if r <= 2:
+        return "hibernating" if f <= 2 else ("at_risk" if f <= 4 else "cant_lose")
+    if r == 3:
+        return "about_to_sleep" if f <= 2 else ("need_attention" if f == 3 else "loyal")
+    if f == 1:
+        return "promising" if r == 4 else "new"
+    if f <= 3:
+        return "potential_loyalists"
+    return "champions" if r == 5 else "loyal"
+
+
+def grid() -> list[tuple[int, int, str]]:
+    """Every (R, F, segment) cell, for SQL CASE expressions and the chart."""
+    return [(r, f, segment(r, f)) for r in range(1, 6) for f in range(1, 6)]
+
+
+class CutPoints(BaseModel):
+    """Four ascending thresholds per dimension: a value below the first scores 1, at or above
+    the fourth 5. Recency counts days since the last purchase, so *fewer* days score higher."""
+
+    recency_days: list[int] = Field(min_length=4, max_length=4)
+    purchase_days: list[int] = Field(min_length=4, max_length=4)
+    monetary_fen: list[int] = Field(min_length=4, max_length=4)
+
+    @field_validator("recency_days", "purchase_days", "monetary_fen")
+    @classmethod
+    def _ascending(cls, v: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(v)) or v[0] < 0:
+            raise ValueError("cut points must be four ascending non-negative numbers")
+        return v
+
+
+class ModelSettings(BaseModel):
+    """Settings section ``analytics`` (defaults apply until an operator saves one)."""
+
+    cut_points: CutPoints | None = None
+    #: CLV: months ahead, annual discount rate, share of net spend that is margin.
+    clv_horizon_months: int = Field(default=12, ge=1, le=120)
+    discount_rate_annual: float = Field(default=0.10, ge=0.0, le=1.0)
+    margin: float = Field(default=1.0, gt=0.0, le=1.0)
+    #: Expected purchases and churn risk look this many days ahead.
+    horizon_days: int = Field(default=90, ge=7, le=730)
+    #: The evaluation holds out the last days of history.
+    holdout_days: int = Field(default=180, ge=14, le=730)
+    min_repeat_buyers: int = Field(default=30, ge=10, le=100_000)
+
+    @property
+    def monthly_discount(self) -> float:
+        return float((1.0 + self.discount_rate_annual) ** (1.0 / 12.0) - 1.0)
+
+
+#: Days in an average month, the CLV's period.
+MONTH_DAYS = 365.25 / 12

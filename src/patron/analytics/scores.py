@@ -1,0 +1,387 @@
+"""Member scores: RFM in SQL, then BG/NBD + Gamma-Gamma on the members' summaries, written to
+``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
+
+A purchase is a business day with at least one order of the member that is not fully returned;
+its amount is the day's net amount (paid − refunded, fen). One statement computes every
+member's summary and RFM scores (window functions over the per-member aggregate); the models run
+on NumPy arrays of those summaries; the rows are replaced with one DELETE and one multi-row
+INSERT. Nothing loops over members in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from patron.analytics import clv, rfm
+from patron.analytics.models import MemberScore, ModelRun
+from patron.members.models import Member
+from patron.orders.models import Order
+from patron.program import service as program
+
+ERASED = "erased"
+RETURNED = "returned"
+
+
+def get_settings(session: Session) -> rfm.ModelSettings:
+    return program.get_section(session, rfm.SECTION, rfm.ModelSettings)
+
+
+def _daily(as_of: date) -> Any:
+    """Purchase days: (member, business day, net amount) up to ``as_of``."""
+    return (
+        select(
+            Order.member_id.label("member_id"),
+            Order.business_date.label("day"),
+            func.sum(Order.paid_fen - Order.refunded_fen).label("amount"),
+        )
+        .join(Member, Member.id == Order.member_id)
+        .where(Order.status != RETURNED, Order.business_date <= as_of, Member.status != ERASED)
+        .group_by(Order.member_id, Order.business_date)
+        .cte("daily")
+    )
+
+
+def _quintile(value: ColumnElement[Any]) -> ColumnElement[int]:
+    """1–5 by rank: ties share the lower score (unlike NTILE, which splits them arbitrarily)."""
+    rank = func.rank().over(order_by=value) - 1
+    n = func.count().over()
+    return cast(1 + (5 * rank) // n, Integer)
+
+
+def _cut(value: ColumnElement[Any], cuts: list[Any], *, reverse: bool = False) -> Any:
+    whens = [(value < c, (5 - i) if reverse else (i + 1)) for i, c in enumerate(cuts)]
+    return case(*whens, else_=1 if reverse else 5)
+
+
+def summaries_query(as_of: date, settings: rfm.ModelSettings) -> Any:
+    """Per member with a purchase: first and last purchase day, purchase days, net spend, the
+    first day's spend, and the R, F, M scores and segment."""
+    daily = _daily(as_of)
+    per = (
+        select(
+            daily.c.member_id,
+            func.min(daily.c.day).label("first"),
+            func.max(daily.c.day).label("last"),
+            func.count().label("days"),
+            func.sum(daily.c.amount).label("total"),
+        )
+        .group_by(daily.c.member_id)
+        .cte("per")
+    )
+    first = daily.alias("first_day")
+    cuts = settings.cut_points
+    if cuts is None:
+        r = _quintile(per.c.last)
+        f = _quintile(per.c.days)
+        m = _quintile(per.c.total)
+    else:
+        # Fewer days since the last purchase scores higher: compare dates, not differences.
+        r = case(
+            *[
+                (per.c.last > as_of - timedelta(days=c), 5 - i)
+                for i, c in enumerate(cuts.recency_days)
+            ],
+            else_=1,
+        )
+        f = _cut(per.c.days, cuts.purchase_days)
+        m = _cut(per.c.total, cuts.monetary_fen)
+    scored = (
+        select(
+            per.c.member_id,
+            per.c.first,
+            per.c.last,
+            per.c.days,
+            per.c.total,
+            first.c.amount.label("first_amount"),
+            r.label("r"),
+            f.label("f"),
+            m.label("m"),
+        )
+        .join(first, and_(first.c.member_id == per.c.member_id, first.c.day == per.c.first))
+        .cte("scored")
+    )
+    segment = case(
+        *[(and_(scored.c.r == rr, scored.c.f == ff), literal(seg)) for rr, ff, seg in rfm.grid()]
+    )
+    return select(*scored.c, segment.label("segment")).order_by(scored.c.member_id)
+
+
+@dataclass(frozen=True)
+class ScoresRun:
+    as_of: date
+    members: int
+    repeat_buyers: int
+    purchases: clv.Fit | None
+    spend: clv.Fit | None
+    #: What is missing, in words, when no model could score (also kept in the run's report).
+    missing: tuple[str, ...] = field(default=())
+
+
+def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
+    if fit is None:
+        return None
+    finite = bool(np.isfinite(fit.log_likelihood))
+    return {
+        "model": fit.model,
+        "params": {k: v for k, v in fit.params.items() if np.isfinite(v)},
+        "log_likelihood": fit.log_likelihood if finite else None,
+        "customers": fit.customers,
+        "problems": list(fit.problems),
+    }
+
+
+def _days(values: list[date]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.array(values, dtype="datetime64[D]").astype(np.int64).astype(np.float64)
+
+
+def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
+    """Recompute every member's scores as of today (business day) and record the run."""
+    settings = get_settings(session)
+    as_of = now.astimezone(tz).date()
+    rows = session.execute(summaries_query(as_of, settings)).all()
+    session.execute(delete(MemberScore))
+    n = len(rows)
+    if n == 0:
+        run = ScoresRun(as_of, 0, 0, None, None, ("no member has bought anything yet",))
+        _record(session, "scores", now, run, settings)
+        return run
+    cols = list(zip(*rows, strict=True))
+    ids = cols[0]
+    first, last = _days(list(cols[1])), _days(list(cols[2]))
+    days = np.asarray(cols[3], dtype=np.float64)
+    total = np.asarray(cols[4], dtype=np.float64)
+    first_amount = np.asarray(cols[5], dtype=np.float64)
+    end = float(np.datetime64(as_of, "D").astype(np.int64))
+    x, t_x, T = days - 1, last - first, end - first
+    # Mean net amount of the repeat purchase days (the Gamma-Gamma input).
+    mean_repeat = np.where(x > 0, (total - first_amount) / np.maximum(x, 1), 0.0)
+
+    purchases = clv.fit_bgnbd(
+        clv.summaries(x, t_x, T), min_repeat_buyers=settings.min_repeat_buyers
+    )
+    spend = clv.fit_gamma_gamma(x, mean_repeat, min_repeat_buyers=settings.min_repeat_buyers)
+    p_alive: list[float | None] = [None] * n
+    expected: list[float | None] = [None] * n
+    value: list[int | None] = [None] * n
+    churn: list[float | None] = [None] * n
+    if purchases.usable:
+        p = tuple(purchases.params.values())
+        alive = clv.bgnbd_p_alive(p, x, t_x, T)
+        p_alive = alive.round(6).tolist()
+        churn = (1.0 - alive).round(6).tolist()
+        expected = clv.bgnbd_expected(p, float(settings.horizon_days), x, t_x, T).round(4).tolist()
+        if spend.usable:
+            worth = clv.clv(
+                purchases,
+                spend,
+                x,
+                t_x,
+                T,
+                mean_repeat,
+                horizon=settings.clv_horizon_months,
+                period=rfm.MONTH_DAYS,
+                discount_rate=settings.monthly_discount,
+                margin=settings.margin,
+            )
+            value = np.rint(worth).astype(np.int64).tolist()
+    recency = (end - last).astype(np.int64).tolist()
+    session.execute(
+        insert(MemberScore),
+        [
+            {
+                "member_id": ids[i],
+                "as_of": as_of,
+                "recency_days": recency[i],
+                "purchase_days": int(days[i]),
+                "monetary_fen": int(cols[4][i]),
+                "r_score": int(cols[6][i]),
+                "f_score": int(cols[7][i]),
+                "m_score": int(cols[8][i]),
+                "segment": cols[9][i],
+                "p_alive": p_alive[i],
+                "expected_purchases": expected[i],
+                "clv_fen": value[i],
+                "churn_risk": churn[i],
+            }
+            for i in range(n)
+        ],
+    )
+    missing = (*purchases.problems, *spend.problems)
+    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing)
+    _record(session, "scores", now, run, settings)
+    return run
+
+
+def _record(
+    session: Session, kind: str, now: datetime, run: Any, settings: rfm.ModelSettings
+) -> None:
+    report: dict[str, Any] = {
+        "settings": settings.model_dump(mode="json"),
+        "missing": list(run.missing),
+    }
+    if isinstance(run, ScoresRun):
+        report |= {
+            "repeat_buyers": run.repeat_buyers,
+            "purchases": fit_json(run.purchases),
+            "spend": fit_json(run.spend),
+        }
+    else:
+        report |= run.report()
+    session.add(
+        ModelRun(kind=kind, ran_at=now, as_of=run.as_of, members=run.members, report=report)
+    )
+    session.flush()
+
+
+# --- evaluation on a calibration / holdout split ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    fit: clv.Fit
+    holdout: clv.Holdout | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    as_of: date
+    calibration_end: date
+    holdout_days: int
+    members: int
+    checks: tuple[ModelCheck, ...]
+    missing: tuple[str, ...] = field(default=())
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "calibration_end": self.calibration_end.isoformat(),
+            "holdout_days": self.holdout_days,
+            "models": [
+                {
+                    "fit": fit_json(c.fit),
+                    "holdout": None
+                    if c.holdout is None
+                    else {
+                        "rows": [vars(r) for r in c.holdout.rows],
+                        "predicted_total": c.holdout.predicted_total,
+                        "actual_total": c.holdout.actual_total,
+                        "mean_absolute_error": c.holdout.mean_absolute_error,
+                    },
+                }
+                for c in self.checks
+            ],
+        }
+
+
+def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
+    """Fit on history up to ``holdout_days`` before today, predict the purchase days of the
+    holdout per member, and compare with what happened, by calibration frequency."""
+    settings = get_settings(session)
+    as_of = now.astimezone(tz).date()
+    cut = as_of - timedelta(days=settings.holdout_days)
+    daily = _daily(as_of)
+    rows = session.execute(select(daily.c.member_id, daily.c.day)).all()
+    checks: list[ModelCheck] = []
+    missing: list[str] = []
+    members = 0
+    if rows:
+        who, day = zip(*rows, strict=True)
+        split = clv.split_transactions(
+            np.asarray(who, dtype=np.int64),
+            _days(list(day)).astype(np.int64),
+            calibration_end=int(np.datetime64(cut, "D").astype(np.int64)),
+            holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
+        )
+        members = int(split.x.size)
+    if members == 0:
+        missing.append(
+            f"no member bought anything on or before {cut.isoformat()}: the evaluation needs "
+            f"history older than the {settings.holdout_days}-day holdout"
+        )
+    else:
+        s = clv.summaries(split.x, split.t_x, split.T)
+        for fit_model in (clv.fit_bgnbd, clv.fit_pareto):
+            fit = fit_model(s, min_repeat_buyers=settings.min_repeat_buyers)
+            check = None
+            if fit.usable:
+                check = clv.holdout_check(
+                    fit, split.x, split.t_x, split.T, split.holdout, float(settings.holdout_days)
+                )
+            else:
+                missing.extend(f"{fit.model}: {p}" for p in fit.problems)
+            checks.append(ModelCheck(fit, check))
+    result = Evaluation(as_of, cut, settings.holdout_days, members, tuple(checks), tuple(missing))
+    _record(session, "evaluate", now, result, settings)
+    return result
+
+
+# --- what the console shows -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    segment: str
+    members: int
+    monetary_fen: int  # average net spend
+    clv_fen: int | None  # average CLV
+    p_alive: float | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    scored: int
+    cells: dict[tuple[int, int], int]  # (R, F) → members
+    segments: list[SegmentRow]
+    last_scores: ModelRun | None
+    last_evaluation: ModelRun | None
+
+
+def _last_run(session: Session, kind: str) -> ModelRun | None:
+    return session.scalars(
+        select(ModelRun).where(ModelRun.kind == kind).order_by(ModelRun.id.desc()).limit(1)
+    ).first()
+
+
+def overview(session: Session) -> Overview:
+    cells = {
+        (int(r), int(f)): int(n)
+        for r, f, n in session.execute(
+            select(MemberScore.r_score, MemberScore.f_score, func.count()).group_by(
+                MemberScore.r_score, MemberScore.f_score
+            )
+        )
+    }
+    segments = [
+        SegmentRow(
+            row.segment,
+            int(row.n),
+            round(float(row.monetary)),
+            None if row.clv is None else round(float(row.clv)),
+            None if row.alive is None else float(row.alive),
+        )
+        for row in session.execute(
+            select(
+                MemberScore.segment,
+                func.count().label("n"),
+                func.avg(MemberScore.monetary_fen).label("monetary"),
+                func.avg(MemberScore.clv_fen).label("clv"),
+                func.avg(MemberScore.p_alive).label("alive"),
+            )
+            .group_by(MemberScore.segment)
+            .order_by(func.count().desc(), MemberScore.segment)
+        )
+    ]
+    return Overview(
+        scored=sum(cells.values()),
+        cells=cells,
+        segments=segments,
+        last_scores=_last_run(session, "scores"),
+        last_evaluation=_last_run(session, "evaluate"),
+    )

@@ -1,0 +1,86 @@
+"""Console: member scores — the RFM grid, segments, and the CLV models' state (fits, problems in
+words, the last holdout evaluation). Reads what the nightly scores job wrote."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from patron.analytics import rfm
+from patron.analytics import scores as scores_service
+from patron.auth import permissions as perm
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    render,
+    translate,
+)
+
+router = page_router(CONSOLE_PREFIX)
+
+#: Segment names for the catalogue (rfm.SEGMENTS holds the same English and Chinese names for
+#: exports; a test keeps them equal).
+SEGMENT_NAMES = {
+    "champions": N_("Champions"),
+    "loyal": N_("Loyal"),
+    "potential_loyalists": N_("Potential loyalists"),
+    "new": N_("New customers"),
+    "promising": N_("Promising"),
+    "need_attention": N_("Need attention"),
+    "about_to_sleep": N_("About to sleep"),
+    "at_risk": N_("At risk"),
+    "cant_lose": N_("Can't lose them"),
+    "hibernating": N_("Hibernating"),
+}
+
+
+def _json(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@router.get("/analytics")
+def member_scores(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+) -> HTMLResponse:
+    session = get_session(request)
+    view = scores_service.overview(session)
+    settings = scores_service.get_settings(session)
+    names = {key: translate(request, label) for key, label in SEGMENT_NAMES.items()}
+    chart = {
+        "cells": [
+            {
+                "r": r,
+                "f": f,
+                "members": view.cells.get((r, f), 0),
+                "segment": names[seg],
+            }
+            for r, f, seg in rfm.grid()
+        ],
+        "labels": {
+            "r": translate(request, "Recency score (5 = most recent)"),
+            "f": translate(request, "Frequency score (5 = most frequent)"),
+            "members": translate(request, "Members"),
+        },
+    }
+    last = view.last_scores
+    evaluation = view.last_evaluation
+    ctx: dict[str, Any] = {
+        "nav": "analytics",
+        "view": view,
+        "names": names,
+        "settings": settings,
+        "last": last,
+        "fits": [] if last is None else [last.report.get("purchases"), last.report.get("spend")],
+        "evaluation": evaluation,
+        "chart_json": _json(chart),
+    }
+    return render(request, "console/analytics/scores.html", ctx)

@@ -1,0 +1,209 @@
+"""CLV models: the published CDNOW parameters, degenerate fits on synthetic data, the holdout
+check. The CDNOW files are read from the reference data folder (``PATRON_REFERENCE_DATA``,
+default ``../shared/data`` beside the repository); the tests that need them skip without it."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from patron.analytics import clv
+
+REFERENCE = Path(
+    os.environ.get(
+        "PATRON_REFERENCE_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    )
+)
+CDNOW = REFERENCE / "cdnow"
+
+
+def _cdnow(name: str) -> Path:
+    path = CDNOW / name
+    if not path.exists():
+        pytest.skip(
+            f"CDNOW reference data not found at {path}: set PATRON_REFERENCE_DATA to the "
+            "folder that holds cdnow/"
+        )
+    return path
+
+
+def _sig(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+@pytest.fixture(scope="module")
+def summary() -> np.ndarray:
+    return np.genfromtxt(
+        _cdnow("cdnow_customers_summary_with_transactions.csv"), delimiter=",", names=True
+    )
+
+
+def test_bgnbd_reproduces_the_paper(summary: np.ndarray) -> None:
+    fit = clv.fit_bgnbd(clv.summaries(summary["x"], summary["t_x"], summary["T"]))
+    assert fit.usable, fit.problems
+    published = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+    for name, value in published.items():
+        assert _sig(fit[name]) == _sig(value), name
+    assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.1)
+    assert fit.customers == 2357
+
+
+def test_pareto_nbd_reproduces_the_paper(summary: np.ndarray) -> None:
+    fit = clv.fit_pareto(clv.summaries(summary["x"], summary["t_x"], summary["T"]))
+    assert fit.usable, fit.problems
+    published = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}
+    for name, value in published.items():
+        assert _sig(fit[name]) == _sig(value), name
+    assert fit.log_likelihood == pytest.approx(-9595.0, abs=0.1)
+
+
+def test_gamma_gamma_reproduces_the_paper(summary: np.ndarray) -> None:
+    fit = clv.fit_gamma_gamma(summary["x"], summary["zbar"])
+    assert fit.usable, fit.problems
+    assert fit.customers == 946
+    for name, value in {"p": 6.25, "q": 3.74, "gamma": 15.44}.items():
+        assert _sig(fit[name]) == _sig(value), name
+    assert fit.log_likelihood == pytest.approx(-4055.9, abs=0.1)
+    # The population mean spend pγ/(q−1) the paper reports (about $35).
+    assert fit["p"] * fit["gamma"] / (fit["q"] - 1) == pytest.approx(35.2, abs=0.1)
+
+
+def _days(stamps: np.ndarray) -> np.ndarray:
+    base = date(1997, 1, 1).toordinal()
+    return np.array(
+        [date(v // 10000, v // 100 % 100, v % 100).toordinal() - base for v in stamps.tolist()]
+    )
+
+
+def test_holdout_check_on_the_cdnow_transactions() -> None:
+    raw = np.loadtxt(_cdnow("CDNOW_sample.txt"), dtype=np.int64, usecols=(1, 2))
+    base = date(1997, 1, 1).toordinal()
+    split = clv.split_transactions(
+        raw[:, 0],
+        _days(raw[:, 1]),
+        calibration_end=date(1997, 9, 30).toordinal() - base,
+        holdout_end=date(1998, 6, 30).toordinal() - base,
+        unit=7.0,
+    )
+    # The transactions give back the papers' summaries, hence the same fit.
+    assert split.x.size == 2357
+    assert split.x.sum() == 2457
+    fit = clv.fit_bgnbd(clv.summaries(split.x, split.t_x, split.T))
+    assert fit.log_likelihood == pytest.approx(-9582.4, abs=0.1)
+    check = clv.holdout_check(fit, split.x, split.t_x, split.T, split.holdout, 39.0)
+    assert [row.frequency for row in check.rows] == list(range(8))
+    assert sum(row.customers for row in check.rows) == 2357
+    assert check.actual_total == 1882
+    # Conditional expectations track the actual purchases in every frequency group.
+    for row in check.rows:
+        assert row.predicted == pytest.approx(row.actual, rel=0.3, abs=0.05), row
+    assert 0.8 < check.predicted_total / check.actual_total < 1.0
+
+
+def _no_dropout(n: int = 400) -> clv.Summaries:
+    """Customers who buy at gamma-distributed Poisson rates (about one a week) and never
+    leave."""
+    rng = np.random.default_rng(7)
+    rate = rng.gamma(2.0, 0.5, n)
+    age = rng.uniform(20, 52, n)
+    counts = rng.poisson(rate * age)
+    last = np.where(counts > 0, age * rng.beta(np.maximum(counts, 1), 1), 0.0)
+    return clv.summaries(counts, last, age)
+
+
+def test_no_dropout_is_reported_not_returned_as_numbers() -> None:
+    # (Few customers: Pareto/NBD's hypergeometric terms are slow where dropout vanishes.)
+    data = _no_dropout()
+    for fit in (clv.fit_bgnbd(data), clv.fit_pareto(data)):
+        assert not fit.usable
+        assert any("the data show no dropout" in p for p in fit.problems), fit.problems
+
+
+def test_parameter_at_a_bound_is_reported() -> None:
+    # Everyone spends exactly the same: no spread between or within customers, so p and q run
+    # off to infinity.
+    x = np.arange(1, 61, dtype=float) % 5 + 1
+    fit = clv.fit_gamma_gamma(x, np.full(60, 10.0))
+    assert not fit.usable
+    assert any(p.startswith("parameter p ran to the upper bound") for p in fit.problems)
+
+
+def test_non_convergence_is_reported() -> None:
+    fit = clv.fit_bgnbd(_no_dropout(), max_iterations=2)
+    assert not fit.usable
+    assert any("did not converge" in p for p in fit.problems)
+
+
+def test_too_few_repeat_buyers() -> None:
+    x = np.array([0, 0, 0, 1, 2], dtype=float)
+    s = clv.summaries(x, np.array([0, 0, 0, 5, 9.0]), np.full(5, 10.0))
+    fit = clv.fit_bgnbd(s)
+    assert not fit.usable
+    assert fit.problems == (
+        "only 2 of 5 customers bought more than once; at least 30 repeat buyers are needed "
+        "to fit the model",
+    )
+    assert not clv.fit_pareto(s).usable
+    assert not clv.fit_gamma_gamma(x, np.array([0, 0, 0, 10, 20.0])).usable
+    # Everyone with a single purchase: nothing to fit, said in words.
+    none = clv.summaries(np.zeros(3), np.zeros(3), np.full(3, 4.0))
+    assert clv.fit_bgnbd(none).problems[0].startswith("only 0 of 3 customers")
+
+
+def test_empty_input() -> None:
+    s = clv.summaries(np.zeros(0), np.zeros(0), np.zeros(0))
+    assert s.customers == 0
+    assert not clv.fit_bgnbd(s).usable
+
+
+def test_bad_summaries_are_refused() -> None:
+    with pytest.raises(ValueError, match="t_x"):
+        clv.summaries([1], [5], [3])
+
+
+def test_predictions_and_value(summary: np.ndarray) -> None:
+    s = clv.summaries(summary["x"], summary["t_x"], summary["T"])
+    bg = clv.fit_bgnbd(s)
+    p = tuple(bg.params.values())
+    # A new customer's expected purchases in 39 weeks (the paper's Figure 2 scale).
+    assert float(clv.bgnbd_expected_new(p, 39.0)) == pytest.approx(1.195, abs=0.01)
+    alive = clv.bgnbd_p_alive(p, summary["x"], summary["t_x"], summary["T"])
+    assert ((alive > 0) & (alive <= 1)).all()
+    assert (alive[summary["x"] == 0] == 1).all()
+    # A frequent buyer who stopped long ago is less likely alive than a recent one.
+    old, recent = clv.bgnbd_p_alive(p, [10, 10], [5.0, 38.0], [38.86, 38.86])
+    assert old < 0.1 < 0.9 < recent
+    pareto = clv.fit_pareto(s)
+    pa = clv.pareto_p_alive(tuple(pareto.params.values()), [10, 10], [5.0, 38.0], [38.86] * 2)
+    assert pa[0] < pa[1]
+    gg = clv.fit_gamma_gamma(summary["x"], summary["zbar"])
+    value = clv.clv(
+        bg,
+        gg,
+        summary["x"],
+        summary["t_x"],
+        summary["T"],
+        summary["zbar"],
+        horizon=12,
+        period=4.345,
+        discount_rate=0.01,
+    )
+    assert (value >= 0).all()
+    # Discounting lowers the value; a longer horizon raises it.
+    flat = clv.clv(
+        bg,
+        gg,
+        summary["x"],
+        summary["t_x"],
+        summary["T"],
+        summary["zbar"],
+        horizon=12,
+        period=4.345,
+        discount_rate=0.0,
+    )
+    assert (flat >= value).all()
+    assert flat.sum() > value.sum()

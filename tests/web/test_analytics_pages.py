@@ -1,0 +1,94 @@
+"""The member scores page (SQLite and PostgreSQL): before any run, with no purchases, one
+member, and a scored population with its holdout check; segment names in both languages."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.messages.pofile import read_po
+
+from patron.analytics import rfm
+from patron.analytics import scores as svc
+from patron.web.console.analytics import SEGMENT_NAMES
+from tests.analytics.history import add_members, add_orders, simulate
+from tests.web.test_pages import _sign_in, _staff
+
+SH = ZoneInfo("Asia/Shanghai")
+TODAY = date(2026, 3, 1)
+PO = Path(__file__).resolve().parents[2] / "src/patron/web/locale/zh_CN/LC_MESSAGES/analytics.po"
+
+
+def _open(client, database, clock, lang="en"):
+    client.headers["Accept-Language"] = lang
+    user = _staff(database, clock, "analyst")
+    assert _sign_in(client, user).status_code == 303
+    return client.get("/console/analytics")
+
+
+def _run(database, clock, evaluate=False):
+    with database.unit_of_work() as s:
+        svc.run_scores(s, now=clock.now(), tz=SH)
+        if evaluate:
+            svc.evaluate(s, now=clock.now(), tz=SH)
+
+
+def test_before_any_run(client, database, clock):
+    r = _open(client, database, clock)
+    assert r.status_code == 200
+    assert 'data-state="never-scored"' in r.text
+    assert "patron jobs run scores" in r.text
+    assert "patron analytics evaluate" in r.text
+    assert 'id="rfm-data"' not in r.text
+
+
+def test_no_purchases(client, database, clock):
+    _run(database, clock, evaluate=True)
+    r = _open(client, database, clock)
+    assert r.status_code == 200
+    assert 'data-state="no-purchases"' in r.text
+    assert "no member bought anything on or before" in r.text
+
+
+def test_one_member(client, database, clock):
+    with database.unit_of_work() as s:
+        (m,) = add_members(s, 1, at=clock.now() - timedelta(days=10))
+        add_orders(s, [(m, TODAY - timedelta(days=2), 5000)])
+    _run(database, clock)
+    r = _open(client, database, clock)
+    assert r.status_code == 200
+    assert 'data-state="missing"' in r.text
+    assert "only 0 of 1 customers bought more than once" in r.text
+    assert 'data-segment="hibernating"' in r.text
+    assert "¥50.00" in r.text
+
+
+def test_population_in_chinese(client, database, clock):
+    with database.unit_of_work() as s:
+        ids = add_members(s, 300, at=clock.now() - timedelta(days=800))
+        add_orders(s, simulate(ids, until=TODAY))
+    _run(database, clock, evaluate=True)
+    r = _open(client, database, clock, lang="zh-CN")
+    assert r.status_code == 200
+    assert 'data-state="missing"' not in r.text
+    data = json.loads(re.search(r'id="rfm-data">(.*?)</script>', r.text, re.S).group(1))
+    assert len(data["cells"]) == 25
+    with database.unit_of_work() as s:
+        scored = svc.overview(s).scored
+    assert sum(c["members"] for c in data["cells"]) == scored
+    assert {c["segment"] for c in data["cells"]} == {zh for _, zh in rfm.SEGMENTS.values()}
+    assert "BG/NBD" in r.text
+    assert "Gamma-Gamma" in r.text
+    assert r.text.count('data-table="holdout"') == 2
+    assert "留出期检验" in r.text
+
+
+def test_segment_names_match_the_catalogue():
+    with PO.open("rb") as f:
+        catalogue = read_po(f, locale="zh_CN")
+    for key, (en, zh) in rfm.SEGMENTS.items():
+        assert SEGMENT_NAMES[key] == en
+        assert catalogue[en].string == zh
