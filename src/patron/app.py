@@ -177,6 +177,7 @@ def create_app(
     from patron.checkin.api import router as checkin_router
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
+    from patron.mall.api import router as mall_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
     from patron.orders.api import router as orders_router
@@ -205,6 +206,7 @@ def create_app(
         tiers_router,
         ladder_router,
         checkin_router,
+        mall_router,
         webhooks_router,
         events_router,
         assets_router,
