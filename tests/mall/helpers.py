@@ -15,12 +15,12 @@ SH = ZoneInfo("Asia/Shanghai")
 ACTOR = Principal.system("tests")
 
 
-def grant(database, clock, member_no: str, points: int, key: str = "grant") -> int:
+def grant(database, clock, member_no: str, points: int, key: str | None = None) -> int:
     """Give a member points (a test earning); returns the member id."""
     with database.unit_of_work() as s:
         mid = int(s.scalar(select(Member.id).where(Member.member_no == member_no)))
         ctx = Ctx(ACTOR, clock.now(), SH)
-        flows.earn(s, ctx, mid, points=points, source_type="test", source_id=key)
+        flows.earn(s, ctx, mid, points=points, source_type="test", source_id=key or member_no)
     return mid
 
 

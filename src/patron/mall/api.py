@@ -106,11 +106,10 @@ def redemption_out(r: Redemption, gift: Gift, member_no: str) -> RedemptionOut:
     )
 
 
-def _out(session: Session, r: Redemption) -> RedemptionOut:
-    gift = session.get(Gift, r.gift_id)
-    member = members.by_ids(session, [r.member_id])[r.member_id]
+def _out(session: Session, r: Redemption, gift: Gift | None = None) -> RedemptionOut:
+    gift = gift or session.get(Gift, r.gift_id)
     assert gift is not None
-    return redemption_out(r, gift, member.member_no)
+    return redemption_out(r, gift, service.member_no_of(session, r.member_id))
 
 
 def _flash_out(s: FlashSale, gift_code: str) -> FlashSaleOut:
@@ -344,7 +343,7 @@ def post_redemption(
 ) -> RedemptionOut:
     ctx = _ctx(session, principal, clock, settings)
     member = members.get_member(session, body.member_no)
-    r = redemptions.redeem(
+    r, gift = redemptions.redeem(
         session,
         ctx,
         member,
@@ -356,8 +355,6 @@ def post_redemption(
             flash_sale_id=body.flash_sale_id,
         ),
     )
-    gift = session.get(Gift, r.gift_id)
-    assert gift is not None
     return redemption_out(r, gift, member.member_no)
 
 
@@ -407,7 +404,7 @@ def post_cancel(
     principal: Redeem,
 ) -> RedemptionOut:
     ctx = _ctx(session, principal, clock, settings)
-    return _out(session, redemptions.cancel(session, ctx, code, body.reason))
+    return _out(session, *redemptions.cancel(session, ctx, code, body.reason))
 
 
 @router.post(
@@ -425,7 +422,7 @@ def post_ship(
     principal: Redeem,
 ) -> RedemptionOut:
     ctx = _ctx(session, principal, clock, settings)
-    return _out(session, redemptions.ship(session, ctx, code, body.carrier, body.tracking_no))
+    return _out(session, *redemptions.ship(session, ctx, code, body.carrier, body.tracking_no))
 
 
 @router.post(
@@ -442,7 +439,7 @@ def post_receive(
     principal: Redeem,
 ) -> RedemptionOut:
     ctx = _ctx(session, principal, clock, settings)
-    return _out(session, redemptions.receive(session, ctx, code))
+    return _out(session, *redemptions.receive(session, ctx, code))
 
 
 @router.post(
@@ -459,7 +456,7 @@ def post_verification(
     principal: Redeem,
 ) -> RedemptionOut:
     ctx = _ctx(session, principal, clock, settings)
-    return _out(session, redemptions.verify(session, ctx, body.code, body.store_code))
+    return _out(session, *redemptions.verify(session, ctx, body.code, body.store_code))
 
 
 # --------------------------------------------------------------------------- flash sales

@@ -101,9 +101,12 @@ class MallSettings(BaseModel):
 
 
 def value_band(points: int, bounds: Sequence[int]) -> int:
-    """Index of the band a price falls in: 0 for ``< bounds[0]``, len(bounds) above the last."""
-    for i, bound in enumerate(bounds):
-        if points < bound:
+    """Index of the band a price falls in, as the seed writes them (<100, 100–500, >500):
+    0 below the first bound, i up to and including bound i, len(bounds) above the last."""
+    if points < bounds[0]:
+        return 0
+    for i, bound in enumerate(bounds[1:], start=1):
+        if points <= bound:
             return i
     return len(bounds)
 

@@ -99,7 +99,9 @@ def _take_flash(
     return sale
 
 
-def redeem(session: Session, ctx: Ctx, member: Member, req: RedeemRequest) -> Redemption:
+def redeem(
+    session: Session, ctx: Ctx, member: Member, req: RedeemRequest
+) -> tuple[Redemption, Gift]:
     """Reserve a gift for a member: points spent, stock reserved, code issued."""
     quantity = domain.check_quantity(req.quantity)
     if req.delivery not in ("pickup", "ship"):
@@ -181,7 +183,7 @@ def redeem(session: Session, ctx: Ctx, member: Member, req: RedeemRequest) -> Re
         reason=f"redemption {code}",
     )
     _announce(session, ctx, r, gift, member.member_no, "reserved")
-    return r
+    return r, gift
 
 
 def _announce(
@@ -234,16 +236,13 @@ def _move(
 ) -> Redemption | None:
     """The guarded state change: at most one caller moves a redemption out of a status."""
     froms = [s for s, tos in domain.MOVES.items() if to in tos]
-    row = session.execute(
+    return session.scalars(
         update(Redemption)
         .where(Redemption.code == code, Redemption.status.in_(froms), *conds)
         .values(status=to, updated_at=ctx.now, **values)
-        .returning(Redemption.id)
-        .execution_options(synchronize_session=False)
+        .returning(Redemption)
+        .execution_options(synchronize_session=False, populate_existing=True)
     ).first()
-    if row is None:
-        return None
-    return session.get(Redemption, int(row[0]), populate_existing=True)
 
 
 def _refuse(session: Session, code: str, to: str, now: datetime) -> Conflict | NotFound:
@@ -285,7 +284,7 @@ def _gift_and_member_no(session: Session, r: Redemption) -> tuple[Gift, str | No
     return gift, None
 
 
-def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> Redemption:
+def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Redemption, Gift]:
     """Points and stock back, exactly once (the guarded status change decides who cancels)."""
     code = domain.normalize_code(code)
     r = _move(session, ctx, code, "cancelled", cancelled_at=ctx.now, cancel_reason=reason[:200])
@@ -307,10 +306,10 @@ def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> Redemptio
     session.flush()
     gift, member_no = _gift_and_member_no(session, r)
     _announce(session, ctx, r, gift, member_no, "cancelled")
-    return r
+    return r, gift
 
 
-def verify(session: Session, ctx: Ctx, raw_code: str, store_code: str) -> Redemption:
+def verify(session: Session, ctx: Ctx, raw_code: str, store_code: str) -> tuple[Redemption, Gift]:
     """核销: a clerk at ``store_code`` hands a reserved gift over against its code, once."""
     code = domain.normalize_code(raw_code)
     if not code:
@@ -333,10 +332,12 @@ def verify(session: Session, ctx: Ctx, raw_code: str, store_code: str) -> Redemp
     stock.hand_over(session, ctx, r, f"picked up at {store.code}")
     gift, member_no = _gift_and_member_no(session, r)
     _announce(session, ctx, r, gift, member_no, "fulfilled")
-    return r
+    return r, gift
 
 
-def ship(session: Session, ctx: Ctx, code: str, carrier: str, tracking_no: str) -> Redemption:
+def ship(
+    session: Session, ctx: Ctx, code: str, carrier: str, tracking_no: str
+) -> tuple[Redemption, Gift]:
     code = domain.normalize_code(code)
     r = _move(
         session,
@@ -353,17 +354,17 @@ def ship(session: Session, ctx: Ctx, code: str, carrier: str, tracking_no: str) 
     stock.hand_over(session, ctx, r, f"shipped by {carrier} {tracking_no}")
     gift, member_no = _gift_and_member_no(session, r)
     _announce(session, ctx, r, gift, member_no, "shipped")
-    return r
+    return r, gift
 
 
-def receive(session: Session, ctx: Ctx, code: str) -> Redemption:
+def receive(session: Session, ctx: Ctx, code: str) -> tuple[Redemption, Gift]:
     code = domain.normalize_code(code)
     r = _move(session, ctx, code, "received", received_at=ctx.now)
     if r is None:
         raise _refuse(session, code, "received", ctx.now)
     gift, member_no = _gift_and_member_no(session, r)
     _announce(session, ctx, r, gift, member_no, "received")
-    return r
+    return r, gift
 
 
 # --------------------------------------------------------------------------- reads

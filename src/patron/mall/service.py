@@ -19,6 +19,7 @@ from patron.mall import domain
 from patron.mall.domain import SECTION, GiftRules, MallSettings
 from patron.mall.models import Gift, Redemption, Stock
 from patron.mall.schemas import GiftIn
+from patron.members.models import Member
 from patron.program import service as program
 from patron.tiers import service as tiers
 
@@ -37,7 +38,13 @@ def put_settings(session: Session, actor: Principal, value: MallSettings, now: d
 
 
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> ledger.Ctx:
+    # both sections a mall write reads, in one statement
+    program.preload(session, {ledger.SECTION: ledger.PointsSettings, SECTION: MallSettings})
     return ledger.Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
+
+
+def member_no_of(session: Session, member_id: int) -> str:
+    return str(session.scalar(select(Member.member_no).where(Member.id == member_id)))
 
 
 def check_warehouse(settings: MallSettings, code: str) -> None:
