@@ -237,3 +237,10 @@ def view(session: Session, gift: Gift, now: datetime) -> GiftView:
         domain.band_label(b, settings.band_bounds),
         gift.id in hot_gift_ids(session, settings, now),
     )
+
+
+def gift_by_id(session: Session, gift_id: int) -> Gift:
+    gift = session.get(Gift, gift_id)
+    if gift is None:
+        raise NotFound("gift_not_found", f"No gift {gift_id}.")
+    return gift

@@ -13,6 +13,8 @@ from patron.web.console import (
     config_earning,
     dashboard,
     desk,
+    mall,
+    mall_desk,
     member_actions,
     members,
     privacy,
@@ -28,6 +30,8 @@ for _module in (
     config,
     config_earning,
     desk,
+    mall_desk,
+    mall,
     admin,
     privacy,
 ):
