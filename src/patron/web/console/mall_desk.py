@@ -59,9 +59,11 @@ def verify_code(
 ) -> Response:
     session = get_session(request)
     store = current_store(request, session)
+    if store is None:
+        error = translate(request, MESSAGES["store_not_found"])
+        ctx_page = _context(request, code=code, errors={"code": error})
+        return render(request, "console/desk/gifts.html", ctx_page, status=422)
     try:
-        if store is None:
-            raise PatronError("store_not_found", "no store chosen", status=422)
         ctx = mall.make_ctx(
             session,
             viewer.principal,
@@ -71,9 +73,8 @@ def verify_code(
         r, gift = redemptions.verify(session, ctx, code, store.code)
     except PatronError as exc:
         error = translate(request, MESSAGES.get(exc.code, FALLBACK))
-        status = exc.status if exc.status >= 400 else 422
         ctx_page = _context(request, code=code, errors={"code": error})
-        return render(request, "console/desk/gifts.html", ctx_page, status=status)
+        return render(request, "console/desk/gifts.html", ctx_page, status=exc.status)
     done = {
         "code": r.code,
         "gift": gift.name,
