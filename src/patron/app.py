@@ -212,6 +212,7 @@ def create_app(
     from patron.checkin.api import router as checkin_router
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
+    from patron.mall.api import router as mall_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
     from patron.ops.api import router as ops_router
@@ -242,6 +243,7 @@ def create_app(
         tiers_router,
         ladder_router,
         checkin_router,
+        mall_router,
         webhooks_router,
         events_router,
         assets_router,

@@ -26,6 +26,9 @@ CATALOG_WRITE: Final = "catalog:write"
 STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
 AUDIT_READ: Final = "audit:read"
 EVENTS_READ: Final = "events:read"  # the event log (GET /api/v1/events), for an ERP to catch up
+MALL_READ: Final = "mall:read"  # gifts, stock, redemption orders
+MALL_REDEEM: Final = "mall:redeem"  # redeem for a member, verify codes, ship, cancel
+MALL_MANAGE: Final = "mall:manage"  # gifts, warehouses and stock, flash sales, lotteries
 
 ALL: Final = frozenset(
     {
@@ -46,6 +49,9 @@ ALL: Final = frozenset(
         STAFF_ADMIN,
         AUDIT_READ,
         EVENTS_READ,
+        MALL_READ,
+        MALL_REDEEM,
+        MALL_MANAGE,
     }
 )
 
@@ -67,6 +73,9 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             ORDERS_WRITE,
             CATALOG_READ,
             CATALOG_WRITE,
+            MALL_READ,
+            MALL_REDEEM,
+            MALL_MANAGE,
         }
     ),
     "clerk": frozenset(
@@ -79,10 +88,12 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             ORDERS_READ,
             ORDERS_WRITE,
             CATALOG_READ,
+            MALL_READ,
+            MALL_REDEEM,
         }
     ),
     "analyst": frozenset(
-        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ}
+        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ, MALL_READ}
     ),
 }
 
@@ -101,5 +112,8 @@ API_KEY_SCOPES: Final = frozenset(
         CATALOG_READ,
         CATALOG_WRITE,
         EVENTS_READ,
+        MALL_READ,
+        MALL_REDEEM,
+        MALL_MANAGE,
     }
 )

@@ -215,8 +215,10 @@ def spend(
     return result
 
 
-def cancel_spend(session: Session, ctx: Ctx, member_id: int, posting_id: int) -> PostingResult:
-    result = service.cancel_spend(session, ctx, member_id, posting_id)
+def cancel_spend(
+    session: Session, ctx: Ctx, member_id: int, posting_id: int, *, owner: str | None = None
+) -> PostingResult:
+    result = service.cancel_spend(session, ctx, member_id, posting_id, owner=owner)
     if not result.replayed:
         _audit(
             session,

@@ -644,19 +644,25 @@ def spend(
     )
 
 
-def cancel_spend(session: Session, ctx: Ctx, member_id: int, posting_id: int) -> PostingResult:
-    """Reverse a redemption, restoring exactly the lots it consumed."""
+def cancel_spend(
+    session: Session, ctx: Ctx, member_id: int, posting_id: int, *, owner: str | None = None
+) -> PostingResult:
+    """Reverse a redemption, restoring exactly the lots it consumed. ``owner`` is the source
+    type of the Patron flow that made the spend (the mall cancelling its own redemption);
+    without it only spends made through the spend API can be cancelled."""
     original = session.get(PointsPosting, posting_id)
     if original is None or original.member_id != member_id or original.kind != "redeem":
         raise NotFound("spend_not_found", f"No redemption {posting_id} for this member.")
-    if original.source_type == domain.ORDER_SOURCE:
+    if owner is not None and original.source_type == owner:
+        pass  # the flow that made it reverses it (and gives back what it sold)
+    elif original.source_type == domain.ORDER_SOURCE:
         raise Conflict(
             "spend_belongs_to_order",
             f"Redemption {posting_id} paid for order {original.source_id}: return the order "
             "(POST /api/v1/orders/{source}/{external_id}/returns) to give its points back.",
             details={"posting_id": posting_id, "order": original.source_id},
         )
-    if not domain.is_api_source(original.source_type):
+    elif not domain.is_api_source(original.source_type):
         # Patron's own redemptions are reversed by the flow that made them.
         raise Conflict(
             "spend_not_cancellable",

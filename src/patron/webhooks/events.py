@@ -36,12 +36,23 @@ GROWTH_EVENTS: Final = {
     "clawback": "growth.clawed_back",
     "adjust": "growth.adjusted",
 }
+#: the points mall: one per state change of a redemption, stock movement and lottery draw
+MALL_EVENTS: Final = (
+    "mall.redemption.reserved",
+    "mall.redemption.fulfilled",
+    "mall.redemption.shipped",
+    "mall.redemption.received",
+    "mall.redemption.cancelled",
+    "mall.stock.moved",
+    "mall.lottery.drawn",
+)
 EVENT_TYPES: Final = (
     "order.recorded",
     "order.returned",
     *POINTS_EVENTS.values(),
     *GROWTH_EVENTS.values(),
     "tier.changed",
+    *MALL_EVENTS,
 )
 
 

@@ -14,6 +14,8 @@ from patron.web.console import (
     config_earning,
     dashboard,
     desk,
+    mall,
+    mall_desk,
     member_actions,
     members,
     privacy,
@@ -30,6 +32,8 @@ for _module in (
     config,
     config_earning,
     desk,
+    mall_desk,
+    mall,
     admin,
     privacy,
 ):

@@ -1,0 +1,1 @@
+"""The points mall: gifts, stock, redemptions, flash sales and lotteries (docs/mall.md)."""

@@ -1,0 +1,258 @@
+"""API shapes of the points mall. Integer fields carry bounds (points and fen are integers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patron.mall.domain import MAX_QUANTITY
+
+Code = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+MAX_POINTS = 10_000_000
+MAX_UNITS = 1_000_000
+
+
+class GiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    category: str = Field(min_length=1, max_length=32)
+    points: int = Field(ge=1, le=MAX_POINTS)
+    cash_fen: int = Field(default=0, ge=0, le=100_000_000)
+    min_tier: str | None = Field(default=None, max_length=32)
+    sale_starts_at: datetime | None = None
+    sale_ends_at: datetime | None = None
+    limit_per_member: int | None = Field(default=None, ge=1, le=10_000)
+    limit_window: Literal["day", "month", "sale"] = "sale"
+    is_active: bool = True
+
+
+class GiftOut(BaseModel):
+    code: str
+    name: str
+    description: str
+    category: str
+    points: int
+    cash_fen: int
+    min_tier: str | None
+    sale_starts_at: datetime | None
+    sale_ends_at: datetime | None
+    limit_per_member: int | None
+    limit_window: str
+    is_active: bool
+    value_band: str
+    available: int
+    hot: bool
+
+
+class GiftList(BaseModel):
+    items: list[GiftOut]
+
+
+class StockLine(BaseModel):
+    gift_code: str
+    warehouse: str
+    on_hand: int
+    reserved: int
+    available: int
+
+
+class StockList(BaseModel):
+    items: list[StockLine]
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    warehouse: str = Field(pattern=r"^[a-z0-9_-]{1,16}$")
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+    reason: str = Field(default="", max_length=200)
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    warehouse: str = Field(pattern=r"^[a-z0-9_-]{1,16}$")
+    delta: int = Field(ge=-MAX_UNITS, le=MAX_UNITS)
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    from_warehouse: str = Field(pattern=r"^[a-z0-9_-]{1,16}$")
+    to_warehouse: str = Field(pattern=r"^[a-z0-9_-]{1,16}$")
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+    reason: str = Field(default="", max_length=200)
+
+
+class MovementOut(BaseModel):
+    id: int
+    gift_code: str
+    warehouse: str
+    kind: str
+    on_hand_delta: int
+    reserved_delta: int
+    redemption_code: str | None
+    reason: str
+    actor: str
+    created_at: datetime
+
+
+class MovementList(BaseModel):
+    items: list[MovementOut]
+
+
+class RedeemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_no: str = Field(pattern=r"^[0-9]{10}$")
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    delivery: Literal["pickup", "ship"] = "pickup"
+    store_code: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    flash_sale_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+
+class RedemptionOut(BaseModel):
+    code: str
+    member_no: str
+    gift_code: str
+    gift_name: str
+    quantity: int
+    points: int
+    cash_fen: int
+    warehouse: str
+    delivery: str
+    store_code: str | None
+    status: str
+    flash_sale_id: int | None
+    code_expires_at: datetime
+    verified_at: datetime | None
+    verified_store: str | None
+    carrier: str | None
+    tracking_no: str | None
+    shipped_at: datetime | None
+    received_at: datetime | None
+    cancelled_at: datetime | None
+    created_at: datetime
+
+
+class RedemptionList(BaseModel):
+    items: list[RedemptionOut]
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200)
+
+
+class ShipIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    carrier: str = Field(min_length=1, max_length=32)
+    tracking_no: str = Field(pattern=r"^[A-Za-z0-9-]{4,64}$")
+
+
+class VerifyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=80)
+    store_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class FlashSaleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    points: int = Field(ge=1, le=MAX_POINTS)
+    quantity: int = Field(ge=1, le=MAX_UNITS)
+    per_member_limit: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    starts_at: datetime
+    ends_at: datetime
+
+
+class FlashSaleOut(BaseModel):
+    id: int
+    gift_code: str
+    points: int
+    quantity: int
+    granted: int
+    remaining: int
+    per_member_limit: int
+    starts_at: datetime
+    ends_at: datetime
+
+
+class FlashSaleList(BaseModel):
+    items: list[FlashSaleOut]
+
+
+class PrizeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["points", "item", "none"]
+    award_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+    #: probability in parts per million (all prizes of a pool sum to 1,000,000)
+    ppm: int = Field(ge=0, le=1_000_000)
+    stock: int | None = Field(default=None, ge=0, le=MAX_UNITS)
+    is_fallback: bool = False
+
+
+class PoolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    name: str = Field(min_length=1, max_length=100)
+    kind: Literal["wheel", "blindbox"] = "wheel"
+    cost_points: int = Field(ge=1, le=MAX_POINTS)
+    daily_limit: int = Field(default=3, ge=1, le=1000)
+    is_active: bool = True
+    prizes: list[PrizeIn] = Field(min_length=1, max_length=20)
+
+
+class PrizeOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    award_points: int
+    ppm: int
+    stock: int | None
+    is_fallback: bool
+
+
+class PoolOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    cost_points: int
+    daily_limit: int
+    version: int
+    is_active: bool
+    prizes: list[PrizeOut]
+
+
+class DrawIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_no: str = Field(pattern=r"^[0-9]{10}$")
+
+
+class DrawOut(BaseModel):
+    id: int
+    pool_code: str
+    pool_version: int
+    prize: PrizeOut
+    fell_back: bool
+    points_spent: int
+    points_awarded: int
+    draws_left_today: int

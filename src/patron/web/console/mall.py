@@ -1,0 +1,154 @@
+"""Console: the points mall for operators — gifts, warehouses and stock (receipts,
+adjustments after a count, transfers) and the latest stock movements."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from patron.auth import permissions as perm
+from patron.errors import PatronError
+from patron.kit.timeutil import business_tz
+from patron.ledger.service import Ctx
+from patron.mall import service as mall
+from patron.mall import stock
+from patron.mall.schemas import GiftIn
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    redirect,
+    render,
+    translate,
+)
+
+router = page_router()
+MALL = CONSOLE_PREFIX + "/mall"
+Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
+Manager = Annotated[Viewer, Depends(StaffPage(perm.MALL_MANAGE))]
+
+MESSAGES = {
+    "stock_below_zero": N_("Not enough units are available there; reserved units stay."),
+    "warehouse_not_found": N_("Choose one of the warehouses."),
+    "gift_not_found": N_("Choose one of the gifts."),
+    "same_warehouse": N_("Choose two different warehouses."),
+    "unknown_category": N_("Choose one of the categories."),
+    "unknown_tier": N_("Choose a tier of the ladder, or none."),
+    "reason_required": N_("Give a reason for the adjustment."),
+    "invalid_quantity": N_("Enter a whole number of units."),
+}
+FALLBACK = N_("That did not work; nothing was changed.")
+INVALID = N_("Check the fields: a code of letters and digits, a name and whole points.")
+
+
+def _ctx(request: Request, viewer: Viewer) -> Ctx:
+    tz = business_tz(request.app.state.settings.business_timezone)
+    return mall.make_ctx(get_session(request), viewer.principal, request.app.state.clock.now(), tz)
+
+
+def _page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> Response:
+    session = get_session(request)
+    now = request.app.state.clock.now()
+    settings = mall.get_settings(session)
+    levels: dict[str, dict[str, Any]] = {}
+    for code, s in stock.levels(session):
+        levels.setdefault(code, {})[s.warehouse] = s
+    ctx = {
+        "nav": "mall",
+        "gifts": mall.browse(session, now, include_closed=True),
+        "levels": levels,
+        "warehouses": settings.warehouses,
+        "categories": settings.categories,
+        "movements": stock.movements(session, limit=30),
+        "can_manage": viewer.can(perm.MALL_MANAGE),
+        "error": translate(request, error) if error else None,
+    }
+    return render(request, "console/mall.html", ctx, status=status)
+
+
+@router.get(MALL)
+def mall_page(request: Request, viewer: Reader) -> Response:
+    return _page(request, viewer)
+
+
+def _run(request: Request, viewer: Viewer, action: Any, done: str) -> Response:
+    try:
+        action()
+    except PatronError as exc:
+        return _page(
+            request, viewer, error=MESSAGES.get(exc.code, FALLBACK), status=max(exc.status, 400)
+        )
+    return redirect(request, MALL, flash=done)
+
+
+@router.post(MALL + "/gifts")
+def save_gift(
+    request: Request,
+    viewer: Manager,
+    code: Annotated[str, Form(max_length=32)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    category: Annotated[str, Form(max_length=32)] = "",
+    points: Annotated[str, Form(max_length=12)] = "",
+    min_tier: Annotated[str, Form(max_length=32)] = "",
+    limit_per_member: Annotated[str, Form(max_length=6)] = "",
+) -> Response:
+    try:
+        data = GiftIn(
+            code=code.strip(),
+            name=name.strip(),
+            category=category,
+            points=int(points) if points.strip().isdigit() else 0,
+            min_tier=min_tier or None,
+            limit_per_member=int(limit_per_member) if limit_per_member.isdigit() else None,
+        )
+    except ValidationError:
+        return _page(request, viewer, error=INVALID, status=422)
+    now = request.app.state.clock.now()
+    session = get_session(request)
+    return _run(
+        request,
+        viewer,
+        lambda: mall.upsert_gift(session, viewer.principal, data, now=now),
+        N_("Gift saved."),
+    )
+
+
+def _units(raw: str) -> int:
+    text = raw.strip()
+    if not text.lstrip("-").isdigit() or len(text) > 8:
+        raise PatronError("invalid_quantity", "whole units", status=422)
+    return int(text)
+
+
+@router.post(MALL + "/stock")
+def move_stock(
+    request: Request,
+    viewer: Manager,
+    kind: Annotated[str, Form(pattern=r"^(receipt|adjustment|transfer)$")],
+    gift_code: Annotated[str, Form(max_length=32)] = "",
+    warehouse: Annotated[str, Form(max_length=16)] = "",
+    to_warehouse: Annotated[str, Form(max_length=16)] = "",
+    quantity: Annotated[str, Form(max_length=9)] = "",
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    session = get_session(request)
+
+    def act() -> None:
+        n = _units(quantity)
+        ctx = _ctx(request, viewer)
+        if kind == "receipt":
+            stock.receive(session, ctx, gift_code, warehouse, n, reason)
+        elif kind == "adjustment":
+            stock.adjust(session, ctx, gift_code, warehouse, n, reason)
+        else:
+            stock.transfer(session, ctx, gift_code, warehouse, to_warehouse, n, reason)
+
+    return _run(request, viewer, act, N_("Stock updated."))
