@@ -36,12 +36,21 @@ GROWTH_EVENTS: Final = {
     "clawback": "growth.clawed_back",
     "adjust": "growth.adjusted",
 }
+#: a coupon's changes of status (patron.coupons)
+COUPON_EVENTS: Final = (
+    "coupon.issued",
+    "coupon.redeemed",
+    "coupon.restored",
+    "coupon.expired",
+    "coupon.voided",
+)
 EVENT_TYPES: Final = (
     "order.recorded",
     "order.returned",
     *POINTS_EVENTS.values(),
     *GROWTH_EVENTS.values(),
     "tier.changed",
+    *COUPON_EVENTS,
 )
 
 
