@@ -26,6 +26,8 @@ CATALOG_WRITE: Final = "catalog:write"
 STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
 AUDIT_READ: Final = "audit:read"
 EVENTS_READ: Final = "events:read"  # the event log (GET /api/v1/events), for an ERP to catch up
+COUPONS_READ: Final = "coupons:read"  # wallets, coupons, templates
+COUPONS_ISSUE: Final = "coupons:issue"  # issue to members, exchange for points, void
 
 ALL: Final = frozenset(
     {
@@ -46,6 +48,8 @@ ALL: Final = frozenset(
         STAFF_ADMIN,
         AUDIT_READ,
         EVENTS_READ,
+        COUPONS_READ,
+        COUPONS_ISSUE,
     }
 )
 
@@ -67,6 +71,8 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             ORDERS_WRITE,
             CATALOG_READ,
             CATALOG_WRITE,
+            COUPONS_READ,
+            COUPONS_ISSUE,
         }
     ),
     "clerk": frozenset(
@@ -79,10 +85,11 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             ORDERS_READ,
             ORDERS_WRITE,
             CATALOG_READ,
+            COUPONS_READ,
         }
     ),
     "analyst": frozenset(
-        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ}
+        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ, COUPONS_READ}
     ),
 }
 
@@ -101,5 +108,7 @@ API_KEY_SCOPES: Final = frozenset(
         CATALOG_READ,
         CATALOG_WRITE,
         EVENTS_READ,
+        COUPONS_READ,
+        COUPONS_ISSUE,
     }
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
@@ -62,7 +62,7 @@ def _load(
             .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
             .where(or_(*wanted))
             .order_by(Coupon.valid_until, Coupon.id)
-        ).tuples()
+        )
     ]
 
 
@@ -143,12 +143,7 @@ def price(
         cand = _candidate(*found[code])
         bad = domain.unusable(cand, basket)
         if bad is not None:
-            raise Invalid(
-                bad[0],
-                bad[1],
-                details={"field": f"coupon_codes.{i}"},
-                status=409 if bad[0] == "coupon_used" else 422,
-            )
+            _refuse(*bad, {"field": f"coupon_codes.{i}"})
         candidates.append(cand)
     for code, (c, t) in found.items():
         if code not in named and c.member_id == member_id:
@@ -163,6 +158,27 @@ def price(
     )
     ids = {code: (c.id, t.code) for code, (c, t) in found.items()}
     return final, CouponQuote(selection, ids)
+
+
+def _refuse(reason: str, message: str, details: dict[str, Any]) -> NoReturn:
+    """One literal code per reason (``domain.UNUSABLE``), so the error catalogue lists them."""
+    if reason == "coupon_used":
+        raise Conflict("coupon_used", message, details=details)
+    if reason == "coupon_not_member":
+        raise Invalid("coupon_not_member", message, details=details)
+    if reason == "coupon_voided":
+        raise Invalid("coupon_voided", message, details=details)
+    if reason == "coupon_expired":
+        raise Invalid("coupon_expired", message, details=details)
+    if reason == "coupon_not_yet_valid":
+        raise Invalid("coupon_not_yet_valid", message, details=details)
+    if reason == "coupon_wrong_store":
+        raise Invalid("coupon_wrong_store", message, details=details)
+    if reason == "coupon_wrong_tier":
+        raise Invalid("coupon_wrong_tier", message, details=details)
+    if reason == "coupon_not_applicable":
+        raise Invalid("coupon_not_applicable", message, details=details)
+    raise Invalid("coupon_below_threshold", message, details=details)
 
 
 def redeem(

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
@@ -359,13 +359,19 @@ def _history(
         )
 
 
-_REFUSALS: Final = {
-    "over_member_limit": (409, "The member already holds the most coupons of {t} allowed."),
-    "sold_out": (409, "No coupons of {t} are left to issue."),
-    "wrong_tier": (409, "Coupons of {t} are for other membership tiers."),
-    "member_not_active": (409, "The member is not active."),
-    "member_not_found": (404, "No such member."),
-}
+def _refused(code: str, template_code: str) -> NoReturn:
+    t = template_code
+    if code == "over_member_limit":
+        raise Conflict(
+            "coupon_over_member_limit", f"The member already holds the most coupons of {t} allowed."
+        )
+    if code == "sold_out":
+        raise Conflict("coupon_sold_out", f"No coupons of {t} are left to issue.")
+    if code == "wrong_tier":
+        raise Conflict("coupon_not_for_tier", f"Coupons of {t} are for other membership tiers.")
+    if code == "member_not_found":
+        raise NotFound("member_not_found", "No such member.")
+    raise Conflict("member_not_active", "The member is not active; no coupon was issued.")
 
 
 def issue(
@@ -397,13 +403,7 @@ def issue(
         )
         assert existing is not None
         return existing, True
-    code = report.refused[member_id]
-    status, message = _REFUSALS[code]
-    raise Conflict(
-        "coupon_" + code if not code.startswith("member_") else code,
-        message.format(t=template_code),
-        status=status,
-    )
+    _refused(report.refused[member_id], template_code)
 
 
 def exchange(
@@ -460,7 +460,7 @@ def wallet(
     if not include_spent:
         stmt = stmt.where(Coupon.status == "issued")
     stmt = stmt.order_by(Coupon.status, Coupon.valid_until, Coupon.id)
-    return [(c, t) for c, t in session.execute(stmt).tuples()]
+    return [(c, t) for c, t in session.execute(stmt)]
 
 
 def get_coupon(session: Session, code: str) -> tuple[Coupon, CouponTemplate]:
@@ -513,8 +513,8 @@ def void(session: Session, ctx: Ctx, code: str, note: str) -> Coupon:
 def member_ids_by_no(session: Session, member_nos: Sequence[str]) -> dict[str, int]:
     rows = session.execute(
         select(Member.member_no, Member.id).where(Member.member_no.in_(list(member_nos)))
-    ).tuples()
-    return dict(rows)
+    )
+    return dict(rows.all())  # (a Result has keys(): dict() would take it for a mapping)
 
 
 def counts_by_template(session: Session) -> dict[int, dict[str, int]]:
