@@ -61,6 +61,12 @@ class CouponSettings(BaseModel):
     restore_on_return: bool = True
     #: the wallet and the reminder job flag coupons expiring within this many days
     reminder_days: int = Field(default=3, ge=0, le=90)
+    #: templates the issuing job gives automatically (by template code)
+    welcome_templates: list[str] = Field(default_factory=list, max_length=20)
+    first_order_templates: list[str] = Field(default_factory=list, max_length=20)
+    birthday_templates: list[str] = Field(default_factory=list, max_length=20)
+    #: welcome and first-order packs go to members who joined / first bought this recently
+    auto_window_days: int = Field(default=7, ge=1, le=365)
 
 
 class Stacking(BaseModel):
@@ -149,8 +155,8 @@ def issue_key(reason: Reason, ref: str, *, at: datetime, tz: ZoneInfo) -> str:
     """The natural key of an issue with the template and the member: a second issue with the
     same key replays. Birthday packs are once per business year; the others carry the caller's
     reference (manual batch, exchange request, order)."""
-    if reason == "welcome":
-        return "welcome"
+    if reason in ("welcome", "first_order"):
+        return reason
     if reason == "birthday":
         return f"birthday:{business_date(at, tz).year}"
     return f"{reason}:{ref}"

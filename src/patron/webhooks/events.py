@@ -43,6 +43,7 @@ COUPON_EVENTS: Final = (
     "coupon.restored",
     "coupon.expired",
     "coupon.voided",
+    "coupon.expiring",
 )
 EVENT_TYPES: Final = (
     "order.recorded",
