@@ -11,6 +11,7 @@ from patron.web.console import (
     auth,
     config,
     config_earning,
+    coupons,
     dashboard,
     desk,
     member_actions,
@@ -30,5 +31,6 @@ for _module in (
     desk,
     admin,
     privacy,
+    coupons,
 ):
     router.include_router(_module.router)
