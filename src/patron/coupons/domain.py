@@ -50,6 +50,8 @@ Status = Literal["issued", "redeemed", "expired", "voided"]
 Reason = Literal["welcome", "first_order", "birthday", "manual", "exchange"]
 REASONS: Final[tuple[Reason, ...]] = ("welcome", "first_order", "birthday", "manual", "exchange")
 CodeList = list[str]
+#: the latest last day of a fixed validity (far dates would overflow the day after)
+LAST_DAY: Final = date(2999, 12, 31)
 
 
 class CouponSettings(BaseModel):
@@ -134,6 +136,8 @@ class TemplateRules(BaseModel):
             raise ValueError("give either valid_days (after issue) or valid_until (fixed dates)")
         if self.valid_from and self.valid_until and self.valid_from > self.valid_until:
             raise ValueError("valid_from is after valid_until")
+        if self.valid_until and self.valid_until > LAST_DAY:
+            raise ValueError(f"valid_until must be on or before {LAST_DAY.isoformat()}")
         return self
 
     def validity(self, issued_at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
