@@ -210,6 +210,7 @@ def create_app(
     from patron.auth.api import router as auth_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
+    from patron.coupons.api import router as coupons_router
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
     from patron.mall.api import router as mall_router
@@ -244,6 +245,7 @@ def create_app(
         ladder_router,
         checkin_router,
         mall_router,
+        coupons_router,
         webhooks_router,
         events_router,
         assets_router,

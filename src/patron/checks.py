@@ -19,6 +19,7 @@ CheckFn = Callable[..., list[str]]
 DOMAIN_CHECKS: tuple[str, ...] = (
     "patron.ledger.check:run_check",
     "patron.mall.check:run_check",
+    "patron.coupons.check:run_check",
 )
 
 

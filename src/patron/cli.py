@@ -390,6 +390,9 @@ class JobName(StrEnum):
     webhooks = "webhooks"
     purge_idempotency = "purge-idempotency"
     scores = "scores"
+    expire_coupons = "expire-coupons"
+    coupon_packs = "coupon-packs"
+    coupon_reminders = "coupon-reminders"
 
 
 @jobs_app.command("run")
@@ -431,6 +434,16 @@ def jobs_run(
 
         with console.status("scoring members…"):
             result = run_scores(db, now, tz)
+    elif job in (JobName.expire_coupons, JobName.coupon_packs, JobName.coupon_reminders):
+        from patron.coupons import jobs as coupon_jobs
+
+        if job is JobName.expire_coupons:
+            result = {"expired": coupon_jobs.run_expire(db, now)}
+        elif job is JobName.coupon_packs:
+            result = coupon_jobs.run_auto(db, now, tz)
+        else:
+            with db.unit_of_work() as session:
+                result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

@@ -34,9 +34,14 @@ BUDGET = {
     "quote": {"sqlite": 14, "postgresql": 13},
     # 55 / 53 before, when the commit evaluated the earning twice
     "commit": {"sqlite": 24, "postgresql": 22},
+    # with two coupons (patron.coupons): the quote reads them in one statement; the commit also
+    # sends one guarded UPDATE per coupon, then their history, events and audit (one each)
+    "quote_coupons": {"sqlite": 15, "postgresql": 14},
+    "commit_coupons": {"sqlite": 29, "postgresql": 28},
     # 47 / 47 before; the return row is inserted complete and the payments are not loaded;
     # the return still goes through the general path, whose events are written one by one
-    "return": {"sqlite": 49, "postgresql": 49},
+    # +1: the return asks whether coupons were used on the order (patron.coupons)
+    "return": {"sqlite": 50, "postgresql": 50},
 }
 
 # worker-thread hops of one API call (8 before: session, clock and settings dependencies each
@@ -119,6 +124,50 @@ def test_checkout_quote_and_commit(client, shop, make_member, database, clock):
     r, log = _post(client, database, "/api/v1/checkout/commit", commit, shop)
     assert r.json()["points_used"] == 1000
     _within("commit", database, log)
+
+
+def test_checkout_with_two_coupons(client, shop, make_member, database, clock):
+    """The coupon seam's cost: the same checkout as above with two coupons of two kinds."""
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 3000)
+    codes = []
+    for code, rules in (
+        ("A5", {"kind": "amount_off", "amount_fen": 500, "valid_days": 5}),
+        ("P10", {"kind": "percent_off", "percent_off_bp": 1000, "cap_fen": 2000, "valid_days": 5}),
+    ):
+        r = client.put(
+            f"/api/v1/coupon-templates/{code}", json={"name": code, "rules": rules}, headers=shop
+        )
+        assert r.status_code == 201, r.text
+        r = client.post(
+            f"/api/v1/coupon-templates/{code}/issues",
+            json={"member_nos": [no], "ref": "b"},
+            headers=shop,
+        )
+        codes.append(r.json()["codes"][no])
+    basket = {
+        "member_no": no,
+        "store_code": "SH001",
+        "channel": "store",
+        "lines": [{"sku": "BEA-1", "quantity": 2}, {"sku": "FRE-1", "quantity": 3}],
+        "points_to_use": 1000,
+        "coupon_codes": codes,
+    }
+    q, qlog = _post(client, database, "/api/v1/checkout/quote", basket, shop)
+    assert len(q.json()["coupons"]) == 2
+    _within("quote_coupons", database, qlog)
+    quote = q.json()
+    commit = {
+        **basket,
+        "external_id": "C-1",
+        "expected_total_fen": quote["total_fen"],
+        "expected_points_earned": quote["points_earned"],
+        "payment_method": "wechat",
+    }
+    r, log = _post(client, database, "/api/v1/checkout/commit", commit, shop)
+    assert r.status_code == 201
+    _within("commit_coupons", database, log)
 
 
 def test_return(client, shop, make_member, database, clock):

@@ -29,6 +29,8 @@ EVENTS_READ: Final = "events:read"  # the event log (GET /api/v1/events), for an
 MALL_READ: Final = "mall:read"  # gifts, stock, redemption orders
 MALL_REDEEM: Final = "mall:redeem"  # redeem for a member, verify codes, ship, cancel
 MALL_MANAGE: Final = "mall:manage"  # gifts, warehouses and stock, flash sales, lotteries
+COUPONS_READ: Final = "coupons:read"  # wallets, coupons, templates
+COUPONS_ISSUE: Final = "coupons:issue"  # issue to members, exchange for points, void
 
 ALL: Final = frozenset(
     {
@@ -52,6 +54,8 @@ ALL: Final = frozenset(
         MALL_READ,
         MALL_REDEEM,
         MALL_MANAGE,
+        COUPONS_READ,
+        COUPONS_ISSUE,
     }
 )
 
@@ -76,6 +80,8 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             MALL_READ,
             MALL_REDEEM,
             MALL_MANAGE,
+            COUPONS_READ,
+            COUPONS_ISSUE,
         }
     ),
     "clerk": frozenset(
@@ -90,10 +96,20 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             CATALOG_READ,
             MALL_READ,
             MALL_REDEEM,
+            COUPONS_READ,
         }
     ),
     "analyst": frozenset(
-        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ, MALL_READ}
+        {
+            MEMBERS_READ,
+            POINTS_READ,
+            TIERS_READ,
+            ORDERS_READ,
+            CATALOG_READ,
+            AUDIT_READ,
+            MALL_READ,
+            COUPONS_READ,
+        }
     ),
 }
 
@@ -115,5 +131,7 @@ API_KEY_SCOPES: Final = frozenset(
         MALL_READ,
         MALL_REDEEM,
         MALL_MANAGE,
+        COUPONS_READ,
+        COUPONS_ISSUE,
     }
 )

@@ -14,6 +14,7 @@ def default_tasks(
     db: Database, cipher: FieldCipher, clock: Clock, settings: Settings
 ) -> list[Task]:
     from patron.analytics import jobs as analytics_jobs
+    from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
     from patron.webhooks import service as webhooks
 
@@ -34,4 +35,6 @@ def default_tasks(
             60 * 60,
             lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False),
         ),
+        Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
+        Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
     ]

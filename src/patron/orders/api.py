@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.coupons import views as coupon_views
 from patron.kit.ids import ExternalIdPath, SourcePath
 from patron.kit.timeutil import business_tz
 from patron.members.models import Member
@@ -184,6 +185,7 @@ def _quote_out(priced: checkout.Priced) -> QuoteOut:
         growth_earned=priced.earning.growth,
         rules=service.trace(priced.earning),
         lines=[QuoteLineOut.model_validate(ql, from_attributes=True) for ql in q.lines],
+        **coupon_views.quote_fields(priced.coupons),  # coupons
     )
 
 

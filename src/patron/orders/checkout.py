@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from patron.catalog import service as catalog
+from patron.coupons import redemption as coupons  # the coupon seam: price, redeem
 from patron.errors import Conflict, Invalid
 from patron.ledger import queries as ledger_queries
 from patron.ledger import service as ledger
@@ -46,6 +47,7 @@ class Priced:
     quote: pricing.Quote
     earning: EarningResult
     balance: int
+    coupons: coupons.CouponQuote | None = None
 
 
 def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
@@ -56,7 +58,9 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
     basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
     tier_code, benefits = member_tier(session, ctx, member.id)
     balance = ledger_queries.balance(session, member.id, ctx.now).available
-    q = _quote(data, basket, member, ctx, tier_code, benefits, balance, pricing_settings(session))
+    q, chosen = _quote(
+        session, data, basket, member, ctx, tier_code, benefits, balance, pricing_settings(session)
+    )
     earning = evaluate_earning(
         session,
         ctx,
@@ -67,7 +71,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
         benefits=benefits,
         lock_budgets=lock,
     )
-    return Priced(member, q, earning, balance)
+    return Priced(member, q, earning, balance, chosen)
 
 
 def _basket(data: QuoteIn, products: dict[str, Any]) -> list[pricing.BasketLine]:
@@ -97,6 +101,7 @@ def _basket(data: QuoteIn, products: dict[str, Any]) -> list[pricing.BasketLine]
 
 
 def _quote(
+    session: Session,
     data: QuoteIn,
     basket: list[pricing.BasketLine],
     member: Member,
@@ -105,10 +110,18 @@ def _quote(
     benefits: TierBenefits,
     balance: int,
     settings: pricing.PricingSettings,
-) -> pricing.Quote:
+) -> tuple[pricing.Quote, coupons.CouponQuote | None]:
     try:
-        return pricing.quote(
-            basket,
+        # coupons: with no coupon codes this is pricing.quote and reads nothing
+        return coupons.price(
+            session,
+            ctx,
+            member.id,
+            codes=data.coupon_codes,
+            wallet=data.best_coupons,
+            store_code=data.store_code,
+            channel=data.channel,
+            lines=basket,
             tier=pricing.TierPricing(
                 tier_code=tier_code,
                 discount_bp=benefits.discount_bp,
@@ -133,7 +146,7 @@ def quote(session: Session, ctx: Ctx, data: QuoteIn) -> Priced:
 def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
     """Re-price at commit time; if anything changed since the quote, refuse (409). The order
     written is the plan of exactly that pricing: its earning is evaluated once."""
-    digest = content_hash(data.model_dump(mode="json"))
+    digest = content_hash(coupons.hashable(data.model_dump(mode="json")))
     lock_order(session, data.source, data.external_id)
     arrived = facts.arrival(session, data.member_no, data.source, data.external_id, data.store_code)
     if arrived.member is None or arrived.existing_order_id is not None:
@@ -160,7 +173,8 @@ def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
         return _commit_general(session, ctx, data, digest), False
     basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
     tier_code, benefits = plan.member_tier(member_facts, settings.ladder)
-    q = _quote(
+    q, chosen = _quote(
+        session,
         data,
         basket,
         member,
@@ -187,6 +201,7 @@ def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
         gathered=(settings, member_facts),
         earning=earning,
     )
+    coupons.redeem(session, ctx, order.id, member.id, chosen)  # coupons: used by this order
     return order, False
 
 
@@ -249,4 +264,5 @@ def _commit_general(session: Session, ctx: Ctx, data: CommitIn, digest: str) -> 
     )
     if order.points_earned != data.expected_points_earned:  # pragma: no cover - same inputs
         raise Conflict("quote_mismatch", "The earning changed while committing; quote again.")
+    coupons.redeem(session, ctx, order.id, priced.member.id, priced.coupons)  # coupons
     return order

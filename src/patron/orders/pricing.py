@@ -14,8 +14,9 @@ Per line, in this order (docs/rules.md):
 
 Then for the order:
 
-5. **Order discount** (e.g. a coupon, fen), capped at the order, is spread over lines in
-   proportion to their amounts by largest remainder.
+5. **Order discount** (fen), capped at the order, is spread over lines in proportion to their
+   amounts by largest remainder. **Coupons** (``patron.coupons``) come as fen per line, already
+   spread over the lines each coupon applies to (``coupons/domain.py`` has their order).
 6. **Points as cash**: ``points_per_unit`` points pay ``unit_fen`` fen (100 points = 100 fen),
    at most ``max_points_share_bp`` of the order after discounts (50 %) and at most the member's
    available balance; the points payment is spread over lines by largest remainder too.
@@ -120,6 +121,8 @@ class QuoteLine(_Frozen):
     tier_discount_fen: int
     birthday_discount_fen: int
     order_discount_fen: int
+    #: this line's share of the coupons (patron.coupons)
+    coupon_discount_fen: int = 0
     #: amount after every discount; what the line costs before the points payment
     net_fen: int
     #: share of the points payment in fen, and in points
@@ -139,6 +142,7 @@ class Quote(_Frozen):
     tier_discount_fen: int
     birthday_discount_fen: int
     order_discount_fen: int
+    coupon_discount_fen: int = 0
     #: order total after discounts (before the points payment)
     total_fen: int
     #: most points this member may spend on this order (share cap, balance and step applied)
@@ -243,6 +247,7 @@ def quote(
     points_balance: int = 0,
     points_to_use: int = 0,
     order_discount_fen: int = 0,
+    coupon_discounts_fen: Sequence[int] = (),
 ) -> Quote:
     """Price a basket for a member. ``points_to_use`` must be at most ``max_points`` of the
     result (ask with 0 first); otherwise :class:`PricingError` says which limit was passed."""
@@ -256,7 +261,12 @@ def quote(
     order_discount = min(order_discount_fen, subtotal)
     order_shares = allocate_largest_remainder(order_discount, amounts)
     nets = [a - d for a, d in zip(amounts, order_shares, strict=True)]
-    total = subtotal - order_discount
+    # coupons: fen per line from coupons.domain.choose, never more than the line has left
+    coupons = list(coupon_discounts_fen) or [0] * len(nets)
+    if len(coupons) != len(nets) or any(c < 0 or c > n for c, n in zip(coupons, nets, strict=True)):
+        raise PricingError("invalid_coupon_discount", "a coupon discount exceeds its line")
+    nets = [n - c for n, c in zip(nets, coupons, strict=True)]
+    total = subtotal - order_discount - sum(coupons)
 
     max_points = max_points_for(total, points_balance, settings)
     if points_to_use > points_balance:
@@ -298,6 +308,7 @@ def quote(
             tier_discount_fen=p.tier_discount_fen,
             birthday_discount_fen=p.birthday_discount_fen,
             order_discount_fen=order_shares[i],
+            coupon_discount_fen=coupons[i],
             net_fen=nets[i],
             points_fen=point_fen_shares[i],
             points=point_shares[i],
@@ -315,6 +326,7 @@ def quote(
         tier_discount_fen=sum(q.tier_discount_fen for q in out_lines),
         birthday_discount_fen=sum(q.birthday_discount_fen for q in out_lines),
         order_discount_fen=order_discount,
+        coupon_discount_fen=sum(coupons),
         total_fen=total,
         max_points=max_points,
         points_used=points_to_use,

@@ -8,6 +8,7 @@ from datetime import UTC
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
+from patron.coupons import redemption as coupons
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
 from patron.ledger import service as ledger
@@ -153,6 +154,7 @@ def record_return(
     all_back = all(ln.returned_quantity == ln.quantity for ln in order.lines)
     order.status = "returned" if all_back else "partially_returned"
     session.flush()
+    coupons.on_return(session, ctx, order)  # coupons: give back those fully returned
     member_no = session.scalar(select(Member.member_no).where(Member.id == order.member_id))
     ref = {"member_no": member_no, "source": source, "external_id": external_id}
     webhooks.emit(

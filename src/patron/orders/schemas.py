@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from patron.coupons.schemas import CouponApplied, CouponCode, CouponLeftOut
 from patron.kit.ids import Code, ExternalId, Sku, Source
 from patron.kit.timeutil import BoundedDateTime
 
@@ -181,6 +182,11 @@ class QuoteIn(BaseModel):
     store_code: Code | None = Field(default=None, description="required for channel 'store'")
     lines: list[BasketLineIn] = Field(min_length=1, max_length=200)
     points_to_use: int = Field(default=0, ge=0, le=100_000_000)
+    # coupons (patron.coupons): the quote picks the best valid combination of these
+    coupon_codes: list[CouponCode] = Field(default_factory=list, max_length=10)
+    best_coupons: bool = Field(
+        default=False, description="also consider every usable coupon in the member's wallet"
+    )
 
 
 class CommitIn(QuoteIn):
@@ -204,6 +210,7 @@ class QuoteLineOut(BaseModel):
     tier_discount_fen: int
     birthday_discount_fen: int
     order_discount_fen: int
+    coupon_discount_fen: int = 0
     net_fen: int
     points_fen: int
     points: int
@@ -230,3 +237,7 @@ class QuoteOut(BaseModel):
     growth_earned: int
     rules: dict[str, Any]
     lines: list[QuoteLineOut]
+    # coupons (patron.coupons)
+    coupon_discount_fen: int = 0
+    coupons: list[CouponApplied] = Field(default_factory=list)
+    coupons_left_out: list[CouponLeftOut] = Field(default_factory=list)

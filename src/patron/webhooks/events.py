@@ -46,6 +46,15 @@ MALL_EVENTS: Final = (
     "mall.stock.moved",
     "mall.lottery.drawn",
 )
+#: a coupon's changes of status (patron.coupons)
+COUPON_EVENTS: Final = (
+    "coupon.issued",
+    "coupon.redeemed",
+    "coupon.restored",
+    "coupon.expired",
+    "coupon.voided",
+    "coupon.expiring",
+)
 EVENT_TYPES: Final = (
     "order.recorded",
     "order.returned",
@@ -53,6 +62,7 @@ EVENT_TYPES: Final = (
     *GROWTH_EVENTS.values(),
     "tier.changed",
     *MALL_EVENTS,
+    *COUPON_EVENTS,
 )
 
 

@@ -12,6 +12,7 @@ from patron.web.console import (
     auth,
     config,
     config_earning,
+    coupons,
     dashboard,
     desk,
     mall,
@@ -36,5 +37,6 @@ for _module in (
     mall,
     admin,
     privacy,
+    coupons,
 ):
     router.include_router(_module.router)

@@ -54,6 +54,28 @@ from patron.web.pages import (
 
 router = page_router()  # full paths: desk.py includes this router
 SKU = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as orders.schemas.Sku
+COUPON_SPLIT = re.compile(r"[\s,;，；]+")
+COUPON = re.compile(r"[A-Za-z0-9]{4,20}")  # as coupons.schemas.CouponCode
+#: what the clerk reads when a coupon cannot be used (codes from patron.coupons)
+COUPON_MESSAGES = {
+    "unknown_coupon": N_("No coupon has this code; check it with the member's wallet."),
+    "coupon_not_member": N_("This coupon belongs to another member."),
+    "coupon_used": N_("This coupon was already used."),
+    "coupon_already_used": N_("This coupon was used meanwhile; quote again without it."),
+    "coupon_voided": N_("This coupon was voided."),
+    "coupon_expired": N_("This coupon has expired."),
+    "coupon_not_yet_valid": N_("This coupon is not valid yet."),
+    "coupon_wrong_store": N_("This coupon cannot be used in this store."),
+    "coupon_wrong_tier": N_("This coupon is for other membership tiers."),
+    "coupon_not_applicable": N_("This coupon applies to none of the goods in the basket."),
+    "coupon_below_threshold": N_("The basket does not reach this coupon's minimum spend yet."),
+}
+
+
+def _message(request: Request, exc: PatronError) -> str:
+    if exc.code in COUPON_MESSAGES:
+        return translate(request, COUPON_MESSAGES[exc.code])
+    return message(request, exc)
 
 
 @dataclass
@@ -77,10 +99,15 @@ class Basket:
     quote: dict[str, Any] | None = None
     signature: str = ""
     points_share_bp: int = 0  # the most of the total that points may pay, in basis points
+    coupons_text: str = ""  # coupon codes as typed or scanned (patron.coupons)
+
+    def coupon_codes(self) -> list[str]:
+        return [c.upper() for c in COUPON_SPLIT.split(self.coupons_text) if c][:10]
 
     def sign(self, points: int) -> str:
         """What the quote shown was for; a commit of anything else is quoted again first."""
-        return ",".join(f"{ln.sku}*{ln.quantity}" for ln in self.lines) + f"|{points}"
+        lines = ",".join(f"{ln.sku}*{ln.quantity}" for ln in self.lines)
+        return lines + f"|{points}|" + ",".join(self.coupon_codes())
 
 
 def _parse_lines(request: Request, skus: list[str], qtys: list[str]) -> list[Line]:
@@ -162,6 +189,15 @@ def _quote_view(priced: checkout.Priced, names: dict[str, str]) -> dict[str, Any
         "paid_fen": q.paid_fen,
         "points_earned": priced.earning.points,
         "growth_earned": priced.earning.growth,
+        "coupon_discount_fen": q.coupon_discount_fen,
+        "coupons": [
+            {"code": a.code, "discount_fen": a.discount_fen, "gift_sku": a.gift_sku}
+            for a in (priced.coupons.selection.applied if priced.coupons else ())
+        ],
+        "coupons_left_out": [
+            {"code": code, "reason": reason}
+            for code, reason, _text in (priced.coupons.selection.left_out if priced.coupons else ())
+        ],
         "lines": [
             {
                 "sku": ql.sku,
@@ -196,11 +232,16 @@ def _quote(
     if not basket.lines or any(ln.error for ln in basket.lines):
         return None
     ctx = make_ctx(request, session, viewer)
+    codes = basket.coupon_codes()
+    if any(not COUPON.fullmatch(c) for c in codes):
+        basket.errors["coupons"] = translate(request, N_("This is not a coupon code."))
+        return None
     data = QuoteIn(
         member_no=member_no,
         channel="store",
         store_code=store.code if store else None,
         lines=[BasketLineIn(sku=ln.sku, quantity=ln.quantity) for ln in basket.lines],
+        coupon_codes=codes,
     )
     try:
         plain = checkout.quote(session, ctx, data)
@@ -209,6 +250,8 @@ def _quote(
         where = str(exc.details.get("field", "")).split(".")
         if len(where) > 1 and where[0] == "lines" and where[1].isdecimal():
             basket.lines[int(where[1])].error = message(request, exc)
+        elif where[0] == "coupon_codes":
+            basket.errors["coupons"] = _message(request, exc)
         else:
             basket.errors["form"] = message(request, exc)
         return None
@@ -247,6 +290,7 @@ def basket_action(
     points: Annotated[str, Form(max_length=20)] = "",
     payment_method: Annotated[str, Form(max_length=16)] = "cash",
     action: Annotated[str, Form(max_length=100)] = "add",
+    coupons: Annotated[str, Form(max_length=300)] = "",
     quoted: Annotated[str, Form(max_length=20_000)] = "",
     expected_total_fen: Annotated[int, Form(ge=0)] = 0,
     expected_points_earned: Annotated[int, Form(ge=0)] = 0,
@@ -259,6 +303,7 @@ def basket_action(
         lines=_parse_lines(request, sku, qty),
         points_text=points,
         payment_method=payment_method if payment_method in dict(PAYMENT_METHODS) else "cash",
+        coupons_text=coupons,
     )
     if action == "commit" and store is not None:
         # Taps of "commit" on one basket take turns (the lock lasts until this page's
@@ -321,6 +366,7 @@ def _commit(
             store_code=store.code,
             lines=[BasketLineIn(sku=ln.sku, quantity=ln.quantity) for ln in basket.lines],
             points_to_use=points,
+            coupon_codes=basket.coupon_codes(),
             source=SOURCE,
             external_id=basket.order_no,
             expected_total_fen=expected_total_fen,
@@ -334,7 +380,7 @@ def _commit(
             status = 409
         else:
             text = (
-                message(request, exc)
+                _message(request, exc)
                 if isinstance(exc, PatronError)
                 else translate(request, FORM_INVALID)
             )

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.portal import checkin, home, login, mall, mydata, phone, points, profile, tier
+from patron.web.portal import (
+    checkin,
+    coupons,
+    home,
+    login,
+    mall,
+    mydata,
+    phone,
+    points,
+    profile,
+    tier,
+)
 
 router = APIRouter()
-for _module in (login, home, points, tier, checkin, mall, profile, phone, mydata):
+for _module in (login, home, points, tier, checkin, mall, profile, phone, mydata, coupons):
     router.include_router(_module.router)

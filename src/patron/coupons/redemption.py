@@ -1,0 +1,341 @@
+"""Coupons at checkout and after it (SPEC C3): the one call the quote makes (:func:`price`),
+the one the commit makes after writing its order (:func:`redeem`), the one a return makes
+(:func:`on_return`), and the expiry of unused coupons (:func:`expire_due`).
+
+A checkout without coupon codes costs nothing here: :func:`price` is then ``pricing.quote``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.coupons import domain
+from patron.coupons.domain import BaseLine, Basket, Candidate, Selection
+from patron.coupons.models import Coupon, CouponTemplate
+from patron.coupons.service import _history, get_settings, rules_of
+from patron.errors import Conflict, Invalid
+from patron.ledger.service import Ctx
+from patron.orders import pricing
+from patron.orders.models import Order
+from patron.webhooks import events
+
+
+@dataclass(frozen=True, slots=True)
+class CouponQuote:
+    """The coupons a quote chose, and what it needs to redeem them at commit."""
+
+    selection: Selection
+    #: code → (coupon id, template code)
+    ids: dict[str, tuple[int, str]]
+
+
+def hashable(body: dict[str, Any]) -> dict[str, Any]:
+    """A commit's body for its content hash: without coupon fields when it uses none, so the
+    hash of a commit without coupons is what it was before coupons existed."""
+    if not body.get("coupon_codes") and not body.get("best_coupons"):
+        return {k: v for k, v in body.items() if k not in ("coupon_codes", "best_coupons")}
+    return body
+
+
+def _load(
+    session: Session, ctx: Ctx, member_id: int, codes: Sequence[str], wallet: bool
+) -> list[tuple[Coupon, CouponTemplate]]:
+    """The coupons named, and with ``wallet`` every usable one the member holds: one query."""
+    wanted: list[ColumnElement[bool]] = [Coupon.code.in_(list(codes))] if codes else []
+    if wallet:
+        wanted.append(
+            (Coupon.member_id == member_id)
+            & (Coupon.status == "issued")
+            & (Coupon.valid_until > ctx.now)
+        )
+    return [
+        (c, t)
+        for c, t in session.execute(
+            select(Coupon, CouponTemplate)
+            .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+            .where(or_(*wanted))
+            .order_by(Coupon.valid_until, Coupon.id)
+        )
+    ]
+
+
+def _candidate(c: Coupon, t: CouponTemplate) -> Candidate:
+    return Candidate(
+        code=c.code,
+        template_code=t.code,
+        rules=rules_of(t),
+        member_id=c.member_id,
+        status=c.status,
+        valid_from=c.valid_from,
+        valid_until=c.valid_until,
+    )
+
+
+def _base(q: pricing.Quote) -> tuple[BaseLine, ...]:
+    return tuple(
+        BaseLine(ln.sku, ln.category, ln.net_fen, ln.member_price_applied) for ln in q.lines
+    )
+
+
+def price(
+    session: Session,
+    ctx: Ctx,
+    member_id: int,
+    *,
+    codes: Sequence[str],
+    wallet: bool,
+    store_code: str | None,
+    channel: str,
+    lines: Sequence[pricing.BasketLine],
+    tier: pricing.TierPricing,
+    birthday_month: bool,
+    settings: pricing.PricingSettings,
+    points_balance: int,
+    points_to_use: int,
+) -> tuple[pricing.Quote, CouponQuote | None]:
+    """Price the basket with the best combination of the member's coupons. A code that cannot
+    be used at all (unknown, another member's, used, expired, wrong store or goods, below its
+    threshold) is a 4xx naming it; usable ones the stacking rules leave out are explained."""
+
+    def plain(t: pricing.TierPricing, points: int, coupons: Sequence[int] = ()) -> pricing.Quote:
+        return pricing.quote(
+            lines,
+            tier=t,
+            birthday_month=birthday_month,
+            settings=settings,
+            points_balance=points_balance,
+            points_to_use=points,
+            coupon_discounts_fen=coupons,
+        )
+
+    if not codes and not wallet:
+        return plain(tier, points_to_use), None
+    named = [c.upper() for c in dict.fromkeys(codes)]
+    rows = _load(session, ctx, member_id, named, wallet)
+    with_tier = plain(tier, 0)
+    without_tier = plain(pricing.TierPricing(tier_code=tier.tier_code), 0)
+    basket = Basket(
+        member_id=member_id,
+        tier_code=tier.tier_code,
+        store_code=store_code,
+        channel=channel,
+        now=ctx.now,
+        uses_points=points_to_use > 0,
+        lines=_base(with_tier),
+        lines_without_tier=_base(without_tier),
+    )
+    found = {c.code: (c, t) for c, t in rows}
+    candidates: list[Candidate] = []
+    for i, code in enumerate(named):
+        if code not in found:
+            raise Invalid(
+                "unknown_coupon",
+                f"No coupon {code}; check the code on the member's wallet.",
+                details={"field": f"coupon_codes.{i}"},
+            )
+        cand = _candidate(*found[code])
+        bad = domain.unusable(cand, basket)
+        if bad is not None:
+            _refuse(*bad, {"field": f"coupon_codes.{i}"})
+        candidates.append(cand)
+    for code, (c, t) in found.items():
+        if code not in named and c.member_id == member_id:
+            cand = _candidate(c, t)
+            if domain.unusable(cand, basket) is None:  # the wallet's: quietly skip the unusable
+                candidates.append(cand)
+    selection = domain.choose(candidates, basket)
+    final = plain(
+        pricing.TierPricing(tier_code=tier.tier_code) if selection.drop_tier else tier,
+        points_to_use,
+        selection.line_discounts,
+    )
+    ids = {code: (c.id, t.code) for code, (c, t) in found.items()}
+    return final, CouponQuote(selection, ids)
+
+
+def _refuse(reason: str, message: str, details: dict[str, Any]) -> NoReturn:
+    """One literal code per reason (``domain.UNUSABLE``), so the error catalogue lists them."""
+    if reason == "coupon_used":
+        raise Conflict("coupon_used", message, details=details)
+    if reason == "coupon_not_member":
+        raise Invalid("coupon_not_member", message, details=details)
+    if reason == "coupon_voided":
+        raise Invalid("coupon_voided", message, details=details)
+    if reason == "coupon_expired":
+        raise Invalid("coupon_expired", message, details=details)
+    if reason == "coupon_not_yet_valid":
+        raise Invalid("coupon_not_yet_valid", message, details=details)
+    if reason == "coupon_wrong_store":
+        raise Invalid("coupon_wrong_store", message, details=details)
+    if reason == "coupon_wrong_tier":
+        raise Invalid("coupon_wrong_tier", message, details=details)
+    if reason == "coupon_not_applicable":
+        raise Invalid("coupon_not_applicable", message, details=details)
+    raise Invalid("coupon_below_threshold", message, details=details)
+
+
+def redeem(
+    session: Session, ctx: Ctx, order_id: int, member_id: int, cq: CouponQuote | None
+) -> None:
+    """Mark the chosen coupons used by ``order_id`` in the order's transaction. The UPDATE is
+    guarded (still issued, still valid): a coupon another order took first makes this order
+    fail with 409 ``coupon_already_used``, and the unit of work rolls the order back."""
+    if cq is None or not cq.selection.applied:
+        return
+    done: list[tuple[int, str, domain.Applied]] = []
+    for a in cq.selection.applied:
+        cid, template_code = cq.ids[a.code]
+        hit = session.execute(
+            update(Coupon)
+            .where(
+                Coupon.id == cid,
+                Coupon.member_id == member_id,
+                Coupon.status == "issued",
+                Coupon.valid_until > ctx.now,
+            )
+            .values(
+                status="redeemed",
+                order_id=order_id,
+                redeemed_at=ctx.now,
+                discount_fen=a.discount_fen,
+                allocation={str(i + 1): fen for i, fen in a.lines},
+            )
+            .returning(Coupon.id)
+            .execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+        if hit is None:
+            raise Conflict(
+                "coupon_already_used",
+                f"Coupon {a.code} was used or voided meanwhile; quote again without it.",
+                details={"field": "coupon_codes"},
+            )
+        done.append((cid, template_code, a))
+    _history(session, [(cid, "redeemed", "redeemed", order_id, "") for cid, _, _ in done], ctx.now)
+    events.emit_many(
+        session,
+        [
+            events.NewEvent(
+                "coupon.redeemed",
+                {
+                    "code": a.code,
+                    "template": tc,
+                    "order_id": order_id,
+                    "discount_fen": a.discount_fen,
+                    "value_fen": a.value_fen,
+                    "cost_bearer": a.cost_bearer,
+                },
+                member_id=member_id,
+            )
+            for _, tc, a in done
+        ],
+        ctx.now,
+    )
+    audit.record_many(
+        session,
+        ctx.actor,
+        [
+            (
+                "coupon.redeem",
+                "coupon",
+                a.code,
+                {"order_id": order_id, "discount_fen": a.discount_fen, "template": tc},
+                ctx.now,
+            )
+            for _, tc, a in done
+        ],
+    )
+
+
+def on_return(session: Session, ctx: Ctx, order: Order) -> list[str]:
+    """After a return: a coupon whose every discounted line is now fully returned comes back
+    to the wallet while it is still valid (setting ``restore_on_return``). Its refund was
+    already net of its share (the lines' paid amounts), so nothing else is clawed back.
+    Returns the codes restored."""
+    rows = session.execute(
+        select(Coupon, CouponTemplate.code)
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(Coupon.order_id == order.id, Coupon.status == "redeemed")
+    ).all()
+    if not rows:
+        return []
+    settings = get_settings(session)
+    by_no = {ln.line_no: ln for ln in order.lines}
+    restored: list[tuple[Coupon, str]] = []
+    for coupon, template_code in rows:
+        lines = [by_no[int(no)] for no in (coupon.allocation or {}) if int(no) in by_no]
+        if not all(ln.returned_quantity == ln.quantity for ln in lines):
+            continue
+        if not settings.restore_on_return or coupon.valid_until <= ctx.now:
+            continue
+        coupon.status = "issued"
+        coupon.order_id = None
+        coupon.redeemed_at = None
+        coupon.discount_fen = 0
+        coupon.allocation = None
+        restored.append((coupon, template_code))
+    if not restored:
+        return []
+    session.flush()
+    _history(
+        session,
+        [(c.id, "issued", "restored", order.id, "order returned") for c, _ in restored],
+        ctx.now,
+    )
+    events.emit_many(
+        session,
+        [
+            events.NewEvent(
+                "coupon.restored",
+                {"code": c.code, "template": tc, "order_id": order.id},
+                c.member_id,
+            )
+            for c, tc in restored
+        ],
+        ctx.now,
+    )
+    audit.record_many(
+        session,
+        ctx.actor,
+        [
+            ("coupon.restore", "coupon", c.code, {"order_id": order.id}, ctx.now)
+            for c, _ in restored
+        ],
+    )
+    return [c.code for c, _ in restored]
+
+
+def expire_due(session: Session, now: datetime, limit: int = 10_000) -> int:
+    """Expire up to ``limit`` unused coupons past their validity, set-based; idempotent."""
+    ids = list(
+        session.scalars(
+            select(Coupon.id)
+            .where(Coupon.status == "issued", Coupon.valid_until <= now)
+            .order_by(Coupon.id)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return 0
+    rows: list[Any] = list(
+        session.execute(
+            update(Coupon)
+            .where(Coupon.id.in_(ids), Coupon.status == "issued")
+            .values(status="expired")
+            .returning(Coupon.id, Coupon.code, Coupon.member_id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    _history(session, [(r.id, "expired", "expired", None, "") for r in rows], now)
+    events.emit_many(
+        session,
+        [events.NewEvent("coupon.expired", {"code": r.code}, member_id=r.member_id) for r in rows],
+        now,
+    )
+    return len(rows)
