@@ -173,6 +173,7 @@ def create_app(
 
     from patron.audit.api import router as audit_router
     from patron.auth.api import router as auth_router
+    from patron.campaigns.api import router as campaigns_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
     from patron.ledger.api import admin_router as points_admin_router
@@ -205,6 +206,7 @@ def create_app(
         tiers_router,
         ladder_router,
         checkin_router,
+        campaigns_router,
         webhooks_router,
         events_router,
         assets_router,

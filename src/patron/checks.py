@@ -16,7 +16,10 @@ from sqlalchemy.orm import Session
 CheckFn = Callable[..., list[str]]
 
 # "module:function"; each takes (session, *, now, member_id) and returns violations.
-DOMAIN_CHECKS: tuple[str, ...] = ("patron.ledger.check:run_check",)
+DOMAIN_CHECKS: tuple[str, ...] = (
+    "patron.ledger.check:run_check",
+    "patron.campaigns.check:run_check",
+)
 
 
 def _load(ref: str) -> CheckFn:

@@ -26,6 +26,10 @@ CATALOG_WRITE: Final = "catalog:write"
 STAFF_ADMIN: Final = "staff:admin"  # staff users and API keys
 AUDIT_READ: Final = "audit:read"
 EVENTS_READ: Final = "events:read"  # the event log (GET /api/v1/events), for an ERP to catch up
+CAMPAIGNS_READ: Final = "campaigns:read"  # campaigns, actions, results
+CAMPAIGNS_WRITE: Final = "campaigns:write"  # create, change, schedule campaigns and actions
+# Report a member's action (a review, a share) so it earns: an integration's scope
+CAMPAIGNS_ACTIONS: Final = "campaigns:actions"
 
 ALL: Final = frozenset(
     {
@@ -46,6 +50,9 @@ ALL: Final = frozenset(
         STAFF_ADMIN,
         AUDIT_READ,
         EVENTS_READ,
+        CAMPAIGNS_READ,
+        CAMPAIGNS_WRITE,
+        CAMPAIGNS_ACTIONS,
     }
 )
 
@@ -67,6 +74,9 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             ORDERS_WRITE,
             CATALOG_READ,
             CATALOG_WRITE,
+            CAMPAIGNS_READ,
+            CAMPAIGNS_WRITE,
+            CAMPAIGNS_ACTIONS,
         }
     ),
     "clerk": frozenset(
@@ -82,7 +92,15 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
         }
     ),
     "analyst": frozenset(
-        {MEMBERS_READ, POINTS_READ, TIERS_READ, ORDERS_READ, CATALOG_READ, AUDIT_READ}
+        {
+            MEMBERS_READ,
+            POINTS_READ,
+            TIERS_READ,
+            ORDERS_READ,
+            CATALOG_READ,
+            AUDIT_READ,
+            CAMPAIGNS_READ,
+        }
     ),
 }
 
@@ -101,5 +119,7 @@ API_KEY_SCOPES: Final = frozenset(
         CATALOG_READ,
         CATALOG_WRITE,
         EVENTS_READ,
+        CAMPAIGNS_READ,
+        CAMPAIGNS_ACTIONS,
     }
 )

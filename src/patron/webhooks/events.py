@@ -42,6 +42,13 @@ EVENT_TYPES: Final = (
     *POINTS_EVENTS.values(),
     *GROWTH_EVENTS.values(),
     "tier.changed",
+    # campaigns (patron.campaigns)
+    "campaign.created",
+    "campaign.updated",
+    "campaign.status_changed",
+    "campaign.budget_reached",
+    "campaign.joined",
+    "campaign.action_rewarded",
 )
 
 

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from patron.db import Base, JSONType, UTCDateTime
+
+
+class Campaign(Base):
+    """A campaign: schedule and audience (JSON, validated by ``campaigns.domain``), an earning
+    multiplier compiled into the rules, a budget and an optional control group."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: draft → active ⇄ paused → ended
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    #: earning multiplier while the schedule is on (None: the campaign gives no multiplier)
+    multiplier_bp: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    budget_points: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    budget_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: the usage cap in force for this campaign (copied from the settings when created)
+    budget_cap_bp: Mapped[int] = mapped_column(Integer)
+    #: money spent outside points (event fees waived, coupons once they exist), in fen
+    other_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    control_bp: Mapped[int] = mapped_column(Integer, default=0)
+    experiment_key: Mapped[str] = mapped_column(String(64))
+    budget_alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignParticipation(Base):
+    """A member took part (an action, an event, a referral): one row per campaign and member."""
+
+    __tablename__ = "campaign_participations"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "member_id"),
+        Index("ix_campaign_participations_member", "member_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    group: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignAction(Base):
+    """An action that earns (share, review, survey, quiz) with its caps per member."""
+
+    __tablename__ = "campaign_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100))
+    points: Mapped[int] = mapped_column(Integer)
+    daily_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    total_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignActionGrant(Base):
+    """One rewarded action; (action, member, ref) is the natural key of its points."""
+
+    __tablename__ = "campaign_action_grants"
+    __table_args__ = (
+        UniqueConstraint("action_id", "member_id", "ref"),
+        Index("ix_campaign_action_grants_member_day", "member_id", "business_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("campaign_actions.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(64))
+    business_date: Mapped[date] = mapped_column(Date)
+    points: Mapped[int] = mapped_column(BigInteger)
+    posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,116 @@
+"""Campaigns: schedules, audiences, budgets and control groups; participation; actions that
+earn and their rewards.
+
+Revision ID: 0020_campaigns
+Revises: 0016_events
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = "0020_campaigns"
+down_revision = "0016_events"
+branch_labels = None
+depends_on = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("code", sa.String(40), nullable=False, unique=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("schedule", JSON, nullable=False),
+        sa.Column("audience", JSON, nullable=False),
+        sa.Column("multiplier_bp", sa.Integer(), nullable=True),
+        sa.Column("budget_points", sa.BigInteger(), nullable=True),
+        sa.Column("budget_fen", sa.BigInteger(), nullable=True),
+        sa.Column("budget_cap_bp", sa.Integer(), nullable=False),
+        sa.Column("other_cost_fen", sa.BigInteger(), nullable=False),
+        sa.Column("control_bp", sa.Integer(), nullable=False),
+        sa.Column("experiment_key", sa.String(64), nullable=False),
+        sa.Column("budget_alerted_at", TS, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+    )
+    op.create_table(
+        "campaign_participations",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "campaign_id",
+            sa.Integer(),
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "member_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("group", sa.String(12), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("joined_at", TS, nullable=False),
+        sa.UniqueConstraint("campaign_id", "member_id"),
+    )
+    op.create_index("ix_campaign_participations_member", "campaign_participations", ["member_id"])
+    op.create_table(
+        "campaign_actions",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("code", sa.String(40), nullable=False, unique=True),
+        sa.Column(
+            "campaign_id",
+            sa.Integer(),
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            nullable=True,
+        ),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("daily_cap", sa.Integer(), nullable=True),
+        sa.Column("total_cap", sa.Integer(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_table(
+        "campaign_action_grants",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "action_id",
+            sa.Integer(),
+            sa.ForeignKey("campaign_actions.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "member_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("ref", sa.String(64), nullable=False),
+        sa.Column("business_date", sa.Date(), nullable=False),
+        sa.Column("points", sa.BigInteger(), nullable=False),
+        sa.Column("posting_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.UniqueConstraint("action_id", "member_id", "ref"),
+    )
+    op.create_index(
+        "ix_campaign_action_grants_member_day",
+        "campaign_action_grants",
+        ["member_id", "business_date"],
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("campaign_action_grants")
+    op.drop_table("campaign_actions")
+    op.drop_table("campaign_participations")
+    op.drop_table("campaigns")
