@@ -173,6 +173,7 @@ def create_app(
 
     from patron.audit.api import router as audit_router
     from patron.auth.api import router as auth_router
+    from patron.campaigns.api import referral_router
     from patron.campaigns.api import router as campaigns_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
@@ -207,6 +208,7 @@ def create_app(
         ladder_router,
         checkin_router,
         campaigns_router,
+        referral_router,
         webhooks_router,
         events_router,
         assets_router,

@@ -169,18 +169,7 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
             created_at=ctx.now,
         )
     )
-    if campaign is not None:
-        if cap is not None:
-            session.execute(
-                update(RuleBudgetUsage)
-                .where(RuleBudgetUsage.rule_id == domain.window_id(campaign.id))
-                .values(points_used=RuleBudgetUsage.points_used + points, updated_at=ctx.now)
-                .execution_options(synchronize_session=False)
-            )
-        campaigns.participate(session, campaign, member_id, source="action", now=ctx.now)
-    session.flush()
-    events.emit(
-        session,
+    rewarded = events.NewEvent(
         "campaign.action_rewarded",
         {
             "action": action.code,
@@ -189,15 +178,25 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
             "points": points,
             "posting_id": posting_id,
         },
-        ctx.now,
-        member_id=member_id,
+        member_id,
     )
-    if (
-        campaign is not None
-        and cap is not None
-        and budget_left is not None
-        and budget_left - points <= 0
-    ):
+    if campaign is None:
+        session.flush()
+        events.emit_many(session, [rewarded], ctx.now)
+        return Grant(points, posting_id, replayed=False)
+    if cap is not None:
+        session.execute(
+            update(RuleBudgetUsage)
+            .where(RuleBudgetUsage.rule_id == domain.window_id(campaign.id))
+            .values(points_used=RuleBudgetUsage.points_used + points, updated_at=ctx.now)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    # the reward's event goes with the participation's in one INSERT
+    campaigns.participate(
+        session, campaign, member_id, source="action", now=ctx.now, also=[rewarded]
+    )
+    if cap is not None and budget_left is not None and budget_left - points <= 0:
         campaigns.alert_if_reached(session, ctx.actor, campaign, now=ctx.now)
     return Grant(points, posting_id, replayed=False)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.campaigns import actions, results, service
+from patron.campaigns import actions, referrals, results, service
+from patron.campaigns.domain import SECTION, CampaignSettings
 from patron.campaigns.experiment import Interval
-from patron.campaigns.models import Campaign, CampaignAction
+from patron.campaigns.models import Campaign, CampaignAction, Referral
 from patron.campaigns.schemas import (
     ActionDoneIn,
     ActionIn,
@@ -26,8 +28,10 @@ from patron.campaigns.schemas import (
     StatusIn,
 )
 from patron.kit.timeutil import business_date, business_tz
+from patron.ledger.service import Ctx
 from patron.members import service as members
-from patron.orders.service import make_ctx
+from patron.orders.service import ORDER_SECTIONS, make_ctx
+from patron.program import service as program
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -234,9 +238,122 @@ def action_done(
     settings: SettingsDep,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_ACTIONS))],
 ) -> GrantOut:
-    member = members.get_member(session, body.member_no)
+    member_id = members.member_id(session, body.member_no)
+    # the campaigns' settings come with the order sections' one read
+    program.preload(session, {**ORDER_SECTIONS, SECTION: CampaignSettings})
     ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
-    g = actions.record_action(session, ctx, code, member.id, body.ref)
+    g = actions.record_action(session, ctx, code, member_id, body.ref)
     return GrantOut(
         action=code, member_no=body.member_no, ref=body.ref, points=g.points, replayed=g.replayed
     )
+
+
+# ---------------------------------------------------------------- referral
+
+referral_router = api_router("/api/v1/referrals", tags=["referrals"])
+
+
+class ReferralCodeOut(BaseModel):
+    member_no: str
+    code: str
+    #: the portal's sign-up page with the code filled in (the QR carries this)
+    link: str
+
+
+class ReferralOut(BaseModel):
+    id: int
+    referrer_id: int
+    referee_id: int
+    status: str
+    reason: str | None
+    referrer_points: int
+    referee_points: int
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+
+
+class RunOut(BaseModel):
+    discovered: int
+    rewarded: int
+    clawed_back: int
+
+
+def _referral_out(r: Referral) -> ReferralOut:
+    return ReferralOut(
+        id=r.id,
+        referrer_id=r.referrer_id,
+        referee_id=r.referee_id,
+        status=r.status,
+        reason=r.reason,
+        referrer_points=r.referrer_points,
+        referee_points=r.referee_points,
+    )
+
+
+def _ledger_ctx(
+    session: Session, principal: Principal, clock: ClockDep, settings: SettingsDep
+) -> Ctx:
+    return make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+
+
+@referral_router.get(
+    "/codes/{member_no}",
+    response_model=ReferralCodeOut,
+    summary="A member's referral code and link (created on first use)",
+    responses=errors(404),
+)
+def get_code(
+    member_no: Annotated[str, Path(pattern=r"^[0-9]{10}$")],
+    session: SessionDep,
+    clock: ClockDep,
+    _principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
+) -> ReferralCodeOut:
+    code = referrals.code_of(session, members.member_id(session, member_no), now=clock.now())
+    return ReferralCodeOut(member_no=member_no, code=code, link=f"/portal/join?ref={code}")
+
+
+@referral_router.get(
+    "", response_model=list[ReferralOut], summary="Referrals by status (held: the review queue)"
+)
+def list_referrals(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+    status: Annotated[str, Query(pattern="^(pending|rewarded|held|refused|clawed_back)$")] = "held",
+) -> list[ReferralOut]:
+    return [_referral_out(r) for r in referrals.listing(session, status)]
+
+
+@referral_router.post(
+    "/{referral_id}/decision",
+    response_model=ReferralOut,
+    summary="Approve or refuse a held referral",
+    responses=errors(404, 409),
+)
+def decide(
+    referral_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: DecisionIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> ReferralOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    return _referral_out(referrals.decide(session, ctx, referral_id, approve=body.approve))
+
+
+@referral_router.post(
+    "/run", response_model=RunOut, summary="Discover, reward and claw back referrals now"
+)
+def run(
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> RunOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    return RunOut(**referrals.run_referrals(session, ctx, request.app.state.cipher))

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patron.campaigns import domain
+from patron.campaigns import domain, referrals
 from patron.campaigns import service as campaigns
-from patron.campaigns.models import Campaign, CampaignAction, CampaignActionGrant
+from patron.campaigns.models import Campaign, CampaignAction, CampaignActionGrant, Referral
 from patron.ledger.models import PointsPosting
 from patron.orders.models import RuleBudgetUsage
 
@@ -92,4 +92,36 @@ def run_check(
         out.append(
             f"Action reward {grant_id} of member {mid} ({points} points) has no matching posting."
         )
+    out.extend(_referrals(session, member_id))
+    return out
+
+
+def _referrals(session: Session, member_id: int | None) -> list[str]:
+    """No referrer past the cap; a rewarded referral's points are in the ledger, once."""
+    out: list[str] = []
+    cap = referrals.get_settings(session).max_per_referrer
+    counts = select(Referral.referrer_id, func.count(Referral.id)).where(
+        Referral.status.in_(("rewarded", "clawed_back"))
+    )
+    if member_id is not None:
+        counts = counts.where(Referral.referrer_id == member_id)
+    for referrer, n in session.execute(counts.group_by(Referral.referrer_id)):
+        if n > cap:
+            out.append(f"Member {referrer} was rewarded for {n} referrals; the cap is {cap}.")
+    earned = (
+        select(PointsPosting.source_id, func.sum(PointsPosting.available_delta))
+        .where(PointsPosting.source_type == referrals.SOURCE_TYPE, PointsPosting.kind == "earn")
+        .group_by(PointsPosting.source_id)
+    )
+    given = {str(k): int(v or 0) for k, v in session.execute(earned)}
+    rows = select(Referral).where(Referral.status.in_(("rewarded", "clawed_back")))
+    if member_id is not None:
+        rows = rows.where((Referral.referrer_id == member_id) | (Referral.referee_id == member_id))
+    for r in session.scalars(rows):
+        for side, points in (("referrer", r.referrer_points), ("referee", r.referee_points)):
+            if given.get(f"{r.id}:{side}", 0) != points:
+                out.append(
+                    f"Referral {r.id} records {points} points for the {side}, but the ledger "
+                    f"holds {given.get(f'{r.id}:{side}', 0)}."
+                )
     return out

@@ -282,3 +282,57 @@ def action_points(
 def validate_multiplier(multiplier_bp: int | None) -> None:
     if multiplier_bp is not None and not BP <= multiplier_bp <= MAX_FACTOR_BP:
         raise ValueError("multiplier_bp must be between 10000 (×1) and 100000 (×10)")
+
+
+# ---------------------------------------------------------------- referral (A5, X6)
+
+REFERRAL_SECTION: Final = "referral"
+
+
+class ReferralSettings(_Data):
+    """Operator-editable referral settings (program section ``referral``)."""
+
+    enabled: bool = True
+    referrer_points: int = Field(default=500, ge=0, le=1_000_000)
+    referee_points: int = Field(default=200, ge=0, le=1_000_000)
+    #: the referee's first order paying at least this much qualifies (not the sign-up)
+    min_order_fen: int = Field(default=1, ge=1, le=MAX_FEN)
+    #: most rewarded referrals per referrer; more are refused
+    max_per_referrer: int = Field(default=20, ge=1, le=10_000)
+    #: more referees than this whose phones share a prefix within the window are held for review
+    burst_limit: int = Field(default=5, ge=1, le=10_000)
+    burst_hours: int = Field(default=24, ge=1, le=24 * 30)
+    #: digits of the E.164 number (without "+") that make the prefix: 86 + 5 digits = 138 0013
+    prefix_digits: int = Field(default=7, ge=3, le=8)
+
+
+def phone_prefix(e164: str, digits: int) -> str:
+    return e164.lstrip("+")[:digits]
+
+
+def referral_verdict(
+    *,
+    referrer_id: int,
+    referee_id: int,
+    mutual: bool,
+    same_prefix_recent: int,
+    settings: ReferralSettings,
+) -> tuple[str, str | None]:
+    """The status of a new referral (pending, refused or held) and why."""
+    if referrer_id == referee_id or mutual:
+        return "refused", "self_referral"
+    if same_prefix_recent >= settings.burst_limit:
+        return "held", "phone_prefix_burst"
+    return "pending", None
+
+
+def qualify_verdict(
+    *, rewarded_so_far: int, order_net_fen: int | None, settings: ReferralSettings
+) -> tuple[str | None, str | None]:
+    """What a pending referral becomes now: None (still waiting for a qualifying order),
+    rewarded, or refused (the referrer's cap)."""
+    if order_net_fen is None or order_net_fen < settings.min_order_fen:
+        return None, None
+    if rewarded_so_far >= settings.max_per_referrer:
+        return "refused", "referrer_cap"
+    return "rewarded", None

@@ -99,3 +99,41 @@ class CampaignActionGrant(Base):
     points: Mapped[int] = mapped_column(BigInteger)
     posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferralCode(Base):
+    """A member's referral code (the link and QR carry it)."""
+
+    __tablename__ = "referral_codes"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Referral(Base):
+    """A referee who registered with a referrer: pending → rewarded | held | refused, and a
+    rewarded referral whose qualifying order was refunded → clawed_back."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        Index("ix_referrals_referrer", "referrer_id", "status"),
+        Index("ix_referrals_prefix", "phone_prefix", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    referee_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(12))
+    #: why it is held or refused: self_referral, referrer_cap, phone_prefix_burst, refunded
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    phone_prefix: Mapped[str] = mapped_column(String(8))
+    order_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    referrer_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    referee_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -214,6 +214,14 @@ def compile_windows(session: Session, actor: Principal, *, now: datetime) -> Cam
                 else None,
             )
         )
+    # every active campaign's budget row exists before its first charge: the order path and the
+    # actions lock it (creating it on first use would race between two first charges)
+    for c in session.scalars(select(Campaign).where(Campaign.status == "active")):
+        _insert_ignore(
+            session,
+            RuleBudgetUsage,
+            {"rule_id": domain.window_id(c.id), "points_used": 0, "updated_at": now},
+        )
     value = CampaignWindows(windows=tuple(windows))
     program.put_section(session, actor, CAMPAIGN_WINDOWS_SECTION, value, now=now)
     return value
@@ -303,9 +311,16 @@ def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> bool
 
 
 def participate(
-    session: Session, c: Campaign, member_id: int, *, source: str, now: datetime
+    session: Session,
+    c: Campaign,
+    member_id: int,
+    *,
+    source: str,
+    now: datetime,
+    also: list[events.NewEvent] | None = None,
 ) -> bool:
-    """Record that the member took part (once per campaign); True when this is the first time."""
+    """Record that the member took part (once per campaign); True when this is the first time.
+    ``also``: events of the caller written with the ``campaign.joined`` one, in one INSERT."""
     group = experiment.group_of(c.experiment_key, member_id, c.control_bp)
     new = _insert_ignore(
         session,
@@ -318,14 +333,14 @@ def participate(
             "joined_at": now,
         },
     )
-    if new:
-        events.emit(
-            session,
+    joined = [
+        events.NewEvent(
             "campaign.joined",
             {"campaign": c.code, "group": group, "source": source},
-            now,
-            member_id=member_id,
+            member_id,
         )
+    ]
+    events.emit_many(session, [*(joined if new else []), *(also or [])], now)
     return new
 
 

@@ -49,6 +49,7 @@ EVENT_TYPES: Final = (
     "campaign.budget_reached",
     "campaign.joined",
     "campaign.action_rewarded",
+    "referral.changed",
 )
 
 

@@ -107,9 +107,50 @@ def upgrade() -> None:
         "campaign_action_grants",
         ["member_id", "business_date"],
     )
+    op.create_table(
+        "referral_codes",
+        sa.Column(
+            "member_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("code", sa.String(16), nullable=False, unique=True),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_table(
+        "referrals",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "referrer_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "referee_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            nullable=False,
+            unique=True,
+        ),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("reason", sa.String(32), nullable=True),
+        sa.Column("phone_prefix", sa.String(8), nullable=False),
+        sa.Column("order_id", sa.BigInteger(), nullable=True),
+        sa.Column("referrer_points", sa.BigInteger(), nullable=False),
+        sa.Column("referee_points", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("resolved_at", TS, nullable=True),
+    )
+    op.create_index("ix_referrals_referrer", "referrals", ["referrer_id", "status"])
+    op.create_index("ix_referrals_prefix", "referrals", ["phone_prefix", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("referrals")
+    op.drop_table("referral_codes")
     op.drop_table("campaign_action_grants")
     op.drop_table("campaign_actions")
     op.drop_table("campaign_participations")
