@@ -128,3 +128,61 @@ def test_ten_referees_qualifying_at_once_never_pass_the_referrer_cap(pg_database
     assert sorted(outcomes) == ["refused"] * 7 + ["rewarded"] * 3, outcomes
     with pg_database.unit_of_work() as s:
         assert check.run_check(s) == []
+
+
+def test_thirty_members_registering_at_once_never_pass_the_capacity(pg_database, clock):
+    from datetime import timedelta
+
+    from patron.campaigns import member_events
+    from patron.campaigns.models import EventRegistration
+
+    now = clock.now()
+    n = 30
+    with pg_database.unit_of_work() as s:
+        member_events.create_event(
+            s,
+            ACTOR,
+            member_events.EventIn(
+                code="trip", name="Trip", starts_at=now + timedelta(days=3), capacity=10
+            ),
+            now=now,
+        )
+        ids = [new_member(s, now, phone=f"1390000{i:04d}").id for i in range(n)]
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = [""] * n
+
+    def go(i: int) -> None:
+        barrier.wait()
+        with pg_database.unit_of_work() as s:
+            outcomes[i] = member_events.register(
+                s, ctx(s, clock.now()), "trip", ids[i]
+            ).registration.status
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("registered") == 10 and outcomes.count("waitlisted") == 20, outcomes
+    # ten cancellations at once: exactly ten promotions, still never past the capacity
+    placed = [ids[i] for i in range(n) if outcomes[i] == "registered"]
+    barrier = threading.Barrier(10)
+
+    def leave(i: int) -> None:
+        barrier.wait()
+        with pg_database.unit_of_work() as s:
+            member_events.cancel(s, ctx(s, clock.now()), "trip", placed[i])
+
+    threads = [threading.Thread(target=leave, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with pg_database.unit_of_work() as s:
+        held = s.scalar(
+            select(func.count())
+            .select_from(EventRegistration)
+            .where(EventRegistration.status == "registered")
+        )
+        assert held == 10
+        assert check.run_check(s) == []

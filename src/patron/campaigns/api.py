@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.campaigns import actions, referrals, results, service
+from patron.campaigns import actions, member_events, referrals, results, service
 from patron.campaigns.domain import SECTION, CampaignSettings
 from patron.campaigns.experiment import Interval
-from patron.campaigns.models import Campaign, CampaignAction, Referral
+from patron.campaigns.models import Campaign, CampaignAction, MemberEvent, Referral
 from patron.campaigns.schemas import (
     ActionDoneIn,
     ActionIn,
@@ -357,3 +357,160 @@ def run(
 ) -> RunOut:
     ctx = _ledger_ctx(session, principal, clock, settings)
     return RunOut(**referrals.run_referrals(session, ctx, request.app.state.cipher))
+
+
+# ---------------------------------------------------------------- member events
+
+events_router = api_router("/api/v1/member-events", tags=["member events"])
+
+
+class EventOut(BaseModel):
+    code: str
+    name: str
+    capacity: int
+    registered: int
+    waitlisted: int
+    points_cost: int
+    fee_fen: int
+
+
+class RegistrationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_no: str = Field(pattern=r"^[0-9]{10}$")
+
+
+class CheckinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checkin_code: str = Field(pattern=r"^[A-Za-z0-9]{8}$")
+
+
+class RegistrationOut(BaseModel):
+    event: str
+    status: str
+    checkin_code: str
+    replayed: bool = False
+
+
+def _event_out(session: Session, e: MemberEvent) -> EventOut:
+    return EventOut(
+        code=e.code,
+        name=e.name,
+        capacity=e.capacity,
+        registered=e.registered,
+        waitlisted=member_events.waitlisted(session, e.id),
+        points_cost=e.points_cost,
+        fee_fen=e.fee_fen,
+    )
+
+
+@events_router.post(
+    "",
+    response_model=EventOut,
+    status_code=201,
+    summary="Create a member event",
+    responses=errors(409),
+)
+def create_event(
+    body: member_events.EventIn,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> EventOut:
+    return _event_out(
+        session, member_events.create_event(session, principal, body, now=clock.now())
+    )
+
+
+@events_router.get(
+    "/{code}", response_model=EventOut, summary="A member event", responses=errors(404)
+)
+def get_event(
+    code: Code,
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> EventOut:
+    session.expire_all()
+    return _event_out(session, member_events.get_event(session, code))
+
+
+@events_router.post(
+    "/{code}/registrations",
+    response_model=RegistrationOut,
+    summary="Register a member (a place or the waiting list)",
+    responses=errors(404, 409),
+)
+def register(
+    code: Code,
+    body: RegistrationIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
+) -> RegistrationOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    done = member_events.register(session, ctx, code, members.member_id(session, body.member_no))
+    r = done.registration
+    return RegistrationOut(
+        event=code, status=r.status, checkin_code=r.checkin_code, replayed=done.replayed
+    )
+
+
+@events_router.post(
+    "/{code}/registrations/cancel",
+    response_model=RegistrationOut,
+    summary="Cancel a member's registration (points return; the waiting list moves up)",
+    responses=errors(404, 409),
+)
+def cancel(
+    code: Code,
+    body: RegistrationIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
+) -> RegistrationOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    r = member_events.cancel(session, ctx, code, members.member_id(session, body.member_no))
+    return RegistrationOut(event=code, status=r.status, checkin_code=r.checkin_code)
+
+
+@events_router.post(
+    "/{code}/checkin",
+    response_model=RegistrationOut,
+    summary="Check a member in at the event by their code",
+    responses=errors(404, 409),
+)
+def checkin(
+    code: Code,
+    body: CheckinIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
+) -> RegistrationOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    r = member_events.check_in(session, ctx, code, body.checkin_code)
+    return RegistrationOut(event=code, status=r.status, checkin_code=r.checkin_code)
+
+
+class ClosedOut(BaseModel):
+    no_shows: int
+
+
+@events_router.post(
+    "/{code}/close",
+    response_model=ClosedOut,
+    summary="Close an event: members who did not come are no-shows",
+    responses=errors(404),
+)
+def close(
+    code: Code,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> ClosedOut:
+    ctx = _ledger_ctx(session, principal, clock, settings)
+    return ClosedOut(no_shows=member_events.close(session, ctx, code))

@@ -9,7 +9,14 @@ from sqlalchemy.orm import Session
 
 from patron.campaigns import domain, referrals
 from patron.campaigns import service as campaigns
-from patron.campaigns.models import Campaign, CampaignAction, CampaignActionGrant, Referral
+from patron.campaigns.models import (
+    Campaign,
+    CampaignAction,
+    CampaignActionGrant,
+    EventRegistration,
+    MemberEvent,
+    Referral,
+)
 from patron.ledger.models import PointsPosting
 from patron.orders.models import RuleBudgetUsage
 
@@ -93,6 +100,29 @@ def run_check(
             f"Action reward {grant_id} of member {mid} ({points} points) has no matching posting."
         )
     out.extend(_referrals(session, member_id))
+    if member_id is None:
+        out.extend(_events(session))
+    return out
+
+
+def _events(session: Session) -> list[str]:
+    """No event past its capacity; its counter equals the places its registrations hold."""
+    out: list[str] = []
+    held = dict(
+        session.execute(
+            select(EventRegistration.event_id, func.count(EventRegistration.id))
+            .where(EventRegistration.status.in_(("registered", "attended", "no_show")))
+            .group_by(EventRegistration.event_id)
+        ).all()
+    )
+    for e in session.scalars(select(MemberEvent).order_by(MemberEvent.id)):
+        n = int(held.get(e.id, 0))
+        if n > e.capacity:
+            out.append(f"Event {e.code} holds {n} places, more than its capacity of {e.capacity}.")
+        if n != e.registered:
+            out.append(
+                f"Event {e.code} counts {e.registered} places but its registrations hold {n}."
+            )
     return out
 
 

@@ -137,3 +137,47 @@ class Referral(Base):
     referee_points: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class MemberEvent(Base):
+    """A member event (salon, trip, trial, birthday party) with a capacity. ``registered``
+    counts the places taken; the guarded UPDATE ``registered < capacity`` is the only way in."""
+
+    __tablename__ = "member_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: tier codes allowed to register (empty: every tier)
+    tiers: Mapped[list[str]] = mapped_column(JSONType)
+    capacity: Mapped[int] = mapped_column(Integer)
+    registered: Mapped[int] = mapped_column(Integer, default=0)
+    points_cost: Mapped[int] = mapped_column(Integer, default=0)
+    #: a fee paid outside Patron (shown to the member, recorded for the campaign's cost)
+    fee_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), nullable=True
+    )
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EventRegistration(Base):
+    """registered | waitlisted → registered (a place freed) | cancelled; after the event
+    registered → attended (checked in by code) or no_show (when the event is closed)."""
+
+    __tablename__ = "event_registrations"
+    __table_args__ = (
+        UniqueConstraint("event_id", "member_id"),
+        Index("ix_event_registrations_queue", "event_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("member_events.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(12))
+    checkin_code: Mapped[str] = mapped_column(String(16), unique=True)
+    spend_posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

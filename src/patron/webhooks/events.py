@@ -50,6 +50,8 @@ EVENT_TYPES: Final = (
     "campaign.joined",
     "campaign.action_rewarded",
     "referral.changed",
+    "event.registration_changed",
+    "event.closed",
 )
 
 

@@ -146,9 +146,56 @@ def upgrade() -> None:
     )
     op.create_index("ix_referrals_referrer", "referrals", ["referrer_id", "status"])
     op.create_index("ix_referrals_prefix", "referrals", ["phone_prefix", "created_at"])
+    op.create_table(
+        "member_events",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("code", sa.String(40), nullable=False, unique=True),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("starts_at", TS, nullable=False),
+        sa.Column("tiers", JSON, nullable=False),
+        sa.Column("capacity", sa.Integer(), nullable=False),
+        sa.Column("registered", sa.Integer(), nullable=False),
+        sa.Column("points_cost", sa.Integer(), nullable=False),
+        sa.Column("fee_fen", sa.BigInteger(), nullable=False),
+        sa.Column(
+            "campaign_id",
+            sa.Integer(),
+            sa.ForeignKey("campaigns.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        sa.Column("closed_at", TS, nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_table(
+        "event_registrations",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column(
+            "event_id",
+            sa.Integer(),
+            sa.ForeignKey("member_events.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column(
+            "member_id",
+            sa.Integer(),
+            sa.ForeignKey("members.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("checkin_code", sa.String(16), nullable=False, unique=True),
+        sa.Column("spend_posting_id", sa.BigInteger(), nullable=True),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("updated_at", TS, nullable=False),
+        sa.UniqueConstraint("event_id", "member_id"),
+    )
+    op.create_index(
+        "ix_event_registrations_queue", "event_registrations", ["event_id", "status", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("event_registrations")
+    op.drop_table("member_events")
     op.drop_table("referrals")
     op.drop_table("referral_codes")
     op.drop_table("campaign_action_grants")
