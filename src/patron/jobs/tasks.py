@@ -13,6 +13,7 @@ from patron.kit.timeutil import business_tz
 def default_tasks(
     db: Database, cipher: FieldCipher, clock: Clock, settings: Settings
 ) -> list[Task]:
+    from patron.campaigns import jobs as campaign_jobs
     from patron.ledger import jobs as ledger_jobs
     from patron.webhooks import service as webhooks
 
@@ -27,4 +28,10 @@ def default_tasks(
         ),
         Task("release_pending", 15 * 60, lambda: ledger_jobs.run_release(db, clock.now(), tz)),
         Task("expire_points", 60 * 60, lambda: ledger_jobs.run_expire(db, clock.now())),
+        Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
+        Task(
+            "referrals",
+            15 * 60,
+            lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
+        ),
     ]
