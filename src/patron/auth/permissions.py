@@ -31,6 +31,10 @@ MALL_REDEEM: Final = "mall:redeem"  # redeem for a member, verify codes, ship, c
 MALL_MANAGE: Final = "mall:manage"  # gifts, warehouses and stock, flash sales, lotteries
 COUPONS_READ: Final = "coupons:read"  # wallets, coupons, templates
 COUPONS_ISSUE: Final = "coupons:issue"  # issue to members, exchange for points, void
+CAMPAIGNS_READ: Final = "campaigns:read"  # campaigns, actions, results
+CAMPAIGNS_WRITE: Final = "campaigns:write"  # create, change, schedule campaigns and actions
+# Report a member's action (a review, a share) so it earns: an integration's scope
+CAMPAIGNS_ACTIONS: Final = "campaigns:actions"
 
 ALL: Final = frozenset(
     {
@@ -56,6 +60,9 @@ ALL: Final = frozenset(
         MALL_MANAGE,
         COUPONS_READ,
         COUPONS_ISSUE,
+        CAMPAIGNS_READ,
+        CAMPAIGNS_WRITE,
+        CAMPAIGNS_ACTIONS,
     }
 )
 
@@ -82,6 +89,9 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             MALL_MANAGE,
             COUPONS_READ,
             COUPONS_ISSUE,
+            CAMPAIGNS_READ,
+            CAMPAIGNS_WRITE,
+            CAMPAIGNS_ACTIONS,
         }
     ),
     "clerk": frozenset(
@@ -109,6 +119,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             AUDIT_READ,
             MALL_READ,
             COUPONS_READ,
+            CAMPAIGNS_READ,
         }
     ),
 }
@@ -133,5 +144,7 @@ API_KEY_SCOPES: Final = frozenset(
         MALL_MANAGE,
         COUPONS_READ,
         COUPONS_ISSUE,
+        CAMPAIGNS_READ,
+        CAMPAIGNS_ACTIONS,
     }
 )

@@ -83,6 +83,7 @@ class _State:
             settling_due=False,
             keys_taken=False,
             budget_used={},
+            birthday=self.member.birthday,
         )
 
 

@@ -14,6 +14,7 @@ def default_tasks(
     db: Database, cipher: FieldCipher, clock: Clock, settings: Settings
 ) -> list[Task]:
     from patron.analytics import jobs as analytics_jobs
+    from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
     from patron.webhooks import service as webhooks
@@ -37,4 +38,10 @@ def default_tasks(
         ),
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
+        Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
+        Task(
+            "referrals",
+            15 * 60,
+            lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
+        ),
     ]

@@ -54,6 +54,14 @@ def get_member(session: Session, member_no: str) -> Member:
     return member
 
 
+def member_id(session: Session, member_no: str) -> int:
+    """The id of a member by number, without loading the member (404 if unknown)."""
+    found = session.scalar(select(Member.id).where(Member.member_no == member_no))
+    if found is None:
+        raise NotFound("member_not_found", f"No member with number {member_no}.")
+    return int(found)
+
+
 def lock(session: Session, member: Member) -> Member:
     """Re-read ``member`` holding its row until commit (PostgreSQL; SQLite transactions are
     serial already): a read-then-write on the profile, such as "the birthday may be set once",

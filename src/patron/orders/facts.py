@@ -182,6 +182,7 @@ def member_facts(
         settling_due=bool(row.hold_due) or bool(row.lot_due),
         keys_taken=bool(row.points_key_taken) or bool(row.growth_key_taken),
         budget_used=used,
+        birthday=member.birthday,
     )
 
 

@@ -55,6 +55,8 @@ class MemberFacts:
     #: a posting already holds one of the order's idempotency keys (made by another path)
     keys_taken: bool
     budget_used: dict[str, int]
+    #: for birthday-month campaign windows
+    birthday: date | None = None
 
 
 def needs_general_path(facts: MemberFacts, settings: Settings) -> bool:
@@ -101,6 +103,8 @@ def evaluate(
             welcome_bonus_awarded=facts.welcome_given > 0,
             points_earned_today=facts.points_today,
             budget_used=facts.budget_used,
+            member_id=facts.member_id,
+            birthday=facts.birthday,
         ),
         tz=tz,
     )

@@ -38,7 +38,7 @@ from patron.orders.models import (
 )
 from patron.orders.schemas import OrderIn
 from patron.program import service as program_service
-from patron.rules.definitions import EarningRules
+from patron.rules.definitions import CampaignWindows, EarningRules
 from patron.rules.domain import EarnContext, EarningResult, EarnLine, evaluate_order
 from patron.tiers import service as tiers
 from patron.tiers.domain import TierBenefits, TierLadder
@@ -47,11 +47,14 @@ from patron.webhooks import service as webhooks
 
 PRICING_SECTION = "pricing"
 EARNING_SECTION = "earning"
+#: written by the campaigns (``patron.campaigns.service.compile_windows``), read with the rules
+CAMPAIGN_WINDOWS_SECTION = "campaign_windows"
 #: every program section recording an order reads
 ORDER_SECTIONS: dict[str, type[BaseModel]] = {
     ledger.SECTION: ledger.PointsSettings,
     PRICING_SECTION: pricing.PricingSettings,
     EARNING_SECTION: EarningRules,
+    CAMPAIGN_WINDOWS_SECTION: CampaignWindows,
     tiers.SECTION: TierLadder,
 }
 BP = 10_000
@@ -64,6 +67,13 @@ def pricing_settings(session: Session) -> pricing.PricingSettings:
 
 def earning_rules(session: Session) -> EarningRules:
     return program_service.get_section(session, EARNING_SECTION, EarningRules)
+
+
+def rules_in_force(session: Session) -> EarningRules:
+    """The operator's earning rules plus the windows the campaigns compiled (docs/campaigns.md);
+    both sections come with the one preload of ``make_ctx``."""
+    windows = program_service.get_section(session, CAMPAIGN_WINDOWS_SECTION, CampaignWindows)
+    return windows.merged(earning_rules(session))
 
 
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> Ctx:
@@ -131,7 +141,7 @@ def evaluate_earning(
     benefits: TierBenefits,
     lock_budgets: bool,
 ) -> EarningResult:
-    rules = earning_rules(session)
+    rules = rules_in_force(session)
     day = occurred_at.astimezone(ctx.tz).date()
     earlier = session.execute(
         select(func.count(Order.id), func.coalesce(func.sum(Order.welcome_bonus), 0)).where(
@@ -162,6 +172,8 @@ def evaluate_earning(
         welcome_bonus_awarded=int(earlier[1]) > 0,
         points_earned_today=int(today or 0),
         budget_used=used,
+        member_id=member.id,
+        birthday=member.birthday,
     )
     return evaluate_order(rules, ctx_in, tz=ctx.tz)
 
@@ -179,7 +191,7 @@ def _ensure_budget_rows(session: Session, rule_ids: list[str], now: datetime) ->
 
 
 def _charge_budgets(session: Session, result: EarningResult, now: datetime) -> None:
-    budgets = earning_rules(session).budgeted_rules()
+    budgets = rules_in_force(session).budgeted_rules()
     for c in result.points_trace:
         if c.rule_id in budgets and c.points > 0:
             row = session.get(RuleBudgetUsage, c.rule_id)
@@ -473,7 +485,7 @@ def order_settings(session: Session) -> plan.Settings:
     program_service.preload(session, ORDER_SECTIONS)
     return plan.Settings(
         points=ledger.get_points_settings(session),
-        earning=earning_rules(session),
+        earning=rules_in_force(session),
         ladder=tiers.get_ladder(session),
     )
 

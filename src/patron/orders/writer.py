@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, insert, update
+from sqlalchemy import CursorResult, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -276,14 +276,16 @@ def _budgets(session: Session, plans: Sequence[OrderPlan]) -> None:
         for rule_id, points in p.budget_charges
     ]
     if charges:
+        # the Core table, not the entity: an ORM UPDATE with a list of parameters is a "bulk
+        # UPDATE by primary key", which refuses a WHERE on the key given as a bind parameter
+        usage = cast(Table, RuleBudgetUsage.__table__)
         session.execute(
-            update(RuleBudgetUsage)
-            .where(RuleBudgetUsage.rule_id == bindparam("rid"))
+            update(usage)
+            .where(usage.c.rule_id == bindparam("rid"))
             .values(
-                points_used=RuleBudgetUsage.points_used + bindparam("pts"),
+                points_used=usage.c.points_used + bindparam("pts"),
                 updated_at=bindparam("at"),
-            )
-            .execution_options(synchronize_session=False),
+            ),
             charges,
         )
 

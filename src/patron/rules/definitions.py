@@ -16,6 +16,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from patron.kit.buckets import in_share
+
 BP = 10_000  # basis points in 100 %
 #: ×10 is the ceiling for any coefficient or multiplier: 100000 typed for 10000 is a typo we catch
 MAX_FACTOR_BP = 10 * BP
@@ -60,12 +62,30 @@ class BaseRate(_Data):
     per_fen: int = Field(default=100, ge=1, le=1_000_000)
 
 
+class Holdout(_Data):
+    """A control group kept out of a window (A/B test): members whose bucket of ``experiment``
+    (``kit.buckets``) is below ``control_bp`` earn without the window's multiplier."""
+
+    experiment: str = Field(min_length=1, max_length=64)
+    control_bp: int = Field(ge=0, le=5_000)
+
+
 class _Window(_Data):
     id: RuleId
     name: str = Field(default="", max_length=100)
     multiplier_bp: int = Field(default=2 * BP, ge=BP, le=MAX_FACTOR_BP)
     #: most points this window may give across all members (a campaign budget); None = unlimited
     budget_points: Budget | None = None
+    #: audience: tier codes the window applies to (empty: every tier)
+    tiers: tuple[Annotated[str, Field(min_length=1, max_length=32)], ...] = Field(
+        default=(), max_length=50
+    )
+    #: audience: members who joined on these business dates (inclusive); None = no bound
+    joined_from: date | None = None
+    joined_until: date | None = None
+    holdout: Holdout | None = None
+    #: the campaign that owns the window (campaign windows are compiled by ``patron.campaigns``)
+    campaign_id: int | None = None
 
 
 class DateRangeWindow(_Window):
@@ -128,18 +148,103 @@ class WeeklyWindow(_Recurring):
         return self
 
 
-TimeWindow = Annotated[DateRangeWindow | MonthlyWindow | WeeklyWindow, Field(discriminator="kind")]
+class LastWeekendWindow(_Recurring):
+    """A redemption day on the last weekend of every month: its last Saturday and the Sunday
+    after it when that Sunday is still in the month (a month ending on a Saturday has one day)."""
+
+    kind: Literal["last_weekend"] = "last_weekend"
 
 
-def window_active(window: DateRangeWindow | MonthlyWindow | WeeklyWindow, day: date) -> bool:
-    """Whether ``window`` applies on the business date ``day``."""
+class AnnualWindow(_Recurring):
+    """An annual carnival: the same dates every year, month-day to month-day inclusive; an end
+    before the start runs over the new year (12-20 .. 01-05)."""
+
+    kind: Literal["annual"] = "annual"
+    start_month: int = Field(ge=1, le=12)
+    start_day: int = Field(ge=1, le=31)
+    end_month: int = Field(ge=1, le=12)
+    end_day: int = Field(ge=1, le=31)
+
+    @model_validator(mode="after")
+    def _check_days(self) -> Self:
+        for month, day in ((self.start_month, self.start_day), (self.end_month, self.end_day)):
+            date(2024, month, day)  # a leap year: 02-29 is allowed, 04-31 is not
+        return self
+
+
+class BirthdayMonthWindow(_Recurring):
+    """Birthday-month privileges: the whole calendar month of each member's birthday."""
+
+    kind: Literal["birthday_month"] = "birthday_month"
+
+
+AnyWindow = (
+    DateRangeWindow
+    | MonthlyWindow
+    | WeeklyWindow
+    | LastWeekendWindow
+    | AnnualWindow
+    | BirthdayMonthWindow
+)
+TimeWindow = Annotated[AnyWindow, Field(discriminator="kind")]
+
+
+def last_weekend(day: date) -> bool:
+    """Whether ``day`` is the last Saturday of its month or the Sunday right after it."""
+    saturday = day - timedelta(days=1) if day.isoweekday() == 7 else day
+    if saturday.isoweekday() != 6 or saturday.month != day.month:
+        return False
+    return (saturday + timedelta(days=7)).month != saturday.month
+
+
+def window_active(window: AnyWindow, day: date) -> bool:
+    """Whether ``window``'s schedule is on for the business date ``day`` (a birthday-month
+    window is on every day it is in force; ``applies_to`` checks the member's month)."""
     if isinstance(window, DateRangeWindow):
         return window.start <= day <= window.end
     if not window.in_force(day):
         return False
     if isinstance(window, MonthlyWindow):
         return day.day in window.days
-    return day.isoweekday() in window.weekdays
+    if isinstance(window, WeeklyWindow):
+        return day.isoweekday() in window.weekdays
+    if isinstance(window, LastWeekendWindow):
+        return last_weekend(day)
+    if isinstance(window, AnnualWindow):
+        here = (day.month, day.day)
+        start = (window.start_month, window.start_day)
+        end = (window.end_month, window.end_day)
+        return start <= here <= end if start <= end else (here >= start or here <= end)
+    return True
+
+
+def applies_to(
+    window: AnyWindow,
+    day: date,
+    *,
+    member_id: int | None,
+    tier_code: str | None,
+    joined: date | None,
+    birthday: date | None,
+) -> bool:
+    """Whether ``window`` (active on ``day``) applies to this member: its audience, the
+    member's birthday month, and not in the window's control group."""
+    if window.tiers and tier_code not in window.tiers:
+        return False
+    if window.joined_from is not None and (joined is None or joined < window.joined_from):
+        return False
+    if window.joined_until is not None and (joined is None or joined > window.joined_until):
+        return False
+    if isinstance(window, BirthdayMonthWindow) and (
+        birthday is None or birthday.month != day.month
+    ):
+        return False
+    if window.holdout is not None:
+        if member_id is None:
+            return False
+        if in_share(window.holdout.experiment, member_id, window.holdout.control_bp):
+            return False
+    return True
 
 
 class FirstPurchaseBonus(_Data):
@@ -217,7 +322,11 @@ class EarningRules(_Data):
             if rule_id in seen:
                 raise ValueError(f"rule id {rule_id!r} is used twice; rule ids must be unique")
             seen.add(rule_id)
-        ranges = [w for w in self.windows if isinstance(w, DateRangeWindow)]
+        # campaign windows may overlap (several campaigns on one day): only the operator's
+        # own date ranges must be listed in order without overlaps
+        ranges = [
+            w for w in self.windows if isinstance(w, DateRangeWindow) and w.campaign_id is None
+        ]
         for before, after in pairwise(ranges):
             if after.start <= before.end:
                 raise ValueError(
@@ -236,3 +345,15 @@ class EarningRules(_Data):
             self.profile_completion,
         ]
         return {r.id: r.budget_points for r in rules if r.budget_points is not None}
+
+
+class CampaignWindows(_Data):
+    """The windows the campaigns compile (program section ``campaign_windows``): the order path
+    adds them to the operator's own windows (``patron.orders.service.rules_in_force``)."""
+
+    windows: tuple[TimeWindow, ...] = Field(default=(), max_length=1_000)
+
+    def merged(self, rules: EarningRules) -> EarningRules:
+        if not self.windows:
+            return rules
+        return rules.model_copy(update={"windows": (*rules.windows, *self.windows)})

@@ -35,13 +35,12 @@ from patron.rules.definitions import (
     MAX_FACTOR_BP,
     MAX_FEN,
     MAX_POINTS,
+    AnyWindow,
     CategoryCode,
     Combine,
-    DateRangeWindow,
     EarningRules,
-    MonthlyWindow,
     Rounding,
-    WeeklyWindow,
+    applies_to,
     window_active,
 )
 
@@ -82,6 +81,9 @@ class EarnContext(_Frozen):
     budget_used: Mapping[str, Annotated[int, Field(ge=0, le=MAX_POINTS)]] = Field(
         default_factory=dict
     )
+    #: for campaign windows: the control group (by member id) and birthday-month privileges
+    member_id: int | None = None
+    birthday: date | None = None
 
 
 # ---------------------------------------------------------------- outputs
@@ -220,17 +222,28 @@ def _category_stages(
     return out
 
 
-Window = DateRangeWindow | MonthlyWindow | WeeklyWindow
+Window = AnyWindow
 
 
 def _multiplier_stages(
-    rules: EarningRules, ctx: EarnContext, day: date, staged: _Staged
+    rules: EarningRules, ctx: EarnContext, day: date, tz: ZoneInfo, staged: _Staged
 ) -> list[Contribution]:
     candidates: list[tuple[str, ContributionKind, int, str]] = []
     if ctx.tier_multiplier_bp != BP:
         candidates.append((f"tier:{ctx.tier_code or 'none'}", "tier", ctx.tier_multiplier_bp, ""))
+    joined = business_date(ctx.member_since, tz) if ctx.member_since is not None else None
     candidates.extend(
-        (w.id, "window", w.multiplier_bp, w.name) for w in rules.windows if window_active(w, day)
+        (w.id, "window", w.multiplier_bp, w.name)
+        for w in rules.windows
+        if window_active(w, day)
+        and applies_to(
+            w,
+            day,
+            member_id=ctx.member_id,
+            tier_code=ctx.tier_code,
+            joined=joined,
+            birthday=ctx.birthday,
+        )
     )
     if not candidates:
         return []
@@ -375,7 +388,7 @@ def evaluate_order(rules: EarningRules, ctx: EarnContext, *, tz: ZoneInfo) -> Ea
     trace += _category_stages(
         ctx.lines, numerators, rules.category_coefficients, staged, "category:"
     )
-    trace += _multiplier_stages(rules, ctx, day, staged)
+    trace += _multiplier_stages(rules, ctx, day, tz, staged)
     trace += _bonus_stages(rules, ctx, day, tz, base_exact, paid)
 
     budgets = remaining_budgets(rules, ctx.budget_used)

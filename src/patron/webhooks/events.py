@@ -63,6 +63,16 @@ EVENT_TYPES: Final = (
     "tier.changed",
     *MALL_EVENTS,
     *COUPON_EVENTS,
+    # campaigns (patron.campaigns)
+    "campaign.created",
+    "campaign.updated",
+    "campaign.status_changed",
+    "campaign.budget_reached",
+    "campaign.joined",
+    "campaign.action_rewarded",
+    "referral.changed",
+    "event.registration_changed",
+    "event.closed",
 )
 
 

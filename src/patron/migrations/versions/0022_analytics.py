@@ -2,7 +2,7 @@
 written by the nightly scores job, and the record of model runs.
 
 Revision ID: 0022_analytics
-Revises: 0019_coupons
+Revises: 0020_campaigns
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0022_analytics"
-down_revision = "0019_coupons"
+down_revision = "0020_campaigns"
 branch_labels = None
 depends_on = None
 

@@ -109,7 +109,14 @@ def rules_values(rules: EarningRules) -> dict[str, str]:
         if isinstance(w, DateRangeWindow):
             values |= {p + "start": w.start.isoformat(), p + "end": w.end.isoformat()}
         else:
-            days = w.days if isinstance(w, MonthlyWindow) else w.weekdays
+            # the campaigns' kinds (last weekend, annual, birthday month) have no day list
+            days: tuple[int, ...] = (
+                w.days
+                if isinstance(w, MonthlyWindow)
+                else w.weekdays
+                if isinstance(w, WeeklyWindow)
+                else ()
+            )
             values |= {
                 p + "days": ", ".join(str(d) for d in days),
                 p + "from": w.active_from.isoformat() if w.active_from else "",

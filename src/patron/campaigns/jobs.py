@@ -1,0 +1,27 @@
+"""Scheduled campaign work: budget alerts (orders charge budgets without looking at alerts)
+and referrals (discover, reward after the qualifying order, claw back refunded ones)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from patron.auth.principal import Principal
+from patron.campaigns import referrals
+from patron.campaigns import service as campaigns
+from patron.db import Database
+from patron.kit.crypto import FieldCipher
+from patron.orders.service import make_ctx
+
+
+def run_budget_alerts(db: Database, now: datetime) -> int:
+    with db.unit_of_work() as session:
+        return campaigns.run_budget_alerts(
+            session, Principal.system("job:campaign_budgets"), now=now
+        )
+
+
+def run_referrals(db: Database, cipher: FieldCipher, now: datetime, tz: ZoneInfo) -> dict[str, int]:
+    with db.unit_of_work() as session:
+        ctx = make_ctx(session, Principal.system("job:referrals"), now, tz)
+        return referrals.run_referrals(session, ctx, cipher)

@@ -1,0 +1,306 @@
+"""Referral (SPEC A5) with abuse limits (X6).
+
+A member who registers with a referrer (``members.referrer_member_id``, set from the
+referrer's code at sign-up) becomes a referral when ``run_referrals`` next looks: refused at
+once for self-referral (or a referee who referred their own referrer), held for review when
+too many referees with the same phone prefix arrived within the burst window. A pending
+referral is rewarded — both sides, through the ledger, keyed by the referral — after the
+referee's first order that pays at least the minimum (the sign-up alone earns nothing), unless
+the referrer has reached the cap, which is counted under the referrer's ledger lock so two
+referees qualifying at once cannot pass it. A qualifying order refunded before the reward
+refuses it; refunded after, the rewards are clawed back (debt if already spent).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.campaigns import domain
+from patron.campaigns.domain import REFERRAL_SECTION, ReferralSettings
+from patron.campaigns.models import Referral, ReferralCode
+from patron.errors import Conflict, NotFound
+from patron.kit.crypto import FieldCipher
+from patron.ledger import flows
+from patron.ledger import service as ledger
+from patron.ledger.service import Ctx
+from patron.members import service as members
+from patron.members.models import Member
+from patron.orders.models import Order
+from patron.program import service as program
+from patron.webhooks import events
+
+SOURCE_TYPE = "referral"
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and typed
+
+
+def get_settings(session: Session) -> ReferralSettings:
+    return program.get_section(session, REFERRAL_SECTION, ReferralSettings)
+
+
+def code_of(session: Session, member_id: int, *, now: datetime) -> str:
+    """The member's referral code, created on first use."""
+    existing = session.scalar(select(ReferralCode.code).where(ReferralCode.member_id == member_id))
+    if existing:
+        return existing
+    code = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    session.add(ReferralCode(member_id=member_id, code=code, created_at=now))
+    session.flush()
+    return code
+
+
+def referrer_by_code(session: Session, code: str) -> str:
+    """The member number behind a referral code (for the sign-up form)."""
+    no = session.scalar(
+        select(Member.member_no)
+        .join(ReferralCode, ReferralCode.member_id == Member.id)
+        .where(ReferralCode.code == code.upper())
+    )
+    if no is None:
+        raise NotFound("referral_code_not_found", f"No member has the referral code {code!r}.")
+    return no
+
+
+def _emit(session: Session, r: Referral, ctx: Ctx) -> None:
+    events.emit_many(
+        session,
+        [
+            events.NewEvent(
+                "referral.changed",
+                {
+                    "referral_id": r.id,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "referee_points": r.referee_points,
+                    "referrer_points": r.referrer_points,
+                },
+                r.referrer_id,
+            )
+        ],
+        ctx.now,
+    )
+
+
+def _audit(session: Session, ctx: Ctx, r: Referral, before: str | None) -> None:
+    audit.record(
+        session,
+        ctx.actor,
+        f"referral.{r.status}",
+        "referral",
+        str(r.id),
+        None if before is None else {"status": before},
+        {
+            "status": r.status,
+            "reason": r.reason,
+            "referrer": r.referrer_id,
+            "referee": r.referee_id,
+        },
+        at=ctx.now,
+    )
+
+
+def discover(session: Session, ctx: Ctx, cipher: FieldCipher) -> int:
+    """Create the referral rows of members registered with a referrer since the last run."""
+    settings = get_settings(session)
+    new = session.scalars(
+        select(Member)
+        .where(
+            Member.referrer_member_id.is_not(None),
+            ~select(Referral.id).where(Referral.referee_id == Member.id).exists(),
+        )
+        .order_by(Member.id)
+        .execution_options(populate_existing=True)
+    ).all()
+    for m in new:
+        assert m.referrer_member_id is not None
+        prefix = domain.phone_prefix(members.decrypt_phone(m, cipher), settings.prefix_digits)
+        mutual = (
+            session.scalar(
+                select(Member.referrer_member_id).where(Member.id == m.referrer_member_id)
+            )
+            == m.id
+        )
+        recent = int(
+            session.scalar(
+                select(func.count(Referral.id)).where(
+                    Referral.phone_prefix == prefix,
+                    Referral.created_at >= ctx.now - timedelta(hours=settings.burst_hours),
+                )
+            )
+            or 0
+        )
+        status, reason = domain.referral_verdict(
+            referrer_id=m.referrer_member_id,
+            referee_id=m.id,
+            mutual=mutual,
+            same_prefix_recent=recent,
+            settings=settings,
+        )
+        r = Referral(
+            referrer_id=m.referrer_member_id,
+            referee_id=m.id,
+            status=status,
+            reason=reason,
+            phone_prefix=prefix,
+            referrer_points=0,
+            referee_points=0,
+            created_at=ctx.now,
+            resolved_at=None if status == "pending" else ctx.now,
+        )
+        session.add(r)
+        session.flush()
+        _audit(session, ctx, r, None)
+        _emit(session, r, ctx)
+    return len(new)
+
+
+def _first_qualifying(session: Session, member_id: int, min_fen: int) -> tuple[int, int] | None:
+    row = session.execute(
+        select(Order.id, Order.paid_fen - Order.refunded_fen)
+        .where(Order.member_id == member_id, Order.paid_fen >= min_fen)
+        .order_by(Order.ordered_at, Order.id)
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def qualify(session: Session, ctx: Ctx, referral_id: int) -> str:
+    """Reward a pending referral whose referee has a qualifying order (see the module doc)."""
+    settings = get_settings(session)
+    r = session.get(Referral, referral_id)
+    if r is None:
+        raise NotFound("referral_not_found", f"No referral {referral_id}.")
+    # both ledgers locked in member-id order: the referrer's lock serialises its cap count
+    for member_id in sorted({r.referrer_id, r.referee_id}):
+        ledger.begin(session, ctx, member_id)
+    session.refresh(r)
+    if r.status != "pending":
+        return r.status
+    found = _first_qualifying(session, r.referee_id, settings.min_order_fen)
+    if found is not None and found[1] < settings.min_order_fen:
+        r.status, r.reason, r.order_id, r.resolved_at = "refused", "refunded", found[0], ctx.now
+        session.flush()
+        _audit(session, ctx, r, "pending")
+        _emit(session, r, ctx)
+        return r.status
+    rewarded = int(
+        session.scalar(
+            select(func.count(Referral.id)).where(
+                Referral.referrer_id == r.referrer_id, Referral.status == "rewarded"
+            )
+        )
+        or 0
+    )
+    status, reason = domain.qualify_verdict(
+        rewarded_so_far=rewarded,
+        order_net_fen=None if found is None else found[1],
+        settings=settings,
+    )
+    if status is None:
+        return r.status
+    r.status, r.reason, r.resolved_at = status, reason, ctx.now
+    r.order_id = found[0] if found else None
+    if status == "rewarded":
+        _reward(session, ctx, r, settings)
+    session.flush()
+    _audit(session, ctx, r, "pending")
+    _emit(session, r, ctx)
+    return r.status
+
+
+def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings) -> None:
+    """Both sides' points (an extension point: a coupon reward would be issued here too)."""
+    for side, member_id, points in (
+        ("referrer", r.referrer_id, settings.referrer_points),
+        ("referee", r.referee_id, settings.referee_points),
+    ):
+        if points:
+            flows.earn(
+                session,
+                ctx,
+                member_id,
+                points=points,
+                source_type=SOURCE_TYPE,
+                source_id=f"{r.id}:{side}",
+                reason=f"referral reward ({side})",
+                pending_days=0,
+            )
+    r.referrer_points, r.referee_points = settings.referrer_points, settings.referee_points
+
+
+def claw_back_refunded(session: Session, ctx: Ctx, referral_id: int) -> bool:
+    """Take back both rewards of a referral whose qualifying order was refunded below the
+    minimum (points already spent become debt, repaid from future earnings)."""
+    settings = get_settings(session)
+    r = session.get(Referral, referral_id)
+    if r is None or r.status != "rewarded" or r.order_id is None:
+        return False
+    net = session.scalar(select(Order.paid_fen - Order.refunded_fen).where(Order.id == r.order_id))
+    if net is None or net >= settings.min_order_fen:
+        return False
+    for member_id in sorted({r.referrer_id, r.referee_id}):
+        ledger.begin(session, ctx, member_id)
+    session.refresh(r)
+    if r.status != "rewarded":
+        return False
+    for side, member_id, points in (
+        ("referrer", r.referrer_id, r.referrer_points),
+        ("referee", r.referee_id, r.referee_points),
+    ):
+        if points:
+            ledger.clawback_points(
+                session,
+                ctx,
+                member_id,
+                points,
+                source_type=SOURCE_TYPE,
+                source_id=f"{r.id}:{side}",
+                refund_id=f"order-{r.order_id}",
+            )
+    r.status, r.reason, r.resolved_at = "clawed_back", "refunded", ctx.now
+    session.flush()
+    _audit(session, ctx, r, "rewarded")
+    _emit(session, r, ctx)
+    return True
+
+
+def decide(session: Session, ctx: Ctx, referral_id: int, *, approve: bool) -> Referral:
+    """A reviewer's decision on a held referral: approve (it waits for its qualifying order
+    like any other) or refuse."""
+    r = session.get(Referral, referral_id)
+    if r is None:
+        raise NotFound("referral_not_found", f"No referral {referral_id}.")
+    if r.status != "held":
+        raise Conflict("referral_not_held", f"Referral {referral_id} is {r.status}, not held.")
+    r.status = "pending" if approve else "refused"
+    r.resolved_at = None if approve else ctx.now
+    if not approve:
+        r.reason = "refused_on_review"
+    session.flush()
+    _audit(session, ctx, r, "held")
+    _emit(session, r, ctx)
+    return r
+
+
+def run_referrals(session: Session, ctx: Ctx, cipher: FieldCipher) -> dict[str, int]:
+    """The job: discover new referrals, reward those that qualify, claw back refunded ones."""
+    found = discover(session, ctx, cipher)
+    rewarded = 0
+    for rid in list(session.scalars(select(Referral.id).where(Referral.status == "pending"))):
+        rewarded += qualify(session, ctx, rid) == "rewarded"
+    clawed = 0
+    for rid in list(session.scalars(select(Referral.id).where(Referral.status == "rewarded"))):
+        clawed += claw_back_refunded(session, ctx, rid)
+    return {"discovered": found, "rewarded": rewarded, "clawed_back": clawed}
+
+
+def listing(session: Session, status: str) -> list[Referral]:
+    return list(
+        session.scalars(
+            select(Referral).where(Referral.status == status).order_by(Referral.id).limit(500)
+        )
+    )

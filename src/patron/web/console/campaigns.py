@@ -1,0 +1,221 @@
+"""Console: campaigns — create and schedule them with a preview of their reach and maximum
+cost, start / pause / end them, see their results against the control group."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Final
+
+from fastapi import Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from patron.auth import permissions as perm
+from patron.campaigns import results as campaign_results
+from patron.campaigns import service as campaigns
+from patron.campaigns.schemas import CampaignIn
+from patron.errors import PatronError
+from patron.kit.timeutil import business_date, business_tz
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    redirect,
+    render,
+)
+
+router = page_router(CONSOLE_PREFIX)
+Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
+Writer = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_WRITE))]
+Code = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+
+SCHEDULE_LABELS: Final = {
+    "one_off": N_("One-off dates"),
+    "weekly": N_("Member day every week"),
+    "monthly": N_("Member day every month"),
+    "last_weekend": N_("Last weekend of the month"),
+    "annual": N_("Every year on the same dates"),
+    "birthday_month": N_("Birthday month"),
+}
+STATUS_LABELS: Final = {
+    "draft": N_("Draft"),
+    "active": N_("Active"),
+    "paused": N_("Paused"),
+    "ended": N_("Ended"),
+}
+ERRORS: Final = {
+    "campaign_code_taken": N_("Another campaign already uses this code."),
+    "campaign_status_invalid": N_("The campaign cannot move to that status."),
+}
+FORM_FIELDS: Final = (
+    "code",
+    "name",
+    "kind",
+    "start",
+    "end",
+    "days",
+    "multiplier",
+    "budget_points",
+    "budget_yuan",
+    "control_percent",
+    "tiers",
+)
+
+
+def _tz(request: Request) -> Any:
+    return business_tz(request.app.state.settings.business_timezone)
+
+
+def _ints(text: str) -> list[int]:
+    return [int(p) for p in text.replace("，", ",").split(",") if p.strip()]
+
+
+def _parse(form: dict[str, str]) -> CampaignIn:
+    """The form as the API's model; a ValueError or ValidationError means bad input."""
+    kind = form.get("kind", "one_off")
+    schedule: dict[str, Any] = {"kind": kind}
+    if kind == "one_off":
+        schedule |= {"start": form.get("start"), "end": form.get("end")}
+    elif kind == "weekly":
+        schedule["weekdays"] = _ints(form.get("days", ""))
+    elif kind == "monthly":
+        schedule["days"] = _ints(form.get("days", ""))
+    elif kind == "annual":
+        # the year of the dates is ignored: the same month-days every year
+        start, end = date.fromisoformat(form["start"]), date.fromisoformat(form["end"])
+        schedule |= {
+            "start_month": start.month,
+            "start_day": start.day,
+            "end_month": end.month,
+            "end_day": end.day,
+        }
+    multiplier = form.get("multiplier", "").strip()
+    yuan = form.get("budget_yuan", "").strip()
+    points = form.get("budget_points", "").strip()
+    control = form.get("control_percent", "").strip()
+    tiers = [t.strip() for t in form.get("tiers", "").split(",") if t.strip()]
+    return CampaignIn.model_validate(
+        {
+            "code": form.get("code", "").strip(),
+            "name": form.get("name", "").strip(),
+            "schedule": schedule,
+            "audience": {"tiers": tiers},
+            "multiplier_bp": round(float(multiplier) * 10_000) if multiplier else None,
+            "budget_points": int(points) if points else None,
+            "budget_fen": round(float(yuan) * 100) if yuan else None,
+            "control_bp": round(float(control) * 100) if control else None,
+        }
+    )
+
+
+def _page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    form: dict[str, str] | None = None,
+    preview: campaigns.Preview | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    session = get_session(request)
+    settings = campaigns.get_settings(session)
+    rows = [
+        {
+            "c": c,
+            "cap": campaigns.points_cap(c, settings),
+            "used": campaigns.points_used(session, c.id),
+        }
+        for c in campaigns.listing(session)
+    ]
+    ctx = {
+        "nav": "campaigns",
+        "rows": rows,
+        "form": form or {"kind": "one_off", "multiplier": "2"},
+        "preview": preview,
+        "error": error,
+        "schedule_labels": SCHEDULE_LABELS,
+        "status_labels": STATUS_LABELS,
+        "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
+    }
+    return render(request, "console/campaigns/index.html", ctx, status=status)
+
+
+@router.get("/campaigns")
+def index(request: Request, viewer: Reader) -> HTMLResponse:
+    return _page(request, viewer)
+
+
+@router.post("/campaigns")
+async def create(request: Request, viewer: Writer) -> Response:
+    raw = await request.form()
+    form = {k: str(raw.get(k, ""))[:200] for k in (*FORM_FIELDS, "action")}
+    return _create(request, viewer, form)
+
+
+def _create(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
+    session = get_session(request)
+    try:
+        data = _parse(form)
+    except (ValueError, KeyError, ValidationError):
+        return _page(
+            request,
+            viewer,
+            form=form,
+            error=N_(
+                "Check the fields: a code, a name, a schedule, and a budget for a multiplier."
+            ),
+            status=422,
+        )
+    if form.get("action") == "preview":
+        tz = _tz(request)
+        today = business_date(request.app.state.clock.now(), tz)
+        return _page(
+            request, viewer, form=form, preview=campaigns.preview(session, data, today=today, tz=tz)
+        )
+    try:
+        with session.begin_nested():
+            campaigns.create(session, viewer.principal, data, now=request.app.state.clock.now())
+    except PatronError as exc:
+        message = ERRORS.get(exc.code, N_("That did not work; nothing was changed."))
+        return _page(request, viewer, form=form, error=message, status=exc.status)
+    return redirect(request, f"{CONSOLE_PREFIX}/campaigns", flash=N_("Campaign saved as a draft."))
+
+
+@router.post("/campaigns/{code}/status")
+def set_status(
+    request: Request,
+    code: Code,
+    viewer: Writer,
+    status: Annotated[str, Form(pattern="^(active|paused|ended)$")],
+) -> Response:
+    session = get_session(request)
+    try:
+        with session.begin_nested():
+            campaigns.set_status(
+                session, viewer.principal, code, status, now=request.app.state.clock.now()
+            )
+    except PatronError as exc:
+        message = ERRORS.get(exc.code, N_("That did not work; nothing was changed."))
+        return _page(request, viewer, error=message, status=exc.status)
+    return redirect(request, f"{CONSOLE_PREFIX}/campaigns/{code}", flash=N_("Campaign updated."))
+
+
+@router.get("/campaigns/{code}")
+def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
+    session = get_session(request)
+    c = campaigns.get(session, code)
+    tz = _tz(request)
+    today: date = business_date(request.app.state.clock.now(), tz)
+    ctx = {
+        "nav": "campaigns",
+        "c": c,
+        "r": campaign_results.results(session, c, today=today, tz=tz),
+        "cap": campaigns.points_cap(c, campaigns.get_settings(session)),
+        "schedule_labels": SCHEDULE_LABELS,
+        "status_labels": STATUS_LABELS,
+        "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
+    }
+    return render(request, "console/campaigns/detail.html", ctx)
