@@ -34,6 +34,7 @@ from patron.web.pages import (
     render,
     translate,
 )
+from patron.web.portal import summary
 
 router = page_router(CONSOLE_PREFIX)
 
@@ -316,12 +317,14 @@ def _tier_context(session: Session, ctx: ledger.Ctx, member_id: int, locale: str
     ladder = tiers.get_ladder(session)
     state = tiers.state(session, ctx, member_id)
     progress = tier_domain.progress(ladder, state.code, state.window_growth)
+    view = summary.build_tier_view(ladder, state, now=ctx.now, tz=ctx.tz, locale=locale)
     changes, changes_total = tiers.history(session, member_id, limit=PAGE_SIZE)
     return {
         "ladder": ladder,
         "tier_names": {t.code: tier_name(t, locale) for t in ladder.tiers},
         "tier": ladder.get(state.code),
         "tier_state": state,
+        "tier_view": view,
         "progress": progress,
         "next_tier": ladder.get(progress.next) if progress.next else None,
         "tier_changes": changes,
