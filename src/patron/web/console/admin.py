@@ -7,7 +7,6 @@ except a new API key, whose secret is shown once in the response and never again
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from patron.analytics import domain as dates
 from patron.audit import service as audit_service
@@ -22,7 +22,9 @@ from patron.auth import permissions as perm
 from patron.auth import service as auth_service
 from patron.config import Settings
 from patron.errors import PatronError
+from patron.tiers import service as tiers
 from patron.web.console import audit_labels
+from patron.web.console.members import tier_name
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -387,14 +389,7 @@ def audit_log(
     )
     query = {k: v for k, v in filters.items() if v}
     ctx.update(
-        records=[
-            {
-                "record": r,
-                "before": _compact(r.before),
-                "after": _compact(r.after),
-            }
-            for r in records
-        ],
+        records=audit_labels.rows(session, records, _tier_names(session, viewer.locale)),
         total=total,
         pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
         query=query,
@@ -402,5 +397,5 @@ def audit_log(
     return render(request, "console/admin/audit.html", ctx)
 
 
-def _compact(data: dict[str, Any] | None) -> str:
-    return "" if data is None else json.dumps(data, ensure_ascii=False, sort_keys=True)
+def _tier_names(session: Session, locale: str) -> dict[str, str]:
+    return {t.code: tier_name(t, locale) for t in tiers.get_ladder(session).tiers}
