@@ -13,6 +13,7 @@ from patron.web.console import (
     config_earning,
     dashboard,
     desk,
+    exports,
     member_actions,
     members,
     privacy,
@@ -22,6 +23,7 @@ router = APIRouter()
 for _module in (
     auth,
     dashboard,
+    exports,  # before members: /members/export is not a member number
     members,
     member_actions,
     approvals,

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from patron.analytics import domain as dates
 from patron.audit import service as audit_service
+from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
 from patron.auth import service as auth_service
 from patron.config import Settings
 from patron.errors import PatronError
 from patron.tiers import service as tiers
-from patron.web.console import audit_labels
+from patron.web.console import audit_labels, exports
 from patron.web.console.members import tier_name
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -322,7 +323,9 @@ def audit_log(
     start_text: Annotated[str, Query(alias="from", max_length=32)] = "",
     end_text: Annotated[str, Query(alias="to", max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-) -> HTMLResponse:
+    fmt: Annotated[str, Query(alias="format", max_length=8)] = "",
+) -> Response:
+    """The log, filtered; with ``format=csv|xlsx`` the filtered records as a download."""
     settings: Settings = request.app.state.settings
     tz = ZoneInfo(settings.business_timezone)
     session = get_session(request)
@@ -374,6 +377,22 @@ def audit_log(
     }
     if errors:
         return render(request, "console/admin/audit.html", ctx, status=422)
+    search = {
+        "entity_type": entity_type or None,
+        "entity_id": filters["entity_id"] or None,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": filters["action"] or None,
+        "member_no": filters["member"] or None,
+        "since": dates.day_start_utc(start, tz) if start else None,
+        "until": dates.utc_bounds(end, end, tz)[1] if end else None,
+    }
+    if fmt in exports.FORMATS:
+
+        def rows(s: Session, limit: int, offset: int) -> list[AuditRecord]:
+            return audit_service.search(s, limit=limit, offset=offset, **search)[0]  # type: ignore[arg-type]
+
+        return exports.audit_export(request, viewer, fmt, rows)
     records, total = audit_service.search(
         session,
         entity_type=entity_type or None,
