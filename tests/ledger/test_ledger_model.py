@@ -522,11 +522,16 @@ def op_adjust(run: Run, data: st.DataObject, i: int) -> None:
     waits = run.adjusted[day] + abs(amount) > run.limits.adjustment_daily_limit
 
     def model(m: Member) -> bool:
+        m.settle(run.now, run.policy)
         if waits:
+            # a removal the member could not pay now is refused rather than queued
+            held = m.growth if ledger == "growth" else m.available
+            if held + amount < 0:
+                event("waiting removal refused: over the balance")
+                return False
             event("adjustment waits: daily limit")
             return True  # nothing moves until a second person approves
         event("adjustment applied")
-        m.settle(run.now, run.policy)
         if ledger == "growth":
             if m.growth + amount < 0:
                 return False

@@ -7,6 +7,7 @@ import html
 import re
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -152,9 +153,10 @@ def test_member_page_shows_tier_progress_balance_expiry_and_history(staff, membe
     points = admin.get(f"/console/members/{member}", params={"tab": "points"}).text
     assert 'data-bucket="available">1,500<' in points
     assert '<td>2027-03-01</td><td class="num">1,500<' in points  # usable for 365 days
-    assert 'data-posting="' in points and "order:A-1" in points
+    assert 'data-posting="' in points and "Earned through the API (order A-1)" in points
     audit = admin.get(f"/console/members/{member}", params={"tab": "audit"}).text
-    assert "member.tag_add" in audit and "points.earn" in audit
+    assert 'data-action="member.tag_add"' in audit and "Tag added" in audit
+    assert 'data-action="points.earn"' in audit and "Points earned" in audit
     assert admin.get(f"/console/members/{member}", params={"tab": "orders"}).status_code == 200
     assert admin.get("/console/members/1234567890").status_code == 404
 
@@ -356,13 +358,15 @@ def test_history_pages_and_audit_trail_includes_adjustments(
     first = admin.get(url, params={"tab": "points"}).text
     assert first.count('data-posting="') == 20 and "Page 1 of 2" in first
     second = admin.get(url, params={"tab": "points", "page": 2}).text
-    assert second.count('data-posting="') == 1 and "api:order:A-1" in second
+    assert second.count('data-posting="') == 1
+    assert "Earned through the API (order A-1)" in second
     operator = staff("operator")
     adj = _request_big(operator, member, 12_000, balance="1,700")
     token = _csrf(admin.get("/console/approvals").text)
     admin.post(f"/console/approvals/{adj}/reject", data={"csrf_token": token, "note": "no"})
     trail = admin.get(url, params={"tab": "audit"}).text
-    assert "points.adjust_request" in trail and "points.adjust_reject" in trail
+    assert 'data-action="points.adjust_request"' in trail and "Adjustment requested" in trail
+    assert 'data-action="points.adjust_reject"' in trail and "Adjustment rejected" in trail
 
 
 def test_member_pages_in_chinese(staff, member):
@@ -405,16 +409,68 @@ def test_orders_tab_lists_orders_and_returns(staff, member, client, shop):
     assert "R-1" in returns and "¥" in returns
 
 
-def test_approving_a_removal_larger_than_the_balance_is_refused(staff, member, database):
+def test_a_removal_larger_than_the_balance_is_refused_when_asked_and_when_approved(
+    staff, member, database, client, auth_headers
+):
     operator, admin = staff("operator"), staff("admin")
-    adj = _request_big(operator, member, -12_000)  # requests are not checked against balance
-    token = _csrf(admin.get("/console/approvals").text)
-    r = admin.post(f"/console/approvals/{adj}/approve", data={"csrf_token": token})
+    url = f"/console/members/{member}"
+    form = {"csrf_token": _csrf(operator.get(url).text), "ledger": "points", "reason": "fix"}
+    # Waiting for approval is no reason to queue what the member cannot pay now.
+    r = operator.post(f"{url}/adjust", data={**form, "amount": "-12000"})
+    assert r.status_code == 422
+    assert "does not have that many points" in _error_for(r.text, "amount")
+    assert _count(database, model=PointsAdjustment) == 1  # the fixture's growth adjustment
+    # A removal the member can pay now waits; the approver sees the balance and what is left.
+    h = auth_headers("admin")
+    limits = client.get("/api/v1/points/settings", headers=h).json()
+    r = client.put(
+        "/api/v1/points/settings", json={**limits, "adjustment_approval_limit": 1000}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    adj = _request_big(operator, member, -1_400)
+    page = admin.get("/console/approvals").text
+    assert 'data-balance="1500"' in page and 'data-after="100"' in page
+    # ... and if the balance falls in between, approving is refused and changes nothing.
+    r = operator.post(f"{url}/adjust", data={**form, "amount": "-500"})
+    assert r.status_code == 200 and "Adjustment applied." in r.text
+    page = admin.get("/console/approvals").text
+    assert 'data-after="-400"' in page and "Not enough: refused if approved" in page
+    r = admin.post(f"/console/approvals/{adj}/approve", data={"csrf_token": _csrf(page)})
     assert r.status_code == 409
     assert "no longer has enough points" in _error_for(r.text, str(adj))
     with database.unit_of_work() as s:
         assert s.get(PointsAdjustment, adj).status == "pending_approval"
     assert _count(database, AuditRecord.action == "points.adjust_approve") == 0
+
+
+def test_a_single_admin_decides_their_own_request_after_the_waiting_time(
+    staff, member, database, clock, client, auth_headers
+):
+    h = auth_headers("admin")
+    limits = client.get("/api/v1/points/settings", headers=h).json()
+    assert limits["self_approval_delay_hours"] == 24  # the default
+    r = client.put(
+        "/api/v1/points/settings", json={**limits, "self_approval_delay_hours": 1}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    admin = staff("admin")
+    own = _request_big(admin, member, 15_000)
+    page = admin.get("/console/approvals").text
+    assert "or you after" in page and "data-self-decide" not in page
+    r = admin.post(f"/console/approvals/{own}/approve", data={"csrf_token": _csrf(page)})
+    assert r.status_code == 403
+    for _ in range(3):  # the console session slides while in use
+        clock.advance(timedelta(minutes=20))
+        page = admin.get("/console/approvals").text
+    assert f'data-self-decide="{own}"' in page
+    r = admin.post(f"/console/approvals/{own}/approve", data={"csrf_token": _csrf(page)})
+    assert r.status_code == 200 and "approved and applied" in r.text
+    with database.unit_of_work() as s:
+        assert s.get(PointsAdjustment, own).status == "applied"
+        record = s.scalars(
+            select(AuditRecord).where(AuditRecord.action == "points.adjust_approve")
+        ).one()
+        assert record.after["self_decided"] is True
 
 
 def test_tier_history_and_consent_sources_in_chinese(staff, client, make_member, auth_headers):

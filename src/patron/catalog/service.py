@@ -75,6 +75,16 @@ def store_names(session: Session, codes: set[str]) -> dict[str, str]:
     return dict(rows.all())
 
 
+def category_names(session: Session, codes: set[str]) -> dict[str, str]:
+    """Category code → name for the codes that are categories (one query)."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        select(Category.code, Category.name).where(Category.code.in_(sorted(codes)))
+    )
+    return dict(rows.all())
+
+
 def store_exists(session: Session, code: str) -> bool:
     return session.scalar(select(Store.id).where(Store.code == code)) is not None
 

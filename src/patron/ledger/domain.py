@@ -64,6 +64,12 @@ class InsufficientPoints(Conflict):
         )
 
 
+def may_decide_own(requested_at: datetime, now: datetime, delay_hours: int) -> bool:
+    """Whether the requester may decide their own waiting adjustment: only after the delay has
+    passed (0 = never). The wait gives other staff time to see it; the audit marks it."""
+    return delay_hours > 0 and now >= requested_at + timedelta(hours=delay_hours)
+
+
 def validate_points(
     value: object, *, field: str = "points", upper: int = MAX_POINTS_PER_POSTING
 ) -> int:

@@ -17,7 +17,7 @@ from patron.audit.models import AuditRecord
 from patron.db import advisory_lock
 from patron.errors import Conflict, Forbidden, Invalid, NotFound
 from patron.kit.timeutil import business_date
-from patron.ledger import domain, growth, service
+from patron.ledger import domain, growth, queries, service
 from patron.ledger.models import PointsAdjustment, PointsPosting, PointsRefund
 from patron.ledger.service import Ctx, PostingResult
 from patron.tiers import service as tiers
@@ -379,6 +379,8 @@ def request_adjustment(
     if not needs_approval:
         done = _applied_today_without_approval(session, ctx, ledger)
         needs_approval = done + abs(amount) > ctx.settings.adjustment_daily_limit
+    if needs_approval and amount < 0:
+        _refuse_overdraw(session, ctx, member_id, ledger, amount)
     row = PointsAdjustment(
         member_id=member_id,
         ledger=ledger,
@@ -409,6 +411,25 @@ def request_adjustment(
         },
     )
     return row
+
+
+def _refuse_overdraw(session: Session, ctx: Ctx, member_id: int, ledger: str, amount: int) -> None:
+    """A deduction that waits for approval is refused now if the member could not pay it now,
+    rather than queued for an approver to find out. (Applying it re-checks under the ledger's
+    guarded write: the balance may still fall in between.)"""
+    service.begin(session, ctx, member_id)  # lock and settle: due releases, expiry, debt
+    if ledger == "points":
+        available = queries.balance(session, member_id, ctx.now).available
+        if available + amount < 0:
+            raise domain.InsufficientPoints(-amount, max(available, 0))
+    else:
+        current, _ = growth.balance(session, member_id)
+        if current + amount < 0:
+            raise Conflict(
+                "insufficient_growth",
+                f"cannot remove {-amount} growth; the member has {current}",
+                details={"requested": -amount, "available": current},
+            )
 
 
 def _applied_today_without_approval(session: Session, ctx: Ctx, ledger: str) -> int:
@@ -449,7 +470,9 @@ def decide_adjustment(
         raise NotFound("adjustment_not_found", f"No adjustment {adjustment_id}.")
     if row.status != "pending_approval":
         raise Conflict("adjustment_decided", f"Adjustment {adjustment_id} is already {row.status}.")
-    if row.requested_by_key == ctx.actor.key[:80]:
+    if row.requested_by_key == ctx.actor.key[:80] and not domain.may_decide_own(
+        row.created_at, ctx.now, ctx.settings.self_approval_delay_hours
+    ):
         raise Forbidden("approver_must_differ", "A second person must approve this adjustment.")
     if approve:
         _apply(session, ctx, row)
@@ -464,6 +487,10 @@ def decide_adjustment(
         "points.adjust_approve" if approve else "points.adjust_reject",
         "points_adjustment",
         str(row.id),
-        {"status": row.status, "note": note},
+        {
+            "status": row.status,
+            "note": note,
+            "self_decided": row.requested_by_key == ctx.actor.key[:80],
+        },
     )
     return row

@@ -56,6 +56,9 @@ class PointsSettings(BaseModel):
     adjustment_daily_limit: StrictInt = Field(
         default=20_000, ge=0, le=domain.MAX_POINTS_PER_POSTING
     )
+    #: hours after which the requester may decide their own adjustment that waits for approval
+    #: (a program with a single admin is not stuck); 0 = never, a second person always decides
+    self_approval_delay_hours: StrictInt = Field(default=24, ge=0, le=24 * 30)
     #: the most one free-form earning (``POST .../points/earn``) may credit; more is an adjustment
     direct_earn_limit: StrictInt = Field(default=1_000, ge=0, le=domain.MAX_POINTS_PER_POSTING)
     #: pending (return-window) days applied to an earning that does not say; 0 = immediate

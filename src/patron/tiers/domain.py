@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, Self
 from zoneinfo import ZoneInfo
 
@@ -182,6 +182,26 @@ def upgrade_target(ladder: TierLadder, current: str, growth: int) -> Tier | None
     """Upgrades apply immediately: the qualifying tier if it is above ``current``."""
     target = qualifying_tier(ladder, growth)
     return target if ladder.index(target.code) > _safe_index(ladder, current) else None
+
+
+def held_through(until: datetime | None, tz: ZoneInfo) -> date | None:
+    """The last business day a hand-set tier holds: an override "until 31 Dec" is stored as the
+    following midnight (it ends when that day ends), so the day shown is the one before.
+    ``None`` when there is no end date (no override, or held until changed again)."""
+    if until is None or until.year >= 9999:
+        return None
+    return (until.astimezone(tz) - timedelta(microseconds=1)).date()
+
+
+def hold_end(day: date, tz: ZoneInfo) -> datetime:
+    """When an override held through business ``day`` ends: the following midnight."""
+    return datetime.combine(day + timedelta(days=1), time.min, tz)
+
+
+def qualified_above(ladder: TierLadder, current: str, growth: int) -> Tier | None:
+    """The tier above ``current`` that ``growth`` already qualifies for, if any: a member held
+    below it by hand gets it only when the hold ends, so pages say that instead of "0 more"."""
+    return upgrade_target(ladder, current, growth)
 
 
 def refund_demotion_target(ladder: TierLadder, current: str, growth: int) -> Tier | None:

@@ -16,6 +16,7 @@ from patron.web.console import (
     coupons,
     dashboard,
     desk,
+    exports,
     mall,
     mall_desk,
     member_actions,
@@ -28,6 +29,7 @@ for _module in (
     auth,
     dashboard,
     analytics,
+    exports,  # before members: /members/export is not a member number
     members,
     member_actions,
     approvals,

@@ -7,7 +7,6 @@ except a new API key, whose secret is shown once in the response and never again
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final
@@ -15,14 +14,18 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from patron.analytics import domain as dates
 from patron.audit import service as audit_service
+from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
 from patron.auth import service as auth_service
 from patron.config import Settings
 from patron.errors import PatronError
-from patron.web.console import audit_labels
+from patron.tiers import service as tiers
+from patron.web.console import audit_labels, exports
+from patron.web.console.members import tier_name
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -320,7 +323,9 @@ def audit_log(
     start_text: Annotated[str, Query(alias="from", max_length=32)] = "",
     end_text: Annotated[str, Query(alias="to", max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-) -> HTMLResponse:
+    fmt: Annotated[str, Query(alias="format", max_length=8)] = "",
+) -> Response:
+    """The log, filtered; with ``format=csv|xlsx`` the filtered records as a download."""
     settings: Settings = request.app.state.settings
     tz = ZoneInfo(settings.business_timezone)
     session = get_session(request)
@@ -372,6 +377,22 @@ def audit_log(
     }
     if errors:
         return render(request, "console/admin/audit.html", ctx, status=422)
+    search = {
+        "entity_type": entity_type or None,
+        "entity_id": filters["entity_id"] or None,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": filters["action"] or None,
+        "member_no": filters["member"] or None,
+        "since": dates.day_start_utc(start, tz) if start else None,
+        "until": dates.utc_bounds(end, end, tz)[1] if end else None,
+    }
+    if fmt in exports.FORMATS:
+
+        def rows(s: Session, limit: int, offset: int) -> list[AuditRecord]:
+            return audit_service.search(s, limit=limit, offset=offset, **search)[0]  # type: ignore[arg-type]
+
+        return exports.audit_export(request, viewer, fmt, rows)
     records, total = audit_service.search(
         session,
         entity_type=entity_type or None,
@@ -387,14 +408,7 @@ def audit_log(
     )
     query = {k: v for k, v in filters.items() if v}
     ctx.update(
-        records=[
-            {
-                "record": r,
-                "before": _compact(r.before),
-                "after": _compact(r.after),
-            }
-            for r in records
-        ],
+        records=audit_labels.rows(session, records, _tier_names(session, viewer.locale)),
         total=total,
         pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
         query=query,
@@ -402,5 +416,5 @@ def audit_log(
     return render(request, "console/admin/audit.html", ctx)
 
 
-def _compact(data: dict[str, Any] | None) -> str:
-    return "" if data is None else json.dumps(data, ensure_ascii=False, sort_keys=True)
+def _tier_names(session: Session, locale: str) -> dict[str, str]:
+    return {t.code: tier_name(t, locale) for t in tiers.get_ladder(session).tiers}

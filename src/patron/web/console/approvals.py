@@ -5,6 +5,7 @@ this page shows its refusals in words."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Final
 
 from fastapi import Depends, Form, Path, Query, Request
@@ -12,7 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
 from patron.errors import PatronError
-from patron.ledger import flows, queries
+from patron.ledger import domain as ledger_domain
+from patron.ledger import flows, growth, queries
 from patron.members import service as members
 from patron.web.console.members import (
     ADJUSTMENT_STATUS_LABELS,
@@ -65,6 +67,13 @@ def _page(
     cipher = cipher_of(request)
     full = viewer.can(perm.MEMBERS_PII)
     owners = members.by_ids(session, list({r.member_id for r in [*rows, *decided]}))
+    lctx = ledger_ctx(request, viewer)
+    # What each member holds now on each ledger: the approver sees what the change leaves.
+    held: dict[tuple[int, str], int] = {}
+    for mid in owners:
+        held[(mid, "points")] = queries.balance(session, mid, lctx.now).available
+        held[(mid, "growth")] = growth.balance(session, mid)[0]
+    delay = lctx.settings.self_approval_delay_hours
     ctx = {
         "nav": "approvals",
         "rows": [*decided, *rows],
@@ -74,7 +83,20 @@ def _page(
         "pager": Pager(page, total),
         "ledger_labels": LEDGER_LABELS,
         "adjustment_status_labels": ADJUSTMENT_STATUS_LABELS,
-        "approval_limit": ledger_ctx(request, viewer).settings.adjustment_approval_limit,
+        "approval_limit": lctx.settings.adjustment_approval_limit,
+        "held": held,
+        "self_delay": delay,
+        "own_from": {
+            r.id: r.created_at + timedelta(hours=delay)
+            for r in [*decided, *rows]
+            if delay and r.requested_by_key == viewer.principal.key[:80]
+        },
+        "may_decide_own": {
+            r.id
+            for r in rows
+            if r.requested_by_key == viewer.principal.key[:80]
+            and ledger_domain.may_decide_own(r.created_at, lctx.now, delay)
+        },
     }
     return render(request, "console/approvals.html", ctx, status=status)
 

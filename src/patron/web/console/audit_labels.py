@@ -3,8 +3,14 @@ where shown). One label for each code in ``patron.audit.service``; a test keeps 
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
 
+from sqlalchemy.orm import Session
+
+from patron.audit.models import AuditRecord
+from patron.members import service as members
 from patron.web.i18n import N_
 
 ACTOR_LABELS: Final = {
@@ -66,3 +72,153 @@ def labels() -> dict[str, dict[str, str]]:
         "entity_labels": ENTITY_LABELS,
         "action_labels": ACTION_LABELS,
     }
+
+
+#: before/after keys → label; keys not listed are shown with their underscores as spaces
+FIELD_LABELS: Final = {
+    "member_id": N_("Member"),
+    "ledger": N_("Ledger"),
+    "amount": N_("Amount"),
+    "points": N_("Points"),
+    "growth": N_("Growth value"),
+    "reason": N_("Reason"),
+    "status": N_("Status"),
+    "note": N_("Note"),
+    "source": N_("Source"),
+    "tier": N_("Tier"),
+    "from": N_("Previous tier"),
+    "to": N_("New tier"),
+    "until": N_("Held through"),
+    "tag": N_("Tag"),
+    "name": N_("Name"),
+    "phone": N_("Phone"),
+    "email": N_("Email"),
+    "birthday": N_("Birthday"),
+    "gender": N_("Gender"),
+    "city": N_("City"),
+    "region": N_("Region"),
+    "member_type": N_("Member type"),
+    "preferred_channel": N_("Preferred channel"),
+    "store_code": N_("Store"),
+    "total_fen": N_("Order total"),
+    "paid_fen": N_("Paid"),
+    "points_fen": N_("Paid with points"),
+    "refunded_fen": N_("Refunded"),
+    "points_used": N_("Points used"),
+    "points_earned": N_("Points earned"),
+    "to_debt": N_("Into points debt"),
+    "self_decided": N_("Decided by the requester"),
+    "username": N_("User name"),
+    "role": N_("Role"),
+    "scopes": N_("Scopes"),
+    "revoked": N_("Revoked"),
+    "channel": N_("Channel"),
+    "granted": N_("Granted"),
+    "field": N_("Field"),
+    "phone_changed": N_("Phone number changed"),
+}
+#: internal references an operator has no use for
+HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})
+VALUE_LABELS: Final = {
+    "points": N_("Points"),
+    "growth": N_("Growth value"),
+    "applied": N_("Applied"),
+    "pending_approval": N_("Waiting for approval"),
+    "rejected": N_("Rejected"),
+}
+TIER_KEYS: Final = frozenset({"tier", "from", "to"})
+#: a posting's source reference ("order:pos:O-1") said as what it is
+SOURCE_LABELS: Final = {
+    "order": N_("Order %(ref)s"),
+    "order_return": N_("Return %(ref)s"),
+    "api": N_("Through the API: %(ref)s"),
+    "checkin": N_("Check-in %(ref)s"),
+    "profile": N_("Profile bonus %(ref)s"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One labelled value; ``translate``: the value is a message id too."""
+
+    label: str
+    value: str
+    translate: bool = False
+    #: values of the placeholders in ``value`` when it is translated
+    values: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    record: AuditRecord
+    #: the member number when the record is about a member (stored under its row id or number)
+    entity: str
+    before: list[Shown]
+    after: list[Shown]
+
+
+def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, str]) -> Shown:
+    label = FIELD_LABELS.get(key, key.replace("_", " "))
+    if isinstance(v, bool):
+        return Shown(label, N_("Yes") if v else N_("No"), True)
+    if key == "member_id" and isinstance(v, int):
+        return Shown(label, member_nos.get(v, str(v)))
+    if isinstance(v, int):
+        if key.endswith("_fen"):
+            return Shown(
+                label,
+                f"¥{v // 100:,}.{v % 100:02d}" if v >= 0 else f"-¥{-v // 100:,}.{-v % 100:02d}",
+            )
+        return Shown(label, f"{v:,}")
+    if isinstance(v, str):
+        if key in ("source", "refund"):
+            kind, _, ref = v.partition(":")
+            if kind in SOURCE_LABELS and ref:
+                return Shown(label, SOURCE_LABELS[kind], True, {"ref": ref.replace(":", " ")})
+            return Shown(label, v.replace(":", " "))
+        if key in TIER_KEYS and v in tiers:
+            return Shown(label, tiers[v])
+        if v in VALUE_LABELS and key in ("ledger", "status"):
+            return Shown(label, VALUE_LABELS[v], True)
+        return Shown(label, v)
+    if isinstance(v, list):
+        return Shown(label, ", ".join(str(x) for x in v))
+    if isinstance(v, dict):
+        return Shown(label, "; ".join(f"{k.replace('_', ' ')} {x}" for k, x in v.items()))
+    return Shown(label, str(v))
+
+
+def _shown(
+    data: Mapping[str, Any] | None, member_nos: Mapping[int, str], tiers: Mapping[str, str]
+) -> list[Shown]:
+    if not data:
+        return []
+    return [
+        _value(k, v, member_nos, tiers)
+        for k, v in data.items()
+        if v is not None and k not in HIDDEN_FIELDS
+    ]
+
+
+def rows(
+    session: Session, records: list[AuditRecord], tier_names: Mapping[str, str]
+) -> list[AuditRow]:
+    """Records with labelled values and member numbers instead of row ids (one query)."""
+    ids: set[int] = set()
+    for r in records:
+        for data in (r.before, r.after):
+            if data and isinstance(data.get("member_id"), int):
+                ids.add(data["member_id"])
+        if r.entity_type == "member" and r.entity_id.isdecimal() and len(r.entity_id) < 10:
+            ids.add(int(r.entity_id))
+    found = members.by_ids(session, sorted(ids)) if ids else {}
+    nos = {mid: m.member_no for mid, m in found.items()}
+    out = []
+    for r in records:
+        entity = r.entity_id
+        if r.entity_type == "member" and entity.isdecimal() and len(entity) < 10:
+            entity = nos.get(int(entity), entity)
+        out.append(
+            AuditRow(r, entity, _shown(r.before, nos, tier_names), _shown(r.after, nos, tier_names))
+        )
+    return out

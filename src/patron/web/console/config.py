@@ -363,6 +363,7 @@ def expiry_values(s: ledger.PointsSettings) -> dict[str, str]:
         "reminder_days": str(s.reminder_days),
         "approval_limit": str(s.adjustment_approval_limit),
         "daily_limit": str(s.adjustment_daily_limit),
+        "self_approval_hours": str(s.self_approval_delay_hours),
         "direct_earn_limit": str(s.direct_earn_limit),
         "pending_days": str(s.default_pending_days),
     }
@@ -378,6 +379,7 @@ def parse_expiry(form: DraftForm) -> ledger.PointsSettings | None:
     form.integer("reminder_days", ("reminder_days",))
     form.integer("approval_limit", ("adjustment_approval_limit",))
     form.integer("daily_limit", ("adjustment_daily_limit",))
+    form.integer("self_approval_hours", ("self_approval_delay_hours",))
     form.integer("direct_earn_limit", ("direct_earn_limit",))
     form.integer("pending_days", ("default_pending_days",))
     return form.validate(ledger.PointsSettings)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Depends, Form, Request
@@ -18,8 +19,10 @@ from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.ledger import domain as ledger_domain
 from patron.ledger import flows
+from patron.ledger import service as ledger
 from patron.members import service as members
 from patron.members.schemas import MemberUpdate
+from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console.members import cipher_of, detail_context, ledger_ctx
 from patron.web.i18n import N_
@@ -33,6 +36,7 @@ from patron.web.pages import (
     redirect,
     render,
 )
+from patron.web.portal import summary
 
 router = page_router(CONSOLE_PREFIX)
 T = TypeVar("T")
@@ -312,6 +316,48 @@ def adjust(
 # ---- tier override ---------------------------------------------------------------------------
 
 
+def _hold_end(until: str, ctx: ledger.Ctx) -> tuple[datetime | None, str | None]:
+    """The end of a hold "until" a business day (held through it: it ends at the following
+    midnight), or the message for the field."""
+    if not until.strip():
+        return None, None
+    try:
+        day = parse_day(until.strip())
+    except ValueError:
+        return None, N_("Enter the date as YYYY-MM-DD.")
+    end = tier_domain.hold_end(day, ctx.tz)
+    if end <= ctx.now:
+        return None, N_("The date must be in the future.")
+    return end, None
+
+
+@router.post("/members/{member_no}/tier/preview")
+def preview_tier(
+    request: Request,
+    member_no: str,
+    viewer: Adjuster,
+    tier: Annotated[str, Form(max_length=64)] = "",
+    until: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """What the member's tier page will say once this override is saved; writes nothing."""
+    session = get_session(request)
+    ctx = ledger_ctx(request, viewer)
+    ladder = tiers.get_ladder(session)
+    member = members.get_member(session, member_no)
+    state = tiers.state(session, ctx, member.id)
+    until_at, error = _hold_end(until, ctx)
+    view = None
+    if tier in {t.code for t in ladder.tiers} and error is None:
+        held = until_at or datetime.max.replace(tzinfo=ctx.now.tzinfo)
+        draft = replace(state, code=tier, override_until=held, grace_until=None)
+        view = summary.build_tier_view(ladder, draft, now=ctx.now, tz=ctx.tz, locale=viewer.locale)
+    return render(
+        request,
+        "console/members/_tier_preview.html",
+        {"preview_view": view, "preview_error": error, "base": _url(member_no)},
+    )
+
+
 @router.post("/members/{member_no}/tier")
 def override_tier(
     request: Request,
@@ -333,17 +379,9 @@ def override_tier(
         errors["override_reason"] = N_("Give a reason.")
     elif len(reason) > 200:
         errors["override_reason"] = N_("Enter at most 200 characters.")
-    until_at: datetime | None = None
-    if until.strip():
-        try:
-            day = parse_day(until.strip())
-        except ValueError:
-            errors["until"] = N_("Enter the date as YYYY-MM-DD.")
-        else:
-            # Held through that business day: it ends at the following midnight.
-            until_at = datetime.combine(day + timedelta(days=1), time.min, ctx.tz)
-            if until_at <= ctx.now:
-                errors["until"] = N_("The date must be in the future.")
+    until_at, until_error = _hold_end(until, ctx)
+    if until_error:
+        errors["until"] = until_error
     if not errors:
         member = members.get_member(session, member_no)
 

@@ -23,7 +23,7 @@ from patron.members import service as members
 from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
-from patron.web.console import audit_labels
+from patron.web.console import audit_labels, history_text
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -34,6 +34,7 @@ from patron.web.pages import (
     render,
     translate,
 )
+from patron.web.portal import summary
 
 router = page_router(CONSOLE_PREFIX)
 
@@ -304,11 +305,11 @@ def detail_context(
     if viewer.can(perm.POINTS_READ):
         data.update(_points_summary(session, ctx, member.id))
     if tab == "points":
-        data.update(_points_context(session, ctx, member.id, page))
+        data.update(_points_context(session, ctx, member.id, page, viewer.locale))
     elif tab == "orders":
         data.update(_orders_context(session, member.id, page, rpage))
     elif tab == "audit":
-        data.update(_audit_context(session, member, page))
+        data.update(_audit_context(session, member, page, viewer.locale))
     return data
 
 
@@ -316,12 +317,14 @@ def _tier_context(session: Session, ctx: ledger.Ctx, member_id: int, locale: str
     ladder = tiers.get_ladder(session)
     state = tiers.state(session, ctx, member_id)
     progress = tier_domain.progress(ladder, state.code, state.window_growth)
+    view = summary.build_tier_view(ladder, state, now=ctx.now, tz=ctx.tz, locale=locale)
     changes, changes_total = tiers.history(session, member_id, limit=PAGE_SIZE)
     return {
         "ladder": ladder,
         "tier_names": {t.code: tier_name(t, locale) for t in ladder.tiers},
         "tier": ladder.get(state.code),
         "tier_state": state,
+        "tier_view": view,
         "progress": progress,
         "next_tier": ladder.get(progress.next) if progress.next else None,
         "tier_changes": changes,
@@ -341,11 +344,19 @@ def _points_summary(session: Session, ctx: ledger.Ctx, member_id: int) -> dict[s
     }
 
 
-def _points_context(session: Session, ctx: ledger.Ctx, member_id: int, page: int) -> dict[str, Any]:
+def _points_context(
+    session: Session, ctx: ledger.Ctx, member_id: int, page: int, locale: str
+) -> dict[str, Any]:
     offset = (page - 1) * PAGE_SIZE
     postings, total = queries.history(session, member_id, limit=PAGE_SIZE, offset=offset)
     adjustments, _ = queries.adjustments(session, member_id=member_id, limit=PAGE_SIZE)
-    return {"postings": postings, "pager": Pager(page, total), "adjustments": adjustments}
+    ladder = tiers.get_ladder(session)
+    names = {t.code: tier_name(t, locale) for t in ladder.tiers}
+    return {
+        "postings": history_text.lines(session, member_id, postings, names),
+        "pager": Pager(page, total),
+        "adjustments": adjustments,
+    }
 
 
 def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> dict[str, Any]:
@@ -363,11 +374,12 @@ def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> 
     }
 
 
-def _audit_context(session: Session, member: Any, page: int) -> dict[str, Any]:
+def _audit_context(session: Session, member: Any, page: int, locale: str) -> dict[str, Any]:
     records, total = audit.search(
         session, member_no=member.member_no, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
-    return {"records": records, "pager": Pager(page, total)}
+    names = {t.code: tier_name(t, locale) for t in tiers.get_ladder(session).tiers}
+    return {"records": audit_labels.rows(session, records, names), "pager": Pager(page, total)}
 
 
 @router.get("/members/{member_no}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import segno
 from sqlalchemy.orm import Session
@@ -16,7 +17,8 @@ from patron.ledger.service import Ctx
 from patron.members import card
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
-from patron.tiers.domain import Tier
+from patron.tiers.domain import Tier, TierLadder
+from patron.tiers.service import TierState
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,26 +34,32 @@ class TierView:
     keep_missing: int
     next_evaluation_at: datetime | None
     grace_until: datetime | None
-    override_until: datetime | None
+    #: the last business day a hand-set tier holds (shown as such: it ends after that day)
+    held_through: date | None = None
     #: held by hand with no end date: no evaluation will move it
     held_indefinitely: bool = False
+    #: name of the higher tier the growth already qualifies for while the tier is held below it
+    qualified_name: str = ""
 
 
 def tier_name(tier: Tier, locale: str) -> str:
     return tier.name_zh if locale == "zh_CN" and tier.name_zh else tier.name
 
 
-def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierView:
-    ladder = tiers.get_ladder(session)
-    state = tiers.state(session, ctx, member_id)
+def build_tier_view(
+    ladder: TierLadder, state: TierState, *, now: datetime, tz: ZoneInfo, locale: str
+) -> TierView:
+    """What the member sees of ``state``; pure, so the console can preview a hand-set tier
+    before saving it with exactly the words the portal will show."""
     index = ladder.index(state.code)
     current = ladder.tiers[index]
     nxt = ladder.tiers[index + 1] if index + 1 < len(ladder.tiers) else None
     prog = tier_domain.progress(ladder, state.code, state.window_growth)
     override = state.override_until
-    held = override is not None and override.year >= 9999
-    if held:
-        override = None  # held with no end date: no date to show
+    active = override is not None and override > now
+    qualified = (
+        tier_domain.qualified_above(ladder, state.code, state.window_growth) if active else None
+    )
     return TierView(
         tier=current,
         name=tier_name(current, locale),
@@ -62,11 +70,18 @@ def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierVi
         progress_percent=prog.progress_bp // 100,
         keep_at=current.keep_at,
         keep_missing=max(current.keep_at - state.window_growth, 0),
-        next_evaluation_at=state.next_evaluation_at,
+        next_evaluation_at=None if active else state.next_evaluation_at,
         grace_until=state.grace_until,
-        override_until=override,
-        held_indefinitely=held,
+        held_through=tier_domain.held_through(override, tz) if active else None,
+        held_indefinitely=active and override is not None and override.year >= 9999,
+        qualified_name=tier_name(qualified, locale) if qualified else "",
     )
+
+
+def tier_view(session: Session, ctx: Ctx, member_id: int, locale: str) -> TierView:
+    ladder = tiers.get_ladder(session)
+    state = tiers.state(session, ctx, member_id)
+    return build_tier_view(ladder, state, now=ctx.now, tz=ctx.tz, locale=locale)
 
 
 @dataclass(frozen=True, slots=True)

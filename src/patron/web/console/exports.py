@@ -1,0 +1,310 @@
+"""Console: tables as CSV or Excel (XLSX) downloads — the member list with its current filters,
+a member's points history and the audit log with its filters.
+
+Rows come in batches from the same services as the pages (never SQL here). A CSV streams: its
+batches are read while the response is sent, in a session of their own, so a large export
+holds neither the whole table in memory nor a request's transaction slot for long. An XLSX
+file cannot be sent before it is complete (it is a zip), so XlsxWriter writes it row by row to
+a temporary file in constant-memory mode and the file is then sent and removed. Every text
+cell goes through ``kit.csvsafe`` (formula injection); numbers stay numbers; headers and
+labels are in the viewer's language."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from typing import Annotated, Final
+from zoneinfo import ZoneInfo
+
+import xlsxwriter
+from fastapi import Depends, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
+
+from patron.audit.models import AuditRecord
+from patron.auth import permissions as perm
+from patron.kit import csvsafe
+from patron.ledger import queries
+from patron.members import service as members
+from patron.tiers import service as tiers
+from patron.web import i18n
+from patron.web.console import audit_labels, history_text
+from patron.web.console.members import STATUSES, cipher_of, tier_name
+from patron.web.i18n import N_
+from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router
+
+router = page_router(CONSOLE_PREFIX)
+
+#: rows read per statement while exporting
+BATCH: Final = 1000
+#: an export stops there; the page says to narrow the filters for more
+MAX_ROWS: Final = 1_000_000
+FORMATS: Final = ("csv", "xlsx")
+XLSX_TYPE: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+Rows = Iterable[list[object]]
+#: given a session, the table's rows batch by batch
+Batches = Callable[[Session], Iterator[Rows]]
+
+
+def table_response(
+    request: Request,
+    viewer: Viewer,
+    fmt: str,
+    name: str,
+    header: list[str],
+    batches: Batches,
+) -> Response:
+    """The table as a download; ``header`` holds message ids, translated here."""
+    titles = [i18n.gettext(viewer.locale, h) for h in header]
+    if fmt == "xlsx":
+        return _xlsx(get_session(request), name, titles, batches)
+    db = request.app.state.db
+
+    def stream() -> Iterator[str]:
+        # A BOM: spreadsheet apps then read the UTF-8 (Chinese names) correctly.
+        yield "\ufeff" + _csv_lines([titles])
+        with db.unit_of_work() as session:
+            for rows in batches(session):
+                yield _csv_lines(csvsafe.row(r) for r in rows)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+def _csv_lines(rows: Iterable[Iterable[object]]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue()
+
+
+def _xlsx(session: Session, name: str, titles: list[str], batches: Batches) -> Response:
+    fd, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(fd)
+    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_formulas": False})
+    try:
+        sheet = book.add_worksheet(name[:31])
+        bold = book.add_format({"bold": True})
+        sheet.write_row(0, 0, titles, bold)
+        row_no = 1
+        for rows in batches(session):
+            for values in rows:
+                sheet.write_row(row_no, 0, csvsafe.row(values))
+                row_no += 1
+        book.close()
+    except BaseException:
+        book.close()
+        os.unlink(path)
+        raise
+    return FileResponse(
+        path,
+        media_type=XLSX_TYPE,
+        filename=f"{name}.xlsx",
+        background=BackgroundTask(os.unlink, path),
+    )
+
+
+def _paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
+    """Batches from ``fetch(limit, offset)`` until one comes back short or MAX_ROWS is reached."""
+    offset = 0
+    while offset < MAX_ROWS:
+        rows = fetch(BATCH, offset)
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        offset += BATCH
+
+
+def _fmt(value: str) -> str:
+    return value if value in FORMATS else "csv"
+
+
+# ---- members ---------------------------------------------------------------------------------
+
+MEMBER_HEADER: Final = [
+    N_("Member number"),
+    N_("Name"),
+    N_("Phone"),
+    N_("Tier"),
+    N_("Tags"),
+    N_("Status"),
+    N_("Joined"),
+]
+
+
+@router.get("/members/export")
+def export_members(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
+    q: Annotated[str, Query(max_length=64)] = "",
+    tag: Annotated[str, Query(max_length=32)] = "",
+    tier: Annotated[str, Query(max_length=32)] = "",
+    status: Annotated[str, Query(max_length=16)] = "",
+    channel: Annotated[str, Query(max_length=16)] = "",
+    store: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    """The member list with the filters the list page had (newest first)."""
+    cipher = cipher_of(request)
+    full = viewer.can(perm.MEMBERS_PII)
+    statuses = dict(STATUSES)
+
+    def batches(session: Session) -> Iterator[Rows]:
+        ladder = tiers.get_ladder(session)
+        names = {t.code: tier_name(t, viewer.locale) for t in ladder.tiers}
+
+        def fetch(limit: int, offset: int) -> list[list[object]]:
+            rows, _ = members.search(
+                session,
+                cipher,
+                q=q.strip() or None,
+                tag=tag.strip() or None,
+                tier=tier if tier in names else None,
+                base_tier=ladder.base.code,
+                status=status if status in statuses else None,
+                channel=channel or None,
+                store_code=store.strip() or None,
+                limit=limit,
+                offset=offset,
+                count_limit=0,
+            )
+            codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
+            out: list[list[object]] = []
+            for m in rows:
+                s = members.to_summary(m, cipher, full_pii=full)
+                out.append(
+                    [
+                        s.member_no,
+                        s.name or "",
+                        s.phone,
+                        names.get(codes[m.id], codes[m.id]),
+                        " ".join(s.tags),
+                        i18n.gettext(viewer.locale, statuses.get(s.status, s.status)),
+                        s.created_at.date().isoformat(),
+                    ]
+                )
+            return out
+
+        return _paged(fetch)
+
+    return table_response(request, viewer, _fmt(fmt), "members", MEMBER_HEADER, batches)
+
+
+# ---- a member's points history ---------------------------------------------------------------
+
+POINTS_HEADER: Final = [
+    N_("When"),
+    N_("What happened"),
+    N_("Details"),
+    N_("Available"),
+    N_("Pending"),
+    N_("Points debt"),
+    N_("By"),
+]
+
+
+@router.get("/members/{member_no}/points/export")
+def export_points(
+    request: Request,
+    member_no: str,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.POINTS_READ))],
+    fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
+) -> Response:
+    member_id = members.get_member(get_session(request), member_no).id
+    tz = request.app.state.settings.business_timezone
+
+    def say(phrase: history_text.Phrase) -> str:
+        return i18n.gettext(viewer.locale, phrase[0]) % phrase[1]
+
+    def batches(session: Session) -> Iterator[Rows]:
+        names = {t.code: tier_name(t, viewer.locale) for t in tiers.get_ladder(session).tiers}
+
+        def fetch(limit: int, offset: int) -> list[list[object]]:
+            postings, _ = queries.history(session, member_id, limit=limit, offset=offset)
+            return [
+                [
+                    _local(line.posting.created_at, tz),
+                    say(line.sentence),
+                    " · ".join(say(d) for d in line.details),
+                    line.posting.available_delta,
+                    line.posting.pending_delta,
+                    line.posting.debt_delta,
+                    line.posting.actor or "",
+                ]
+                for line in history_text.lines(session, member_id, postings, names)
+            ]
+
+        return _paged(fetch)
+
+    name = f"points-{member_no}"
+    return table_response(request, viewer, _fmt(fmt), name, POINTS_HEADER, batches)
+
+
+def _local(at: datetime, tz: str) -> str:
+    return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+# ---- the audit log ---------------------------------------------------------------------------
+
+AUDIT_HEADER: Final = [
+    N_("Time"),
+    N_("Actor"),
+    N_("Action"),
+    N_("Entity"),
+    N_("Before"),
+    N_("After"),
+]
+
+
+def audit_export(
+    request: Request,
+    viewer: Viewer,
+    fmt: str,
+    search: Callable[[Session, int, int], list[AuditRecord]],
+) -> Response:
+    """The audit log with the filters of its page (``search(session, limit, offset)``)."""
+    tz = request.app.state.settings.business_timezone
+
+    def label(msg: str) -> str:
+        return i18n.gettext(viewer.locale, msg)
+
+    def values(items: list[audit_labels.Shown]) -> str:
+        return "; ".join(
+            f"{label(s.label)}: " + (label(s.value) % (s.values or {}) if s.translate else s.value)
+            for s in items
+        )
+
+    def batches(session: Session) -> Iterator[Rows]:
+        names = {t.code: tier_name(t, viewer.locale) for t in tiers.get_ladder(session).tiers}
+
+        def fetch(limit: int, offset: int) -> list[list[object]]:
+            records = search(session, limit, offset)
+            out: list[list[object]] = []
+            for row in audit_labels.rows(session, records, names):
+                r = row.record
+                action = audit_labels.ACTION_LABELS.get(r.action)
+                entity = audit_labels.ENTITY_LABELS.get(r.entity_type)
+                out.append(
+                    [
+                        _local(r.at, tz),
+                        r.actor_label,
+                        label(action) if action else r.action,
+                        f"{label(entity) if entity else r.entity_type} {row.entity}",
+                        values(row.before),
+                        values(row.after),
+                    ]
+                )
+            return out
+
+        return _paged(fetch)
+
+    return table_response(request, viewer, _fmt(fmt), "audit", AUDIT_HEADER, batches)
