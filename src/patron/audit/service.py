@@ -103,25 +103,29 @@ def record_many(
     executemany INSERT: a batch writer's thousands of records without a flush each."""
     if not entries:
         return
+    session.execute(insert(AuditRecord), rows(principal, entries))
+
+
+def rows(
+    principal: Principal, entries: list[tuple[str, str, str, dict[str, Any] | None, datetime]]
+) -> list[dict[str, Any]]:
+    """The audit rows of ``record_many``, for a writer that inserts them in its own statement."""
     request_id = current_request_id()
-    session.execute(
-        insert(AuditRecord),
-        [
-            {
-                "at": at,
-                "actor_type": principal.kind,
-                "actor_id": principal.id,
-                "actor_label": principal.label[:120],
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "before": None,
-                "after": _jsonable(after),
-                "request_id": request_id,
-            }
-            for action, entity_type, entity_id, after, at in entries
-        ],
-    )
+    return [
+        {
+            "at": at,
+            "actor_type": principal.kind,
+            "actor_id": principal.id,
+            "actor_label": principal.label[:120],
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "before": None,
+            "after": _jsonable(after),
+            "request_id": request_id,
+        }
+        for action, entity_type, entity_id, after, at in entries
+    ]
 
 
 def _jsonable(data: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -138,7 +138,7 @@ def write(
     # 2. the batch's facts, one query each
     members = {m.id: m for m in (members_by_no[i.data.member_no] for i in bulk)}
     states = _states(session, settings, members, available, bulk, now, tz)
-    products = facts.products(session, [ln.sku for i in bulk for ln in i.data.lines])
+    categories = facts.categories(session, [ln.sku for i in bulk for ln in i.data.lines])
     stores = catalog.existing_store_codes(
         session, {i.data.store_code for i in bulk if i.data.store_code}
     )
@@ -150,7 +150,7 @@ def write(
         data = item.data
         st = states[members_by_no[data.member_no].id]
         try:
-            lines = orders.check_order(data, products, stores.__contains__, now)
+            lines = orders.check_order(data, categories, stores.__contains__, now)
         except PatronError as exc:
             out.errors.append((item.row, str(exc.details.get("field", "*")), exc.message))
             continue

@@ -171,7 +171,7 @@ def commit(session: Session, ctx: Ctx, data: CommitIn) -> tuple[Order, bool]:
     settings, member_facts = gather(session, ctx, member, draft)
     if plan.needs_general_path(member_facts, settings):
         return _commit_general(session, ctx, data, digest), False
-    basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
+    basket = _basket(data, facts.priced_products(session, [ln.sku for ln in data.lines]))
     tier_code, benefits = plan.member_tier(member_facts, settings.ladder)
     q, chosen = _quote(
         session,

@@ -5,15 +5,17 @@ budget rows.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, true
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import exists, func, literal, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, joinedload, lazyload
 
-from patron.catalog.models import Product, Store
+from patron.catalog.models import Category, Product, Store
 from patron.ledger.domain import LotView
 from patron.ledger.models import (
     GrowthPosting,
@@ -28,20 +30,53 @@ from patron.orders.models import Order, RuleBudgetUsage
 from patron.orders.plan import MemberFacts, Settings
 from patron.tiers import domain as tier_domain
 from patron.tiers.models import MemberTier
+from patron.webhooks import events
 
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """The member an order names, whether the order is already recorded, whether its store
-    exists — one statement."""
+    exists and the categories of its SKUs — one statement."""
 
     member: Member | None
     existing_order_id: int | None
     store_known: bool
+    #: category code by SKU, of the SKUs asked for that exist
+    categories: dict[str, str]
+
+
+def _categories_json(session: Session, skus: Sequence[str]) -> Any:
+    """A scalar subquery: the [sku, category code] pairs of ``skus`` as one JSON array."""
+    pair = (
+        func.json_build_array(Product.sku, Category.code)
+        if dialect(session) == "postgresql"
+        else func.json_array(Product.sku, Category.code)
+    )
+    agg = func.json_agg(pair) if dialect(session) == "postgresql" else func.json_group_array(pair)
+    return (
+        select(agg)
+        .select_from(Product)
+        .join(Category, Category.id == Product.category_id)
+        .where(Product.sku.in_(sorted(set(skus))))
+        .scalar_subquery()
+    )
+
+
+def _pairs(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):  # SQLite returns the JSON text
+        value = json.loads(value)
+    return {str(sku): str(code) for sku, code in value}
 
 
 def arrival(
-    session: Session, member_no: str, source: str, external_id: str, store_code: str | None
+    session: Session,
+    member_no: str,
+    source: str,
+    external_id: str,
+    store_code: str | None,
+    skus: Sequence[str] = (),
 ) -> Arrival:
     existing = (
         select(Order.id)
@@ -49,27 +84,44 @@ def arrival(
         .scalar_subquery()
     )
     store = exists().where(Store.code == store_code) if store_code is not None else true()
+    cats = _categories_json(session, skus) if skus else literal(None)
     row = session.execute(
         # consents and tags are not needed to record an order
-        select(Member, existing, store.label("store_known"))
+        select(
+            Member,
+            existing,
+            store.label("store_known"),
+            cats.label("categories"),
+            # the order emits events: who subscribes is read here, not when it emits
+            events.subscriptions_column(session).label("subscriptions"),
+        )
         .options(lazyload("*"))
         .where(Member.member_no == member_no)
     ).first()
     if row is None:  # the caller looks the order up on its own, then answers 404
-        return Arrival(None, None, False)
-    return Arrival(row[0], row[1], bool(row[2]))
+        return Arrival(None, None, False, {})
+    events.prime_subscriptions(session, row[4])
+    return Arrival(row[0], row[1], bool(row[2]), _pairs(row[3]))
 
 
-def products(session: Session, skus: list[str]) -> dict[str, Product]:
-    """Products by SKU with their category (member prices are not needed to record an order)."""
+def priced_products(session: Session, skus: Sequence[str]) -> dict[str, Product]:
+    """Products by SKU with their category and member prices, in one statement (a checkout
+    prices the basket with them)."""
     if not skus:
         return {}
     rows = session.scalars(
         select(Product)
-        .options(lazyload(Product.member_prices))
+        .options(joinedload(Product.member_prices))
         .where(Product.sku.in_(sorted(set(skus))))
-    )
+    ).unique()
     return {p.sku: p for p in rows}
+
+
+def categories(session: Session, skus: Sequence[str]) -> dict[str, str]:
+    """Category code by SKU, of the SKUs that exist (all an order needs of its products)."""
+    if not skus:
+        return {}
+    return _pairs(session.scalar(select(_categories_json(session, skus))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +130,16 @@ class Account:
     debt: int
 
 
-def lock_account(session: Session, member_id: int, now: datetime) -> Account:
+def lock_account(session: Session, member_id: int, now: datetime) -> Account | None:
     """Take the member's ledger lock (creating the account on first use) with one upsert that
-    returns the balances it locked."""
-    ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(PointsAccount)
+    returns the balances it locked.
+
+    SQLite: the transaction's BEGIN IMMEDIATE already serialises every writer, so there is no
+    row to lock; returns None and ``member_facts`` reads the balances with the other facts
+    (the writer creates the account if the member has none)."""
+    if dialect(session) != "postgresql":
+        return None
+    ins = postgresql.insert(PointsAccount)
     stmt = (
         ins.values(**new_account(member_id, now))
         .on_conflict_do_update(
@@ -97,7 +155,7 @@ def lock_account(session: Session, member_id: int, now: datetime) -> Account:
 def member_facts(
     session: Session,
     member: Member,
-    account: Account,
+    account: Account | None,
     settings: Settings,
     *,
     now: datetime,
@@ -162,6 +220,7 @@ def member_facts(
             exists()
             .where(GrowthPosting.idempotency_key == f"earn:order:{source_id}")
             .label("growth_key_taken"),
+            *_balances(mid, account),
         )
     ).one()
     used: dict[str, int] = {}
@@ -177,13 +236,23 @@ def member_facts(
         orders_so_far=int(row.n or 0),
         welcome_given=int(row.welcome or 0),
         points_today=int(row.today or 0),
-        available=account.available,
-        debt=account.debt,
+        available=account.available if account else int(row.available or 0),
+        debt=account.debt if account else int(row.debt or 0),
         settling_due=bool(row.hold_due) or bool(row.lot_due),
         keys_taken=bool(row.points_key_taken) or bool(row.growth_key_taken),
         budget_used=used,
         birthday=member.birthday,
     )
+
+
+def _balances(member_id: int, account: Account | None) -> list[Any]:
+    """The account's balances, unless the lock returned them (no row yet: zero)."""
+    if account is not None:
+        return []
+    return [
+        select(col).where(PointsAccount.member_id == member_id).scalar_subquery().label(name)
+        for name, col in (("available", PointsAccount.available), ("debt", PointsAccount.debt))
+    ]
 
 
 def lock_budgets(session: Session, rule_ids: list[str], now: datetime) -> dict[str, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -398,7 +398,14 @@ def ingest(
 ) -> tuple[Order, bool]:
     digest = content_hash(data.model_dump(mode="json"))
     lock_order(session, data.source, data.external_id)
-    arrived = facts.arrival(session, data.member_no, data.source, data.external_id, data.store_code)
+    arrived = facts.arrival(
+        session,
+        data.member_no,
+        data.source,
+        data.external_id,
+        data.store_code,
+        [ln.sku for ln in data.lines],
+    )
     if arrived.member is None or arrived.existing_order_id is not None:
         existing = find_order(session, data.source, data.external_id)
         if existing is not None:
@@ -411,7 +418,7 @@ def ingest(
     check_active(member)
     lines = check_order(
         data,
-        facts.products(session, [ln.sku for ln in data.lines]),
+        arrived.categories,
         lambda _code: arrived.store_known,
         ctx.now,
     )
@@ -577,18 +584,19 @@ def commit_order(
 
 def check_order(
     data: OrderIn,
-    products: dict[str, Any],
+    categories: Mapping[str, str],
     store_known: Callable[[str], bool],
     now: datetime,
 ) -> list[LineCalc]:
     """The checks of an incoming order that need no ledger: its time, store, lines against the
-    catalogue (``products`` by SKU) and that the payments add up. Returns the priced lines."""
+    catalogue (``categories``: category code by SKU) and that the payments add up. Returns the
+    priced lines."""
     if data.ordered_at > now + FUTURE_TOLERANCE:
         raise Invalid(
             "ordered_at_in_future", "ordered_at is in the future.", details={"field": "ordered_at"}
         )
     check_store_code(data.channel, data.store_code, store_known)
-    lines = order_lines(data, products)
+    lines = order_lines(data, categories)
     total = sum(ln.net_fen for ln in lines)
     paid = sum(p.amount_fen for p in data.payments)
     if paid != total:
@@ -621,8 +629,9 @@ def check_store_code(
         )
 
 
-def order_lines(data: OrderIn, products: dict[str, Any]) -> list[LineCalc]:
-    """The order's lines priced as sent, checked against the catalogue (``products`` by SKU)."""
+def order_lines(data: OrderIn, categories: Mapping[str, str]) -> list[LineCalc]:
+    """The order's lines priced as sent, checked against the catalogue (``categories``:
+    category code by SKU)."""
     numbers = [ln.line_no or i for i, ln in enumerate(data.lines, start=1)]
     if len(set(numbers)) != len(numbers):
         raise Invalid(
@@ -630,14 +639,13 @@ def order_lines(data: OrderIn, products: dict[str, Any]) -> list[LineCalc]:
         )
     out: list[LineCalc] = []
     for i, (no, ln) in enumerate(zip(numbers, data.lines, strict=True)):
-        product = products.get(ln.sku)
-        if product is None:
+        category = categories.get(ln.sku)
+        if category is None:
             raise Invalid(
                 "unknown_sku",
                 f"Line {no}: no product with SKU {ln.sku}.",
                 details={"field": f"lines.{i}.sku"},
             )
-        category = product.category.code
         if ln.category is not None and ln.category != category:
             raise Invalid(
                 "category_mismatch",

@@ -13,7 +13,6 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
@@ -26,10 +25,11 @@ from patron.ledger.models import (
     PointsLot,
     PointsPosting,
 )
+from patron.ledger.service import new_account
+from patron.orders import rows, writer_one
 from patron.orders.models import Order, OrderLine, OrderPayment, RuleBudgetUsage
 from patron.orders.plan import OrderPlan
 from patron.tiers.models import MemberTier, TierChange
-from patron.webhooks import events
 
 
 def _upsert(session: Session) -> Any:
@@ -40,6 +40,9 @@ def write_plans(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
     """Write the plans; returns their orders (lines and payments loaded) in plan order."""
     if not plans:
         return []
+    if len(plans) == 1 and session.get_bind().dialect.name == "postgresql":
+        # one order of a request: one round trip instead of one per kind of row
+        return [writer_one.write_one(session, actor, plans[0])]
     posting_ids = _postings(session, plans)
     _lots(session, plans, posting_ids)
     _accounts(session, plans)
@@ -48,56 +51,33 @@ def write_plans(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
     _budgets(session, plans)
     orders = _orders(session, plans, posting_ids)
     _audits(session, actor, plans, posting_ids)
-    _events(session, plans, orders, posting_ids, growth_ids)
+    rows.emit_events(session, plans, orders, posting_ids, growth_ids)
     return orders
 
 
 def _postings(session: Session, plans: Sequence[OrderPlan]) -> dict[tuple[int, str], int]:
-    rows: list[dict[str, Any]] = []
+    new: list[dict[str, Any]] = []
     keys: list[tuple[int, str]] = []
     for i, p in enumerate(plans):
         for posting in (p.spend, p.earn):
             if posting is None:
                 continue
             keys.append((i, posting.kind))
-            rows.append(
-                {
-                    "member_id": p.member_id,
-                    "kind": posting.kind,
-                    "available_delta": posting.available_delta,
-                    "pending_delta": 0,
-                    "debt_delta": 0,
-                    "reason": posting.reason,
-                    "source_type": p.source_type,
-                    "source_id": p.source_id,
-                    "idempotency_key": posting.key,
-                    "reverses_id": None,
-                    "actor": p.actor,
-                    "created_at": p.now,
-                }
-            )
-    if not rows:
+            new.append(rows.posting_row(p, posting))
+    if not new:
         return {}
-    ids = session.scalars(
-        insert(PointsPosting).returning(PointsPosting.id, sort_by_parameter_order=True), rows
-    ).all()
-    return {k: int(v) for k, v in zip(keys, ids, strict=True)}
+    # matched back by their unique keys: rows may return in any order, which keeps SQLite's
+    # multi-row VALUES form (a guaranteed order sends them one by one there)
+    returned = session.execute(
+        insert(PointsPosting).returning(PointsPosting.idempotency_key, PointsPosting.id), new
+    )
+    by_key = {str(row[0]): int(row[1]) for row in returned}
+    return {k: int(by_key[row["idempotency_key"]]) for k, row in zip(keys, new, strict=True)}
 
 
 def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, int]) -> None:
     new = [
-        {
-            "member_id": p.member_id,
-            "posting_id": posting_ids[(i, "earn")],
-            "amount": p.earn.available_delta,
-            "remaining": p.earn.available_delta,
-            "earned_at": p.effective_at,
-            "expires_at": p.lot_expires_at,
-            "source_type": p.source_type,
-            "source_id": p.source_id,
-        }
-        for i, p in enumerate(plans)
-        if p.earn is not None
+        rows.lot_row(p, posting_ids[(i, "earn")]) for i, p in enumerate(plans) if p.earn is not None
     ]
     if new:
         session.execute(insert(PointsLot), new)
@@ -130,35 +110,40 @@ def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, i
 
 
 def _accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
-    if not any(p.spend for p in plans):
-        # earning only (an import batch): one row per member, one executemany
-        per_member: dict[int, int] = {}
-        for p in plans:
-            if p.earn is not None:
-                per_member[p.member_id] = per_member.get(p.member_id, 0) + p.earn.available_delta
-        if per_member:
-            session.connection().execute(
-                update(PointsAccount)
-                .where(PointsAccount.member_id == bindparam("mid"))
-                .values(
-                    available=PointsAccount.available + bindparam("pts"),
-                    lifetime_earned=PointsAccount.lifetime_earned + bindparam("pts"),
-                ),
-                [{"mid": m, "pts": n} for m, n in sorted(per_member.items())],
-            )
-        return
+    # earnings: one upsert per member, one executemany (on SQLite the member may have no
+    # account yet: nothing locked a row there, BEGIN IMMEDIATE serialised the transaction)
+    earned: dict[int, int] = {}
     for p in plans:
-        spent = -p.spend.available_delta if p.spend else 0
-        earned = p.earn.available_delta if p.earn else 0
-        if not (spent or earned):
+        if p.spend is None and p.earn is not None:
+            earned[p.member_id] = earned.get(p.member_id, 0) + p.earn.available_delta
+    if earned:
+        now = plans[0].now
+        ins = _upsert(session)(PointsAccount)
+        session.execute(
+            ins.on_conflict_do_update(
+                index_elements=[PointsAccount.member_id],
+                set_={
+                    "available": PointsAccount.available + ins.excluded.available,
+                    "lifetime_earned": PointsAccount.lifetime_earned + ins.excluded.lifetime_earned,
+                },
+            ),
+            [
+                {**new_account(m, now), "available": n, "lifetime_earned": n}
+                for m, n in sorted(earned.items())
+            ],
+        )
+    for p in plans:
+        if p.spend is None:
             continue
+        spent = -p.spend.available_delta
+        earned_here = p.earn.available_delta if p.earn else 0
         # The guard *is* the check (invariant 3): spent points must be there before this write.
         res = session.execute(
             update(PointsAccount)
             .where(PointsAccount.member_id == p.member_id, PointsAccount.available >= spent)
             .values(
-                available=PointsAccount.available + (earned - spent),
-                lifetime_earned=PointsAccount.lifetime_earned + earned,
+                available=PointsAccount.available + (earned_here - spent),
+                lifetime_earned=PointsAccount.lifetime_earned + earned_here,
                 lifetime_redeemed=PointsAccount.lifetime_redeemed + spent,
             )
             .execution_options(synchronize_session=False)
@@ -174,21 +159,7 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
         return {}
     ids = session.scalars(
         insert(GrowthPosting).returning(GrowthPosting.id, sort_by_parameter_order=True),
-        [
-            {
-                "member_id": p.member_id,
-                "kind": "earn",
-                "amount": p.growth,
-                "effective_at": p.effective_at,
-                "reason": p.growth_reason,
-                "source_type": p.source_type,
-                "source_id": p.source_id,
-                "idempotency_key": p.growth_key,
-                "actor": p.actor,
-                "created_at": p.now,
-            }
-            for _, p in grown
-        ],
+        [rows.growth_row(p) for _, p in grown],
     ).all()
     totals: dict[int, tuple[int, Any]] = {}
     for _, p in grown:
@@ -221,52 +192,11 @@ def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> No
     ins = _upsert(session)(MemberTier)
     session.execute(
         ins.on_conflict_do_update(
-            index_elements=[MemberTier.member_id],
-            set_={
-                c: ins.excluded[c]
-                for c in (
-                    "tier_code",
-                    "since",
-                    "next_evaluation_at",
-                    "grace_until",
-                    "override_until",
-                    "override_reason",
-                    "updated_at",
-                )
-            },
+            index_elements=[MemberTier.member_id], set_={c: ins.excluded[c] for c in rows.TIER_SET}
         ),
-        [
-            {
-                "member_id": p.member_id,
-                "tier_code": p.tier_move.to_code,
-                "since": p.effective_at,
-                "next_evaluation_at": p.tier_move.next_evaluation_at,
-                "grace_until": None,
-                "override_until": None,
-                "override_reason": None,
-                "updated_at": p.now,
-            }
-            for p in last.values()
-            if p.tier_move is not None
-        ],
+        [rows.tier_row(p) for p in last.values()],
     )
-    session.execute(
-        insert(TierChange),
-        [
-            {
-                "member_id": p.member_id,
-                "from_code": p.tier_move.from_code,
-                "to_code": p.tier_move.to_code,
-                "kind": "upgrade",
-                "reason": "growth reached the threshold",
-                "growth": p.tier_move.growth,
-                "actor": actor.label[:120],
-                "at": p.effective_at,
-            }
-            for p in moved
-            if p.tier_move is not None
-        ],
-    )
+    session.execute(insert(TierChange), [rows.tier_change_row(actor, p) for p in moved])
 
 
 def _budgets(session: Session, plans: Sequence[OrderPlan]) -> None:
@@ -304,54 +234,37 @@ def _orders(
             for i, p in enumerate(plans)
         ],
     ).all()
-    line_rows: list[dict[str, Any]] = [
-        {
-            "order_id": order_id,
-            "line_no": ln.line_no,
-            "sku": ln.sku,
-            "category": ln.category,
-            "quantity": ln.quantity,
-            "unit_price_fen": ln.unit_price_fen,
-            "discount_fen": ln.discount_fen,
-            "net_fen": ln.net_fen,
-            "points_fen": ln.points_fen,
-            "points": ln.points,
-            "paid_fen": ln.paid_fen,
-            "returned_quantity": 0,
-            "refunded_fen": 0,
-            "refunded_points": 0,
-        }
+    line_rows = [
+        rows.line_row(order_id, ln)
         for order_id, p in zip(ids, plans, strict=True)
         for ln in p.lines
     ]
-    pay_rows: list[dict[str, Any]] = [
-        {"order_id": order_id, "method": method, "amount_fen": amount, "points": pts}
+    pay_rows = [
+        rows.payment_row(order_id, pay)
         for order_id, p in zip(ids, plans, strict=True)
-        for method, amount, pts in p.payments
+        for pay in p.payments
     ]
     if line_rows:
         session.execute(insert(OrderLine), line_rows)
     if pay_rows:
         session.execute(insert(OrderPayment), pay_rows)
-    # The orders as the response needs them, without reading back what was just written.
-    lines_of: dict[int, list[OrderLine]] = {}
+    lines_of: dict[int, list[dict[str, Any]]] = {}
     for row in line_rows:
-        lines_of.setdefault(int(row["order_id"]), []).append(OrderLine(**row))
-    pays_of: dict[int, list[OrderPayment]] = {}
+        lines_of.setdefault(int(row["order_id"]), []).append(row)
+    pays_of: dict[int, list[dict[str, Any]]] = {}
     for row in pay_rows:
-        pays_of.setdefault(int(row["order_id"]), []).append(OrderPayment(**row))
-    orders: list[Order] = []
-    for i, (order_id, p) in enumerate(zip(ids, plans, strict=True)):
-        order = Order(
-            id=int(order_id),
-            **p.order,
-            earn_posting_id=posting_ids.get((i, "earn")),
-            spend_posting_id=posting_ids.get((i, "redeem")),
+        pays_of.setdefault(int(row["order_id"]), []).append(row)
+    return [
+        rows.order_object(
+            int(order_id),
+            p,
+            posting_ids.get((i, "earn")),
+            posting_ids.get((i, "redeem")),
+            lines_of.get(int(order_id), []),
+            pays_of.get(int(order_id), []),
         )
-        set_committed_value(order, "lines", lines_of.get(int(order_id), []))
-        set_committed_value(order, "payments", pays_of.get(int(order_id), []))
-        orders.append(order)
-    return orders
+        for i, (order_id, p) in enumerate(zip(ids, plans, strict=True))
+    ]
 
 
 def _audits(
@@ -380,74 +293,3 @@ def _audits(
             for entry in p.audits
         ],
     )
-
-
-def _events(
-    session: Session,
-    plans: Sequence[OrderPlan],
-    orders: Sequence[Order],
-    posting_ids: dict[tuple[int, str], int],
-    growth_ids: dict[int, int],
-) -> None:
-    """The events the general path emits posting by posting (points, growth, tier) and the
-    order's ``order.recorded``, for all plans in one statement."""
-    new: list[events.NewEvent] = []
-    for i, p in enumerate(plans):
-        for posting in (p.spend, p.earn):
-            if posting is None:
-                continue
-            new.append(
-                events.NewEvent(
-                    events.POINTS_EVENTS[posting.kind],
-                    events.posting_payload(
-                        posting_id=posting_ids[(i, posting.kind)],
-                        kind=posting.kind,
-                        available_delta=posting.available_delta,
-                        source_type=p.source_type,
-                        source_id=p.source_id,
-                        occurred_at=p.now,
-                    ),
-                    member_id=p.member_id,
-                    member_no=p.member_no,
-                )
-            )
-        if i in growth_ids:
-            new.append(
-                events.NewEvent(
-                    events.GROWTH_EVENTS["earn"],
-                    events.growth_payload(
-                        posting_id=growth_ids[i],
-                        kind="earn",
-                        amount=p.growth,
-                        source_type=p.source_type,
-                        source_id=p.source_id,
-                        occurred_at=p.now,
-                    ),
-                    member_id=p.member_id,
-                    member_no=p.member_no,
-                )
-            )
-        if p.tier_move is not None:
-            new.append(
-                events.NewEvent(
-                    "tier.changed",
-                    events.tier_payload(
-                        from_tier=p.tier_move.from_code,
-                        to_tier=p.tier_move.to_code,
-                        cause="upgrade",
-                        growth=p.tier_move.growth,
-                        now=p.now,
-                    ),
-                    member_id=p.member_id,
-                    member_no=p.member_no,
-                )
-            )
-        new.append(
-            events.NewEvent(
-                "order.recorded",
-                events.order_recorded_payload(p.member_no, orders[i]),
-                member_id=p.member_id,
-                member_no=p.member_no,
-            )
-        )
-    events.emit_many(session, new, plans[0].now)
