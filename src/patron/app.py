@@ -131,6 +131,7 @@ def create_app(
     app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
     app.state.renderer = pages.Renderer(settings)
     app.state.metrics_registry = new_db_registry(app.state.db, settings.status_dir)
+    app.state.read_db = Database(settings.read_database_url) if settings.read_database_url else None
 
     @app.exception_handler(pages.NeedsSignIn)
     async def _needs_sign_in(request: Request, exc: pages.NeedsSignIn) -> Response:

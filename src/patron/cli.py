@@ -99,11 +99,13 @@ def serve(
         from patron.migrate import upgrade
 
         upgrade(settings.database_url)
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker is its own process: /metrics adds their counters up through this directory.
         import tempfile
 
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="patron-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="patron-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     console.print(
         f"Patron serving on http://{host or settings.host}:{port or settings.port} "
         f"({_safe_url(settings.database_url)})"
@@ -120,6 +122,10 @@ def serve(
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=graceful_timeout,
     )
+    if metrics_dir is not None:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command()

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # with one, the scraper sends it as "Authorization: Bearer <token>" from anywhere.
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    # Analytics (the console dashboard) read from this PostgreSQL streaming replica when set;
+    # reads that gate writes always use database_url (the primary).
+    read_database_url: str | None = None
     # Where `patron backup` writes dumps and `patron backup drill` looks for the latest one.
     backup_dir: Path = Path("var/backups")
     # Outcome of the last backup, drill and check on this host, read by /metrics.

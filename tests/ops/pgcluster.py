@@ -89,3 +89,23 @@ def private_cluster() -> Iterator[Cluster]:
         with suppress(subprocess.CalledProcessError):
             cluster.stop("immediate")
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def streaming_replica(primary: Cluster) -> Iterator[Cluster]:
+    """A hot standby of ``primary`` (pg_basebackup -R), streaming its WAL."""
+    root = Path(tempfile.mkdtemp(prefix="patron-pg-replica-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    replica = Cluster(root / "data", free_port(), primary.bindir)
+    replica._run(
+        "pg_basebackup", "-D", str(replica.datadir), "-h", "127.0.0.1", "-p", str(primary.port),
+        "-U", "postgres", "-R", "-X", "stream", "--no-sync",
+    )  # fmt: skip
+    replica.start()
+    try:
+        yield replica
+    finally:
+        with suppress(subprocess.CalledProcessError):
+            replica.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)

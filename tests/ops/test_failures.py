@@ -3,6 +3,7 @@ orders, then the client retries everything; SIGTERM lets requests in flight fini
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import threading
@@ -156,3 +157,18 @@ def test_sigterm_finishes_the_request_in_flight(database, tmp_path):
         assert server.proc.wait(60) in (0, -signal.SIGTERM)
     with database.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_metrics_add_up_across_worker_processes(database, tmp_path):
+    with serving(database.url, tmp_path, "--workers", "2") as server, httpx.Client() as c:
+        for _ in range(12):  # new connections, so both workers answer some
+            with httpx.Client(timeout=30) as one:
+                assert one.get(f"{server.base}/health/live").status_code == 200
+        body = c.get(f"{server.base}/metrics", timeout=30).text
+    found = re.search(
+        r'patron_http_requests_total\{method="GET",route="/health/live",status="200"\} (\S+)',
+        body,
+    )
+    assert found, body[:2000]
+    assert float(found.group(1)) >= 12  # including the start-up probes, from every worker
+    assert "patron_database_up 1.0" in body

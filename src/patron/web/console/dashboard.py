@@ -15,12 +15,12 @@ from patron.analytics import service as analytics
 from patron.analytics.schemas import Dashboard
 from patron.auth import permissions as perm
 from patron.config import Settings
+from patron.ops.replica import read_session
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
     StaffPage,
     Viewer,
-    get_session,
     page_router,
     parse_day,
     render,
@@ -127,13 +127,14 @@ def dashboard(
         return render(request, "console/dashboard.html", ctx, status=422)
     assert parsed_start is not None
     assert parsed_end is not None
-    board = analytics.dashboard(
-        get_session(request),
-        start=parsed_start,
-        end=parsed_end,
-        now=request.app.state.clock.now(),
-        tz=tz,
-    )
+    with read_session(request) as session:  # a replica when PATRON_READ_DATABASE_URL is set
+        board = analytics.dashboard(
+            session,
+            start=parsed_start,
+            end=parsed_end,
+            now=request.app.state.clock.now(),
+            tz=tz,
+        )
     ctx["board"] = board
     ctx["chart_json"] = chart_data(request, board, viewer.locale == "zh_CN")
     return render(request, "console/dashboard.html", ctx)
