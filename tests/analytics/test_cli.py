@@ -52,3 +52,5 @@ def test_a_history(env):
     assert "BG/NBD" in r.output
     assert "Pareto/NBD" in r.output
     assert "repeat purchases (calibration)" in r.output
+    assert "Churn warning" in r.output
+    assert "baseline" in r.output
