@@ -212,3 +212,15 @@ def test_segment_grid():
     assert {seg for _, _, seg in rfm.grid()} == set(rfm.SEGMENTS)
     with pytest.raises(ValueError):
         rfm.segment(0, 3)
+
+
+def test_nightly_job_runs_once_per_business_day(database):
+    from patron.analytics import jobs
+
+    assert jobs.run_scores(database, START, SH, force=False)["members"] == 0
+    assert "skipped" in jobs.run_scores(database, START, SH, force=False)
+    assert "members" in jobs.run_scores(database, START, SH)  # by hand: always
+    assert "members" in jobs.run_scores(database, START + timedelta(days=1), SH, force=False)
+    with database.unit_of_work() as s:
+        runs = s.scalars(select(ModelRun.as_of).where(ModelRun.kind == "scores")).all()
+    assert runs == [TODAY, TODAY, TODAY + timedelta(days=1)]
