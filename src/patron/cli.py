@@ -522,6 +522,26 @@ def analytics_evaluate() -> None:
     print_evaluation(console, result)
 
 
+@analytics_app.command("export")
+def analytics_export(
+    out: Annotated[Path, typer.Argument(help="CSV file to write")],
+    anonymized: Annotated[
+        bool, typer.Option(help="Pseudonymous ids instead of member numbers")
+    ] = False,
+) -> None:
+    """Write the member scores as CSV (streamed; no contact data in either mode)."""
+    from patron.analytics.export import scores_csv
+    from patron.db import Database
+
+    settings = _migrated_settings()
+    key = settings.keys()["index_key"] if anonymized else None
+    db = Database(settings.database_url)
+    with db.unit_of_work() as session, out.open("w", encoding="utf-8", newline="") as f:
+        for chunk in scores_csv(session, key=key):
+            f.write(chunk)
+    console.print(f"member scores written to {out}")
+
+
 docs_app = typer.Typer(help="Documents generated from the code.", no_args_is_help=True)
 app.add_typer(docs_app, name="docs")
 

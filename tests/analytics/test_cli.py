@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -52,3 +53,19 @@ def test_a_history(env):
     assert "BG/NBD" in r.output
     assert "Pareto/NBD" in r.output
     assert "repeat purchases (calibration)" in r.output
+    assert "Churn warning" in r.output
+    assert "baseline" in r.output
+    # Exports: by member number, or pseudonymous (no member numbers, stable pseudonyms).
+    plain, anon = env.parent / "plain.csv", env.parent / "anon.csv"
+    assert runner.invoke(app, ["analytics", "export", str(plain)]).exit_code == 0
+    r = runner.invoke(app, ["analytics", "export", str(anon), "--anonymized"])
+    assert r.exit_code == 0, r.output
+    plain_rows = list(csv.DictReader(plain.open()))
+    anon_rows = list(csv.DictReader(anon.open()))
+    assert len(plain_rows) == len(anon_rows) > 100
+    assert plain_rows[0]["member_no"].startswith("T")
+    assert "member_no" not in anon_rows[0]
+    assert "T0" not in anon.read_text()
+    assert [p["segment"] for p in plain_rows] == [a["segment"] for a in anon_rows]
+    runner.invoke(app, ["analytics", "export", str(plain), "--anonymized"])
+    assert plain.read_text() == anon.read_text()

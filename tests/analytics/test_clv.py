@@ -207,3 +207,16 @@ def test_predictions_and_value(summary: np.ndarray) -> None:
     )
     assert (flat >= value).all()
     assert flat.sum() > value.sum()
+
+
+def test_refunded_spend_takes_the_population_mean(summary: np.ndarray) -> None:
+    s = clv.summaries(summary["x"], summary["t_x"], summary["T"])
+    bg = clv.fit_bgnbd(s)
+    gg = clv.fit_gamma_gamma(summary["x"], summary["zbar"])
+    kw = {"horizon": 12, "period": 4.345, "discount_rate": 0.01}
+    refunded = clv.clv(bg, gg, [2], [30.0], [38.86], [-5.0], **kw)
+    mean = gg["p"] * gg["gamma"] / (gg["q"] - 1)
+    expected = clv.bgnbd_expected(tuple(bg.params.values()), 52.14, [2], [30.0], [38.86])
+    assert refunded[0] > 0
+    # Discounted purchases × the population mean: below the undiscounted product.
+    assert refunded[0] < expected[0] * mean

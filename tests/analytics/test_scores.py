@@ -116,9 +116,15 @@ def test_scores_of_a_population(database, population):
     assert run.missing == ()
     rows = _scores(database)
     assert len(rows) == run.members == view.scored
+    # The churn model scores only if it beat the recency baseline on the holdout.
+    assert run.churn is not None
+    assert run.churn.auc is not None
+    assert run.churn_source == ("model" if run.churn.beats_baseline else "p_alive")
     for row in rows.values():
         assert 0 <= row.p_alive <= 1
-        assert row.churn_risk == pytest.approx(1 - row.p_alive, abs=1e-6)
+        assert 0 <= row.churn_risk <= 1
+        if run.churn_source == "p_alive":
+            assert row.churn_risk == pytest.approx(1 - row.p_alive, abs=1e-6)
         assert row.expected_purchases >= 0
         assert isinstance(row.clv_fen, int) and row.clv_fen >= 0
         assert row.segment == rfm.segment(row.r_score, row.f_score)
@@ -158,6 +164,9 @@ def test_evaluation_on_a_holdout(database, population):
         assert check.holdout.predicted_total > 0
     bg = ev.checks[0].holdout
     assert bg.rows[0].frequency == 0
+    assert ev.churn is not None
+    assert ev.churn.missing == ()
+    assert len(ev.churn.lift) == 10
 
 
 def test_operator_cut_points(database):
@@ -203,3 +212,15 @@ def test_segment_grid():
     assert {seg for _, _, seg in rfm.grid()} == set(rfm.SEGMENTS)
     with pytest.raises(ValueError):
         rfm.segment(0, 3)
+
+
+def test_nightly_job_runs_once_per_business_day(database):
+    from patron.analytics import jobs
+
+    assert jobs.run_scores(database, START, SH, force=False)["members"] == 0
+    assert "skipped" in jobs.run_scores(database, START, SH, force=False)
+    assert "members" in jobs.run_scores(database, START, SH)  # by hand: always
+    assert "members" in jobs.run_scores(database, START + timedelta(days=1), SH, force=False)
+    with database.unit_of_work() as s:
+        runs = s.scalars(select(ModelRun.as_of).where(ModelRun.kind == "scores")).all()
+    assert runs == [TODAY, TODAY, TODAY + timedelta(days=1)]

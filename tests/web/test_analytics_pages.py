@@ -84,6 +84,8 @@ def test_population_in_chinese(client, database, clock):
     assert "Gamma-Gamma" in r.text
     assert r.text.count('data-table="holdout"') == 2
     assert "留出期检验" in r.text
+    assert 'data-table="lift"' in r.text
+    assert "data-churn=" in r.text
 
 
 def test_segment_names_match_the_catalogue():

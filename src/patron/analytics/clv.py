@@ -460,12 +460,18 @@ def clv(
 ) -> Array:
     """Discounted expected value over ``horizon`` periods of ``period`` units each: expected
     purchases in each period × expected spend per purchase × margin, discounted by
-    ``discount_rate`` per period. ``m`` is the mean spend of repeat purchases (any value where
-    x = 0, where the population mean is used)."""
+    ``discount_rate`` per period. ``m`` is the mean spend of repeat purchases (the population
+    mean is used where x = 0 or m ≤ 0)."""
     x = np.asarray(x, dtype=np.float64)
     expected = bgnbd_expected if purchases.model == "BG/NBD" else pareto_expected
     p = tuple(purchases.params.values())
-    spend_each = gamma_gamma_mean(tuple(spend.params.values()), x, np.where(x > 0, m, 0.0))
+    m = np.asarray(m, dtype=np.float64)
+    # Customers without a positive mean repeat spend (none yet, or refunds) get the population
+    # mean, as the spend model was fitted without them.
+    known = (x > 0) & (m > 0)
+    spend_each = gamma_gamma_mean(
+        tuple(spend.params.values()), np.where(known, x, 0.0), np.where(known, m, 0.0)
+    )
     total = np.zeros_like(x)
     previous = np.zeros_like(x)
     for i in range(1, horizon + 1):

@@ -39,6 +39,31 @@ def print_evaluation(console: Console, ev: Evaluation) -> None:
             f"  holdout purchase days: predicted {h.predicted_total:,.1f}, actual "
             f"{h.actual_total:,}; mean absolute error per member {h.mean_absolute_error:.3f}"
         )
+    ch = ev.churn
+    if ch is not None and ch.auc is not None and ch.baseline_auc is not None:
+        console.print(
+            f"\n[bold]Churn warning[/bold] (no purchase in the next window): trained on "
+            f"{ch.trained_on:,} members, judged on {ch.judged_on:,} later (churn rate "
+            f"{ch.base_rate:.1%}). AUC {ch.auc:.3f} vs recency-only baseline "
+            f"{ch.baseline_auc:.3f}: "
+            + (
+                f"the model beats the baseline by {ch.auc - ch.baseline_auc:.3f} and is used"
+                if ch.beats_baseline
+                else "the model does not beat the baseline and is not used"
+            )
+        )
+        lift = Table("risk decile", "members", "churn rate", "lift", "baseline lift")
+        for lrow, base in zip(ch.lift, ch.baseline_lift, strict=True):
+            lift.add_row(
+                str(lrow.decile),
+                f"{lrow.members:,}",
+                f"{lrow.churn_rate:.1%}",
+                f"{lrow.lift:.2f}",
+                f"{base.lift:.2f}",
+            )
+        console.print(lift)
+        weights = ", ".join(f"{k} {v:+.2f}" for k, v in ch.weights.items())
+        console.print(f"  weights (log-odds per standard deviation): {weights}")
     for line in ev.missing:
         if not any(line.endswith(p) for c in ev.checks for p in c.fit.problems):
             console.print(f"[yellow]missing:[/yellow] {line}")

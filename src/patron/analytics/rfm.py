@@ -76,6 +76,8 @@ class ModelSettings(BaseModel):
     #: The evaluation holds out the last days of history.
     holdout_days: int = Field(default=180, ge=14, le=730)
     min_repeat_buyers: int = Field(default=30, ge=10, le=100_000)
+    #: Churn warning: a member has churned after this many days without a purchase.
+    churn_window_days: int = Field(default=90, ge=14, le=365)
 
     @property
     def monthly_discount(self) -> float:

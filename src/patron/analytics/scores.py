@@ -20,6 +20,7 @@ from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from patron.analytics import churn as churn_model
 from patron.analytics import clv, rfm
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
@@ -123,6 +124,9 @@ class ScoresRun:
     spend: clv.Fit | None
     #: What is missing, in words, when no model could score (also kept in the run's report).
     missing: tuple[str, ...] = field(default=())
+    churn: churn_model.ChurnReport | None = None
+    #: "model" when the churn model beat the recency baseline, else "p_alive".
+    churn_source: str = "p_alive"
 
 
 def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
@@ -171,12 +175,12 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     p_alive: list[float | None] = [None] * n
     expected: list[float | None] = [None] * n
     value: list[int | None] = [None] * n
-    churn: list[float | None] = [None] * n
+    not_alive: list[float | None] = [None] * n
     if purchases.usable:
         p = tuple(purchases.params.values())
         alive = clv.bgnbd_p_alive(p, x, t_x, T)
         p_alive = alive.round(6).tolist()
-        churn = (1.0 - alive).round(6).tolist()
+        not_alive = (1.0 - alive).round(6).tolist()
         expected = clv.bgnbd_expected(p, float(settings.horizon_days), x, t_x, T).round(4).tolist()
         if spend.usable:
             worth = clv.clv(
@@ -192,6 +196,13 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 margin=settings.margin,
             )
             value = np.rint(worth).astype(np.int64).tolist()
+    report, risk = _churn(session, as_of, settings, np.asarray(ids, dtype=np.int64))
+    source = "p_alive"
+    if risk is not None:
+        churn_risk = risk.round(6).tolist()
+        source = "model"
+    else:
+        churn_risk = not_alive
     recency = (end - last).astype(np.int64).tolist()
     session.execute(
         insert(MemberScore),
@@ -209,15 +220,54 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 "p_alive": p_alive[i],
                 "expected_purchases": expected[i],
                 "clv_fen": value[i],
-                "churn_risk": churn[i],
+                "churn_risk": churn_risk[i],
             }
             for i in range(n)
         ],
     )
     missing = (*purchases.problems, *spend.problems)
-    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing)
+    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source)
     _record(session, "scores", now, run, settings)
     return run
+
+
+def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None:
+    """Every purchase day as arrays (member, day number, net amount), or None without any."""
+    daily = _daily(as_of)
+    rows = session.execute(select(daily.c.member_id, daily.c.day, daily.c.amount)).all()
+    if not rows:
+        return None
+    who, day, amount = zip(*rows, strict=True)
+    return (
+        np.asarray(who, dtype=np.int64),
+        _days(list(day)).astype(np.int64),
+        np.asarray(amount, dtype=np.float64),
+    )
+
+
+def _churn(
+    session: Session, as_of: date, settings: rfm.ModelSettings, ids: Any
+) -> tuple[churn_model.ChurnReport | None, Any]:
+    """The churn model's holdout report and, if it beats the recency baseline, every scored
+    member's risk (in the order of ``ids``) from a model refitted on the latest labelled cut."""
+    data = _purchase_days(session, as_of)
+    if data is None:
+        return None, None
+    who, day, amount = data
+    today = int(np.datetime64(as_of, "D").astype(np.int64))
+    window = settings.churn_window_days
+    report, _ = churn_model.train_and_judge(who, day, amount, today=today, window=window)
+    if not report.beats_baseline:
+        return report, None
+    latest = churn_model.features(who, day, amount, cut=today - window, window=window)
+    y = churn_model.labels(latest, who, day, cut=today - window, window=window)
+    model = churn_model.fit(latest.values, y)
+    now_features = churn_model.features(who, day, amount, cut=today, window=window)
+    risk = model.risk(now_features.values)
+    # Scored members and feature rows are both sorted by member id and cover the same members.
+    position = np.searchsorted(now_features.member, ids)
+    report = churn_model.ChurnReport(**{**vars(report), "weights": model.weights()})
+    return report, risk[position]
 
 
 def _record(
@@ -232,6 +282,8 @@ def _record(
             "repeat_buyers": run.repeat_buyers,
             "purchases": fit_json(run.purchases),
             "spend": fit_json(run.spend),
+            "churn": None if run.churn is None else run.churn.as_json(),
+            "churn_source": run.churn_source,
         }
     else:
         report |= run.report()
@@ -258,9 +310,11 @@ class Evaluation:
     members: int
     checks: tuple[ModelCheck, ...]
     missing: tuple[str, ...] = field(default=())
+    churn: churn_model.ChurnReport | None = None
 
     def report(self) -> dict[str, Any]:
         return {
+            "churn": None if self.churn is None else self.churn.as_json(),
             "calibration_end": self.calibration_end.isoformat(),
             "holdout_days": self.holdout_days,
             "models": [
@@ -317,7 +371,18 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             else:
                 missing.extend(f"{fit.model}: {p}" for p in fit.problems)
             checks.append(ModelCheck(fit, check))
-    result = Evaluation(as_of, cut, settings.holdout_days, members, tuple(checks), tuple(missing))
+    churn_report = None
+    data = _purchase_days(session, as_of)
+    if data is not None:
+        churn_report, _ = churn_model.train_and_judge(
+            *data,
+            today=int(np.datetime64(as_of, "D").astype(np.int64)),
+            window=settings.churn_window_days,
+        )
+        missing.extend(f"churn model: {p}" for p in churn_report.missing)
+    result = Evaluation(
+        as_of, cut, settings.holdout_days, members, tuple(checks), tuple(missing), churn_report
+    )
     _record(session, "evaluate", now, result, settings)
     return result
 

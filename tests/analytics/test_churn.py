@@ -1,0 +1,75 @@
+"""Churn warning on arrays: features use only the past, the holdout is later than training,
+AUC and lift beside the recency baseline, and what is missing in words."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from patron.analytics import churn
+from tests.analytics.history import simulate
+
+TODAY = date(2026, 3, 1)
+
+
+def _arrays(n=600, seed=3):
+    rows = simulate(list(range(1, n + 1)), until=TODAY, seed=seed)
+    who = np.array([m for m, _, _ in rows])
+    day = np.array([d.toordinal() for _, d, _ in rows])
+    fen = np.array([f for _, _, f in rows], dtype=float)
+    return who, day, fen
+
+
+def test_features_see_only_the_past():
+    who = np.array([1, 1, 1, 2])
+    day = np.array([10, 20, 40, 35])
+    fen = np.array([100.0, 200.0, 300.0, 50.0])
+    f = churn.features(who, day, fen, cut=30, window=15)
+    assert f.member.tolist() == [1]  # member 2 first bought after the cut
+    recency, count, log_spend, tenure, recent = f.values[0]
+    assert (recency, count, tenure, recent) == (10, 2, 20, 1)
+    assert log_spend == pytest.approx(np.log1p(300))
+    # Member 1 bought on day 40, inside (30, 45]: not churned.
+    assert churn.labels(f, who, day, cut=30, window=15).tolist() == [False]
+    assert churn.labels(f, who, day, cut=30, window=5).tolist() == [True]
+
+
+def test_model_beside_the_recency_baseline():
+    who, day, fen = _arrays()
+    report, model = churn.train_and_judge(who, day, fen, today=TODAY.toordinal(), window=90)
+    assert report.missing == ()
+    assert model is not None
+    assert 0.5 < report.baseline_auc < 1
+    assert 0.5 < report.auc < 1
+    assert report.beats_baseline == (report.auc > report.baseline_auc)
+    assert report.margin == pytest.approx(report.auc - report.baseline_auc)
+    assert len(report.lift) == len(report.baseline_lift) == 10
+    assert sum(r.members for r in report.lift) == report.judged_on
+    # The riskiest tenth churns more than average, the safest less.
+    assert report.lift[0].lift > 1 > report.lift[-1].lift
+    assert set(report.weights) == set(churn.FEATURES)
+    # A member's explanation: the contributions add up to the model's log-odds.
+    f = churn.features(who, day, fen, cut=TODAY.toordinal(), window=90)
+    contrib = model.contributions(f.values[:3])
+    logit = np.log(model.risk(f.values[:3]) / (1 - model.risk(f.values[:3])))
+    assert contrib.sum(axis=1) + model.regression.intercept_[0] == pytest.approx(logit)
+    assert set(model.explain()) == set(churn.FEATURES)
+    assert report.as_json()["beats_baseline"] == report.beats_baseline
+
+
+def test_too_little_history_is_said():
+    who, day, fen = _arrays(n=20)
+    report, model = churn.train_and_judge(who, day, fen, today=TODAY.toordinal(), window=90)
+    assert model is None
+    assert report.auc is None
+    assert not report.beats_baseline
+    assert report.missing[0].startswith("the training set has")
+
+
+def test_everyone_churned_is_said():
+    who = np.arange(100)
+    day = np.full(100, 1000)
+    report, _ = churn.train_and_judge(who, day, np.ones(100), today=1500, window=90)
+    assert "every member of the training set churned" in report.missing[0]
