@@ -44,6 +44,7 @@ MALL_EVENTS: Final = (
     "mall.redemption.received",
     "mall.redemption.cancelled",
     "mall.stock.moved",
+    "mall.stock.low",
     "mall.lottery.drawn",
 )
 EVENT_TYPES: Final = (
