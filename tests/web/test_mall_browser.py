@@ -66,6 +66,6 @@ def test_redeem_in_the_portal_and_verify_at_the_desk(live, new_page):
     assert "already used" in desk.inner_text("[data-error-for=code]")
 
     phone.goto("/portal/mall/orders")
-    assert phone.locator(f"[data-redemption={code}][data-status=fulfilled]").count() == 1
+    assert phone.locator(f'[data-redemption="{code}"][data-status=fulfilled]').count() == 1
     phone.goto("/portal/points")
     assert phone.locator("[data-available]").get_attribute("data-available") == "700"

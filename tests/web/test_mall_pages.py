@@ -89,6 +89,13 @@ def test_console_gift_and_stock_forms(client, database, clock):
     assert _count(database, StockMovement) == before
     page = client.get("/console/mall")
     assert 'data-gift="MUG"' in page.text and 'data-available="5"' in page.text
+    assert 'data-testid="alerts"' in page.text
+    raised = client.post(
+        "/console/mall/purchase-requests", data={"csrf_token": token}, follow_redirects=False
+    )
+    assert raised.status_code == 303  # nothing short: no request
+    missing = client.post("/console/mall/purchase-requests/99/receive", data={"csrf_token": token})
+    assert missing.status_code == 404
     assert _count(database, Gift) == 1
 
 

@@ -11,11 +11,20 @@ from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
-from patron.mall import lottery, redemptions, service, stock
+from patron.mall import lottery, redemptions, replenish, service, stock
 from patron.mall.domain import MallSettings
-from patron.mall.models import FlashSale, Gift, LotteryPool, LotteryPrize, Redemption
+from patron.mall.models import (
+    FlashSale,
+    Gift,
+    LotteryPool,
+    LotteryPrize,
+    PurchaseRequest,
+    Redemption,
+)
 from patron.mall.schemas import (
     AdjustmentIn,
+    AlertList,
+    AlertOut,
     CancelIn,
     DrawIn,
     DrawOut,
@@ -30,7 +39,10 @@ from patron.mall.schemas import (
     PoolIn,
     PoolOut,
     PrizeOut,
+    PurchaseRequestList,
+    PurchaseRequestOut,
     ReceiptIn,
+    ReceiveRequestIn,
     RedeemIn,
     RedemptionList,
     RedemptionOut,
@@ -558,3 +570,77 @@ def draw_out(d: lottery.DrawResult) -> DrawOut:
         points_awarded=d.prize.award_points if d.prize.kind == "points" else 0,
         draws_left_today=d.left_today,
     )
+
+
+# --------------------------------------------------------------------------- replenishment
+
+
+def _request_out(r: PurchaseRequest, gift_code: str) -> PurchaseRequestOut:
+    return PurchaseRequestOut(
+        id=r.id,
+        gift_code=gift_code,
+        warehouse=r.warehouse,
+        quantity=r.quantity,
+        status=r.status,
+        available_at_request=r.available_at_request,
+        forecast=r.forecast,
+        created_at=r.created_at,
+        received_at=r.received_at,
+    )
+
+
+@router.get("/stock/alerts", response_model=AlertList, summary="Short stock and slow movers")
+def get_alerts(session: SessionDep, clock: ClockDep, _p: Read) -> AlertList:
+    return AlertList(
+        items=[
+            AlertOut(
+                gift_code=a.gift.code,
+                available=a.available,
+                monthly_forecast=a.forecast,
+                short=a.short,
+                slow_mover=a.slow_mover,
+                last_redeemed_at=a.last_redeemed_at,
+                suggested_quantity=a.suggested,
+            )
+            for a in replenish.alerts(session, clock.now())
+        ]
+    )
+
+
+@router.get("/purchase-requests", response_model=PurchaseRequestList, summary="Purchase requests")
+def list_requests(session: SessionDep, _p: Read) -> PurchaseRequestList:
+    return PurchaseRequestList(items=[_request_out(r, c) for r, c in replenish.requests(session)])
+
+
+@router.post(
+    "/purchase-requests",
+    response_model=PurchaseRequestList,
+    status_code=201,
+    summary="Raise a purchase request for every gift short of stock",
+)
+def post_requests(
+    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: Manage
+) -> PurchaseRequestList:
+    ctx = _ctx(session, principal, clock, settings)
+    made = replenish.raise_requests(session, ctx)
+    codes = {g.id: g.code for g in (service.gift_by_id(session, r.gift_id) for r in made)}
+    return PurchaseRequestList(items=[_request_out(r, codes[r.gift_id]) for r in made])
+
+
+@router.post(
+    "/purchase-requests/{request_id}/receive",
+    response_model=PurchaseRequestOut,
+    summary="The goods of a purchase request arrived (a stock receipt)",
+    responses=errors(404, 409),
+)
+def post_receive_request(
+    request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: ReceiveRequestIn,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    principal: Manage,
+) -> PurchaseRequestOut:
+    ctx = _ctx(session, principal, clock, settings)
+    r = replenish.receive_request(session, ctx, request_id, body.warehouse)
+    return _request_out(r, service.gift_by_id(session, r.gift_id).code)

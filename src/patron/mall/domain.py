@@ -76,6 +76,13 @@ class MallSettings(BaseModel):
     #: the top this many gifts by units redeemed in ``hot_days`` carry the "hot" tag
     hot_top: int = Field(default=5, ge=0, le=50)
     hot_days: int = Field(default=30, ge=1, le=365)
+    #: alert (and raise a purchase request) when available stock is below this percentage of
+    #: the forecast of a month's redemptions (the seed's 20%)
+    safety_stock_percent: int = Field(default=20, ge=0, le=1000)
+    #: the forecast is the average of the last this many 30-day months of redemptions
+    forecast_months: int = Field(default=3, ge=1, le=24)
+    #: a gift with no redemption for this many days is a slow mover
+    slow_mover_days: int = Field(default=90, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -311,3 +318,21 @@ def pick(prizes: Sequence[PrizeOdds], roll: int) -> PrizeOdds:
 
 def fallback_of(prizes: Sequence[PrizeOdds]) -> PrizeOdds:
     return next(p for p in prizes if p.is_fallback)
+
+
+# --------------------------------------------------------------------------- replenishment
+
+
+def monthly_forecast(units: int, months: int) -> int:
+    """Units expected per month: the average of the last ``months`` months, rounded up."""
+    return -(-units // months) if units > 0 else 0
+
+
+def below_safety(available: int, forecast: int, percent: int) -> bool:
+    """Stock below ``percent`` % of a month's forecast (integers: no rounding surprises)."""
+    return forecast > 0 and available * 100 < forecast * percent
+
+
+def restock_quantity(available: int, forecast: int) -> int:
+    """Enough to cover a month's forecast again."""
+    return max(forecast - available, 1)

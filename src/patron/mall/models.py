@@ -216,3 +216,22 @@ class LotteryDraw(Base):
     spend_posting_id: Mapped[int] = mapped_column(BigInteger)
     award_posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PurchaseRequest(Base):
+    """A request to buy more of a gift, raised when its stock falls below the safety level
+    (R4); receiving it records a stock receipt."""
+
+    __tablename__ = "mall_purchase_requests"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"), index=True)
+    warehouse: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # open | received
+    available_at_request: Mapped[int] = mapped_column(Integer)
+    forecast: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(120))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -252,17 +252,16 @@ def _refuse(session: Session, code: str, to: str, now: datetime) -> Conflict | N
     if r.status == "cancelled":
         return Conflict("redemption_cancelled", f"Redemption {code} was cancelled.")
     if to == "fulfilled":
-        if r.status in ("fulfilled", "received"):
-            when = r.verified_at.isoformat() if r.verified_at else ""
-            return Conflict(
-                "code_used",
-                f"Code {code} was already used ({r.verified_store or ''} {when}).".replace(
-                    " )", ")"
-                ),
-                details={"verified_store": r.verified_store, "verified_at": when or None},
-            )
         if r.delivery != "pickup":
             return Conflict("not_for_pickup", f"Redemption {code} is delivered by shipment.")
+        if r.status in ("fulfilled", "received"):
+            when = r.verified_at.isoformat() if r.verified_at else None
+            where = f" at store {r.verified_store} ({when})" if r.verified_store else ""
+            return Conflict(
+                "code_used",
+                f"Code {code} was already used{where}.",
+                details={"verified_store": r.verified_store, "verified_at": when},
+            )
         if r.code_expires_at <= now:
             return Conflict(
                 "code_expired",
@@ -279,9 +278,8 @@ def _refuse(session: Session, code: str, to: str, now: datetime) -> Conflict | N
 
 
 def _gift_and_member_no(session: Session, r: Redemption) -> tuple[Gift, str | None]:
-    gift = session.get(Gift, r.gift_id)
-    assert gift is not None
-    return gift, None
+    """The gift for the event; the member's number comes from the event INSERT's subquery."""
+    return service.gift_by_id(session, r.gift_id), None
 
 
 def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Redemption, Gift]:

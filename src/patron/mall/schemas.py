@@ -256,3 +256,39 @@ class DrawOut(BaseModel):
     points_spent: int
     points_awarded: int
     draws_left_today: int
+
+
+class AlertOut(BaseModel):
+    gift_code: str
+    available: int
+    monthly_forecast: int
+    short: bool
+    slow_mover: bool
+    last_redeemed_at: datetime | None
+    suggested_quantity: int
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+
+
+class PurchaseRequestOut(BaseModel):
+    id: int
+    gift_code: str
+    warehouse: str
+    quantity: int
+    status: str
+    available_at_request: int
+    forecast: int
+    created_at: datetime
+    received_at: datetime | None
+
+
+class PurchaseRequestList(BaseModel):
+    items: list[PurchaseRequestOut]
+
+
+class ReceiveRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warehouse: str | None = Field(default=None, pattern=r"^[a-z0-9_-]{1,16}$")

@@ -45,6 +45,7 @@ MALL_EVENTS: Final = (
     "mall.redemption.received",
     "mall.redemption.cancelled",
     "mall.stock.moved",
+    "mall.stock.low",
     "mall.lottery.drawn",
 )
 #: a coupon's changes of status (patron.coupons)

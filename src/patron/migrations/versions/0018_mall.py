@@ -1,5 +1,5 @@
 """The points mall: gifts, stock per warehouse with its append-only movement ledger,
-redemption orders and codes, flash sales, lottery pools, prizes and draws.
+redemption orders and codes, flash sales, lottery pools, prizes and draws, purchase requests.
 
 Revision ID: 0018_mall
 Revises: 0016_events
@@ -286,11 +286,40 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_mall_redemptions_status"), "mall_redemptions", ["status"], unique=False
     )
+    op.create_table(
+        "mall_purchase_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("gift_id", sa.Integer(), nullable=False),
+        sa.Column("warehouse", sa.String(length=16), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("available_at_request", sa.Integer(), nullable=False),
+        sa.Column("forecast", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=120), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "quantity > 0", name=op.f("ck_mall_purchase_requests_quantity_positive")
+        ),
+        sa.ForeignKeyConstraint(
+            ["gift_id"],
+            ["mall_gifts.id"],
+            name=op.f("fk_mall_purchase_requests_gift_id_mall_gifts"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mall_purchase_requests")),
+    )
+    op.create_index(
+        op.f("ix_mall_purchase_requests_gift_id"),
+        "mall_purchase_requests",
+        ["gift_id"],
+        unique=False,
+    )
     for table in APPEND_ONLY_TABLES:
         append_only(table)
 
 
 def downgrade() -> None:
+    op.drop_table("mall_purchase_requests")
     op.drop_table("mall_redemptions")
     op.drop_table("mall_lottery_draws")
     op.drop_table("mall_stock_movements")

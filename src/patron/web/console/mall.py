@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Path, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -13,8 +13,8 @@ from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
+from patron.mall import replenish, stock
 from patron.mall import service as mall
-from patron.mall import stock
 from patron.mall.schemas import GiftIn
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -42,6 +42,7 @@ MESSAGES = {
     "unknown_tier": N_("Choose a tier of the ladder, or none."),
     "reason_required": N_("Give a reason for the adjustment."),
     "invalid_quantity": N_("Enter a whole number of units."),
+    "purchase_request_closed": N_("This purchase request was already received."),
 }
 FALLBACK = N_("That did not work; nothing was changed.")
 INVALID = N_("Check the fields: a code of letters and digits, a name and whole points.")
@@ -68,6 +69,8 @@ def _page(
         "warehouses": settings.warehouses,
         "categories": settings.categories,
         "movements": stock.movements(session, limit=30),
+        "alerts": replenish.alerts(session, now),
+        "requests": replenish.requests(session)[:20],
         "can_manage": viewer.can(perm.MALL_MANAGE),
         "error": translate(request, error) if error else None,
     }
@@ -152,3 +155,29 @@ def move_stock(
             stock.transfer(session, ctx, gift_code, warehouse, to_warehouse, n, reason)
 
     return _run(request, viewer, act, N_("Stock updated."))
+
+
+@router.post(MALL + "/purchase-requests")
+def raise_requests(request: Request, viewer: Manager) -> Response:
+    session = get_session(request)
+    return _run(
+        request,
+        viewer,
+        lambda: replenish.raise_requests(session, _ctx(request, viewer)),
+        N_("Purchase requests raised for the gifts short of stock."),
+    )
+
+
+@router.post(MALL + "/purchase-requests/{request_id}/receive")
+def receive_request(
+    request: Request,
+    viewer: Manager,
+    request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> Response:
+    session = get_session(request)
+    return _run(
+        request,
+        viewer,
+        lambda: replenish.receive_request(session, _ctx(request, viewer), request_id),
+        N_("Stock received."),
+    )

@@ -1,0 +1,170 @@
+"""Safety stock, slow movers and purchase requests (R4).
+
+A gift is short when its available units (all warehouses) fall below ``safety_stock_percent`` %
+of the forecast of a month's redemptions (the average of the last ``forecast_months`` 30-day
+months, cancelled redemptions excluded). Raising purchase requests makes one per short gift that
+has none open, announces ``mall.stock.low`` and audits it; receiving a request records the stock
+receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from patron.audit import service as audit
+from patron.errors import Conflict, NotFound
+from patron.ledger.service import Ctx
+from patron.mall import domain, service, stock
+from patron.mall.models import Gift, PurchaseRequest, Redemption, Stock
+from patron.webhooks import events
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    gift: Gift
+    available: int
+    forecast: int
+    short: bool
+    slow_mover: bool
+    last_redeemed_at: datetime | None
+    suggested: int
+
+
+def alerts(session: Session, now: datetime) -> list[Alert]:
+    """Every active gift that is short of stock or a slow mover (three aggregate queries)."""
+    settings = service.get_settings(session)
+    since = now - timedelta(days=30 * settings.forecast_months)
+    units = dict(
+        session.execute(
+            select(Redemption.gift_id, func.sum(Redemption.quantity))
+            .where(Redemption.status != "cancelled", Redemption.created_at >= since)
+            .group_by(Redemption.gift_id)
+        ).all()
+    )
+    last = dict(
+        session.execute(
+            select(Redemption.gift_id, func.max(Redemption.created_at))
+            .where(Redemption.status != "cancelled")
+            .group_by(Redemption.gift_id)
+        ).all()
+    )
+    avail = (
+        select(Stock.gift_id, func.sum(Stock.on_hand - Stock.reserved).label("n"))
+        .group_by(Stock.gift_id)
+        .subquery()
+    )
+    out: list[Alert] = []
+    slow_before = now - timedelta(days=settings.slow_mover_days)
+    for gift, available in session.execute(
+        select(Gift, func.coalesce(avail.c.n, 0))
+        .outerjoin(avail, avail.c.gift_id == Gift.id)
+        .where(Gift.is_active.is_(True))
+        .order_by(Gift.code)
+    ):
+        forecast = domain.monthly_forecast(int(units.get(gift.id, 0)), settings.forecast_months)
+        short = domain.below_safety(int(available), forecast, settings.safety_stock_percent)
+        last_at = last.get(gift.id)
+        slow = gift.created_at < slow_before and (last_at is None or last_at < slow_before)
+        if short or slow:
+            out.append(
+                Alert(
+                    gift,
+                    int(available),
+                    forecast,
+                    short,
+                    slow,
+                    last_at,
+                    domain.restock_quantity(int(available), forecast) if short else 0,
+                )
+            )
+    return out
+
+
+def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
+    """A purchase request for each short gift without an open one."""
+    settings = service.get_settings(session)
+    open_for = set(
+        session.scalars(select(PurchaseRequest.gift_id).where(PurchaseRequest.status == "open"))
+    )
+    made: list[PurchaseRequest] = []
+    for a in alerts(session, ctx.now):
+        if not a.short or a.gift.id in open_for:
+            continue
+        req = PurchaseRequest(
+            gift_id=a.gift.id,
+            warehouse=settings.default_order[0],
+            quantity=a.suggested,
+            status="open",
+            available_at_request=a.available,
+            forecast=a.forecast,
+            created_at=ctx.now,
+            created_by=ctx.actor.label[:120],
+        )
+        session.add(req)
+        session.flush()
+        payload = {
+            "gift_code": a.gift.code,
+            "available": a.available,
+            "forecast": a.forecast,
+            "purchase_request_id": req.id,
+            "quantity": req.quantity,
+        }
+        events.emit(session, "mall.stock.low", payload, ctx.now)
+        audit.record(
+            session,
+            ctx.actor,
+            "mall.purchase_request",
+            "mall_gift",
+            a.gift.code,
+            None,
+            payload,
+            at=ctx.now,
+        )
+        made.append(req)
+    return made
+
+
+def receive_request(
+    session: Session, ctx: Ctx, request_id: int, warehouse: str | None = None
+) -> PurchaseRequest:
+    """The goods of a request arrived: a stock receipt, once."""
+    req = session.get(PurchaseRequest, request_id)
+    if req is None:
+        raise NotFound("purchase_request_not_found", f"No purchase request {request_id}.")
+    done = session.execute(
+        update(PurchaseRequest)
+        .where(PurchaseRequest.id == request_id, PurchaseRequest.status == "open")
+        .values(status="received", received_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if stock._rowcount(done) != 1:
+        raise Conflict(
+            "purchase_request_closed", f"Purchase request {request_id} was already received."
+        )
+    gift = service.gift_by_id(session, req.gift_id)
+    stock.receive(
+        session,
+        ctx,
+        gift.code,
+        warehouse or req.warehouse,
+        req.quantity,
+        f"purchase request {request_id}",
+    )
+    session.refresh(req)
+    return req
+
+
+def requests(session: Session) -> list[tuple[PurchaseRequest, str]]:
+    return [
+        (r, c)
+        for r, c in session.execute(
+            select(PurchaseRequest, Gift.code)
+            .join(Gift, Gift.id == PurchaseRequest.gift_id)
+            .order_by(PurchaseRequest.id.desc())
+            .limit(200)
+        )
+    ]
