@@ -196,6 +196,25 @@ def test_return_before_its_order_is_refused_clearly(client, shop):
     assert "send the order first" in r.json()["error"]["message"]
 
 
+def test_a_return_sent_again_replays_and_different_content_conflicts(client, shop, make_member):
+    no = make_member()
+    assert client.post("/api/v1/orders", json=order_body(no), headers=shop).status_code == 201
+    ret = {
+        "external_id": "R-1",
+        "returned_at": "2026-03-02T10:00:00+08:00",
+        "lines": [{"line_no": 1, "quantity": 1}],
+    }
+    first = client.post("/api/v1/orders/pos/O-1/returns", json=ret, headers=shop)
+    assert first.status_code == 201, first.text
+    again = client.post("/api/v1/orders/pos/O-1/returns", json=ret, headers=shop)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    other = {**ret, "returned_at": "2026-03-02T11:00:00+08:00"}
+    r = client.post("/api/v1/orders/pos/O-1/returns", json=other, headers=shop)
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "return_conflict"
+
+
 def test_checkout_quote_and_commit_agree(client, shop, make_member, database, clock):
     no = make_member()
     _grant(database, clock, no, 3000)

@@ -157,3 +157,73 @@ def test_planned_and_general_paths_write_the_same_rows(
         for x, y in zip(a[key], b[key], strict=True):
             diff = {k: (x[k], y.get(k)) for k in x if x[k] != y.get(k)}
             assert not diff, (key, diff)
+
+
+def test_a_spend_the_balance_no_longer_covers_is_refused_by_the_writer(
+    database, make_member, clock
+):
+    """A plan made on facts the balance no longer matches (here: points spent after the facts
+    were read) is refused by the account's guard — on PostgreSQL inside the one statement that
+    writes the plan — and the unit of work leaves nothing of it."""
+    import pytest
+
+    from patron.auth.principal import Principal
+    from patron.ledger import flows
+    from patron.ledger.domain import InsufficientPoints
+    from patron.orders import service, writer
+    from patron.orders.schemas import OrderIn
+
+    no = make_member()
+    actor = Principal.system("t")
+    body = OrderIn.model_validate(
+        order_body(
+            no,
+            ext="STALE",
+            payments=[
+                {"method": "points", "amount_fen": 2000, "points": 2000},
+                {"method": "card", "amount_fen": 19900},
+            ],
+        )
+    )
+    tz = service.ZoneInfo("Asia/Shanghai")
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        ctx = service.make_ctx(s, actor, clock.now(), tz)
+        flows.earn(s, ctx, mid, points=3000, source_type="test", source_id="grant")
+
+    def attempt() -> None:
+        with database.unit_of_work() as s:
+            ctx = service.make_ctx(s, actor, clock.now(), tz)
+            member = s.get(Member, mid)
+            data = plan.OrderInput(
+                source=body.source,
+                external_id=body.external_id,
+                channel="store",
+                store_code="SH001",
+                ordered_at=clock.now(),
+                lines=(
+                    plan.PlanLine(1, "BEA-1", "beauty", 1, 19900, 0, 19900, 1800, 1800, 18100),
+                    plan.PlanLine(2, "FRE-1", "fresh", 2, 1000, 0, 2000, 200, 200, 1800),
+                ),
+                payments=(("points", 2000, 2000), ("card", 19900, 0)),
+                points_used=2000,
+                earn=False,
+                digest="x",
+            )
+            settings, facts = service.gather(s, ctx, member, data)
+            lots = service.facts.open_lots(s, mid)
+            planned = plan.plan_order(
+                data, facts, settings, earning=None, open_lots=lots, actor="t", now=ctx.now, tz=tz
+            )
+            # the balance moves after the facts were read (under the same lock, as a bug would)
+            flows.spend(s, ctx, mid, points=1500, source_type="test", source_id="elsewhere")
+            writer.write_plans(s, actor, [planned])
+
+    # the lot's guard or the account's refuses it (lots are checked first)
+    with pytest.raises((InsufficientPoints, RuntimeError)):
+        attempt()
+    with database.unit_of_work() as s:
+        assert s.scalar(select(Order.id).where(Order.external_id == "STALE")) is None
+        assert s.scalar(select(PointsAccount.available).where(PointsAccount.member_id == mid)) == (
+            3000
+        )

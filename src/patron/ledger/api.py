@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patron import context
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
@@ -45,12 +46,7 @@ admin_router = api_router("/api/v1/points", tags=["points"])
 def _ctx(
     session: Session, principal: Principal, clock: ClockDep, settings: SettingsDep
 ) -> service.Ctx:
-    return service.Ctx(
-        actor=principal,
-        now=clock.now(),
-        tz=business_tz(settings.business_timezone),
-        settings=service.get_points_settings(session),
-    )
+    return context.build(session, principal, clock.now(), business_tz(settings.business_timezone))
 
 
 def _balance_out(session: Session, ctx: service.Ctx, member_no: str, member_id: int) -> BalanceOut:

@@ -34,26 +34,31 @@ def record_return(
     session: Session, ctx: Ctx, source: str, external_id: str, data: ReturnIn
 ) -> ReturnResult:
     lock_order(session, source, external_id)
-    # the order with its lines (its payments are not needed for a return)
-    order = session.scalar(
-        select(Order)
+    # the order with its lines (its payments are not needed for a return), its member's number
+    # and whether this return is already recorded: one statement (and one for the lines)
+    done_id = (
+        select(OrderReturn.id)
+        .where(OrderReturn.order_id == Order.id, OrderReturn.external_id == data.external_id)
+        .scalar_subquery()
+    )
+    found = session.execute(
+        select(Order, Member.member_no, done_id)
+        .join(Member, Member.id == Order.member_id)
         .options(lazyload(Order.payments))
         .where(Order.source == source, Order.external_id == external_id)
         .execution_options(populate_existing=True)
-    )
-    if order is None:
+    ).first()
+    if found is None:
         raise NotFound(
             "order_not_found",
             f"No order {external_id} from {source} has been received. If the return arrived "
             "before its order, send the order first and then retry the return.",
         )
+    order, member_no, done_id_value = found
     digest = content_hash(data.model_dump(mode="json"))
-    done = session.scalar(
-        select(OrderReturn).where(
-            OrderReturn.order_id == order.id, OrderReturn.external_id == data.external_id
-        )
-    )
-    if done is not None:
+    if done_id_value is not None:
+        done = session.get(OrderReturn, done_id_value)
+        assert done is not None
         if done.content_hash != digest:
             raise Conflict(
                 "return_conflict",
@@ -155,7 +160,6 @@ def record_return(
     order.status = "returned" if all_back else "partially_returned"
     session.flush()
     coupons.on_return(session, ctx, order)  # coupons: give back those fully returned
-    member_no = session.scalar(select(Member.member_no).where(Member.id == order.member_id))
     ref = {"member_no": member_no, "source": source, "external_id": external_id}
     webhooks.emit(
         session,

@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
+from patron import context
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
 from patron.db import advisory_lock
@@ -41,22 +41,16 @@ from patron.program import service as program_service
 from patron.rules.definitions import CampaignWindows, EarningRules
 from patron.rules.domain import EarnContext, EarningResult, EarnLine, evaluate_order
 from patron.tiers import service as tiers
-from patron.tiers.domain import TierBenefits, TierLadder
+from patron.tiers.domain import TierBenefits
 from patron.webhooks import events
 from patron.webhooks import service as webhooks
 
-PRICING_SECTION = "pricing"
-EARNING_SECTION = "earning"
+PRICING_SECTION = context.PRICING_SECTION
+EARNING_SECTION = context.EARNING_SECTION
 #: written by the campaigns (``patron.campaigns.service.compile_windows``), read with the rules
-CAMPAIGN_WINDOWS_SECTION = "campaign_windows"
+CAMPAIGN_WINDOWS_SECTION = context.CAMPAIGN_WINDOWS_SECTION
 #: every program section recording an order reads
-ORDER_SECTIONS: dict[str, type[BaseModel]] = {
-    ledger.SECTION: ledger.PointsSettings,
-    PRICING_SECTION: pricing.PricingSettings,
-    EARNING_SECTION: EarningRules,
-    CAMPAIGN_WINDOWS_SECTION: CampaignWindows,
-    tiers.SECTION: TierLadder,
-}
+ORDER_SECTIONS = context.SECTIONS
 BP = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -76,11 +70,8 @@ def rules_in_force(session: Session) -> EarningRules:
     return windows.merged(earning_rules(session))
 
 
-def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> Ctx:
-    """The context of a request that records orders: who acts, when, the business timezone and
-    the program sections orders read, loaded with one statement."""
-    program_service.preload(session, ORDER_SECTIONS)
-    return Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
+#: the context of a request that records orders (``patron.context.build``)
+make_ctx = context.build
 
 
 def content_hash(data: dict[str, Any]) -> str:

@@ -55,6 +55,29 @@ def write_plans(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
     return orders
 
 
+#: from this many rows on, rows that need no ids back go by COPY on PostgreSQL
+COPY_FROM = 500
+
+
+def insert_rows(session: Session, model: Any, new: list[dict[str, Any]]) -> None:
+    """INSERT rows whose ids nobody needs: an executemany, or on PostgreSQL for an import
+    batch's thousands of rows a COPY (several times faster than batched VALUES). The values
+    are plain ones (no SQL expressions, no JSON columns) so COPY and INSERT store the same."""
+    if len(new) < COPY_FROM or session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(model), new)
+        return
+    table = model.__table__
+    columns = list(new[0])
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with (
+        raw.cursor() as cur,
+        cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in new:
+            copy.write_row([row[c] for c in columns])
+
+
 def _postings(session: Session, plans: Sequence[OrderPlan]) -> dict[tuple[int, str], int]:
     new: list[dict[str, Any]] = []
     keys: list[tuple[int, str]] = []
@@ -80,7 +103,7 @@ def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, i
         rows.lot_row(p, posting_ids[(i, "earn")]) for i, p in enumerate(plans) if p.earn is not None
     ]
     if new:
-        session.execute(insert(PointsLot), new)
+        insert_rows(session, PointsLot, new)
     takes = [(i, p, t) for i, p in enumerate(plans) for t in p.takes]
     if not takes:
         return
@@ -245,9 +268,9 @@ def _orders(
         for pay in p.payments
     ]
     if line_rows:
-        session.execute(insert(OrderLine), line_rows)
+        insert_rows(session, OrderLine, line_rows)
     if pay_rows:
-        session.execute(insert(OrderPayment), pay_rows)
+        insert_rows(session, OrderPayment, pay_rows)
     lines_of: dict[int, list[dict[str, Any]]] = {}
     for row in line_rows:
         lines_of.setdefault(int(row["order_id"]), []).append(row)

@@ -9,6 +9,7 @@ from fastapi import Depends, Path
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy.orm import Session
 
+from patron import context
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.kit.timeutil import BoundedDateTime, business_tz
@@ -68,12 +69,7 @@ class OverrideIn(BaseModel):
 def _ctx(
     session: Session, principal: Principal, clock: ClockDep, settings: SettingsDep
 ) -> ledger.Ctx:
-    return ledger.Ctx(
-        actor=principal,
-        now=clock.now(),
-        tz=business_tz(settings.business_timezone),
-        settings=ledger.get_points_settings(session),
-    )
+    return context.build(session, principal, clock.now(), business_tz(settings.business_timezone))
 
 
 def _tier_out(session: Session, ctx: ledger.Ctx, member_no: str, member_id: int) -> TierOut:

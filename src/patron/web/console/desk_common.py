@@ -24,6 +24,7 @@ from patron.members.models import Member
 from patron.orders import service as orders
 from patron.tiers import service as tiers
 from patron.web.console.members import tier_name
+from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -96,8 +97,7 @@ def cipher(request: Request) -> FieldCipher:
 
 
 def make_ctx(request: Request, session: Session, viewer: Viewer) -> Ctx:
-    tz = business_tz(request.app.state.settings.business_timezone)
-    return orders.make_ctx(session, viewer.principal, now(request), tz)
+    return request_ctx(request, session, viewer.principal)
 
 
 def current_store(request: Request, session: Session) -> Store | None:

@@ -14,7 +14,6 @@ from patron.audit import service as audit
 from patron.auth import permissions as perm
 from patron.errors import NotFound
 from patron.kit.crypto import FieldCipher
-from patron.kit.timeutil import business_tz
 from patron.ledger import domain as ledger_domain
 from patron.ledger import growth, queries
 from patron.ledger import service as ledger
@@ -24,6 +23,7 @@ from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, history_text
+from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -148,12 +148,7 @@ def cipher_of(request: Request) -> FieldCipher:
 
 def ledger_ctx(request: Request, viewer: Viewer) -> ledger.Ctx:
     """The same context the REST API builds for a ledger or tier call."""
-    return ledger.Ctx(
-        actor=viewer.principal,
-        now=request.app.state.clock.now(),
-        tz=business_tz(request.app.state.settings.business_timezone),
-        settings=ledger.get_points_settings(get_session(request)),
-    )
+    return request_ctx(request, get_session(request), viewer.principal)
 
 
 @dataclass(frozen=True, slots=True)

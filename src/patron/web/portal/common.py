@@ -16,9 +16,9 @@ from patron.kit.crypto import FieldCipher
 from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
 from patron.members.models import Member
-from patron.orders.service import make_ctx
 from patron.otp.channel import DemoSmsChannel, SmsChannel
 from patron.otp.domain import OtpLimits
+from patron.web.context import request_ctx
 from patron.web.pages import Viewer, get_session
 
 # Where codes go to the demo channel (the log) when no SMS provider is set.
@@ -69,7 +69,7 @@ def actor(member: Member) -> Principal:
 
 
 def ctx(request: Request, member: Member) -> Ctx:
-    return make_ctx(get_session(request), actor(member), now(request), tz(request))
+    return request_ctx(request, get_session(request), actor(member))
 
 
 def session(request: Request) -> Session:

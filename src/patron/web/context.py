@@ -1,0 +1,19 @@
+"""The request context of an API route, console or portal page: the clock and business
+timezone of the app, the caller, and the program settings (``patron.context.build``)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from patron import context
+from patron.auth.principal import Principal
+from patron.kit.timeutil import business_tz
+from patron.ledger.service import Ctx
+
+
+def request_ctx(request: Request, session: Session, actor: Principal) -> Ctx:
+    state = request.app.state
+    return context.build(
+        session, actor, state.clock.now(), business_tz(state.settings.business_timezone)
+    )
