@@ -83,9 +83,6 @@ class Stacking(BaseModel):
     with_points: bool = True
 
 
-_Code = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-
-
 class TemplateRules(BaseModel):
     """A template's definition; stored as JSON on the template row."""
 

@@ -8,10 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.coupons.domain import TemplateRules
+from patron.kit.ids import ExternalId
 
 CouponCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{4,20}$")]
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
-IssueRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+#: the reference of an issue or exchange: an id in the caller's system
+IssueRef = ExternalId
 
 
 class CouponApplied(BaseModel):

@@ -13,6 +13,7 @@ from patron.auth import permissions as perm
 from patron.coupons import domain
 from patron.coupons import service as coupons
 from patron.errors import PatronError
+from patron.kit.ids import EXTERNAL_ID_PATTERN
 from patron.web.console.desk_common import make_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -183,7 +184,7 @@ def issue(
         errors["member_nos"] = translate(
             request, N_("Enter up to 10,000 member numbers of 10 digits, one per line.")
         )
-    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", ref):
+    if not re.fullmatch(EXTERNAL_ID_PATTERN, ref):
         errors["ref"] = translate(
             request,
             N_("Name this issue with letters, digits, - and _: a repeat then issues nothing."),
