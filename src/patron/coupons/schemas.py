@@ -8,12 +8,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from patron.coupons.domain import TemplateRules
-from patron.kit.ids import ExternalId
+from patron.kit import ids
 
 CouponCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{4,20}$")]
 MemberNo = Annotated[str, StringConstraints(pattern=r"^[0-9]{10}$")]
-#: the reference of an issue or exchange: an id in the caller's system
-IssueRef = ExternalId
+IssueRef = Annotated[str, StringConstraints(pattern=ids.EXTERNAL_ID_PATTERN)]  # as order ids
 
 
 class CouponApplied(BaseModel):
