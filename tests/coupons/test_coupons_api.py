@@ -337,3 +337,23 @@ def test_check_reports_coupons_corrupted_behind_the_service(client, shop, make_m
     with database.unit_of_work() as s:
         found = run_all(s)
     assert any("history ends with issued" in v for v in found), found
+
+
+def test_the_general_path_redeems_coupons_too(client, shop, make_member, database, auth_headers):
+    """With a return window every order takes the general path (ledger settled first)."""
+    admin = auth_headers("admin")
+    current = client.get("/api/v1/points/settings", headers=admin).json()
+    r = client.put(
+        "/api/v1/points/settings", json={**current, "default_pending_days": 7}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    put_template(client, shop, "T200", THRESHOLD)
+    no = make_member()
+    code = issue(client, shop, "T200", no)["codes"][no]
+    q, r = commit(client, shop, basket(no, ("BEA-1", 2), coupon_codes=[code]))
+    assert r.status_code == 201, r.text
+    assert q["coupon_discount_fen"] == 3000
+    assert r.json()["total_fen"] == 39800 - 3000
+    assert client.get(f"/api/v1/coupons/{code}", headers=shop).json()["status"] == "redeemed"
+    with database.unit_of_work() as s:
+        assert run_all(s) == []

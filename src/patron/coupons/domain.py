@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import combinations
+from itertools import product
 from typing import Final, Literal, Self
 from zoneinfo import ZoneInfo
 
@@ -405,13 +405,18 @@ def choose(candidates: Sequence[Candidate], basket: Basket) -> Selection:
         usable.sort(key=lambda c: _rank(evaluate([c], basket)))
         usable = usable[:MAX_CANDIDATES]
     best = evaluate([], basket)
-    for n in range(1, len(usable) + 1):
-        for combo in combinations(usable, n):
-            if not compatible(combo):
-                continue
-            sel = evaluate(combo, basket)
-            if _rank(sel) < _rank(best):
-                best = sel
+    # one coupon per kind at most: walk the product of each kind's choices (or none), so only
+    # combinations the rules allow are built
+    by_kind: dict[str, list[Candidate | None]] = {}
+    for c in usable:
+        by_kind.setdefault(c.rules.kind, [None]).append(c)
+    for pick in product(*by_kind.values()):
+        combo = [c for c in pick if c is not None]
+        if not combo or not compatible(combo):
+            continue
+        sel = evaluate(combo, basket)
+        if _rank(sel) < _rank(best):
+            best = sel
     chosen = {a.code for a in best.applied}
     left_out.extend(
         (c.code, "coupon_not_chosen", LEFT_OUT["coupon_not_chosen"].format(code=c.code))
