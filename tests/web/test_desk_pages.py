@@ -3,6 +3,7 @@ commit idempotency, the points cap and returns — each refusal changes nothing.
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from datetime import timedelta
@@ -124,6 +125,13 @@ def test_lookup_by_phone_number_and_member_code(client, desk, make_member, datab
     assert r.status_code == 422 and "not valid" in r.text
     r = client.get("/console/desk", params={"q": "13900009999"})
     assert r.status_code == 422 and "No member has this phone" in r.text
+    # The number not found carries into registration: the clerk does not type it again.
+    link = re.search(r'data-register-phone href="([^"]+)"', r.text)
+    assert link and html.unescape(link.group(1)) == "/console/desk/register?phone=13900009999"
+    form = client.get("/console/desk/register", params={"phone": "13900009999"})
+    assert 'value="13900009999"' in form.text
+    r = client.get("/console/desk", params={"q": "王大"})
+    assert r.status_code == 422 and "data-register-phone" not in r.text  # a name: no offer
     # A name that fits several members lists them to choose from.
     other = make_member(phone="13900001112", name="王磊")
     r = client.get("/console/desk", params={"q": "王"})
