@@ -3,6 +3,7 @@ commit idempotency, the points cap and returns — each refusal changes nothing.
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from datetime import timedelta
@@ -124,6 +125,13 @@ def test_lookup_by_phone_number_and_member_code(client, desk, make_member, datab
     assert r.status_code == 422 and "not valid" in r.text
     r = client.get("/console/desk", params={"q": "13900009999"})
     assert r.status_code == 422 and "No member has this phone" in r.text
+    # The number not found carries into registration: the clerk does not type it again.
+    link = re.search(r'data-register-phone href="([^"]+)"', r.text)
+    assert link and html.unescape(link.group(1)) == "/console/desk/register?phone=13900009999"
+    form = client.get("/console/desk/register", params={"phone": "13900009999"})
+    assert 'value="13900009999"' in form.text
+    r = client.get("/console/desk", params={"q": "王大"})
+    assert r.status_code == 422 and "data-register-phone" not in r.text  # a name: no offer
     # A name that fits several members lists them to choose from.
     other = make_member(phone="13900001112", name="王磊")
     r = client.get("/console/desk", params={"q": "王"})
@@ -224,6 +232,8 @@ def test_basket_quote_commit_twice_records_one_order(client, desk, make_member, 
     receipt = client.get(first.headers["location"])
     assert order_no in receipt.text and "¥194.00" in receipt.text  # 224.00 − 30.00 in points
     assert f'data-testid="receipt-balance">{earned:,}<' in receipt.text
+    assert 'data-testid="receipt-store">上海店<' in receipt.text  # the store's name, not its code
+    assert 'data-testid="receipt-saved"' not in receipt.text  # list prices: nothing saved
 
 
 def test_simultaneous_taps_of_commit_record_one_order(
@@ -589,3 +599,30 @@ def test_numbers_of_any_length_are_refused_not_crashed_on(
     r = _basket(client, desk, no, basket, [("BEA-1", huge)], action="quote")
     assert r.status_code == 422 and "Enter a quantity from 1 to 100000." in r.text
     assert huge not in r.text
+
+
+def test_receipt_shows_what_a_gold_member_saved(client, desk, make_member, auth_headers):
+    no = make_member(phone="13900005555")
+    growth = {"ledger": "growth", "amount": 6000, "reason": "gold for the test"}
+    r = client.post(
+        f"/api/v1/members/{no}/points/adjustments", json=growth, headers=auth_headers("admin")
+    )
+    assert r.status_code == 201 and r.json()["status"] == "applied", r.text
+    page = client.get(f"/console/desk?member={no}")
+    order_no = _hidden(page.text, "order_no")
+    lines = [("BEA-1", 1)]
+    r = _basket(client, desk, no, order_no, lines, action="quote")
+    assert r.status_code == 200, r.text
+    commit = {
+        "action": "commit",
+        "quoted": _hidden(r.text, "quoted"),
+        "expected_total_fen": _hidden(r.text, "expected_total_fen"),
+        "expected_points_earned": _hidden(r.text, "expected_points_earned"),
+        "payment_method": "cash",
+    }
+    done = _basket(client, desk, no, order_no, lines, **commit)
+    assert done.status_code == 303, done.text
+    receipt = client.get(done.headers["location"]).text
+    saved = re.search(r'data-testid="receipt-saved">−(¥[0-9,.]+)<', receipt)
+    assert saved, receipt
+    assert saved.group(1) == "¥20.00"  # member price ¥179.00 for gold, list price ¥199.00

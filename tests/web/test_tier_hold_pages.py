@@ -52,3 +52,15 @@ def test_a_diamond_qualified_member_held_at_gold(staff, member, client, app, aut
     assert "再获得 0" not in tier and "已达到钻石会员标准" in tier
     home = client.get("/portal/").text
     assert "再获得 0" not in home and "已达到钻石会员标准" in home
+
+
+def test_tier_benefits_read_as_zhe_in_chinese() -> None:
+    from patron.tiers.domain import TierBenefits
+    from patron.web import i18n
+    from patron.web.portal.tier import benefit_lines
+
+    lines = benefit_lines(TierBenefits(discount_bp=9000, birthday_discount_bp=9500))
+    said = [i18n.gettext("zh_CN", msg) % values for msg, values in lines]
+    assert "会员价基础上再打 9 折" in said and "生日月再打 9.5 折" in said
+    english = [i18n.gettext("en", msg) % values for msg, values in lines]
+    assert "Member prices, then 10% off" in english

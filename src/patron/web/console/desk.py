@@ -7,7 +7,8 @@ in desk_basket.py, returns in desk_returns.py, registration in desk_register.py.
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 
 from fastapi import Form, Query, Request
 from sqlalchemy.orm import Session
@@ -47,6 +48,10 @@ for _part in (desk_basket, desk_returns, desk_register):
     router.include_router(_part.router)
 
 
+#: what a clerk types as a mobile number (spaces, dashes and a +86 prefix allowed)
+PHONE_LIKE: Final = re.compile(r"^(?:\+?86[ -]?)?1[0-9][0-9 -]{9,12}$")
+
+
 # ---- the desk: store, lookup, member -------------------------------------------------------
 
 
@@ -83,6 +88,8 @@ def desk(
             return redirect(request, f"{DESK}?member={found[0].member_no}")
         if error:
             ctx["errors"] = {"q": error}
+            if not found and PHONE_LIKE.fullmatch(q.strip()):
+                ctx["register_phone"] = q.strip()  # offer to register the number not found
             return render(request, "console/desk/index.html", ctx, status=422)
         ctx["matches"] = [member_view(request, session, viewer, m) for m in found]
     elif chosen is not None and chosen.status == "active" and viewer.can(perm.ORDERS_WRITE):

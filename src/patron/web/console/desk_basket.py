@@ -403,9 +403,14 @@ def receipt(request: Request, viewer: Clerk, order_no: str) -> HTMLResponse:
         for p in catalog.products_by_sku(session, [ln.sku for ln in order.lines]).values()
     }
     method = next((p.method for p in order.payments if p.method != "points"), "cash")
+    stores = catalog.store_names(session, {order.store_code} if order.store_code else set())
     ctx = {
         "nav": "desk",
         "order": order,
+        "store_name": stores.get(order.store_code or "", order.store_code or ""),
+        # member price, tier and birthday discounts: list price minus what the lines came to
+        "saved_fen": sum(ln.discount_fen for ln in order.lines),
+        "list_fen": sum(ln.unit_price_fen * ln.quantity for ln in order.lines),
         "names": names,
         "method": dict(PAYMENT_METHODS).get(method, method),
         "member": member_view(request, session, viewer, member),

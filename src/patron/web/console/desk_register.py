@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.responses import Response
@@ -57,8 +57,13 @@ def _form(
 
 
 @router.get(DESK + "/register")
-def register_form(request: Request, viewer: Registrar) -> HTMLResponse:
-    return _form(request, {"consents": set()}, {})
+def register_form(
+    request: Request,
+    viewer: Registrar,
+    phone: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    """The form; ``phone`` carries the number a lookup did not find, so it is not typed twice."""
+    return _form(request, {"consents": set(), "phone": phone.strip()}, {})
 
 
 @router.post(DESK + "/register")

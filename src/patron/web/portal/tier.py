@@ -19,14 +19,19 @@ def benefit_lines(b: TierBenefits) -> list[tuple[str, dict[str, object]]]:
     """(English message id, its values) for each benefit the tier gives."""
     lines: list[tuple[str, dict[str, object]]] = []
     if b.discount_bp < BP:
-        lines.append((N_("%(off)s%% off member prices"), {"off": _off(b.discount_bp)}))
+        lines.append(
+            (
+                N_("Member prices, then %(off)s%% off"),
+                {"off": _off(b.discount_bp), "zhe": _zhe(b.discount_bp)},
+            )
+        )
     if b.points_multiplier_bp > BP:
         lines.append((N_("Points ×%(x)s on purchases"), {"x": _times(b.points_multiplier_bp)}))
     if b.birthday_discount_bp < BP:
         lines.append(
             (
-                N_("Extra %(off)s%% off in your birthday month"),
-                {"off": _off(b.birthday_discount_bp)},
+                N_("In your birthday month, %(off)s%% off on top"),
+                {"off": _off(b.birthday_discount_bp), "zhe": _zhe(b.birthday_discount_bp)},
             )
         )
     if b.free_shipping:
@@ -40,6 +45,11 @@ def benefit_lines(b: TierBenefits) -> list[tuple[str, dict[str, object]]]:
     if b.free_orders_per_year:
         lines.append((N_("%(n)s free order(s) a year"), {"n": b.free_orders_per_year}))
     return lines
+
+
+def _zhe(bp: int) -> str:
+    # How a Chinese shopper reads a discount: paying 90% is "9 折", 95% is "9.5 折"
+    return f"{bp / 1000:g}"
 
 
 def _off(bp: int) -> str:
