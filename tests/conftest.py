@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
@@ -27,6 +29,16 @@ from patron.kit.clock import FrozenClock
 from patron.migrate import upgrade
 
 models_registry.load_all()
+
+# Tests never depend on timing: on a busy machine Hypothesis' own clocks (the per-example
+# deadline, the "generation is slow" check) would fail correct code. Explicit settings on a test
+# still win over the profile.
+hypothesis_settings.register_profile(
+    "patron",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+hypothesis_settings.load_profile("patron")
 
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("PATRON_REQUIRE_POSTGRES") == "1"
