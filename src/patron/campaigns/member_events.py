@@ -302,3 +302,20 @@ def waitlisted(session: Session, event_id: int) -> int:
         )
         or 0
     )
+
+
+def open_for(
+    session: Session, member_id: int, *, now: datetime
+) -> list[tuple[MemberEvent, EventRegistration | None]]:
+    """Events still taking registrations, with the member's registration if any."""
+    rows = session.execute(
+        select(MemberEvent, EventRegistration)
+        .outerjoin(
+            EventRegistration,
+            (EventRegistration.event_id == MemberEvent.id)
+            & (EventRegistration.member_id == member_id),
+        )
+        .where(MemberEvent.closed_at.is_(None), MemberEvent.starts_at > now)
+        .order_by(MemberEvent.starts_at)
+    ).all()
+    return [(e, r) for e, r in rows]

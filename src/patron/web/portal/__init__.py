@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.portal import checkin, home, login, mydata, phone, points, profile, tier
+from patron.web.portal import (
+    activities,
+    checkin,
+    home,
+    login,
+    mydata,
+    phone,
+    points,
+    profile,
+    tier,
+)
 
 router = APIRouter()
-for _module in (login, home, points, tier, checkin, profile, phone, mydata):
+for _module in (login, home, points, tier, checkin, activities, profile, phone, mydata):
     router.include_router(_module.router)
