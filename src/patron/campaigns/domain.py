@@ -80,12 +80,24 @@ class Weekly(_Recurring):
     kind: Literal["weekly"] = "weekly"
     weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = Field(min_length=1, max_length=7)
 
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.weekdays)) != len(self.weekdays):
+            raise ValueError("weekdays repeat")
+        return self
+
 
 class Monthly(_Recurring):
     """A member day on dates of every month (the 8th, the 18th …)."""
 
     kind: Literal["monthly"] = "monthly"
     days: tuple[Annotated[int, Field(ge=1, le=31)], ...] = Field(min_length=1, max_length=31)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("days of the month repeat")
+        return self
 
 
 class LastWeekend(_Recurring):

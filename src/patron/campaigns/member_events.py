@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ class EventIn(BaseModel):
 
     code: CodeStr
     name: str = Field(min_length=1, max_length=100)
-    starts_at: datetime
+    starts_at: AwareDatetime
     tiers: tuple[TierCode, ...] = Field(default=(), max_length=50)
     capacity: int = Field(ge=1, le=100_000)
     points_cost: int = Field(default=0, ge=0, le=1_000_000)
