@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
 from patron.rules.definitions import (
     BP,
@@ -305,6 +312,9 @@ class ReferralSettings(_Data):
     """Operator-editable referral settings (program section ``referral``)."""
 
     enabled: bool = True
+    #: referees who joined before this instant are ignored (set it when switching referral on
+    #: over existing members, so their old referrals are not rewarded retroactively)
+    joined_after: AwareDatetime | None = None
     referrer_points: int = Field(default=500, ge=0, le=1_000_000)
     referee_points: int = Field(default=200, ge=0, le=1_000_000)
     #: the referee's first order paying at least this much qualifies (not the sign-up)
