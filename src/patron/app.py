@@ -210,7 +210,7 @@ def create_app(
     from patron.audit.api import router as audit_router
     from patron.auth.api import router as auth_router
     from patron.campaigns.api import events_router as member_events_router
-    from patron.campaigns.api import referral_router
+    from patron.campaigns.api import milestones_router, referral_router
     from patron.campaigns.api import router as campaigns_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
@@ -253,6 +253,7 @@ def create_app(
         campaigns_router,
         referral_router,
         member_events_router,
+        milestones_router,
         webhooks_router,
         events_router,
         assets_router,

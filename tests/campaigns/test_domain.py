@@ -161,3 +161,28 @@ def test_stratified_uplift_removes_tier_imbalance():
     assert naive.spend_per_member is not None and naive.spend_per_member.estimate < 0  # biased
     est = experiment.stratified_spend_uplift(strata)
     assert est is not None and est.low < 5_000 < est.high
+
+
+def test_every_schedule_the_api_accepts_compiles_to_a_window():
+    """What the campaign's model accepts, the earning rules accept too (no 500 at start)."""
+    with pytest.raises(ValidationError):
+        Weekly(weekdays=(4, 4))
+    with pytest.raises(ValidationError):
+        Monthly(days=(8, 8))
+    for schedule in (
+        Weekly(weekdays=(1, 7)),
+        Monthly(days=(31,)),
+        LastWeekend(active_from=date(2026, 1, 1)),
+        Annual(start_month=2, start_day=29, end_month=3, end_day=1),
+        BirthdayMonth(),
+        OneOff(start=date(2026, 1, 1), end=date(2027, 1, 1)),
+    ):
+        domain.to_window(
+            schedule,
+            campaign_id=1,
+            name="x",
+            multiplier_bp=20_000,
+            audience=Audience(tiers=("gold",), joined_from=date(2025, 1, 1)),
+            budget_points=1,
+            holdout=None,
+        )

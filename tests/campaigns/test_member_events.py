@@ -92,3 +92,10 @@ def test_check_reports_an_event_past_its_capacity(client, shop, make_member, dat
         found = run_all(s)
     assert any("more than its capacity of 0" in v for v in found), found
     assert any("counts 3 places" in v for v in found), found
+
+
+def test_an_event_time_without_a_timezone_is_refused(client, shop):
+    r = client.post(
+        "/api/v1/member-events", json={**EVENT, "starts_at": "2026-03-08T10:00:00"}, headers=shop
+    )
+    assert r.status_code == 422

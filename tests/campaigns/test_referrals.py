@@ -131,3 +131,18 @@ def test_check_reports_a_reward_missing_from_the_ledger(client, shop, make_membe
     with database.unit_of_work() as s:
         found = run_all(s)
     assert any("records 900 points for the referrer" in v for v in found), found
+
+
+def test_switched_off_or_before_joined_after_nothing_happens(
+    client, shop, make_member, database, clock
+):
+    from datetime import timedelta
+
+    a = make_member("13800000001")
+    make_member("13700000002", referrer_member_no=a)
+    _settings(database, clock, enabled=False)
+    assert _run(client, shop) == {"discovered": 0, "rewarded": 0, "clawed_back": 0}
+    _settings(database, clock, joined_after=clock.now() + timedelta(seconds=1))
+    assert _run(client, shop)["discovered"] == 0
+    _settings(database, clock, joined_after=clock.now())
+    assert _run(client, shop)["discovered"] == 1

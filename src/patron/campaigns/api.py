@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.campaigns import actions, member_events, referrals, results, service
+from patron.campaigns import actions, member_events, milestones, referrals, results, service
 from patron.campaigns.domain import SECTION, CampaignSettings
 from patron.campaigns.experiment import Interval
 from patron.campaigns.models import Campaign, CampaignAction, MemberEvent, Referral
@@ -514,3 +514,46 @@ def close(
 ) -> ClosedOut:
     ctx = _ledger_ctx(session, principal, clock, settings)
     return ClosedOut(no_shows=member_events.close(session, ctx, code))
+
+
+# ---------------------------------------------------------------- milestones
+
+milestones_router = api_router("/api/v1/members/{member_no}/milestones", tags=["campaigns"])
+
+
+class MilestoneOut(BaseModel):
+    code: str
+    name: str
+    points: int
+    benefit: str
+
+
+class MilestonesOut(BaseModel):
+    earned: int
+    unlocked: list[MilestoneOut]
+    next: MilestoneOut | None
+    to_next: int | None
+
+
+@milestones_router.get(
+    "",
+    response_model=MilestonesOut,
+    summary="Points milestones a member unlocked",
+    responses=errors(404),
+)
+def get_milestones(
+    member_no: Annotated[str, Path(pattern=r"^[0-9]{10}$")],
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.POINTS_READ))],
+) -> MilestonesOut:
+    p = milestones.member_progress(session, members.member_id(session, member_no))
+
+    def out(m: milestones.Milestone) -> MilestoneOut:
+        return MilestoneOut(code=m.code, name=m.name, points=m.points, benefit=m.benefit)
+
+    return MilestonesOut(
+        earned=p.earned,
+        unlocked=[out(m) for m in p.unlocked],
+        next=out(p.next) if p.next else None,
+        to_next=p.to_next,
+    )

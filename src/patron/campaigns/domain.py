@@ -10,7 +10,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
 from patron.rules.definitions import (
     BP,
@@ -80,12 +87,24 @@ class Weekly(_Recurring):
     kind: Literal["weekly"] = "weekly"
     weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = Field(min_length=1, max_length=7)
 
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.weekdays)) != len(self.weekdays):
+            raise ValueError("weekdays repeat")
+        return self
+
 
 class Monthly(_Recurring):
     """A member day on dates of every month (the 8th, the 18th …)."""
 
     kind: Literal["monthly"] = "monthly"
     days: tuple[Annotated[int, Field(ge=1, le=31)], ...] = Field(min_length=1, max_length=31)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.days)) != len(self.days):
+            raise ValueError("days of the month repeat")
+        return self
 
 
 class LastWeekend(_Recurring):
@@ -293,6 +312,9 @@ class ReferralSettings(_Data):
     """Operator-editable referral settings (program section ``referral``)."""
 
     enabled: bool = True
+    #: referees who joined before this instant are ignored (set it when switching referral on
+    #: over existing members, so their old referrals are not rewarded retroactively)
+    joined_after: AwareDatetime | None = None
     referrer_points: int = Field(default=500, ge=0, le=1_000_000)
     referee_points: int = Field(default=200, ge=0, le=1_000_000)
     #: the referee's first order paying at least this much qualifies (not the sign-up)

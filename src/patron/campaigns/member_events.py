@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ class EventIn(BaseModel):
 
     code: CodeStr
     name: str = Field(min_length=1, max_length=100)
-    starts_at: datetime
+    starts_at: AwareDatetime
     tiers: tuple[TierCode, ...] = Field(default=(), max_length=50)
     capacity: int = Field(ge=1, le=100_000)
     points_cost: int = Field(default=0, ge=0, le=1_000_000)
@@ -302,3 +302,20 @@ def waitlisted(session: Session, event_id: int) -> int:
         )
         or 0
     )
+
+
+def open_for(
+    session: Session, member_id: int, *, now: datetime
+) -> list[tuple[MemberEvent, EventRegistration | None]]:
+    """Events still taking registrations, with the member's registration if any."""
+    rows = session.execute(
+        select(MemberEvent, EventRegistration)
+        .outerjoin(
+            EventRegistration,
+            (EventRegistration.event_id == MemberEvent.id)
+            & (EventRegistration.member_id == member_id),
+        )
+        .where(MemberEvent.closed_at.is_(None), MemberEvent.starts_at > now)
+        .order_by(MemberEvent.starts_at)
+    ).all()
+    return [(e, r) for e, r in rows]

@@ -106,15 +106,13 @@ def _audit(session: Session, ctx: Ctx, r: Referral, before: str | None) -> None:
 def discover(session: Session, ctx: Ctx, cipher: FieldCipher) -> int:
     """Create the referral rows of members registered with a referrer since the last run."""
     settings = get_settings(session)
-    new = session.scalars(
-        select(Member)
-        .where(
-            Member.referrer_member_id.is_not(None),
-            ~select(Referral.id).where(Referral.referee_id == Member.id).exists(),
-        )
-        .order_by(Member.id)
-        .execution_options(populate_existing=True)
-    ).all()
+    q = select(Member).where(
+        Member.referrer_member_id.is_not(None),
+        ~select(Referral.id).where(Referral.referee_id == Member.id).exists(),
+    )
+    if settings.joined_after is not None:
+        q = q.where(Member.created_at >= settings.joined_after)
+    new = session.scalars(q.order_by(Member.id).execution_options(populate_existing=True)).all()
     for m in new:
         assert m.referrer_member_id is not None
         prefix = domain.phone_prefix(members.decrypt_phone(m, cipher), settings.prefix_digits)
@@ -288,6 +286,8 @@ def decide(session: Session, ctx: Ctx, referral_id: int, *, approve: bool) -> Re
 
 def run_referrals(session: Session, ctx: Ctx, cipher: FieldCipher) -> dict[str, int]:
     """The job: discover new referrals, reward those that qualify, claw back refunded ones."""
+    if not get_settings(session).enabled:
+        return {"discovered": 0, "rewarded": 0, "clawed_back": 0}
     found = discover(session, ctx, cipher)
     rewarded = 0
     for rid in list(session.scalars(select(Referral.id).where(Referral.status == "pending"))):

@@ -384,3 +384,21 @@ def run_budget_alerts(session: Session, actor: Principal, *, now: datetime) -> i
     ):
         n += alert_if_reached(session, actor, c, now=now)
     return n
+
+
+def for_member(
+    session: Session, member_id: int, *, today: date, tz: ZoneInfo
+) -> list[tuple[Campaign, list[date]]]:
+    """Active campaigns the member is in (audience, not the control group) and their next days."""
+    out: list[tuple[Campaign, list[date]]] = []
+    for c in session.scalars(
+        select(Campaign).where(Campaign.status == "active").order_by(Campaign.id)
+    ):
+        if experiment.group_of(c.experiment_key, member_id, c.control_bp) == "control":
+            continue
+        if not in_audience(session, audience_of(c), tz, member_id):
+            continue
+        days = domain.next_days(schedule_of(c), today, count=3)
+        if days:
+            out.append((c, days))
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from patron.web.portal import (
+    activities,
     checkin,
     coupons,
     home,
@@ -18,5 +19,17 @@ from patron.web.portal import (
 )
 
 router = APIRouter()
-for _module in (login, home, points, tier, checkin, mall, profile, phone, mydata, coupons):
+for _module in (
+    login,
+    home,
+    points,
+    tier,
+    checkin,
+    mall,
+    activities,
+    profile,
+    phone,
+    mydata,
+    coupons,
+):
     router.include_router(_module.router)
