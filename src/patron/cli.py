@@ -522,6 +522,22 @@ def analytics_evaluate() -> None:
     print_evaluation(console, result)
 
 
+@analytics_app.command("liability")
+def analytics_liability() -> None:
+    """Points liability and breakage: outstanding points valued at the checkout rate, by tier
+    and lot age, and the monthly finance report (earned, redeemed, expired, outstanding)."""
+    from patron.analytics.finance import liability
+    from patron.analytics.report import print_liability
+    from patron.db import Database, utcnow
+    from patron.kit.timeutil import business_tz
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    with db.unit_of_work() as session:
+        result = liability(session, now=utcnow(), tz=business_tz(settings.business_timezone))
+    print_liability(console, result)
+
+
 @analytics_app.command("export")
 def analytics_export(
     out: Annotated[Path, typer.Argument(help="CSV file to write")],

@@ -69,3 +69,14 @@ def test_a_history(env):
     assert [p["segment"] for p in plain_rows] == [a["segment"] for a in anon_rows]
     runner.invoke(app, ["analytics", "export", str(plain), "--anonymized"])
     assert plain.read_text() == anon.read_text()
+
+
+def test_liability_on_an_empty_database(env):
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    r = runner.invoke(app, ["analytics", "liability"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "outstanding 0 points" in r.output
+    assert "No points have been issued yet" in r.output
+    assert "breakage cannot be estimated" in r.output
+    assert "redeemed" in r.output  # the monthly table is printed, with zeros

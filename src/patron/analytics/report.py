@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from patron.analytics.finance import MISSING, Liability
 from patron.analytics.scores import Evaluation
 
 
@@ -67,3 +68,38 @@ def print_evaluation(console: Console, ev: Evaluation) -> None:
     for line in ev.missing:
         if not any(line.endswith(p) for c in ev.checks for p in c.fit.problems):
             console.print(f"[yellow]missing:[/yellow] {line}")
+
+
+def print_liability(console: Console, lb: Liability) -> None:
+    console.print(
+        f"Points liability as of {lb.as_of.isoformat(timespec='minutes')} at "
+        f"{lb.unit_fen} fen per {lb.points_per_unit} points:"
+    )
+    console.print(
+        f"  outstanding {lb.outstanding:,} points (pending {lb.pending:,}); liability "
+        f"{lb.liability_fen:,} fen"
+    )
+    if lb.breakage.denominator:
+        console.print(
+            f"  breakage {lb.breakage.numerator:,} of {lb.breakage.denominator:,} matured "
+            f"points expired ({lb.breakage.value:.1%}); expected breakage "
+            f"{lb.expected_breakage_fen:,} fen; net liability {lb.net_liability_fen:,} fen"
+        )
+    for title, rows in (("tier", lb.by_tier), ("lot age (days)", lb.by_age)):
+        table = Table(title, "points", "liability (fen)")
+        for row in rows:
+            table.add_row(row.key, f"{row.points:,}", f"{row.liability_fen:,}")
+        console.print(table)
+    months = Table("month", "earned", "redeemed", "expired", "outstanding", "liability (fen)")
+    for m in lb.months:
+        months.add_row(
+            m.month,
+            f"{m.earned:,}",
+            f"{m.redeemed:,}",
+            f"{m.expired:,}",
+            f"{m.outstanding:,}",
+            f"{m.liability_fen:,}",
+        )
+    console.print(months)
+    for key in lb.missing:
+        console.print(f"[yellow]missing:[/yellow] {MISSING[key]}")
