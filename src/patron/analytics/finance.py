@@ -46,6 +46,9 @@ class Row:
     key: str
     points: int
     liability_fen: int
+    #: a tier's names (tier rows only)
+    name: str = ""
+    name_zh: str = ""
 
 
 @dataclass(frozen=True)
@@ -203,10 +206,12 @@ def liability(session: Session, *, now: datetime, tz: ZoneInfo) -> Liability:
         missing.append("no_matured")
 
     known = [t.code for t in ladder.tiers]
-    tier_rows = [
-        Row(code, by_tier.get(code, 0), value(by_tier.get(code, 0)))
-        for code in known + sorted(set(by_tier) - set(known))
-    ]
+    tier_rows = []
+    for code in known + sorted(set(by_tier) - set(known)):
+        t = ladder.get(code) if code in known else None
+        n = by_tier.get(code, 0)
+        name = t.name if t else code
+        tier_rows.append(Row(code, n, value(n), name, (t.name_zh or name) if t else code))
     age_rows = [Row(k, aged.get(k, 0), value(aged.get(k, 0))) for k, _ in AGE_BUCKETS]
     age_rows.append(Row(PENDING, pending, value(pending)))
     return Liability(

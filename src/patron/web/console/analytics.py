@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
-from patron.analytics import rfm
+from patron.analytics import finance, rfm
 from patron.analytics import scores as scores_service
 from patron.auth import permissions as perm
 from patron.web.i18n import N_
@@ -84,3 +85,37 @@ def member_scores(
         "chart_json": _json(chart),
     }
     return render(request, "console/analytics/scores.html", ctx)
+
+
+#: The finance report's notes (finance.MISSING holds the same English text for the CLI).
+MISSING_NOTES = {
+    "no_points": N_("No points have been issued yet: there is no liability to report."),
+    "no_matured": N_(
+        "No points have reached their expiry date yet, so breakage cannot be estimated "
+        "from history; the liability is shown without a breakage allowance."
+    ),
+}
+AGE_LABELS = {
+    "0-90": N_("Up to 90 days"),
+    "91-180": N_("91 to 180 days"),
+    "181-365": N_("181 to 365 days"),
+    "366+": N_("Over a year"),
+    "pending": N_("Pending (not yet spendable)"),
+}
+
+
+@router.get("/analytics/liability")
+def points_liability(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.POINTS_READ))],
+) -> HTMLResponse:
+    session = get_session(request)
+    tz = ZoneInfo(request.app.state.settings.business_timezone)
+    report = finance.liability(session, now=request.app.state.clock.now(), tz=tz)
+    ctx: dict[str, Any] = {
+        "nav": "analytics",
+        "lb": report,
+        "notes": [translate(request, MISSING_NOTES[k]) for k in report.missing],
+        "ages": {k: translate(request, v) for k, v in AGE_LABELS.items()},
+    }
+    return render(request, "console/analytics/liability.html", ctx)
