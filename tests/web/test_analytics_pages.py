@@ -94,3 +94,16 @@ def test_segment_names_match_the_catalogue():
     for key, (en, zh) in rfm.SEGMENTS.items():
         assert SEGMENT_NAMES[key] == en
         assert catalogue[en].string == zh
+
+
+def test_cohorts_and_funnel_on_the_page(client, database, clock):
+    r = _open(client, database, clock)
+    assert 'data-state="no-members"' in r.text
+    assert 'data-cohort="2026-03"' in r.text
+    with database.unit_of_work() as s:
+        (m,) = add_members(s, 1, at=clock.now() - timedelta(days=40))
+        add_orders(s, [(m, TODAY - timedelta(days=35), 5000), (m, TODAY, 5000)])
+    r = client.get("/console/analytics")
+    assert 'data-state="no-members"' not in r.text
+    assert 'data-panel="funnel"' in r.text
+    assert "100.0%" in r.text

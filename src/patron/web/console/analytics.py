@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
-from patron.analytics import finance, rfm
+from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
 from patron.auth import permissions as perm
 from patron.web.i18n import N_
@@ -74,6 +74,8 @@ def member_scores(
     }
     last = view.last_scores
     evaluation = view.last_evaluation
+    tz = ZoneInfo(request.app.state.settings.business_timezone)
+    retention = cohorts.cohorts(session, now=request.app.state.clock.now(), tz=tz)
     ctx: dict[str, Any] = {
         "nav": "analytics",
         "view": view,
@@ -83,6 +85,7 @@ def member_scores(
         "fits": [] if last is None else [last.report.get("purchases"), last.report.get("spend")],
         "evaluation": evaluation,
         "chart_json": _json(chart),
+        "retention": retention,
     }
     return render(request, "console/analytics/scores.html", ctx)
 
