@@ -78,19 +78,19 @@ def test_portal_flash_redeem_and_sold_out(client, app, database, clock, auth_hea
     page = client.get("/portal/mall/flash")
     assert f'data-flash="{sale["id"]}"' in page.text and 'data-state="upcoming"' in page.text
     token = _token(client, "/portal/mall/gifts/MUG")  # no form while nothing is open
-    url = f"/portal/mall/flash/{sale['id']}/MUG"
-    early = client.post(url, data={"csrf_token": token})
+    url, form = "/portal/mall/flash", {"sale_id": sale["id"], "gift_code": "MUG"}
+    early = client.post(url, data={**form, "csrf_token": token})
     assert early.status_code == 409 and _count(database, Redemption) == 0
     clock.set(start)
     assert 'data-state="open"' in client.get("/portal/mall/flash").text
-    ok = client.post(url, data={"csrf_token": token}, follow_redirects=False)
+    ok = client.post(url, data={**form, "csrf_token": token}, follow_redirects=False)
     assert ok.status_code == 303 and "/portal/mall/codes/" in ok.headers["location"]
     client.cookies.clear()
     portal_sign_in(client, app, "13900006666")
     page = client.get("/portal/mall/flash")
     assert 'data-state="sold-out"' in page.text and 'data-remaining="0"' in page.text
     postings = _count(database, Posting)
-    lost = client.post(url, data={"csrf_token": _token(client, "/portal/mall/gifts/MUG")})
+    lost = client.post(url, data={**form, "csrf_token": _token(client, "/portal/mall/gifts/MUG")})
     assert lost.status_code == 409 and "已抢完" in lost.text  # told at once, in words
     assert _count(database, Redemption) == 1 and _count(database, Posting) == postings
     pts = client.get(f"/api/v1/members/{second}/points", headers=op).json()["available"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.errors import PatronError
@@ -112,12 +112,12 @@ def flash_page(request: Request, viewer: Member) -> HTMLResponse:
     return _flash_page(request, viewer)
 
 
-@router.post("/mall/flash/{sale_id}/{gift_code}")
+@router.post("/mall/flash")
 def flash_redeem(
     request: Request,
     viewer: Member,
-    sale_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    gift_code: PoolCode,
+    sale_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    gift_code: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
 ) -> Response:
     member = common.member(request, viewer)
     session = common.session(request)
