@@ -1,5 +1,5 @@
 """Browser: a member redeems a gift in the portal (list → gift → confirm), shows the code, and a
-clerk verifies it at the desk; the second scan is refused."""
+clerk verifies it at the desk; the second scan is refused. A member draws the lottery."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from patron.catalog import service as catalog
 from patron.catalog.schemas import StoreIn
 from patron.ledger import flows
+from patron.mall import lottery, stock
 from patron.mall import service as mall
-from patron.mall import stock
-from patron.mall.schemas import GiftIn
+from patron.mall.schemas import GiftIn, PoolIn, PrizeIn
 from tests.web.conftest import sign_in
 from tests.web.test_portal_browser import ACTOR, PHONE_SIZE, SH, _member, _sign_in
 
@@ -69,3 +69,31 @@ def test_redeem_in_the_portal_and_verify_at_the_desk(live, new_page):
     assert phone.locator(f'[data-redemption="{code}"][data-status=fulfilled]').count() == 1
     phone.goto("/portal/points")
     assert phone.locator("[data-available]").get_attribute("data-available") == "700"
+
+
+def test_draw_the_lottery_in_the_portal(live, new_page):
+    member = _member(live, "13911119002")
+    _shop(live, member.id)
+    with live.db.unit_of_work() as s:
+        ctx = mall.make_ctx(s, ACTOR, live.clock.now(), SH)
+        bonus = PrizeIn(name="Bonus", kind="points", award_points=50, ppm=1_000_000)
+        lottery.put_pool(
+            s,
+            ctx,
+            PoolIn(
+                code="WHEEL",
+                name="Lucky wheel",
+                cost_points=20,
+                prizes=[bonus.model_copy(update={"is_fallback": True})],
+            ),
+        )
+    phone = new_page(**PHONE_SIZE)
+    _sign_in(phone, live, "13911119002")
+    phone.goto("/portal/mall")
+    phone.click("a[href='/portal/mall/lottery']")
+    phone.wait_for_url("**/portal/mall/lottery")
+    assert phone.locator("[data-pool=WHEEL] [data-left]").get_attribute("data-left") == "3"
+    phone.click("[data-pool=WHEEL] button")
+    phone.wait_for_selector("[data-testid=draw-result]")
+    assert phone.locator("[data-testid=draw-result]").get_attribute("data-prize") == "Bonus"
+    assert phone.locator("[data-available]").get_attribute("data-available") == "1030"

@@ -12,6 +12,7 @@ earned through the ledger flows, in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -210,3 +211,33 @@ def draw(
         at=ctx.now,
     )
     return DrawResult(row, pool, prize, pool.daily_limit - seq)
+
+
+def pools(
+    session: Session, *, active_only: bool = False
+) -> list[tuple[LotteryPool, list[LotteryPrize]]]:
+    """Every pool with the prizes of its current version (the published odds)."""
+    q = select(LotteryPool).order_by(LotteryPool.code)
+    if active_only:
+        q = q.where(LotteryPool.is_active.is_(True))
+    return [(p, _prizes(session, p)) for p in session.scalars(q)]
+
+
+def draws_left(
+    session: Session, member_id: int, pools_: list[LotteryPool], day: date
+) -> dict[int, int]:
+    """Draws a member has left today, per pool id (a read for pages; the draw re-counts locked)."""
+    if not pools_:
+        return {}
+    done = dict(
+        session.execute(
+            select(LotteryDraw.pool_id, func.count(LotteryDraw.id))
+            .where(
+                LotteryDraw.member_id == member_id,
+                LotteryDraw.business_date == day,
+                LotteryDraw.pool_id.in_([p.id for p in pools_]),
+            )
+            .group_by(LotteryDraw.pool_id)
+        ).all()
+    )
+    return {p.id: max(p.daily_limit - int(done.get(p.id, 0)), 0) for p in pools_}

@@ -1,0 +1,223 @@
+"""Console: the mall's flash sales and lottery pools — list them and create them. The services
+validate (odds summing to one, a fallback prize, a window that ends after it starts); their
+refusals are shown in words with nothing written."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from patron.auth import permissions as perm
+from patron.errors import Invalid, PatronError
+from patron.kit.timeutil import business_tz
+from patron.mall import lottery, redemptions
+from patron.mall import service as mall
+from patron.mall.schemas import FlashSaleIn, PoolIn, PrizeIn
+from patron.web.i18n import N_
+from patron.web.pages import (
+    CONSOLE_PREFIX,
+    StaffPage,
+    Viewer,
+    get_session,
+    page_router,
+    redirect,
+    render,
+    translate,
+)
+
+router = page_router()
+PAGE = CONSOLE_PREFIX + "/mall/promotions"
+Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
+Manager = Annotated[Viewer, Depends(StaffPage(perm.MALL_MANAGE))]
+#: prize rows offered by the pool form (a pool holds at most 20; the API takes more than this)
+PRIZE_ROWS = 6
+
+MESSAGES = {
+    "gift_not_found": N_("Choose one of the gifts."),
+    "invalid_window": N_("A flash sale must end after it starts."),
+    "lottery_odds_not_one": N_("The odds of the prizes must add up to exactly 100 percent."),
+    "lottery_fallback_required": N_(
+        "Mark exactly one prize as the fallback; it must have unlimited stock."
+    ),
+    "invalid_prize": N_("A points prize awards some points; other prizes award none."),
+    "invalid_odds": N_("Enter odds as a percentage with at most four decimals."),
+}
+FALLBACK = N_("That did not work; nothing was changed.")
+INVALID_FLASH = N_(
+    "Check the fields: whole points and units, a per-member limit, a start and an end."
+)
+INVALID_POOL = N_(
+    "Check the fields: a code of letters and digits, a name, whole points and at least one prize."
+)
+
+
+def _page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> Response:
+    session = get_session(request)
+    now = request.app.state.clock.now()
+    ctx: dict[str, Any] = {
+        "nav": "mall",
+        "now": now,
+        "sales": redemptions.flash_sales(session),
+        "pools": lottery.pools(session),
+        "gifts": mall.browse(session, now, include_closed=True),
+        "prize_rows": range(PRIZE_ROWS),
+        "can_manage": viewer.can(perm.MALL_MANAGE),
+        "error": translate(request, error) if error else None,
+    }
+    return render(request, "console/mall_promos.html", ctx, status=status)
+
+
+@router.get(PAGE)
+def promotions_page(request: Request, viewer: Reader) -> Response:
+    return _page(request, viewer)
+
+
+def _refused(request: Request, viewer: Viewer, exc: PatronError) -> Response:
+    message = MESSAGES.get(exc.code, FALLBACK)
+    return _page(request, viewer, error=message, status=max(exc.status, 400))
+
+
+def _local(request: Request, raw: str) -> datetime:
+    """A datetime-local field, read in the business timezone."""
+    tz = business_tz(request.app.state.settings.business_timezone)
+    return datetime.fromisoformat(raw.strip()).replace(tzinfo=tz)
+
+
+@router.post(CONSOLE_PREFIX + "/mall/flash-sales")
+def create_flash_sale(
+    request: Request,
+    viewer: Manager,
+    gift_code: Annotated[str, Form(max_length=32)] = "",
+    points: Annotated[str, Form(max_length=12)] = "",
+    quantity: Annotated[str, Form(max_length=9)] = "",
+    per_member_limit: Annotated[str, Form(max_length=6)] = "1",
+    starts_at: Annotated[str, Form(max_length=32)] = "",
+    ends_at: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    try:
+        data = FlashSaleIn(
+            gift_code=gift_code,
+            points=int(points) if points.strip().isdigit() else 0,
+            quantity=int(quantity) if quantity.strip().isdigit() else 0,
+            per_member_limit=int(per_member_limit) if per_member_limit.strip().isdigit() else 0,
+            starts_at=_local(request, starts_at),
+            ends_at=_local(request, ends_at),
+        )
+    except (ValidationError, ValueError):
+        return _page(request, viewer, error=INVALID_FLASH, status=422)
+    session = get_session(request)
+    ctx = mall.make_ctx(
+        session,
+        viewer.principal,
+        request.app.state.clock.now(),
+        business_tz(request.app.state.settings.business_timezone),
+    )
+    try:
+        redemptions.create_flash_sale(
+            session,
+            ctx,
+            data.gift_code,
+            points=data.points,
+            quantity=data.quantity,
+            per_member_limit=data.per_member_limit,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+        )
+    except PatronError as exc:
+        return _refused(request, viewer, exc)
+    return redirect(request, PAGE, flash=N_("Flash sale created."))
+
+
+def _ppm(raw: str) -> int:
+    """Odds typed as a percentage (``12.5``) in parts per million, exactly."""
+    try:
+        value = Decimal(raw.strip() or "0") * 10_000
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value != value.to_integral_value() or value < 0:
+        raise Invalid("invalid_odds", f"Odds {raw!r} are not a percentage with four decimals.")
+    return int(value)
+
+
+def _prizes(
+    names: list[str],
+    kinds: list[str],
+    awards: list[str],
+    odds: list[str],
+    stocks: list[str],
+    fallback: str,
+) -> list[PrizeIn]:
+    prizes = []
+    for i, name in enumerate(names):
+        if not name.strip():
+            continue  # an empty row of the form
+        award, left = (awards[i : i + 1] or [""])[0].strip(), (stocks[i : i + 1] or [""])[0].strip()
+        prizes.append(
+            PrizeIn(
+                name=name.strip(),
+                kind=(kinds[i : i + 1] or ["none"])[0],
+                award_points=int(award) if award.isdigit() else 0,
+                ppm=_ppm((odds[i : i + 1] or [""])[0]),
+                stock=int(left) if left.isdigit() else None,
+                is_fallback=fallback == str(i),
+            )
+        )
+    return prizes
+
+
+@router.post(CONSOLE_PREFIX + "/mall/lotteries")
+def save_pool(
+    request: Request,
+    viewer: Manager,
+    code: Annotated[str, Form(max_length=32)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    kind: Annotated[str, Form(pattern=r"^(wheel|blindbox)$")] = "wheel",
+    cost_points: Annotated[str, Form(max_length=12)] = "",
+    daily_limit: Annotated[str, Form(max_length=6)] = "3",
+    prize_name: Annotated[list[str] | None, Form()] = None,
+    prize_kind: Annotated[list[str] | None, Form()] = None,
+    prize_points: Annotated[list[str] | None, Form()] = None,
+    prize_odds: Annotated[list[str] | None, Form()] = None,
+    prize_stock: Annotated[list[str] | None, Form()] = None,
+    fallback: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    session = get_session(request)
+    try:
+        prizes = _prizes(
+            prize_name or [],
+            prize_kind or [],
+            prize_points or [],
+            prize_odds or [],
+            prize_stock or [],
+            fallback,
+        )
+        data = PoolIn(
+            code=code.strip(),
+            name=name.strip(),
+            kind=kind,
+            cost_points=int(cost_points) if cost_points.strip().isdigit() else 0,
+            daily_limit=int(daily_limit) if daily_limit.strip().isdigit() else 0,
+            prizes=prizes,
+        )
+    except ValidationError:
+        return _page(request, viewer, error=INVALID_POOL, status=422)
+    except PatronError as exc:
+        return _refused(request, viewer, exc)
+    ctx = mall.make_ctx(
+        session,
+        viewer.principal,
+        request.app.state.clock.now(),
+        business_tz(request.app.state.settings.business_timezone),
+    )
+    try:
+        lottery.put_pool(session, ctx, data)
+    except PatronError as exc:
+        return _refused(request, viewer, exc)
+    return redirect(request, PAGE, flash=N_("Lottery pool saved."))

@@ -1,0 +1,133 @@
+"""Portal: the mall's lottery (pools with their published odds, a draw and its result) and flash
+sales (upcoming and open ones with what is left, redeemed in one step)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, Response
+
+from patron.errors import PatronError
+from patron.kit.timeutil import business_date
+from patron.ledger import queries
+from patron.mall import lottery, redemptions
+from patron.mall import service as mall
+from patron.web.i18n import N_
+from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
+from patron.web.portal import common
+from patron.web.portal.mall import FALLBACK, MESSAGES
+
+router = page_router(PORTAL_PREFIX)
+Member = Annotated[Viewer, Depends(MemberPage())]
+PoolCode = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
+
+#: lottery refusals in words (the gift refusals are shared with the mall page)
+LOTTERY_MESSAGES = {
+    **MESSAGES,
+    "over_daily_limit": N_("You have used all your draws of this lottery today."),
+    "lottery_closed": N_("This lottery is not open."),
+    "flash_sale_not_found": N_("This flash sale does not exist."),
+}
+
+
+def _lottery_page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    now = common.now(request)
+    rows = lottery.pools(session, active_only=True)
+    left = lottery.draws_left(
+        session, member.id, [p for p, _ in rows], business_date(now, common.tz(request))
+    )
+    return render(
+        request,
+        "portal/mall_lottery.html",
+        {
+            "tab": "mall",
+            "pools": rows,
+            "left": left,
+            "available": queries.balance(session, member.id, now).available,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/mall/lottery")
+def lottery_page(request: Request, viewer: Member) -> HTMLResponse:
+    return _lottery_page(request, viewer)
+
+
+@router.post("/mall/lottery/{code}")
+def draw(request: Request, viewer: Member, code: PoolCode) -> Response:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    now = common.now(request)
+    ctx = mall.make_ctx(session, common.actor(member), now, common.tz(request))
+    try:
+        result = lottery.draw(session, ctx, member, code)
+    except PatronError as exc:
+        if exc.code == "lottery_not_found":
+            raise
+        message = LOTTERY_MESSAGES.get(exc.code, FALLBACK)
+        return _lottery_page(request, viewer, error=message, status=exc.status)
+    return render(
+        request,
+        "portal/mall_draw.html",
+        {
+            "tab": "mall",
+            "result": result,
+            "fell_back": result.draw.drawn_prize_id != result.prize.id,
+            "available": queries.balance(session, member.id, now).available,
+        },
+    )
+
+
+def _flash_page(
+    request: Request, viewer: Viewer, *, error: str | None = None, status: int = 200
+) -> HTMLResponse:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    now = common.now(request)
+    sales = [(s, c) for s, c in redemptions.flash_sales(session) if s.ends_at > now]
+    sales.reverse()  # the soonest first
+    return render(
+        request,
+        "portal/mall_flash.html",
+        {
+            "tab": "mall",
+            "sales": sales,
+            "now": now,
+            "available": queries.balance(session, member.id, now).available,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/mall/flash")
+def flash_page(request: Request, viewer: Member) -> HTMLResponse:
+    return _flash_page(request, viewer)
+
+
+@router.post("/mall/flash")
+def flash_redeem(
+    request: Request,
+    viewer: Member,
+    sale_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    gift_code: Annotated[str, Form(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
+) -> Response:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    ctx = mall.make_ctx(session, common.actor(member), common.now(request), common.tz(request))
+    req = redemptions.RedeemRequest(
+        gift_code=gift_code, quantity=1, delivery="pickup", flash_sale_id=sale_id
+    )
+    try:
+        r, _gift = redemptions.redeem(session, ctx, member, req)
+    except PatronError as exc:
+        message = LOTTERY_MESSAGES.get(exc.code, FALLBACK)
+        return _flash_page(request, viewer, error=message, status=max(exc.status, 400))
+    return redirect(request, f"{PORTAL_PREFIX}/mall/codes/{r.code}", flash=N_("Redeemed!"))
