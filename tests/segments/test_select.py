@@ -12,6 +12,7 @@ from patron.segments.compile import compile_rule, lifecycle_stage
 from patron.segments.domain import LifecycleSettings, parse_rule
 from patron.tiers.models import MemberTier
 from tests.analytics.history import add_orders
+from tests.statements import count_statements
 
 NOW = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -149,3 +150,21 @@ def test_lifecycle_thresholds_are_settings(database) -> None:
             7: "dormant",
             8: "churned",
         }
+
+
+def test_preview_is_a_fixed_number_of_statements(database) -> None:
+    """Count and sample are two selects (plus the settings read), however many members match."""
+    tree = {
+        "op": "or",
+        "rules": [
+            {"field": "lifecycle", "values": ["dormant", "churned"]},
+            {"field": "spend_fen", "min": 1, "window_days": 365},
+            {"field": "tag", "op": "all", "values": ["vip", "baby"]},
+        ],
+    }
+    with database.unit_of_work() as s:
+        _seed(s)
+        with count_statements(database.engine) as log:
+            p = service.preview(s, parse_rule(tree), now=NOW, tz=TZ)
+        assert p.count == 6
+        assert log.count <= 3, log.report()
