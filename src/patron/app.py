@@ -223,6 +223,7 @@ def create_app(
     from patron.ops.api import router as ops_router
     from patron.orders.api import router as orders_router
     from patron.rules.api import router as rules_router
+    from patron.segments.api import router as segments_router
     from patron.tiers.api import ladder_router
     from patron.tiers.api import router as tiers_router
     from patron.web.assets import router as assets_router
@@ -251,6 +252,7 @@ def create_app(
         mall_router,
         coupons_router,
         campaigns_router,
+        segments_router,
         referral_router,
         member_events_router,
         milestones_router,

@@ -35,6 +35,8 @@ CAMPAIGNS_READ: Final = "campaigns:read"  # campaigns, actions, results
 CAMPAIGNS_WRITE: Final = "campaigns:write"  # create, change, schedule campaigns and actions
 # Report a member's action (a review, a share) so it earns: an integration's scope
 CAMPAIGNS_ACTIONS: Final = "campaigns:actions"
+SEGMENTS_READ: Final = "segments:read"  # saved segments, previews and counts
+SEGMENTS_WRITE: Final = "segments:write"  # save and change segments
 
 ALL: Final = frozenset(
     {
@@ -63,6 +65,8 @@ ALL: Final = frozenset(
         CAMPAIGNS_READ,
         CAMPAIGNS_WRITE,
         CAMPAIGNS_ACTIONS,
+        SEGMENTS_READ,
+        SEGMENTS_WRITE,
     }
 )
 
@@ -92,6 +96,8 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             CAMPAIGNS_READ,
             CAMPAIGNS_WRITE,
             CAMPAIGNS_ACTIONS,
+            SEGMENTS_READ,
+            SEGMENTS_WRITE,
         }
     ),
     "clerk": frozenset(
@@ -120,6 +126,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             MALL_READ,
             COUPONS_READ,
             CAMPAIGNS_READ,
+            SEGMENTS_READ,
         }
     ),
 }
@@ -146,5 +153,6 @@ API_KEY_SCOPES: Final = frozenset(
         COUPONS_ISSUE,
         CAMPAIGNS_READ,
         CAMPAIGNS_ACTIONS,
+        SEGMENTS_READ,
     }
 )

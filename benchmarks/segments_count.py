@@ -1,0 +1,116 @@
+"""Segment count on PostgreSQL: members and orders generated in SQL, three conditions.
+
+    python benchmarks/segments_count.py --members 100000 --orders-per-member 10 [--runs 5]
+
+Creates a scratch database (PATRON_BENCH_PG, default the local server), fills members, tiers,
+SMS consents and orders with ``generate_series``, then times ``segments.service.preview``
+(count + sample of 20) for tier AND sms consent AND spend in 90 days, median of ``--runs``.
+Goal (issue): 1M members / 10M orders within 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from benchmarks._common import scratch_database
+from sqlalchemy import text
+
+from patron.db import Database
+from patron.segments import service
+from patron.segments.domain import parse_rule
+
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+TREE = {
+    "op": "and",
+    "rules": [
+        {"field": "tier", "values": ["gold"]},
+        {"field": "consent", "channel": "sms"},
+        {"field": "spend_fen", "min": 50000, "window_days": 90},
+    ],
+}
+
+
+def fill(db: Database, members: int, per_member: int) -> None:
+    now = NOW.isoformat()
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO members (id, member_no, phone_enc, phone_index, registration_channel,"
+                " status, member_type, created_at, updated_at)"
+                " SELECT g, lpad(g::text, 10, '0'), '\\x00', 'i' || g, 'web', 'active', 'regular',"
+                " CAST(:now AS timestamptz) - (g % 700) * interval '1 day', :now"
+                " FROM generate_series(1, :n) g"
+            ),
+            {"now": now, "n": members},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO member_tiers (member_id, tier_code, since, updated_at)"
+                " SELECT g, (ARRAY['base','silver','gold'])[1 + g % 3], :now, :now"
+                " FROM generate_series(1, :n) g"
+            ),
+            {"now": now, "n": members},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO member_consents (member_id, channel, granted, updated_at, source)"
+                " SELECT g, 'sms', g % 2 = 0, :now, 'bench' FROM generate_series(1, :n) g"
+            ),
+            {"now": now, "n": members},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, member_id, source, external_id, channel, ordered_at,"
+                " business_date, status, list_total_fen, discount_fen, total_fen, points_used,"
+                " points_fen, paid_fen, points_earned, growth_earned, welcome_bonus,"
+                " first_purchase, rules_trace, content_hash, refunded_fen, created_at)"
+                " SELECT g, 1 + (g::bigint * 7919) % :n, 'bench', g::text, 'store',"
+                " CAST(:now AS timestamptz) - (g % 365) * interval '1 day',"
+                " (CAST(:now AS timestamptz) - (g % 365) * interval '1 day')::date, 'completed',"
+                " 1000 + g % 30000, 0, 1000 + g % 30000, 0, 0, 1000 + g % 30000, 0, 0, 0,"
+                " false, '{}', '', 0, :now FROM generate_series(1, :o) g"
+            ),
+            {"now": now, "n": members, "o": members * per_member},
+        )
+        conn.execute(text("ANALYZE"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--members", type=int, default=100_000)
+    ap.add_argument("--orders-per-member", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    with scratch_database() as url:
+        db = Database(url)
+        t0 = time.perf_counter()
+        fill(db, args.members, args.orders_per_member)
+        built = time.perf_counter() - t0
+        rule = parse_rule(TREE)
+        times, count = [], 0
+        for _ in range(args.runs):
+            with db.unit_of_work() as s:
+                t = time.perf_counter()
+                count = service.preview(s, rule, now=NOW, tz=ZoneInfo("Asia/Shanghai")).count
+                times.append(time.perf_counter() - t)
+        db.engine.dispose()
+    print(
+        json.dumps(
+            {
+                "members": args.members,
+                "orders": args.members * args.orders_per_member,
+                "count": count,
+                "build_s": round(built, 1),
+                "preview_median_s": round(statistics.median(times), 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Segments: a rule tree over members compiled to one SQL select, and lifecycle stages."""
