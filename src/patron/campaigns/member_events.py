@@ -155,7 +155,7 @@ def register(session: Session, ctx: Ctx, code: str, member_id: int) -> Registere
     audit.record(
         session,
         ctx.actor,
-        f"event.{r.status}",
+        "event.registered" if r.status == "registered" else "event.waitlisted",
         "event",
         e.code,
         None,

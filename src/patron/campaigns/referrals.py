@@ -86,10 +86,22 @@ def _emit(session: Session, r: Referral, ctx: Ctx) -> None:
 
 
 def _audit(session: Session, ctx: Ctx, r: Referral, before: str | None) -> None:
+    # spelled out so the console's audit filter can offer each action
+    action = (
+        "referral.pending"
+        if r.status == "pending"
+        else "referral.rewarded"
+        if r.status == "rewarded"
+        else "referral.held"
+        if r.status == "held"
+        else "referral.refused"
+        if r.status == "refused"
+        else "referral.clawed_back"
+    )
     audit.record(
         session,
         ctx.actor,
-        f"referral.{r.status}",
+        action,
         "referral",
         str(r.id),
         None if before is None else {"status": before},

@@ -182,12 +182,18 @@ def redeem(
         redemption_id=r.id,
         reason=f"redemption {code}",
     )
-    _announce(session, ctx, r, gift, member.member_no, "reserved")
+    _announce(session, ctx, r, gift, member.member_no, "reserved", "mall.redemption_reserved")
     return r, gift
 
 
 def _announce(
-    session: Session, ctx: Ctx, r: Redemption, gift: Gift, member_no: str | None, status: str
+    session: Session,
+    ctx: Ctx,
+    r: Redemption,
+    gift: Gift,
+    member_no: str | None,
+    status: str,
+    action: str,
 ) -> None:
     payload = {
         "code": r.code,
@@ -212,7 +218,7 @@ def _announce(
     audit.record(
         session,
         ctx.actor,
-        f"mall.redemption_{status}",
+        action,  # a literal at each call: the console's audit filter offers each one
         "mall_redemption",
         r.code,
         None,
@@ -303,7 +309,7 @@ def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Red
     stock.release(session, ctx, r, f"redemption {code} cancelled")
     session.flush()
     gift, member_no = _gift_and_member_no(session, r)
-    _announce(session, ctx, r, gift, member_no, "cancelled")
+    _announce(session, ctx, r, gift, member_no, "cancelled", "mall.redemption_cancelled")
     return r, gift
 
 
@@ -329,7 +335,7 @@ def verify(session: Session, ctx: Ctx, raw_code: str, store_code: str) -> tuple[
         raise _refuse(session, code, "fulfilled", ctx.now)
     stock.hand_over(session, ctx, r, f"picked up at {store.code}")
     gift, member_no = _gift_and_member_no(session, r)
-    _announce(session, ctx, r, gift, member_no, "fulfilled")
+    _announce(session, ctx, r, gift, member_no, "fulfilled", "mall.redemption_fulfilled")
     return r, gift
 
 
@@ -351,7 +357,7 @@ def ship(
         raise _refuse(session, code, "shipped", ctx.now)
     stock.hand_over(session, ctx, r, f"shipped by {carrier} {tracking_no}")
     gift, member_no = _gift_and_member_no(session, r)
-    _announce(session, ctx, r, gift, member_no, "shipped")
+    _announce(session, ctx, r, gift, member_no, "shipped", "mall.redemption_shipped")
     return r, gift
 
 
@@ -361,7 +367,7 @@ def receive(session: Session, ctx: Ctx, code: str) -> tuple[Redemption, Gift]:
     if r is None:
         raise _refuse(session, code, "received", ctx.now)
     gift, member_no = _gift_and_member_no(session, r)
-    _announce(session, ctx, r, gift, member_no, "received")
+    _announce(session, ctx, r, gift, member_no, "received", "mall.redemption_received")
     return r, gift
 
 

@@ -66,7 +66,14 @@ def record(
 
 
 def _announce(
-    session: Session, ctx: Ctx, gift: Gift, warehouse: str, kind: str, on_hand: int, reason: str
+    session: Session,
+    ctx: Ctx,
+    gift: Gift,
+    warehouse: str,
+    kind: str,
+    on_hand: int,
+    reason: str,
+    action: str,
 ) -> None:
     events.emit(
         session,
@@ -83,7 +90,7 @@ def _announce(
     audit.record(
         session,
         ctx.actor,
-        f"mall.stock_{kind}",
+        action,  # a literal at each call: the console's audit filter offers each one
         "mall_gift",
         gift.code,
         None,
@@ -193,7 +200,7 @@ def receive(
         .execution_options(synchronize_session=False)
     )
     record(session, ctx, gift.id, warehouse, "receipt", on_hand=quantity, reason=reason)
-    _announce(session, ctx, gift, warehouse, "receipt", quantity, reason)
+    _announce(session, ctx, gift, warehouse, "receipt", quantity, reason, "mall.stock_receipt")
 
 
 def adjust(
@@ -220,7 +227,7 @@ def adjust(
     if _rowcount(res) != 1:
         raise _below_zero(session, gift, warehouse, -delta)
     record(session, ctx, gift.id, warehouse, "adjustment", on_hand=delta, reason=reason)
-    _announce(session, ctx, gift, warehouse, "adjustment", delta, reason)
+    _announce(session, ctx, gift, warehouse, "adjustment", delta, reason, "mall.stock_adjustment")
 
 
 def transfer(
@@ -258,8 +265,19 @@ def transfer(
     note = reason or f"{from_warehouse} → {to_warehouse}"
     record(session, ctx, gift.id, from_warehouse, "transfer_out", on_hand=-quantity, reason=note)
     record(session, ctx, gift.id, to_warehouse, "transfer_in", on_hand=quantity, reason=note)
-    _announce(session, ctx, gift, from_warehouse, "transfer_out", -quantity, note)
-    _announce(session, ctx, gift, to_warehouse, "transfer_in", quantity, note)
+    _announce(
+        session,
+        ctx,
+        gift,
+        from_warehouse,
+        "transfer_out",
+        -quantity,
+        note,
+        "mall.stock_transfer_out",
+    )
+    _announce(
+        session, ctx, gift, to_warehouse, "transfer_in", quantity, note, "mall.stock_transfer_in"
+    )
 
 
 def _below_zero(session: Session, gift: Gift, warehouse: str, wanted: int) -> Conflict:
