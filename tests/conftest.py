@@ -40,6 +40,16 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("patron")
 
+
+@pytest.fixture(autouse=True)
+def _no_metrics_dir_between_tests() -> Iterator[None]:
+    """`patron serve --workers N` points prometheus-client at a shared directory through the
+    environment; a test that runs it must not switch later tests to that (deleted) directory."""
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    yield
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
 PG_URL = os.environ.get("PATRON_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("PATRON_REQUIRE_POSTGRES") == "1"
 START = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
