@@ -40,6 +40,7 @@ ENTITY_TYPES: Final = (
     "mall_lottery",
     "mall_redemption",
     "referral",
+    "tag",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -109,6 +110,8 @@ ACTIONS: Final = (
     "referral.pending",
     "referral.refused",
     "referral.rewarded",
+    "tag_rule.change",
+    "tag_rule.create",
 )
 
 

@@ -167,9 +167,15 @@ class _Compiler:
         return and_(*(has([v]) for v in dict.fromkeys(c.values)))
 
 
+def rule_condition(
+    rule: d.Group, *, now: datetime, tz: ZoneInfo, lifecycle: d.LifecycleSettings
+) -> ColumnElement[bool]:
+    """The tree as one boolean expression correlated on ``members`` (active members only)."""
+    return and_(Member.status == "active", _Compiler(now, tz, lifecycle).node(rule))
+
+
 def compile_rule(
     rule: d.Group, *, now: datetime, tz: ZoneInfo, lifecycle: d.LifecycleSettings
 ) -> Select[int]:
     """One select of the ids of the active members the tree selects (frozen and erased never)."""
-    where = _Compiler(now, tz, lifecycle).node(rule)
-    return select(Member.id).where(Member.status == "active", where)
+    return select(Member.id).where(rule_condition(rule, now=now, tz=tz, lifecycle=lifecycle))
