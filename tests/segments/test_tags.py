@@ -22,11 +22,8 @@ BIG = {"field": "spend_fen", "min": 50000, "window_days": 90}
 
 
 def _holders(s, name: str) -> set[int]:
-    return set(
-        s.scalars(
-            select(MemberTag.member_id).join(Tag, Tag.id == MemberTag.tag_id).where(Tag.name == name)
-        )
-    )
+    stmt = select(MemberTag.member_id).join(Tag, Tag.id == MemberTag.tag_id)
+    return set(s.scalars(stmt.where(Tag.name == name)))
 
 
 def _history(s, name: str) -> list[tuple[int, str, str]]:
