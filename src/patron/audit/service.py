@@ -41,6 +41,7 @@ ENTITY_TYPES: Final = (
     "mall_redemption",
     "referral",
     "tag",
+    "static_list",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -112,6 +113,7 @@ ACTIONS: Final = (
     "referral.rewarded",
     "tag_rule.change",
     "tag_rule.create",
+    "static_list.import",
 )
 
 

@@ -107,3 +107,37 @@ class TransitionOut(BaseModel):
 
 class StageCountsOut(BaseModel):
     counts: dict[str, int]
+
+
+class SegmentVersionOut(BaseModel):
+    version: int
+    name: str
+    rule: dict[str, Any]
+    created_by: str
+    created_at: datetime
+
+
+class PersonaOut(BaseModel):
+    code: str
+    name: str
+    description: str
+    rule: dict[str, Any]
+
+
+class StaticListIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    csv: str = Field(
+        min_length=1,
+        description="One member number or phone a line, in the first column; a header is skipped",
+    )
+
+
+class StaticListOut(BaseModel):
+    code: str
+    name: str
+    members: int
+    unknown: list[str] = Field(default_factory=list, description="Up to 100 lines not found")
+    unknown_count: int = 0
+    updated_at: datetime

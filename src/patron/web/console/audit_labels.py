@@ -41,6 +41,7 @@ ENTITY_LABELS: Final = {
     "mall_redemption": N_("Gift redemption"),
     "referral": N_("Referral"),
     "tag": N_("Tag"),
+    "static_list": N_("Static list"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -111,6 +112,7 @@ ACTION_LABELS: Final = {
     "referral.rewarded": N_("Referral rewarded"),
     "tag_rule.create": N_("Rule tag defined"),
     "tag_rule.change": N_("Rule tag changed"),
+    "static_list.import": N_("Static list imported"),
 }
 
 
