@@ -41,7 +41,7 @@ PERSONAS: Final[dict[str, Persona]] = {
         Persona(
             "promotion_sensitive",
             "Promotion-sensitive members",
-            "At least three purchases in the last 180 days, and at least 60% of them "
+            "At least three purchases in the last 180 days, and at least 60 percent of them "
             "with a discount or coupon.",
             {
                 "op": "and",

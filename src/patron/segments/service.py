@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.errors import Conflict, Invalid, NotFound
@@ -72,6 +72,10 @@ def get(session: Session, code: str, *, lock: bool = False) -> Segment:
     return seg
 
 
+def exists(session: Session, code: str) -> bool:
+    return session.scalar(select(Segment.id).where(Segment.code == code)) is not None
+
+
 def list_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.code)))
 
@@ -124,7 +128,7 @@ def versions(session: Session, code: str) -> list[SegmentVersion]:
 
 def export_batches(
     session: Session, rule: domain.Group, *, now: datetime, tz: ZoneInfo, batch: int
-) -> Iterator[list[Row[Any]]]:
+) -> Iterator[list[tuple[Any, ...]]]:
     """The members a tree selects, for an export: number, tier, city, region, registration
     and points, ordered by number, read from one cursor in batches (the rule is evaluated
     once). No contact data."""
@@ -149,7 +153,7 @@ def export_batches(
         .execution_options(yield_per=batch)
     )
     for part in session.execute(stmt).partitions(batch):
-        yield list(part)
+        yield [tuple(r) for r in part]
 
 
 def change(

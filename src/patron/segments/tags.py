@@ -88,6 +88,11 @@ def get(session: Session, name: str, *, lock: bool = False) -> tuple[Tag, TagRul
     return row[0], row[1]
 
 
+def is_rule_tag(session: Session, name: str) -> bool:
+    stmt = select(TagRule.tag_id).join(Tag, Tag.id == TagRule.tag_id).where(Tag.name == name)
+    return session.scalar(stmt) is not None
+
+
 def list_rules(session: Session) -> list[tuple[Tag, TagRule, int]]:
     """Rule tags in recompute order, with their member counts."""
     counts = select(MemberTag.tag_id, func.count().label("n")).group_by(MemberTag.tag_id).subquery()
