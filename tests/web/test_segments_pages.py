@@ -91,3 +91,13 @@ def test_static_list_import_and_exports(client, operator, make_member):  # noqa:
     book = zipfile.ZipFile(io.BytesIO(xlsx.content))
     cells = "".join(book.read(n).decode() for n in book.namelist() if n.startswith("xl/"))
     assert "Member number" in cells and a in cells and b in cells
+
+
+def test_pages_read_in_chinese(client, operator):  # noqa: F811
+    client.headers["Accept-Language"] = "zh-CN"
+    index = client.get("/console/segments")
+    assert index.status_code == 200
+    assert "高频购买会员" in index.text and "促销敏感会员" in index.text and "60%" in index.text
+    build = client.get("/console/segments/build?persona=promotion_sensitive")
+    assert build.status_code == 200 and "有折扣的购买占比" in build.text
+    assert client.get("/console/segments/tags").status_code == 200
