@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from patron.auth.principal import Principal
 from patron.errors import Conflict, Invalid
@@ -166,3 +166,37 @@ def test_manual_tagging_of_a_rule_tag_is_refused(client, auth_headers, make_memb
         "/api/v1/tag-rules", json={"name": "y", "rule": BIG}, headers=auth_headers("analyst")
     )
     assert denied.status_code == 403
+
+
+def test_check_reports_tags_and_stages_corrupted_behind_the_service(database) -> None:
+    from patron.checks import run_all
+    from patron.segments import check, lifecycle
+    from patron.segments.models import MemberStage
+
+    with database.unit_of_work() as s:
+        _seed(s)
+        tags.define(
+            s, ADMIN, name="big", description="", rule=parse_rule(BIG), on_order=True,
+            now=NOW, tz=TZ,
+        )  # fmt: skip
+        lifecycle.run_stages(s, now=NOW, tz=TZ)
+        assert [v for v in run_all(s) if "tag" in v or "stage" in v] == []
+        tag_id = s.scalar(select(Tag.id).where(Tag.name == "big"))
+        s.execute(delete(MemberTag).where(MemberTag.tag_id == tag_id))  # member 2 loses it
+        s.add(MemberTag(member_id=3, tag_id=tag_id, created_at=NOW, created_by="sql"))
+        s.execute(update(MemberStage).where(MemberStage.member_id == 4).values(stage="active"))
+        s.flush()
+        found = run_all(s)
+        assert (
+            "Member T000000003 holds rule tag 'big' but its history does not say it was added."
+            in found
+        )
+        assert (
+            "Member T000000002 lacks rule tag 'big' though its history says it was added." in found
+        )
+        assert (
+            "Member T000000004 is stored in stage 'active' but its last transition is to 'churned'."
+            in found
+        )
+        assert check.run_check(s, member_id=1) == []
+        assert len(check.run_check(s, member_id=3)) == 1
