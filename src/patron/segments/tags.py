@@ -20,10 +20,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     delete,
-    exists,
+    false,
     func,
     insert,
     literal,
+    not_,
     select,
     update,
 )
@@ -247,13 +248,17 @@ def recompute(
         held_only.append(held.member_id.in_(member_ids))
     before = session.scalar(select(func.coalesce(func.max(TagHistory.id), 0))) or 0
 
+    # The members the rule selects, evaluated first and on their own (a materialised CTE: the
+    # same plan as a preview), then compared with the holders through a hashed NOT IN. Joined
+    # with the holders instead, the planner may evaluate the rule's subqueries for everyone.
+    wanted = (
+        select(Member.id.label("id")).where(cond, *only).cte("wanted").prefix_with("MATERIALIZED")
+    )
     session.execute(
         insert(TagHistory).from_select(
             ["tag_id", "member_id", "change", "source", "at"],
-            select(literal(tag.id), Member.id, literal("added"), literal(source), at).where(
-                cond,
-                *only,
-                ~exists().where(held.member_id == Member.id, held.tag_id == tag.id),
+            select(literal(tag.id), wanted.c.id, literal("added"), literal(source), at).where(
+                wanted.c.id.not_in(select(held.member_id).where(held.tag_id == tag.id))
             ),
         )
     )
@@ -271,14 +276,15 @@ def recompute(
                 ),
             )
         )
-    # A member the rule selects appears in this subquery; NULLs of the condition count as "no".
-    selected = select(Member.id).where(Member.id == held.member_id, cond).exists()
+    # The rule is evaluated for the holders only (joined, not in a subquery the planner would
+    # turn into an evaluation over every member); a NULL of the condition counts as "no".
     session.execute(
         insert(TagHistory).from_select(
             ["tag_id", "member_id", "change", "source", "at"],
-            select(literal(tag.id), held.member_id, literal("removed"), literal(source), at).where(
-                held.tag_id == tag.id, *held_only, ~selected
-            ),
+            select(literal(tag.id), held.member_id, literal("removed"), literal(source), at)
+            .select_from(held)
+            .join(Member, Member.id == held.member_id)
+            .where(held.tag_id == tag.id, *held_only, not_(func.coalesce(cond, false()))),
         )
     )
     removed = _written(session, before, tag.id, "removed")
