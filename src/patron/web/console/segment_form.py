@@ -200,14 +200,6 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
 
 
-class FormValue(ValueError):
-    """An input that is not a number where one is needed; ``path`` names the condition."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
 def _condition(path: str, field: str, get: Any, getlist: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"field": field}
     for p in FIELDS[field][1]:
@@ -232,7 +224,8 @@ def _condition(path: str, field: str, get: Any, getlist: Any) -> dict[str, Any]:
             else:
                 out[p.name] = raw
         except ValueError:
-            raise FormValue(path) from None
+            # kept as typed: the tree then fails validation here and the input shows it again
+            out[p.name] = raw
     return out
 
 
@@ -304,6 +297,8 @@ def shown(value: Any, kind: str) -> str:
     """A stored parameter as its input shows it."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
     if kind == "list":
         return ", ".join(value)
     if kind == "yuan":

@@ -109,7 +109,10 @@ def _builder(
         rule = service.parse(tree)
     except PatronError as exc:
         bad = sf.error_node(str(exc.details.get("path", "")))
-        problem = N_("Complete the highlighted condition: each needs its values or bounds.")
+        problem = N_(
+            "Check the highlighted condition: it needs its values or bounds, written as numbers "
+            "where numbers are asked."
+        )
     else:
         preview = service.preview(session, rule, now=_now(request), tz=_tz(request))
     ctx = {
@@ -157,18 +160,7 @@ async def rebuild(request: Request, viewer: Reader) -> Response:
     target = {
         k: str(form.get(f"target_{k}", ""))[:200] for k in ("kind", "code", "name", "description")
     }
-    try:
-        tree = sf.tree_from_form(form)
-    except sf.FormValue:
-        tree = sf.normalised(None)
-        return _builder(
-            request,
-            viewer,
-            tree,
-            target=target,
-            error=N_("Numbers and amounts take digits only."),
-            status=422,
-        )
+    tree = sf.tree_from_form(form)
     action = str(form.get("action", ""))
     if action in ("save_segment", "save_tag"):
         return _save(request, viewer, tree, target, action)
