@@ -399,6 +399,9 @@ class JobName(StrEnum):
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
+    tags = "tags"
+    tags_after_orders = "tags-after-orders"
+    lifecycle = "lifecycle"
 
 
 @jobs_app.command("run")
@@ -450,6 +453,15 @@ def jobs_run(
         else:
             with db.unit_of_work() as session:
                 result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
+    elif job in (JobName.tags, JobName.tags_after_orders, JobName.lifecycle):
+        from patron.segments import jobs as segment_jobs
+
+        if job is JobName.tags:
+            result = segment_jobs.run_tags(db, now, tz)
+        elif job is JobName.tags_after_orders:
+            result = segment_jobs.run_tags_after_orders(db, now, tz)
+        else:
+            result = segment_jobs.run_stages(db, now, tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

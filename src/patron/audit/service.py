@@ -40,6 +40,8 @@ ENTITY_TYPES: Final = (
     "mall_lottery",
     "mall_redemption",
     "referral",
+    "tag",
+    "static_list",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -109,6 +111,9 @@ ACTIONS: Final = (
     "referral.pending",
     "referral.refused",
     "referral.rewarded",
+    "tag_rule.change",
+    "tag_rule.create",
+    "static_list.import",
 )
 
 

@@ -17,6 +17,7 @@ def default_tasks(
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
+    from patron.segments import jobs as segment_jobs
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
@@ -43,5 +44,14 @@ def default_tasks(
             "referrals",
             15 * 60,
             lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
+        ),
+        # Rule tags: after orders every minute (those members only), all members hourly.
+        Task(
+            "tags_after_orders", 60, lambda: segment_jobs.run_tags_after_orders(db, clock.now(), tz)
+        ),
+        Task("tags", 60 * 60, lambda: segment_jobs.run_tags(db, clock.now(), tz)),
+        # Lifecycle stages: only changes are written, so a repeat within the day is cheap.
+        Task(
+            "lifecycle_stages", 24 * 60 * 60, lambda: segment_jobs.run_stages(db, clock.now(), tz)
         ),
     ]

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, status
+from fastapi import Depends, Path, Request, status
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
+from patron.kit.crypto import FieldCipher
 from patron.kit.timeutil import business_tz
 from patron.program import service as program
-from patron.segments import service
+from patron.segments import lists, service
 from patron.segments.domain import LIFECYCLE_SECTION, LifecycleSettings
 from patron.segments.models import Segment
+from patron.segments.personas import PERSONAS
 from patron.segments.schemas import (
+    PersonaOut,
     PreviewIn,
     PreviewOut,
     SegmentChangeIn,
     SegmentIn,
     SegmentOut,
+    SegmentVersionOut,
+    StaticListIn,
+    StaticListOut,
 )
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
 from patron.web.openapi import errors
@@ -79,6 +85,72 @@ def create(body: SegmentIn, principal: Writer, session: SessionDep, clock: Clock
     return _out(seg)
 
 
+@router.get("/segments/personas", summary="The built-in personas with their rule trees")
+def personas(principal: Reader) -> list[PersonaOut]:
+    return [
+        PersonaOut(code=p.code, name=p.name, description=p.description, rule=p.rule)
+        for p in PERSONAS.values()
+    ]
+
+
+@router.get(
+    "/segments/{code}/versions",
+    summary="Every saved version of a segment, newest first",
+    responses=errors(404),
+)
+def versions(code: SegmentCode, principal: Reader, session: SessionDep) -> list[SegmentVersionOut]:
+    return [
+        SegmentVersionOut(
+            version=v.version,
+            name=v.name,
+            rule=v.rule,
+            created_by=v.created_by,
+            created_at=v.created_at,
+        )
+        for v in service.versions(session, code)
+    ]
+
+
+@router.get("/static-lists", summary="Static lists with their member counts")
+def static_lists(principal: Reader, session: SessionDep) -> list[StaticListOut]:
+    return [
+        StaticListOut(code=lst.code, name=lst.name, members=n, updated_at=lst.updated_at)
+        for lst, n in lists.list_lists(session)
+    ]
+
+
+@router.put(
+    "/static-lists/{code}",
+    summary="Import a static list from CSV text (member numbers or phones); replaces its members",
+)
+def import_static_list(
+    code: SegmentCode,
+    body: StaticListIn,
+    request: Request,
+    principal: Writer,
+    session: SessionDep,
+    clock: ClockDep,
+) -> StaticListOut:
+    cipher: FieldCipher = request.app.state.cipher
+    done = lists.import_list(
+        session,
+        cipher,
+        principal,
+        code=code,
+        name=body.name,
+        entries=lists.parse_entries(body.csv),
+        now=clock.now(),
+    )
+    return StaticListOut(
+        code=done.code,
+        name=done.name,
+        members=done.members,
+        unknown=done.unknown,
+        unknown_count=done.unknown_count,
+        updated_at=clock.now(),
+    )
+
+
 @router.get("/segments/{code}", summary="A saved segment with its count now", responses=errors(404))
 def get_one(
     code: SegmentCode,
@@ -110,7 +182,9 @@ def change(
     clock: ClockDep,
 ) -> SegmentOut:
     rule = service.parse(body.rule) if body.rule is not None else None
-    seg = service.change(session, code, name=body.name, rule=rule, now=clock.now())
+    seg = service.change(
+        session, code, name=body.name, rule=rule, now=clock.now(), actor=principal.key
+    )
     return _out(seg)
 
 

@@ -24,10 +24,14 @@ from sqlalchemy import (
     true,
 )
 
+from patron.analytics.models import MemberScore
+from patron.campaigns.models import Campaign, CampaignParticipation
 from patron.ledger.models import PointsAccount
 from patron.members.models import Member, MemberConsent, MemberTag, Tag
-from patron.orders.models import Order
+from patron.orders.models import Order, OrderLine
 from patron.segments import domain as d
+from patron.segments.models import StaticList, StaticListMember
+from patron.segments.personas import PERSONAS
 from patron.tiers.models import MemberTier
 
 # Orders that count as purchases: a fully returned order is none.
@@ -145,12 +149,89 @@ class _Compiler:
                     MemberConsent.granted.is_(True),
                 )
                 return granted if c.granted else not_(granted)
+            case d.RfmScoreCond():
+                score = {
+                    "r": MemberScore.r_score,
+                    "f": MemberScore.f_score,
+                    "m": MemberScore.m_score,
+                }[c.score]
+                return exists().where(
+                    MemberScore.member_id == Member.id, _bounded(score, c.min, c.max)
+                )
+            case d.RfmSegmentCond():
+                return exists().where(
+                    MemberScore.member_id == Member.id, MemberScore.segment.in_(c.values)
+                )
+            case d.PurchaseCond():
+                return self._purchase(c)
+            case d.AvgOrderCond():
+                avg = (
+                    select(func.avg(Order.total_fen - Order.refunded_fen))
+                    .where(*_purchases(*self._window(c.window_days)))
+                    .scalar_subquery()
+                )
+                return and_(avg.is_not(None), _bounded(avg, c.min, c.max))
+            case d.DiscountShareCond():
+                return self._discount_share(c)
+            case d.CampaignCond():
+                took_part = exists().where(
+                    CampaignParticipation.member_id == Member.id,
+                    CampaignParticipation.campaign_id == Campaign.id,
+                    Campaign.code.in_(c.values),
+                    *(
+                        [
+                            CampaignParticipation.joined_at
+                            >= self.now - timedelta(days=c.window_days)
+                        ]
+                        if c.window_days
+                        else []
+                    ),
+                )
+                return took_part if c.op == "any" else not_(took_part)
+            case d.ListCond():
+                on = exists().where(
+                    StaticListMember.member_id == Member.id,
+                    StaticListMember.list_id == StaticList.id,
+                    StaticList.code.in_(c.values),
+                )
+                return on if c.op == "in" else not_(on)
+            case d.PersonaCond():
+                return or_(false(), *(self.node(d.parse_rule(PERSONAS[p].rule)) for p in c.values))
         raise AssertionError(f"unhandled condition {c!r}")  # pragma: no cover
 
     def _window(self, days: int | None) -> list[ColumnElement[bool]]:
         if days is None:
             return []
         return [Order.ordered_at >= self.now - timedelta(days=days)]
+
+    def _purchase(self, c: d.PurchaseCond) -> ColumnElement[bool]:
+        where = _purchases(*self._window(c.window_days))
+        if c.stores:
+            where.append(Order.store_code.in_(c.stores))
+        if c.categories:
+            # Net spend on the lines of those categories (less what was refunded on them).
+            where += [OrderLine.order_id == Order.id, OrderLine.category.in_(c.categories)]
+            amount: Any = OrderLine.net_fen - OrderLine.refunded_fen
+        else:
+            amount = Order.total_fen - Order.refunded_fen
+        if c.min is None and c.max is None:
+            return exists().where(*where)
+        total = func.coalesce(select(func.sum(amount)).where(*where).scalar_subquery(), 0)
+        return _bounded(total, c.min, c.max)
+
+    def _discount_share(self, c: d.DiscountShareCond) -> ColumnElement[bool]:
+        where = _purchases(*self._window(c.window_days))
+        n = select(func.count(Order.id)).where(*where).scalar_subquery()
+        discounted = (
+            select(func.count(Order.id)).where(*where, Order.discount_fen > 0).scalar_subquery()
+        )
+        # Whole numbers only: 100 × discounted against the bound × purchases.
+        parts = [n > 0]
+        if c.min is not None:
+            parts.append(discounted * 100 >= n * c.min)
+        if c.max is not None:
+            parts.append(discounted * 100 <= n * c.max)
+        return and_(*parts)
 
     def _tags(self, c: d.TagCond) -> ColumnElement[bool]:
         def has(names: list[str]) -> ColumnElement[bool]:
@@ -167,9 +248,15 @@ class _Compiler:
         return and_(*(has([v]) for v in dict.fromkeys(c.values)))
 
 
+def rule_condition(
+    rule: d.Group, *, now: datetime, tz: ZoneInfo, lifecycle: d.LifecycleSettings
+) -> ColumnElement[bool]:
+    """The tree as one boolean expression correlated on ``members`` (active members only)."""
+    return and_(Member.status == "active", _Compiler(now, tz, lifecycle).node(rule))
+
+
 def compile_rule(
     rule: d.Group, *, now: datetime, tz: ZoneInfo, lifecycle: d.LifecycleSettings
 ) -> Select[int]:
     """One select of the ids of the active members the tree selects (frozen and erased never)."""
-    where = _Compiler(now, tz, lifecycle).node(rule)
-    return select(Member.id).where(Member.status == "active", where)
+    return select(Member.id).where(rule_condition(rule, now=now, tz=tz, lifecycle=lifecycle))

@@ -137,6 +137,99 @@ class ConsentCond(_Cond):
     granted: bool = True
 
 
+Window = Annotated[int, Field(ge=1, le=3650)]
+RfmSegment = Literal[
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cant_lose",
+    "hibernating",
+]
+Persona = Literal["high_frequency", "brand_loyal", "promotion_sensitive"]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+Codes = Annotated[list[Code], Field(min_length=1)]
+
+
+class RfmScoreCond(_Range):
+    """An RFM score (1–5) from the last run of the member scores job; members without scores
+    (no purchase, or the job has not run) do not match."""
+
+    field: Literal["rfm_score"]
+    score: Literal["r", "f", "m"]
+    min: Annotated[int, Field(ge=1, le=5)] | None = None
+    max: Annotated[int, Field(ge=1, le=5)] | None = None
+
+
+class RfmSegmentCond(_Cond):
+    """The named RFM segment of the last scores run."""
+
+    field: Literal["rfm_segment"]
+    values: Annotated[list[RfmSegment], Field(min_length=1)]
+
+
+class PurchaseCond(_Cond):
+    """Bought (in the categories, at the stores, in the last ``window_days``, each optional);
+    with ``min``/``max``: net spend in fen on those purchases within the bounds."""
+
+    field: Literal["purchase"]
+    categories: Names | None = None
+    stores: Names | None = None
+    window_days: Window | None = None
+    min: Count | None = None
+    max: Count | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PurchaseCond:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min is greater than max")
+        return self
+
+
+class AvgOrderCond(_Range):
+    """Average net amount of a purchase in fen (in the window, or ever); never bought: no."""
+
+    field: Literal["avg_order_fen"]
+    window_days: Window | None = None
+
+
+class DiscountShareCond(_Range):
+    """Percentage (0–100) of the purchases with a discount, in the window or ever."""
+
+    field: Literal["discounted_pct"]
+    min: Annotated[int, Field(ge=0, le=100)] | None = None
+    max: Annotated[int, Field(ge=0, le=100)] | None = None
+    window_days: Window | None = None
+
+
+class CampaignCond(_Cond):
+    """Took part in any (or none) of the campaigns, optionally in the last ``window_days``."""
+
+    field: Literal["campaign"]
+    op: Literal["any", "none"] = "any"
+    values: Codes
+    window_days: Window | None = None
+
+
+class ListCond(_Cond):
+    """On (or not on) one of the static lists imported from a file."""
+
+    field: Literal["list"]
+    op: Literal["in", "not_in"] = "in"
+    values: Codes
+
+
+class PersonaCond(_Cond):
+    """In one of the built-in personas (``segments.personas``)."""
+
+    field: Literal["persona"]
+    values: Annotated[list[Persona], Field(min_length=1)]
+
+
 Condition = Annotated[
     TierCond
     | TagCond
@@ -147,7 +240,15 @@ Condition = Annotated[
     | RecencyCond
     | OrderCountCond
     | SpendCond
-    | ConsentCond,
+    | ConsentCond
+    | RfmScoreCond
+    | RfmSegmentCond
+    | PurchaseCond
+    | AvgOrderCond
+    | DiscountShareCond
+    | CampaignCond
+    | ListCond
+    | PersonaCond,
     Field(discriminator="field"),
 ]
 
@@ -205,6 +306,14 @@ _FIELDS = {
         OrderCountCond,
         SpendCond,
         ConsentCond,
+        RfmScoreCond,
+        RfmSegmentCond,
+        PurchaseCond,
+        AvgOrderCond,
+        DiscountShareCond,
+        CampaignCond,
+        ListCond,
+        PersonaCond,
     )
     for name in model.model_fields
 }

@@ -3,6 +3,7 @@ Flushes, never commits."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,11 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.errors import Conflict, Invalid, NotFound
+from patron.ledger.models import PointsAccount
 from patron.members.models import Member
 from patron.program import service as program
 from patron.segments import domain
 from patron.segments.compile import compile_rule
-from patron.segments.models import Segment
+from patron.segments.models import Segment, SegmentVersion
+from patron.tiers.models import MemberTier
 
 SAMPLE_SIZE = 20
 
@@ -69,6 +72,10 @@ def get(session: Session, code: str, *, lock: bool = False) -> Segment:
     return seg
 
 
+def exists(session: Session, code: str) -> bool:
+    return session.scalar(select(Segment.id).where(Segment.code == code)) is not None
+
+
 def list_segments(session: Session) -> list[Segment]:
     return list(session.scalars(select(Segment).order_by(Segment.code)))
 
@@ -89,7 +96,64 @@ def create(
     )
     session.add(seg)
     session.flush()
+    _keep_version(session, seg, actor)
     return seg
+
+
+def _keep_version(session: Session, seg: Segment, actor: str) -> None:
+    session.add(
+        SegmentVersion(
+            segment_id=seg.id,
+            version=seg.version,
+            name=seg.name,
+            rule=seg.rule,
+            created_by=actor,
+            created_at=seg.updated_at,
+        )
+    )
+    session.flush()
+
+
+def versions(session: Session, code: str) -> list[SegmentVersion]:
+    """Every saved version of the segment, newest first."""
+    seg = get(session, code)
+    return list(
+        session.scalars(
+            select(SegmentVersion)
+            .where(SegmentVersion.segment_id == seg.id)
+            .order_by(SegmentVersion.version.desc())
+        )
+    )
+
+
+def export_batches(
+    session: Session, rule: domain.Group, *, now: datetime, tz: ZoneInfo, batch: int
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The members a tree selects, for an export: number, tier, city, region, registration
+    and points, ordered by number, read from one cursor in batches (the rule is evaluated
+    once). No contact data."""
+    ids = compile_rule(rule, now=now, tz=tz, lifecycle=lifecycle_settings(session))
+    balance = (
+        select(PointsAccount.available)
+        .where(PointsAccount.member_id == Member.id)
+        .scalar_subquery()
+    )
+    tier = select(MemberTier.tier_code).where(MemberTier.member_id == Member.id).scalar_subquery()
+    stmt = (
+        select(
+            Member.member_no,
+            tier,
+            Member.city,
+            Member.region,
+            Member.created_at,
+            func.coalesce(balance, 0),
+        )
+        .where(Member.id.in_(ids))
+        .order_by(Member.member_no)
+        .execution_options(yield_per=batch)
+    )
+    for part in session.execute(stmt).partitions(batch):
+        yield [tuple(r) for r in part]
 
 
 def change(
@@ -99,6 +163,7 @@ def change(
     name: str | None,
     rule: domain.Group | None,
     now: datetime,
+    actor: str = "system",
 ) -> Segment:
     seg = get(session, code, lock=True)
     new_rule = rule.model_dump(mode="json", exclude_none=True) if rule is not None else seg.rule
@@ -108,4 +173,5 @@ def change(
         seg.version += 1
         seg.updated_at = now
         session.flush()
+        _keep_version(session, seg, actor)
     return seg

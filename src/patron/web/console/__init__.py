@@ -23,6 +23,7 @@ from patron.web.console import (
     member_actions,
     members,
     privacy,
+    segments,
 )
 
 router = APIRouter()
@@ -44,5 +45,6 @@ for _module in (
     admin,
     privacy,
     coupons,
+    segments,
 ):
     router.include_router(_module.router)

@@ -40,6 +40,8 @@ ENTITY_LABELS: Final = {
     "mall_lottery": N_("Lottery pool"),
     "mall_redemption": N_("Gift redemption"),
     "referral": N_("Referral"),
+    "tag": N_("Tag"),
+    "static_list": N_("Static list"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -108,6 +110,9 @@ ACTION_LABELS: Final = {
     "referral.pending": N_("Referral recorded"),
     "referral.refused": N_("Referral refused"),
     "referral.rewarded": N_("Referral rewarded"),
+    "tag_rule.create": N_("Rule tag defined"),
+    "tag_rule.change": N_("Rule tag changed"),
+    "static_list.import": N_("Static list imported"),
 }
 
 
