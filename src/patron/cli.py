@@ -399,6 +399,7 @@ class JobName(StrEnum):
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
+    recall_packs = "recall-packs"
 
 
 @jobs_app.command("run")
@@ -450,6 +451,10 @@ def jobs_run(
         else:
             with db.unit_of_work() as session:
                 result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
+    elif job is JobName.recall_packs:
+        from patron.campaigns.jobs import run_recall
+
+        result = run_recall(db, now, tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

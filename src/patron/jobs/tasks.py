@@ -44,4 +44,5 @@ def default_tasks(
             15 * 60,
             lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
         ),
+        Task("recall_packs", 60 * 60, lambda: campaign_jobs.run_recall(db, clock.now(), tz)),
     ]
