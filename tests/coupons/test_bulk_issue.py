@@ -184,7 +184,9 @@ def test_campaign_issues_to_its_segment_audience_without_the_control_group(
     assert r.status_code == 200, r.text
     with database.unit_of_work() as s:
         ids = dict(s.execute(select(Member.member_no, Member.id)).all())
-    treated = {no for no in nos if experiment.group_of("campaign:spring", ids[no], 3000) != "control"}
+    treated = {
+        no for no in nos if experiment.group_of("campaign:spring", ids[no], 3000) != "control"
+    }
     assert 0 < len(treated) < 40
     assert r.json()["issued"] == len(treated) == r.json()["reached"]
     assert set(_holders(database)) == treated

@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import and_, bindparam, exists, not_, select, update
+from sqlalchemy import and_, exists, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -127,15 +127,10 @@ def run(session: Session, ctx: Ctx) -> RecallReport:
                 reason="recall pack",
                 pending_days=0,
             )
-            postings.append({"gid": grant_id, "pid": earned.posting.posting_id})
+            postings.append({"id": grant_id, "posting_id": earned.posting.posting_id})
             points += s.points
-        session.execute(
-            update(RecallGrant)
-            .where(RecallGrant.id == bindparam("gid"))
-            .values(posting_id=bindparam("pid"))
-            .execution_options(synchronize_session=False),
-            postings,
-        )
+        # the ORM's bulk UPDATE by primary key: one executemany
+        session.execute(update(RecallGrant), postings)
     coupons = 0
     if s.coupon_template:
         ids = [m for _, m in claimed]

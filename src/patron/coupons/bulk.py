@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     ColumnElement,
+    Insert,
     Select,
     and_,
     cast,
@@ -160,7 +161,10 @@ def issue_to_audience(
     for attempt in range(_ATTEMPTS):
         try:
             with session.begin_nested():
-                issued = _insert_coupons(session, ctx, template, audience, reason, key, dialect)
+                ins = _insert_coupons(session, ctx, template, audience, reason, key, dialect)
+                # an INSERT's row count is kept only on request
+                result = session.execute(ins.execution_options(preserve_rowcount=True))
+                issued = int(getattr(result, "rowcount", 0))
             break
         except IntegrityError:  # a drawn code already exists: draw again
             if attempt == _ATTEMPTS - 1:
@@ -208,7 +212,8 @@ def _insert_coupons(
     reason: Reason,
     key: str,
     dialect: str,
-) -> int:
+) -> Insert:
+    """The ``INSERT … SELECT`` of the coupons."""
     valid_from, valid_until = service.rules_of(template).validity(ctx.now, ctx.tz)
     who = eligible(session, template, audience, key).subquery("who")
     if dialect == "postgresql":
@@ -232,26 +237,39 @@ def _insert_coupons(
         literal(ctx.now, UTCDateTime()),
         literal(0),
     )
-    result = session.execute(
-        insert(Coupon)
-        .from_select(
-            [
-                "code",
-                "template_id",
-                "member_id",
-                "reason",
-                "issue_key",
-                "status",
-                "valid_from",
-                "valid_until",
-                "issued_at",
-                "discount_fen",
-            ],
-            rows,
-        )
-        .execution_options(preserve_rowcount=True)  # an INSERT's count is kept only on request
+    return insert(Coupon).from_select(
+        [
+            "code",
+            "template_id",
+            "member_id",
+            "reason",
+            "issue_key",
+            "status",
+            "valid_from",
+            "valid_until",
+            "issued_at",
+            "discount_fen",
+        ],
+        rows,
     )
-    return int(getattr(result, "rowcount", 0))
+
+
+def _payload(
+    ctx: Ctx, template: CouponTemplate, code: Any, reason: str, key: str, dialect: str
+) -> Any:
+    """The ``coupon.issued`` payload of ``service.issue_many`` plus the issue key. The codes
+    are alphanumeric, so it is assembled as text around them."""
+    valid_until = service.rules_of(template).validity(ctx.now, ctx.tz)[1]
+    rest = json.dumps(
+        {
+            "template": template.code,
+            "reason": reason,
+            "valid_until": valid_until.isoformat(),
+            "issue_key": key,
+        }
+    )
+    text: Any = literal('{"code": "').concat(code).concat(literal('", ' + rest[1:]))
+    return cast(text, postgresql.JSONB) if dialect == "postgresql" else text
 
 
 def _history(session: Session, ctx: Ctx, mine: ColumnElement[bool], reason: str) -> None:
@@ -279,20 +297,8 @@ def _events(
     key: str,
     dialect: str,
 ) -> None:
-    """One ``coupon.issued`` event per coupon (the payload of ``service.issue_many`` plus the
-    issue key), then the deliveries of the subscribed endpoints. The codes are alphanumeric, so
-    the payload is assembled as text around them."""
-    valid_until = service.rules_of(template).validity(ctx.now, ctx.tz)[1]
-    rest = json.dumps(
-        {
-            "template": template.code,
-            "reason": reason,
-            "valid_until": valid_until.isoformat(),
-            "issue_key": key,
-        }
-    )
-    text: Any = literal('{"code": "').concat(Coupon.code).concat(literal('", ' + rest[1:]))
-    payload = cast(text, postgresql.JSONB) if dialect == "postgresql" else text
+    """One ``coupon.issued`` event per coupon, then the deliveries of the subscribed endpoints."""
+    payload = _payload(ctx, template, Coupon.code, reason, key, dialect)
     last_event = int(session.scalar(select(func.coalesce(func.max(WebhookEvent.id), 0))) or 0)
     session.execute(
         insert(WebhookEvent).from_select(
@@ -311,8 +317,9 @@ def _events(
     endpoints = events.subscribed(session, "coupon.issued")
     if not endpoints:
         return
-    # The template's lock serialises issues of it, and the key and template are in the payload:
-    # the events after ``last_event`` with them are exactly this issue's.
+    # The template's lock serialises issues of it, and the template and key are in the
+    # payload: the events after ``last_event`` with them are exactly this issue's (another
+    # transaction's events committed meanwhile are not).
     ours = and_(
         WebhookEvent.id > last_event,
         WebhookEvent.event_type == "coupon.issued",
