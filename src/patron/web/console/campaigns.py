@@ -14,6 +14,7 @@ from patron.auth import permissions as perm
 from patron.campaigns import results as campaign_results
 from patron.campaigns import service as campaigns
 from patron.campaigns.schemas import CampaignIn
+from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.kit.timeutil import business_date, business_tz
 from patron.web.i18n import N_
@@ -214,6 +215,8 @@ def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
         "c": c,
         "r": campaign_results.results(session, c, today=today, tz=tz),
         "cap": campaigns.points_cap(c, campaigns.get_settings(session)),
+        "templates": [t for t in coupons.list_templates(session) if t.status == "active"],
+        "reach": campaigns.reach(session, campaigns.audience_of(c), tz),
         "schedule_labels": SCHEDULE_LABELS,
         "status_labels": STATUS_LABELS,
         "can_write": viewer.can(perm.CAMPAIGNS_WRITE),

@@ -1,0 +1,147 @@
+"""Console pages around campaigns, without a browser (SQLite and PostgreSQL): the referral review
+queue (approve / refuse, audited, a second decision refused), member events (places, waiting
+list, the check-in list, check-in by code, closing marks no-shows) and issuing a coupon to a
+campaign's audience."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select
+
+from patron.audit.models import AuditRecord
+from patron.campaigns.models import EventRegistration, Referral
+from patron.coupons.models import Coupon
+from patron.members.models import Member
+from tests.coupons.test_coupons_api import THRESHOLD, put_template
+from tests.web.test_config_pages import _csrf, operator  # noqa: F401 - the fixture
+
+EVENT = {
+    "code": "salon",
+    "name": "VIP salon",
+    "starts_at": "2026-03-08T10:00:00+08:00",
+    "capacity": 1,
+    "points_cost": 0,
+}
+
+
+def _ids(database):
+    with database.unit_of_work() as s:
+        return dict(s.execute(select(Member.member_no, Member.id)).all())
+
+
+def test_referral_review_queue(client, database, make_member, clock, operator):  # noqa: F811
+    referrer, referee = make_member(), make_member()
+    ids = _ids(database)
+    with database.unit_of_work() as s:
+        for status in ("held", "pending"):
+            s.execute(
+                insert(Referral).values(
+                    referrer_id=ids[referrer],
+                    referee_id=ids[referee] if status == "held" else ids[referrer],
+                    status=status,
+                    reason="phone_prefix_burst" if status == "held" else None,
+                    phone_prefix="8613900",
+                    created_at=clock.now(),
+                )
+            )
+        held = s.scalar(select(Referral.id).where(Referral.status == "held"))
+    page = client.get("/console/referrals")
+    assert page.status_code == 200
+    assert f'data-referral="{held}"' in page.text and referee in page.text
+    assert "Many sign-ups from similar phone numbers in a short time" in page.text
+    assert page.text.count("data-referral=") == 1  # only held referrals wait for review
+    done = client.post(
+        f"/console/referrals/{held}/decision",
+        data={"decision": "approve", "csrf_token": operator},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    with database.unit_of_work() as s:
+        assert s.scalar(select(Referral.status).where(Referral.id == held)) == "pending"
+        assert s.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.entity_id == str(held))
+        )
+    assert "No referral is waiting for review." in client.get("/console/referrals").text
+    again = client.post(
+        f"/console/referrals/{held}/decision", data={"decision": "refuse", "csrf_token": operator}
+    )
+    assert again.status_code == 409 and "This referral was already decided." in again.text
+    bad = client.post(
+        f"/console/referrals/{held}/decision", data={"decision": "maybe", "csrf_token": operator}
+    )
+    assert bad.status_code == 422
+
+
+def test_member_event_pages(client, database, make_member, auth_headers, operator):  # noqa: F811
+    shop = auth_headers("operator")
+    assert client.post("/api/v1/member-events", json=EVENT, headers=shop).status_code == 201
+    first, second = make_member(), make_member()
+    regs = [
+        client.post(
+            "/api/v1/member-events/salon/registrations", json={"member_no": no}, headers=shop
+        ).json()
+        for no in (first, second)
+    ]
+    listing = client.get("/console/member-events")
+    assert listing.status_code == 200 and 'data-event="salon"' in listing.text
+    page = client.get("/console/member-events/salon")
+    assert "1 of 1 places taken, 1 on the waiting list." in page.text
+    assert page.text.index(first) < page.text.index(second)  # places first, then waiting
+    assert "On the waiting list" in page.text
+    wrong = client.post(
+        "/console/member-events/salon/checkin",
+        data={"checkin_code": "NOPE1234", "csrf_token": operator},
+    )
+    assert wrong.status_code == 404
+    assert "No place at this event has that check-in code." in wrong.text
+    ok = client.post(
+        "/console/member-events/salon/checkin",
+        data={"checkin_code": regs[0]["checkin_code"], "csrf_token": operator},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    closed = client.post(
+        "/console/member-events/salon/close", data={"csrf_token": operator}, follow_redirects=False
+    )
+    assert closed.status_code == 303
+    with database.unit_of_work() as s:
+        statuses = sorted(s.scalars(select(EventRegistration.status)))
+    assert statuses == ["attended", "waitlisted"]
+    page = client.get("/console/member-events/salon")
+    assert "Attended" in page.text and "Closed on" in page.text
+    assert 'action="/console/member-events/salon/close"' not in page.text
+
+
+def test_campaign_page_issues_a_coupon_to_its_audience(
+    client,
+    database,
+    make_member,
+    auth_headers,
+    operator,  # noqa: F811
+):
+    shop = auth_headers("operator")
+    nos = [make_member() for _ in range(3)]
+    put_template(client, shop, "T", {**THRESHOLD, "total_quantity": None})
+    r = client.post(
+        "/api/v1/campaigns",
+        json={
+            "code": "spring",
+            "name": "Spring",
+            "schedule": {"kind": "one_off", "start": "2026-03-01", "end": "2026-03-31"},
+        },
+        headers=shop,
+    )
+    assert r.status_code == 201, r.text
+    assert "data-coupon-issue" not in client.get("/console/campaigns/spring").text  # a draft
+    client.post("/api/v1/campaigns/spring/status", json={"status": "active"}, headers=shop)
+    page = client.get("/console/campaigns/spring")
+    assert "data-coupon-issue" in page.text and "(3 members now)" in page.text
+    for _ in range(2):  # the second time gives nobody a second coupon
+        done = client.post(
+            "/console/campaigns/spring/coupons",
+            data={"template": "T", "csrf_token": _csrf(page.text)},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+    with database.unit_of_work() as s:
+        held = s.scalar(select(func.count()).select_from(Coupon))
+    assert held == len(nos)
