@@ -145,3 +145,37 @@ def test_campaign_page_issues_a_coupon_to_its_audience(
     with database.unit_of_work() as s:
         held = s.scalar(select(func.count()).select_from(Coupon))
     assert held == len(nos)
+
+
+def test_campaign_form_previews_a_segment_audience(
+    client,
+    database,
+    make_member,
+    auth_headers,
+    operator,  # noqa: F811
+):
+    for _ in range(3):
+        make_member()
+    rule = {"op": "and", "rules": [{"field": "registered", "on_or_after": "2000-01-01"}]}
+    r = client.post(
+        "/api/v1/segments",
+        json={"code": "everyone", "name": "Everyone", "rule": rule},
+        headers=auth_headers("operator"),
+    )
+    assert r.status_code == 201, r.text
+    page = client.get("/console/campaigns")
+    assert '<option value="everyone"' in page.text
+    form = {
+        "code": "seg",
+        "name": "Segment week",
+        "kind": "one_off",
+        "start": "2026-03-02",
+        "end": "2026-03-08",
+        "csrf_token": operator,
+        "action": "preview",
+    }
+    shown = client.post("/console/campaigns", data={**form, "segment": "everyone"})
+    assert shown.status_code == 200
+    assert "This campaign reaches 3 members (0 held out as the control group)" in shown.text
+    unknown = client.post("/console/campaigns", data={**form, "segment": "gone"})
+    assert unknown.status_code == 422 and "Choose one of the saved segments." in unknown.text

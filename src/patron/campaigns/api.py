@@ -109,7 +109,8 @@ def preview_campaign(
     _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
 ) -> PreviewOut:
     tz = business_tz(settings.business_timezone)
-    p = service.preview(session, body, today=business_date(clock.now(), tz), tz=tz)
+    now = clock.now()
+    p = service.preview(session, body, today=business_date(now, tz), tz=tz, now=now)
     return PreviewOut(
         reach=p.reach,
         control=p.control,

@@ -331,11 +331,13 @@ class Preview:
     next_days: list[date]
 
 
-def preview(session: Session, data: CampaignIn, *, today: date, tz: ZoneInfo) -> Preview:
+def preview(
+    session: Session, data: CampaignIn, *, today: date, tz: ZoneInfo, now: datetime | None = None
+) -> Preview:
     """ "This campaign reaches N members and costs at most ¥X": the reach of its audience, the
     control group held out of it (expected), and the cost of its points cap."""
     settings = get_settings(session)
-    n = reach(session, data.audience, tz)
+    n = reach(session, data.audience, tz, now=now)
     control_bp = settings.default_control_bp if data.control_bp is None else data.control_bp
     cap = domain.points_cap(
         budget_points=data.budget_points,
