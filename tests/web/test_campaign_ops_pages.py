@@ -5,6 +5,8 @@ campaign's audience."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, insert, select
 
 from patron.audit.models import AuditRecord
@@ -179,3 +181,35 @@ def test_campaign_form_previews_a_segment_audience(
     assert "This campaign reaches 3 members (0 held out as the control group)" in shown.text
     unknown = client.post("/console/campaigns", data={**form, "segment": "gone"})
     assert unknown.status_code == 422 and "Choose one of the saved segments." in unknown.text
+
+
+def test_actions_that_earn_page(client, database, make_member, auth_headers, operator):  # noqa: F811
+    empty = client.get("/console/campaign-actions")
+    assert empty.status_code == 200 and "No actions that earn yet." in empty.text
+    form = {
+        "code": "share",
+        "name": "Share a product",
+        "kind": "share",
+        "points": "5",
+        "daily_cap": "2",
+        "total_cap": "",
+        "campaign": "",
+        "csrf_token": operator,
+    }
+    bad = client.post("/console/campaign-actions", data={**form, "points": "0"})
+    assert bad.status_code == 422 and "whole points of 1 or more" in bad.text
+    saved = client.post("/console/campaign-actions", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    again = client.post("/console/campaign-actions", data=form)
+    assert again.status_code == 409 and "Another action already uses this code." in again.text
+    no = make_member()
+    done = client.post(
+        "/api/v1/campaigns/actions/share/done",
+        json={"member_no": no, "ref": "s1"},
+        headers=auth_headers("operator"),
+    )
+    assert done.status_code == 200, done.text
+    page = client.get("/console/campaign-actions")
+    row = page.text[page.text.index('data-action="share"') :]
+    assert "Share a product" in row and "Always on" in row
+    assert re.search(r'class="num">1</td>\s*<td class="num">5</td>', row), row[:600]

@@ -216,3 +216,23 @@ def _give(
         pending_days=0,
     )
     return earned.posting.posting_id
+
+
+def overview(session: Session) -> list[tuple[CampaignAction, str | None, int, int]]:
+    """Every action with its campaign's name, the rewards given and their points (one read)."""
+    given = (
+        select(
+            CampaignActionGrant.action_id.label("action_id"),
+            func.count(CampaignActionGrant.id).label("n"),
+            func.coalesce(func.sum(CampaignActionGrant.points), 0).label("points"),
+        )
+        .group_by(CampaignActionGrant.action_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(CampaignAction, Campaign.name, given.c.n, given.c.points)
+        .outerjoin(Campaign, Campaign.id == CampaignAction.campaign_id)
+        .outerjoin(given, given.c.action_id == CampaignAction.id)
+        .order_by(CampaignAction.id)
+    ).all()
+    return [(a, name, int(n or 0), int(p or 0)) for a, name, n, p in rows]

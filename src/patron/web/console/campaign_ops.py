@@ -1,6 +1,7 @@
 """Console: the work around campaigns — the referral review queue (held referrals approved or
 refused, audited by the referral service), member events (capacity, waiting list, the
-check-in list, closing marks no-shows) and issuing a coupon to a campaign's audience."""
+check-in list, closing marks no-shows), actions that earn, and issuing a coupon to a
+campaign's audience."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 
 from patron.auth import permissions as perm
-from patron.campaigns import member_events, referrals
+from patron.campaigns import actions, member_events, referrals
 from patron.campaigns import service as campaigns
+from patron.campaigns.schemas import ActionIn
 from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.web.context import request_ctx
@@ -52,6 +55,8 @@ ERRORS: Final = {
     "coupon_template_paused": N_("That coupon template is paused: it issues nothing."),
     "coupon_template_not_found": N_("Choose one of the coupon templates."),
     "event_not_found": N_("This event no longer exists."),
+    "action_code_taken": N_("Another action already uses this code."),
+    "campaign_not_found": N_("Choose one of the campaigns."),
 }
 CHECKIN_ERRORS: Final = {
     "checkin_code_not_found": N_("No place at this event has that check-in code."),
@@ -179,6 +184,77 @@ def event_close(request: Request, code: Code, viewer: Writer) -> Response:
         f"{CONSOLE_PREFIX}/member-events/{code}",
         flash=N_("Event closed: members with a place who did not come are marked as no-shows."),
     )
+
+
+# ---------------------------------------------------------------- actions that earn
+
+ACTION_KINDS: Final = {
+    "share": N_("Sharing"),
+    "review": N_("A review"),
+    "survey": N_("A survey"),
+    "quiz": N_("A quiz"),
+}
+ACTION_FIELDS: Final = ("code", "kind", "name", "points", "daily_cap", "total_cap", "campaign")
+
+
+def _actions_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    form: dict[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    session = get_session(request)
+    ctx = {
+        "nav": "campaigns",
+        "rows": actions.overview(session),
+        "kinds": ACTION_KINDS,
+        "campaign_list": [c for c in campaigns.listing(session) if c.status != "ended"],
+        "form": form or {"kind": "share", "points": "10", "daily_cap": "1"},
+        "error": error,
+        "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
+    }
+    return render(request, "console/campaigns/actions.html", ctx, status=status)
+
+
+@router.get("/campaign-actions")
+def actions_index(request: Request, viewer: Reader) -> HTMLResponse:
+    return _actions_page(request, viewer)
+
+
+@router.post("/campaign-actions")
+async def actions_create(request: Request, viewer: Writer) -> Response:
+    raw = await request.form()
+    form = {k: str(raw.get(k, "")).strip()[:100] for k in ACTION_FIELDS}
+    session = get_session(request)
+    try:
+        data = ActionIn.model_validate(
+            {
+                "code": form["code"],
+                "kind": form["kind"],
+                "name": form["name"],
+                "points": int(form["points"]),
+                "daily_cap": int(form["daily_cap"]) if form["daily_cap"] else None,
+                "total_cap": int(form["total_cap"]) if form["total_cap"] else None,
+                "campaign": form["campaign"] or None,
+            }
+        )
+    except (ValueError, ValidationError):
+        message = N_(
+            "Check the fields: a code in lower-case letters, a name, whole points of 1 or more, "
+            "and caps of 1 or more when given."
+        )
+        return _actions_page(request, viewer, form=form, error=message, status=422)
+    try:
+        with session.begin_nested():
+            actions.create_action(
+                session, viewer.principal, data, now=request.app.state.clock.now()
+            )
+    except PatronError as exc:
+        message = ERRORS.get(exc.code, FAILED)
+        return _actions_page(request, viewer, form=form, error=message, status=exc.status)
+    return redirect(request, f"{CONSOLE_PREFIX}/campaign-actions", flash=N_("Action saved."))
 
 
 # ---------------------------------------------------------------- coupons to a campaign
