@@ -100,7 +100,8 @@ def _eligible_campaign(
     today = business_date(ctx.now, ctx.tz)
     if c.status != "active" or not domain.is_on(campaigns.schedule_of(c), today):
         raise Conflict("campaign_not_running", f"The campaign {c.code!r} is not on today.")
-    if not campaigns.in_audience(session, campaigns.audience_of(c), ctx.tz, member_id):
+    audience = campaigns.audience_of(c)
+    if not campaigns.in_audience(session, audience, ctx.tz, member_id, now=ctx.now):
         raise Conflict("not_in_audience", "This member is not in the campaign's audience.")
     if experiment.group_of(c.experiment_key, member_id, c.control_bp) == "control":
         # the control group does not see the campaign: rewarding it would spoil the test
