@@ -4,18 +4,25 @@ within the recall window; the job's statements; `patron check` sees a broken win
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+import pytest
+from sqlalchemy import func, insert, select, update
 
+from patron.auth.principal import Principal
+from patron.campaigns import recall
 from patron.campaigns.models import RecallGrant
 from patron.checks import run_all
+from patron.context import build
 from patron.coupons.models import Coupon
 from patron.ledger.models import PointsAccount
 from patron.members.models import Member
 from tests.coupons.test_coupons_api import THRESHOLD, put_template
+from tests.coupons.test_coupons_concurrency_pg import _run as _run_at_once
 from tests.factories import order_body
 from tests.statements import count_statements
 
+SH = ZoneInfo("Asia/Shanghai")
 RECALL = {
     "enabled": True,
     "points": 200,
@@ -154,3 +161,26 @@ def test_recall_run_statement_budget(client, shop, make_member, database, clock,
     fixed = counts[0] - per_member
     assert per_member <= PER_MEMBER[database.dialect], f"{counts}\n{log.report()}"
     assert fixed <= FIXED[database.dialect], f"{counts}\n{log.report()}"
+
+
+def test_two_runs_at_once_give_each_member_one_pack(
+    client, shop, make_member, database, clock, auth_headers
+):
+    if database.dialect != "postgresql":
+        pytest.skip("real concurrency: PostgreSQL only (SQLite writes one at a time)")
+    put_template(client, shop, "BACK", {**THRESHOLD, "total_quantity": None})
+    _settings(client, shop)
+    nos = [make_member() for _ in range(5)]
+    _later(clock, auth_headers, 100)
+
+    def run(_i):
+        with database.unit_of_work() as s:
+            return recall.run(s, build(s, Principal.system("t"), clock.now(), SH)).members
+
+    results = _run_at_once(4, run)
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == len(nos)
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(RecallGrant)) == len(nos)
+        assert s.scalar(select(func.count()).select_from(Coupon)) == len(nos)
+        assert run_all(s) == []
