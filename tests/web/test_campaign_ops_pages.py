@@ -213,3 +213,31 @@ def test_actions_that_earn_page(client, database, make_member, auth_headers, ope
     row = page.text[page.text.index('data-action="share"') :]
     assert "Share a product" in row and "Always on" in row
     assert re.search(r'class="num">1</td>\s*<td class="num">5</td>', row), row[:600]
+
+
+def test_recall_settings_page(client, database, auth_headers, operator):  # noqa: F811
+    put_template(client, auth_headers("operator"), "BACK", THRESHOLD)
+    page = client.get("/console/recall")
+    assert page.status_code == 200 and "0 packs given so far, to 0 members." in page.text
+    form = {
+        "enabled": "1",
+        "stages": ["dormant", "churned"],
+        "points": "300",
+        "coupon_template": "BACK",
+        "window_days": "60",
+        "batch": "500",
+        "csrf_token": operator,
+    }
+    bad = client.post("/console/recall", data={**form, "points": "0", "coupon_template": ""})
+    assert bad.status_code == 422 and "points or a coupon when the packs are on" in bad.text
+    saved = client.post("/console/recall", data=form, follow_redirects=False)
+    assert saved.status_code == 303
+    got = client.get("/api/v1/recall/settings", headers=auth_headers("operator")).json()
+    assert got == {
+        "enabled": True,
+        "stages": ["dormant", "churned"],
+        "points": 300,
+        "coupon_template": "BACK",
+        "window_days": 60,
+        "batch": 500,
+    }

@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import and_, exists, not_, select, update
+from sqlalchemy import and_, exists, func, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -224,3 +224,11 @@ def _close_sqlite(session: Session) -> list[tuple[int, object]]:
         if prev[0] == cur[0] and (cur[1] - prev[1]).days < cur[2]:
             out.append((cur[0], cur[1]))
     return out
+
+
+def given(session: Session) -> tuple[int, int]:
+    """(packs given, members who got one) so far (the console)."""
+    row = session.execute(
+        select(func.count(RecallGrant.id), func.count(func.distinct(RecallGrant.member_id)))
+    ).one()
+    return int(row[0]), int(row[1])

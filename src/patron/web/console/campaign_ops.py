@@ -12,11 +12,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from patron.auth import permissions as perm
-from patron.campaigns import actions, member_events, referrals
+from patron.campaigns import actions, member_events, recall, referrals
 from patron.campaigns import service as campaigns
+from patron.campaigns.recall import RecallSettings
 from patron.campaigns.schemas import ActionIn
 from patron.coupons import service as coupons
 from patron.errors import PatronError
+from patron.program import service as program
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -255,6 +257,69 @@ async def actions_create(request: Request, viewer: Writer) -> Response:
         message = ERRORS.get(exc.code, FAILED)
         return _actions_page(request, viewer, form=form, error=message, status=exc.status)
     return redirect(request, f"{CONSOLE_PREFIX}/campaign-actions", flash=N_("Action saved."))
+
+
+# ---------------------------------------------------------------- recall packs
+
+STAGE_LABELS: Final = {
+    "new": N_("Newly registered members"),
+    "active": N_("Active buyers"),
+    "dormant": N_("Dormant members"),
+    "churned": N_("Churned members"),
+}
+
+
+def _recall_page(
+    request: Request,
+    viewer: Viewer,
+    *,
+    form: dict[str, object] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    session = get_session(request)
+    current = recall.get_settings(session)
+    ctx = {
+        "nav": "campaigns",
+        "form": form or current.model_dump(),
+        "stages": STAGE_LABELS,
+        "templates": [t for t in coupons.list_templates(session) if t.status == "active"],
+        "given": recall.given(session),
+        "error": error,
+        "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
+    }
+    return render(request, "console/campaigns/recall.html", ctx, status=status)
+
+
+@router.get("/recall")
+def recall_index(request: Request, viewer: Reader) -> HTMLResponse:
+    return _recall_page(request, viewer)
+
+
+@router.post("/recall")
+async def recall_save(request: Request, viewer: Writer) -> Response:
+    raw = await request.form()
+    form: dict[str, object] = {
+        "enabled": bool(raw.get("enabled")),
+        "stages": [str(v) for v in raw.getlist("stages")][:4],
+        "points": str(raw.get("points", "")).strip()[:10],
+        "coupon_template": str(raw.get("coupon_template", "")).strip()[:64] or None,
+        "window_days": str(raw.get("window_days", "")).strip()[:10],
+        "batch": str(raw.get("batch", "")).strip()[:10],
+    }
+    try:
+        value = RecallSettings.model_validate(form)
+    except ValidationError:
+        message = N_(
+            "Check the fields: at least one stage, whole numbers for the points, the window and "
+            "the batch, and points or a coupon when the packs are on."
+        )
+        return _recall_page(request, viewer, form=form, error=message, status=422)
+    session = get_session(request)
+    program.put_section(
+        session, viewer.principal, recall.SECTION, value, now=request.app.state.clock.now()
+    )
+    return redirect(request, f"{CONSOLE_PREFIX}/recall", flash=N_("Recall pack settings saved."))
 
 
 # ---------------------------------------------------------------- coupons to a campaign
