@@ -212,6 +212,7 @@ def create_app(
     from patron.campaigns.api import events_router as member_events_router
     from patron.campaigns.api import milestones_router, referral_router
     from patron.campaigns.api import router as campaigns_router
+    from patron.campaigns.recall_api import router as recall_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
     from patron.coupons.api import router as coupons_router
@@ -256,6 +257,7 @@ def create_app(
         segments_router,
         segment_tags_router,
         referral_router,
+        recall_router,
         member_events_router,
         milestones_router,
         webhooks_router,

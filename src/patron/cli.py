@@ -402,6 +402,7 @@ class JobName(StrEnum):
     tags = "tags"
     tags_after_orders = "tags-after-orders"
     lifecycle = "lifecycle"
+    recall_packs = "recall-packs"
 
 
 @jobs_app.command("run")
@@ -462,6 +463,10 @@ def jobs_run(
             result = segment_jobs.run_tags_after_orders(db, now, tz)
         else:
             result = segment_jobs.run_stages(db, now, tz)
+    elif job is JobName.recall_packs:
+        from patron.campaigns.jobs import run_recall
+
+        result = run_recall(db, now, tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from patron.errors import Invalid
+from patron.kit.buckets import bucket
 from patron.observability import NUL_MESSAGE
 
 NAMING = {
@@ -92,6 +93,8 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
+            # control groups held out in SQL (kit.buckets.bucket_sql)
+            dbapi_conn.create_function("patron_bucket", 2, bucket, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

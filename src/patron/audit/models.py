@@ -17,6 +17,8 @@ class AuditRecord(Base):
         Index("ix_audit_log_entity", "entity_type", "entity_id"),
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_actor", "actor_type", "actor_id"),
+        # what one caller credited today (ledger.flows._check_granted_today)
+        Index("ix_audit_log_action_actor_at", "action", "actor_type", "actor_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

@@ -100,7 +100,8 @@ def _eligible_campaign(
     today = business_date(ctx.now, ctx.tz)
     if c.status != "active" or not domain.is_on(campaigns.schedule_of(c), today):
         raise Conflict("campaign_not_running", f"The campaign {c.code!r} is not on today.")
-    if not campaigns.in_audience(session, campaigns.audience_of(c), ctx.tz, member_id):
+    audience = campaigns.audience_of(c)
+    if not campaigns.in_audience(session, audience, ctx.tz, member_id, now=ctx.now):
         raise Conflict("not_in_audience", "This member is not in the campaign's audience.")
     if experiment.group_of(c.experiment_key, member_id, c.control_bp) == "control":
         # the control group does not see the campaign: rewarding it would spoil the test
@@ -216,3 +217,23 @@ def _give(
         pending_days=0,
     )
     return earned.posting.posting_id
+
+
+def overview(session: Session) -> list[tuple[CampaignAction, str | None, int, int]]:
+    """Every action with its campaign's name, the rewards given and their points (one read)."""
+    given = (
+        select(
+            CampaignActionGrant.action_id.label("action_id"),
+            func.count(CampaignActionGrant.id).label("n"),
+            func.coalesce(func.sum(CampaignActionGrant.points), 0).label("points"),
+        )
+        .group_by(CampaignActionGrant.action_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(CampaignAction, Campaign.name, given.c.n, given.c.points)
+        .outerjoin(Campaign, Campaign.id == CampaignAction.campaign_id)
+        .outerjoin(given, given.c.action_id == CampaignAction.id)
+        .order_by(CampaignAction.id)
+    ).all()
+    return [(a, name, int(n or 0), int(p or 0)) for a, name, n, p in rows]

@@ -27,11 +27,13 @@ from patron.campaigns.schemas import (
     ResultsOut,
     StatusIn,
 )
+from patron.coupons.api import bulk_out
+from patron.coupons.schemas import BulkIssueOut
 from patron.kit.timeutil import business_date, business_tz
-from patron.ledger.service import Ctx
 from patron.members import service as members
-from patron.orders.service import ORDER_SECTIONS, make_ctx
+from patron.orders.service import ORDER_SECTIONS
 from patron.program import service as program
+from patron.web.context import request_ctx
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -107,7 +109,8 @@ def preview_campaign(
     _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
 ) -> PreviewOut:
     tz = business_tz(settings.business_timezone)
-    p = service.preview(session, body, today=business_date(clock.now(), tz), tz=tz)
+    now = clock.now()
+    p = service.preview(session, body, today=business_date(now, tz), tz=tz, now=now)
     return PreviewOut(
         reach=p.reach,
         control=p.control,
@@ -153,6 +156,33 @@ def set_status(
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
 ) -> CampaignOut:
     return _out(session, service.set_status(session, principal, code, body.status, now=clock.now()))
+
+
+class CouponIssueIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"template": "WELCOME30", "ref": ""}]}
+    )
+
+    template: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    #: empty: once per member for the campaign; a recurring campaign names the occasion
+    ref: str = Field(default="", pattern=r"^[A-Za-z0-9_.:-]{0,32}$")
+
+
+@router.post(
+    "/{code}/coupon-issues",
+    response_model=BulkIssueOut,
+    summary="Issue a coupon to the campaign's audience (control group held out; set-based)",
+    responses=errors(404, 409),
+)
+def issue_coupons(
+    code: Code,
+    body: CouponIssueIn,
+    session: SessionDep,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> BulkIssueOut:
+    ctx = request_ctx(request, session, principal)
+    return bulk_out(service.issue_coupons(session, ctx, code, body.template, body.ref))
 
 
 @router.get(
@@ -234,14 +264,13 @@ def action_done(
     code: Code,
     body: ActionDoneIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_ACTIONS))],
 ) -> GrantOut:
     member_id = members.member_id(session, body.member_no)
     # the campaigns' settings come with the order sections' one read
     program.preload(session, {**ORDER_SECTIONS, SECTION: CampaignSettings})
-    ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+    ctx = request_ctx(request, session, principal)
     g = actions.record_action(session, ctx, code, member_id, body.ref)
     return GrantOut(
         action=code, member_no=body.member_no, ref=body.ref, points=g.points, replayed=g.replayed
@@ -294,12 +323,6 @@ def _referral_out(r: Referral) -> ReferralOut:
     )
 
 
-def _ledger_ctx(
-    session: Session, principal: Principal, clock: ClockDep, settings: SettingsDep
-) -> Ctx:
-    return make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
-
-
 @referral_router.get(
     "/codes/{member_no}",
     response_model=ReferralCodeOut,
@@ -337,11 +360,10 @@ def decide(
     referral_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: DecisionIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
 ) -> ReferralOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     return _referral_out(referrals.decide(session, ctx, referral_id, approve=body.approve))
 
 
@@ -351,11 +373,9 @@ def decide(
 def run(
     request: Request,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
 ) -> RunOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     return RunOut(**referrals.run_referrals(session, ctx, request.app.state.cipher))
 
 
@@ -445,11 +465,10 @@ def register(
     code: Code,
     body: RegistrationIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
 ) -> RegistrationOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     done = member_events.register(session, ctx, code, members.member_id(session, body.member_no))
     r = done.registration
     return RegistrationOut(
@@ -467,11 +486,10 @@ def cancel(
     code: Code,
     body: RegistrationIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
 ) -> RegistrationOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     r = member_events.cancel(session, ctx, code, members.member_id(session, body.member_no))
     return RegistrationOut(event=code, status=r.status, checkin_code=r.checkin_code)
 
@@ -486,11 +504,10 @@ def checkin(
     code: Code,
     body: CheckinIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.MEMBERS_WRITE))],
 ) -> RegistrationOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     r = member_events.check_in(session, ctx, code, body.checkin_code)
     return RegistrationOut(event=code, status=r.status, checkin_code=r.checkin_code)
 
@@ -508,11 +525,10 @@ class ClosedOut(BaseModel):
 def close(
     code: Code,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
 ) -> ClosedOut:
-    ctx = _ledger_ctx(session, principal, clock, settings)
+    ctx = request_ctx(request, session, principal)
     return ClosedOut(no_shows=member_events.close(session, ctx, code))
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from patron.campaigns import domain, referrals
+from patron.campaigns import domain, recall, referrals
 from patron.campaigns import service as campaigns
 from patron.campaigns.models import (
     Campaign,
@@ -102,6 +102,7 @@ def run_check(
     out.extend(_referrals(session, member_id))
     if member_id is None:
         out.extend(_events(session))
+        out.extend(recall.violations(session))
     return out
 
 

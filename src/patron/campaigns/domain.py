@@ -154,10 +154,10 @@ def parse_schedule(
 
 
 class Audience(_Data):
-    """Who a campaign targets. Empty lists mean everyone. Segments (SPEC S-series) will add a
-    ``segment`` field here; ``service.audience_filter`` is the one place that turns an
-    audience into SQL, so a segment plugs in there."""
+    """Who a campaign targets. Empty lists mean everyone; a saved segment (by code) narrows it
+    further. ``service.audience_filter`` is the one place that turns an audience into SQL."""
 
+    segment: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None = None
     tiers: tuple[TierCode, ...] = Field(default=(), max_length=50)
     tags: tuple[TagName, ...] = Field(default=(), max_length=50)
     joined_from: date | None = None

@@ -1,5 +1,6 @@
-"""Scheduled campaign work: budget alerts (orders charge budgets without looking at alerts)
-and referrals (discover, reward after the qualifying order, claw back refunded ones)."""
+"""Scheduled campaign work: budget alerts (orders charge budgets without looking at alerts),
+referrals (discover, reward after the qualifying order, claw back refunded ones) and recall
+packs for dormant members."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from patron.auth.principal import Principal
-from patron.campaigns import referrals
+from patron.campaigns import recall, referrals
 from patron.campaigns import service as campaigns
 from patron.db import Database
 from patron.kit.crypto import FieldCipher
@@ -25,3 +26,17 @@ def run_referrals(db: Database, cipher: FieldCipher, now: datetime, tz: ZoneInfo
     with db.unit_of_work() as session:
         ctx = make_ctx(session, Principal.system("job:referrals"), now, tz)
         return referrals.run_referrals(session, ctx, cipher)
+
+
+def run_recall(db: Database, now: datetime, tz: ZoneInfo) -> recall.RecallReport:
+    """Batches of ``batch`` members, one transaction each, until nobody is due."""
+    total = recall.RecallReport(0, 0, 0)
+    while True:
+        with db.unit_of_work() as session:
+            ctx = make_ctx(session, Principal.system("job:recall"), now, tz)
+            done = recall.run(session, ctx)
+        if not done.members:
+            return total
+        total = recall.RecallReport(
+            total.members + done.members, total.points + done.points, total.coupons + done.coupons
+        )

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, case, func, select, update
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -27,6 +27,7 @@ from patron.campaigns.models import EventRegistration, MemberEvent
 from patron.errors import Conflict, NotFound
 from patron.ledger import flows
 from patron.ledger.service import Ctx
+from patron.members.models import Member
 from patron.tiers import service as tiers
 from patron.webhooks import events
 
@@ -319,3 +320,55 @@ def open_for(
         .order_by(MemberEvent.starts_at)
     ).all()
     return [(e, r) for e, r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFigures:
+    event: MemberEvent
+    registered: int
+    waitlisted: int
+    attended: int
+    no_show: int
+    cancelled: int
+
+
+def overview(session: Session) -> list[EventFigures]:
+    """Every event, newest first, with its registrations counted by status (one grouped read)."""
+    counts: dict[int, dict[str, int]] = {}
+    for event_id, status, n in session.execute(
+        select(EventRegistration.event_id, EventRegistration.status, func.count()).group_by(
+            EventRegistration.event_id, EventRegistration.status
+        )
+    ):
+        counts.setdefault(event_id, {})[status] = int(n)
+    out = []
+    for e in session.scalars(select(MemberEvent).order_by(MemberEvent.starts_at.desc())):
+        c = counts.get(e.id, {})
+        out.append(
+            EventFigures(
+                event=e,
+                registered=c.get("registered", 0),
+                waitlisted=c.get("waitlisted", 0),
+                attended=c.get("attended", 0),
+                no_show=c.get("no_show", 0),
+                cancelled=c.get("cancelled", 0),
+            )
+        )
+    return out
+
+
+def attendance(session: Session, event_id: int) -> list[tuple[EventRegistration, str]]:
+    """The check-in list: registrations with the member number, places first, then the
+    waiting list in its order."""
+    order = case(
+        (EventRegistration.status.in_(("registered", "attended", "no_show")), 0),
+        (EventRegistration.status == "waitlisted", 1),
+        else_=2,
+    )
+    rows = session.execute(
+        select(EventRegistration, Member.member_no)
+        .join(Member, Member.id == EventRegistration.member_id)
+        .where(EventRegistration.event_id == event_id)
+        .order_by(order, EventRegistration.id)
+    ).all()
+    return [(r, no) for r, no in rows]

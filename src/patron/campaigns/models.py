@@ -181,3 +181,21 @@ class EventRegistration(Base):
     spend_posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecallGrant(Base):
+    """A recall ("revival") pack given to a dormant member: points and a coupon, at most once
+    per member within the recall window in force when it was given (``window_days``)."""
+
+    __tablename__ = "recall_grants"
+    __table_args__ = (UniqueConstraint("member_id", "granted_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    #: business date of the grant
+    granted_on: Mapped[date] = mapped_column(Date)
+    window_days: Mapped[int] = mapped_column(Integer)
+    points: Mapped[int] = mapped_column(BigInteger)
+    posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

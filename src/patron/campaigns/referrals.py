@@ -316,3 +316,18 @@ def listing(session: Session, status: str) -> list[Referral]:
             select(Referral).where(Referral.status == status).order_by(Referral.id).limit(500)
         )
     )
+
+
+def review_queue(session: Session) -> list[tuple[Referral, str, str]]:
+    """Held referrals with the referrer's and the referee's member numbers (the console)."""
+    referrer = Member.__table__.alias("referrer")
+    referee = Member.__table__.alias("referee")
+    rows = session.execute(
+        select(Referral, referrer.c.member_no, referee.c.member_no)
+        .join(referrer, referrer.c.id == Referral.referrer_id)
+        .join(referee, referee.c.id == Referral.referee_id)
+        .where(Referral.status == "held")
+        .order_by(Referral.id)
+        .limit(500)
+    ).all()
+    return [(r, a, b) for r, a, b in rows]

@@ -26,12 +26,18 @@ from patron.campaigns import domain, experiment
 from patron.campaigns.domain import SECTION, Audience, CampaignSettings
 from patron.campaigns.models import Campaign, CampaignParticipation
 from patron.campaigns.schemas import CampaignIn
+from patron.coupons import bulk
 from patron.errors import Conflict, Invalid, NotFound
+from patron.kit.buckets import bucket_sql
+from patron.ledger.service import Ctx
 from patron.members.models import Member, MemberTag, Tag
 from patron.orders.models import RuleBudgetUsage
 from patron.orders.service import CAMPAIGN_WINDOWS_SECTION
 from patron.program import service as program
 from patron.rules.definitions import CampaignWindows, Holdout
+from patron.segments import service as segments
+from patron.segments.compile import compile_rule
+from patron.segments.models import Segment
 from patron.tiers import service as tiers
 from patron.tiers.models import MemberTier
 from patron.webhooks import events
@@ -108,6 +114,8 @@ def _payload(c: Campaign) -> dict[str, Any]:
 def create(session: Session, actor: Principal, data: CampaignIn, *, now: datetime) -> Campaign:
     if session.scalar(select(exists().where(Campaign.code == data.code))):
         raise Conflict("campaign_code_taken", f"A campaign with the code {data.code!r} exists.")
+    if data.audience.segment is not None:
+        segment_of(session, data.audience.segment)
     settings = get_settings(session)
     c = Campaign(
         code=data.code,
@@ -141,6 +149,8 @@ def update(
         raise Conflict("campaign_ended", "An ended campaign cannot be changed.")
     if data.code != c.code:
         raise Invalid("campaign_code_fixed", "A campaign's code cannot change.")
+    if data.audience.segment is not None:
+        segment_of(session, data.audience.segment)
     before = _snapshot(c)
     c.name = data.name
     c.schedule = data.schedule.model_dump(mode="json")
@@ -234,9 +244,12 @@ def _start_of(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tz)
 
 
-def audience_filter(session: Session, audience: Audience, tz: ZoneInfo) -> Any:
+def audience_filter(
+    session: Session, audience: Audience, tz: ZoneInfo, *, now: datetime | None = None
+) -> Any:
     """``SELECT member id, tier code`` of the active members an audience targets (the one
-    place an audience becomes SQL: segments plug in here)."""
+    place an audience becomes SQL). A segment's rule is compiled as of ``now`` (default: the
+    wall clock), so lifecycle and recency conditions read the day it runs."""
     base = tiers.get_ladder(session).base.code
     tier = func.coalesce(MemberTier.tier_code, base)
     q = (
@@ -256,16 +269,56 @@ def audience_filter(session: Session, audience: Audience, tz: ZoneInfo) -> Any:
         q = q.where(Member.created_at >= _start_of(audience.joined_from, tz))
     if audience.joined_until is not None:
         q = q.where(Member.created_at < _start_of(audience.joined_until + timedelta(days=1), tz))
+    if audience.segment is not None:
+        seg = segment_of(session, audience.segment)
+        rule = segments.parse(seg.rule)
+        ids = compile_rule(
+            rule,
+            now=now or datetime.now(tz),
+            tz=tz,
+            lifecycle=segments.lifecycle_settings(session),
+        )
+        q = q.where(Member.id.in_(ids))
     return q
 
 
-def reach(session: Session, audience: Audience, tz: ZoneInfo) -> int:
-    sub = audience_filter(session, audience, tz).subquery()
+def segment_of(session: Session, code: str) -> Segment:
+    seg = session.scalar(select(Segment).where(Segment.code == code))
+    if seg is None:
+        raise Invalid(
+            "unknown_segment",
+            f"No saved segment has the code {code!r}; save it first or choose another.",
+            details={"field": "audience.segment"},
+        )
+    return seg
+
+
+def treated(session: Session, c: Campaign, tz: ZoneInfo, *, now: datetime) -> Any:
+    """``SELECT member id`` of the campaign's audience outside its control group (the bucket
+    test of ``experiment.group_of``, in SQL)."""
+    q = audience_filter(session, audience_of(c), tz, now=now)
+    if c.control_bp:
+        dialect = session.get_bind().dialect.name
+        q = q.where(bucket_sql(c.experiment_key, Member.id, dialect) >= c.control_bp)
+    return q.with_only_columns(Member.id)
+
+
+def reach(
+    session: Session, audience: Audience, tz: ZoneInfo, *, now: datetime | None = None
+) -> int:
+    sub = audience_filter(session, audience, tz, now=now).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
-def in_audience(session: Session, audience: Audience, tz: ZoneInfo, member_id: int) -> bool:
-    q = audience_filter(session, audience, tz).where(Member.id == member_id)
+def in_audience(
+    session: Session,
+    audience: Audience,
+    tz: ZoneInfo,
+    member_id: int,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    q = audience_filter(session, audience, tz, now=now).where(Member.id == member_id)
     return session.execute(q).first() is not None
 
 
@@ -278,11 +331,13 @@ class Preview:
     next_days: list[date]
 
 
-def preview(session: Session, data: CampaignIn, *, today: date, tz: ZoneInfo) -> Preview:
+def preview(
+    session: Session, data: CampaignIn, *, today: date, tz: ZoneInfo, now: datetime | None = None
+) -> Preview:
     """ "This campaign reaches N members and costs at most ¥X": the reach of its audience, the
     control group held out of it (expected), and the cost of its points cap."""
     settings = get_settings(session)
-    n = reach(session, data.audience, tz)
+    n = reach(session, data.audience, tz, now=now)
     control_bp = settings.default_control_bp if data.control_bp is None else data.control_bp
     cap = domain.points_cap(
         budget_points=data.budget_points,
@@ -402,3 +457,31 @@ def for_member(
         if days:
             out.append((c, days))
     return out
+
+
+# ---------------------------------------------------------------- coupons
+
+
+def issue_coupons(
+    session: Session, ctx: Ctx, code: str, template_code: str, ref: str = ""
+) -> bulk.BulkReport:
+    """Issue a coupon of the template to the campaign's audience (its control group held
+    out), set-based; once per member by the key ``campaign:CODE[:REF]`` — a recurring campaign
+    passes a ref (the member day) to issue again."""
+    c = get(session, code)
+    if c.status != "active":
+        raise Conflict(
+            "campaign_not_active",
+            f"Campaign {c.code} is {c.status}: start it before issuing its coupons.",
+            details={"status": c.status},
+        )
+    key = f"campaign:{c.code}" + (f":{ref}" if ref else "")
+    return bulk.issue_to_audience(
+        session,
+        ctx,
+        template_code,
+        treated(session, c, ctx.tz, now=ctx.now),
+        reason="campaign",
+        key=key,
+        note=f"campaign {c.code}",
+    )

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query, Response, status
+from fastapi import Depends, Path, Query, Request, Response, status
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.coupons import domain, service
+from patron.coupons import bulk, domain, service
 from patron.coupons.domain import CouponSettings
 from patron.coupons.models import CouponTemplate
 from patron.coupons.schemas import (
+    BulkIssueOut,
     CouponDetailOut,
     CouponOut,
     ExchangeIn,
     HistoryOut,
     IssueIn,
     IssueOut,
+    SegmentIssueIn,
     TemplateIn,
     TemplateOut,
     VoidIn,
 )
 from patron.coupons.views import coupon_out
 from patron.errors import Invalid
-from patron.kit.timeutil import business_tz
 from patron.members.service import get_member
-from patron.orders.service import make_ctx
 from patron.program import service as program
-from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
+from patron.web.context import request_ctx
+from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
 
@@ -76,10 +77,9 @@ def put_template(
     response: Response,
     principal: Configurer,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
 ) -> TemplateOut:
-    ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+    ctx = request_ctx(request, session, principal)
     template, created = service.put_template(
         session,
         ctx,
@@ -106,10 +106,9 @@ def issue(
     body: IssueIn,
     principal: Issuer,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
 ) -> IssueOut:
-    ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+    ctx = request_ctx(request, session, principal)
     ids = service.member_ids_by_no(session, body.member_nos)
     missing = [no for no in body.member_nos if no not in ids]
     if missing:
@@ -129,6 +128,31 @@ def issue(
         refused={nos[mid]: why for mid, why in report.refused.items()},
         codes={nos[c.member_id]: c.code for c in report.issued},
     )
+
+
+def bulk_out(report: bulk.BulkReport) -> BulkIssueOut:
+    return BulkIssueOut(
+        reached=report.reached,
+        issued=report.issued,
+        not_issued=max(report.reached - report.issued, 0),
+        left=report.left,
+    )
+
+
+@router.post(
+    "/coupon-templates/{code}/segment-issues",
+    summary="Issue a coupon to every member of a saved segment (set-based, idempotent by ref)",
+    responses=errors(404, 409),
+)
+def issue_to_segment(
+    code: TemplateCode,
+    body: SegmentIssueIn,
+    principal: Issuer,
+    session: SessionDep,
+    request: Request,
+) -> BulkIssueOut:
+    ctx = request_ctx(request, session, principal)
+    return bulk_out(bulk.issue_to_segment(session, ctx, code, body.segment, body.ref))
 
 
 @router.get("/members/{member_no}/coupons", summary="A member's coupon wallet")
@@ -159,10 +183,9 @@ def exchange(
     response: Response,
     principal: Issuer,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
 ) -> CouponOut:
-    ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+    ctx = request_ctx(request, session, principal)
     member = get_member(session, member_no)
     coupon, replayed = service.exchange(session, ctx, member.id, body.template, body.ref)
     if replayed:
@@ -189,10 +212,9 @@ def void(
     body: VoidIn,
     principal: Issuer,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
 ) -> CouponOut:
-    ctx = make_ctx(session, principal, clock.now(), business_tz(settings.business_timezone))
+    ctx = request_ctx(request, session, principal)
     coupon = service.void(session, ctx, code, body.note)
     c, t = service.get_coupon(session, coupon.code)
     return coupon_out(c, t)

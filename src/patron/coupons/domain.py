@@ -47,8 +47,16 @@ KINDS: Final[tuple[Kind, ...]] = (
     "free_shipping",
 )
 Status = Literal["issued", "redeemed", "expired", "voided"]
-Reason = Literal["welcome", "first_order", "birthday", "manual", "exchange"]
-REASONS: Final[tuple[Reason, ...]] = ("welcome", "first_order", "birthday", "manual", "exchange")
+Reason = Literal["welcome", "first_order", "birthday", "manual", "exchange", "campaign", "recall"]
+REASONS: Final[tuple[Reason, ...]] = (
+    "welcome",
+    "first_order",
+    "birthday",
+    "manual",
+    "exchange",
+    "campaign",
+    "recall",
+)
 CodeList = list[str]
 #: the latest last day of a fixed validity (far dates would overflow the day after)
 LAST_DAY: Final = date(2999, 12, 31)

@@ -95,6 +95,25 @@ class IssueOut(BaseModel):
     codes: dict[str, str] = Field(description="member number → code issued now")
 
 
+class SegmentIssueIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"segment": "dormant-vip", "ref": "RECALL-0301"}]},
+    )
+    segment: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+    ref: IssueRef = Field(description="what makes a repeat of this issue a replay (manual:REF)")
+
+
+class BulkIssueOut(BaseModel):
+    reached: int = Field(description="members the segment or audience selects now")
+    issued: int = Field(description="coupons issued by this call (a replay: 0)")
+    not_issued: int = Field(
+        description="members reached but not given one: already held, over the per-member "
+        "limit, other tiers, or none left"
+    )
+    left: int | None = Field(description="quantity left to issue (null: unlimited)")
+
+
 class ExchangeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     template: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]

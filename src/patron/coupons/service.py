@@ -34,14 +34,14 @@ from patron.tiers.models import MemberTier
 from patron.webhooks import events
 
 #: unambiguous at a till: no 0/O, 1/I/L
-_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH: Final = 12
 #: members per INSERT batch of a set-based issue
 CHUNK: Final = 5_000
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
 def get_settings(session: Session) -> CouponSettings:

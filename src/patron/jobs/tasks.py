@@ -54,4 +54,5 @@ def default_tasks(
         Task(
             "lifecycle_stages", 24 * 60 * 60, lambda: segment_jobs.run_stages(db, clock.now(), tz)
         ),
+        Task("recall_packs", 60 * 60, lambda: campaign_jobs.run_recall(db, clock.now(), tz)),
     ]

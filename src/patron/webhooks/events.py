@@ -133,6 +133,12 @@ def _subscriptions(session: Session) -> list[tuple[int, frozenset[str]]]:
     return active
 
 
+def subscribed(session: Session, event_type: str) -> list[int]:
+    """Ids of the active endpoints subscribed to an event type (for set-based writers that
+    insert their deliveries themselves)."""
+    return [ep for ep, types in _subscriptions(session) if event_type in types]
+
+
 def emit(
     session: Session,
     event_type: str,

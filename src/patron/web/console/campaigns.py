@@ -14,8 +14,10 @@ from patron.auth import permissions as perm
 from patron.campaigns import results as campaign_results
 from patron.campaigns import service as campaigns
 from patron.campaigns.schemas import CampaignIn
+from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.kit.timeutil import business_date, business_tz
+from patron.segments import service as segments
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -49,6 +51,7 @@ STATUS_LABELS: Final = {
 ERRORS: Final = {
     "campaign_code_taken": N_("Another campaign already uses this code."),
     "campaign_status_invalid": N_("The campaign cannot move to that status."),
+    "unknown_segment": N_("Choose one of the saved segments."),
 }
 FORM_FIELDS: Final = (
     "code",
@@ -62,6 +65,7 @@ FORM_FIELDS: Final = (
     "budget_yuan",
     "control_percent",
     "tiers",
+    "segment",
 )
 
 
@@ -102,7 +106,7 @@ def _parse(form: dict[str, str]) -> CampaignIn:
             "code": form.get("code", "").strip(),
             "name": form.get("name", "").strip(),
             "schedule": schedule,
-            "audience": {"tiers": tiers},
+            "audience": {"tiers": tiers, "segment": form.get("segment", "").strip() or None},
             "multiplier_bp": round(float(multiplier) * 10_000) if multiplier else None,
             "budget_points": int(points) if points else None,
             "budget_fen": round(float(yuan) * 100) if yuan else None,
@@ -135,6 +139,7 @@ def _page(
         "rows": rows,
         "form": form or {"kind": "one_off", "multiplier": "2"},
         "preview": preview,
+        "segments": segments.list_segments(session),
         "error": error,
         "schedule_labels": SCHEDULE_LABELS,
         "status_labels": STATUS_LABELS,
@@ -171,10 +176,13 @@ def _create(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
         )
     if form.get("action") == "preview":
         tz = _tz(request)
-        today = business_date(request.app.state.clock.now(), tz)
-        return _page(
-            request, viewer, form=form, preview=campaigns.preview(session, data, today=today, tz=tz)
-        )
+        now = request.app.state.clock.now()
+        try:
+            shown = campaigns.preview(session, data, today=business_date(now, tz), tz=tz, now=now)
+        except PatronError as exc:
+            message = ERRORS.get(exc.code, N_("That did not work; nothing was changed."))
+            return _page(request, viewer, form=form, error=message, status=exc.status)
+        return _page(request, viewer, form=form, preview=shown)
     try:
         with session.begin_nested():
             campaigns.create(session, viewer.principal, data, now=request.app.state.clock.now())
@@ -214,6 +222,8 @@ def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
         "c": c,
         "r": campaign_results.results(session, c, today=today, tz=tz),
         "cap": campaigns.points_cap(c, campaigns.get_settings(session)),
+        "templates": [t for t in coupons.list_templates(session) if t.status == "active"],
+        "reach": campaigns.reach(session, campaigns.audience_of(c), tz),
         "schedule_labels": SCHEDULE_LABELS,
         "status_labels": STATUS_LABELS,
         "can_write": viewer.can(perm.CAMPAIGNS_WRITE),

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Form, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth.principal import Principal
+from patron.campaigns import referrals
 from patron.errors import Conflict, NotFound, PatronError
 from patron.members import service as members
 from patron.members.schemas import Consents, MemberCreate
@@ -40,6 +42,10 @@ from patron.web.portal import common
 
 router = page_router(PORTAL_PREFIX)
 PROOF_MINUTES = 15
+#: a referral link's code waits in this cookie until the registration (or for REF_DAYS)
+REF_COOKIE = "patron_ref"
+REF_DAYS = 30
+REF_PATTERN = re.compile(r"[A-Z0-9]{4,16}")
 OTP_MESSAGES = {
     "otp_too_soon": N_("Wait a minute before asking for another code."),
     "otp_daily_cap": N_("Too many codes for this phone today; try again tomorrow."),
@@ -126,8 +132,38 @@ def _proven_phone(request: Request, proof: str) -> _Proven | None:
 
 
 @router.get("/login")
-def login_form(request: Request, viewer: Annotated[Viewer, Depends(PublicPage())]) -> HTMLResponse:
-    return _phone_form(request, {})
+def login_form(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(PublicPage())],
+    ref: Annotated[str, Query(max_length=40)] = "",
+) -> HTMLResponse:
+    """A referral link (``?ref=CODE``) leaves its code in a cookie for the registration form,
+    which may come three steps later; a malformed code is ignored, never an error."""
+    code = ref.strip().upper()
+    response = _phone_form(request, {})
+    if REF_PATTERN.fullmatch(code):
+        response.set_cookie(
+            REF_COOKIE,
+            code,
+            max_age=REF_DAYS * 86400,
+            httponly=True,
+            samesite="lax",
+            path=PORTAL_PREFIX,
+            secure=secure_cookies(common.settings(request)),
+        )
+    return response
+
+
+def _referrer(request: Request) -> str | None:
+    """The member number behind the referral code the sign-up came with (an unknown code:
+    nobody; the referral job then applies its abuse limits)."""
+    code = request.cookies.get(REF_COOKIE, "")
+    if not REF_PATTERN.fullmatch(code):
+        return None
+    try:
+        return referrals.referrer_by_code(common.session(request), code)
+    except NotFound:
+        return None
 
 
 @router.post("/login/code")
@@ -249,7 +285,13 @@ def register(
         push=bool(consent_push),
         wechat=bool(consent_wechat),
     )
-    data = MemberCreate(phone=phone, channel="web", name=name.strip() or None, consents=consents)
+    data = MemberCreate(
+        phone=phone,
+        channel="web",
+        name=name.strip() or None,
+        consents=consents,
+        referrer_member_no=_referrer(request),
+    )
     try:
         # a savepoint: if a double tap's twin registered the phone first, this one's failed
         # insert is undone and the member it made is signed in instead
@@ -267,7 +309,9 @@ def register(
         if existing is None:
             raise
         return _sign_in(request, existing.id)
-    return _sign_in(request, member.id)
+    response = _sign_in(request, member.id)
+    response.delete_cookie(REF_COOKIE, path=PORTAL_PREFIX)
+    return response
 
 
 @router.post("/logout")
