@@ -78,6 +78,8 @@ class ModelSettings(BaseModel):
     min_repeat_buyers: int = Field(default=30, ge=10, le=100_000)
     #: Churn warning: a member has churned after this many days without a purchase.
     churn_window_days: int = Field(default=90, ge=14, le=365)
+    #: Recommendations are judged on the items first bought in this many last days.
+    recommend_holdout_days: int = Field(default=90, ge=14, le=365)
 
     @property
     def monthly_discount(self) -> float:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from patron.analytics import churn as churn_model
-from patron.analytics import clv, rfm
+from patron.analytics import clv, nextbuy, personal, recommend, rfm
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
 from patron.orders.models import Order
@@ -127,6 +127,8 @@ class ScoresRun:
     churn: churn_model.ChurnReport | None = None
     #: "model" when the churn model beat the recency baseline, else "p_alive".
     churn_source: str = "p_alive"
+    #: next purchase source, category cycles, recommendation counts and popular lists
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
@@ -153,8 +155,15 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     rows = session.execute(summaries_query(as_of, settings)).all()
     session.execute(delete(MemberScore))
     n = len(rows)
+    lines = personal.purchased_lines(session, as_of)
+    extras: dict[str, Any] = {
+        "category_cycles": personal.write_replenishment(session, lines, as_of),
+        "recommendations": personal.write_recommendations(session, lines, as_of),
+    }
     if n == 0:
-        run = ScoresRun(as_of, 0, 0, None, None, ("no member has bought anything yet",))
+        run = ScoresRun(
+            as_of, 0, 0, None, None, ("no member has bought anything yet",), extras=extras
+        )
         _record(session, "scores", now, run, settings)
         return run
     cols = list(zip(*rows, strict=True))
@@ -196,7 +205,18 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 margin=settings.margin,
             )
             value = np.rint(worth).astype(np.int64).tolist()
-    report, risk = _churn(session, as_of, settings, np.asarray(ids, dtype=np.int64))
+    data = _purchase_days(session, as_of)
+    report, risk = _churn(data, as_of, settings, np.asarray(ids, dtype=np.int64))
+    if purchases.usable:
+        r_, alpha_ = purchases.params["r"], purchases.params["alpha"]
+        next_days = nextbuy.model_days(r_, alpha_, x, T).round(1).tolist()
+        extras["next_purchase_source"] = "model"
+    else:
+        # The median-interval rule needs no fit (members are sorted by id in both).
+        assert data is not None
+        _, base = nextbuy.baseline_days(data[0], data[1], at=int(end))
+        next_days = [None if not np.isfinite(v) else round(float(v), 1) for v in base]
+        extras["next_purchase_source"] = "median_interval"
     source = "p_alive"
     if risk is not None:
         churn_risk = risk.round(6).tolist()
@@ -221,12 +241,13 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 "expected_purchases": expected[i],
                 "clv_fen": value[i],
                 "churn_risk": churn_risk[i],
+                "next_purchase_days": next_days[i],
             }
             for i in range(n)
         ],
     )
     missing = (*purchases.problems, *spend.problems)
-    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source)
+    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source, extras)
     _record(session, "scores", now, run, settings)
     return run
 
@@ -246,11 +267,10 @@ def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None
 
 
 def _churn(
-    session: Session, as_of: date, settings: rfm.ModelSettings, ids: Any
+    data: tuple[Any, Any, Any] | None, as_of: date, settings: rfm.ModelSettings, ids: Any
 ) -> tuple[churn_model.ChurnReport | None, Any]:
     """The churn model's holdout report and, if it beats the recency baseline, every scored
     member's risk (in the order of ``ids``) from a model refitted on the latest labelled cut."""
-    data = _purchase_days(session, as_of)
     if data is None:
         return None, None
     who, day, amount = data
@@ -284,6 +304,7 @@ def _record(
             "spend": fit_json(run.spend),
             "churn": None if run.churn is None else run.churn.as_json(),
             "churn_source": run.churn_source,
+            **run.extras,
         }
     else:
         report |= run.report()
@@ -311,10 +332,20 @@ class Evaluation:
     checks: tuple[ModelCheck, ...]
     missing: tuple[str, ...] = field(default=())
     churn: churn_model.ChurnReport | None = None
+    next_purchase: nextbuy.NextPurchaseCheck | None = None
+    products: recommend.RankingCheck | None = None
+    coupons: recommend.RankingCheck | None = None
+    recommend_cut: date | None = None
 
     def report(self) -> dict[str, Any]:
+        def js(v: Any) -> Any:
+            return None if v is None else v.as_json()
+
         return {
-            "churn": None if self.churn is None else self.churn.as_json(),
+            "churn": js(self.churn),
+            "next_purchase": js(self.next_purchase),
+            "recommend_products": js(self.products),
+            "recommend_coupons": js(self.coupons),
             "calibration_end": self.calibration_end.isoformat(),
             "holdout_days": self.holdout_days,
             "models": [
@@ -345,6 +376,7 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
     checks: list[ModelCheck] = []
     missing: list[str] = []
     members = 0
+    next_check = None
     if rows:
         who, day = zip(*rows, strict=True)
         split = clv.split_transactions(
@@ -371,6 +403,17 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             else:
                 missing.extend(f"{fit.model}: {p}" for p in fit.problems)
             checks.append(ModelCheck(fit, check))
+        bg = checks[0].fit
+        next_check = nextbuy.check(
+            np.asarray(who, dtype=np.int64),
+            _days(list(day)).astype(np.int64),
+            cut=int(np.datetime64(cut, "D").astype(np.int64)),
+            holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
+            params=(bg.params["r"], bg.params["alpha"]) if bg.usable else None,
+            x=split.x,
+            T=split.T,
+            ids=split.customer,
+        )
     churn_report = None
     data = _purchase_days(session, as_of)
     if data is not None:
@@ -380,8 +423,29 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             window=settings.churn_window_days,
         )
         missing.extend(f"churn model: {p}" for p in churn_report.missing)
+    rec_cut = as_of - timedelta(days=settings.recommend_holdout_days)
+    rc = int(np.datetime64(rec_cut, "D").astype(np.int64))
+    lines = personal.purchased_lines(session, as_of)
+    products = recommend.evaluate(lines.member, lines.sku, lines.day, cut=rc, items=len(lines.skus))
+    c_member, c_item, c_day, codes = personal.redeemed_coupons(session, as_of)
+    coupons = recommend.evaluate(c_member, c_item, c_day, cut=rc, items=len(codes))
+    if products is None:
+        missing.append(
+            f"recommendations: no member with purchases before {rec_cut.isoformat()} bought "
+            "a product new to them after it, so there is nothing to judge them on"
+        )
     result = Evaluation(
-        as_of, cut, settings.holdout_days, members, tuple(checks), tuple(missing), churn_report
+        as_of,
+        cut,
+        settings.holdout_days,
+        members,
+        tuple(checks),
+        tuple(missing),
+        churn_report,
+        next_check,
+        products,
+        coupons,
+        rec_cut,
     )
     _record(session, "evaluate", now, result, settings)
     return result
