@@ -63,6 +63,23 @@ class CutPoints(BaseModel):
         return v
 
 
+class Threshold(BaseModel):
+    """An operator's bounds on a daily metric: below ``min`` or above ``max`` is an alert."""
+
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+ALERT_METRICS = (
+    "registrations",
+    "orders",
+    "points_issued",
+    "points_redeemed",
+    "returns",
+    "store_redemptions",
+)
+
+
 class ModelSettings(BaseModel):
     """Settings section ``analytics`` (defaults apply until an operator saves one)."""
 
@@ -80,6 +97,22 @@ class ModelSettings(BaseModel):
     churn_window_days: int = Field(default=90, ge=14, le=365)
     #: Recommendations are judged on the items first bought in this many last days.
     recommend_holdout_days: int = Field(default=90, ge=14, le=365)
+    #: Anomaly alerts: weeks of same-weekday history, tolerance in spreads, smallest count
+    #: worth an alert, and operator bounds per metric.
+    alert_weeks: int = Field(default=8, ge=4, le=52)
+    alert_sensitivity: float = Field(default=4.0, ge=1.0, le=20.0)
+    alert_min_count: int = Field(default=20, ge=0)
+    alert_thresholds: dict[str, Threshold] = Field(default_factory=dict)
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _known_metrics(cls, v: dict[str, Threshold]) -> dict[str, Threshold]:
+        unknown = sorted(set(v) - set(ALERT_METRICS))
+        if unknown:
+            raise ValueError(
+                f"no such daily metric: {', '.join(unknown)} (one of {', '.join(ALERT_METRICS)})"
+            )
+        return v
 
     @property
     def monthly_discount(self) -> float:

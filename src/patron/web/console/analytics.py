@@ -42,6 +42,18 @@ SEGMENT_NAMES = {
 }
 
 
+#: The reports offered for download on this page (the liability page offers its own).
+EXPORTS = (
+    ("rfm", N_("RFM grid")),
+    ("segments", N_("Segments")),
+    ("cohorts", N_("Registration cohorts")),
+    ("funnel", N_("Purchase funnel")),
+    ("churn-lift", N_("Churn warning: lift table")),
+    ("alerts", N_("Anomaly alerts")),
+    ("scores", N_("Member scores")),
+)
+
+
 def _json(data: Any) -> str:
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -86,6 +98,7 @@ def member_scores(
         "evaluation": evaluation,
         "chart_json": _json(chart),
         "retention": retention,
+        "exports": [(key, translate(request, label)) for key, label in EXPORTS],
     }
     return render(request, "console/analytics/scores.html", ctx)
 
