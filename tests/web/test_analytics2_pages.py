@@ -130,4 +130,3 @@ def _unscored(database) -> int:
 
     with database.unit_of_work() as s:
         return 300 - s.scalar(select(func.count()).select_from(MemberScore))
-

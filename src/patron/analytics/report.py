@@ -53,6 +53,17 @@ def print_evaluation(console: Console, ev: Evaluation) -> None:
                 else "the model does not beat the baseline and is not used"
             )
         )
+        if ch.margin_ci is not None:
+            low, high = ch.margin_ci
+            console.print(
+                f"  AUC difference {ch.auc - ch.baseline_auc:+.4f}, 95 % confidence interval "
+                f"{low:+.4f} to {high:+.4f} (DeLong): "
+                + (
+                    "the gain is not chance"
+                    if low > 0
+                    else "the interval includes zero, so no gain is claimed"
+                )
+            )
         lift = Table("risk decile", "members", "churn rate", "lift", "baseline lift")
         for lrow, base in zip(ch.lift, ch.baseline_lift, strict=True):
             lift.add_row(
