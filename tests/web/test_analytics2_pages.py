@@ -130,3 +130,27 @@ def _unscored(database) -> int:
 
     with database.unit_of_work() as s:
         return 300 - s.scalar(select(func.count()).select_from(MemberScore))
+
+
+def test_model_messages_read_in_both_languages():
+    from patron.analytics import clv
+    from patron.web.console import model_words
+
+    # Every shape the models produce is recognised (the sentences come from the models).
+    fit = clv.fit_bgnbd(clv.summaries([0, 1], [0, 3], [10, 10]), min_repeat_buyers=30)
+    (problem,) = fit.problems
+    assert model_words.translate("en", problem) == (
+        "Only 1 of 2 customers bought more than once; at least 30 repeat buyers are needed "
+        "to fit the model."
+    )
+    assert model_words.translate("zh_CN", problem) == (
+        "2 位顾客中只有 1 位购买过不止一次；拟合模型至少需要 30 位复购顾客。"
+    )
+    line = "churn model: the holdout has 12 members; at least 50 are needed"
+    assert (
+        model_words.translate("zh_CN", line) == "流失模型：检验集只有 12 位会员；至少需要 50 位。"
+    )
+    assert model_words.translate("zh_CN", "BG/NBD: " + problem).startswith("BG/NBD：2 位顾客")
+    assert model_words.translate("zh_CN", "something new") == "something new"
+    ggfit = clv.fit_gamma_gamma([1], [100.0], min_repeat_buyers=30)
+    assert model_words.translate("zh_CN", ggfit.problems[0]).startswith("只有 1 位顾客")

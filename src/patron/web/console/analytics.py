@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
 from patron.auth import permissions as perm
+from patron.web.console import model_words
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -99,6 +100,7 @@ def member_scores(
         "chart_json": _json(chart),
         "retention": retention,
         "exports": [(key, translate(request, label)) for key, label in EXPORTS],
+        "words": lambda line: model_words.translate(viewer.locale, str(line)),
     }
     return render(request, "console/analytics/scores.html", ctx)
 
