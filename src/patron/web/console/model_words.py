@@ -32,7 +32,8 @@ SHAPES: Final[tuple[tuple[str, str], ...]] = (
         r"the optimiser stopped where the likelihood still slopes \((?P<slope>[^)]*)\): it did "
         r"not converge",
         N_(
-            "The optimiser stopped where the likelihood still slopes (%(slope)s): it did not converge."
+            "The optimiser stopped where the likelihood still slopes (%(slope)s): it did not "
+            "converge."
         ),
     ),
     (
