@@ -16,9 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
 from patron.analytics import clv, nextbuy, personal, recommend, rfm
@@ -29,6 +31,24 @@ from patron.program import service as program
 
 ERASED = "erased"
 RETURNED = "returned"
+
+
+class day_number(FunctionElement[int]):
+    """Days since 1970-01-01 of a DATE column, computed by the database: the rows then carry
+    plain integers, with no date object made per row in Python."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(day_number)
+def _day_number(element: day_number, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+@compiles(day_number, "sqlite")
+def _day_number_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
 
 
 def get_settings(session: Session) -> rfm.ModelSettings:
@@ -144,15 +164,29 @@ def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
     }
 
 
-def _days(values: list[date]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array(values, dtype="datetime64[D]").astype(np.int64).astype(np.float64)
-
-
 def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     """Recompute every member's scores as of today (business day) and record the run."""
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
-    rows = session.execute(summaries_query(as_of, settings)).all()
+    sq = summaries_query(as_of, settings).subquery()
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                sq.c.member_id,
+                day_number(sq.c.first),
+                day_number(sq.c.last),
+                sq.c.days,
+                cast(sq.c.total, BigInteger),
+                cast(sq.c.first_amount, BigInteger),
+                sq.c.r,
+                sq.c.f,
+                sq.c.m,
+                sq.c.segment,
+            ).order_by(sq.c.member_id)
+        )
+        .all()
+    )
     session.execute(delete(MemberScore))
     n = len(rows)
     lines = personal.purchased_lines(session, as_of)
@@ -168,7 +202,8 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
         return run
     cols = list(zip(*rows, strict=True))
     ids = cols[0]
-    first, last = _days(list(cols[1])), _days(list(cols[2]))
+    first = np.asarray(cols[1], dtype=np.float64)
+    last = np.asarray(cols[2], dtype=np.float64)
     days = np.asarray(cols[3], dtype=np.float64)
     total = np.asarray(cols[4], dtype=np.float64)
     first_amount = np.asarray(cols[5], dtype=np.float64)
@@ -224,8 +259,9 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     else:
         churn_risk = not_alive
     recency = (end - last).astype(np.int64).tolist()
-    session.execute(
-        insert(MemberScore),
+    # Core executemany on the table: no ORM bookkeeping per row.
+    session.connection().execute(
+        insert(MemberScore.metadata.tables[MemberScore.__tablename__]),
         [
             {
                 "member_id": ids[i],
@@ -253,16 +289,23 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
 
 
 def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None:
-    """Every purchase day as arrays (member, day number, net amount), or None without any."""
+    """Every purchase day as arrays (member, day number, net amount), or None without any.
+    Read on the connection (no ORM row processing) with the day numbers computed in SQL."""
     daily = _daily(as_of)
-    rows = session.execute(select(daily.c.member_id, daily.c.day, daily.c.amount)).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(daily.c.member_id, day_number(daily.c.day), cast(daily.c.amount, BigInteger))
+        )
+        .all()
+    )
     if not rows:
         return None
     who, day, amount = zip(*rows, strict=True)
     return (
-        np.asarray(who, dtype=np.int64),
-        _days(list(day)).astype(np.int64),
-        np.asarray(amount, dtype=np.float64),
+        np.fromiter(who, dtype=np.int64, count=len(who)),
+        np.fromiter(day, dtype=np.int64, count=len(day)),
+        np.fromiter(amount, dtype=np.float64, count=len(amount)),
     )
 
 
@@ -371,17 +414,16 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
     cut = as_of - timedelta(days=settings.holdout_days)
-    daily = _daily(as_of)
-    rows = session.execute(select(daily.c.member_id, daily.c.day)).all()
+    data = _purchase_days(session, as_of)
     checks: list[ModelCheck] = []
     missing: list[str] = []
     members = 0
     next_check = None
-    if rows:
-        who, day = zip(*rows, strict=True)
+    if data is not None:
+        who, day, _ = data
         split = clv.split_transactions(
-            np.asarray(who, dtype=np.int64),
-            _days(list(day)).astype(np.int64),
+            who,
+            day,
             calibration_end=int(np.datetime64(cut, "D").astype(np.int64)),
             holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
         )
@@ -405,8 +447,8 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             checks.append(ModelCheck(fit, check))
         bg = checks[0].fit
         next_check = nextbuy.check(
-            np.asarray(who, dtype=np.int64),
-            _days(list(day)).astype(np.int64),
+            who,
+            day,
             cut=int(np.datetime64(cut, "D").astype(np.int64)),
             holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
             params=(bg.params["r"], bg.params["alpha"]) if bg.usable else None,
@@ -415,7 +457,6 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             ids=split.customer,
         )
     churn_report = None
-    data = _purchase_days(session, as_of)
     if data is not None:
         churn_report, _ = churn_model.train_and_judge(
             *data,
