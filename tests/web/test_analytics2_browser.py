@@ -27,6 +27,7 @@ def test_analyst_reads_an_alert_and_downloads_it(live, new_page):
     assert "240 where about 61 was expected" in item.inner_text()
     with page.expect_download() as download:
         page.locator('a[data-export="csv"]').click()
-    text = open(download.value.path(), encoding="utf-8-sig").read()
+    with open(download.value.path(), encoding="utf-8-sig") as f:
+        text = f.read()
     assert text.splitlines()[0].startswith("Day,Metric,Store,Value")
     assert ",Orders,,240," in text
