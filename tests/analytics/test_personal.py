@@ -196,3 +196,50 @@ def test_no_purchases_nothing_written(database):
 def test_member_day_dates():
     assert personal.day_numbers([date(1970, 1, 2)]).tolist() == [1]
     assert personal._to_date(1) == date(1970, 1, 2)
+
+
+def test_coupon_recommendations_follow_redeemed_coupons(database):
+    from patron.coupons.models import Coupon, CouponTemplate
+    from patron.orders.models import Order
+
+    with database.unit_of_work() as s:
+        s.execute(
+            insert(CouponTemplate),
+            [
+                {"id": i, "code": code, "name": name, "kind": "amount_off", "status": status,
+                 "rules": {}, "per_member_limit": 1, "issued_count": 0, "points_price": 0,
+                 "created_at": START, "updated_at": START}
+                for i, code, name, status in [
+                    (1, "COFFEE5", "Coffee ¥5 off", "active"),
+                    (2, "CAKE10", "Cake ¥10 off", "active"),
+                    (3, "OLD", "Old offer", "paused"),
+                ]
+            ],
+        )  # fmt: skip
+        ids = add_members(s, 12, at=START - timedelta(days=100))
+        add_orders(s, [(m, TODAY - timedelta(days=5), 1000) for m in ids])
+        orders = dict(s.execute(select(Order.member_id, Order.id)).all())
+        # Members 0-7 redeemed coffee and cake together; 8-10 only coffee (and the paused one).
+        used = [(m, 1) for m in ids[:11]] + [(m, 2) for m in ids[:8]] + [(m, 3) for m in ids[8:11]]
+        s.execute(
+            insert(Coupon),
+            [
+                {"code": f"C{k}", "template_id": t, "member_id": m, "reason": "claim",
+                 "issue_key": f"k{k}", "status": "redeemed", "valid_from": START,
+                 "valid_until": START + timedelta(days=30), "issued_at": START,
+                 "order_id": orders[m], "redeemed_at": START, "discount_fen": 100}
+                for k, (m, t) in enumerate(used)
+            ],
+        )  # fmt: skip
+        run = svc.run_scores(s, now=START, tz=SH)
+        recs = s.execute(
+            select(MemberRecommendation.member_id, MemberRecommendation.item).where(
+                MemberRecommendation.kind == "coupon"
+            )
+        ).all()
+        assert (ids[8], "CAKE10") in recs  # coffee-only redeemers are offered cake
+        assert all(item != "OLD" for _, item in recs)  # a paused template is never offered
+        assert run.extras["recommendations"]["popular_coupons"] == ["COFFEE5", "CAKE10"]
+        # A member with no coupon history gets the popular active ones, with their names.
+        shown = personal.for_member(s, ids[11], "coupon", ["COFFEE5", "CAKE10"])
+        assert [c.name for c in shown] == ["Coffee ¥5 off", "Cake ¥10 off"]
