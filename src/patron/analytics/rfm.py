@@ -1,13 +1,18 @@
 """RFM scoring rules and the models' settings (pure: no I/O).
 
 Scores are 1–5 per dimension, 5 the best: recent, frequent, high-spending. By default they are
-quintiles computed in the database (``NTILE(5)``); an operator can set cut points instead.
+quintiles by rank (``summarise``, on NumPy arrays of purchase days); an operator can set cut
+points instead.
 Segments follow the classic R × F grid (R 1–5 across, F 1–5 up)."""
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, Field, field_validator
 
 SECTION = "analytics"
@@ -121,3 +126,65 @@ class ModelSettings(BaseModel):
 
 #: Days in an average month, the CLV's period.
 MONTH_DAYS = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per member with a purchase (sorted by id), from purchase days: first and last purchase
+    day (day numbers), purchase days, net spend, the first day's spend, R, F, M and segment."""
+
+    member: NDArray[np.int64]
+    first: NDArray[np.int64]
+    last: NDArray[np.int64]
+    days: NDArray[np.int64]
+    total: NDArray[np.float64]
+    first_amount: NDArray[np.float64]
+    r: NDArray[np.int64]
+    f: NDArray[np.int64]
+    m: NDArray[np.int64]
+    segment: NDArray[np.object_]
+
+
+def quintiles(value: Any) -> NDArray[np.int64]:
+    """1–5 by rank: 1 + ⌊5 × (members with a smaller value) ÷ members⌋, so ties share the
+    lower score (unlike NTILE, which splits them arbitrarily)."""
+    v = np.asarray(value)
+    smaller = np.searchsorted(np.sort(v), v, side="left")
+    out: NDArray[np.int64] = 1 + (5 * smaller) // max(v.size, 1)
+    return out
+
+
+def _cut(value: Any, cuts: list[int]) -> NDArray[np.int64]:
+    v = np.asarray(value)
+    out: NDArray[np.int64] = np.select([v < c for c in cuts], [1, 2, 3, 4], 5).astype(np.int64)
+    return out
+
+
+def summarise(
+    member: Any, day: Any, amount: Any, *, today: int, cut_points: CutPoints | None
+) -> Summary:
+    """Summaries and RFM scores from purchase days (member, day number, net amount; one row
+    per member and day), all in NumPy: one sort, then per-member reductions."""
+    member = np.asarray(member, dtype=np.int64)
+    day = np.asarray(day, dtype=np.int64)
+    amount = np.asarray(amount, dtype=np.float64)
+    order = np.lexsort((day, member))
+    w, d, a = member[order], day[order], amount[order]
+    ids, start, count = np.unique(w, return_index=True, return_counts=True)
+    first, last = d[start], d[start + count - 1]
+    total = np.add.reduceat(a, start) if a.size else np.zeros(0)
+    if cut_points is None:
+        r, f, m = quintiles(last), quintiles(count), quintiles(total)
+    else:
+        # Fewer days since the last purchase scores higher.
+        r = np.select([last > today - c for c in cut_points.recency_days], [5, 4, 3, 2], 1).astype(
+            np.int64
+        )
+        f = _cut(count, cut_points.purchase_days)
+        m = _cut(total, cut_points.monetary_fen)
+    table = np.empty((5, 5), dtype=object)
+    for rr, ff, seg in grid():
+        table[rr - 1, ff - 1] = seg
+    return Summary(
+        ids, first, last, count.astype(np.int64), total, a[start], r, f, m, table[r - 1, f - 1]
+    )

@@ -1,11 +1,11 @@
-"""Member scores: RFM in SQL, then BG/NBD + Gamma-Gamma on the members' summaries, written to
-``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
+"""Member scores: purchase days grouped in SQL, then RFM, BG/NBD + Gamma-Gamma on NumPy
+arrays, written to ``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
 
 A purchase is a business day with at least one order of the member that is not fully returned;
-its amount is the day's net amount (paid − refunded, fen). One statement computes every
-member's summary and RFM scores (window functions over the per-member aggregate); the models run
-on NumPy arrays of those summaries; the rows are replaced with one DELETE and one multi-row
-INSERT. Nothing loops over members in Python.
+its amount is the day's net amount (paid − refunded, fen). One statement groups the orders into
+purchase days (day numbers computed in SQL); every member's summary and RFM scores
+(``rfm.summarise``), the models, churn and next purchase run on NumPy arrays of them; the rows
+are replaced with one DELETE and one multi-row INSERT. Nothing loops over members in Python.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, cast, delete, func, insert, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
@@ -70,71 +69,6 @@ def _daily(as_of: date) -> Any:
     )
 
 
-def _quintile(value: ColumnElement[Any]) -> ColumnElement[int]:
-    """1–5 by rank: ties share the lower score (unlike NTILE, which splits them arbitrarily)."""
-    rank = func.rank().over(order_by=value) - 1
-    n = func.count().over()
-    return cast(1 + (5 * rank) // n, Integer)
-
-
-def _cut(value: ColumnElement[Any], cuts: list[Any], *, reverse: bool = False) -> Any:
-    whens = [(value < c, (5 - i) if reverse else (i + 1)) for i, c in enumerate(cuts)]
-    return case(*whens, else_=1 if reverse else 5)
-
-
-def summaries_query(as_of: date, settings: rfm.ModelSettings) -> Any:
-    """Per member with a purchase: first and last purchase day, purchase days, net spend, the
-    first day's spend, and the R, F, M scores and segment."""
-    daily = _daily(as_of)
-    per = (
-        select(
-            daily.c.member_id,
-            func.min(daily.c.day).label("first"),
-            func.max(daily.c.day).label("last"),
-            func.count().label("days"),
-            func.sum(daily.c.amount).label("total"),
-        )
-        .group_by(daily.c.member_id)
-        .cte("per")
-    )
-    first = daily.alias("first_day")
-    cuts = settings.cut_points
-    if cuts is None:
-        r = _quintile(per.c.last)
-        f = _quintile(per.c.days)
-        m = _quintile(per.c.total)
-    else:
-        # Fewer days since the last purchase scores higher: compare dates, not differences.
-        r = case(
-            *[
-                (per.c.last > as_of - timedelta(days=c), 5 - i)
-                for i, c in enumerate(cuts.recency_days)
-            ],
-            else_=1,
-        )
-        f = _cut(per.c.days, cuts.purchase_days)
-        m = _cut(per.c.total, cuts.monetary_fen)
-    scored = (
-        select(
-            per.c.member_id,
-            per.c.first,
-            per.c.last,
-            per.c.days,
-            per.c.total,
-            first.c.amount.label("first_amount"),
-            r.label("r"),
-            f.label("f"),
-            m.label("m"),
-        )
-        .join(first, and_(first.c.member_id == per.c.member_id, first.c.day == per.c.first))
-        .cte("scored")
-    )
-    segment = case(
-        *[(and_(scored.c.r == rr, scored.c.f == ff), literal(seg)) for rr, ff, seg in rfm.grid()]
-    )
-    return select(*scored.c, segment.label("segment")).order_by(scored.c.member_id)
-
-
 @dataclass(frozen=True)
 class ScoresRun:
     as_of: date
@@ -168,27 +102,17 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     """Recompute every member's scores as of today (business day) and record the run."""
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
-    sq = summaries_query(as_of, settings).subquery()
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                sq.c.member_id,
-                day_number(sq.c.first),
-                day_number(sq.c.last),
-                sq.c.days,
-                cast(sq.c.total, BigInteger),
-                cast(sq.c.first_amount, BigInteger),
-                sq.c.r,
-                sq.c.f,
-                sq.c.m,
-                sq.c.segment,
-            ).order_by(sq.c.member_id)
-        )
-        .all()
-    )
+    # One read of the purchase days serves the summaries, RFM, the fits, churn and next
+    # purchase (the orders are grouped once, by the database).
+    data = _purchase_days(session, as_of)
     session.execute(delete(MemberScore))
-    n = len(rows)
+    end = float(np.datetime64(as_of, "D").astype(np.int64))
+    summary = (
+        None
+        if data is None
+        else rfm.summarise(*data, today=int(end), cut_points=settings.cut_points)
+    )
+    n = 0 if summary is None else int(summary.member.size)
     lines = personal.purchased_lines(session, as_of)
     extras: dict[str, Any] = {
         "category_cycles": personal.write_replenishment(session, lines, as_of),
@@ -200,14 +124,14 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
         )
         _record(session, "scores", now, run, settings)
         return run
-    cols = list(zip(*rows, strict=True))
-    ids = cols[0]
-    first = np.asarray(cols[1], dtype=np.float64)
-    last = np.asarray(cols[2], dtype=np.float64)
-    days = np.asarray(cols[3], dtype=np.float64)
-    total = np.asarray(cols[4], dtype=np.float64)
-    first_amount = np.asarray(cols[5], dtype=np.float64)
-    end = float(np.datetime64(as_of, "D").astype(np.int64))
+    assert data is not None
+    assert summary is not None
+    ids = summary.member.tolist()
+    first = summary.first.astype(np.float64)
+    last = summary.last.astype(np.float64)
+    days = summary.days.astype(np.float64)
+    total = summary.total
+    first_amount = summary.first_amount
     x, t_x, T = days - 1, last - first, end - first
     # Mean net amount of the repeat purchase days (the Gamma-Gamma input).
     mean_repeat = np.where(x > 0, (total - first_amount) / np.maximum(x, 1), 0.0)
@@ -240,15 +164,13 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 margin=settings.margin,
             )
             value = np.rint(worth).astype(np.int64).tolist()
-    data = _purchase_days(session, as_of)
-    report, risk = _churn(data, as_of, settings, np.asarray(ids, dtype=np.int64))
+    report, risk = _churn(data, as_of, settings, summary.member)
     if purchases.usable:
         r_, alpha_ = purchases.params["r"], purchases.params["alpha"]
         next_days = nextbuy.model_days(r_, alpha_, x, T).round(1).tolist()
         extras["next_purchase_source"] = "model"
     else:
         # The median-interval rule needs no fit (members are sorted by id in both).
-        assert data is not None
         _, base = nextbuy.baseline_days(data[0], data[1], at=int(end))
         next_days = [None if not np.isfinite(v) else round(float(v), 1) for v in base]
         extras["next_purchase_source"] = "median_interval"
@@ -259,6 +181,9 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     else:
         churn_risk = not_alive
     recency = (end - last).astype(np.int64).tolist()
+    spent = np.rint(total).astype(np.int64).tolist()
+    r_s, f_s, m_s = summary.r.tolist(), summary.f.tolist(), summary.m.tolist()
+    segments = summary.segment.tolist()
     # Core executemany on the table: no ORM bookkeeping per row.
     session.connection().execute(
         insert(MemberScore.metadata.tables[MemberScore.__tablename__]),
@@ -268,11 +193,11 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 "as_of": as_of,
                 "recency_days": recency[i],
                 "purchase_days": int(days[i]),
-                "monetary_fen": int(cols[4][i]),
-                "r_score": int(cols[6][i]),
-                "f_score": int(cols[7][i]),
-                "m_score": int(cols[8][i]),
-                "segment": cols[9][i],
+                "monetary_fen": spent[i],
+                "r_score": r_s[i],
+                "f_score": f_s[i],
+                "m_score": m_s[i],
+                "segment": segments[i],
                 "p_alive": p_alive[i],
                 "expected_purchases": expected[i],
                 "clv_fen": value[i],
