@@ -98,6 +98,11 @@ def redeemed_coupons(session: Session, as_of: date) -> tuple[Any, Any, Any, list
     )
 
 
+def _table(model: Any) -> Any:
+    """The model's table, for Core executemany (no ORM bookkeeping per row)."""
+    return model.metadata.tables[model.__tablename__]
+
+
 def _to_date(n: int) -> date:
     return EPOCH + timedelta(days=int(n))
 
@@ -114,8 +119,8 @@ def write_replenishment(session: Session, lines: Lines, as_of: date) -> dict[str
     due = rep.last_day + rep.cycle_days
     keep = due >= today - rep.cycle_days
     if keep.any():
-        session.execute(
-            insert(MemberReplenishment),
+        session.connection().execute(
+            insert(_table(MemberReplenishment)),
             [
                 {
                     "member_id": int(m),
@@ -147,8 +152,8 @@ def _write_top(
     r, c = np.nonzero(top.items >= 0)
     if r.size == 0:
         return 0
-    session.execute(
-        insert(MemberRecommendation),
+    session.connection().execute(
+        insert(_table(MemberRecommendation)),
         [
             {
                 "member_id": int(member_ids[i]),
