@@ -1,12 +1,15 @@
 """Member scores and the models' holdout metrics on a simulated SQLite database.
 
-    python benchmarks/scores.py --members 20000 [--seed 1] [--db PATH]
+    python benchmarks/scores.py --members 20000 [--seed 1] [--db PATH] [--lines] [--reuse]
 
 Builds a migrated SQLite database with members who buy as the BG/NBD process says (gamma
 purchase rates, a dropout chance after each purchase, spend per member from a gamma), two years
 of history ending today, written with executemany — then times the nightly scores job (RFM in
 SQL, BG/NBD, Gamma-Gamma, churn model) and `evaluate`, prints the evaluation as
-`patron analytics evaluate` does, and a final JSON line.
+`patron analytics evaluate` does, and a final JSON line. ``--lines`` gives every order one to
+three lines (SKUs in ten categories, members favouring two), so the recommendations and the
+category cycles have something to learn; ``--reuse`` times the jobs again on an existing
+``--db`` without building it.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from rich.console import Console
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 
 from patron.analytics import scores
 from patron.analytics.report import print_evaluation
 from patron.db import Database
 from patron.members.models import Member
 from patron.migrate import upgrade
-from patron.orders.models import Order
+from patron.orders.models import Order, OrderLine
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAYS = 730
@@ -57,7 +60,34 @@ def simulate(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return member + 1, day, fen
 
 
-def build(url: str, n: int, seed: int, today: date) -> int:
+CATEGORIES = 10
+SKUS_PER_CATEGORY = 20
+
+
+def lines_for(member: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(order index, SKU number, category) of 1–3 lines per order: each member favours two of
+    the ten categories (four lines in five come from them), SKUs within a category by a
+    Zipf-like popularity; so baskets co-occur by taste, not only by popularity."""
+    rng = np.random.default_rng(seed + 1)
+    n_members = int(member.max()) + 1
+    taste = np.stack(
+        [rng.integers(0, CATEGORIES, n_members), rng.integers(0, CATEGORIES, n_members)], axis=1
+    )
+    count = rng.integers(1, 4, member.size)
+    order = np.repeat(np.arange(member.size), count)
+    owner = member[order]
+    favoured = rng.random(order.size) < 0.8
+    category = np.where(
+        favoured,
+        taste[owner, rng.integers(0, 2, order.size)],
+        rng.integers(0, CATEGORIES, order.size),
+    )
+    weights = 1.0 / np.arange(1, SKUS_PER_CATEGORY + 1)
+    sku = rng.choice(SKUS_PER_CATEGORY, size=order.size, p=weights / weights.sum())
+    return order, category * SKUS_PER_CATEGORY + sku, category
+
+
+def build(url: str, n: int, seed: int, today: date, *, with_lines: bool = False) -> int:
     upgrade(url)
     db = Database(url)
     member, day, fen = simulate(n, seed)
@@ -113,6 +143,38 @@ def build(url: str, n: int, seed: int, today: date) -> int:
                 }
             )
         s.execute(insert(Order), rows)
+        if with_lines:
+            order, sku, category = lines_for(member, seed)
+            # Orders were inserted in order, ids from 1.
+            first = np.r_[True, order[1:] != order[:-1]]
+            line_no = np.arange(order.size) - np.maximum.accumulate(
+                np.where(first, np.arange(order.size), 0)
+            )
+            s.execute(
+                insert(OrderLine),
+                [
+                    {
+                        "order_id": o + 1,
+                        "line_no": ln + 1,
+                        "sku": f"SKU{k:04d}",
+                        "category": f"C{c:02d}",
+                        "quantity": 1,
+                        "unit_price_fen": 1000,
+                        "discount_fen": 0,
+                        "net_fen": 1000,
+                        "points_fen": 0,
+                        "points": 0,
+                        "paid_fen": 1000,
+                    }
+                    for o, ln, k, c in zip(
+                        order.tolist(),
+                        line_no.tolist(),
+                        sku.tolist(),
+                        category.tolist(),
+                        strict=True,
+                    )
+                ],
+            )
     db.dispose()
     return len(rows)
 
@@ -122,12 +184,18 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=20_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", type=Path, default=None)
+    ap.add_argument("--lines", action="store_true", help="orders with lines (recommendations)")
+    ap.add_argument("--reuse", action="store_true", help="time the jobs on an existing --db")
     args = ap.parse_args()
     path = args.db or Path(tempfile.mkdtemp()) / "scores.db"
     url = f"sqlite:///{path}"
     now = datetime.now(UTC)
     today = now.astimezone(TZ).date()
-    orders = build(url, args.members, args.seed, today)
+    if args.reuse and path.exists():
+        with Database(url).unit_of_work() as s:
+            orders = int(s.scalar(select(func.count()).select_from(Order)) or 0)
+    else:
+        orders = build(url, args.members, args.seed, today, with_lines=args.lines)
     print(f"{args.members:,} members, {orders:,} orders in {path}")
     db = Database(url)
     result: dict[str, object] = {"members": args.members, "orders": orders}

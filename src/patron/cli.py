@@ -396,6 +396,7 @@ class JobName(StrEnum):
     webhooks = "webhooks"
     purge_idempotency = "purge-idempotency"
     scores = "scores"
+    alerts = "alerts"
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
@@ -444,6 +445,10 @@ def jobs_run(
 
         with console.status("scoring members…"):
             result = run_scores(db, now, tz)
+    elif job is JobName.alerts:
+        from patron.analytics.jobs import run_alerts
+
+        result = run_alerts(db, now, tz)
     elif job in (JobName.expire_coupons, JobName.coupon_packs, JobName.coupon_reminders):
         from patron.coupons import jobs as coupon_jobs
 

@@ -87,3 +87,35 @@ def simulate(members: list[int], *, until: date, seed: int = 3) -> list[tuple[in
                 break
             t += max(1, int(rng.exponential(1 / rate)))
     return out
+
+
+def add_baskets(session, baskets: list[tuple[int, date, list[tuple[str, str]]]]) -> None:
+    """Orders with lines: (member id, business day, [(sku, category), ...]) per order, each
+    line one unit at 1,000 fen."""
+    from sqlalchemy import select
+
+    from patron.orders.models import OrderLine
+
+    first = len(session.scalars(select(Order.id)).all())
+    add_orders(session, [(m, d, 1000 * len(lines)) for m, d, lines in baskets])
+    ids = session.scalars(select(Order.id).order_by(Order.id)).all()[first:]
+    session.execute(
+        insert(OrderLine),
+        [
+            {
+                "order_id": oid,
+                "line_no": n + 1,
+                "sku": sku,
+                "category": cat,
+                "quantity": 1,
+                "unit_price_fen": 1000,
+                "discount_fen": 0,
+                "net_fen": 1000,
+                "points_fen": 0,
+                "points": 0,
+                "paid_fen": 1000,
+            }
+            for oid, (_, _, lines) in zip(ids, baskets, strict=True)
+            for n, (sku, cat) in enumerate(lines)
+        ],
+    )

@@ -73,3 +73,27 @@ def test_everyone_churned_is_said():
     day = np.full(100, 1000)
     report, _ = churn.train_and_judge(who, day, np.ones(100), today=1500, window=90)
     assert "every member of the training set churned" in report.missing[0]
+
+
+def test_auc_difference_and_its_confidence_interval():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from patron.analytics.churn import ChurnReport, auc_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.random(4000) < 0.3
+    a = y * 1.0 + rng.normal(size=y.size)
+    b = y * 0.8 + rng.normal(size=y.size) + 0.5 * a
+    diff, low, high = auc_difference(y, a, b)
+    assert diff == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b))
+    # The interval's half-width agrees with a bootstrap of the difference (1.96 × its SD).
+    boot = []
+    for _ in range(200):
+        i = rng.integers(0, y.size, y.size)
+        boot.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
+    assert (high - low) / 2 == pytest.approx(1.96 * np.std(boot), rel=0.2)
+    # A thin win whose interval straddles zero is not claimed.
+    thin = ChurnReport(100, 100, 0.5, 0.801, 0.800, (), (), {}, margin_ci=(-0.004, 0.006))
+    clear = ChurnReport(100, 100, 0.5, 0.85, 0.80, (), (), {}, margin_ci=(0.03, 0.07))
+    assert not thin.beats_baseline and clear.beats_baseline

@@ -50,7 +50,7 @@ def test_no_purchases(client, database, clock):
     r = _open(client, database, clock)
     assert r.status_code == 200
     assert 'data-state="no-purchases"' in r.text
-    assert "no member bought anything on or before" in r.text
+    assert "No member bought anything on or before" in r.text
 
 
 def test_one_member(client, database, clock):
@@ -61,7 +61,7 @@ def test_one_member(client, database, clock):
     r = _open(client, database, clock)
     assert r.status_code == 200
     assert 'data-state="missing"' in r.text
-    assert "only 0 of 1 customers bought more than once" in r.text
+    assert "Only 0 of 1 customers bought more than once" in r.text
     assert 'data-segment="hibernating"' in r.text
     assert "¥50.00" in r.text
 

@@ -124,6 +124,34 @@ def bgnbd_log_likelihood(p: Params, s: Summaries) -> Array:
     return out
 
 
+def bgnbd_gradient(p: Params, s: Summaries) -> tuple[float, Array]:
+    """The weighted total log-likelihood of BG/NBD and its gradient in (r, α, a, b), in closed
+    form (digammas): one evaluation instead of the five a numerical gradient takes."""
+    r, alpha, a, b = p
+    x, t_x, T, w = s.x, s.t_x, s.T, s.weight
+    psi = special.digamma
+    ll = bgnbd_log_likelihood(p, s)
+    rebought = x > 0
+    xr = x[rebought]
+    a3 = -(r + x) * np.log(alpha + T)
+    a4 = np.full_like(x, -np.inf)
+    a4[rebought] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[rebought])
+    mix = np.logaddexp(a3, a4)
+    w3, w4 = np.exp(a3 - mix), np.exp(a4 - mix)  # shares of the two terms; w4 = 0 when x = 0
+    psi_ab, psi_abx = psi(a + b), psi(a + b + x)
+    d_r = psi(r + x) - psi(r) + np.log(alpha) - w3 * np.log(alpha + T)
+    d_alpha = r / alpha - w3 * (r + x) / (alpha + T)
+    d_a = psi_ab - psi_abx
+    d_b = psi_ab + psi(b + x) - psi(b) - psi_abx
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_r -= np.where(rebought, w4 * np.log(alpha + t_x), 0.0)
+        d_alpha -= np.where(rebought, w4 * (r + x) / (alpha + t_x), 0.0)
+        d_a += np.where(rebought, w4 / a, 0.0)
+        d_b -= np.where(rebought, w4 / np.maximum(b + x - 1, 1e-300), 0.0)
+    grad = np.array([d_r @ w, d_alpha @ w, d_a @ w, d_b @ w])
+    return float(ll @ w), grad
+
+
 def bgnbd_p_alive(p: Params, x: Any, t_x: Any, T: Any) -> Array:
     """P(still active | x, t_x, T); 1 for customers with no repeat purchase."""
     r, alpha, a, b = p
@@ -255,6 +283,7 @@ def _maximise(
     start: Array,
     customers: int,
     max_iterations: int,
+    gradient: Callable[[Array], tuple[float, Array]] | None = None,
 ) -> Fit:
     # The mean log-likelihood per customer keeps the slope near 1 whatever the data's size, so
     # the first step of the search stays inside the region where the likelihood is finite.
@@ -265,12 +294,22 @@ def _maximise(
             ll = total(np.exp(theta)) * per
         return -ll if np.isfinite(ll) else 1e300
 
+    def with_gradient(theta: Array) -> tuple[float, Array]:
+        assert gradient is not None
+        p = np.exp(theta)
+        with np.errstate(all="ignore"):
+            ll, g = gradient(p)
+        if not (np.isfinite(ll) and np.isfinite(g).all()):
+            return 1e300, np.zeros_like(theta)
+        return -ll * per, -g * p * per  # d/dθ of log-parameters: chain rule × p
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(names)
     # Tight tolerances: the default stops on a relative change of the objective of ~2e-9,
     # before the parameters are as precise as the papers print them.
     best = optimize.minimize(
-        objective,
+        objective if gradient is None else with_gradient,
         np.log(start),
+        jac=True if gradient is not None else None,
         method="L-BFGS-B",
         bounds=bounds,
         options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-9},
@@ -282,7 +321,9 @@ def _maximise(
     problems: list[str] = []
     if not np.isfinite(best.fun) or best.fun >= 1e299:
         problems.append("the likelihood could not be evaluated at any tried parameters")
-    elif not best.success:
+    elif not best.success and not (str(best.message).startswith("ABNORMAL") and slope <= 1e-3):
+        # (An "abnormal" line search at a flat point is the numerical gradient's noise at the
+        # optimum, not a failure: the slope test below still guards it.)
         problems.append(f"the optimiser did not converge ({best.message})")
     elif slope > 1e-3:
         problems.append(
@@ -340,6 +381,7 @@ def fit_bgnbd(
         np.array([1.0, scale, 1.0, 1.0]),
         s.customers,
         max_iterations,
+        gradient=lambda p: bgnbd_gradient(p, s),
     )
     a, b = fit["a"], fit["b"]
     if a / (a + b) < NO_DROPOUT:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patron.analytics import rfm
 from patron.analytics.models import MemberScore
 from patron.members.models import Member
 
@@ -30,6 +31,7 @@ COLUMNS = (
     "expected_purchases",
     "clv_fen",
     "churn_risk",
+    "next_purchase_days",
 )
 
 
@@ -57,3 +59,28 @@ def scores_csv(session: Session, *, key: bytes | None, batch: int = 5000) -> Ite
         out.seek(0)
         out.truncate()
     yield out.getvalue()
+
+
+def scores_batches(
+    session: Session, *, key: bytes | None, batch: int = 5000, locale: str = "en"
+) -> Iterator[list[list[object]]]:
+    """Rows of the member scores a batch at a time: the member number (or its pseudonym when
+    ``key`` is set), every column, and the segment's name in the viewer's language."""
+    zh = locale.startswith("zh")
+    stmt = (
+        select(Member.member_no, *(getattr(MemberScore, c) for c in COLUMNS))
+        .join(Member, Member.id == MemberScore.member_id)
+        .order_by(MemberScore.member_id)
+        .execution_options(yield_per=batch)
+    )
+    segment = COLUMNS.index("segment") + 1
+    for part in session.execute(stmt).partitions():
+        rows: list[list[object]] = []
+        for row in part:
+            values: list[object] = ["" if v is None else v for v in row]
+            values[0] = pseudonym(key, row[0]) if key is not None else row[0]
+            values[1] = row[1].isoformat()
+            names = rfm.SEGMENTS.get(str(row[segment]))
+            values[segment] = names[1 if zh else 0] if names else row[segment]
+            rows.append(values)
+        yield rows

@@ -34,3 +34,12 @@ def run_scores(
         "repeat_buyers": run.repeat_buyers,
         "missing": list(run.missing),
     }
+
+
+def run_alerts(db: Database, now: datetime, tz: ZoneInfo) -> dict[str, object]:
+    """Judge the last complete business days' metrics; a rerun raises no alert twice."""
+    from patron.analytics import alerts
+
+    with db.unit_of_work() as session:
+        new = alerts.check(session, now=now, tz=tz)
+        return {"alerts": [alerts.payload(a) for a in new]}

@@ -53,6 +53,17 @@ def print_evaluation(console: Console, ev: Evaluation) -> None:
                 else "the model does not beat the baseline and is not used"
             )
         )
+        if ch.margin_ci is not None:
+            low, high = ch.margin_ci
+            console.print(
+                f"  AUC difference {ch.auc - ch.baseline_auc:+.4f}, 95 % confidence interval "
+                f"{low:+.4f} to {high:+.4f} (DeLong): "
+                + (
+                    "the gain is not chance"
+                    if low > 0
+                    else "the interval includes zero, so no gain is claimed"
+                )
+            )
         lift = Table("risk decile", "members", "churn rate", "lift", "baseline lift")
         for lrow, base in zip(ch.lift, ch.baseline_lift, strict=True):
             lift.add_row(
@@ -65,6 +76,43 @@ def print_evaluation(console: Console, ev: Evaluation) -> None:
         console.print(lift)
         weights = ", ".join(f"{k} {v:+.2f}" for k, v in ch.weights.items())
         console.print(f"  weights (log-odds per standard deviation): {weights}")
+    nx = ev.next_purchase
+    if nx is not None:
+        console.print(
+            f"\n[bold]Next purchase[/bold] (days from {ev.calibration_end.isoformat()} to the "
+            f"first purchase in the holdout, capped at {ev.holdout_days}): "
+            f"{nx.returned:,} of {nx.members:,} members bought again."
+        )
+        table = Table("prediction", "mean absolute error (days)", "median absolute error (days)")
+        if nx.model_mae is not None and nx.model_median_error is not None:
+            table.add_row("BG/NBD pace", f"{nx.model_mae:.1f}", f"{nx.model_median_error:.1f}")
+        if nx.baseline_mae is not None and nx.baseline_median_error is not None:
+            table.add_row(
+                "median interval (baseline)",
+                f"{nx.baseline_mae:.1f}",
+                f"{nx.baseline_median_error:.1f}",
+            )
+        console.print(table)
+        if nx.model_mae is not None and nx.baseline_mae is not None:
+            console.print(
+                "  the model "
+                + ("beats" if nx.beats_baseline else "does not beat")
+                + f" the baseline ({nx.baseline_mae - nx.model_mae:+.1f} days of error saved)"
+            )
+    for title, rec in (("products", ev.products), ("coupons", ev.coupons)):
+        if rec is None:
+            continue
+        console.print(
+            f"\n[bold]Recommendations: {title}[/bold] (trained on history up to "
+            f"{ev.recommend_cut}, judged on {rec.members:,} members with an item new to them "
+            f"after it; {rec.items:,} items)"
+        )
+        table = Table("", "precision@10", "recall@10")
+        table.add_row("co-occurrence", f"{rec.precision:.4f}", f"{rec.recall:.4f}")
+        table.add_row(
+            "popularity (baseline)", f"{rec.baseline_precision:.4f}", f"{rec.baseline_recall:.4f}"
+        )
+        console.print(table)
     for line in ev.missing:
         if not any(line.endswith(p) for c in ev.checks for p in c.fit.problems):
             console.print(f"[yellow]missing:[/yellow] {line}")

@@ -1,11 +1,11 @@
-"""Member scores: RFM in SQL, then BG/NBD + Gamma-Gamma on the members' summaries, written to
-``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
+"""Member scores: purchase days grouped in SQL, then RFM, BG/NBD + Gamma-Gamma on NumPy
+arrays, written to ``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
 
 A purchase is a business day with at least one order of the member that is not fully returned;
-its amount is the day's net amount (paid − refunded, fen). One statement computes every
-member's summary and RFM scores (window functions over the per-member aggregate); the models run
-on NumPy arrays of those summaries; the rows are replaced with one DELETE and one multi-row
-INSERT. Nothing loops over members in Python.
+its amount is the day's net amount (paid − refunded, fen). One statement groups the orders into
+purchase days (day numbers computed in SQL); every member's summary and RFM scores
+(``rfm.summarise``), the models, churn and next purchase run on NumPy arrays of them; the rows
+are replaced with one DELETE and one multi-row INSERT. Nothing loops over members in Python.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import BigInteger, Integer, cast, delete, func, insert, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
-from patron.analytics import clv, rfm
+from patron.analytics import clv, nextbuy, personal, recommend, rfm
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
 from patron.orders.models import Order
@@ -29,6 +30,24 @@ from patron.program import service as program
 
 ERASED = "erased"
 RETURNED = "returned"
+
+
+class day_number(FunctionElement[int]):
+    """Days since 1970-01-01 of a DATE column, computed by the database: the rows then carry
+    plain integers, with no date object made per row in Python."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(day_number)
+def _day_number(element: day_number, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '1970-01-01')"
+
+
+@compiles(day_number, "sqlite")
+def _day_number_sqlite(element: day_number, compiler: Any, **kw: Any) -> str:
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 2440587.5 AS INTEGER)"
 
 
 def get_settings(session: Session) -> rfm.ModelSettings:
@@ -50,71 +69,6 @@ def _daily(as_of: date) -> Any:
     )
 
 
-def _quintile(value: ColumnElement[Any]) -> ColumnElement[int]:
-    """1–5 by rank: ties share the lower score (unlike NTILE, which splits them arbitrarily)."""
-    rank = func.rank().over(order_by=value) - 1
-    n = func.count().over()
-    return cast(1 + (5 * rank) // n, Integer)
-
-
-def _cut(value: ColumnElement[Any], cuts: list[Any], *, reverse: bool = False) -> Any:
-    whens = [(value < c, (5 - i) if reverse else (i + 1)) for i, c in enumerate(cuts)]
-    return case(*whens, else_=1 if reverse else 5)
-
-
-def summaries_query(as_of: date, settings: rfm.ModelSettings) -> Any:
-    """Per member with a purchase: first and last purchase day, purchase days, net spend, the
-    first day's spend, and the R, F, M scores and segment."""
-    daily = _daily(as_of)
-    per = (
-        select(
-            daily.c.member_id,
-            func.min(daily.c.day).label("first"),
-            func.max(daily.c.day).label("last"),
-            func.count().label("days"),
-            func.sum(daily.c.amount).label("total"),
-        )
-        .group_by(daily.c.member_id)
-        .cte("per")
-    )
-    first = daily.alias("first_day")
-    cuts = settings.cut_points
-    if cuts is None:
-        r = _quintile(per.c.last)
-        f = _quintile(per.c.days)
-        m = _quintile(per.c.total)
-    else:
-        # Fewer days since the last purchase scores higher: compare dates, not differences.
-        r = case(
-            *[
-                (per.c.last > as_of - timedelta(days=c), 5 - i)
-                for i, c in enumerate(cuts.recency_days)
-            ],
-            else_=1,
-        )
-        f = _cut(per.c.days, cuts.purchase_days)
-        m = _cut(per.c.total, cuts.monetary_fen)
-    scored = (
-        select(
-            per.c.member_id,
-            per.c.first,
-            per.c.last,
-            per.c.days,
-            per.c.total,
-            first.c.amount.label("first_amount"),
-            r.label("r"),
-            f.label("f"),
-            m.label("m"),
-        )
-        .join(first, and_(first.c.member_id == per.c.member_id, first.c.day == per.c.first))
-        .cte("scored")
-    )
-    segment = case(
-        *[(and_(scored.c.r == rr, scored.c.f == ff), literal(seg)) for rr, ff, seg in rfm.grid()]
-    )
-    return select(*scored.c, segment.label("segment")).order_by(scored.c.member_id)
-
-
 @dataclass(frozen=True)
 class ScoresRun:
     as_of: date
@@ -127,6 +81,8 @@ class ScoresRun:
     churn: churn_model.ChurnReport | None = None
     #: "model" when the churn model beat the recency baseline, else "p_alive".
     churn_source: str = "p_alive"
+    #: next purchase source, category cycles, recommendation counts and popular lists
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
@@ -142,28 +98,40 @@ def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
     }
 
 
-def _days(values: list[date]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return np.array(values, dtype="datetime64[D]").astype(np.int64).astype(np.float64)
-
-
 def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     """Recompute every member's scores as of today (business day) and record the run."""
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
-    rows = session.execute(summaries_query(as_of, settings)).all()
+    # One read of the purchase days serves the summaries, RFM, the fits, churn and next
+    # purchase (the orders are grouped once, by the database).
+    data = _purchase_days(session, as_of)
     session.execute(delete(MemberScore))
-    n = len(rows)
+    end = float(np.datetime64(as_of, "D").astype(np.int64))
+    summary = (
+        None
+        if data is None
+        else rfm.summarise(*data, today=int(end), cut_points=settings.cut_points)
+    )
+    n = 0 if summary is None else int(summary.member.size)
+    lines = personal.purchased_lines(session, as_of)
+    extras: dict[str, Any] = {
+        "category_cycles": personal.write_replenishment(session, lines, as_of),
+        "recommendations": personal.write_recommendations(session, lines, as_of),
+    }
     if n == 0:
-        run = ScoresRun(as_of, 0, 0, None, None, ("no member has bought anything yet",))
+        run = ScoresRun(
+            as_of, 0, 0, None, None, ("no member has bought anything yet",), extras=extras
+        )
         _record(session, "scores", now, run, settings)
         return run
-    cols = list(zip(*rows, strict=True))
-    ids = cols[0]
-    first, last = _days(list(cols[1])), _days(list(cols[2]))
-    days = np.asarray(cols[3], dtype=np.float64)
-    total = np.asarray(cols[4], dtype=np.float64)
-    first_amount = np.asarray(cols[5], dtype=np.float64)
-    end = float(np.datetime64(as_of, "D").astype(np.int64))
+    assert data is not None
+    assert summary is not None
+    ids = summary.member.tolist()
+    first = summary.first.astype(np.float64)
+    last = summary.last.astype(np.float64)
+    days = summary.days.astype(np.float64)
+    total = summary.total
+    first_amount = summary.first_amount
     x, t_x, T = days - 1, last - first, end - first
     # Mean net amount of the repeat purchase days (the Gamma-Gamma input).
     mean_repeat = np.where(x > 0, (total - first_amount) / np.maximum(x, 1), 0.0)
@@ -196,7 +164,16 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                 margin=settings.margin,
             )
             value = np.rint(worth).astype(np.int64).tolist()
-    report, risk = _churn(session, as_of, settings, np.asarray(ids, dtype=np.int64))
+    report, risk = _churn(data, as_of, settings, summary.member)
+    if purchases.usable:
+        r_, alpha_ = purchases.params["r"], purchases.params["alpha"]
+        next_days = nextbuy.model_days(r_, alpha_, x, T).round(1).tolist()
+        extras["next_purchase_source"] = "model"
+    else:
+        # The median-interval rule needs no fit (members are sorted by id in both).
+        _, base = nextbuy.baseline_days(data[0], data[1], at=int(end))
+        next_days = [None if not np.isfinite(v) else round(float(v), 1) for v in base]
+        extras["next_purchase_source"] = "median_interval"
     source = "p_alive"
     if risk is not None:
         churn_risk = risk.round(6).tolist()
@@ -204,53 +181,64 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     else:
         churn_risk = not_alive
     recency = (end - last).astype(np.int64).tolist()
-    session.execute(
-        insert(MemberScore),
+    spent = np.rint(total).astype(np.int64).tolist()
+    r_s, f_s, m_s = summary.r.tolist(), summary.f.tolist(), summary.m.tolist()
+    segments = summary.segment.tolist()
+    # Core executemany on the table: no ORM bookkeeping per row.
+    session.connection().execute(
+        insert(MemberScore.metadata.tables[MemberScore.__tablename__]),
         [
             {
                 "member_id": ids[i],
                 "as_of": as_of,
                 "recency_days": recency[i],
                 "purchase_days": int(days[i]),
-                "monetary_fen": int(cols[4][i]),
-                "r_score": int(cols[6][i]),
-                "f_score": int(cols[7][i]),
-                "m_score": int(cols[8][i]),
-                "segment": cols[9][i],
+                "monetary_fen": spent[i],
+                "r_score": r_s[i],
+                "f_score": f_s[i],
+                "m_score": m_s[i],
+                "segment": segments[i],
                 "p_alive": p_alive[i],
                 "expected_purchases": expected[i],
                 "clv_fen": value[i],
                 "churn_risk": churn_risk[i],
+                "next_purchase_days": next_days[i],
             }
             for i in range(n)
         ],
     )
     missing = (*purchases.problems, *spend.problems)
-    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source)
+    run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source, extras)
     _record(session, "scores", now, run, settings)
     return run
 
 
 def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None:
-    """Every purchase day as arrays (member, day number, net amount), or None without any."""
+    """Every purchase day as arrays (member, day number, net amount), or None without any.
+    Read on the connection (no ORM row processing) with the day numbers computed in SQL."""
     daily = _daily(as_of)
-    rows = session.execute(select(daily.c.member_id, daily.c.day, daily.c.amount)).all()
+    rows = (
+        session.connection()
+        .execute(
+            select(daily.c.member_id, day_number(daily.c.day), cast(daily.c.amount, BigInteger))
+        )
+        .all()
+    )
     if not rows:
         return None
     who, day, amount = zip(*rows, strict=True)
     return (
-        np.asarray(who, dtype=np.int64),
-        _days(list(day)).astype(np.int64),
-        np.asarray(amount, dtype=np.float64),
+        np.fromiter(who, dtype=np.int64, count=len(who)),
+        np.fromiter(day, dtype=np.int64, count=len(day)),
+        np.fromiter(amount, dtype=np.float64, count=len(amount)),
     )
 
 
 def _churn(
-    session: Session, as_of: date, settings: rfm.ModelSettings, ids: Any
+    data: tuple[Any, Any, Any] | None, as_of: date, settings: rfm.ModelSettings, ids: Any
 ) -> tuple[churn_model.ChurnReport | None, Any]:
     """The churn model's holdout report and, if it beats the recency baseline, every scored
     member's risk (in the order of ``ids``) from a model refitted on the latest labelled cut."""
-    data = _purchase_days(session, as_of)
     if data is None:
         return None, None
     who, day, amount = data
@@ -284,6 +272,7 @@ def _record(
             "spend": fit_json(run.spend),
             "churn": None if run.churn is None else run.churn.as_json(),
             "churn_source": run.churn_source,
+            **run.extras,
         }
     else:
         report |= run.report()
@@ -311,10 +300,20 @@ class Evaluation:
     checks: tuple[ModelCheck, ...]
     missing: tuple[str, ...] = field(default=())
     churn: churn_model.ChurnReport | None = None
+    next_purchase: nextbuy.NextPurchaseCheck | None = None
+    products: recommend.RankingCheck | None = None
+    coupons: recommend.RankingCheck | None = None
+    recommend_cut: date | None = None
 
     def report(self) -> dict[str, Any]:
+        def js(v: Any) -> Any:
+            return None if v is None else v.as_json()
+
         return {
-            "churn": None if self.churn is None else self.churn.as_json(),
+            "churn": js(self.churn),
+            "next_purchase": js(self.next_purchase),
+            "recommend_products": js(self.products),
+            "recommend_coupons": js(self.coupons),
             "calibration_end": self.calibration_end.isoformat(),
             "holdout_days": self.holdout_days,
             "models": [
@@ -340,16 +339,16 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
     cut = as_of - timedelta(days=settings.holdout_days)
-    daily = _daily(as_of)
-    rows = session.execute(select(daily.c.member_id, daily.c.day)).all()
+    data = _purchase_days(session, as_of)
     checks: list[ModelCheck] = []
     missing: list[str] = []
     members = 0
-    if rows:
-        who, day = zip(*rows, strict=True)
+    next_check = None
+    if data is not None:
+        who, day, _ = data
         split = clv.split_transactions(
-            np.asarray(who, dtype=np.int64),
-            _days(list(day)).astype(np.int64),
+            who,
+            day,
             calibration_end=int(np.datetime64(cut, "D").astype(np.int64)),
             holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
         )
@@ -371,8 +370,18 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             else:
                 missing.extend(f"{fit.model}: {p}" for p in fit.problems)
             checks.append(ModelCheck(fit, check))
+        bg = checks[0].fit
+        next_check = nextbuy.check(
+            who,
+            day,
+            cut=int(np.datetime64(cut, "D").astype(np.int64)),
+            holdout_end=int(np.datetime64(as_of, "D").astype(np.int64)),
+            params=(bg.params["r"], bg.params["alpha"]) if bg.usable else None,
+            x=split.x,
+            T=split.T,
+            ids=split.customer,
+        )
     churn_report = None
-    data = _purchase_days(session, as_of)
     if data is not None:
         churn_report, _ = churn_model.train_and_judge(
             *data,
@@ -380,8 +389,29 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
             window=settings.churn_window_days,
         )
         missing.extend(f"churn model: {p}" for p in churn_report.missing)
+    rec_cut = as_of - timedelta(days=settings.recommend_holdout_days)
+    rc = int(np.datetime64(rec_cut, "D").astype(np.int64))
+    lines = personal.purchased_lines(session, as_of)
+    products = recommend.evaluate(lines.member, lines.sku, lines.day, cut=rc, items=len(lines.skus))
+    c_member, c_item, c_day, codes = personal.redeemed_coupons(session, as_of)
+    coupons = recommend.evaluate(c_member, c_item, c_day, cut=rc, items=len(codes))
+    if products is None:
+        missing.append(
+            f"recommendations: no member with purchases before {rec_cut.isoformat()} bought "
+            "a product new to them after it, so there is nothing to judge them on"
+        )
     result = Evaluation(
-        as_of, cut, settings.holdout_days, members, tuple(checks), tuple(missing), churn_report
+        as_of,
+        cut,
+        settings.holdout_days,
+        members,
+        tuple(checks),
+        tuple(missing),
+        churn_report,
+        next_check,
+        products,
+        coupons,
+        rec_cut,
     )
     _record(session, "evaluate", now, result, settings)
     return result

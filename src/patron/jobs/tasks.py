@@ -37,6 +37,7 @@ def default_tasks(
             60 * 60,
             lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False),
         ),
+        Task("analytics_alerts", 60 * 60, lambda: analytics_jobs.run_alerts(db, clock.now(), tz)),
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),

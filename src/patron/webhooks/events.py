@@ -75,6 +75,8 @@ EVENT_TYPES: Final = (
     "referral.changed",
     "event.registration_changed",
     "event.closed",
+    # analytics (patron.analytics.alerts): a daily metric outside its expected range
+    "analytics.alert",
 )
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from patron.web.console import (
     admin,
     analytics,
+    analytics_reports,
     approvals,
     auth,
     campaign_ops,
@@ -32,6 +33,7 @@ for _module in (
     auth,
     dashboard,
     analytics,
+    analytics_reports,
     exports,  # before members: /members/export is not a member number
     members,
     member_actions,

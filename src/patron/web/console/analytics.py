@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
 from patron.auth import permissions as perm
+from patron.web.console import model_words
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -40,6 +41,18 @@ SEGMENT_NAMES = {
     "cant_lose": N_("Can't lose them"),
     "hibernating": N_("Hibernating"),
 }
+
+
+#: The reports offered for download on this page (the liability page offers its own).
+EXPORTS = (
+    ("rfm", N_("RFM grid")),
+    ("segments", N_("Segments")),
+    ("cohorts", N_("Registration cohorts")),
+    ("funnel", N_("Purchase funnel")),
+    ("churn-lift", N_("Churn warning: lift table")),
+    ("alerts", N_("Anomaly alerts")),
+    ("scores", N_("Member scores")),
+)
 
 
 def _json(data: Any) -> str:
@@ -86,6 +99,8 @@ def member_scores(
         "evaluation": evaluation,
         "chart_json": _json(chart),
         "retention": retention,
+        "exports": [(key, translate(request, label)) for key, label in EXPORTS],
+        "words": lambda line: model_words.translate(viewer.locale, str(line)),
     }
     return render(request, "console/analytics/scores.html", ctx)
 

@@ -31,6 +31,7 @@ from patron.auth import permissions as perm
 from patron.kit import csvsafe
 from patron.ledger import queries
 from patron.members import service as members
+from patron.ops.replica import read_database
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
@@ -59,12 +60,19 @@ def table_response(
     name: str,
     header: list[str],
     batches: Batches,
+    *,
+    replica: bool = False,
 ) -> Response:
-    """The table as a download; ``header`` holds message ids, translated here."""
+    """The table as a download; ``header`` holds message ids, translated here. With
+    ``replica`` (reports that may lag) the rows come from the read replica when one is set."""
     titles = [i18n.gettext(viewer.locale, h) for h in header]
+    read_db = read_database(request) if replica else None
     if fmt == "xlsx":
-        return _xlsx(get_session(request), name, titles, batches)
-    db = request.app.state.db
+        if read_db is None:
+            return _xlsx(get_session(request), name, titles, batches)
+        with read_db.unit_of_work() as session:
+            return _xlsx(session, name, titles, batches)
+    db = read_db or request.app.state.db
 
     def stream() -> Iterator[str]:
         # A BOM: spreadsheet apps then read the UTF-8 (Chinese names) correctly.

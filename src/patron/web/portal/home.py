@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
+from patron.analytics import personal
 from patron.checkin import domain as checkin_domain
 from patron.checkin import service as checkin
 from patron.checkin.domain import CheckinSettings
@@ -52,6 +53,9 @@ def home(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())]) -> 
             "points": summary.points_view(session, ctx, member.id),
             "qr": _qr(request, member.id),
             "checkin": checkin.status(session, ctx, member.id),
+            "for_you": personal.for_you(
+                session, member.id, common.now(request).astimezone(common.tz(request)).date()
+            ),
         },
     )
 
