@@ -224,6 +224,7 @@ def create_app(
     from patron.orders.api import router as orders_router
     from patron.rules.api import router as rules_router
     from patron.segments.api import router as segments_router
+    from patron.service.api import router as service_router
     from patron.tiers.api import ladder_router
     from patron.tiers.api import router as tiers_router
     from patron.web.assets import router as assets_router
@@ -253,6 +254,7 @@ def create_app(
         coupons_router,
         campaigns_router,
         segments_router,
+        service_router,
         referral_router,
         member_events_router,
         milestones_router,

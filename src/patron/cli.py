@@ -399,6 +399,7 @@ class JobName(StrEnum):
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
+    sla_breaches = "sla-breaches"
 
 
 @jobs_app.command("run")
@@ -450,6 +451,10 @@ def jobs_run(
         else:
             with db.unit_of_work() as session:
                 result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
+    elif job is JobName.sla_breaches:
+        from patron.service.jobs import run_breaches
+
+        result = {"breached": run_breaches(db, now)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

@@ -40,6 +40,8 @@ ENTITY_TYPES: Final = (
     "mall_lottery",
     "mall_redemption",
     "referral",
+    "service_ticket",
+    "kb_article",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -109,6 +111,13 @@ ACTIONS: Final = (
     "referral.pending",
     "referral.refused",
     "referral.rewarded",
+    "service.ticket_open",
+    "service.ticket_reply",
+    "service.ticket_assign",
+    "service.ticket_resolve",
+    "service.sla_breach",
+    "service.article_save",
+    "service.survey_answer",
 )
 
 

@@ -75,6 +75,13 @@ EVENT_TYPES: Final = (
     "referral.changed",
     "event.registration_changed",
     "event.closed",
+    # the service desk (patron.service) and risk review (patron.risk)
+    "service.ticket.opened",
+    "service.ticket.resolved",
+    "service.ticket.sla_breached",
+    "service.survey.answered",
+    "risk.review.opened",
+    "risk.review.decided",
 )
 
 

@@ -23,6 +23,7 @@ from patron.web.console import (
     member_actions,
     members,
     privacy,
+    service,
 )
 
 router = APIRouter()
@@ -43,6 +44,7 @@ for _module in (
     mall_promos,
     admin,
     privacy,
+    service,
     coupons,
 ):
     router.include_router(_module.router)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from patron.audit.models import AuditRecord
 from patron.members import service as members
 from patron.web.i18n import N_
+from patron.web.service_labels import CODED_FIELDS
 
 ACTOR_LABELS: Final = {
     "staff": N_("Staff"),
@@ -40,6 +41,8 @@ ENTITY_LABELS: Final = {
     "mall_lottery": N_("Lottery pool"),
     "mall_redemption": N_("Gift redemption"),
     "referral": N_("Referral"),
+    "service_ticket": N_("Service ticket"),
+    "kb_article": N_("Help article"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -108,6 +111,13 @@ ACTION_LABELS: Final = {
     "referral.pending": N_("Referral recorded"),
     "referral.refused": N_("Referral refused"),
     "referral.rewarded": N_("Referral rewarded"),
+    "service.ticket_open": N_("Ticket opened"),
+    "service.ticket_reply": N_("Ticket answered"),
+    "service.ticket_assign": N_("Ticket assigned"),
+    "service.ticket_resolve": N_("Ticket resolved"),
+    "service.sla_breach": N_("Response target missed"),
+    "service.article_save": N_("Help article saved"),
+    "service.survey_answer": N_("Survey answered"),
 }
 
 
@@ -162,6 +172,21 @@ FIELD_LABELS: Final = {
     "granted": N_("Granted"),
     "field": N_("Field"),
     "phone_changed": N_("Phone number changed"),
+    "category": N_("Category"),
+    "priority": N_("Priority"),
+    "queue": N_("Queue"),
+    "assignee": N_("Assigned to"),
+    "first_response": N_("First response"),
+    "correction_points": N_("Points corrected"),
+    "adjustment": N_("Adjustment"),
+    "adjustment_status": N_("Adjustment status"),
+    "minutes_late": N_("Minutes late"),
+    "due": N_("Response due"),
+    "title": N_("Title"),
+    "published": N_("Published"),
+    "nps": N_("Likelihood to recommend"),
+    "satisfaction": N_("Satisfaction"),
+    "ticket": N_("Ticket"),
 }
 #: internal references an operator has no use for
 HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})
@@ -224,6 +249,9 @@ def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, 
             return Shown(label, v.replace(":", " "))
         if key in TIER_KEYS and v in tiers:
             return Shown(label, tiers[v])
+        coded = CODED_FIELDS.get(key)
+        if coded is not None and v in coded:
+            return Shown(label, coded[v], True)
         if v in VALUE_LABELS and key in ("ledger", "status"):
             return Shown(label, VALUE_LABELS[v], True)
         return Shown(label, v)

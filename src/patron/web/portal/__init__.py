@@ -8,6 +8,7 @@ from patron.web.portal import (
     activities,
     checkin,
     coupons,
+    helpdesk,
     home,
     login,
     mall,
@@ -33,5 +34,6 @@ for _module in (
     phone,
     mydata,
     coupons,
+    helpdesk,
 ):
     router.include_router(_module.router)
