@@ -106,10 +106,17 @@ def _payload(session: Session, t: Ticket) -> dict[str, Any]:
 
 
 def _text(value: str, field: str, limit: int) -> str:
+    """The text stripped; empty is refused (literal codes: the error catalogue reads them)."""
     value = value.strip()
-    if not value:
-        raise Invalid(f"ticket_{field}_required", f"Write the {field} of the ticket.")
-    return value[:limit]
+    if value:
+        return value[:limit]
+    if field == "subject":
+        raise Invalid("ticket_subject_required", "Write the subject of the ticket.")
+    if field == "description":
+        raise Invalid("ticket_description_required", "Describe the request.")
+    if field == "reply":
+        raise Invalid("ticket_reply_required", "Write the reply.")
+    raise Invalid("ticket_resolution_required", "Write what was done for the member.")
 
 
 def open_ticket(
