@@ -50,7 +50,12 @@ def test_a_dispute_from_the_portal_resolved_in_the_console(
     assert order_id, page.text
     refused = client.post(
         "/portal/help/tickets",
-        data={"csrf_token": token, "category": "missing_points", "subject": "积分没到账", "body": "x"},
+        data={
+            "csrf_token": token,
+            "category": "missing_points",
+            "subject": "积分没到账",
+            "body": "x",
+        },
     )
     assert refused.status_code == 422 and 'data-error-for="order_id"' in refused.text
     sent = client.post(
