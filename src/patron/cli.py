@@ -400,6 +400,7 @@ class JobName(StrEnum):
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
     sla_breaches = "sla-breaches"
+    risk_flags = "risk-flags"
 
 
 @jobs_app.command("run")
@@ -455,6 +456,12 @@ def jobs_run(
         from patron.service.jobs import run_breaches
 
         result = {"breached": run_breaches(db, now)}
+    elif job is JobName.risk_flags:
+        from patron.risk.jobs import run_flags
+
+        keys = settings.keys()
+        cipher = FieldCipher(keys["data_key"], keys["index_key"])
+        result = {"flagged": run_flags(db, cipher, now)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

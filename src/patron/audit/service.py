@@ -42,6 +42,7 @@ ENTITY_TYPES: Final = (
     "referral",
     "service_ticket",
     "kb_article",
+    "risk_review",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -118,6 +119,9 @@ ACTIONS: Final = (
     "service.sla_breach",
     "service.article_save",
     "service.survey_answer",
+    "risk.review_open",
+    "risk.review_decide",
+    "risk.step_up_verified",
 )
 
 

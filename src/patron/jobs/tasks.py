@@ -17,6 +17,7 @@ def default_tasks(
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
+    from patron.risk import jobs as risk_jobs
     from patron.service import jobs as service_jobs
     from patron.webhooks import service as webhooks
 
@@ -41,6 +42,7 @@ def default_tasks(
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
         Task("sla_breaches", 60, lambda: service_jobs.run_breaches(db, clock.now())),
+        Task("risk_flags", 60 * 60, lambda: risk_jobs.run_flags(db, cipher, clock.now())),
         Task(
             "referrals",
             15 * 60,

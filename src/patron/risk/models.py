@@ -39,3 +39,17 @@ class RiskReview(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     note: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class MemberFlag(Base):
+    """A rule over many members at once (many new members on one phone prefix), found by the
+    flag job with the keys to read phones; a redemption's assessment reads it in one query."""
+
+    __tablename__ = "risk_member_flags"
+    __table_args__ = (Index("uq_risk_member_flags", "member_id", "rule", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    rule: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)  # how many members share the signal
+    flagged_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -118,6 +118,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_risk_reviews_status", "risk_reviews", ["status", "created_at"])
     op.create_index("ix_risk_reviews_member", "risk_reviews", ["member_id", "created_at"])
+    op.create_table(
+        "risk_member_flags",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("member_id", sa.Integer(), sa.ForeignKey("members.id"), nullable=False),
+        sa.Column("rule", sa.String(32), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("flagged_at", TS, nullable=False),
+    )
+    op.create_index("uq_risk_member_flags", "risk_member_flags", ["member_id", "rule"], unique=True)
     with op.batch_alter_table("erasure_requests") as batch:
         batch.add_column(sa.Column("note", sa.String(500), nullable=True))
 
@@ -125,6 +134,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("erasure_requests") as batch:
         batch.drop_column("note")
+    op.drop_table("risk_member_flags")
     op.drop_table("risk_reviews")
     op.drop_table("kb_articles")
     op.drop_table("service_surveys")

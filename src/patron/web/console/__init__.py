@@ -23,6 +23,7 @@ from patron.web.console import (
     member_actions,
     members,
     privacy,
+    risk,
     service,
 )
 
@@ -45,6 +46,7 @@ for _module in (
     admin,
     privacy,
     service,
+    risk,
     coupons,
 ):
     router.include_router(_module.router)

@@ -43,6 +43,7 @@ ENTITY_LABELS: Final = {
     "referral": N_("Referral"),
     "service_ticket": N_("Service ticket"),
     "kb_article": N_("Help article"),
+    "risk_review": N_("Risk review"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -118,6 +119,9 @@ ACTION_LABELS: Final = {
     "service.sla_breach": N_("Response target missed"),
     "service.article_save": N_("Help article saved"),
     "service.survey_answer": N_("Survey answered"),
+    "risk.review_open": N_("Redemption held for a risk check"),
+    "risk.review_decide": N_("Risk review decided"),
+    "risk.step_up_verified": N_("Redemption confirmed by SMS code"),
 }
 
 
@@ -187,6 +191,10 @@ FIELD_LABELS: Final = {
     "nps": N_("Likelihood to recommend"),
     "satisfaction": N_("Satisfaction"),
     "ticket": N_("Ticket"),
+    "score": N_("Risk score"),
+    "rules": N_("Rules that fired"),
+    "decision": N_("Decision"),
+    "gift": N_("Gift"),
 }
 #: internal references an operator has no use for
 HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})

@@ -17,6 +17,7 @@ from patron.web.portal import (
     phone,
     points,
     profile,
+    risk_check,
     tier,
 )
 
@@ -35,5 +36,6 @@ for _module in (
     mydata,
     coupons,
     helpdesk,
+    risk_check,
 ):
     router.include_router(_module.router)
