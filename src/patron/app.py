@@ -222,6 +222,7 @@ def create_app(
     from patron.members.api import tags_router
     from patron.ops.api import router as ops_router
     from patron.orders.api import router as orders_router
+    from patron.risk.api import router as risk_router
     from patron.rules.api import router as rules_router
     from patron.segments.api import router as segments_router
     from patron.service.api import router as service_router
@@ -255,6 +256,7 @@ def create_app(
         campaigns_router,
         segments_router,
         service_router,
+        risk_router,
         referral_router,
         member_events_router,
         milestones_router,

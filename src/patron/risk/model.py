@@ -95,16 +95,18 @@ def fit(rows: list[Behaviour]) -> IsolationForest:
 
 
 def anomaly(model: IsolationForest, b: Behaviour) -> float:
-    """0 (ordinary) … 1 (far outside what members usually do)."""
-    value = float(model.decision_function(np.array([b.vector()]))[0])
-    return max(0.0, min(1.0, -value / 0.2))
+    """0 (ordinary) … 1 (far outside what members usually do). IsolationForest's score is
+    below 0.5 for ordinary points and grows for isolated ones: 0.5 → 0, 0.65 and up → 1."""
+    raw = -float(model.score_samples(np.array([b.vector()]))[0])
+    return max(0.0, min(1.0, (raw - 0.5) / 0.15))
 
 
 def current(
     session: Session, now: datetime, refresh: timedelta, min_samples: int
 ) -> IsolationForest | None:
     """This process's model, trained again when older than ``refresh`` (one statement)."""
-    key = str(session.get_bind().url)
+    bind = session.get_bind()
+    key = str(bind.engine.url)
     with _lock:
         hit = _cache.get(key)
         if hit is not None and hit[0] <= now < hit[0] + refresh:

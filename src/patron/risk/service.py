@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -477,7 +477,7 @@ def flag_phone_prefixes(session: Session, cipher: FieldCipher, now: datetime) ->
     ):
         national = cipher.decrypt(blob, members.PHONE_CTX).removeprefix("+86")
         groups.setdefault(national[: s.prefix_digits], []).append(int(mid))
-    session.execute(MemberFlag.__table__.delete().where(MemberFlag.rule == PREFIX_RULE))
+    session.execute(delete(MemberFlag).where(MemberFlag.rule == PREFIX_RULE))
     rows: list[dict[str, Any]] = [
         {"member_id": mid, "rule": PREFIX_RULE, "size": len(ids), "flagged_at": now}
         for ids in groups.values()
@@ -485,5 +485,5 @@ def flag_phone_prefixes(session: Session, cipher: FieldCipher, now: datetime) ->
         for mid in ids
     ]
     if rows:
-        session.execute(MemberFlag.__table__.insert(), rows)
+        session.execute(insert(MemberFlag), rows)
     return len(rows)

@@ -13,7 +13,9 @@ from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
 from patron.members import service as members
 from patron.orders.models import Order
+from patron.program import service as program
 from patron.service import kb, surveys, tickets
+from patron.service.domain import SECTION, ServiceSettings
 from patron.service.models import Article, Ticket
 from patron.service.schemas import (
     ArticleIn,
@@ -35,6 +37,7 @@ from patron.web.routing import api_router
 router = api_router("/api/v1/service", tags=["service"])
 Reader = Annotated[Principal, Depends(require(perm.SERVICE_READ))]
 Writer = Annotated[Principal, Depends(require(perm.SERVICE_WRITE))]
+Configurer = Annotated[Principal, Depends(require(perm.PROGRAM_CONFIGURE))]
 TicketNo = Annotated[str, Path(pattern=r"^T[0-9]{8}$")]
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 Locale = Annotated[str, Path(pattern=r"^(zh_CN|en)$")]
@@ -218,6 +221,19 @@ def put_article(
         now=clock.now(),
     )
     return _article_out(a)
+
+
+@router.get("/settings", summary="Response targets (5 min – 2 h) and the VIP queue")
+def get_settings(principal: Reader, session: SessionDep) -> ServiceSettings:
+    return tickets.settings(session)
+
+
+@router.put("/settings", summary="Change the response targets and the VIP queue")
+def put_settings(
+    body: ServiceSettings, principal: Configurer, session: SessionDep, clock: ClockDep
+) -> ServiceSettings:
+    program.put_section(session, principal, SECTION, body, now=clock.now())
+    return body
 
 
 @router.get("/nps", summary="Net Promoter Score by tier or by store")
