@@ -43,6 +43,7 @@ ENTITY_TYPES: Final = (
     "service_ticket",
     "kb_article",
     "risk_review",
+    "erasure_request",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -122,6 +123,8 @@ ACTIONS: Final = (
     "risk.review_open",
     "risk.review_decide",
     "risk.step_up_verified",
+    "privacy.erasure_complete",
+    "privacy.erasure_reject",
 )
 
 

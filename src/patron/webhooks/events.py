@@ -82,6 +82,8 @@ EVENT_TYPES: Final = (
     "service.survey.answered",
     "risk.review.opened",
     "risk.review.decided",
+    "privacy.erasure_completed",
+    "privacy.erasure_rejected",
 )
 
 

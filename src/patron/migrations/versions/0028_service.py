@@ -129,9 +129,64 @@ def upgrade() -> None:
     op.create_index("uq_risk_member_flags", "risk_member_flags", ["member_id", "rule"], unique=True)
     with op.batch_alter_table("erasure_requests") as batch:
         batch.add_column(sa.Column("note", sa.String(500), nullable=True))
+    _audit_redaction(allow=True)
+
+
+def _audit_redaction(*, allow: bool) -> None:
+    """The audit log stays append-only, except one change: an erasure may rewrite a record's
+    before/after values when it stamps ``"redacted": true`` in after, keeping who, what and
+    when. Without ``allow`` the original guard (no UPDATE at all) comes back."""
+    if op.get_bind().dialect.name == "postgresql":
+        if allow:
+            op.execute(
+                """
+                CREATE OR REPLACE FUNCTION patron_audit_guard() RETURNS trigger AS $$
+                BEGIN
+                    IF TG_OP = 'UPDATE' AND NEW."after" ? 'redacted'
+                       AND NEW.id = OLD.id AND NEW.at = OLD.at AND NEW.action = OLD.action
+                       AND NEW.actor_type = OLD.actor_type AND NEW.actor_label = OLD.actor_label
+                       AND NEW.entity_type = OLD.entity_type AND NEW.entity_id = OLD.entity_id
+                    THEN
+                        RETURN NEW;
+                    END IF;
+                    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME
+                        USING ERRCODE = 'restrict_violation';
+                END;
+                $$ LANGUAGE plpgsql
+                """
+            )
+            op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+            op.execute(
+                "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+                "FOR EACH ROW EXECUTE FUNCTION patron_audit_guard()"
+            )
+        else:
+            op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+            op.execute(
+                "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+                "FOR EACH ROW EXECUTE FUNCTION patron_append_only()"
+            )
+            op.execute("DROP FUNCTION IF EXISTS patron_audit_guard()")
+        return
+    op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+    if allow:
+        op.execute(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "WHEN json_extract(NEW.\"after\", '$.redacted') IS NULL "
+            "OR NEW.id IS NOT OLD.id OR NEW.at IS NOT OLD.at OR NEW.action IS NOT OLD.action "
+            "OR NEW.actor_type IS NOT OLD.actor_type OR NEW.actor_label IS NOT OLD.actor_label "
+            "OR NEW.entity_type IS NOT OLD.entity_type OR NEW.entity_id IS NOT OLD.entity_id "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        )
+    else:
+        op.execute(
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        )
 
 
 def downgrade() -> None:
+    _audit_redaction(allow=False)
     with op.batch_alter_table("erasure_requests") as batch:
         batch.drop_column("note")
     op.drop_table("risk_member_flags")

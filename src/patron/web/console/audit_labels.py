@@ -44,6 +44,7 @@ ENTITY_LABELS: Final = {
     "service_ticket": N_("Service ticket"),
     "kb_article": N_("Help article"),
     "risk_review": N_("Risk review"),
+    "erasure_request": N_("Erasure request"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -122,6 +123,8 @@ ACTION_LABELS: Final = {
     "risk.review_open": N_("Redemption held for a risk check"),
     "risk.review_decide": N_("Risk review decided"),
     "risk.step_up_verified": N_("Redemption confirmed by SMS code"),
+    "privacy.erasure_complete": N_("Member's data erased"),
+    "privacy.erasure_reject": N_("Erasure request rejected"),
 }
 
 
@@ -195,6 +198,8 @@ FIELD_LABELS: Final = {
     "rules": N_("Rules that fired"),
     "decision": N_("Decision"),
     "gift": N_("Gift"),
+    "member_no": N_("Member number"),
+    "redacted": N_("Personal data erased"),
 }
 #: internal references an operator has no use for
 HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})
