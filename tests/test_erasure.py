@@ -69,7 +69,7 @@ def test_completing_an_erasure_leaves_no_trace(
     rid = int(page.split('data-erasure-request="')[1].split('"')[0])
     token = _csrf(page)
     refused = officer.post(f"/console/privacy/erasure/{rid}/reject", data={"csrf_token": token})
-    assert refused.status_code == 422 and 'data-error-for="%d"' % rid in refused.text
+    assert refused.status_code == 422 and f'data-error-for="{rid}"' in refused.text
     unconfirmed = officer.post(
         f"/console/privacy/erasure/{rid}/complete", data={"csrf_token": token}
     )
