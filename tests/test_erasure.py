@@ -102,3 +102,38 @@ def test_completing_an_erasure_leaves_no_trace(
             conn.rollback()
             changed = False
     assert not changed
+
+
+def test_retention_deletes_old_sign_in_codes_and_the_join_form_links_the_documents(
+    client, app, database, clock, make_member
+):
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from patron.otp.models import OtpCode
+    from patron.privacy import retention
+
+    make_member(phone="13911119999")
+    portal_sign_in(client, app, "13911119999")
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(OtpCode)) == 1
+    keep = timedelta(hours=72)
+    assert retention.run(database, clock.now(), keep)["otp_codes"] == 0  # still fresh
+    clock.advance(timedelta(days=31))
+    assert retention.run(database, clock.now(), keep)["otp_codes"] == 1
+    assert retention.run(database, clock.now(), keep)["otp_codes"] == 0  # once
+    for path in ("/portal/terms", "/portal/privacy"):
+        assert client.get(path).status_code == 200
+    client.cookies.clear()
+    r = client.get("/portal/login")
+    token = _csrf(r.text)
+    r = client.post("/portal/login/code", data={"csrf_token": token, "phone": "13700001111"})
+    assert r.status_code == 200
+    from tests.web.test_portal_pages import _last_code
+
+    r = client.post(
+        "/portal/login/verify",
+        data={"csrf_token": token, "phone": "13700001111", "code": _last_code(app)},
+    )
+    assert 'href="/portal/terms"' in r.text and 'href="/portal/privacy"' in r.text

@@ -401,6 +401,7 @@ class JobName(StrEnum):
     coupon_reminders = "coupon-reminders"
     sla_breaches = "sla-breaches"
     risk_flags = "risk-flags"
+    retention = "retention"
 
 
 @jobs_app.command("run")
@@ -456,6 +457,11 @@ def jobs_run(
         from patron.service.jobs import run_breaches
 
         result = {"breached": run_breaches(db, now)}
+    elif job is JobName.retention:
+        from patron.privacy import retention
+
+        hours = timedelta(hours=settings.idempotency_retention_hours)
+        result = retention.run(db, now, hours)
     elif job is JobName.risk_flags:
         from patron.risk.jobs import run_flags
 

@@ -27,8 +27,9 @@ class PrivacySettings(BaseModel):
     otp_retention_days: int = Field(default=30, ge=1, le=3650)
     #: webhook delivery attempts (their response excerpts) are kept this long
     delivery_retention_days: int = Field(default=90, ge=1, le=3650)
-    terms_url: str = Field(default="/portal/terms", max_length=300)
-    privacy_url: str = Field(default="/portal/privacy", max_length=300)
+    #: the operator's own documents (https://…); empty: the portal's built-in pages
+    terms_url: str = Field(default="", max_length=300, pattern=r"^(https://\S+)?$")
+    privacy_url: str = Field(default="", max_length=300, pattern=r"^(https://\S+)?$")
 
 
 def deadline(requested_at: datetime, s: PrivacySettings) -> datetime:

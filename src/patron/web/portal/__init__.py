@@ -10,6 +10,7 @@ from patron.web.portal import (
     coupons,
     helpdesk,
     home,
+    legal,
     login,
     mall,
     mall_play,
@@ -37,5 +38,6 @@ for _module in (
     coupons,
     helpdesk,
     risk_check,
+    legal,
 ):
     router.include_router(_module.router)
