@@ -458,10 +458,10 @@ def jobs_run(
 
         result = {"breached": run_breaches(db, now)}
     elif job is JobName.retention:
-        from patron.privacy import retention
+        from patron.privacy import retention as retention_job
 
         hours = timedelta(hours=settings.idempotency_retention_hours)
-        result = retention.run(db, now, hours)
+        result = retention_job.run(db, now, hours)
     elif job is JobName.risk_flags:
         from patron.risk.jobs import run_flags
 
