@@ -128,7 +128,7 @@ def create_app(
     app.state.db = db or Database(settings.database_url)
     app.state.clock = clock or SystemClock()
     app.state.keys = keys
-    app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     app.state.renderer = pages.Renderer(settings)
     app.state.metrics_registry = new_db_registry(app.state.db, settings.status_dir)
     app.state.read_db = Database(settings.read_database_url) if settings.read_database_url else None
