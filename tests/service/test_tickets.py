@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from patron.audit.models import AuditRecord
+from patron.members.models import Member
 from patron.service import jobs
 from patron.webhooks.models import WebhookEvent
 from tests.factories import order_body
@@ -171,3 +172,36 @@ def test_a_clerk_may_not_reach_the_knowledge_base_editor_without_service_write(
         "/api/v1/service/articles?q=late+points&locale=en", headers=auth_headers("analyst")
     )
     assert [a["slug"] for a in found.json()] == ["points-late"]
+
+
+def test_patron_check_sees_a_correction_moved_to_another_member(
+    client, auth_headers, make_member, shop, database
+):
+    from sqlalchemy import update
+
+    from patron.checks import run_all
+    from patron.service.models import Ticket
+
+    h = auth_headers("operator")
+    no = make_member()
+    assert (
+        client.post("/api/v1/orders", json=order_body(no, "C-1"), headers=shop).status_code == 201
+    )
+    t = _open(client, h, no, category="missing_points", order="pos:C-1")
+    r = client.post(
+        f"/api/v1/service/tickets/{t['ticket_no']}/resolve",
+        json={"resolution": "added", "correction_points": 50},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    with database.unit_of_work() as s:
+        assert run_all(s) == []
+    other = make_member()
+    with database.unit_of_work() as s:
+        other_id = s.scalar(select(Member.id).where(Member.member_no == other))
+        s.execute(
+            update(Ticket).where(Ticket.ticket_no == t["ticket_no"]).values(member_id=other_id)
+        )
+    with database.unit_of_work() as s:
+        found = run_all(s)
+    assert any(t["ticket_no"] in v and "correction" in v for v in found), found
