@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from patron.ledger.models import PointsAdjustment as Adj
+from patron.ledger.models import PointsAdjustment
 from patron.service.models import Ticket
 
 LIMIT = 100
