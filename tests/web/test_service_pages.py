@@ -146,3 +146,47 @@ def test_an_operator_opens_a_ticket_and_a_member_cannot_see_another_members(
     portal_sign_in(client, app, PHONE)
     assert client.get(f"/portal/help/{other_ticket}").status_code == 404
     assert "Birthday coupon" not in client.get("/portal/help").text
+
+
+def test_a_held_redemption_is_confirmed_with_an_sms_code_in_the_portal(
+    client, app, auth_headers, make_member, database, clock
+):
+    import re as _re
+
+    from tests.mall.helpers import grant, setup_gift, store
+    from tests.web.test_portal_pages import _last_code
+
+    op = auth_headers("operator")
+    store(client, op)
+    setup_gift(client, op, stock={"east": 5})
+    limits = client.get("/api/v1/risk/settings", headers=op).json()
+    r = client.put(
+        "/api/v1/risk/settings",
+        json={**limits, "member_per_hour": 1, "step_up_threshold": 30, "review_threshold": 90},
+        headers=auth_headers("admin"),
+    )
+    assert r.status_code == 200, r.text
+    phone = "13911117777"
+    no = make_member(phone=phone)
+    grant(database, clock, no, 3_000)
+    portal_sign_in(client, app, phone)
+    form = {"delivery": "pickup", "store_code": "SH001", "quantity": "1"}
+    token = _csrf(client.get("/portal/mall/gifts/MUG").text)
+    first = client.post("/portal/mall/gifts/MUG", data={**form, "csrf_token": token})
+    assert first.status_code == 200 and "/portal/mall/codes/" in str(first.url)
+    held = client.post(
+        "/portal/mall/gifts/MUG", data={**form, "csrf_token": token}, follow_redirects=False
+    )
+    assert held.status_code == 303, held.text
+    review_url = held.headers["location"]
+    assert _re.fullmatch(r"/portal/risk/\d+", review_url)
+    page = client.get(review_url).text
+    assert 'name="code"' in page
+    wrong = client.post(review_url, data={"csrf_token": token, "code": "000000"})
+    assert wrong.status_code == 422 and 'data-error-for="code"' in wrong.text
+    ok = client.post(
+        review_url, data={"csrf_token": token, "code": _last_code(app)}, follow_redirects=False
+    )
+    assert ok.status_code == 303 and ok.headers["location"] == "/portal/mall/gifts/MUG"
+    again = client.post("/portal/mall/gifts/MUG", data={**form, "csrf_token": token})
+    assert again.status_code == 200 and "/portal/mall/codes/" in str(again.url)
