@@ -4,6 +4,7 @@ NPS by tier and store. Pages call ``patron.service``; refusals are shown in word
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, Form, Path, Query, Request
@@ -12,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from patron.auth import permissions as perm
 from patron.catalog import service as catalog
 from patron.errors import PatronError
+from patron.kit.ids import CODE_PATTERN
 from patron.members import service as members
 from patron.service import kb, surveys, tickets
 from patron.web.console.desk_common import tier_label
@@ -137,6 +139,12 @@ def badge(request: Request, viewer: Reader) -> HTMLResponse:
     return render(request, "console/service/_badge.html", {"n": n})
 
 
+def _desk_store(request: Request) -> str | None:
+    """The store the desk tablet chose (its cookie), when it is a well-formed store code."""
+    code = request.cookies.get("patron_desk_store") or ""
+    return code if re.fullmatch(CODE_PATTERN[1:-1], code) else None
+
+
 def _new_form(
     request: Request, values: dict[str, str], errors: dict[str, str], status: int = 200
 ) -> HTMLResponse:
@@ -193,7 +201,7 @@ def create_ticket(
                 subject=subject,
                 body=body,
                 channel="desk" if viewer.principal.role == "clerk" else "console",
-                store_code=request.cookies.get("patron_desk_store") or None,
+                store_code=_desk_store(request),
                 order=found,
                 now=request.app.state.clock.now(),
             )
