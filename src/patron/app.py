@@ -128,7 +128,7 @@ def create_app(
     app.state.db = db or Database(settings.database_url)
     app.state.clock = clock or SystemClock()
     app.state.keys = keys
-    app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     app.state.renderer = pages.Renderer(settings)
     app.state.metrics_registry = new_db_registry(app.state.db, settings.status_dir)
     app.state.read_db = Database(settings.read_database_url) if settings.read_database_url else None
@@ -223,9 +223,11 @@ def create_app(
     from patron.members.api import tags_router
     from patron.ops.api import router as ops_router
     from patron.orders.api import router as orders_router
+    from patron.risk.api import router as risk_router
     from patron.rules.api import router as rules_router
     from patron.segments.api import router as segments_router
     from patron.segments.api_tags import router as segment_tags_router
+    from patron.service.api import router as service_router
     from patron.tiers.api import ladder_router
     from patron.tiers.api import router as tiers_router
     from patron.web.assets import router as assets_router
@@ -256,6 +258,8 @@ def create_app(
         campaigns_router,
         segments_router,
         segment_tags_router,
+        service_router,
+        risk_router,
         referral_router,
         recall_router,
         member_events_router,

@@ -22,6 +22,7 @@ DOMAIN_CHECKS: tuple[str, ...] = (
     "patron.coupons.check:run_check",
     "patron.campaigns.check:run_check",
     "patron.segments.check:run_check",
+    "patron.service.check:run_check",
 )
 
 

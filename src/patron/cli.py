@@ -148,7 +148,7 @@ def demo(
     upgrade(settings.database_url)
     keys = settings.keys()
     db = Database(settings.database_url)
-    cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     with console.status("loading demo data…"), db.unit_of_work() as session:
         result = seed_demo(
             session,
@@ -256,6 +256,32 @@ def apikey_create(
         raise typer.Exit(1) from exc
 
 
+@keys_app.command("rotate")
+def keys_rotate(
+    batch: Annotated[int, typer.Option(min=10, max=100_000, help="rows per transaction")] = 1000,
+) -> None:
+    """Re-encrypt every encrypted field under the current data key, in short batches while the
+    service runs. First start every process with the new PATRON_DATA_KEY and the old key in
+    PATRON_PREVIOUS_DATA_KEYS; when this reports nothing left, drop the old key."""
+    from rich.progress import Progress
+
+    from patron.db import Database
+    from patron.privacy import keys as key_rotation
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    cipher = settings.cipher()
+    with Progress(console=console) as progress:
+        task = progress.add_task("re-encrypting", total=None)
+        report = key_rotation.rotate(
+            db, cipher, batch=batch, progress=lambda n: progress.advance(task, n)
+        )
+    console.print(
+        f"re-encrypted: {report.members} member rows, {report.webhooks} webhook secrets; "
+        f"left under an old key: {report.left}"
+    )
+
+
 @keys_app.command("generate")
 def keys_generate() -> None:
     """Print a fresh set of encryption keys as environment variables."""
@@ -309,7 +335,7 @@ def import_csv(
     importer: Importer[Any]
     if kind is ImportKind.members:
         importer = MemberImporter(
-            FieldCipher(keys["data_key"], keys["index_key"]),
+            FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
             actor,
             tz=business_tz(settings.business_timezone),
             now=now,
@@ -317,7 +343,7 @@ def import_csv(
         )
     elif kind is ImportKind.orders:
         importer = OrderImporter(
-            FieldCipher(keys["data_key"], keys["index_key"]),
+            FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
             actor,
             tz=business_tz(settings.business_timezone),
             now=now,
@@ -375,7 +401,7 @@ def webhooks_deliver(
     settings = _migrated_settings()
     keys = settings.keys()
     db = Database(settings.database_url)
-    cipher = FieldCipher(keys["data_key"], keys["index_key"])
+    cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     while True:
         r = deliver_due(db, cipher, utcnow(), allowed=settings.webhook_allowed_networks)
         console.print(f"delivered {r.delivered}, failed {r.failed} (will retry), dead {r.dead}")
@@ -404,6 +430,9 @@ class JobName(StrEnum):
     tags_after_orders = "tags-after-orders"
     lifecycle = "lifecycle"
     recall_packs = "recall-packs"
+    sla_breaches = "sla-breaches"
+    risk_flags = "risk-flags"
+    retention = "retention"
 
 
 @jobs_app.command("run")
@@ -472,11 +501,26 @@ def jobs_run(
         from patron.campaigns.jobs import run_recall
 
         result = run_recall(db, now, tz)
+    elif job is JobName.sla_breaches:
+        from patron.service.jobs import run_breaches
+
+        result = {"breached": run_breaches(db, now)}
+    elif job is JobName.retention:
+        from patron.privacy import retention as retention_job
+
+        hours = timedelta(hours=settings.idempotency_retention_hours)
+        result = retention_job.run(db, now, hours)
+    elif job is JobName.risk_flags:
+        from patron.risk.jobs import run_flags
+
+        keys = settings.keys()
+        cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
+        result = {"flagged": run_flags(db, cipher, now)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(
             db,
-            FieldCipher(keys["data_key"], keys["index_key"]),
+            FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
             now,
             allowed=settings.webhook_allowed_networks,
         )

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from patron.kit.crypto import FieldCipher
+
 Environment = Literal["production", "development", "demo", "test"]
 
 KEY_NAMES = ("data_key", "index_key", "token_key")
@@ -39,6 +41,8 @@ class Settings(BaseSettings):
     data_key: SecretStr | None = None
     index_key: SecretStr | None = None
     token_key: SecretStr | None = None
+    #: data keys being rotated out (comma-separated base64): still read, never written
+    previous_data_keys: SecretStr | None = None
     token_ttl_minutes: int = Field(default=30, ge=1, le=24 * 60)
     log_level: str = "INFO"
     log_json: bool = True
@@ -134,6 +138,21 @@ class Settings(BaseSettings):
         with os.fdopen(fd, "w") as fh:
             json.dump(generated, fh, indent=2)
         return {n: _decode_key(n, generated[n]) for n in KEY_NAMES}
+
+    def previous_keys(self) -> tuple[bytes, ...]:
+        """The data keys being rotated out (``PATRON_PREVIOUS_DATA_KEYS``, or the key file's
+        ``previous_data_keys`` list)."""
+        if self.previous_data_keys is not None:
+            raw = [v for v in self.previous_data_keys.get_secret_value().split(",") if v.strip()]
+        elif self.key_file.exists():
+            raw = list(json.loads(self.key_file.read_text()).get("previous_data_keys", []))
+        else:
+            raw = []
+        return tuple(_decode_key("previous_data_keys", v.strip()) for v in raw)
+
+    def cipher(self) -> FieldCipher:
+        keys = self.keys()
+        return FieldCipher(keys["data_key"], keys["index_key"], self.previous_keys())
 
 
 def generate_keys() -> dict[str, str]:

@@ -42,6 +42,10 @@ ENTITY_TYPES: Final = (
     "referral",
     "tag",
     "static_list",
+    "service_ticket",
+    "kb_article",
+    "risk_review",
+    "erasure_request",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -114,6 +118,18 @@ ACTIONS: Final = (
     "tag_rule.change",
     "tag_rule.create",
     "static_list.import",
+    "service.ticket_open",
+    "service.ticket_reply",
+    "service.ticket_assign",
+    "service.ticket_resolve",
+    "service.sla_breach",
+    "service.article_save",
+    "service.survey_answer",
+    "risk.review_open",
+    "risk.review_decide",
+    "risk.step_up_verified",
+    "privacy.erasure_complete",
+    "privacy.erasure_reject",
 )
 
 

@@ -37,6 +37,9 @@ CAMPAIGNS_WRITE: Final = "campaigns:write"  # create, change, schedule campaigns
 CAMPAIGNS_ACTIONS: Final = "campaigns:actions"
 SEGMENTS_READ: Final = "segments:read"  # saved segments, previews and counts
 SEGMENTS_WRITE: Final = "segments:write"  # save and change segments
+SERVICE_READ: Final = "service:read"  # tickets, the knowledge base, NPS
+SERVICE_WRITE: Final = "service:write"  # open, answer, assign and resolve tickets; articles
+RISK_REVIEW: Final = "risk:review"  # the manual review queue of risky redemptions
 
 ALL: Final = frozenset(
     {
@@ -67,6 +70,9 @@ ALL: Final = frozenset(
         CAMPAIGNS_ACTIONS,
         SEGMENTS_READ,
         SEGMENTS_WRITE,
+        SERVICE_READ,
+        SERVICE_WRITE,
+        RISK_REVIEW,
     }
 )
 
@@ -98,6 +104,9 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             CAMPAIGNS_ACTIONS,
             SEGMENTS_READ,
             SEGMENTS_WRITE,
+            SERVICE_READ,
+            SERVICE_WRITE,
+            RISK_REVIEW,
         }
     ),
     "clerk": frozenset(
@@ -113,6 +122,8 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             MALL_READ,
             MALL_REDEEM,
             COUPONS_READ,
+            SERVICE_READ,
+            SERVICE_WRITE,
         }
     ),
     "analyst": frozenset(
@@ -127,6 +138,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             COUPONS_READ,
             CAMPAIGNS_READ,
             SEGMENTS_READ,
+            SERVICE_READ,
         }
     ),
 }
@@ -154,5 +166,7 @@ API_KEY_SCOPES: Final = frozenset(
         CAMPAIGNS_READ,
         CAMPAIGNS_ACTIONS,
         SEGMENTS_READ,
+        SERVICE_READ,
+        SERVICE_WRITE,
     }
 )

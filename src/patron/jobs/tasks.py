@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from patron.config import Settings
 from patron.db import Database
 from patron.jobs.scheduler import Task
@@ -17,7 +19,10 @@ def default_tasks(
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
+    from patron.privacy import retention
+    from patron.risk import jobs as risk_jobs
     from patron.segments import jobs as segment_jobs
+    from patron.service import jobs as service_jobs
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
@@ -41,6 +46,15 @@ def default_tasks(
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
+        Task("sla_breaches", 60, lambda: service_jobs.run_breaches(db, clock.now())),
+        Task("risk_flags", 60 * 60, lambda: risk_jobs.run_flags(db, cipher, clock.now())),
+        Task(
+            "retention",
+            60 * 60,
+            lambda: retention.run(
+                db, clock.now(), timedelta(hours=settings.idempotency_retention_hours)
+            ),
+        ),
         Task(
             "referrals",
             15 * 60,

@@ -10,26 +10,52 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-_VERSION = b"\x01"
+_VERSION = b"\x01"  # nonce + sealed, under the one data key of the time
+_KEYED = b"\x02"  # key id (4 bytes) + nonce + sealed: several keys can be read at once
+
+
+def key_id(key: bytes) -> bytes:
+    """A key's public fingerprint, stored with each ciphertext to find its key on reading."""
+    return hashlib.sha256(b"patron-data-key\x00" + key).digest()[:4]
 
 
 class FieldCipher:
-    def __init__(self, data_key: bytes, index_key: bytes) -> None:
+    """Encrypts with the current data key; decrypts with it or any ``previous`` key, so a key
+    can be rotated while the service runs (``patron keys rotate`` re-encrypts in batches)."""
+
+    def __init__(self, data_key: bytes, index_key: bytes, previous: tuple[bytes, ...] = ()) -> None:
         self._aead = AESGCM(data_key)
+        self._id = key_id(data_key)
+        self._readers = {key_id(k): AESGCM(k) for k in (*previous, data_key)}
         self._index_key = index_key
 
     def encrypt(self, plaintext: str, context: str) -> bytes:
         nonce = os.urandom(12)
         sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
-        return _VERSION + nonce + sealed
+        return _KEYED + self._id + nonce + sealed
 
     def decrypt(self, blob: bytes, context: str) -> str:
+        if blob[:1] == _KEYED:
+            aead = self._readers.get(blob[1:5])
+            if aead is None:  # under a data key this process does not hold
+                raise InvalidTag
+            return aead.decrypt(blob[5:17], blob[17:], context.encode()).decode()
         if not blob or blob[:1] != _VERSION:
             raise ValueError("unknown ciphertext version")
         nonce, sealed = blob[1:13], blob[13:]
-        return self._aead.decrypt(nonce, sealed, context.encode()).decode()
+        for aead in self._readers.values():  # before key ids: try each key held
+            try:
+                return aead.decrypt(nonce, sealed, context.encode()).decode()
+            except InvalidTag:
+                continue
+        raise InvalidTag
+
+    def is_current(self, blob: bytes) -> bool:
+        """Whether ``blob`` is already under the current data key."""
+        return blob[:1] == _KEYED and blob[1:5] == self._id
 
     def blind_index(self, value: str, context: str) -> str:
         mac = hmac.new(self._index_key, f"{context}\x00{value}".encode(), hashlib.sha256)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Query
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
@@ -53,6 +54,7 @@ from patron.mall.schemas import (
     VerifyIn,
 )
 from patron.members import service as members
+from patron.risk import service as risk
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -352,21 +354,24 @@ def post_redemption(
     clock: ClockDep,
     settings: SettingsDep,
     principal: Redeem,
-) -> RedemptionOut:
+) -> RedemptionOut | JSONResponse:
     ctx = _ctx(session, principal, clock, settings)
     member = members.get_member(session, body.member_no)
-    r, gift = redemptions.redeem(
-        session,
-        ctx,
-        member,
-        redemptions.RedeemRequest(
-            gift_code=body.gift_code,
-            quantity=body.quantity,
-            delivery=body.delivery,
-            store_code=body.store_code,
-            flash_sale_id=body.flash_sale_id,
-        ),
-    )
+    try:
+        r, gift = redemptions.redeem(
+            session,
+            ctx,
+            member,
+            redemptions.RedeemRequest(
+                gift_code=body.gift_code,
+                quantity=body.quantity,
+                delivery=body.delivery,
+                store_code=body.store_code,
+                flash_sale_id=body.flash_sale_id,
+            ),
+        )
+    except risk.RiskHold as hold:  # returned, not raised: the review it opens is kept
+        return risk.hold_response(session, principal, hold)
     return redemption_out(r, gift, member.member_no)
 
 

@@ -29,6 +29,7 @@ from patron.ledger.service import Ctx
 from patron.mall import domain, service, stock
 from patron.mall.models import FlashSale, Gift, Redemption
 from patron.members.models import Member
+from patron.risk import service as risk
 from patron.tiers import service as tiers
 from patron.webhooks import events
 
@@ -116,6 +117,16 @@ def redeem(
     elif not gift.is_active:
         raise Conflict("gift_unavailable", f"Gift {gift.code} is not offered any more.")
     _check_tier(session, member.id, gift)
+    # Risk review (docs/risk.md): may hold the redemption for an SMS code or an operator;
+    # it runs before anything is written, so a hold leaves nothing of the redemption behind.
+    risk.guard_redemption(
+        session,
+        ctx,
+        member,
+        gift_code=gift.code,
+        points=gift.points * quantity,
+        store_code=store.code if store else None,
+    )
     # The member's ledger lock: two redemptions of one member count each other's units.
     ledger.begin(session, ctx, member.id)
     sale = None

@@ -21,6 +21,7 @@ from patron.mall.models import Gift, Redemption, Stock
 from patron.mall.schemas import GiftIn
 from patron.members.models import Member
 from patron.program import service as program
+from patron.risk import domain as risk_domain
 from patron.tiers import service as tiers
 
 #: the source type of the points postings mall redemptions make (their spend is cancelled only
@@ -39,7 +40,14 @@ def put_settings(session: Session, actor: Principal, value: MallSettings, now: d
 
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> ledger.Ctx:
     # both sections a mall write reads, in one statement
-    program.preload(session, {ledger.SECTION: ledger.PointsSettings, SECTION: MallSettings})
+    program.preload(
+        session,
+        {
+            ledger.SECTION: ledger.PointsSettings,
+            SECTION: MallSettings,
+            risk_domain.SECTION: risk_domain.RiskSettings,  # the redemption's risk check
+        },
+    )
     return ledger.Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
 
 

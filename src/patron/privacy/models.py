@@ -23,3 +23,5 @@ class ErasureRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     processed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    #: the operator's note when completing or rejecting (a rejection says why)
+    note: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -77,6 +77,15 @@ EVENT_TYPES: Final = (
     "event.closed",
     # analytics (patron.analytics.alerts): a daily metric outside its expected range
     "analytics.alert",
+    # the service desk (patron.service) and risk review (patron.risk)
+    "service.ticket.opened",
+    "service.ticket.resolved",
+    "service.ticket.sla_breached",
+    "service.survey.answered",
+    "risk.review.opened",
+    "risk.review.decided",
+    "privacy.erasure_completed",
+    "privacy.erasure_rejected",
 )
 
 

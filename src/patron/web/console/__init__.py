@@ -25,7 +25,9 @@ from patron.web.console import (
     member_actions,
     members,
     privacy,
+    risk,
     segments,
+    service,
 )
 
 router = APIRouter()
@@ -48,6 +50,8 @@ for _module in (
     mall_promos,
     admin,
     privacy,
+    service,
+    risk,
     coupons,
     segments,
 ):

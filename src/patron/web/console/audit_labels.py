@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from patron.audit.models import AuditRecord
 from patron.members import service as members
 from patron.web.i18n import N_
+from patron.web.service_labels import CODED_FIELDS
 
 ACTOR_LABELS: Final = {
     "staff": N_("Staff"),
@@ -42,6 +43,10 @@ ENTITY_LABELS: Final = {
     "referral": N_("Referral"),
     "tag": N_("Tag"),
     "static_list": N_("Static list"),
+    "service_ticket": N_("Service ticket"),
+    "kb_article": N_("Help article"),
+    "risk_review": N_("Risk review"),
+    "erasure_request": N_("Erasure request"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -113,6 +118,18 @@ ACTION_LABELS: Final = {
     "tag_rule.create": N_("Rule tag defined"),
     "tag_rule.change": N_("Rule tag changed"),
     "static_list.import": N_("Static list imported"),
+    "service.ticket_open": N_("Ticket opened"),
+    "service.ticket_reply": N_("Ticket answered"),
+    "service.ticket_assign": N_("Ticket assigned"),
+    "service.ticket_resolve": N_("Ticket resolved"),
+    "service.sla_breach": N_("Response target missed"),
+    "service.article_save": N_("Help article saved"),
+    "service.survey_answer": N_("Survey answered"),
+    "risk.review_open": N_("Redemption held for a risk check"),
+    "risk.review_decide": N_("Risk review decided"),
+    "risk.step_up_verified": N_("Redemption confirmed by SMS code"),
+    "privacy.erasure_complete": N_("Member's data erased"),
+    "privacy.erasure_reject": N_("Erasure request rejected"),
 }
 
 
@@ -167,6 +184,27 @@ FIELD_LABELS: Final = {
     "granted": N_("Granted"),
     "field": N_("Field"),
     "phone_changed": N_("Phone number changed"),
+    "category": N_("Category"),
+    "priority": N_("Priority"),
+    "queue": N_("Queue"),
+    "assignee": N_("Assigned to"),
+    "first_response": N_("First response"),
+    "correction_points": N_("Points corrected"),
+    "adjustment": N_("Adjustment"),
+    "adjustment_status": N_("Adjustment status"),
+    "minutes_late": N_("Minutes late"),
+    "due": N_("Response due"),
+    "title": N_("Title"),
+    "published": N_("Published"),
+    "nps": N_("Likelihood to recommend"),
+    "satisfaction": N_("Satisfaction"),
+    "ticket": N_("Ticket"),
+    "score": N_("Risk score"),
+    "rules": N_("Rules that fired"),
+    "decision": N_("Decision"),
+    "gift": N_("Gift"),
+    "member_no": N_("Member number"),
+    "redacted": N_("Personal data erased"),
 }
 #: internal references an operator has no use for
 HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})
@@ -229,6 +267,9 @@ def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, 
             return Shown(label, v.replace(":", " "))
         if key in TIER_KEYS and v in tiers:
             return Shown(label, tiers[v])
+        coded = CODED_FIELDS.get(key)
+        if coded is not None and v in coded:
+            return Shown(label, coded[v], True)
         if v in VALUE_LABELS and key in ("ledger", "status"):
             return Shown(label, VALUE_LABELS[v], True)
         return Shown(label, v)

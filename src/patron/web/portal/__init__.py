@@ -8,7 +8,9 @@ from patron.web.portal import (
     activities,
     checkin,
     coupons,
+    helpdesk,
     home,
+    legal,
     login,
     mall,
     mall_play,
@@ -16,6 +18,7 @@ from patron.web.portal import (
     phone,
     points,
     profile,
+    risk_check,
     tier,
 )
 
@@ -33,5 +36,8 @@ for _module in (
     phone,
     mydata,
     coupons,
+    helpdesk,
+    risk_check,
+    legal,
 ):
     router.include_router(_module.router)

@@ -14,9 +14,10 @@ from patron.errors import NotFound, PatronError
 from patron.ledger import queries
 from patron.mall import domain, redemptions
 from patron.mall import service as mall
+from patron.risk.service import RiskHold
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
-from patron.web.portal import common
+from patron.web.portal import common, risk_check
 
 router = page_router(PORTAL_PREFIX)
 Member = Annotated[Viewer, Depends(MemberPage())]
@@ -131,6 +132,8 @@ def redeem(
     )
     try:
         r, _gift = redemptions.redeem(session, ctx, member, req)
+    except RiskHold as hold:
+        return risk_check.held(request, member, hold)
     except PatronError as exc:
         if exc.code == "gift_not_found":
             raise

@@ -13,9 +13,10 @@ from patron.kit.timeutil import business_date
 from patron.ledger import queries
 from patron.mall import lottery, redemptions
 from patron.mall import service as mall
+from patron.risk.service import RiskHold
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
-from patron.web.portal import common
+from patron.web.portal import common, risk_check
 from patron.web.portal.mall import FALLBACK, MESSAGES
 
 router = page_router(PORTAL_PREFIX)
@@ -127,6 +128,8 @@ def flash_redeem(
     )
     try:
         r, _gift = redemptions.redeem(session, ctx, member, req)
+    except RiskHold as hold:
+        return risk_check.held(request, member, hold)
     except PatronError as exc:
         message = LOTTERY_MESSAGES.get(exc.code, FALLBACK)
         return _flash_page(request, viewer, error=message, status=max(exc.status, 400))

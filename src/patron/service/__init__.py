@@ -1,0 +1,1 @@
+"""The service desk: tickets with SLA targets, points disputes, a knowledge base and surveys."""
