@@ -40,6 +40,9 @@ ENTITY_TYPES: Final = (
     "mall_lottery",
     "mall_redemption",
     "referral",
+    "message_template",
+    "message",
+    "journey",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -109,6 +112,13 @@ ACTIONS: Final = (
     "referral.pending",
     "referral.refused",
     "referral.rewarded",
+    "message_template.save",
+    "message.retry",
+    "message.send_campaign",
+    "journey.create",
+    "journey.change",
+    "journey.pause",
+    "journey.resume",
 )
 
 

@@ -16,10 +16,18 @@ def default_tasks(
     from patron.analytics import jobs as analytics_jobs
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
+    from patron.journeys import runner as journeys
     from patron.ledger import jobs as ledger_jobs
+    from patron.messaging import channels, delivery
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
+    sender = delivery.Sender(
+        channels=channels.from_settings(settings),
+        cipher=cipher,
+        link_key=settings.keys()["token_key"],
+        base_url=settings.public_base_url,
+    )
     return [
         Task(
             "webhooks",
@@ -44,4 +52,7 @@ def default_tasks(
             15 * 60,
             lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
         ),
+        # Journeys enter and move members; welcome messages go out within the hour.
+        Task("journeys", 60 * 60, lambda: journeys.run_job(db, clock.now(), tz)),
+        Task("messages", 30, lambda: delivery.drain(db, sender, now=clock.now(), tz=tz)),
     ]

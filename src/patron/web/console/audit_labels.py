@@ -40,6 +40,9 @@ ENTITY_LABELS: Final = {
     "mall_lottery": N_("Lottery pool"),
     "mall_redemption": N_("Gift redemption"),
     "referral": N_("Referral"),
+    "message_template": N_("Message template"),
+    "message": N_("Message"),
+    "journey": N_("Journey"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -108,6 +111,13 @@ ACTION_LABELS: Final = {
     "referral.pending": N_("Referral recorded"),
     "referral.refused": N_("Referral refused"),
     "referral.rewarded": N_("Referral rewarded"),
+    "message_template.save": N_("Message template saved"),
+    "message.retry": N_("Message queued again"),
+    "message.send_campaign": N_("Campaign message sent"),
+    "journey.create": N_("Journey created"),
+    "journey.change": N_("Journey changed"),
+    "journey.pause": N_("Journey paused"),
+    "journey.resume": N_("Journey resumed"),
 }
 
 
