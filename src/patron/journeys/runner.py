@@ -192,8 +192,7 @@ def enter(session: Session, journey: Journey, now: datetime, tz: ZoneInfo) -> in
         )
         .on_conflict_do_nothing(index_elements=["journey_id", "member_id", "entry_key"])
     )
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(session.execute(stmt.returning(JourneyEntry.id)).all())
 
 
 # ---- steps ---------------------------------------------------------------------------------
