@@ -47,7 +47,7 @@ def fake_server() -> Iterator[Callable[[Handler], str]]:
                 self.end_headers()
                 self.wfile.write(raw)
 
-            do_GET = do_POST = _go  # noqa: N815
+            do_GET = do_POST = _go
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -228,8 +228,8 @@ def advance(
     if not rows:
         return False
     groups: dict[tuple[int, int, int], list[Due]] = defaultdict(list)
-    for eid, jid, ver, step, mid, key in rows:
-        groups[(jid, ver, step)].append(Due(eid, mid, key))
+    for eid, jid, ver, at, mid, key in rows:
+        groups[(jid, ver, at)].append(Due(eid, mid, key))
     versions = _versions(session, {(jid, ver) for jid, ver, _ in groups})
     journeys = {
         j.id: j

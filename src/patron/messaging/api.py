@@ -103,7 +103,7 @@ def put_template(
         code,
         name=body.name,
         texts={k: v.model_dump() for k, v in body.texts.items()},
-        provider_codes=dict(body.provider_codes),
+        provider_codes={str(k): v for k, v in body.provider_codes.items()},
         now=clock.now(),
     )
     return _tpl(tpl)

@@ -175,12 +175,12 @@ def _claim(
         )
     }
     consented: dict[int, set[str]] = defaultdict(set)
-    for mid, ch in session.execute(
+    for mid, granted_on in session.execute(
         select(MemberConsent.member_id, MemberConsent.channel).where(
             MemberConsent.member_id.in_(member_ids), MemberConsent.granted.is_(True)
         )
     ):
-        consented[mid].add(ch)
+        consented[mid].add(granted_on)
     evidence = {
         (mid, ch): (eid, at)
         for mid, ch, eid, at in session.execute(
@@ -223,7 +223,7 @@ def _claim(
     )
     room = {
         ch: settings.rate_per_minute.get(ch, 0) - int(recent.get(ch, 0)) for ch in domain.CHANNELS
-    }  # type: ignore[call-overload]
+    }
     codes = _provider_codes(session, {m.template_code for m in msgs})
     available = set(sender.channels)
     updates: list[dict[str, Any]] = []
@@ -248,9 +248,9 @@ def _claim(
             report.suppressed += 1
             continue
         reachable = {"sms"} | ({"email"} if p.email_enc else set())
-        reachable |= {ch for ch in ("wechat", "push") if (m.member_id, ch) in addresses}
+        reachable |= {c for c in ("wechat", "push") if (m.member_id, c) in addresses}
         template_codes = codes.get(m.template_code, {})
-        usable = {ch for ch in available if _usable(sender.channels[ch], ch, template_codes)}
+        usable = {c for c in available if _usable(sender.channels[c], c, template_codes)}
         order = domain.channel_order(p.preferred_channel, settings.fallback)
         ch = domain.choose_channel(order, consented[m.member_id], reachable, usable)
         if ch is None:
@@ -325,7 +325,7 @@ def _outgoing(
     if ch == "sms":
         address = sender.cipher.decrypt(p.phone_enc, PHONE_CTX)
     elif ch == "email":
-        address = sender.cipher.decrypt(p.email_enc, EMAIL_CTX)
+        address = sender.cipher.decrypt(p.email_enc, EMAIL_CTX) if p.email_enc else ""
     else:
         address = addresses[(m.member_id, ch)]
     unsub = links.unsubscribe_url(sender.base_url, sender.link_key, m.id)

@@ -33,6 +33,10 @@ _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _URL = re.compile(r"https?://[^\s<>\"'{}]+")
 
 
+DEFAULT_FALLBACK: Final[tuple[Channel, ...]] = ("wechat", "push", "sms", "email")
+DEFAULT_RATES: Final[dict[Channel, int]] = {"sms": 300, "email": 1200, "push": 3000, "wechat": 1000}
+
+
 class MessagingSettings(BaseModel):
     """Operator settings (program section ``messaging``)."""
 
@@ -48,11 +52,9 @@ class MessagingSettings(BaseModel):
     #: What happens to a message over a cap: wait for the next day/week, or drop it.
     over_cap: Literal["defer", "drop"] = "defer"
     #: Channels tried after the member's preferred one, in this order.
-    fallback: list[Channel] = Field(default_factory=lambda: ["wechat", "push", "sms", "email"])
+    fallback: list[Channel] = Field(default_factory=lambda: list(DEFAULT_FALLBACK))
     #: Sends per minute each provider accepts (the queue holds the rest back).
-    rate_per_minute: dict[Channel, StrictInt] = Field(
-        default_factory=lambda: {"sms": 300, "email": 1200, "push": 3000, "wechat": 1000}
-    )
+    rate_per_minute: dict[Channel, StrictInt] = Field(default_factory=lambda: dict(DEFAULT_RATES))
     #: Attempts before a message becomes a dead letter.
     max_attempts: StrictInt = Field(default=5, ge=1, le=20)
     #: A purchase within this many days of a click counts as a conversion of the message.
@@ -114,7 +116,7 @@ def replace_links(text: str, short: dict[str, str]) -> str:
 
 def pick_locale(wanted: str | None, available: list[str]) -> str:
     if wanted in available:
-        return wanted  # type: ignore[return-value]
+        return wanted
     return "zh-CN" if "zh-CN" in available else available[0]
 
 
