@@ -21,6 +21,7 @@ DOMAIN_CHECKS: tuple[str, ...] = (
     "patron.mall.check:run_check",
     "patron.coupons.check:run_check",
     "patron.campaigns.check:run_check",
+    "patron.journeys.check:run_check",
 )
 
 

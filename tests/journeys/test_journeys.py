@@ -213,3 +213,37 @@ def test_points_step_statement_budget(database, clock, client, setup, make_membe
     assert log.count <= 12 + per_member * 6, log.report()
     assert _count(database, PointsPosting, PointsPosting.source_type == "journey") == 6
     assert _count(database, JourneyPathStep) == 6
+
+
+def test_patron_check_sees_journey_points_and_messages_changed_behind_the_services(
+    database, clock, client, setup, make_member
+):
+    from sqlalchemy import update
+
+    from patron.checks import run_all
+    from patron.messaging.models import Message as Msg
+
+    _journey(
+        client,
+        setup,
+        steps=[{"kind": "points", "points": 10}, {"kind": "send", "template": "welcome"}],
+    )
+    make_member(consents={"sms": True})
+    _run(database, clock)
+    with database.unit_of_work() as s:
+        # A sent message, as the sender leaves it, is clean.
+        from patron.members.models import ConsentEvent
+
+        event = s.scalar(select(ConsentEvent.id).where(ConsentEvent.channel == "sms"))
+        s.execute(
+            update(Msg).values(
+                status="sent", channel="sms", sent_at=clock.now(), consent_event_id=event
+            )
+        )
+        assert run_all(s) == []
+        s.execute(update(JourneyPathStep).where(JourneyPathStep.kind == "points").values(ref="0"))
+        s.execute(update(Msg).values(consent_event_id=None))
+        found = run_all(s)
+    assert any("made by a journey no path records" in v for v in found), found
+    assert any("records points at step 1 with no such posting" in v for v in found), found
+    assert any("without a recorded consent" in v for v in found), found
