@@ -445,7 +445,7 @@ def _extra_values(
             )
             .group_by(PointsLot.member_id)
         ):
-            out[mid] = {"expiring_points": f"{int(pts or 0):,}", "expiry_date": str(first)[:10]}
+            out[mid] = {"expiringPoints": f"{int(pts or 0):,}", "expiryDate": str(first)[:10]}
     return out
 
 

@@ -334,13 +334,13 @@ def _outgoing(
         for i, url in enumerate(m.links)
     }
     body = domain.replace_links(m.body, short)
-    if "{{" in body and "unsubscribe_url" in body:
-        body = domain.render(body, {"unsubscribe_url": unsub})
+    if "{{" in body and "unsubscribeUrl" in body:
+        body = domain.render(body, {"unsubscribeUrl": unsub})
     elif ch in ("email", "sms"):
         body = f"{body}\n\n{'退订' if m.locale == 'zh-CN' else 'Unsubscribe'}: {unsub}"
     params = {k: str(v) for k, v in (m.params or {}).items()}
-    if "unsubscribe_url" in params:
-        params["unsubscribe_url"] = unsub
+    if "unsubscribeUrl" in params:
+        params["unsubscribeUrl"] = unsub
     return Outgoing(
         message_id=m.id,
         member_no=p.member_no,

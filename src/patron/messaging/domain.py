@@ -17,18 +17,19 @@ LOCALES: Final = ("zh-CN", "en")
 Channel = Literal["sms", "email", "push", "wechat"]
 
 #: Variables a template may use; each is filled per member when the message is queued
-#: (``unsubscribe_url`` when it is sent, as it names the message).
+#: (``unsubscribeUrl`` when it is sent, as it names the message). camelCase, as providers'
+#: own templates (Aliyun ``${name}``, WeChat data keys) name them.
 VARIABLES: Final[dict[str, str]] = {
     "name": "the member's name (or a greeting word when unknown)",
-    "member_no": "the member number",
+    "memberNo": "the member number",
     "points": "the available points balance",
     "tier": "the tier name",
-    "expiring_points": "points that expire within the reminder window",
-    "expiry_date": "the date those points expire",
+    "expiringPoints": "points that expire within the reminder window",
+    "expiryDate": "the date those points expire",
     "coupon": "the name of the coupon a journey issued",
-    "unsubscribe_url": "the link that withdraws consent for this channel",
+    "unsubscribeUrl": "the link that withdraws consent for this channel",
 }
-SEND_TIME_VARIABLES: Final = frozenset({"unsubscribe_url"})
+SEND_TIME_VARIABLES: Final = frozenset({"unsubscribeUrl"})
 _VAR = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _URL = re.compile(r"https?://[^\s<>\"'{}]+")
 

@@ -136,13 +136,13 @@ def put_template(
 
 SAMPLE_VALUES = {
     "name": "王小明",
-    "member_no": "M000000123",
+    "memberNo": "M000000123",
     "points": "2,350",
     "tier": "Gold",
-    "expiring_points": "500",
-    "expiry_date": "2026-12-31",
+    "expiringPoints": "500",
+    "expiryDate": "2026-12-31",
     "coupon": "¥20 off ¥200",
-    "unsubscribe_url": "https://example.com/m/u/…",
+    "unsubscribeUrl": "https://example.com/m/u/…",
 }
 
 
@@ -208,7 +208,7 @@ def member_values(session: Session, member_ids: Sequence[int]) -> dict[int, dict
         for mid, no, name, points, tier in rows:
             out[mid] = {
                 "name": name or "会员",
-                "member_no": no,
+                "memberNo": no,
                 "points": f"{points or 0:,}",
                 "tier": tier or "",
             }
@@ -233,7 +233,7 @@ def enqueue(
     loc = domain.pick_locale(locale, list(tpl.texts))
     text = tpl.texts[loc]
     values = member_values(session, sorted({d.member_id for d in drafts}))
-    used = [v for v in tpl.variables if v not in domain.SEND_TIME_VARIABLES]
+    used = list(tpl.variables)  # the send-time ones are filled when sent
     rows = []
     for d in drafts:
         v = {**values.get(d.member_id, {}), **d.extra}
