@@ -42,15 +42,6 @@ TRIGGER_LABELS: Final = {
     "after_service": N_("After a visit (satisfaction survey)"),
 }
 STATUS_LABELS: Final = {"active": N_("Running"), "paused": N_("Paused")}
-OUTCOME_WORDS: Final = {
-    "queued": N_("queued"),
-    "sent": N_("sent"),
-    "delivered": N_("delivered"),
-    "failed": N_("not delivered"),
-    "dead": N_("could not be sent"),
-    "suppressed": N_("not sent: no consent or no address"),
-    "dropped": N_("dropped: over the frequency cap"),
-}
 ERROR_WORDS: Final = {
     "connect_error": N_("The provider could not be reached."),
     "timeout": N_("The provider did not answer in time."),
