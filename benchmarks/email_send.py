@@ -51,7 +51,7 @@ class Sink:
         self.lock = threading.Lock()
         self.parser = BytesHeaderParser()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: ARG002
         msg_id = self.parser.parsebytes(envelope.content)["X-Patron-Message"]
         with self.lock:
             self.ids[str(msg_id)] += 1
@@ -81,7 +81,13 @@ def fill(db: Database, cipher: FieldCipher, n: int) -> list[int]:
         s.execute(
             insert(MemberConsent),
             [
-                {"member_id": i, "channel": "email", "granted": True, "updated_at": NOW, "source": "bench"}
+                {
+                    "member_id": i,
+                    "channel": "email",
+                    "granted": True,
+                    "updated_at": NOW,
+                    "source": "bench",
+                }
                 for i in range(1, n + 1)
             ],
         )
@@ -105,7 +111,12 @@ def fill(db: Database, cipher: FieldCipher, n: int) -> list[int]:
             actor,
             "news",
             name="News",
-            texts={"zh-CN": {"subject": "新品", "body": "{{name}}，新品上市：https://shop.example.com/new"}},
+            texts={
+                "zh-CN": {
+                    "subject": "新品",
+                    "body": "{{name}}，新品上市：https://shop.example.com/new",
+                }
+            },
             provider_codes={},
             now=NOW,
         )

@@ -198,7 +198,7 @@ def test_clicks_are_counted_and_unsubscribe_withdraws_that_channel(
     client.get(click, follow_redirects=False)
     assert client.get(click[:-3] + "xyz", follow_redirects=False).status_code == 404  # forged
     page = client.get(unsub)
-    assert page.status_code == 200 and "email" in page.text
+    assert page.status_code == 200 and "不再通过电子邮件接收营销信息" in page.text
     token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
     done = client.post(unsub, data={"csrf_token": token})
     assert done.status_code == 200 and 'id="unsubscribed"' in done.text

@@ -266,10 +266,10 @@ def advance(
         report.steps += len(entries)
         report.per_journey[journey.code] = report.per_journey.get(journey.code, 0) + len(entries)
     if path:
-        stmt = _insert(session)(JourneyPathStep).on_conflict_do_nothing(
+        stmt = _insert(session)(JourneyPathStep.__table__).on_conflict_do_nothing(
             index_elements=["entry_id", "step"]
         )
-        session.execute(stmt, path)
+        session.connection().execute(stmt, path)
     session.execute(update(JourneyEntry), moves)
     report.finished += sum(1 for m in moves if m["status"] != "active")
     return True
@@ -418,10 +418,10 @@ def _tag(session: Session, name: str, member_ids: list[int], now: datetime) -> i
         {"member_id": m, "tag_id": tag_id, "created_at": now, "created_by": "journeys"}
         for m in sorted(set(member_ids))
     ]
-    stmt = _insert(session)(MemberTag).on_conflict_do_nothing(
+    stmt = _insert(session)(MemberTag.__table__).on_conflict_do_nothing(
         index_elements=["member_id", "tag_id"]
     )
-    session.execute(stmt, rows)
+    session.connection().execute(stmt, rows)
     return len(rows)
 
 

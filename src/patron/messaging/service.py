@@ -258,12 +258,24 @@ def enqueue(
                 "created_at": now,
             }
         )
-    insert = _insert(session)
+    # Keys queued before are skipped up front (one read per chunk), so the insert needs no
+    # RETURNING and goes as a plain executemany; ON CONFLICT still guards a concurrent run.
+    stmt = _insert(session)(Message.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    conn = session.connection()
     queued = 0
     for start in range(0, len(rows), CHUNK):
-        stmt = insert(Message).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = session.execute(stmt.returning(Message.id), rows[start : start + CHUNK])
-        queued += len(result.all())
+        chunk = rows[start : start + CHUNK]
+        seen = set(
+            session.scalars(
+                select(Message.dedupe_key).where(
+                    Message.dedupe_key.in_([r["dedupe_key"] for r in chunk])
+                )
+            )
+        )
+        fresh = [r for r in chunk if r["dedupe_key"] not in seen]
+        if fresh:
+            conn.execute(stmt, fresh)
+            queued += len(fresh)
     return queued
 
 
