@@ -217,3 +217,103 @@ def test_clicks_are_counted_and_unsubscribe_withdraws_that_channel(
         "/api/v1/messaging/report?kind=campaign", headers=auth_headers("admin")
     ).json()
     assert report[0]["clicked"] == 1 and report[0]["unsubscribed"] == 1 and report[0]["sent"] == 1
+
+
+class _Recorder:
+    """A channel that accepts everything and answers a provider id."""
+
+    name = "sms"
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send_batch(self, messages: Any) -> list[Any]:
+        self.sent.extend(messages)
+        return [f"prov-{m.message_id}" for m in messages]
+
+
+def test_signed_delivery_reports_mark_messages_delivered(
+    database, clock, template, make_member, make_sender
+):
+    import json
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from patron.app import create_app
+    from patron.webhooks.service import sign
+    from tests.conftest import make_settings
+
+    app = create_app(
+        make_settings(database, messaging_callback_secret="cb-secret"), database, clock
+    )
+    template()
+    no = make_member(consents={"sms": True})
+    _queue(database, clock, "hello", _ids(database, no))
+    channel = _Recorder()
+    assert drain(database, make_sender({"sms": channel}), now=clock.now(), tz=TZ).sent == 1
+    [msg] = _messages(database)
+    assert channel.sent[0].address == "+8613900000000" and msg.provider_id == f"prov-{msg.id}"
+    body = json.dumps([{"provider_id": msg.provider_id, "status": "delivered"}]).encode()
+    with TestClient(app) as c:
+        url = "/api/v1/messaging/callbacks/sms"
+        forged = c.post(url, content=body, headers={"X-Patron-Signature": "t=1,v1=00"})
+        assert forged.status_code == 401
+        assert _messages(database)[0].status == "sent"
+        signed = sign("cb-secret", int(time.time()), body)
+        ok = c.post(url, content=body, headers={"X-Patron-Signature": signed})
+        assert ok.status_code == 200 and ok.json() == {"updated": 1}
+    [msg] = _messages(database)
+    assert msg.status == "delivered" and msg.delivered_at is not None
+
+
+def test_unknown_template_variables_are_refused_at_save(client, auth_headers):
+    resp = client.put(
+        "/api/v1/message-templates/bad",
+        json={"name": "Bad", "texts": {"en": {"body": "Hi {{nickname}} {{name}}"}}},
+        headers=auth_headers("admin"),
+    )
+    assert resp.status_code == 422
+    err = resp.json()["error"]
+    assert err["code"] == "message_template_variable" and err["details"]["unknown"] == ["nickname"]
+    assert client.get("/api/v1/message-templates", headers=auth_headers("admin")).json() == []
+
+
+def test_workers_sharing_the_queue_send_each_message_once(
+    database, clock, template, make_member, make_sender
+):
+    """PostgreSQL: several senders claim with SKIP LOCKED; none sends a message another took."""
+    import threading
+
+    import pytest
+
+    if database.dialect != "postgresql":
+        pytest.skip("concurrent workers share the queue on PostgreSQL")
+    template()
+    nos = [make_member(consents={"sms": True}) for _ in range(30)]
+    _queue(database, clock, "hello", _ids(database, *nos))
+    channel = _Recorder()
+    lock = threading.Lock()
+    original = channel.send_batch
+
+    def send_batch(messages: Any) -> list[Any]:
+        with lock:
+            return original(messages)
+
+    channel.send_batch = send_batch  # type: ignore[method-assign]
+    sender = make_sender({"sms": channel})
+    barrier = threading.Barrier(3)
+
+    def work() -> None:
+        barrier.wait()
+        while send_due(database, sender, now=clock.now(), tz=TZ, limit=4).sent:
+            pass
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [m.message_id for m in channel.sent]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    assert {m.status for m in _messages(database)} == {"sent"}
