@@ -198,3 +198,15 @@ def test_push_posts_a_signed_message_to_the_gateway(fake_server):
     assert got[0]["address"] == "device-1" and got[0]["body"] == "Hello"
     bad = WebhookPushChannel(url + "/push", "other").send_batch([_msg()])[0]
     assert isinstance(bad, ChannelError) and bad.kind == "http_401" and not bad.retryable
+
+
+def test_smtp_sends_a_batch_over_parallel_sessions_and_answers_in_order(smtp):
+    from patron.messaging.channels import SmtpEmailChannel
+
+    sink, port = smtp
+    ch = SmtpEmailChannel("127.0.0.1", port, sender="shop@example.com", connections=3)
+    msgs = [_msg(message_id=i, address=f"m{i}@example.com") for i in range(1, 11)]
+    results = ch.send_batch(msgs)
+    assert all(isinstance(r, str) for r in results)
+    assert [int(str(r).split("patron")[1].split("@")[0]) for r in results] == list(range(1, 11))
+    assert sorted(m["To"] for m in sink.received) == sorted(m.address for m in msgs)

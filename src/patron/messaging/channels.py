@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -93,11 +94,28 @@ class SmtpEmailChannel:
         starttls: bool = False,
         username: str | None = None,
         password: str | None = None,
+        connections: int = 4,
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
+        self.connections = max(1, connections)
         self.starttls, self.username, self.password = starttls, username, password
 
     def send_batch(self, messages: Sequence[Outgoing]) -> list[Result]:
+        """Up to ``connections`` SMTP sessions in parallel, each sending its share in order:
+        a message costs several round trips, so one session waits on the server most of
+        the time."""
+        if len(messages) < 2 * self.connections:
+            return self._session(messages)
+        shares = [list(messages[i :: self.connections]) for i in range(self.connections)]
+        with ThreadPoolExecutor(self.connections, thread_name_prefix="smtp") as pool:
+            done = list(pool.map(self._session, shares))
+        out: list[Result] = [ChannelError("smtp_error", retryable=True)] * len(messages)
+        for i, results in enumerate(done):
+            for j, res in enumerate(results):
+                out[i + j * self.connections] = res
+        return out
+
+    def _session(self, messages: Sequence[Outgoing]) -> list[Result]:
         if not messages:
             return []
         try:
