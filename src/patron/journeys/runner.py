@@ -32,6 +32,7 @@ from patron.context import build
 from patron.coupons import service as coupons
 from patron.coupons.domain import Reason
 from patron.db import Database, UTCDateTime
+from patron.errors import PatronError
 from patron.journeys import domain
 from patron.journeys.models import Journey, JourneyEntry, JourneyPathStep, JourneyVersion
 from patron.kit.timeutil import business_date
@@ -370,8 +371,8 @@ def _run_step(
                     reason=reason,
                     key=issue_key,
                 )
-            except Exception as exc:  # paused or removed template: recorded on the path
-                code = getattr(exc, "code", "refused")
+            except PatronError as exc:  # a paused or removed template: recorded on the path
+                code = exc.code
                 out.update({e.id: (f"refused:{code}"[:32], None, True) for e in group})
                 continue
             issued = {c.member_id: c.code for c in got.issued}
