@@ -399,6 +399,8 @@ class JobName(StrEnum):
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
+    journeys = "journeys"
+    messages = "messages"
 
 
 @jobs_app.command("run")
@@ -450,6 +452,22 @@ def jobs_run(
         else:
             with db.unit_of_work() as session:
                 result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
+    elif job is JobName.journeys:
+        from patron.journeys.runner import run_job
+
+        result = run_job(db, now, tz)
+    elif job is JobName.messages:
+        # Several processes may run this at once on PostgreSQL: they share the queue.
+        from patron.messaging import channels, delivery
+
+        keys = settings.keys()
+        sender = delivery.Sender(
+            channels=channels.from_settings(settings),
+            cipher=FieldCipher(keys["data_key"], keys["index_key"]),
+            link_key=keys["token_key"],
+            base_url=settings.public_base_url,
+        )
+        result = delivery.drain(db, sender, now=now, tz=tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(
