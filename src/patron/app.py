@@ -216,11 +216,13 @@ def create_app(
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
     from patron.coupons.api import router as coupons_router
+    from patron.journeys.api import router as journeys_router
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
     from patron.mall.api import router as mall_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
+    from patron.messaging.api import router as messaging_router
     from patron.ops.api import router as ops_router
     from patron.orders.api import router as orders_router
     from patron.risk.api import router as risk_router
@@ -233,6 +235,7 @@ def create_app(
     from patron.web.assets import router as assets_router
     from patron.web.console import router as console_router
     from patron.web.health import router as health_router
+    from patron.web.links import router as links_router
     from patron.web.portal import router as portal_router
     from patron.webhooks.api import events_router
     from patron.webhooks.api import router as webhooks_router
@@ -264,6 +267,9 @@ def create_app(
         recall_router,
         member_events_router,
         milestones_router,
+        messaging_router,
+        journeys_router,
+        links_router,
         webhooks_router,
         events_router,
         assets_router,

@@ -23,6 +23,7 @@ DOMAIN_CHECKS: tuple[str, ...] = (
     "patron.campaigns.check:run_check",
     "patron.segments.check:run_check",
     "patron.service.check:run_check",
+    "patron.journeys.check:run_check",
 )
 
 

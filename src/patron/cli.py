@@ -433,6 +433,8 @@ class JobName(StrEnum):
     sla_breaches = "sla-breaches"
     risk_flags = "risk-flags"
     retention = "retention"
+    journeys = "journeys"
+    messages = "messages"
 
 
 @jobs_app.command("run")
@@ -516,6 +518,22 @@ def jobs_run(
         keys = settings.keys()
         cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
         result = {"flagged": run_flags(db, cipher, now)}
+    elif job is JobName.journeys:
+        from patron.journeys.runner import run_job
+
+        result = run_job(db, now, tz)
+    elif job is JobName.messages:
+        # Several processes may run this at once on PostgreSQL: they share the queue.
+        from patron.messaging import channels, delivery
+
+        keys = settings.keys()
+        sender = delivery.Sender(
+            channels=channels.from_settings(settings),
+            cipher=FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
+            link_key=keys["token_key"],
+            base_url=settings.public_base_url,
+        )
+        result = delivery.drain(db, sender, now=now, tz=tz)
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

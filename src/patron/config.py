@@ -92,6 +92,31 @@ class Settings(BaseSettings):
     backup_dir: Path = Path("var/backups")
     # Outcome of the last backup, drill and check on this host, read by /metrics.
     status_dir: Path = Path("var/status")
+    # Messaging (docs/messaging.md). Links in messages (clicks, unsubscribe) start with this
+    # address, the one members reach the server at.
+    public_base_url: str = "http://127.0.0.1:8000"
+    # Email over SMTP; unset host: no email channel.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Patron <no-reply@example.com>"
+    # SMS: "demo" logs messages (never in production); "aliyun" sends through Aliyun SMS.
+    sms_provider: Literal["demo", "aliyun", "none"] = "demo"
+    aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: SecretStr | None = None
+    aliyun_sms_sign_name: str = ""
+    # WeChat subscribe messages (official account / mini-program credentials).
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    # App push: each message is POSTed, signed, to the app's push gateway.
+    push_webhook_url: str | None = None
+    push_webhook_secret: SecretStr | None = None
+    # Providers sign delivery status callbacks with this secret (X-Patron-Signature).
+    messaging_callback_secret: SecretStr | None = None
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod

@@ -46,6 +46,9 @@ ENTITY_TYPES: Final = (
     "kb_article",
     "risk_review",
     "erasure_request",
+    "message_template",
+    "message",
+    "journey",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -130,6 +133,13 @@ ACTIONS: Final = (
     "risk.step_up_verified",
     "privacy.erasure_complete",
     "privacy.erasure_reject",
+    "message_template.save",
+    "message.retry",
+    "message.send_campaign",
+    "journey.create",
+    "journey.change",
+    "journey.pause",
+    "journey.resume",
 )
 
 

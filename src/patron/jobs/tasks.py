@@ -18,7 +18,9 @@ def default_tasks(
     from patron.analytics import jobs as analytics_jobs
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
+    from patron.journeys import runner as journeys
     from patron.ledger import jobs as ledger_jobs
+    from patron.messaging import channels, delivery
     from patron.privacy import retention
     from patron.risk import jobs as risk_jobs
     from patron.segments import jobs as segment_jobs
@@ -26,6 +28,12 @@ def default_tasks(
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
+    sender = delivery.Sender(
+        channels=channels.from_settings(settings),
+        cipher=cipher,
+        link_key=settings.keys()["token_key"],
+        base_url=settings.public_base_url,
+    )
     return [
         Task(
             "webhooks",
@@ -70,4 +78,7 @@ def default_tasks(
             "lifecycle_stages", 24 * 60 * 60, lambda: segment_jobs.run_stages(db, clock.now(), tz)
         ),
         Task("recall_packs", 60 * 60, lambda: campaign_jobs.run_recall(db, clock.now(), tz)),
+        # Journeys enter and move members; welcome messages go out within the hour.
+        Task("journeys", 60 * 60, lambda: journeys.run_job(db, clock.now(), tz)),
+        Task("messages", 30, lambda: delivery.drain(db, sender, now=clock.now(), tz=tz)),
     ]

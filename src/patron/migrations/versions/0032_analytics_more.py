@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0032_analytics_more"
-down_revision = "0030_tags"
+down_revision = "0031_journeys"
 branch_labels = None
 depends_on = None
 

@@ -47,6 +47,9 @@ ENTITY_LABELS: Final = {
     "kb_article": N_("Help article"),
     "risk_review": N_("Risk review"),
     "erasure_request": N_("Erasure request"),
+    "message_template": N_("Message template"),
+    "message": N_("Message"),
+    "journey": N_("Journey"),
 }
 ACTION_LABELS: Final = {
     "member.register": N_("Member registered"),
@@ -130,6 +133,13 @@ ACTION_LABELS: Final = {
     "risk.step_up_verified": N_("Redemption confirmed by SMS code"),
     "privacy.erasure_complete": N_("Member's data erased"),
     "privacy.erasure_reject": N_("Erasure request rejected"),
+    "message_template.save": N_("Message template saved"),
+    "message.retry": N_("Message queued again"),
+    "message.send_campaign": N_("Campaign message sent"),
+    "journey.create": N_("Journey created"),
+    "journey.change": N_("Journey changed"),
+    "journey.pause": N_("Journey paused"),
+    "journey.resume": N_("Journey resumed"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Journeys: triggers that enter members, steps they walk through, their recorded paths."""

@@ -1,0 +1,1 @@
+"""Messages to members: channels, templates, the durable send queue and delivery."""
