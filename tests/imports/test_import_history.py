@@ -17,7 +17,13 @@ from patron.imports.importers import OrderImporter
 from patron.imports.runner import run_import
 from patron.ledger import domain as ledger_domain
 from patron.ledger.check import run_check
-from patron.ledger.models import GrowthPosting, PointsAccount, PointsLot, PointsPosting
+from patron.ledger.models import (
+    GrowthPosting,
+    PointsAccount,
+    PointsAllocation,
+    PointsLot,
+    PointsPosting,
+)
 from patron.members.models import Member
 from patron.orders import writer
 from patron.orders.models import Order
@@ -90,6 +96,58 @@ def test_an_imported_lot_expires_by_the_policy_counted_from_the_order(
         account = s.get(PointsAccount, mid)
         assert account is not None
         assert (account.available, account.lifetime_expired) == (0, lot.amount)
+        assert run_check(s, now=NOW) == []
+
+
+def test_past_due_imported_lots_expire_at_once_with_one_posting_per_member(
+    app, database, shop, make_member, tmp_path
+):
+    first, second = make_member(), make_member()
+    old = datetime(2024, 6, 1, 10, 0, tzinfo=TZ)  # every lot below is past its expiry
+    rows = [
+        ("X1", first, old, "BEA-1", 1),
+        ("X2", second, old + timedelta(days=1), "FRE-1", 2),
+        ("X3", first, old + timedelta(days=2), "BEA-1", 2),
+        ("X4", first, old + timedelta(days=3), "FRE-1", 1),
+    ]
+    report = _import(app, database, tmp_path, rows)
+    assert (report.imported, report.rejected) == (4, 0)
+    with database.unit_of_work() as s:
+        for no, n_lots in ((first, 3), (second, 1)):
+            mid = _member_id(s, no)
+            lots = list(s.scalars(select(PointsLot).where(PointsLot.member_id == mid)))
+            assert len(lots) == n_lots
+            assert all(lot.remaining == 0 and lot.expires_at <= NOW for lot in lots)
+            expiries = list(
+                s.scalars(
+                    select(PointsPosting).where(
+                        PointsPosting.member_id == mid, PointsPosting.kind == "expire"
+                    )
+                )
+            )
+            total = sum(lot.amount for lot in lots)
+            assert [p.available_delta for p in expiries] == [-total]
+            allocated = s.execute(
+                select(PointsAllocation.lot_id, PointsAllocation.amount).where(
+                    PointsAllocation.posting_id == expiries[0].id
+                )
+            ).all()
+            assert sorted(allocated) == sorted((lot.id, lot.amount) for lot in lots)
+            account = s.get(PointsAccount, mid)
+            assert account is not None
+            assert (account.available, account.lifetime_earned, account.lifetime_expired) == (
+                0,
+                total,
+                total,
+            )
+            expired_events = list(
+                s.scalars(
+                    select(WebhookEvent.event_type).where(
+                        WebhookEvent.member_no == no, WebhookEvent.event_type == "points.expired"
+                    )
+                )
+            )
+            assert len(expired_events) == 1
         assert run_check(s, now=NOW) == []
 
 

@@ -8,8 +8,9 @@ forward (so the first-purchase bonus, daily caps, budgets and a tier reached mid
 they would order by order), then written with one statement per kind of row.
 
 Imported history is dated at the order: a lot's expiry counts from the order's time (a lot that
-is already past it expires at once, after the batch), growth is effective then and counts in the
-order's qualification window, and each tier step is a history row of its own.
+is already past it expires at once, with one expiry posting per member of the batch), growth is
+effective then and counts in the order's qualification window, and each tier step is a history
+row of its own.
 
 Members whose ledger needs settling (points debt, pending points or lots due), orders paying with
 points, repeated order ids, orders whose posting keys another path already used, and programs
@@ -31,7 +32,6 @@ from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
 from patron.errors import PatronError
-from patron.ledger import jobs as ledger_jobs
 from patron.ledger import service as ledger
 from patron.ledger.models import GrowthPosting, PointsAccount, PointsHold, PointsLot, PointsPosting
 from patron.members.models import Member
@@ -195,17 +195,8 @@ def write(
         )
         _carry(st, p, used)
         plans.append(p)
-    # 4. the writes
-    writer.write_plans(session, actor, plans)
-    # Lots earned so long ago that they are already past their expiry expire now, set-based as
-    # the expiry job does it (which may also expire due lots of other members between them).
-    expired = sorted(
-        {p.member_id for p in plans if p.lot_expires_at is not None and p.lot_expires_at <= now}
-    )
-    after = expired[0] - 1 if expired else None
-    while after is not None:
-        done = ledger_jobs.expire_batch(session, now, after, 1_000, expired[-1])
-        after = done[0] if done else None
+    # 4. the writes (lots already past their expiry expire in the same write)
+    writer.write_batch(session, actor, plans)
     out.written = len(plans)
     audit.record(
         session,
