@@ -248,7 +248,9 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
     return {i: int(pid) for (i, _), pid in zip(grown, ids, strict=True)}
 
 
-def write_tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> None:
+def write_tiers(
+    session: Session, actor: Principal, plans: Sequence[OrderPlan], *, copy: bool = False
+) -> None:
     moved = [p for p in plans if p.tier_move is not None]
     if not moved:
         return
@@ -261,7 +263,13 @@ def write_tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
         ),
         [rows.tier_row(p) for p in last.values()],
     )
-    session.execute(insert(TierChange), [rows.tier_change_row(actor, p) for p in moved])
+    history = [rows.tier_change_row(actor, p) for p in moved]
+    if copy:
+        from patron.orders import writer_copy
+
+        writer_copy.copy_rows(session, TierChange, history)
+    else:
+        session.execute(insert(TierChange), history)
 
 
 def charge_budgets(session: Session, plans: Sequence[OrderPlan]) -> None:

@@ -151,7 +151,7 @@ def write(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> Non
     _earned(session, plans, expiry.by_member)
     writer.spend_accounts(session, plans)
     grown = _growth(session, plans, sorted(growth_ids))
-    writer.write_tiers(session, actor, plans)
+    writer.write_tiers(session, actor, plans, copy=True)
     writer.charge_budgets(session, plans)
     oids = sorted(order_ids)
     _orders(session, plans, oids, posting_ids)
