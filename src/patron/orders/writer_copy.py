@@ -36,18 +36,18 @@ from patron.webhooks import events
 from patron.webhooks.models import WebhookDelivery, WebhookEvent
 
 # One statement takes every id the batch needs, from each table's own sequence (so rows written
-# later by any other path keep getting fresh ones).
+# later by any other path keep getting fresh ones; the sequences are the SERIAL columns' own).
 _IDS = text(
     """
-    SELECT array(SELECT nextval(pg_get_serial_sequence('points_postings', 'id'))
+    SELECT array(SELECT nextval('points_postings_id_seq')
                  FROM generate_series(1, :postings)),
-           array(SELECT nextval(pg_get_serial_sequence('points_lots', 'id'))
+           array(SELECT nextval('points_lots_id_seq')
                  FROM generate_series(1, :lots)),
-           array(SELECT nextval(pg_get_serial_sequence('growth_postings', 'id'))
+           array(SELECT nextval('growth_postings_id_seq')
                  FROM generate_series(1, :growth)),
-           array(SELECT nextval(pg_get_serial_sequence('orders', 'id'))
+           array(SELECT nextval('orders_id_seq')
                  FROM generate_series(1, :orders)),
-           array(SELECT nextval(pg_get_serial_sequence('webhook_events', 'id'))
+           array(SELECT nextval('webhook_events_id_seq')
                  FROM generate_series(1, :events))
     """
 )
