@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from patron.audit.models import AuditRecord
 from patron.auth.principal import Principal
@@ -149,6 +150,42 @@ def test_past_due_imported_lots_expire_at_once_with_one_posting_per_member(
             )
             assert len(expired_events) == 1
         assert run_check(s, now=NOW) == []
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["batch", "order-by-order"])
+def test_patron_check_reports_an_imported_lot_left_open_past_its_expiry(
+    app, database, shop, make_member, tmp_path, bulk
+):
+    no = make_member()
+    old = datetime(2024, 6, 1, 10, 0, tzinfo=TZ)
+    path = tmp_path / "old.csv"
+    path.write_text(HEADER + f"Y1,{no},,SH001,{old:%Y-%m-%d %H:%M:%S},BEA-1,1,199.00,\n")
+    importer = OrderImporter(
+        app.state.cipher, Principal.system("t"), tz=TZ, now=NOW, source="hist", bulk=bulk
+    )
+    report = run_import(database, importer, path, report_path=tmp_path / "old.err")
+    assert (report.imported, report.rejected) == (1, 0)
+    with database.unit_of_work() as s:
+        mid = _member_id(s, no)
+        [lot] = s.scalars(select(PointsLot).where(PointsLot.member_id == mid))
+        assert lot.remaining == 0  # expired at once, whichever way the order was written
+        assert [
+            k
+            for (k,) in s.execute(
+                select(PointsPosting.kind)
+                .where(PointsPosting.member_id == mid)
+                .order_by(PointsPosting.id)
+            )
+        ] == ["earn", "expire"]
+        assert run_check(s, now=NOW, member_id=mid) == []
+        # the lot left open, as a writer that forgot the expiry would leave it
+        s.execute(update(PointsLot).where(PointsLot.id == lot.id).values(remaining=lot.amount))
+    with database.unit_of_work() as s:
+        found = run_check(s, now=NOW, member_id=mid)
+    assert (
+        f"lot {lot.id} of member {mid} was written already expired and still holds "
+        f"{lot.amount} points"
+    ) in found
 
 
 def test_imported_growth_counts_in_the_order_s_qualification_window(
