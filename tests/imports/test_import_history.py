@@ -26,7 +26,6 @@ from patron.ledger.models import (
     PointsPosting,
 )
 from patron.members.models import Member
-from patron.orders import writer
 from patron.orders.models import Order
 from patron.program import service as program
 from patron.rules.definitions import EarningRules
@@ -308,12 +307,9 @@ def _ledger(s, no):
     }
 
 
-def test_import_and_api_give_identical_ledgers(
-    app, database, client, shop, make_member, tmp_path, monkeypatch
-):
-    # every batch of the import COPYs its lots, lines and payments on PostgreSQL (as batches of
-    # 500 rows or more do), while the API writes each order with one statement
-    monkeypatch.setattr(writer, "COPY_FROM", 1)
+def test_import_and_api_give_identical_ledgers(app, database, client, shop, make_member, tmp_path):
+    # on PostgreSQL every batch of the import takes its ids up front and COPYs every table
+    # (orders.writer_copy), while the API writes each order with one statement (writer_one)
     with database.unit_of_work() as s:
         program.put_section(
             s,
