@@ -169,7 +169,7 @@ def main() -> None:
             OrderImporter(cipher, actor, tz=TZ, now=now),
             opath,
             report_path=tmp / "o.err",
-            batch_size=500,
+            batch_size=2000,  # the importer's default (patron import --batch-size)
             progress=progress,
         )
         t2 = time.perf_counter()

@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from patron.audit.models import AuditRecord
 from patron.auth.principal import Principal
@@ -17,9 +18,14 @@ from patron.imports.importers import OrderImporter
 from patron.imports.runner import run_import
 from patron.ledger import domain as ledger_domain
 from patron.ledger.check import run_check
-from patron.ledger.models import GrowthPosting, PointsAccount, PointsLot, PointsPosting
+from patron.ledger.models import (
+    GrowthPosting,
+    PointsAccount,
+    PointsAllocation,
+    PointsLot,
+    PointsPosting,
+)
 from patron.members.models import Member
-from patron.orders import writer
 from patron.orders.models import Order
 from patron.program import service as program
 from patron.rules.definitions import EarningRules
@@ -91,6 +97,94 @@ def test_an_imported_lot_expires_by_the_policy_counted_from_the_order(
         assert account is not None
         assert (account.available, account.lifetime_expired) == (0, lot.amount)
         assert run_check(s, now=NOW) == []
+
+
+def test_past_due_imported_lots_expire_at_once_with_one_posting_per_member(
+    app, database, shop, make_member, tmp_path
+):
+    first, second = make_member(), make_member()
+    old = datetime(2024, 6, 1, 10, 0, tzinfo=TZ)  # every lot below is past its expiry
+    rows = [
+        ("X1", first, old, "BEA-1", 1),
+        ("X2", second, old + timedelta(days=1), "FRE-1", 2),
+        ("X3", first, old + timedelta(days=2), "BEA-1", 2),
+        ("X4", first, old + timedelta(days=3), "FRE-1", 1),
+    ]
+    report = _import(app, database, tmp_path, rows)
+    assert (report.imported, report.rejected) == (4, 0)
+    with database.unit_of_work() as s:
+        for no, n_lots in ((first, 3), (second, 1)):
+            mid = _member_id(s, no)
+            lots = list(s.scalars(select(PointsLot).where(PointsLot.member_id == mid)))
+            assert len(lots) == n_lots
+            assert all(lot.remaining == 0 and lot.expires_at <= NOW for lot in lots)
+            expiries = list(
+                s.scalars(
+                    select(PointsPosting).where(
+                        PointsPosting.member_id == mid, PointsPosting.kind == "expire"
+                    )
+                )
+            )
+            total = sum(lot.amount for lot in lots)
+            assert [p.available_delta for p in expiries] == [-total]
+            allocated = s.execute(
+                select(PointsAllocation.lot_id, PointsAllocation.amount).where(
+                    PointsAllocation.posting_id == expiries[0].id
+                )
+            ).all()
+            assert sorted(allocated) == sorted((lot.id, lot.amount) for lot in lots)
+            account = s.get(PointsAccount, mid)
+            assert account is not None
+            assert (account.available, account.lifetime_earned, account.lifetime_expired) == (
+                0,
+                total,
+                total,
+            )
+            expired_events = list(
+                s.scalars(
+                    select(WebhookEvent.event_type).where(
+                        WebhookEvent.member_no == no, WebhookEvent.event_type == "points.expired"
+                    )
+                )
+            )
+            assert len(expired_events) == 1
+        assert run_check(s, now=NOW) == []
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["batch", "order-by-order"])
+def test_patron_check_reports_an_imported_lot_left_open_past_its_expiry(
+    app, database, shop, make_member, tmp_path, bulk
+):
+    no = make_member()
+    old = datetime(2024, 6, 1, 10, 0, tzinfo=TZ)
+    path = tmp_path / "old.csv"
+    path.write_text(HEADER + f"Y1,{no},,SH001,{old:%Y-%m-%d %H:%M:%S},BEA-1,1,199.00,\n")
+    importer = OrderImporter(
+        app.state.cipher, Principal.system("t"), tz=TZ, now=NOW, source="hist", bulk=bulk
+    )
+    report = run_import(database, importer, path, report_path=tmp_path / "old.err")
+    assert (report.imported, report.rejected) == (1, 0)
+    with database.unit_of_work() as s:
+        mid = _member_id(s, no)
+        [lot] = s.scalars(select(PointsLot).where(PointsLot.member_id == mid))
+        assert lot.remaining == 0  # expired at once, whichever way the order was written
+        assert [
+            k
+            for (k,) in s.execute(
+                select(PointsPosting.kind)
+                .where(PointsPosting.member_id == mid)
+                .order_by(PointsPosting.id)
+            )
+        ] == ["earn", "expire"]
+        assert run_check(s, now=NOW, member_id=mid) == []
+        # the lot left open, as a writer that forgot the expiry would leave it
+        s.execute(update(PointsLot).where(PointsLot.id == lot.id).values(remaining=lot.amount))
+    with database.unit_of_work() as s:
+        found = run_check(s, now=NOW, member_id=mid)
+    assert (
+        f"lot {lot.id} of member {mid} was written already expired and still holds "
+        f"{lot.amount} points"
+    ) in found
 
 
 def test_imported_growth_counts_in_the_order_s_qualification_window(
@@ -213,12 +307,9 @@ def _ledger(s, no):
     }
 
 
-def test_import_and_api_give_identical_ledgers(
-    app, database, client, shop, make_member, tmp_path, monkeypatch
-):
-    # every batch of the import COPYs its lots, lines and payments on PostgreSQL (as batches of
-    # 500 rows or more do), while the API writes each order with one statement
-    monkeypatch.setattr(writer, "COPY_FROM", 1)
+def test_import_and_api_give_identical_ledgers(app, database, client, shop, make_member, tmp_path):
+    # on PostgreSQL every batch of the import takes its ids up front and COPYs every table
+    # (orders.writer_copy), while the API writes each order with one statement (writer_one)
     with database.unit_of_work() as s:
         program.put_section(
             s,

@@ -8,8 +8,9 @@ forward (so the first-purchase bonus, daily caps, budgets and a tier reached mid
 they would order by order), then written with one statement per kind of row.
 
 Imported history is dated at the order: a lot's expiry counts from the order's time (a lot that
-is already past it expires at once, after the batch), growth is effective then and counts in the
-order's qualification window, and each tier step is a history row of its own.
+is already past it expires at once, with one expiry posting per member of the batch), growth is
+effective then and counts in the order's qualification window, and each tier step is a history
+row of its own.
 
 Members whose ledger needs settling (points debt, pending points or lots due), orders paying with
 points, repeated order ids, orders whose posting keys another path already used, and programs
@@ -24,14 +25,14 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
+from patron.db import one_of
 from patron.errors import PatronError
-from patron.ledger import jobs as ledger_jobs
 from patron.ledger import service as ledger
 from patron.ledger.models import GrowthPosting, PointsAccount, PointsHold, PointsLot, PointsPosting
 from patron.members.models import Member
@@ -195,17 +196,8 @@ def write(
         )
         _carry(st, p, used)
         plans.append(p)
-    # 4. the writes
-    writer.write_plans(session, actor, plans)
-    # Lots earned so long ago that they are already past their expiry expire now, set-based as
-    # the expiry job does it (which may also expire due lots of other members between them).
-    expired = sorted(
-        {p.member_id for p in plans if p.lot_expires_at is not None and p.lot_expires_at <= now}
-    )
-    after = expired[0] - 1 if expired else None
-    while after is not None:
-        done = ledger_jobs.expire_batch(session, now, after, 1_000, expired[-1])
-        after = done[0] if done else None
+    # 4. the writes (lots already past their expiry expire in the same write)
+    writer.write_batch(session, actor, plans)
     out.written = len(plans)
     audit.record(
         session,
@@ -273,7 +265,7 @@ def _existing_orders(session: Session, items: list[Item]) -> set[tuple[str, str]
             (source, ext)
             for ext in session.scalars(
                 select(Order.external_id).where(
-                    Order.source == source, Order.external_id.in_(sorted(ids))
+                    Order.source == source, one_of(session, Order.external_id, ids)
                 )
             )
         )
@@ -288,14 +280,28 @@ def _keys_taken(session: Session, items: list[Item]) -> set[tuple[str, str]]:
     wanted = sorted(keys)
     used = set(
         session.scalars(
-            select(PointsPosting.idempotency_key).where(PointsPosting.idempotency_key.in_(wanted))
+            select(PointsPosting.idempotency_key).where(
+                one_of(session, PointsPosting.idempotency_key, wanted)
+            )
         )
     ) | set(
         session.scalars(
-            select(GrowthPosting.idempotency_key).where(GrowthPosting.idempotency_key.in_(wanted))
+            select(GrowthPosting.idempotency_key).where(
+                one_of(session, GrowthPosting.idempotency_key, wanted)
+            )
         )
     )
     return {(keys[k].data.source, keys[k].data.external_id) for k in used}
+
+
+_NEW_ACCOUNTS = text(
+    """
+    INSERT INTO points_accounts (member_id, available, pending, debt, lifetime_earned,
+                                 lifetime_redeemed, lifetime_expired, version, updated_at)
+    SELECT m, 0, 0, 0, 0, 0, 0, 0, :now FROM unnest(CAST(:members AS bigint[])) AS u(m)
+    ON CONFLICT (member_id) DO NOTHING
+    """
+)
 
 
 def _lock_and_find_unsettled(
@@ -307,13 +313,16 @@ def _lock_and_find_unsettled(
         return {}, set()
     # The same locks as every ledger write (the account rows), taken in member order.
     dialect = ledger.dialect(session)
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PointsAccount)
-    session.execute(
-        ins.on_conflict_do_nothing(), [ledger.new_account(mid, now) for mid in member_ids]
-    )
+    if dialect == "postgresql":
+        session.execute(_NEW_ACCOUNTS, {"members": member_ids, "now": now})
+    else:
+        session.execute(
+            sqlite.insert(PointsAccount).on_conflict_do_nothing(),
+            [ledger.new_account(mid, now) for mid in member_ids],
+        )
     lock = (
         select(PointsAccount.member_id, PointsAccount.available, PointsAccount.debt)
-        .where(PointsAccount.member_id.in_(member_ids))
+        .where(one_of(session, PointsAccount.member_id, member_ids))
         .order_by(PointsAccount.member_id)
     )
     if dialect == "postgresql":
@@ -321,14 +330,14 @@ def _lock_and_find_unsettled(
     accounts = session.execute(lock).all()
     holds = session.scalars(
         select(PointsHold.member_id).where(
-            PointsHold.member_id.in_(member_ids),
+            one_of(session, PointsHold.member_id, member_ids),
             PointsHold.status == "pending",
             PointsHold.release_at <= now,
         )
     )
     lots = session.scalars(
         select(PointsLot.member_id).where(
-            PointsLot.member_id.in_(member_ids),
+            one_of(session, PointsLot.member_id, member_ids),
             PointsLot.remaining > 0,
             PointsLot.expires_at <= now,
         )
@@ -353,7 +362,7 @@ def _states(
     growth: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     for mid, at, amount in session.execute(
         select(GrowthPosting.member_id, GrowthPosting.effective_at, func.sum(GrowthPosting.amount))
-        .where(GrowthPosting.member_id.in_(ids), GrowthPosting.effective_at >= start)
+        .where(one_of(session, GrowthPosting.member_id, ids), GrowthPosting.effective_at >= start)
         .group_by(GrowthPosting.member_id, GrowthPosting.effective_at)
     ):
         growth[mid].append((at, int(amount or 0)))
@@ -361,7 +370,7 @@ def _states(
         r[0]: (int(r[1]), int(r[2] or 0))
         for r in session.execute(
             select(Order.member_id, func.count(Order.id), func.sum(Order.welcome_bonus))
-            .where(Order.member_id.in_(ids))
+            .where(one_of(session, Order.member_id, ids))
             .group_by(Order.member_id)
         )
     }
@@ -369,7 +378,7 @@ def _states(
         r.member_id: (r.tier_code, r.override_until)
         for r in session.execute(
             select(MemberTier.member_id, MemberTier.tier_code, MemberTier.override_until).where(
-                MemberTier.member_id.in_(ids)
+                one_of(session, MemberTier.member_id, ids)
             )
         )
     }
@@ -389,7 +398,7 @@ def _states(
     days = {plan.business_date(at, tz) for at in _times(bulk)}
     for mid, day, total in session.execute(
         select(Order.member_id, Order.business_date, func.sum(Order.points_earned))
-        .where(Order.member_id.in_(ids), Order.business_date.in_(sorted(days)))
+        .where(one_of(session, Order.member_id, ids), Order.business_date.in_(sorted(days)))
         .group_by(Order.member_id, Order.business_date)
     ):
         out[mid].today[day] = int(total or 0)

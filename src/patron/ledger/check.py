@@ -212,6 +212,24 @@ def run_check(
     ):
         out.append(f"posting {row[2]} ({row[3]}) used lot {row[1]} after it expired")
 
+    # 5. a lot written already past its expiry (imported history) expired in the same write
+    earned_by = aliased(PointsPosting)
+    for row in session.execute(
+        select(PointsLot.id, PointsLot.member_id, PointsLot.remaining)
+        .join(earned_by, earned_by.id == PointsLot.posting_id)
+        .where(only(PointsLot.member_id))
+        .where(
+            PointsLot.remaining > 0,
+            PointsLot.expires_at.is_not(None),
+            earned_by.created_at >= PointsLot.expires_at,
+        )
+        .limit(LIMIT)
+    ):
+        out.append(
+            f"lot {row.id} of member {row.member_id} was written already expired and still "
+            f"holds {row.remaining} points"
+        )
+
     # 1/4. a posting is given back at most once in full: its cancellation (reverses_id) and
     # every partial return (restores_id, an order's points payment) together never exceed it
     back = union_all(

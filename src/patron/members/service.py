@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, lazyload
 from patron.audit import service as audit
 from patron.auth.models import StaffUser
 from patron.auth.principal import Principal
+from patron.db import one_of
 from patron.errors import Conflict, Invalid, NotFound, PatronError
 from patron.kit.crypto import FieldCipher, mask_email
 from patron.kit.ids import format_member_no, luhn_valid, new_member_no
@@ -98,7 +99,10 @@ def find_many(
     found = session.scalars(
         select(Member)
         .options(lazyload("*"))
-        .where(Member.phone_index.in_(sorted(by_index)) | Member.member_no.in_(sorted(numbers)))
+        .where(
+            one_of(session, Member.phone_index, by_index)
+            | one_of(session, Member.member_no, numbers)
+        )
     ).all()
     by_phone = {by_index[m.phone_index]: m for m in found if m.phone_index in by_index}
     return by_phone, {m.member_no: m for m in found}, invalid

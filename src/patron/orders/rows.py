@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from patron.auth.principal import Principal
@@ -140,15 +139,14 @@ def order_object(
     return order
 
 
-def emit_events(
-    session: Session,
+def plan_events(
     plans: Sequence[OrderPlan],
-    orders: Sequence[Order],
+    orders: Sequence[events.RecordedOrder],
     posting_ids: dict[tuple[int, str], int],
     growth_ids: dict[int, int],
-) -> None:
+) -> list[events.NewEvent]:
     """The events the general path emits posting by posting (points, growth, tier) and the
-    order's ``order.recorded``, for all plans in one statement."""
+    order's ``order.recorded``, for all plans, in the order they are recorded."""
     new: list[events.NewEvent] = []
     for i, p in enumerate(plans):
         for posting in (p.spend, p.earn):
@@ -208,4 +206,4 @@ def emit_events(
                 member_no=p.member_no,
             )
         )
-    events.emit_many(session, new, plans[0].now)
+    return new

@@ -24,6 +24,7 @@ from patron.catalog import service as catalog
 from patron.db import advisory_lock
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
+from patron.ledger import jobs as ledger_jobs
 from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
@@ -570,6 +571,10 @@ def commit_order(
         dated_at_order=dated_at_order,
     )
     [order] = writer.write_plans(session, ctx.actor, [planned])
+    if planned.lot_expires_at is not None and planned.lot_expires_at <= ctx.now:
+        # history dated so far back that its lot is already past its expiry: it expires now,
+        # as an import batch's do (one expiry posting for the member's due lots)
+        ledger_jobs.expire_batch(session, ctx.now, member.id - 1, 1, member.id)
     return order
 
 

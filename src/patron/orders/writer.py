@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
+from patron.ledger import jobs as ledger_jobs
 from patron.ledger.domain import InsufficientPoints
 from patron.ledger.models import (
     GrowthAccount,
@@ -30,6 +31,7 @@ from patron.orders import rows, writer_one
 from patron.orders.models import Order, OrderLine, OrderPayment, RuleBudgetUsage
 from patron.orders.plan import OrderPlan
 from patron.tiers.models import MemberTier, TierChange
+from patron.webhooks import events
 
 
 def _upsert(session: Session) -> Any:
@@ -47,12 +49,40 @@ def write_plans(session: Session, actor: Principal, plans: Sequence[OrderPlan]) 
     _lots(session, plans, posting_ids)
     _accounts(session, plans)
     growth_ids = _growth(session, plans)
-    _tiers(session, actor, plans)
-    _budgets(session, plans)
+    write_tiers(session, actor, plans)
+    charge_budgets(session, plans)
     orders = _orders(session, plans, posting_ids)
-    _audits(session, actor, plans, posting_ids)
-    rows.emit_events(session, plans, orders, posting_ids, growth_ids)
+    audit.record_many(session, actor, audit_entries(plans, posting_ids))
+    events.emit_many(
+        session, rows.plan_events(plans, orders, posting_ids, growth_ids), plans[0].now
+    )
     return orders
+
+
+def write_batch(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> None:
+    """Write a batch of plans whose orders nobody reads back (an import): on PostgreSQL with
+    ids taken up front and COPY (``orders.writer_copy``), on SQLite as ``write_plans``.
+
+    Lots earned so long ago that they are already past their expiry (imported history) expire
+    at once, with one expiry posting per member: in the same COPYs on PostgreSQL, on SQLite by
+    the expiry job's set-based batch over those members (which also expires any other due lot
+    of members between them: the caller let no member with due lots into the batch)."""
+    if not plans:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        from patron.orders import writer_copy
+
+        writer_copy.write(session, actor, plans)
+        return
+    write_plans(session, actor, plans)
+    now = plans[0].now
+    expired = sorted(
+        {p.member_id for p in plans if p.lot_expires_at is not None and p.lot_expires_at <= now}
+    )
+    after = expired[0] - 1 if expired else None
+    while after is not None:
+        done = ledger_jobs.expire_batch(session, now, after, 1_000, expired[-1])
+        after = done[0] if done else None
 
 
 #: from this many rows on, rows that need no ids back go by COPY on PostgreSQL
@@ -104,6 +134,13 @@ def _lots(session: Session, plans: Sequence[OrderPlan], posting_ids: dict[Any, i
     ]
     if new:
         insert_rows(session, PointsLot, new)
+    take_lots(session, plans, posting_ids)
+
+
+def take_lots(
+    session: Session, plans: Sequence[OrderPlan], posting_ids: dict[tuple[int, str], int]
+) -> None:
+    """Lots a points payment takes, and their allocation rows."""
     takes = [(i, p, t) for i, p in enumerate(plans) for t in p.takes]
     if not takes:
         return
@@ -155,6 +192,11 @@ def _accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
                 for m, n in sorted(earned.items())
             ],
         )
+    spend_accounts(session, plans)
+
+
+def spend_accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
+    """The accounts of plans paying with points: one guarded update each."""
     for p in plans:
         if p.spend is None:
             continue
@@ -206,7 +248,9 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
     return {i: int(pid) for (i, _), pid in zip(grown, ids, strict=True)}
 
 
-def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> None:
+def write_tiers(
+    session: Session, actor: Principal, plans: Sequence[OrderPlan], *, copy: bool = False
+) -> None:
     moved = [p for p in plans if p.tier_move is not None]
     if not moved:
         return
@@ -219,10 +263,16 @@ def _tiers(session: Session, actor: Principal, plans: Sequence[OrderPlan]) -> No
         ),
         [rows.tier_row(p) for p in last.values()],
     )
-    session.execute(insert(TierChange), [rows.tier_change_row(actor, p) for p in moved])
+    history = [rows.tier_change_row(actor, p) for p in moved]
+    if copy:
+        from patron.orders import writer_copy
+
+        writer_copy.copy_rows(session, TierChange, history)
+    else:
+        session.execute(insert(TierChange), history)
 
 
-def _budgets(session: Session, plans: Sequence[OrderPlan]) -> None:
+def charge_budgets(session: Session, plans: Sequence[OrderPlan]) -> None:
     charges = [
         {"rid": rule_id, "pts": points, "at": p.now}
         for p in plans
@@ -290,29 +340,24 @@ def _orders(
     ]
 
 
-def _audits(
-    session: Session,
-    actor: Principal,
-    plans: Sequence[OrderPlan],
-    posting_ids: dict[tuple[int, str], int],
-) -> None:
-    audit.record_many(
-        session,
-        actor,
-        [
-            (
-                entry.action,
-                "member",
-                str(p.member_id),
-                {
-                    "posting_id": posting_ids[
-                        (i, "redeem" if entry.action == "points.spend" else "earn")
-                    ],
-                    **entry.after,
-                },
-                p.now,
-            )
-            for i, p in enumerate(plans)
-            for entry in p.audits
-        ],
-    )
+def audit_entries(
+    plans: Sequence[OrderPlan], posting_ids: dict[tuple[int, str], int]
+) -> list[tuple[str, str, str, dict[str, Any] | None, Any]]:
+    """The plans' audit records as ``audit.record_many`` entries (their actions are literals
+    in ``orders.plan``)."""
+    return [
+        (
+            entry.action,
+            "member",
+            str(p.member_id),
+            {
+                "posting_id": posting_ids[
+                    (i, "redeem" if entry.action == "points.spend" else "earn")
+                ],
+                **entry.after,
+            },
+            p.now,
+        )
+        for i, p in enumerate(plans)
+        for entry in p.audits
+    ]

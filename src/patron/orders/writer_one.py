@@ -51,6 +51,7 @@ from patron.orders import rows
 from patron.orders.models import Order, OrderLine, OrderPayment, RuleBudgetUsage
 from patron.orders.plan import OrderPlan
 from patron.tiers.models import MemberTier, TierChange
+from patron.webhooks import events
 
 #: a part of the plan: (name, table model or None, its values by column)
 Part = tuple[str, Any, dict[str, Any]]
@@ -299,5 +300,5 @@ def write_one(session: Session, actor: Principal, p: OrderPlan) -> Order:
     )
     posting_ids = {(0, k): v for k, v in (("earn", earn_id), ("redeem", spend_id)) if v}
     growth_ids = {0: int(row["growth_id"])} if "growth_id" in row else {}
-    rows.emit_events(session, [p], [written], posting_ids, growth_ids)
+    events.emit_many(session, rows.plan_events([p], [written], posting_ids, growth_ids), p.now)
     return written

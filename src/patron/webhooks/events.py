@@ -132,6 +132,11 @@ def prime_subscriptions(session: Session, value: Any) -> None:
     session.info[_ENDPOINTS] = [(int(i), frozenset(types)) for i, types in value or ()]
 
 
+def subscriptions(session: Session) -> list[tuple[int, frozenset[str]]]:
+    """The active endpoints and the event types each subscribes to (read once a session)."""
+    return _subscriptions(session)
+
+
 def _subscriptions(session: Session) -> list[tuple[int, frozenset[str]]]:
     active: list[tuple[int, frozenset[str]]] | None = session.info.get(_ENDPOINTS)
     if active is None:  # one read per session; endpoint changes drop it
@@ -162,14 +167,12 @@ def emit(
     emit_many(session, [NewEvent(event_type, payload, member_id)], now)
 
 
-def emit_many(session: Session, events: Sequence[NewEvent], now: datetime) -> None:
-    """Record events with one INSERT (executemany) plus one for the deliveries, if any."""
-    if not events:
-        return
+def event_rows(events: Sequence[NewEvent], now: datetime) -> list[dict[str, Any]]:
+    """The events' rows (``member_id`` is not a column: it finds a missing member number)."""
     for ev in events:
         if ev.event_type not in EVENT_TYPES:  # pragma: no cover - programming error
             raise ValueError(ev.event_type)
-    rows = [
+    return [
         {
             "event_type": ev.event_type,
             "payload": ev.payload,
@@ -179,6 +182,13 @@ def emit_many(session: Session, events: Sequence[NewEvent], now: datetime) -> No
         }
         for ev in events
     ]
+
+
+def emit_many(session: Session, events: Sequence[NewEvent], now: datetime) -> None:
+    """Record events with one INSERT (executemany) plus one for the deliveries, if any."""
+    if not events:
+        return
+    rows = event_rows(events, now)
     # Deliveries need only (id, type), so the rows may come back in any order: that keeps
     # the multi-row VALUES form on SQLite (a guaranteed order would send one row at a time).
     stmt = insert(WebhookEvent).returning(WebhookEvent.id, WebhookEvent.event_type)
