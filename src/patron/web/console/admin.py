@@ -21,6 +21,7 @@ from patron.audit import service as audit_service
 from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
 from patron.auth import service as auth_service
+from patron.catalog import service as catalog
 from patron.config import Settings
 from patron.errors import PatronError
 from patron.tiers import service as tiers
@@ -65,6 +66,7 @@ MESSAGES: Final = (
     N_("Enter a name (at most 100 characters)."),
     N_("Staff user created."),
     N_("Role changed."),
+    N_("Store saved."),
     N_("Account deactivated."),
     N_("Account reactivated."),
     N_("Password reset; the user's sessions have ended."),
@@ -103,6 +105,7 @@ def _staff_page(
         "nav": "staff",
         "users": auth_service.list_staff(get_session(request)),
         "roles": perm.ROLES,
+        "stores": catalog.list_stores(get_session(request)),
         "errors": errors or {},
         "form": form or {},
         "row_errors": row_errors or {},
@@ -190,6 +193,21 @@ def staff_role(
     if failed is not None:
         return _row_failure(request, staff_id, "role", _service_error(failed)[1])
     return redirect(request, STAFF_URL, flash="Role changed.")
+
+
+@router.post("/admin/staff/{staff_id}/store")
+def staff_store(
+    request: Request,
+    staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    store_code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """The store a staff user works in (a clerk sees that store's figures and orders)."""
+    failed = _update_staff(request, viewer, staff_id, {"store_code": store_code.strip() or None})
+    if failed is not None:
+        message = "Choose a store from the list." if failed.code == "unknown_store" else None
+        return _row_failure(request, staff_id, "store", message or _service_error(failed)[1])
+    return redirect(request, STAFF_URL, flash="Store saved.")
 
 
 @router.post("/admin/staff/{staff_id}/active")
