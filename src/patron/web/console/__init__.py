@@ -22,6 +22,7 @@ from patron.web.console import (
     mall_promos,
     member_actions,
     members,
+    orders,
     privacy,
 )
 
@@ -33,6 +34,7 @@ for _module in (
     exports,  # before members: /members/export is not a member number
     members,
     member_actions,
+    orders,
     approvals,
     campaigns,
     config,
