@@ -40,6 +40,7 @@ ENTITY_TYPES: Final = (
     "mall_lottery",
     "mall_redemption",
     "referral",
+    "member_batch",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -48,6 +49,9 @@ ACTIONS: Final = (
     "member.consent",
     "member.tag_add",
     "member.tag_remove",
+    "member.batch_tag",
+    "member.batch_message",
+    "member.batch_adjust",
     "member.erasure_request",
     "member.import",
     "tier.override",

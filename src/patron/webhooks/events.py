@@ -75,6 +75,9 @@ EVENT_TYPES: Final = (
     "referral.changed",
     "event.registration_changed",
     "event.closed",
+    # a message for a member asked for from the console (patron.members.batch), for the
+    # connected messaging system to send
+    "member.message_requested",
 )
 
 

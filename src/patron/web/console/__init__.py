@@ -22,6 +22,7 @@ from patron.web.console import (
     mall_promos,
     member_actions,
     members,
+    members_batch,
     orders,
     privacy,
 )
@@ -32,6 +33,7 @@ for _module in (
     dashboard,
     analytics,
     exports,  # before members: /members/export is not a member number
+    members_batch,  # before members: /members/batch is not a member number
     members,
     member_actions,
     orders,
