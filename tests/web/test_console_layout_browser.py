@@ -136,9 +136,7 @@ def test_batch_tag_from_the_member_list(page, live):
     assert page.locator(".flash").inner_text() == "The selected members were tagged."
     with live.db.unit_of_work() as s:
         tagged = set(
-            s.scalars(
-                select(Member.member_no).join(MemberTag, MemberTag.member_id == Member.id)
-            )
+            s.scalars(select(Member.member_no).join(MemberTag, MemberTag.member_id == Member.id))
         )
     assert tagged == set(numbers[1:])
     # nothing ticked: the refusal keeps the form and says what to do

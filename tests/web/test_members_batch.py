@@ -64,10 +64,10 @@ def test_list_offers_batch_actions_by_role_and_sorts_by_column(staff, member, ma
 
 
 def test_batch_tag_is_audited_and_a_bad_selection_changes_nothing(
-    staff,
-    member,
+    staff,  # noqa: F811
+    member,  # noqa: F811
     make_member,
-    database,  # noqa: F811
+    database,
 ):
     other = make_member(name="赵六")
     clerk = staff("clerk")
@@ -99,9 +99,9 @@ def test_batch_tag_is_audited_and_a_bad_selection_changes_nothing(
 
 
 def test_batch_message_goes_to_the_outbox_for_members_who_consented(
-    staff,
+    staff,  # noqa: F811
     make_member,
-    database,  # noqa: F811
+    database,
 ):
     yes = make_member(name="同意", consents={"sms": True})
     no = make_member(name="不同意", consents={"sms": False})
