@@ -146,3 +146,20 @@ def test_batch_tag_from_the_member_list(page, live):
     assert page.locator("[data-error-for=members]").inner_text() == (
         "Select at least one member in the list."
     )
+
+
+def test_the_copy_button_copies_a_new_api_keys_secret(new_page, live):
+    page = new_page(
+        viewport={"width": 1024, "height": 768}, permissions=["clipboard-read", "clipboard-write"]
+    )
+    sign_in(page, live.staff("admin"))
+    page.goto("/console/admin/keys")
+    page.fill("#f-name", "POS")
+    page.check("input[name=scopes][value='members:read']")
+    page.click("text=Create API key")
+    secret = page.locator("#new-secret").inner_text().strip()
+    assert secret.startswith("ptn_")
+    button = page.locator("button[data-copy=new-secret]")
+    button.click()
+    page.wait_for_function("() => document.querySelector('[data-copy]').textContent === 'Copied'")
+    assert page.evaluate("() => navigator.clipboard.readText()") == secret

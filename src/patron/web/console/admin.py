@@ -77,6 +77,34 @@ MESSAGES: Final = (
     N_("Enter a valid date (YYYY-MM-DD)."),
     N_("The start date must not be after the end date."),
 )
+#: What each API key scope lets an integration do, shown beside its box on the key form.
+SCOPE_HELP: Final = {
+    perm.MEMBERS_READ: N_("Look members up and read their profile, with phone and email masked."),
+    perm.MEMBERS_WRITE: N_("Register members and change their profile, consent and tags."),
+    perm.MEMBERS_PII: N_("See phone numbers and email addresses unmasked. Grant it sparingly."),
+    perm.POINTS_READ: N_("Read balances, points history and expiry dates."),
+    perm.POINTS_WRITE: N_("Spend points at checkout, cancel a spend and handle refunds."),
+    perm.POINTS_GRANT: N_(
+        "Give points for a reason the integration names, outside the earning rules. "
+        "Grant it sparingly: it creates points."
+    ),
+    perm.TIERS_READ: N_("Read members' tiers and the tier ladder."),
+    perm.ORDERS_READ: N_("Read orders and returns."),
+    perm.ORDERS_WRITE: N_("Send orders and returns, which earn points by the rules."),
+    perm.CATALOG_READ: N_("Read stores, categories and products."),
+    perm.CATALOG_WRITE: N_("Create and change stores, categories and products."),
+    perm.EVENTS_READ: N_("Page through the event log to catch up on changes."),
+    perm.MALL_READ: N_("Read the points mall: gifts, stock and redemption orders."),
+    perm.MALL_REDEEM: N_("Redeem gifts for members, verify pickup codes, ship and cancel."),
+    perm.MALL_MANAGE: N_("Manage gifts, warehouses and stock, flash sales and lotteries."),
+    perm.COUPONS_READ: N_("Read coupon templates and members' coupon wallets."),
+    perm.COUPONS_ISSUE: N_("Issue coupons to members, exchange them for points and void them."),
+    perm.CAMPAIGNS_READ: N_("Read campaigns, their actions and results."),
+    perm.CAMPAIGNS_ACTIONS: N_("Report a member's action (a review, a share) so that it earns."),
+    perm.SEGMENTS_READ: N_("Read saved segments, their previews and counts."),
+}
+#: Scopes that reveal personal data or create points: the form marks them.
+SENSITIVE_SCOPES: Final = frozenset({perm.MEMBERS_PII, perm.POINTS_GRANT})
 #: a field of one row of the staff table: (staff id, field)
 RowErrors = dict[int, dict[str, str]]
 
@@ -260,6 +288,8 @@ def _keys_page(
         "nav": "keys",
         "keys": auth_service.list_api_keys(get_session(request)),
         "scopes": sorted(perm.API_KEY_SCOPES),
+        "scope_help": SCOPE_HELP,
+        "sensitive_scopes": SENSITIVE_SCOPES,
         "errors": errors or {},
         "form": form or {"scopes": []},
         "created": created,
