@@ -163,3 +163,25 @@ def test_the_copy_button_copies_a_new_api_keys_secret(new_page, live):
     button.click()
     page.wait_for_function("() => document.querySelector('[data-copy]').textContent === 'Copied'")
     assert page.evaluate("() => navigator.clipboard.readText()") == secret
+
+
+def test_the_earning_preview_stays_beside_the_fields(page, live):
+    from tests.web.test_console_layout_pages import _earning_setup
+
+    _earning_setup(live.db, live.clock)
+    sign_in(page, live.staff("operator"))
+    page.goto("/console/config/earning")
+    fields = page.locator(".config-main").bounding_box()
+    preview = page.locator("#preview").bounding_box()
+    assert fields is not None and preview is not None
+    assert preview["x"] >= fields["x"] + fields["width"] - 1  # beside, not below
+    # scrolled to the bonuses, the preview is still on screen
+    page.locator("#f-growth_growth").scroll_into_view_if_needed()
+    top = page.evaluate("() => document.getElementById('preview').getBoundingClientRect().top")
+    assert 0 <= top < 900
+    assert not page.locator("[data-past-windows] fieldset").first.is_visible()
+    page.click("[data-past-windows] summary")
+    assert page.locator("[data-past-windows] fieldset").first.is_visible()
+    page.select_option("#f-preview_category", "baby")
+    page.click("#preview-button")
+    page.locator("#earning-preview").wait_for()
