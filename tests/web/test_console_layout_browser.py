@@ -185,3 +185,27 @@ def test_the_earning_preview_stays_beside_the_fields(page, live):
     page.select_option("#f-preview_category", "baby")
     page.click("#preview-button")
     page.locator("#earning-preview").wait_for()
+
+
+def test_the_desk_keeps_the_total_and_commit_button_in_view(live, new_page):
+    from tests.web.test_desk_flow import _seed
+
+    (no1, _), _ = _seed(live)
+    page = new_page(viewport={"width": 1024, "height": 600}, has_touch=True)
+    sign_in(page, live.staff("clerk"))
+    page.goto("/console/desk")
+    page.select_option("#f-store_code", "SH001")
+    page.get_by_role("button", name="Use this store").click()
+    page.goto(f"/console/desk?member={no1}")
+    for sku in ("BEA-1", "FRE-1"):
+        page.fill("#f-add", sku)
+        page.press("#f-add", "Enter")
+        page.locator(f"tr[data-sku='{sku}']").wait_for()
+    # The page is taller than the screen: at its top, the bar is still at the screen's bottom.
+    assert page.evaluate("() => document.documentElement.scrollHeight") > 600
+    page.evaluate("() => window.scrollTo(0, 0)")
+    commit = page.get_by_role("button", name="Commit sale")
+    box = commit.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 600
+    assert page.get_by_test_id("sticky-to-pay").inner_text() == "¥211.50"
+    assert page.get_by_test_id("to-pay").inner_text() == "¥211.50"
