@@ -31,7 +31,7 @@ def test_api_key_form_explains_scopes_and_offers_to_copy_the_secret(staff):  # n
         data={"name": "POS", "scopes": ["members:read"], "csrf_token": _csrf(page.text)},
     )
     assert created.status_code == 200
-    assert 'id="new-secret">ptn_' in created.text
+    assert 'id="new-secret" data-secret>ptn_' in created.text
     assert 'data-copy="new-secret"' in created.text
 
 
