@@ -21,6 +21,10 @@ def _saved_rules(live) -> EarningRules:
         return orders.earning_rules(session)
 
 
+#: the row of the beauty category (chosen from a list when there are categories)
+BEAUTY = "input[value='beauty'], option[value='beauty']:checked"
+
+
 def test_an_operator_previews_then_saves_a_category_coefficient(live, page):
     start = EarningRules.model_validate(
         {
@@ -44,7 +48,7 @@ def test_an_operator_previews_then_saves_a_category_coefficient(live, page):
     assert "720" in box.inner_text()
 
     page.evaluate("window.__samePage = true")
-    row = page.locator("[data-row^='cat-']").filter(has=page.locator("input[value='beauty']"))
+    row = page.locator("[data-row^='cat-']").filter(has=page.locator(BEAUTY))
     factor = row.locator("input[id$='-factor']")
     assert factor.input_value() == "1.2"
     factor.fill("1.5")
@@ -65,7 +69,7 @@ def test_an_operator_previews_then_saves_a_category_coefficient(live, page):
     assert _saved_rules(live).category_coefficients == {"beauty": 15000}
 
     page.reload()
-    row = page.locator("[data-row^='cat-']").filter(has=page.locator("input[value='beauty']"))
+    row = page.locator("[data-row^='cat-']").filter(has=page.locator(BEAUTY))
     assert row.locator("input[id$='-factor']").input_value() == "1.5"
     assert page.locator("#earning-preview").get_attribute("data-points") == "900"
 

@@ -47,6 +47,45 @@ def preset_range(today: date, days: int) -> tuple[date, date]:
     return today - timedelta(days=days - 1), today
 
 
+#: Named ranges of the dashboard (昨日, 本月, 上月, 本年); ``days`` presets come with PRESET_DAYS.
+NAMED_PRESETS = ("yesterday", "this_month", "last_month", "this_year")
+
+
+def named_range(today: date, name: str) -> tuple[date, date]:
+    """The business days of a named preset, as of ``today`` (this month and this year run to
+    today)."""
+    if name == "yesterday":
+        day = today - timedelta(days=1)
+        return day, day
+    if name == "this_month":
+        return today.replace(day=1), today
+    if name == "last_month":
+        end = today.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if name == "this_year":
+        return today.replace(month=1, day=1), today
+    raise ValueError(f"unknown preset {name!r}")
+
+
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """As many days as [start, end], ending the day before ``start``."""
+    days = (end - start).days + 1
+    return start - timedelta(days=days), start - timedelta(days=1)
+
+
+def same_period_last_year(start: date, end: date) -> tuple[date, date]:
+    """The same dates one year earlier (29 February becomes the 28th)."""
+    return months_back(start, 12), months_back(end, 12)
+
+
+def change(current: int, before: int) -> Ratio | None:
+    """The relative change from ``before`` to ``current``; None when there was nothing before
+    (a change from zero has no percentage)."""
+    if before == 0:
+        return None
+    return Ratio(current - before, abs(before))
+
+
 def range_errors(start: date | None, end: date | None) -> dict[str, str]:
     """Field → English message for a range the dashboard refuses."""
     errors: dict[str, str] = {}

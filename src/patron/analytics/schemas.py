@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from patron.analytics.domain import Granularity, Ratio
+from patron.analytics.domain import Granularity, Ratio, div_round
+from patron.analytics.scope import Scope
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class PointsKpis:
     #: the configured rate: ``points_per_unit`` points are worth ``unit_fen`` fen
     points_per_unit: int
     unit_fen: int
+    #: False in a store, region or channel view: only issued and redeemed are known there
+    program_wide: bool = True
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,27 @@ class Trend:
 
 
 @dataclass(frozen=True)
+class PeriodFigures:
+    """The headline figures of a period, compared across periods."""
+
+    start: date
+    end: date
+    new_members: int
+    orders: int
+    net_sales_fen: int
+    buyers: int
+    points_issued: int
+    points_redeemed: int
+
+    @property
+    def average_order_fen(self) -> int:
+        return div_round(self.net_sales_fen, self.orders)
+
+    def figure(self, key: str) -> int:
+        return int(getattr(self, key))
+
+
+@dataclass(frozen=True)
 class Dashboard:
     start: date
     end: date
@@ -93,3 +117,9 @@ class Dashboard:
     tiers: list[TierRow]
     points: PointsKpis
     trend: Trend
+    current: PeriodFigures
+    #: the same number of days just before ``start``
+    previous: PeriodFigures
+    #: the same dates a year earlier
+    last_year: PeriodFigures
+    scope: Scope

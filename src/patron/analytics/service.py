@@ -22,11 +22,13 @@ from patron.analytics.domain import Ratio
 from patron.analytics.schemas import (
     Dashboard,
     MemberKpis,
+    PeriodFigures,
     PointsKpis,
     SalesKpis,
     TierRow,
     Trend,
 )
+from patron.analytics.scope import EVERYTHING, Scope
 from patron.db import UTCDateTime
 from patron.ledger.models import PointsAccount, PointsLot, PointsPosting
 from patron.members.models import Member
@@ -97,6 +99,7 @@ def _members(
     bucket_table: Any,
     size: int,
     active: int,
+    scope: Scope,
 ) -> tuple[MemberKpis, list[int]]:
     _, end_utc = domain.utc_bounds(start, end, tz)
     windows = domain.new_member_windows(end)
@@ -111,10 +114,16 @@ def _members(
             new_since(windows.day[0]).label("day"),
             new_since(windows.week[0]).label("week"),
             new_since(windows.month[0]).label("month"),
-        ).where(Member.status != ERASED)
+        ).where(Member.status != ERASED, *scope.members())
     ).one()
     (new_per_bucket,) = _per_bucket(
-        session, bucket_table, size, Member, created, [func.count()], Member.status != ERASED
+        session,
+        bucket_table,
+        size,
+        Member,
+        created,
+        [func.count()],
+        and_(Member.status != ERASED, *scope.members()),
     )
     kpis = MemberKpis(
         total=int(totals.total),
@@ -134,14 +143,16 @@ class _Sales:
     #: members with an order (not fully returned) in the active window
     active: int
     net_by_tier: dict[str, int]
-    #: business day → (orders, net sales)
-    daily: dict[date, tuple[int, int]]
+    #: business day → (orders, net sales, points earned, points paid)
+    daily: dict[date, tuple[int, int, int, int]]
 
 
-def _sales(session: Session, start: date, end: date, active_from: date, base_code: str) -> _Sales:
+def _sales(
+    session: Session, start: date, end: date, active_from: date, base_code: str, scope: Scope
+) -> _Sales:
     # One pass over the orders of the range and of the active window (both end on ``end``):
     # per member, then per the member's current tier.
-    kept = and_(Order.business_date <= end, Order.status != RETURNED)
+    kept = and_(Order.business_date <= end, Order.status != RETURNED, *scope.orders())
     net = Order.paid_fen - Order.refunded_fen
     in_range = Order.business_date >= start
     per_member = (
@@ -183,9 +194,15 @@ def _sales(session: Session, start: date, end: date, active_from: date, base_cod
         frequency=Ratio(orders, buyers),
     )
     daily = {
-        domain.as_date(day): (int(n), int(amount))
-        for day, n, amount in session.execute(
-            select(Order.business_date, func.count(), _sum(net))
+        domain.as_date(day): (int(n), int(amount), int(earned), int(used))
+        for day, n, amount, earned, used in session.execute(
+            select(
+                Order.business_date,
+                func.count(),
+                _sum(net),
+                _sum(Order.points_earned),
+                _sum(Order.points_used),
+            )
             .where(kept, in_range)
             .group_by(Order.business_date)
         )
@@ -205,6 +222,7 @@ def _tiers(
     total_members: int,
     sales_by_tier: dict[str, int],
     net_sales: int,
+    scope: Scope,
 ) -> list[TierRow]:
     # Only members above the base tier have a row; the base tier holds everyone else.
     dist: dict[str, int] = {
@@ -218,6 +236,7 @@ def _tiers(
                     Member.id == MemberTier.member_id,
                     Member.status != ERASED,
                     Member.created_at < end_utc,
+                    *scope.members(),
                 )
                 .exists()
             )
@@ -304,10 +323,36 @@ def _issues(kind: Any, delta: Any) -> ColumnElement[bool]:
     return issues
 
 
+def _scoped_points(session: Session, daily: dict[date, tuple[int, int, int, int]]) -> PointsKpis:
+    """Points of a store, region or channel view: earned on and paid with its orders. Expiries,
+    balances and the liability belong to members, not to a store, so they are not shown."""
+    pricing = orders_service.pricing_settings(session)
+    return PointsKpis(
+        issued=sum(v[2] for v in daily.values()),
+        redeemed=sum(v[3] for v in daily.values()),
+        expired=0,
+        outstanding=0,
+        available=0,
+        pending=0,
+        debt=0,
+        liability_fen=0,
+        points_per_unit=pricing.points_per_unit,
+        unit_fen=pricing.unit_fen,
+        program_wide=False,
+    )
+
+
 def dashboard(
-    session: Session, *, start: date, end: date, now: datetime, tz: ZoneInfo
+    session: Session,
+    *,
+    start: date,
+    end: date,
+    now: datetime,
+    tz: ZoneInfo,
+    scope: Scope = EVERYTHING,
 ) -> Dashboard:
-    """Every KPI of the dashboard for business days [start, end] (both included)."""
+    """Every KPI of the dashboard for business days [start, end] (both included), within
+    ``scope`` (see ``analytics.scope.resolve``: a clerk's scope is their store)."""
     if domain.range_errors(start, end):
         raise ValueError(f"invalid dashboard range {start}..{end}")
     _, end_utc = domain.utc_bounds(start, end, tz)
@@ -317,20 +362,40 @@ def dashboard(
     ladder = tiers_service.get_ladder(session)
 
     active_from, _ = domain.active_window(end)
-    sold = _sales(session, start, end, active_from, ladder.base.code)
-    members, new_members = _members(session, start, end, tz, table, size, sold.active)
+    sold = _sales(session, start, end, active_from, ladder.base.code, scope)
+    members, new_members = _members(session, start, end, tz, table, size, sold.active, scope)
     sales, daily = sold.kpis, sold.daily
-    tiers = _tiers(session, ladder, end_utc, members.total, sold.net_by_tier, sales.net_sales_fen)
-    points, (issued, redeemed, expired) = _points(session, now, table, size)
+    tiers = _tiers(
+        session, ladder, end_utc, members.total, sold.net_by_tier, sales.net_sales_fen, scope
+    )
+    if scope.everything:
+        points, (issued, redeemed, expired) = _points(session, now, table, size)
+    else:
+        points = _scoped_points(session, daily)
+        issued = buckets.fold({d: v[2] for d, v in daily.items()})
+        redeemed = buckets.fold({d: v[3] for d, v in daily.items()})
+        expired = [0] * size
     trend = Trend(
         granularity=buckets.granularity,
         labels=buckets.labels(),
         new_members=new_members,
-        orders=buckets.fold({d: n for d, (n, _) in daily.items()}),
-        net_sales_fen=buckets.fold({d: fen for d, (_, fen) in daily.items()}),
+        orders=buckets.fold({d: v[0] for d, v in daily.items()}),
+        net_sales_fen=buckets.fold({d: v[1] for d, v in daily.items()}),
         points_issued=issued,
         points_redeemed=redeemed,
         points_expired=expired,
+    )
+    previous = domain.previous_period(start, end)
+    last_year = domain.same_period_last_year(start, end)
+    current = PeriodFigures(
+        start=start,
+        end=end,
+        new_members=members.new_in_range,
+        orders=sales.orders,
+        net_sales_fen=sales.net_sales_fen,
+        buyers=sales.purchasing_members,
+        points_issued=points.issued,
+        points_redeemed=points.redeemed,
     )
     return Dashboard(
         start=start,
@@ -341,4 +406,69 @@ def dashboard(
         tiers=tiers,
         points=points,
         trend=trend,
+        current=current,
+        previous=period_figures(session, *previous, tz=tz, scope=scope),
+        last_year=period_figures(session, *last_year, tz=tz, scope=scope),
+        scope=scope,
+    )
+
+
+def period_figures(
+    session: Session, start: date, end: date, *, tz: ZoneInfo, scope: Scope = EVERYTHING
+) -> PeriodFigures:
+    """The headline figures of another period, to compare with (three queries, same
+    definitions as the dashboard's)."""
+    lo, hi = domain.utc_bounds(start, end, tz)
+    new_members = session.scalar(
+        select(func.count()).where(
+            Member.status != ERASED, Member.created_at >= lo, Member.created_at < hi,
+            *scope.members(),
+        )
+    )  # fmt: skip
+    per_member = (
+        select(
+            Order.member_id,
+            func.count().label("n"),
+            _sum(Order.paid_fen - Order.refunded_fen).label("net"),
+            _sum(Order.points_earned).label("earned"),
+            _sum(Order.points_used).label("used"),
+        )
+        .where(
+            Order.business_date >= start,
+            Order.business_date <= end,
+            Order.status != RETURNED,
+            *scope.orders(),
+        )
+        .group_by(Order.member_id)
+        .subquery()
+    )
+    sold = session.execute(
+        select(
+            func.count().label("buyers"),
+            _sum(per_member.c.n).label("orders"),
+            _sum(per_member.c.net).label("net"),
+            _sum(per_member.c.earned).label("earned"),
+            _sum(per_member.c.used).label("used"),
+        ).select_from(per_member)
+    ).one()
+    if scope.everything:
+        delta = PointsPosting.available_delta + PointsPosting.pending_delta
+        kind = PointsPosting.kind
+        issued, redeemed = session.execute(
+            select(
+                _sum(case((_issues(kind, delta), delta), else_=0)),
+                _sum(case((kind.in_(("redeem", "reversal")), -delta), else_=0)),
+            ).where(PointsPosting.created_at >= lo, PointsPosting.created_at < hi)
+        ).one()
+    else:
+        issued, redeemed = sold.earned, sold.used
+    return PeriodFigures(
+        start=start,
+        end=end,
+        new_members=int(new_members or 0),
+        orders=int(sold.orders),
+        net_sales_fen=int(sold.net),
+        buyers=int(sold.buyers),
+        points_issued=int(issued or 0),
+        points_redeemed=int(redeemed or 0),
     )

@@ -49,6 +49,7 @@ ENTITY_TYPES: Final = (
     "message_template",
     "message",
     "journey",
+    "member_batch",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -57,6 +58,9 @@ ACTIONS: Final = (
     "member.consent",
     "member.tag_add",
     "member.tag_remove",
+    "member.batch_tag",
+    "member.batch_message",
+    "member.batch_adjust",
     "member.erasure_request",
     "member.import",
     "tier.override",

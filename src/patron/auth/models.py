@@ -25,6 +25,8 @@ class StaffUser(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The console language this user chose (zh_CN or en); None follows the browser.
     locale: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The store a clerk works in: their dashboard and order lists show that store only.
+    store_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

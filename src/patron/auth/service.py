@@ -23,6 +23,7 @@ from patron.audit import service as audit
 from patron.auth.models import ApiKey, LoginFailure, StaffUser
 from patron.auth.permissions import API_KEY_SCOPES, ROLE_PERMISSIONS, ROLES
 from patron.auth.principal import Principal
+from patron.catalog.models import Store
 from patron.db import advisory_lock
 from patron.errors import Conflict, Invalid, NotFound, Unauthorized
 from patron.kit.clientaddr import throttle_scope
@@ -58,6 +59,7 @@ def staff_snapshot(user: StaffUser) -> dict[str, Any]:
         "display_name": user.display_name,
         "role": user.role,
         "is_active": user.is_active,
+        "store_code": user.store_code,
     }
 
 
@@ -138,6 +140,11 @@ def update_staff(
                 _ensure_other_admin(session, user)
             revoke = True
         user.is_active = changes["is_active"]
+    if "store_code" in changes:
+        code = changes["store_code"] or None
+        if code is not None and session.scalar(select(Store.id).where(Store.code == code)) is None:
+            raise Invalid("unknown_store", f"There is no store with the code {code}.")
+        user.store_code = code
     if changes.get("password"):
         check_password_strength(changes["password"])
         user.password_hash = hash_password(changes["password"])

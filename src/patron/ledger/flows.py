@@ -367,15 +367,23 @@ def refund(
 
 
 def request_adjustment(
-    session: Session, ctx: Ctx, member_id: int, *, ledger: str, amount: int, reason: str
+    session: Session,
+    ctx: Ctx,
+    member_id: int,
+    *,
+    ledger: str,
+    amount: int,
+    reason: str,
+    always_approve: bool = False,
 ) -> PointsAdjustment:
-    """Apply at once within the approval limit; above it, wait for a second approver."""
+    """Apply at once within the approval limit; above it, wait for a second approver.
+    ``always_approve``: wait whatever the amount (a batch adjustment from the console)."""
     if ledger not in ("points", "growth"):
         raise Invalid("invalid_ledger", "ledger must be 'points' or 'growth'")
     domain.validate_signed_points(amount)
     if not reason.strip():
         raise Invalid("reason_required", "An adjustment needs a reason.")
-    needs_approval = abs(amount) > ctx.settings.adjustment_approval_limit
+    needs_approval = always_approve or abs(amount) > ctx.settings.adjustment_approval_limit
     if not needs_approval:
         done = _applied_today_without_approval(session, ctx, ledger)
         needs_approval = done + abs(amount) > ctx.settings.adjustment_daily_limit

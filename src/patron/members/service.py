@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, false, func, or_, select
@@ -464,10 +464,12 @@ def search(
     limit: int = 50,
     offset: int = 0,
     count_limit: int | None = None,
+    sort: str = "joined",
+    descending: bool = True,
 ) -> tuple[list[Member], int]:
-    """Members matching every given filter, newest first. ``tier`` needs ``base_tier`` (the
-    ladder's lowest code): members without a tier row are in the base tier. With
-    ``count_limit`` the total stops counting there."""
+    """Members matching every given filter, newest first (or by ``sort``: one of
+    ``SEARCH_SORTS``). ``tier`` needs ``base_tier`` (the ladder's lowest code): members without
+    a tier row are in the base tier. With ``count_limit`` the total stops counting there."""
     conds: list[Any] = []
     if q:
         q = q.strip()
@@ -519,10 +521,21 @@ def search(
     else:  # counting a whole large table costs more than the page itself: stop at the cap
         capped = select(Member.id).where(*conds).limit(count_limit).subquery()
         total = session.scalar(select(func.count()).select_from(capped)) or 0
+    key = SEARCH_SORTS.get(sort, Member.id)
+    # Ties (same name) are broken by the id, so that pages never overlap.
+    order = (key.desc(), Member.id.desc()) if descending else (key.asc(), Member.id.asc())
     rows = session.scalars(
-        select(Member).where(*conds).order_by(Member.id.desc()).limit(limit).offset(offset)
+        select(Member).where(*conds).order_by(*order).limit(limit).offset(offset)
     )
     return list(rows), total
+
+
+#: sortable columns of the member list; "joined" is the registration order (the row id)
+SEARCH_SORTS: Final[dict[str, Any]] = {
+    "joined": Member.id,
+    "member_no": Member.member_no,
+    "name": Member.name,
+}
 
 
 def _ensure_active(member: Member) -> None:

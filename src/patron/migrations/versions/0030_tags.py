@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0030_tags"
-down_revision = "0028_service"
+down_revision = "0029_console"
 branch_labels = None
 depends_on = None
 

@@ -25,6 +25,8 @@ from patron.web.console import (
     mall_promos,
     member_actions,
     members,
+    members_batch,
+    orders,
     privacy,
     risk,
     segments,
@@ -38,8 +40,10 @@ for _module in (
     analytics,
     analytics_reports,
     exports,  # before members: /members/export is not a member number
+    members_batch,  # before members: /members/batch is not a member number
     members,
     member_actions,
+    orders,
     approvals,
     campaign_ops,
     campaigns,

@@ -21,6 +21,7 @@ from patron.audit import service as audit_service
 from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
 from patron.auth import service as auth_service
+from patron.catalog import service as catalog
 from patron.config import Settings
 from patron.errors import PatronError
 from patron.tiers import service as tiers
@@ -65,6 +66,7 @@ MESSAGES: Final = (
     N_("Enter a name (at most 100 characters)."),
     N_("Staff user created."),
     N_("Role changed."),
+    N_("Store saved."),
     N_("Account deactivated."),
     N_("Account reactivated."),
     N_("Password reset; the user's sessions have ended."),
@@ -75,6 +77,34 @@ MESSAGES: Final = (
     N_("Enter a valid date (YYYY-MM-DD)."),
     N_("The start date must not be after the end date."),
 )
+#: What each API key scope lets an integration do, shown beside its box on the key form.
+SCOPE_HELP: Final = {
+    perm.MEMBERS_READ: N_("Look members up and read their profile, with phone and email masked."),
+    perm.MEMBERS_WRITE: N_("Register members and change their profile, consent and tags."),
+    perm.MEMBERS_PII: N_("See phone numbers and email addresses unmasked. Grant it sparingly."),
+    perm.POINTS_READ: N_("Read balances, points history and expiry dates."),
+    perm.POINTS_WRITE: N_("Spend points at checkout, cancel a spend and handle refunds."),
+    perm.POINTS_GRANT: N_(
+        "Give points for a reason the integration names, outside the earning rules. "
+        "Grant it sparingly: it creates points."
+    ),
+    perm.TIERS_READ: N_("Read members' tiers and the tier ladder."),
+    perm.ORDERS_READ: N_("Read orders and returns."),
+    perm.ORDERS_WRITE: N_("Send orders and returns, which earn points by the rules."),
+    perm.CATALOG_READ: N_("Read stores, categories and products."),
+    perm.CATALOG_WRITE: N_("Create and change stores, categories and products."),
+    perm.EVENTS_READ: N_("Page through the event log to catch up on changes."),
+    perm.MALL_READ: N_("Read the points mall: gifts, stock and redemption orders."),
+    perm.MALL_REDEEM: N_("Redeem gifts for members, verify pickup codes, ship and cancel."),
+    perm.MALL_MANAGE: N_("Manage gifts, warehouses and stock, flash sales and lotteries."),
+    perm.COUPONS_READ: N_("Read coupon templates and members' coupon wallets."),
+    perm.COUPONS_ISSUE: N_("Issue coupons to members, exchange them for points and void them."),
+    perm.CAMPAIGNS_READ: N_("Read campaigns, their actions and results."),
+    perm.CAMPAIGNS_ACTIONS: N_("Report a member's action (a review, a share) so that it earns."),
+    perm.SEGMENTS_READ: N_("Read saved segments, their previews and counts."),
+}
+#: Scopes that reveal personal data or create points: the form marks them.
+SENSITIVE_SCOPES: Final = frozenset({perm.MEMBERS_PII, perm.POINTS_GRANT})
 #: a field of one row of the staff table: (staff id, field)
 RowErrors = dict[int, dict[str, str]]
 
@@ -103,6 +133,7 @@ def _staff_page(
         "nav": "staff",
         "users": auth_service.list_staff(get_session(request)),
         "roles": perm.ROLES,
+        "stores": catalog.list_stores(get_session(request)),
         "errors": errors or {},
         "form": form or {},
         "row_errors": row_errors or {},
@@ -192,6 +223,21 @@ def staff_role(
     return redirect(request, STAFF_URL, flash="Role changed.")
 
 
+@router.post("/admin/staff/{staff_id}/store")
+def staff_store(
+    request: Request,
+    staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    store_code: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """The store a staff user works in (a clerk sees that store's figures and orders)."""
+    failed = _update_staff(request, viewer, staff_id, {"store_code": store_code.strip() or None})
+    if failed is not None:
+        message = "Choose a store from the list." if failed.code == "unknown_store" else None
+        return _row_failure(request, staff_id, "store", message or _service_error(failed)[1])
+    return redirect(request, STAFF_URL, flash="Store saved.")
+
+
 @router.post("/admin/staff/{staff_id}/active")
 def staff_active(
     request: Request,
@@ -242,6 +288,8 @@ def _keys_page(
         "nav": "keys",
         "keys": auth_service.list_api_keys(get_session(request)),
         "scopes": sorted(perm.API_KEY_SCOPES),
+        "scope_help": SCOPE_HELP,
+        "sensitive_scopes": SENSITIVE_SCOPES,
         "errors": errors or {},
         "form": form or {"scopes": []},
         "created": created,

@@ -23,6 +23,7 @@ ACTOR_LABELS: Final = {
 ENTITY_LABELS: Final = {
     "member": N_("Member"),
     "points_adjustment": N_("Points adjustment"),
+    "member_batch": N_("Members selected together"),
     "staff": N_("Staff user"),
     "api_key": N_("API key"),
     "settings": N_("Program settings"),
@@ -56,6 +57,9 @@ ACTION_LABELS: Final = {
     "member.update": N_("Profile changed"),
     "member.consent": N_("Marketing consent changed"),
     "member.tag_add": N_("Tag added"),
+    "member.batch_tag": N_("Selected members tagged"),
+    "member.batch_message": N_("Message to selected members"),
+    "member.batch_adjust": N_("Points adjustment asked for selected members"),
     "member.tag_remove": N_("Tag removed"),
     "member.erasure_request": N_("Erasure requested"),
     "member.import": N_("Members imported"),
@@ -215,6 +219,10 @@ FIELD_LABELS: Final = {
     "gift": N_("Gift"),
     "member_no": N_("Member number"),
     "redacted": N_("Personal data erased"),
+    "members": N_("Members"),
+    "already_tagged": N_("Already tagged"),
+    "without_consent": N_("Left out: no consent to this channel"),
+    "text": N_("Message"),
 }
 #: internal references an operator has no use for
 HIDDEN_FIELDS: Final = frozenset({"posting_id", "reversal_id", "request_id", "rules_trace", "sid"})
@@ -224,6 +232,13 @@ VALUE_LABELS: Final = {
     "applied": N_("Applied"),
     "pending_approval": N_("Waiting for approval"),
     "rejected": N_("Rejected"),
+}
+#: contact channels of a batch message
+CONTACT_VALUES: Final = {
+    "sms": N_("SMS"),
+    "email": N_("Email"),
+    "push": N_("Push"),
+    "wechat": N_("WeChat"),
 }
 TIER_KEYS: Final = frozenset({"tier", "from", "to"})
 #: a posting's source reference ("order:pos:O-1") said as what it is
@@ -280,6 +295,8 @@ def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, 
         coded = CODED_FIELDS.get(key)
         if coded is not None and v in coded:
             return Shown(label, coded[v], True)
+        if key == "channel" and v in CONTACT_VALUES:
+            return Shown(label, CONTACT_VALUES[v], True)
         if v in VALUE_LABELS and key in ("ledger", "status"):
             return Shown(label, VALUE_LABELS[v], True)
         return Shown(label, v)

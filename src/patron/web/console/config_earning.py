@@ -359,6 +359,24 @@ def compute_preview(
 # ---- pages -----------------------------------------------------------------------------------
 
 
+def ended_windows(values: dict[str, str], errors: dict[str, str], today: date) -> set[int]:
+    """Rows of double-points windows that ended before ``today`` (a date range past its end
+    date, a recurring window past its "until" date): the page folds them away. A row with an
+    error stays in view."""
+    ended: set[int] = set()
+    for i in range(max(rows(values, "win"), default=-1) + 1):
+        p = f"win-{i}-"
+        if not values.get(p + "id") or any(k.startswith(p) for k in errors):
+            continue
+        last = values.get(p + ("end" if values.get(p + "kind") == "date_range" else "until"))
+        try:
+            if last and date.fromisoformat(last.strip()) < today:
+                ended.add(i)
+        except ValueError:
+            continue
+    return ended
+
+
 def _page(
     request: Request,
     values: dict[str, str],
@@ -369,6 +387,8 @@ def _page(
     status: int = 200,
 ) -> HTMLResponse:
     categories = {c.code: c.name for c in catalog.list_categories(get_session(request))}
+    tz = business_tz(request.app.state.settings.business_timezone)
+    today = request.app.state.clock.now().astimezone(tz).date()
     ctx = page_context(
         request,
         orders.EARNING_SECTION,
@@ -379,6 +399,7 @@ def _page(
         preview=preview,
         tier_options=[(t.code, tier_label(request, t)) for t in ladder.tiers],
         categories=categories,
+        past_rows=ended_windows(values, errors, today),
     )
     return render(request, "console/config/earning.html", ctx, status=status)
 

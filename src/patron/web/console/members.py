@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -186,6 +187,45 @@ def _labels() -> dict[str, Any]:
 
 # ---- the list --------------------------------------------------------------------------------
 
+#: actions on a selection of members (web.console.members_batch): key → (label, permission)
+BATCH_ACTIONS: Final = {
+    "tag": (N_("Add a tag"), perm.MEMBERS_WRITE),
+    "message": (N_("Send a message"), perm.MEMBERS_WRITE),
+    "adjust": (N_("Adjust points (needs approval)"), perm.POINTS_ADJUST),
+}
+SORTABLE: Final = ("joined", "member_no", "name")
+
+
+def batch_choices(viewer: Viewer) -> dict[str, Any]:
+    """The actions this viewer may take on a selection, and the message channels."""
+    return {
+        "batch_actions": {k: label for k, (label, p) in BATCH_ACTIONS.items() if viewer.can(p)},
+        "batch_channels": {c: CONTACT_LABELS[c] for c in member_domain.CONTACT_CHANNELS},
+    }
+
+
+def sort_params(column: str, descending: bool) -> dict[str, str]:
+    """Address parameters of a sort, left out when they are the default (newest first;
+    other columns A→Z)."""
+    params = {} if column == "joined" else {"sort": column}
+    if descending != (column == "joined"):
+        params["dir"] = "desc" if descending else "asc"
+    return params
+
+
+def sort_links(filters: dict[str, str], sort: str, descending: bool) -> dict[str, dict[str, str]]:
+    """Per sortable column: the address sorting by it (again: the other way) and aria-sort."""
+    out = {}
+    for column in SORTABLE:
+        current = sort == column
+        desc = (not descending) if current else column == "joined"
+        params = {**filters, **sort_params(column, desc)}
+        out[column] = {
+            "href": "/console/members" + ("?" + urlencode(params) if params else ""),
+            "aria": ("descending" if descending else "ascending") if current else "none",
+        }
+    return out
+
 
 @router.get("/members")
 def member_list(
@@ -198,8 +238,13 @@ def member_list(
     channel: Annotated[str, Query(max_length=16)] = "",
     store: Annotated[str, Query(max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=COUNT_LIMIT // PAGE_SIZE)] = 1,
+    sort: Annotated[str, Query(max_length=16)] = "joined",
+    direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> HTMLResponse:
     session = get_session(request)
+    sort = sort if sort in SORTABLE else "joined"
+    # Newest first by default; other columns A→Z unless asked otherwise.
+    descending = direction == "desc" if direction in ("asc", "desc") else sort == "joined"
     cipher = cipher_of(request)
     ladder = tiers.get_ladder(session)
     filters = {
@@ -224,6 +269,8 @@ def member_list(
         limit=PAGE_SIZE,
         offset=offset,
         count_limit=COUNT_LIMIT,
+        sort=sort,
+        descending=descending,
     )
     full = viewer.can(perm.MEMBERS_PII)
     codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
@@ -236,6 +283,8 @@ def member_list(
         for m in rows
     ]
     query = {k: v for k, v in filters.items() if v}
+    sorts = sort_links(query, sort, descending)
+    query.update(sort_params(sort, descending))
     partial = request.headers.get("HX-Target") == "results"
     ctx = {
         "nav": "members",
@@ -247,6 +296,8 @@ def member_list(
         "ladder": ladder,
         "tags": [] if partial else members.tag_names(session),
         "channels": member_domain.CHANNELS,
+        "sorts": sorts,
+        **batch_choices(viewer),
         **_labels(),
     }
     template = "console/members/_results.html" if partial else "console/members/list.html"

@@ -35,3 +35,39 @@ document.addEventListener("change", function (event) {
     event.target.form.submit();
   }
 });
+// Lists with a selection: a "select all" box ticks every row's box of the same name, and a
+// counter says how many are ticked.
+document.addEventListener("change", function (event) {
+  var box = event.target;
+  if (!box.matches) return;
+  if (box.matches("input[data-select-all]")) {
+    document.querySelectorAll('input[type=checkbox][name="' + box.dataset.selectAll + '"]')
+      .forEach(function (row) { row.checked = box.checked; });
+  }
+  if (box.matches("input[type=checkbox]")) {
+    document.querySelectorAll("[data-selected-count]").forEach(function (out) {
+      var name = out.dataset.selectedCount;
+      out.textContent = document.querySelectorAll(
+        'input[type=checkbox][name="' + name + '"]:checked').length;
+    });
+  }
+});
+// Copy buttons: copy the text of the element named by data-copy, then say so on the button.
+document.addEventListener("click", function (event) {
+  var button = event.target.closest && event.target.closest("button[data-copy]");
+  if (!button) return;
+  var source = document.getElementById(button.dataset.copy);
+  if (!source || !navigator.clipboard) return;
+  navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+    button.textContent = button.dataset.copied || button.textContent;
+  });
+});
+// The main menu below 1,280 px wide: a button opens and closes it.
+document.addEventListener("click", function (event) {
+  var toggle = event.target.closest && event.target.closest("button[data-menu-toggle]");
+  if (!toggle) return;
+  var menu = document.getElementById(toggle.getAttribute("aria-controls"));
+  var open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  if (menu) menu.classList.toggle("open", open);
+});
