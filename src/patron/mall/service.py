@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patron import context
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.errors import Invalid, NotFound
@@ -37,10 +39,14 @@ def put_settings(session: Session, actor: Principal, value: MallSettings, now: d
     program.put_section(session, actor, SECTION, value, now=now)
 
 
+#: the section a mall write reads besides those of every context (one preload statement)
+SECTIONS: dict[str, type[BaseModel]] = {SECTION: MallSettings}
+
+
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> ledger.Ctx:
-    # both sections a mall write reads, in one statement
-    program.preload(session, {ledger.SECTION: ledger.PointsSettings, SECTION: MallSettings})
-    return ledger.Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
+    """The context of a job, CLI or test; a request builds it with ``web.context.request_ctx``
+    and ``SECTIONS``."""
+    return context.build(session, actor, now, tz, SECTIONS)
 
 
 def member_no_of(session: Session, member_id: int) -> str:
