@@ -39,6 +39,7 @@ ENTITY_TYPES: Final = (
     "mall_gift",
     "mall_lottery",
     "mall_redemption",
+    "mall_supplier",
     "referral",
 )
 #: Every ``action`` the services record (checked by the same test).
@@ -93,6 +94,8 @@ ACTIONS: Final = (
     "mall.flash_sale_create",
     "mall.flash_sale_update",
     "mall.gift_create",
+    "mall.gift_image",
+    "mall.gift_suppliers",
     "mall.gift_update",
     "mall.lottery_close",
     "mall.lottery_draw",
@@ -108,6 +111,9 @@ ACTIONS: Final = (
     "mall.stock_receipt",
     "mall.stock_transfer_in",
     "mall.stock_transfer_out",
+    "mall.supplier_agreement",
+    "mall.supplier_put",
+    "mall.supplier_quote",
     "referral.clawed_back",
     "referral.held",
     "referral.pending",

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.ledger.service import Ctx
-from patron.mall import lottery, redemptions, replenish, service, stock
+from patron.mall import lottery, redemptions, replenish, service, stock, suppliers
 from patron.mall.domain import MallSettings
 from patron.mall.models import (
     FlashSale,
@@ -565,7 +565,9 @@ def draw_out(d: lottery.DrawResult) -> DrawOut:
 # --------------------------------------------------------------------------- replenishment
 
 
-def _request_out(r: PurchaseRequest, gift_code: str) -> PurchaseRequestOut:
+def _request_out(
+    r: PurchaseRequest, gift_code: str, supplier_codes: dict[int, str] | None = None
+) -> PurchaseRequestOut:
     return PurchaseRequestOut(
         id=r.id,
         gift_code=gift_code,
@@ -576,6 +578,8 @@ def _request_out(r: PurchaseRequest, gift_code: str) -> PurchaseRequestOut:
         forecast=r.forecast,
         created_at=r.created_at,
         received_at=r.received_at,
+        supplier_code=(supplier_codes or {}).get(r.supplier_id or 0),
+        unit_cost_fen=r.unit_cost_fen,
     )
 
 
@@ -599,7 +603,10 @@ def get_alerts(session: SessionDep, clock: ClockDep, _p: Read) -> AlertList:
 
 @router.get("/purchase-requests", response_model=PurchaseRequestList, summary="Purchase requests")
 def list_requests(session: SessionDep, _p: Read) -> PurchaseRequestList:
-    return PurchaseRequestList(items=[_request_out(r, c) for r, c in replenish.requests(session)])
+    codes = suppliers.codes_by_id(session)
+    return PurchaseRequestList(
+        items=[_request_out(r, c, codes) for r, c in replenish.requests(session)]
+    )
 
 
 @router.post(
@@ -612,7 +619,8 @@ def post_requests(request: Request, session: SessionDep, principal: Manage) -> P
     ctx = _ctx(request, session, principal)
     made = replenish.raise_requests(session, ctx)
     codes = {g.id: g.code for g in (service.gift_by_id(session, r.gift_id) for r in made)}
-    return PurchaseRequestList(items=[_request_out(r, codes[r.gift_id]) for r in made])
+    by_id = suppliers.codes_by_id(session)
+    return PurchaseRequestList(items=[_request_out(r, codes[r.gift_id], by_id) for r in made])
 
 
 @router.post(
@@ -630,4 +638,6 @@ def post_receive_request(
 ) -> PurchaseRequestOut:
     ctx = _ctx(request, session, principal)
     r = replenish.receive_request(session, ctx, request_id, body.warehouse)
-    return _request_out(r, service.gift_by_id(session, r.gift_id).code)
+    return _request_out(
+        r, service.gift_by_id(session, r.gift_id).code, suppliers.codes_by_id(session)
+    )

@@ -39,6 +39,7 @@ ENTITY_LABELS: Final = {
     "mall_gift": N_("Mall gift"),
     "mall_lottery": N_("Lottery pool"),
     "mall_redemption": N_("Gift redemption"),
+    "mall_supplier": N_("Gift supplier"),
     "referral": N_("Referral"),
 }
 ACTION_LABELS: Final = {
@@ -92,6 +93,8 @@ ACTION_LABELS: Final = {
     "mall.flash_sale_create": N_("Flash redemption created"),
     "mall.flash_sale_update": N_("Flash redemption changed"),
     "mall.gift_create": N_("Gift created"),
+    "mall.gift_image": N_("Gift image uploaded"),
+    "mall.gift_suppliers": N_("Gift suppliers chosen"),
     "mall.gift_update": N_("Gift changed"),
     "mall.lottery_close": N_("Lottery pool closed"),
     "mall.lottery_draw": N_("Lottery draw"),
@@ -107,6 +110,9 @@ ACTION_LABELS: Final = {
     "mall.stock_receipt": N_("Stock received"),
     "mall.stock_transfer_in": N_("Stock transferred in"),
     "mall.stock_transfer_out": N_("Stock transferred out"),
+    "mall.supplier_agreement": N_("Supplier agreement added"),
+    "mall.supplier_put": N_("Supplier saved"),
+    "mall.supplier_quote": N_("Supplier quote added"),
     "referral.clawed_back": N_("Referral reward clawed back"),
     "referral.held": N_("Referral held for review"),
     "referral.pending": N_("Referral recorded"),

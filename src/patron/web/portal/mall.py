@@ -14,6 +14,7 @@ from patron.errors import NotFound, PatronError
 from patron.ledger import queries
 from patron.mall import domain, redemptions
 from patron.mall import service as mall
+from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
 from patron.web.portal import common
@@ -163,3 +164,13 @@ def orders_page(request: Request, viewer: Member) -> HTMLResponse:
     member = common.member(request, viewer)
     rows = redemptions.of_member(common.session(request), member.id)
     return render(request, "portal/mall_orders.html", {**_common(request), "rows": rows})
+
+
+@router.get("/mall/gifts/{code}/image/{size}")
+def gift_image(
+    request: Request,
+    viewer: Member,
+    code: GiftCode,
+    size: Annotated[str, Path(pattern=r"^(large|thumb)$")],
+) -> Response:
+    return serve_image(request, code, size)
