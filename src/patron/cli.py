@@ -399,6 +399,8 @@ class JobName(StrEnum):
     expire_coupons = "expire-coupons"
     coupon_packs = "coupon-packs"
     coupon_reminders = "coupon-reminders"
+    mall_unclaimed = "mall-unclaimed"
+    mall_markdowns = "mall-markdowns"
 
 
 @jobs_app.command("run")
@@ -450,6 +452,13 @@ def jobs_run(
         else:
             with db.unit_of_work() as session:
                 result = {"reminders": coupon_jobs.record_reminders(session, now, tz)}
+    elif job in (JobName.mall_unclaimed, JobName.mall_markdowns):
+        from patron.mall import jobs as mall_jobs
+
+        if job is JobName.mall_unclaimed:
+            result = {"released": mall_jobs.run_release_unclaimed(db, now, tz)}
+        else:
+            result = {"marked_down": mall_jobs.run_markdowns(db, now, tz)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

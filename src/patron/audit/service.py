@@ -95,6 +95,7 @@ ACTIONS: Final = (
     "mall.flash_sale_update",
     "mall.gift_create",
     "mall.gift_image",
+    "mall.gift_markdown",
     "mall.gift_suppliers",
     "mall.gift_update",
     "mall.lottery_close",

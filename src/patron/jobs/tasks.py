@@ -17,6 +17,7 @@ def default_tasks(
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
     from patron.ledger import jobs as ledger_jobs
+    from patron.mall import jobs as mall_jobs
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
@@ -36,6 +37,10 @@ def default_tasks(
             60 * 60,
             lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False),
         ),
+        Task(
+            "mall_unclaimed", 60 * 60, lambda: mall_jobs.run_release_unclaimed(db, clock.now(), tz)
+        ),
+        Task("mall_markdowns", 60 * 60, lambda: mall_jobs.run_markdowns(db, clock.now(), tz)),
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),

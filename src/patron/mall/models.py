@@ -49,6 +49,9 @@ class Gift(Base):
     limit_per_member: Mapped[int | None] = mapped_column(Integer, nullable=True)
     limit_window: Mapped[str] = mapped_column(String(16), default="sale")  # day | month | sale
     image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the operator's price; ``points`` may be lower while the dynamic price marks a slow mover
+    #: down (None: never marked down, ``points`` is the operator's price)
+    base_points: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -313,3 +316,18 @@ class GiftSuppliers(Base):
         ForeignKey("mall_suppliers.id"), nullable=True
     )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PriceChange(Base):
+    """The history of a gift's points price: an operator's change or a dynamic markdown."""
+
+    __tablename__ = "mall_price_changes"
+    __table_args__ = (Index("ix_mall_price_changes_gift", "gift_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
+    old_points: Mapped[int] = mapped_column(Integer)
+    new_points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))  # operator | slow_mover
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

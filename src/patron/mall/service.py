@@ -19,7 +19,7 @@ from patron.errors import Invalid, NotFound
 from patron.ledger import service as ledger
 from patron.mall import domain
 from patron.mall.domain import SECTION, GiftRules, MallSettings
-from patron.mall.models import Gift, Redemption, Stock
+from patron.mall.models import Gift, PriceChange, Redemption, Stock
 from patron.mall.schemas import GiftIn
 from patron.members.models import Member
 from patron.program import service as program
@@ -125,6 +125,19 @@ def upsert_gift(session: Session, actor: Principal, data: GiftIn, *, now: dateti
     if gift is None:
         gift = Gift(code=data.code, created_at=now)
         session.add(gift)
+    elif gift.points != data.points:
+        # the operator's price: the history keeps it, and a markdown in progress ends
+        session.add(
+            PriceChange(
+                gift_id=gift.id,
+                old_points=gift.points,
+                new_points=data.points,
+                reason="operator",
+                actor=actor.label[:120],
+                created_at=now,
+            )
+        )
+        gift.base_points = None
     for name in (
         "name",
         "description",

@@ -1,5 +1,6 @@
 """The mall, continued: flash sales an operator closed early; suppliers with agreements and
-quotes, each gift's preferred and backup supplier, the supplier of a purchase request.
+quotes, each gift's preferred and backup supplier, the supplier of a purchase request; a
+gift's base price and the history of its price (dynamic markdowns of slow movers).
 
 Revision ID: 0026_mall_more
 Revises: 0024_segments
@@ -91,9 +92,25 @@ def upgrade() -> None:
             ["id"],
         )
         batch.create_index("ix_mall_purchase_requests_supplier_id", ["supplier_id"])
+    with op.batch_alter_table("mall_gifts") as batch:
+        batch.add_column(sa.Column("base_points", sa.Integer(), nullable=True))
+    op.create_table(
+        "mall_price_changes",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("gift_id", sa.Integer(), sa.ForeignKey("mall_gifts.id"), nullable=False),
+        sa.Column("old_points", sa.Integer(), nullable=False),
+        sa.Column("new_points", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.String(16), nullable=False),
+        sa.Column("actor", sa.String(120), nullable=False),
+        sa.Column("created_at", TS, nullable=False),
+    )
+    op.create_index("ix_mall_price_changes_gift", "mall_price_changes", ["gift_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("mall_price_changes")
+    with op.batch_alter_table("mall_gifts") as batch:
+        batch.drop_column("base_points")
     with op.batch_alter_table("mall_purchase_requests") as batch:
         batch.drop_index("ix_mall_purchase_requests_supplier_id")
         batch.drop_constraint(

@@ -94,6 +94,7 @@ ACTION_LABELS: Final = {
     "mall.flash_sale_update": N_("Flash redemption changed"),
     "mall.gift_create": N_("Gift created"),
     "mall.gift_image": N_("Gift image uploaded"),
+    "mall.gift_markdown": N_("Slow mover's price lowered"),
     "mall.gift_suppliers": N_("Gift suppliers chosen"),
     "mall.gift_update": N_("Gift changed"),
     "mall.lottery_close": N_("Lottery pool closed"),
