@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.sql._typing import ColumnExpressionArgument
 from sqlalchemy.orm import Session
 
 from patron.mall import domain, replenish, service
@@ -48,7 +49,7 @@ def monthly(session: Session, month: str, tz: ZoneInfo, now: datetime) -> list[T
     m = StockMovement
     inside = (m.created_at >= start) & (m.created_at < end)
 
-    def total(kinds: tuple[str, ...], column: object) -> object:
+    def total(kinds: tuple[str, ...], column: ColumnExpressionArgument[int]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((inside & m.kind.in_(kinds), column), else_=0)), 0)
 
     rows = session.execute(
