@@ -15,8 +15,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.sql._typing import ColumnExpressionArgument
 from sqlalchemy.orm import Session
+from sqlalchemy.sql._typing import ColumnExpressionArgument
 
 from patron.mall import domain, replenish, service
 from patron.mall.models import Gift, Redemption, Stock, StockMovement
