@@ -107,11 +107,11 @@ def _run(request: Request, viewer: Viewer, action: Any, done: str) -> Response:
     return redirect(request, PAGE, flash=done)
 
 
-def _date(raw: str, code: str) -> date:
+def _date(raw: str) -> date | None:
     try:
         return date.fromisoformat(raw.strip())
     except ValueError:
-        raise Invalid(code, f"{raw!r} is not a date.") from None
+        return None
 
 
 def _yuan_to_fen(raw: str) -> int:
@@ -122,11 +122,9 @@ def _yuan_to_fen(raw: str) -> int:
     return fen
 
 
-def _whole(raw: str, code: str, *, low: int = 1) -> int:
+def _whole(raw: str, *, low: int = 1) -> int | None:
     text = raw.strip()
-    if not text.isdigit() or len(text) > 7 or int(text) < low:
-        raise Invalid(code, f"{raw!r} is not a whole number.")
-    return int(text)
+    return int(text) if text.isdigit() and len(text) <= 7 and int(text) >= low else None
 
 
 @router.post(PAGE)
@@ -162,15 +160,18 @@ def add_agreement(
     terms: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     def act() -> None:
-        if not ref.strip():
-            raise Invalid("invalid_agreement", "An agreement needs a reference.")
+        first, last = _date(valid_from), _date(valid_to)
+        if not ref.strip() or first is None or last is None:
+            raise Invalid(
+                "invalid_agreement", "An agreement needs a reference, a first and a last day."
+            )
         suppliers.add_agreement(
             get_session(request),
             _ctx(request, viewer),
             supplier,
             ref=ref.strip(),
-            valid_from=_date(valid_from, "invalid_agreement"),
-            valid_to=_date(valid_to, "invalid_agreement"),
+            valid_from=first,
+            valid_to=last,
             terms=terms.strip(),
         )
 
@@ -189,15 +190,19 @@ def add_quote(
     quoted_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     def act() -> None:
+        on = _date(quoted_on) if quoted_on.strip() else None
+        least, lead = _whole(min_quantity), _whole(lead_days, low=0)
+        if (quoted_on.strip() and on is None) or least is None or lead is None:
+            raise Invalid("invalid_quote", "Whole units and days, and a date.")
         suppliers.add_quote(
             get_session(request),
             _ctx(request, viewer),
             supplier,
             gift_code,
             unit_cost_fen=_yuan_to_fen(unit_cost),
-            quoted_on=_date(quoted_on, "invalid_quote") if quoted_on.strip() else None,
-            min_quantity=_whole(min_quantity, "invalid_quote"),
-            lead_days=_whole(lead_days, "invalid_quote", low=0),
+            quoted_on=on,
+            min_quantity=least,
+            lead_days=lead,
         )
 
     return _run(request, viewer, act, N_("Quote added."))
