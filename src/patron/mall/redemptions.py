@@ -99,6 +99,17 @@ def _take_flash(
     return sale
 
 
+def _flash_gate(session: Session, ctx: Ctx, sale_id: int, gift: Gift) -> None:
+    """Refuse a flash attempt that cannot win before taking the member's lock: once a sale is
+    sold out (or not open) most attempts are losers, told at once for one read. Only a read:
+    the guarded UPDATE in ``_take_flash`` still decides who gets a unit."""
+    sale = session.get(FlashSale, sale_id)
+    if sale is None or sale.gift_id != gift.id:
+        raise NotFound("flash_sale_not_found", f"No flash sale {sale_id} of gift {gift.code}.")
+    if is_open(sale, ctx.now) and sale.granted >= sale.quantity:
+        raise Conflict("flash_sold_out", "Sold out: every unit of this flash sale is taken.")
+
+
 def redeem(
     session: Session, ctx: Ctx, member: Member, req: RedeemRequest
 ) -> tuple[Redemption, Gift]:
@@ -116,6 +127,8 @@ def redeem(
     elif not gift.is_active:
         raise Conflict("gift_unavailable", f"Gift {gift.code} is not offered any more.")
     _check_tier(session, member.id, gift)
+    if req.flash_sale_id is not None:
+        _flash_gate(session, ctx, req.flash_sale_id, gift)
     # The member's ledger lock: two redemptions of one member count each other's units.
     ledger.begin(session, ctx, member.id)
     sale = None
