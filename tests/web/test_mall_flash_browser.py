@@ -1,6 +1,6 @@
 """Browser: the flash sale's waiting page counts down on the server's clock and enables the
-redeem button at the start (the page's clock is driven by Playwright, so nothing waits for
-real time); the redemption then leads to the code."""
+redeem button at the start (the page's clock is paused and moved by Playwright, so nothing
+depends on real time passing); the redemption then leads to the code."""
 
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ def test_the_waiting_page_opens_the_button_at_the_start(live, new_page):
         sale_id = sale.id
     phone = new_page(**PHONE_SIZE)
     _sign_in(phone, live, "13911119003")
-    # this device's clock is a day off the server's: the page counts on the server's
-    phone.clock.install(time=live.clock.now() - timedelta(days=1))
+    # this device's clock is a day off the server's (the page counts on the server's), and
+    # stands still until the test moves it
+    device = live.clock.now() - timedelta(days=1)
+    phone.clock.install(time=device)
+    phone.clock.pause_at(device + timedelta(seconds=1))
     phone.goto(f"/portal/mall/flash/{sale_id}")
     button = phone.locator("[data-flash-redeem]")
     assert button.is_disabled()

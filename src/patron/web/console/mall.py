@@ -12,11 +12,11 @@ from starlette.responses import Response
 
 from patron.auth import permissions as perm
 from patron.errors import PatronError
-from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
 from patron.mall import images, replenish, stock, suppliers
 from patron.mall import service as mall
 from patron.mall.schemas import GiftIn
+from patron.web.context import request_ctx
 from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -59,8 +59,7 @@ INVALID = N_("Check the fields: a code of letters and digits, a name and whole p
 
 
 def _ctx(request: Request, viewer: Viewer) -> Ctx:
-    tz = business_tz(request.app.state.settings.business_timezone)
-    return mall.make_ctx(get_session(request), viewer.principal, request.app.state.clock.now(), tz)
+    return request_ctx(request, get_session(request), viewer.principal, mall.SECTIONS)
 
 
 def _page(

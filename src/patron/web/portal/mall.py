@@ -14,6 +14,7 @@ from patron.errors import NotFound, PatronError
 from patron.ledger import queries
 from patron.mall import domain, redemptions
 from patron.mall import service as mall
+from patron.web.context import request_ctx
 from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
@@ -126,7 +127,7 @@ def redeem(
 ) -> Response:
     member = common.member(request, viewer)
     session = common.session(request)
-    ctx = mall.make_ctx(session, common.actor(member), common.now(request), common.tz(request))
+    ctx = request_ctx(request, session, common.actor(member), mall.SECTIONS)
     req = redemptions.RedeemRequest(
         gift_code=code, quantity=quantity, delivery=delivery, store_code=store_code or None
     )
