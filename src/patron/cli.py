@@ -435,6 +435,8 @@ class JobName(StrEnum):
     retention = "retention"
     journeys = "journeys"
     messages = "messages"
+    mall_unclaimed = "mall-unclaimed"
+    mall_markdowns = "mall-markdowns"
 
 
 @jobs_app.command("run")
@@ -534,6 +536,13 @@ def jobs_run(
             base_url=settings.public_base_url,
         )
         result = delivery.drain(db, sender, now=now, tz=tz)
+    elif job in (JobName.mall_unclaimed, JobName.mall_markdowns):
+        from patron.mall import jobs as mall_jobs
+
+        if job is JobName.mall_unclaimed:
+            result = {"released": mall_jobs.run_release_unclaimed(db, now, tz)}
+        else:
+            result = {"marked_down": mall_jobs.run_markdowns(db, now, tz)}
     elif job is JobName.webhooks:
         keys = settings.keys()
         result = deliver_due(

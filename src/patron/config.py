@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     push_webhook_secret: SecretStr | None = None
     # Providers sign delivery status callbacks with this secret (X-Patron-Signature).
     messaging_callback_secret: SecretStr | None = None
+    # Gift images of the mall: "disk" keeps them under mall_image_dir; "s3" in an S3-compatible
+    # bucket (mall_image_bucket, under mall_image_prefix; mall_image_endpoint_url for a store
+    # that is not AWS; credentials from the usual AWS environment variables or role).
+    mall_image_backend: Literal["disk", "s3"] = "disk"
+    mall_image_dir: Path = Path("var/mall-images")
+    mall_image_bucket: str = ""
+    mall_image_prefix: str = ""
+    mall_image_endpoint_url: str | None = None
+    # The largest upload accepted, in bytes.
+    mall_image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
 
     @field_validator("webhook_allowed_networks", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ with one statement into the unit of work's cache, so no service reads a section 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -37,7 +38,15 @@ SECTIONS: Final[dict[str, type[BaseModel]]] = {
 }
 
 
-def build(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> Ctx:
-    """The context: the sections are read once (one statement) for the unit of work."""
-    program_service.preload(session, SECTIONS)
+def build(
+    session: Session,
+    actor: Principal,
+    now: datetime,
+    tz: ZoneInfo,
+    extra: Mapping[str, type[BaseModel]] | None = None,
+) -> Ctx:
+    """The context: the sections are read once (one statement) for the unit of work. A domain
+    whose writes read a section of its own (the mall's settings) passes it as ``extra`` so it
+    comes with the same statement."""
+    program_service.preload(session, {**SECTIONS, **extra} if extra else SECTIONS)
     return Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))

@@ -49,12 +49,23 @@ def get_logger(name: str) -> Any:
 
 class RequestContextMiddleware:
     """Assigns a request id (or keeps a well-formed incoming one), logs one line per request
-    with method, route path, status and duration, and caps request bodies."""
+    with method, route path, status and duration, and caps request bodies (1 MB; the upload
+    paths given, e.g. gift images, have caps of their own)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = 1_048_576) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int = 1_048_576,
+        uploads: tuple[tuple[re.Pattern[str], int], ...] = (),
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        self.uploads = uploads
         self.log = get_logger("patron.http")
+
+    def _cap(self, scope: Scope) -> int:
+        path = scope.get("path", "")
+        return next((cap for pattern, cap in self.uploads if pattern.match(path)), self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +80,8 @@ class RequestContextMiddleware:
         start = time.perf_counter()
         status = 500
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        cap = self._cap(scope)
+        if declared is not None and declared.isdigit() and int(declared) > cap:
             await _too_large(send, rid)
             self.log.info("request", method=scope["method"], path=scope["path"], status=413)
             _request_id.reset(token)
@@ -90,7 +102,7 @@ class RequestContextMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > cap:
                     raise _BodyTooLarge
             return message
 

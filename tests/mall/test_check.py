@@ -6,7 +6,7 @@ from sqlalchemy import insert, update
 
 from patron import checks
 from patron.mall.check import run_check
-from patron.mall.models import FlashSale, Redemption, Stock, StockMovement
+from patron.mall.models import FlashSale, Gift, Redemption, Stock, StockMovement
 from tests.mall.helpers import grant, setup_gift
 
 
@@ -86,3 +86,21 @@ def test_flash_sale_granted_more_than_redeemed(client, database, clock, auth_hea
     with database.unit_of_work() as s:
         found = run_check(s)
     assert any("granted 2 unit(s), its redemptions hold 0" in v for v in found), found
+
+
+def test_a_price_changed_behind_its_history(client, database, clock, auth_headers):
+    op = auth_headers("operator")
+    setup_gift(client, op, "VASE", points=500)
+    body = {"code": "VASE", "name": "Vase", "category": "home", "points": 450}
+    assert client.put("/api/v1/mall/gifts/VASE", json=body, headers=op).status_code == 200
+    with database.unit_of_work() as s:
+        assert run_check(s) == []
+        s.execute(update(Gift).values(points=400))
+    with database.unit_of_work() as s:
+        found = run_check(s)
+    assert found == ["gift VASE costs 400 points; its price history ends at 450"], found
+    with database.unit_of_work() as s:
+        s.execute(update(Gift).values(points=450, base_points=300))
+    with database.unit_of_work() as s:
+        found = run_check(s)
+    assert found == ["gift VASE is marked down to 450 points, above its price 300"], found

@@ -20,6 +20,7 @@ def default_tasks(
     from patron.coupons import jobs as coupon_jobs
     from patron.journeys import runner as journeys
     from patron.ledger import jobs as ledger_jobs
+    from patron.mall import jobs as mall_jobs
     from patron.messaging import channels, delivery
     from patron.privacy import retention
     from patron.risk import jobs as risk_jobs
@@ -51,6 +52,10 @@ def default_tasks(
             lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False),
         ),
         Task("analytics_alerts", 60 * 60, lambda: analytics_jobs.run_alerts(db, clock.now(), tz)),
+        Task(
+            "mall_unclaimed", 60 * 60, lambda: mall_jobs.run_release_unclaimed(db, clock.now(), tz)
+        ),
+        Task("mall_markdowns", 60 * 60, lambda: mall_jobs.run_markdowns(db, clock.now(), tz)),
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
-from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
-from patron.mall import lottery, redemptions, replenish, service, stock
+from patron.mall import lottery, redemptions, replenish, service, stock, suppliers
 from patron.mall.domain import MallSettings
 from patron.mall.models import (
     FlashSale,
@@ -55,7 +54,8 @@ from patron.mall.schemas import (
 )
 from patron.members import service as members
 from patron.risk import service as risk
-from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
+from patron.web.context import request_ctx
+from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
 
@@ -67,10 +67,8 @@ Redeem = Annotated[Principal, Depends(require(perm.MALL_REDEEM))]
 Manage = Annotated[Principal, Depends(require(perm.MALL_MANAGE))]
 
 
-def _ctx(session: Session, principal: Principal, clock: ClockDep, settings: SettingsDep) -> Ctx:
-    return service.make_ctx(
-        session, principal, clock.now(), business_tz(settings.business_timezone)
-    )
+def _ctx(request: Request, session: Session, principal: Principal) -> Ctx:
+    return request_ctx(request, session, principal, service.SECTIONS)
 
 
 def gift_out(v: service.GiftView) -> GiftOut:
@@ -273,6 +271,32 @@ def get_movements(
     )
 
 
+def _stock_write(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    body: ReceiptIn | AdjustmentIn | TransferIn,
+) -> StockList:
+    """A stock write (receipt, adjustment, transfer) and the gift's levels after it."""
+    ctx = _ctx(request, session, principal)
+    match body:
+        case ReceiptIn():
+            stock.receive(session, ctx, body.gift_code, body.warehouse, body.quantity, body.reason)
+        case AdjustmentIn():
+            stock.adjust(session, ctx, body.gift_code, body.warehouse, body.delta, body.reason)
+        case TransferIn():
+            stock.transfer(
+                session,
+                ctx,
+                body.gift_code,
+                body.from_warehouse,
+                body.to_warehouse,
+                body.quantity,
+                body.reason,
+            )
+    return get_stock(session, principal, body.gift_code)
+
+
 @router.post(
     "/stock/receipts",
     response_model=StockList,
@@ -281,15 +305,9 @@ def get_movements(
     responses=errors(404),
 )
 def post_receipt(
-    body: ReceiptIn,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: Manage,
+    body: ReceiptIn, request: Request, session: SessionDep, principal: Manage
 ) -> StockList:
-    ctx = _ctx(session, principal, clock, settings)
-    stock.receive(session, ctx, body.gift_code, body.warehouse, body.quantity, body.reason)
-    return get_stock(session, principal, body.gift_code)
+    return _stock_write(request, session, principal, body)
 
 
 @router.post(
@@ -300,15 +318,9 @@ def post_receipt(
     responses=errors(404, 409),
 )
 def post_adjustment(
-    body: AdjustmentIn,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: Manage,
+    body: AdjustmentIn, request: Request, session: SessionDep, principal: Manage
 ) -> StockList:
-    ctx = _ctx(session, principal, clock, settings)
-    stock.adjust(session, ctx, body.gift_code, body.warehouse, body.delta, body.reason)
-    return get_stock(session, principal, body.gift_code)
+    return _stock_write(request, session, principal, body)
 
 
 @router.post(
@@ -319,23 +331,9 @@ def post_adjustment(
     responses=errors(404, 409),
 )
 def post_transfer(
-    body: TransferIn,
-    session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
-    principal: Manage,
+    body: TransferIn, request: Request, session: SessionDep, principal: Manage
 ) -> StockList:
-    ctx = _ctx(session, principal, clock, settings)
-    stock.transfer(
-        session,
-        ctx,
-        body.gift_code,
-        body.from_warehouse,
-        body.to_warehouse,
-        body.quantity,
-        body.reason,
-    )
-    return get_stock(session, principal, body.gift_code)
+    return _stock_write(request, session, principal, body)
 
 
 # --------------------------------------------------------------------------- redemptions
@@ -351,11 +349,10 @@ def post_transfer(
 def post_redemption(
     body: RedeemIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> RedemptionOut | JSONResponse:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     member = members.get_member(session, body.member_no)
     try:
         r, gift = redemptions.redeem(
@@ -416,11 +413,10 @@ def post_cancel(
     code: RedemptionCode,
     body: CancelIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> RedemptionOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     return _out(session, *redemptions.cancel(session, ctx, code, body.reason))
 
 
@@ -434,11 +430,10 @@ def post_ship(
     code: RedemptionCode,
     body: ShipIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> RedemptionOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     return _out(session, *redemptions.ship(session, ctx, code, body.carrier, body.tracking_no))
 
 
@@ -451,11 +446,10 @@ def post_ship(
 def post_receive(
     code: RedemptionCode,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> RedemptionOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     return _out(session, *redemptions.receive(session, ctx, code))
 
 
@@ -468,11 +462,10 @@ def post_receive(
 def post_verification(
     body: VerifyIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> RedemptionOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     return _out(session, *redemptions.verify(session, ctx, body.code, body.store_code))
 
 
@@ -494,11 +487,10 @@ def list_flash_sales(session: SessionDep, _p: Read) -> FlashSaleList:
 def post_flash_sale(
     body: FlashSaleIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Manage,
 ) -> FlashSaleOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     sale = redemptions.create_flash_sale(
         session,
         ctx,
@@ -525,13 +517,12 @@ def put_pool(
     code: GiftCode,
     body: PoolIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Manage,
 ) -> PoolOut:
     if body.code != code:
         body = body.model_copy(update={"code": code})
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     pool, prizes = lottery.put_pool(session, ctx, body)
     return _pool_out(pool, prizes)
 
@@ -555,11 +546,10 @@ def post_draw(
     code: GiftCode,
     body: DrawIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Redeem,
 ) -> DrawOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     member = members.get_member(session, body.member_no)
     return draw_out(lottery.draw(session, ctx, member, code))
 
@@ -580,7 +570,9 @@ def draw_out(d: lottery.DrawResult) -> DrawOut:
 # --------------------------------------------------------------------------- replenishment
 
 
-def _request_out(r: PurchaseRequest, gift_code: str) -> PurchaseRequestOut:
+def _request_out(
+    r: PurchaseRequest, gift_code: str, supplier_codes: dict[int, str] | None = None
+) -> PurchaseRequestOut:
     return PurchaseRequestOut(
         id=r.id,
         gift_code=gift_code,
@@ -591,6 +583,8 @@ def _request_out(r: PurchaseRequest, gift_code: str) -> PurchaseRequestOut:
         forecast=r.forecast,
         created_at=r.created_at,
         received_at=r.received_at,
+        supplier_code=(supplier_codes or {}).get(r.supplier_id or 0),
+        unit_cost_fen=r.unit_cost_fen,
     )
 
 
@@ -614,7 +608,10 @@ def get_alerts(session: SessionDep, clock: ClockDep, _p: Read) -> AlertList:
 
 @router.get("/purchase-requests", response_model=PurchaseRequestList, summary="Purchase requests")
 def list_requests(session: SessionDep, _p: Read) -> PurchaseRequestList:
-    return PurchaseRequestList(items=[_request_out(r, c) for r, c in replenish.requests(session)])
+    codes = suppliers.codes_by_id(session)
+    return PurchaseRequestList(
+        items=[_request_out(r, c, codes) for r, c in replenish.requests(session)]
+    )
 
 
 @router.post(
@@ -623,13 +620,12 @@ def list_requests(session: SessionDep, _p: Read) -> PurchaseRequestList:
     status_code=201,
     summary="Raise a purchase request for every gift short of stock",
 )
-def post_requests(
-    session: SessionDep, clock: ClockDep, settings: SettingsDep, principal: Manage
-) -> PurchaseRequestList:
-    ctx = _ctx(session, principal, clock, settings)
+def post_requests(request: Request, session: SessionDep, principal: Manage) -> PurchaseRequestList:
+    ctx = _ctx(request, session, principal)
     made = replenish.raise_requests(session, ctx)
     codes = {g.id: g.code for g in (service.gift_by_id(session, r.gift_id) for r in made)}
-    return PurchaseRequestList(items=[_request_out(r, codes[r.gift_id]) for r in made])
+    by_id = suppliers.codes_by_id(session)
+    return PurchaseRequestList(items=[_request_out(r, codes[r.gift_id], by_id) for r in made])
 
 
 @router.post(
@@ -642,10 +638,11 @@ def post_receive_request(
     request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: ReceiveRequestIn,
     session: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
+    request: Request,
     principal: Manage,
 ) -> PurchaseRequestOut:
-    ctx = _ctx(session, principal, clock, settings)
+    ctx = _ctx(request, session, principal)
     r = replenish.receive_request(session, ctx, request_id, body.warehouse)
-    return _request_out(r, service.gift_by_id(session, r.gift_id).code)
+    return _request_out(
+        r, service.gift_by_id(session, r.gift_id).code, suppliers.codes_by_id(session)
+    )

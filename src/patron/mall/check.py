@@ -6,6 +6,8 @@
    -q on hand; cancelled: nothing left), and its points: one spend of its points, reversed
    exactly when it is cancelled.
 4. A flash sale has granted exactly the units of its redemptions not cancelled.
+5. A gift's price is the one its price history ends with (no change escaped the history),
+   and a marked-down price lies between one point and the operator's price.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from patron.ledger.models import PointsPosting
-from patron.mall.models import FlashSale, Gift, Redemption, Stock, StockMovement
+from patron.mall.models import FlashSale, Gift, PriceChange, Redemption, Stock, StockMovement
 
 LIMIT = 100
 
@@ -162,4 +164,24 @@ def run_check(
         out.append(
             f"flash sale {sid} of {gift_code} granted {granted} unit(s), its redemptions hold {q}"
         )
+    # 5. the price is where its history ends
+    last = (
+        select(PriceChange.gift_id.label("gid"), func.max(PriceChange.id).label("pid"))
+        .group_by(PriceChange.gift_id)
+        .subquery()
+    )
+    for code, points, base, logged in session.execute(
+        select(Gift.code, Gift.points, Gift.base_points, PriceChange.new_points)
+        .outerjoin(last, last.c.gid == Gift.id)
+        .outerjoin(PriceChange, PriceChange.id == last.c.pid)
+        .where(
+            ((PriceChange.id.is_not(None)) & (PriceChange.new_points != Gift.points))
+            | ((Gift.base_points.is_not(None)) & (Gift.points > Gift.base_points))
+        )
+        .limit(LIMIT)
+    ):
+        if logged is not None and logged != points:
+            out.append(f"gift {code} costs {points} points; its price history ends at {logged}")
+        if base is not None and points > base:
+            out.append(f"gift {code} is marked down to {points} points, above its price {base}")
     return out

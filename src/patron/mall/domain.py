@@ -83,6 +83,15 @@ class MallSettings(BaseModel):
     forecast_months: int = Field(default=3, ge=1, le=24)
     #: a gift with no redemption for this many days is a slow mover
     slow_mover_days: int = Field(default=90, ge=1, le=3650)
+    #: the monthly supplier comparison of a gift is complete with quotes from this many suppliers
+    min_quotes: int = Field(default=3, ge=1, le=20)
+    #: dynamic price of slow movers (a job): lower the price by ``markdown_step_percent`` % of
+    #: the operator's price at most every ``markdown_every_days``, never below
+    #: ``markdown_floor_percent`` % of it; off until an operator switches it on
+    markdown_enabled: bool = False
+    markdown_step_percent: int = Field(default=10, ge=1, le=90)
+    markdown_floor_percent: int = Field(default=70, ge=10, le=100)
+    markdown_every_days: int = Field(default=30, ge=1, le=365)
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -336,3 +345,52 @@ def below_safety(available: int, forecast: int, percent: int) -> bool:
 def restock_quantity(available: int, forecast: int) -> int:
     """Enough to cover a month's forecast again."""
     return max(forecast - available, 1)
+
+
+# --------------------------------------------------------------------------- suppliers
+
+
+def in_force(valid_from: date, valid_to: date, day: date) -> bool:
+    """An agreement is in force on every day from its first to its last, both included."""
+    return valid_from <= day <= valid_to
+
+
+def pick_supplier(
+    preferred: int | None, backup: int | None, in_force_ids: set[int]
+) -> tuple[int | None, str | None]:
+    """Where a purchase request goes: the preferred supplier while its agreement is in force,
+    else the backup while its own is; neither (None) leaves the request without a supplier."""
+    if preferred is not None and preferred in in_force_ids:
+        return preferred, "preferred"
+    if backup is not None and backup in in_force_ids:
+        return backup, "backup"
+    return None, None
+
+
+def month_bounds(month: str) -> tuple[date, date]:
+    """``YYYY-MM`` → its first and last day."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise Invalid("invalid_month", f"{month!r} is not a month (YYYY-MM).") from None
+    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return first, nxt - timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- dynamic price
+
+
+def marked_down(base: int, current: int, step_percent: int, floor_percent: int) -> int:
+    """The next price of a slow mover: one step (a percentage of the operator's price, at least
+    one point) lower, never below the floor (a percentage of it, rounded up) nor above now."""
+    floor = max(-(-base * floor_percent // 100), 1)
+    step = max(base * step_percent // 100, 1)
+    return max(min(current, current - step), floor) if current > floor else current
+
+
+def turnover_permille(issued: int, opening: int, closing: int) -> int | None:
+    """Units issued over the average stock on hand, in thousandths (None with no stock)."""
+    total = opening + closing
+    if total <= 0:
+        return None
+    return issued * 2000 // total

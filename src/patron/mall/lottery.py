@@ -105,6 +105,32 @@ def put_pool(session: Session, ctx: Ctx, data: PoolIn) -> tuple[LotteryPool, lis
     return pool, prizes
 
 
+def set_open(session: Session, ctx: Ctx, code: str, is_open: bool) -> LotteryPool:
+    """Close a pool (no draw from now on) or open it again; its prizes and version stay."""
+    pool = session.scalar(
+        select(LotteryPool)
+        .where(LotteryPool.code == code)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if pool is None:
+        raise NotFound("lottery_not_found", f"No lottery with code {code}.")
+    if pool.is_active == is_open:
+        return pool
+    pool.is_active, pool.updated_at = is_open, ctx.now
+    session.flush()
+    change = {"version": pool.version, "active": is_open}
+    if is_open:
+        audit.record(
+            session, ctx.actor, "mall.lottery_open", "mall_lottery", code, None, change, at=ctx.now
+        )
+    else:
+        audit.record(
+            session, ctx.actor, "mall.lottery_close", "mall_lottery", code, None, change, at=ctx.now
+        )
+    return pool
+
+
 @dataclass(frozen=True, slots=True)
 class DrawResult:
     draw: LotteryDraw
@@ -211,6 +237,22 @@ def draw(
         at=ctx.now,
     )
     return DrawResult(row, pool, prize, pool.daily_limit - seq)
+
+
+def get_draw(session: Session, member_id: int, draw_id: int) -> DrawResult:
+    """One of a member's draws, with the pool version and prize it had (another member's draw
+    is simply not there)."""
+    row = session.execute(
+        select(LotteryDraw, LotteryPool, LotteryPrize)
+        .join(LotteryPool, LotteryPool.id == LotteryDraw.pool_id)
+        .join(LotteryPrize, LotteryPrize.id == LotteryDraw.prize_id)
+        .where(LotteryDraw.id == draw_id, LotteryDraw.member_id == member_id)
+    ).first()
+    if row is None:
+        raise NotFound("lottery_draw_not_found", f"No lottery draw {draw_id}.")
+    d, pool, prize = row
+    left = draws_left(session, member_id, [pool], d.business_date)[pool.id]
+    return DrawResult(d, pool, prize, left)
 
 
 def pools(

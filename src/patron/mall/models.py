@@ -1,5 +1,5 @@
 """Tables of the points mall: gifts, stock per warehouse and its movement ledger, redemption
-orders with their codes, flash sales and lotteries.
+orders with their codes, flash sales and lotteries, suppliers with agreements and quotes.
 
 Stock is kept twice on purpose: ``mall_stock`` holds the cached figures that guarded updates
 test (``on_hand - reserved >= n``), ``mall_stock_movements`` the append-only history whose sums
@@ -49,6 +49,9 @@ class Gift(Base):
     limit_per_member: Mapped[int | None] = mapped_column(Integer, nullable=True)
     limit_window: Mapped[str] = mapped_column(String(16), default="sale")  # day | month | sale
     image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the operator's price; ``points`` may be lower while the dynamic price marks a slow mover
+    #: down (None: never marked down, ``points`` is the operator's price)
+    base_points: Mapped[int | None] = mapped_column(Integer, nullable=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -150,6 +153,8 @@ class FlashSale(Base):
     per_member_limit: Mapped[int] = mapped_column(Integer, default=1)
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: set when an operator closed the sale before its end (no unit is granted after it)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -235,3 +240,94 @@ class PurchaseRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(120))
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: the supplier it goes to (the gift's preferred one, the backup when the preferred one's
+    #: agreement lapsed; None when neither has an agreement in force) and its quoted unit cost
+    supplier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mall_suppliers.id"), nullable=True, index=True
+    )
+    unit_cost_fen: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Supplier(Base):
+    __tablename__ = "mall_suppliers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SupplierAgreement(Base):
+    """A supply agreement, in force from ``valid_from`` to ``valid_to`` (both included)."""
+
+    __tablename__ = "mall_supplier_agreements"
+    __table_args__ = (
+        CheckConstraint("valid_to >= valid_from", name="valid_window"),
+        UniqueConstraint("supplier_id", "ref"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("mall_suppliers.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(40))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date] = mapped_column(Date)
+    terms: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SupplierQuote(Base):
+    """A supplier's price for a gift on a day; the monthly comparison reads each supplier's
+    latest quote of the month."""
+
+    __tablename__ = "mall_supplier_quotes"
+    __table_args__ = (
+        CheckConstraint("unit_cost_fen > 0", name="cost_positive"),
+        CheckConstraint("min_quantity > 0", name="min_quantity_positive"),
+        Index("ix_mall_supplier_quotes_gift", "gift_id", "quoted_on"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("mall_suppliers.id"))
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
+    unit_cost_fen: Mapped[int] = mapped_column(BigInteger)
+    min_quantity: Mapped[int] = mapped_column(Integer, default=1)
+    lead_days: Mapped[int] = mapped_column(Integer, default=7)
+    quoted_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GiftSuppliers(Base):
+    """A gift's preferred supplier and its backup."""
+
+    __tablename__ = "mall_gift_suppliers"
+    __table_args__ = (
+        CheckConstraint(
+            "backup_supplier_id IS NULL OR backup_supplier_id <> preferred_supplier_id",
+            name="backup_differs",
+        ),
+    )
+
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"), primary_key=True)
+    preferred_supplier_id: Mapped[int] = mapped_column(ForeignKey("mall_suppliers.id"))
+    backup_supplier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mall_suppliers.id"), nullable=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PriceChange(Base):
+    """The history of a gift's points price: an operator's change or a dynamic markdown."""
+
+    __tablename__ = "mall_price_changes"
+    __table_args__ = (Index("ix_mall_price_changes_gift", "gift_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
+    old_points: Mapped[int] = mapped_column(Integer)
+    new_points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(16))  # operator | slow_mover
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -84,7 +84,7 @@ def _take_flash(
             f"The flash sale opens at {sale.starts_at.isoformat()}.",
             details={"starts_at": sale.starts_at.isoformat()},
         )
-    if ctx.now >= sale.ends_at:
+    if ctx.now >= sale.ends_at or sale.closed_at is not None:
         raise Conflict("flash_ended", "The flash sale has ended.")
     mine = _units_so_far(session, member_id, Redemption.flash_sale_id == sale.id)
     domain.check_limit(sale.per_member_limit, mine, quantity, "This flash sale")
@@ -98,6 +98,17 @@ def _take_flash(
     if stock._rowcount(res) != 1:
         raise Conflict("flash_sold_out", "Sold out: every unit of this flash sale is taken.")
     return sale
+
+
+def _flash_gate(session: Session, ctx: Ctx, sale_id: int, gift: Gift) -> None:
+    """Refuse a flash attempt that cannot win before taking the member's lock: once a sale is
+    sold out (or not open) most attempts are losers, told at once for one read. Only a read:
+    the guarded UPDATE in ``_take_flash`` still decides who gets a unit."""
+    sale = session.get(FlashSale, sale_id)
+    if sale is None or sale.gift_id != gift.id:
+        raise NotFound("flash_sale_not_found", f"No flash sale {sale_id} of gift {gift.code}.")
+    if is_open(sale, ctx.now) and sale.granted >= sale.quantity:
+        raise Conflict("flash_sold_out", "Sold out: every unit of this flash sale is taken.")
 
 
 def redeem(
@@ -117,6 +128,8 @@ def redeem(
     elif not gift.is_active:
         raise Conflict("gift_unavailable", f"Gift {gift.code} is not offered any more.")
     _check_tier(session, member.id, gift)
+    if req.flash_sale_id is not None:
+        _flash_gate(session, ctx, req.flash_sale_id, gift)
     # Risk review (docs/risk.md): may hold the redemption for an SMS code or an operator;
     # it runs before anything is written, so a hold leaves nothing of the redemption behind.
     risk.guard_redemption(
@@ -449,6 +462,118 @@ def create_flash_sale(
         at=ctx.now,
     )
     return sale
+
+
+def _flash_snapshot(sale: FlashSale) -> dict[str, Any]:
+    return {
+        "points": sale.points,
+        "quantity": sale.quantity,
+        "per_member_limit": sale.per_member_limit,
+        "starts_at": sale.starts_at.isoformat(),
+        "ends_at": sale.ends_at.isoformat(),
+    }
+
+
+def _locked_sale(session: Session, sale_id: int) -> FlashSale:
+    sale = session.scalar(
+        select(FlashSale)
+        .where(FlashSale.id == sale_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if sale is None:
+        raise NotFound("flash_sale_not_found", f"No flash sale {sale_id}.")
+    return sale
+
+
+def update_flash_sale(
+    session: Session,
+    ctx: Ctx,
+    sale_id: int,
+    *,
+    points: int,
+    quantity: int,
+    per_member_limit: int,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> FlashSale:
+    """Change a flash sale that has not ended. Once it has started its price and start stay
+    (members already redeemed at them); its quantity never goes below the units granted."""
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise Invalid("naive_datetime", "starts_at and ends_at need a timezone")
+    sale = _locked_sale(session, sale_id)  # the lock: no unit is granted while it changes
+    if sale.closed_at is not None or sale.ends_at <= ctx.now:
+        raise Conflict("flash_ended", "The flash sale has ended; it can no longer be changed.")
+    if sale.starts_at <= ctx.now and (points != sale.points or starts_at != sale.starts_at):
+        raise Conflict(
+            "flash_started",
+            "The flash sale has started: its points and start can no longer change.",
+            details={"field": "points" if points != sale.points else "starts_at"},
+        )
+    if ends_at <= starts_at or ends_at <= ctx.now:
+        raise Invalid(
+            "invalid_window",
+            "A flash sale must end after it starts and after now.",
+            details={"field": "ends_at"},
+        )
+    if quantity < sale.granted:
+        raise Conflict(
+            "flash_quantity_below_granted",
+            f"{sale.granted} units are already granted; the quantity cannot be lower.",
+            details={"field": "quantity", "granted": sale.granted},
+        )
+    before = _flash_snapshot(sale)
+    sale.points, sale.quantity, sale.per_member_limit = points, quantity, per_member_limit
+    sale.starts_at, sale.ends_at = starts_at, ends_at
+    session.flush()
+    after = _flash_snapshot(sale)
+    if before != after:
+        audit.record(
+            session,
+            ctx.actor,
+            "mall.flash_sale_update",
+            "mall_flash_sale",
+            str(sale.id),
+            before,
+            after,
+            at=ctx.now,
+        )
+    return sale
+
+
+def close_flash_sale(session: Session, ctx: Ctx, sale_id: int) -> FlashSale:
+    """End a flash sale now: units already granted stay granted (cancel them one by one)."""
+    sale = _locked_sale(session, sale_id)
+    if sale.closed_at is not None or sale.ends_at <= ctx.now:
+        raise Conflict("flash_ended", "The flash sale has already ended.")
+    sale.closed_at = ctx.now
+    session.flush()
+    audit.record(
+        session,
+        ctx.actor,
+        "mall.flash_sale_close",
+        "mall_flash_sale",
+        str(sale.id),
+        None,
+        {"granted": sale.granted, "quantity": sale.quantity},
+        at=ctx.now,
+    )
+    return sale
+
+
+def get_flash_sale(session: Session, sale_id: int) -> tuple[FlashSale, Gift]:
+    row = session.execute(
+        select(FlashSale, Gift)
+        .join(Gift, Gift.id == FlashSale.gift_id)
+        .where(FlashSale.id == sale_id)
+    ).first()
+    if row is None:
+        raise NotFound("flash_sale_not_found", f"No flash sale {sale_id}.")
+    return row[0], row[1]
+
+
+def is_open(sale: FlashSale, now: datetime) -> bool:
+    return sale.closed_at is None and sale.starts_at <= now < sale.ends_at
 
 
 def flash_sales(session: Session) -> list[tuple[FlashSale, str]]:

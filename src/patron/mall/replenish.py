@@ -3,8 +3,9 @@
 A gift is short when its available units (all warehouses) fall below ``safety_stock_percent`` %
 of the forecast of a month's redemptions (the average of the last ``forecast_months`` 30-day
 months, cancelled redemptions excluded). Raising purchase requests makes one per short gift that
-has none open, announces ``mall.stock.low`` and audits it; receiving a request records the stock
-receipt.
+has none open, sent to the gift's preferred supplier (the backup when the preferred one's
+agreement lapsed, see ``suppliers.choose``), announces ``mall.stock.low`` and audits it;
+receiving a request records the stock receipt.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.errors import Conflict, NotFound
+from patron.kit.timeutil import business_date
 from patron.ledger.service import Ctx
-from patron.mall import domain, service, stock
+from patron.mall import domain, service, stock, suppliers
 from patron.mall.models import Gift, PurchaseRequest, Redemption, Stock
 from patron.webhooks import events
 
@@ -91,9 +93,11 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
         session.scalars(select(PurchaseRequest.gift_id).where(PurchaseRequest.status == "open"))
     )
     made: list[PurchaseRequest] = []
+    day = business_date(ctx.now, ctx.tz)
     for a in alerts(session, ctx.now):
         if not a.short or a.gift.id in open_for:
             continue
+        choice = suppliers.choose(session, a.gift.id, day)
         req = PurchaseRequest(
             gift_id=a.gift.id,
             warehouse=settings.default_order[0],
@@ -103,6 +107,8 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
             forecast=a.forecast,
             created_at=ctx.now,
             created_by=ctx.actor.label[:120],
+            supplier_id=choice.supplier.id if choice.supplier else None,
+            unit_cost_fen=choice.unit_cost_fen,
         )
         session.add(req)
         session.flush()
@@ -112,6 +118,9 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
             "forecast": a.forecast,
             "purchase_request_id": req.id,
             "quantity": req.quantity,
+            "supplier_code": choice.supplier.code if choice.supplier else None,
+            "supplier_role": choice.role,
+            "unit_cost_fen": choice.unit_cost_fen,
         }
         events.emit(session, "mall.stock.low", payload, ctx.now)
         audit.record(
@@ -152,7 +161,8 @@ def receive_request(
         gift.code,
         warehouse or req.warehouse,
         req.quantity,
-        f"purchase request {request_id}",
+        f"purchase request {request_id}"
+        + (f" from {suppliers.codes_by_id(session)[req.supplier_id]}" if req.supplier_id else ""),
     )
     session.refresh(req)
     return req

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -282,6 +282,8 @@ class PurchaseRequestOut(BaseModel):
     forecast: int
     created_at: datetime
     received_at: datetime | None
+    supplier_code: str | None = None
+    unit_cost_fen: int | None = None
 
 
 class PurchaseRequestList(BaseModel):
@@ -292,3 +294,101 @@ class ReceiveRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     warehouse: str | None = Field(default=None, pattern=r"^[a-z0-9_-]{1,16}$")
+
+
+# --------------------------------------------------------------------------- suppliers
+
+MAX_FEN = 10**12
+
+
+class SupplierIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    contact: str = Field(default="", max_length=200)
+    is_active: bool = True
+
+
+class AgreementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: str = Field(min_length=1, max_length=40)
+    valid_from: date
+    valid_to: date
+    terms: str = Field(default="", max_length=500)
+
+
+class AgreementOut(BaseModel):
+    ref: str
+    valid_from: date
+    valid_to: date
+    terms: str
+
+
+class SupplierOut(BaseModel):
+    code: str
+    name: str
+    contact: str
+    is_active: bool
+    in_force: bool
+    agreements: list[AgreementOut]
+
+
+class SupplierList(BaseModel):
+    items: list[SupplierOut]
+
+
+class QuoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    unit_cost_fen: int = Field(ge=1, le=MAX_FEN)
+    quoted_on: date | None = None
+    min_quantity: int = Field(default=1, ge=1, le=MAX_UNITS)
+    lead_days: int = Field(default=7, ge=0, le=365)
+
+
+class QuoteOut(BaseModel):
+    supplier_code: str
+    gift_code: str
+    unit_cost_fen: int
+    min_quantity: int
+    lead_days: int
+    quoted_on: date
+
+
+class GiftSuppliersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    preferred: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    backup: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+
+
+class GiftSuppliersOut(BaseModel):
+    gift_code: str
+    preferred: str
+    backup: str | None
+
+
+class ComparisonLine(BaseModel):
+    supplier_code: str
+    supplier_name: str
+    unit_cost_fen: int
+    min_quantity: int
+    lead_days: int
+    quoted_on: date
+    role: Literal["preferred", "backup"] | None
+    agreement_in_force: bool
+    cheapest: bool
+
+
+class ComparisonOut(BaseModel):
+    gift_code: str
+    complete: bool
+    quotes: list[ComparisonLine]
+
+
+class ComparisonList(BaseModel):
+    month: str
+    min_quotes: int
+    items: list[ComparisonOut]

@@ -8,16 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patron import context
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.errors import Invalid, NotFound
 from patron.ledger import service as ledger
 from patron.mall import domain
 from patron.mall.domain import SECTION, GiftRules, MallSettings
-from patron.mall.models import Gift, Redemption, Stock
+from patron.mall.models import Gift, PriceChange, Redemption, Stock
 from patron.mall.schemas import GiftIn
 from patron.members.models import Member
 from patron.program import service as program
@@ -38,17 +40,18 @@ def put_settings(session: Session, actor: Principal, value: MallSettings, now: d
     program.put_section(session, actor, SECTION, value, now=now)
 
 
+#: the sections a mall write reads besides those of every context (one preload statement):
+#: the mall's own and the risk review's (the redemption's risk check)
+SECTIONS: dict[str, type[BaseModel]] = {
+    SECTION: MallSettings,
+    risk_domain.SECTION: risk_domain.RiskSettings,
+}
+
+
 def make_ctx(session: Session, actor: Principal, now: datetime, tz: ZoneInfo) -> ledger.Ctx:
-    # both sections a mall write reads, in one statement
-    program.preload(
-        session,
-        {
-            ledger.SECTION: ledger.PointsSettings,
-            SECTION: MallSettings,
-            risk_domain.SECTION: risk_domain.RiskSettings,  # the redemption's risk check
-        },
-    )
-    return ledger.Ctx(actor=actor, now=now, tz=tz, settings=ledger.get_points_settings(session))
+    """The context of a job, CLI or test; a request builds it with ``web.context.request_ctx``
+    and ``SECTIONS``."""
+    return context.build(session, actor, now, tz, SECTIONS)
 
 
 def member_no_of(session: Session, member_id: int) -> str:
@@ -127,6 +130,19 @@ def upsert_gift(session: Session, actor: Principal, data: GiftIn, *, now: dateti
     if gift is None:
         gift = Gift(code=data.code, created_at=now)
         session.add(gift)
+    elif gift.points != data.points:
+        # the operator's price: the history keeps it, and a markdown in progress ends
+        session.add(
+            PriceChange(
+                gift_id=gift.id,
+                old_points=gift.points,
+                new_points=data.points,
+                reason="operator",
+                actor=actor.label[:120],
+                created_at=now,
+            )
+        )
+        gift.base_points = None
     for name in (
         "name",
         "description",
@@ -251,4 +267,23 @@ def gift_by_id(session: Session, gift_id: int) -> Gift:
     gift = session.get(Gift, gift_id)
     if gift is None:
         raise NotFound("gift_not_found", f"No gift {gift_id}.")
+    return gift
+
+
+def set_image(session: Session, actor: Principal, gift_code: str, key: str, now: datetime) -> Gift:
+    """Point a gift at its uploaded image (stored already, see ``images``)."""
+    gift = get_gift(session, gift_code)
+    before = gift.image_key
+    gift.image_key, gift.updated_at = key, now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "mall.gift_image",
+        "mall_gift",
+        gift.code,
+        {"image_key": before},
+        {"image_key": key},
+        at=now,
+    )
     return gift

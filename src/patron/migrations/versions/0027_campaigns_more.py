@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0027_campaigns_more"
-down_revision = "0024_segments"
+down_revision = "0026_mall_more"
 branch_labels = None
 depends_on = None
 

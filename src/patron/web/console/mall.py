@@ -1,21 +1,23 @@
-"""Console: the points mall for operators — gifts, warehouses and stock (receipts,
-adjustments after a count, transfers) and the latest stock movements."""
+"""Console: the points mall for operators — gifts and their images, warehouses and stock
+(receipts, adjustments after a count, transfers) and the latest stock movements."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Path, Request
+from fastapi import Depends, File, Form, Path, Request, UploadFile
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from patron.auth import permissions as perm
 from patron.errors import PatronError
-from patron.kit.timeutil import business_tz
 from patron.ledger.service import Ctx
-from patron.mall import replenish, stock
+from patron.mall import images, replenish, stock, suppliers
 from patron.mall import service as mall
 from patron.mall.schemas import GiftIn
+from patron.web.context import request_ctx
+from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -45,12 +47,19 @@ MESSAGES = {
     "purchase_request_closed": N_("This purchase request was already received."),
 }
 FALLBACK = N_("That did not work; nothing was changed.")
+#: the image upload's address (its request may be larger than others, see app.py)
+IMAGE_UPLOAD: Final = re.compile(r"^/console/mall/gift-images$")
+IMAGE_MESSAGES = {
+    "image_empty": N_("Choose an image file to upload."),
+    "image_too_large": N_("The image is too large; upload a smaller file."),
+    "image_type": N_("Upload a JPEG, PNG or WebP image."),
+    "image_dimensions": N_("Each side of the image must be between 100 and 8,000 pixels."),
+}
 INVALID = N_("Check the fields: a code of letters and digits, a name and whole points.")
 
 
 def _ctx(request: Request, viewer: Viewer) -> Ctx:
-    tz = business_tz(request.app.state.settings.business_timezone)
-    return mall.make_ctx(get_session(request), viewer.principal, request.app.state.clock.now(), tz)
+    return request_ctx(request, get_session(request), viewer.principal, mall.SECTIONS)
 
 
 def _page(
@@ -71,6 +80,8 @@ def _page(
         "movements": stock.movements(session, limit=30),
         "alerts": replenish.alerts(session, now),
         "requests": replenish.requests(session)[:20],
+        "supplier_codes": suppliers.codes_by_id(session),
+        "image_max_mb": f"{request.app.state.settings.mall_image_max_bytes / 1_048_576:.0f}",
         "can_manage": viewer.can(perm.MALL_MANAGE),
         "error": translate(request, error) if error else None,
     }
@@ -181,3 +192,37 @@ def receive_request(
         lambda: replenish.receive_request(session, _ctx(request, viewer), request_id),
         N_("Stock received."),
     )
+
+
+@router.post(MALL + "/gift-images")
+def upload_image(
+    request: Request,
+    viewer: Manager,
+    gift_code: Annotated[str, Form(max_length=32)] = "",
+    image: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Validate, resize and store the image, then point the gift at it (nothing is stored when
+    the image is refused)."""
+    max_bytes = request.app.state.settings.mall_image_max_bytes
+    data = image.file.read(max_bytes + 1) if image is not None else b""
+    session = get_session(request)
+    try:
+        gift = mall.get_gift(session, gift_code)
+        prepared = images.prepare(gift.code, data, max_bytes)
+        images.save(images.for_app(request.app.state), prepared)
+        now = request.app.state.clock.now()
+        mall.set_image(session, viewer.principal, gift.code, prepared.key, now)
+    except PatronError as exc:
+        message = IMAGE_MESSAGES.get(exc.code) or MESSAGES.get(exc.code, FALLBACK)
+        return _page(request, viewer, error=message, status=max(exc.status, 400))
+    return redirect(request, MALL, flash=N_("Image uploaded."))
+
+
+@router.get(MALL + "/gifts/{code}/image/{size}")
+def console_image(
+    request: Request,
+    viewer: Reader,
+    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
+    size: Annotated[str, Path(pattern=r"^(large|thumb)$")],
+) -> Response:
+    return serve_image(request, code, size)

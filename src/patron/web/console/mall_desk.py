@@ -10,10 +10,10 @@ from starlette.responses import Response
 
 from patron.auth import permissions as perm
 from patron.errors import PatronError
-from patron.kit.timeutil import business_tz
 from patron.mall import redemptions
 from patron.mall import service as mall
-from patron.web.console.desk_common import DESK, current_store, now, store_choices
+from patron.web.console.desk_common import DESK, current_store, store_choices
+from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import StaffPage, Viewer, get_session, page_router, render, translate
 
@@ -64,12 +64,7 @@ def verify_code(
         ctx_page = _context(request, code=code, errors={"code": error})
         return render(request, "console/desk/gifts.html", ctx_page, status=422)
     try:
-        ctx = mall.make_ctx(
-            session,
-            viewer.principal,
-            now(request),
-            business_tz(request.app.state.settings.business_timezone),
-        )
+        ctx = request_ctx(request, session, viewer.principal, mall.SECTIONS)
         r, gift = redemptions.verify(session, ctx, code, store.code)
     except PatronError as exc:
         error = translate(request, MESSAGES.get(exc.code, FALLBACK))

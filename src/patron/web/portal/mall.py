@@ -15,6 +15,8 @@ from patron.ledger import queries
 from patron.mall import domain, redemptions
 from patron.mall import service as mall
 from patron.risk.service import RiskHold
+from patron.web.context import request_ctx
+from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
 from patron.web.portal import common, risk_check
@@ -126,7 +128,7 @@ def redeem(
 ) -> Response:
     member = common.member(request, viewer)
     session = common.session(request)
-    ctx = mall.make_ctx(session, common.actor(member), common.now(request), common.tz(request))
+    ctx = request_ctx(request, session, common.actor(member), mall.SECTIONS)
     req = redemptions.RedeemRequest(
         gift_code=code, quantity=quantity, delivery=delivery, store_code=store_code or None
     )
@@ -166,3 +168,13 @@ def orders_page(request: Request, viewer: Member) -> HTMLResponse:
     member = common.member(request, viewer)
     rows = redemptions.of_member(common.session(request), member.id)
     return render(request, "portal/mall_orders.html", {**_common(request), "rows": rows})
+
+
+@router.get("/mall/gifts/{code}/image/{size}")
+def gift_image(
+    request: Request,
+    viewer: Member,
+    code: GiftCode,
+    size: Annotated[str, Path(pattern=r"^(large|thumb)$")],
+) -> Response:
+    return serve_image(request, code, size)
