@@ -522,6 +522,10 @@ def op_adjust(run: Run, data: st.DataObject, i: int) -> None:
     waits = run.adjusted[day] + abs(amount) > run.limits.adjustment_daily_limit
 
     def model(m: Member) -> bool:
+        if waits and amount > 0:
+            # an addition that waits touches nothing, not even the settling of what is due
+            event("adjustment waits: daily limit")
+            return True
         m.settle(run.now, run.policy)
         if waits:
             # a removal the member could not pay now is refused rather than queued
