@@ -100,8 +100,8 @@ def streaming_replica(primary: Cluster) -> Iterator[Cluster]:
     replica = Cluster(root / "data", free_port(), primary.bindir)
     replica._run(
         "pg_basebackup", "-D", str(replica.datadir), "-h", "127.0.0.1", "-p", str(primary.port),
-        "-U", "postgres", "-R", "-X", "stream", "--no-sync",
-    )  # fmt: skip
+        "-U", "postgres", "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
+    )  # fmt: skip  # a spread checkpoint would make it wait minutes for an idle primary
     replica.start()
     try:
         yield replica

@@ -204,8 +204,18 @@ def test_a_member_only_ever_reaches_their_own_data(client, app, shop, make_membe
     assert len(portal) > 15
     params = {name for route in portal for name in re.findall(r"{(\w+)", route.path)}
     # a ticket and a risk review are checked against the member like an order (a help article
-    # is the same for everyone): tests/web/test_service_pages.py
-    assert params == {"order_id", "code", "ticket_no", "review_id", "slug"}
+    # is the same for everyone): tests/web/test_service_pages.py; a lottery draw likewise
+    # (tests/web/test_mall_play_pages.py); a flash sale and a gift image's size are public
+    assert params == {
+        "order_id",
+        "code",
+        "ticket_no",
+        "review_id",
+        "slug",
+        "draw_id",
+        "sale_id",
+        "size",
+    }
 
 
 def test_demo_sms_page_is_not_there_in_production(database, clock):

@@ -21,11 +21,11 @@ from patron.mall.schemas import (
     ComparisonOut,
     GiftSuppliersIn,
     GiftSuppliersOut,
-    QuoteIn,
-    QuoteOut,
     SupplierIn,
     SupplierList,
     SupplierOut,
+    SupplierQuoteIn,
+    SupplierQuoteOut,
 )
 from patron.web.context import request_ctx
 from patron.web.deps import ClockDep, SessionDep, SettingsDep, require
@@ -117,14 +117,14 @@ def post_agreement(
 
 @router.post(
     "/suppliers/{code}/quotes",
-    response_model=QuoteOut,
+    response_model=SupplierQuoteOut,
     status_code=201,
     summary="Record a supplier's quote for a gift",
     responses=errors(404, 422),
 )
 def post_quote(
-    code: Code, body: QuoteIn, request: Request, session: SessionDep, principal: Manage
-) -> QuoteOut:
+    code: Code, body: SupplierQuoteIn, request: Request, session: SessionDep, principal: Manage
+) -> SupplierQuoteOut:
     row = suppliers.add_quote(
         session,
         _ctx(request, session, principal),
@@ -135,7 +135,7 @@ def post_quote(
         min_quantity=body.min_quantity,
         lead_days=body.lead_days,
     )
-    return QuoteOut(
+    return SupplierQuoteOut(
         supplier_code=code,
         gift_code=body.gift_code,
         unit_cost_fen=row.unit_cost_fen,

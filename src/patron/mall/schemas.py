@@ -338,7 +338,7 @@ class SupplierList(BaseModel):
     items: list[SupplierOut]
 
 
-class QuoteIn(BaseModel):
+class SupplierQuoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
@@ -348,7 +348,7 @@ class QuoteIn(BaseModel):
     lead_days: int = Field(default=7, ge=0, le=365)
 
 
-class QuoteOut(BaseModel):
+class SupplierQuoteOut(BaseModel):
     supplier_code: str
     gift_code: str
     unit_cost_fen: int

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema, field_validator
 
 SECTION: Final = "messaging"
 CHANNELS: Final = ("sms", "email", "push", "wechat")
@@ -38,14 +38,22 @@ DEFAULT_FALLBACK: Final[tuple[Channel, ...]] = ("wechat", "push", "sms", "email"
 DEFAULT_RATES: Final[dict[Channel, int]] = {"sms": 300, "email": 1200, "push": 3000, "wechat": 1000}
 
 
+#: A wall-clock time of day in the business timezone ("21:00" or "21:00:00"). JSON Schema's
+#: "time" format demands a UTC offset, which a local time of day has not: a pattern says it.
+LocalTime = Annotated[
+    time,
+    WithJsonSchema({"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"}),
+]
+
+
 class MessagingSettings(BaseModel):
     """Operator settings (program section ``messaging``)."""
 
     model_config = ConfigDict(extra="forbid")
     #: No marketing message leaves between these local times (business timezone); a message
     #: due inside them waits for the end. Equal times: no quiet hours.
-    quiet_start: time = time(21, 0)
-    quiet_end: time = time(8, 0)
+    quiet_start: LocalTime = time(21, 0)
+    quiet_end: LocalTime = time(8, 0)
     #: At most this many messages per member per business day and per week (Monday to
     #: Sunday), counted across journeys and campaigns; 0 = no cap.
     daily_cap: StrictInt = Field(default=2, ge=0, le=100)

@@ -102,6 +102,10 @@ SCOPE_HELP: Final = {
     perm.CAMPAIGNS_READ: N_("Read campaigns, their actions and results."),
     perm.CAMPAIGNS_ACTIONS: N_("Report a member's action (a review, a share) so that it earns."),
     perm.SEGMENTS_READ: N_("Read saved segments, their previews and counts."),
+    perm.SERVICE_READ: N_("Read service tickets, knowledge base articles and satisfaction scores."),
+    perm.SERVICE_WRITE: N_(
+        "Open, answer, assign and resolve service tickets, and edit knowledge base articles."
+    ),
 }
 #: Scopes that reveal personal data or create points: the form marks them.
 SENSITIVE_SCOPES: Final = frozenset({perm.MEMBERS_PII, perm.POINTS_GRANT})
