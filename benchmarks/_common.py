@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +38,43 @@ def scratch_database(server_url: str | None = None) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def serve(
+    url: str, keys: dict[str, str], port: int, workers: int, *, bench_endpoints: bool = False
+) -> Iterator[str]:
+    """Run `patron serve` on ``url`` (already migrated) as a production server would run, wait
+    until it answers, yield its base address and stop it afterwards."""
+    env = {
+        **os.environ,
+        "PATRON_DATABASE_URL": url,
+        "PATRON_ENV": "production",
+        "PATRON_SCHEDULER": "false",
+        "PATRON_LOG_LEVEL": "WARNING",
+        **({"PATRON_BENCH_ENDPOINTS": "1"} if bench_endpoints else {}),
+        **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
+    }
+    command = [sys.executable, "-m", "patron.cli", "serve", "--port", str(port)]
+    command += ["--workers", str(workers), "--no-migrate"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120  # a busy machine starts workers slowly
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit("the server did not start")
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @contextmanager

@@ -22,14 +22,12 @@ import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 from _load import run
 from sqlalchemy import func, select, text
 
@@ -163,42 +161,7 @@ def main() -> None:
         started = time.perf_counter()
         numbers, sale_id, api_key = seed(url, keys, args.members, args.units)
         results["seed_seconds"] = round(time.perf_counter() - started, 1)
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "production",
-            "PATRON_BENCH_ENDPOINTS": "1",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "patron.cli",
-                "serve",
-                "--port",
-                str(args.port),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{args.port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        sys.exit("the server did not start")
-                    time.sleep(0.5)
+        with serve(url, keys, args.port, args.workers, bench_endpoints=True) as base:
             bare = run(
                 base,
                 args.attempts,
@@ -217,9 +180,6 @@ def main() -> None:
                 return "POST", "/api/v1/mall/redemptions", headers, body
 
             flash = run(base, args.attempts, args.connections, attempt)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         results["bare"] = bare
         results["flash"] = flash
         results["ratio"] = round(flash["rps"] / bare["rps"], 3) if bare["rps"] else None

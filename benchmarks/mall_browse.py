@@ -19,14 +19,12 @@ import argparse
 import base64
 import json
 import os
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 from _load import run
 
 from patron.auth.principal import Principal
@@ -112,30 +110,6 @@ def main() -> None:
         results["seed_seconds"] = round(time.perf_counter() - started, 1)
         now = datetime.now(UTC)
         cookies = [issue_member_session(mid, token_key, 24 * 60, now) for mid in ids]
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "production",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "patron.cli",
-                "serve",
-                "--port",
-                str(args.port),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         paths = ["/portal/mall", *(f"/portal/mall?category={c}" for c in CATEGORIES)]
         paths += [f"/portal/mall?band={b}" for b in range(3)]
 
@@ -143,23 +117,10 @@ def main() -> None:
             cookie = f"{MEMBER_COOKIE}={cookies[i % len(cookies)]}"
             return "GET", paths[i % len(paths)], {"Cookie": cookie}, None
 
-        try:
-            base = f"http://127.0.0.1:{args.port}"
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        sys.exit("the server did not start")
-                    time.sleep(0.5)
+        with serve(url, keys, args.port, args.workers) as base:
             run(base, 50, 5, page)  # warm the workers
             results["one_connection"] = run(base, 100, 1, page)
             results["concurrent"] = run(base, args.requests, args.connections, page)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     results["goal"] = {"p95_ms": 100}
     print(json.dumps(results))
 
