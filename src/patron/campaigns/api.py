@@ -20,10 +20,10 @@ from patron.campaigns.schemas import (
     ActionOut,
     CampaignIn,
     CampaignOut,
+    CampaignPreviewOut,
     GrantOut,
     GroupOut,
     IntervalOut,
-    PreviewOut,
     ResultsOut,
     StatusIn,
 )
@@ -100,18 +100,20 @@ def create_campaign(
     return _out(session, service.create(session, principal, body, now=clock.now()))
 
 
-@router.post("/preview", response_model=PreviewOut, summary="Reach and maximum cost of a campaign")
+@router.post(
+    "/preview", response_model=CampaignPreviewOut, summary="Reach and maximum cost of a campaign"
+)
 def preview_campaign(
     body: CampaignIn,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
-) -> PreviewOut:
+) -> CampaignPreviewOut:
     tz = business_tz(settings.business_timezone)
     now = clock.now()
     p = service.preview(session, body, today=business_date(now, tz), tz=tz, now=now)
-    return PreviewOut(
+    return CampaignPreviewOut(
         reach=p.reach,
         control=p.control,
         points_cap=p.points_cap,
@@ -299,7 +301,7 @@ class ReferralOut(BaseModel):
     referee_points: int
 
 
-class DecisionIn(BaseModel):
+class ReferralDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approve: bool
@@ -358,7 +360,7 @@ def list_referrals(
 )
 def decide(
     referral_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    body: DecisionIn,
+    body: ReferralDecisionIn,
     session: SessionDep,
     request: Request,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
@@ -384,7 +386,7 @@ def run(
 events_router = api_router("/api/v1/member-events", tags=["member events"])
 
 
-class EventOut(BaseModel):
+class MemberEventOut(BaseModel):
     code: str
     name: str
     capacity: int
@@ -413,8 +415,8 @@ class RegistrationOut(BaseModel):
     replayed: bool = False
 
 
-def _event_out(session: Session, e: MemberEvent) -> EventOut:
-    return EventOut(
+def _event_out(session: Session, e: MemberEvent) -> MemberEventOut:
+    return MemberEventOut(
         code=e.code,
         name=e.name,
         capacity=e.capacity,
@@ -427,7 +429,7 @@ def _event_out(session: Session, e: MemberEvent) -> EventOut:
 
 @events_router.post(
     "",
-    response_model=EventOut,
+    response_model=MemberEventOut,
     status_code=201,
     summary="Create a member event",
     responses=errors(409),
@@ -437,20 +439,20 @@ def create_event(
     session: SessionDep,
     clock: ClockDep,
     principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
-) -> EventOut:
+) -> MemberEventOut:
     return _event_out(
         session, member_events.create_event(session, principal, body, now=clock.now())
     )
 
 
 @events_router.get(
-    "/{code}", response_model=EventOut, summary="A member event", responses=errors(404)
+    "/{code}", response_model=MemberEventOut, summary="A member event", responses=errors(404)
 )
 def get_event(
     code: Code,
     session: SessionDep,
     _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
-) -> EventOut:
+) -> MemberEventOut:
     session.expire_all()
     return _event_out(session, member_events.get_event(session, code))
 

@@ -64,7 +64,7 @@ class StatusIn(BaseModel):
     status: str = Field(pattern="^(active|paused|ended)$")
 
 
-class PreviewOut(BaseModel):
+class CampaignPreviewOut(BaseModel):
     reach: int
     control: int
     points_cap: int | None

@@ -14,14 +14,14 @@ from patron.coupons.models import CouponTemplate
 from patron.coupons.schemas import (
     BulkIssueOut,
     CouponDetailOut,
+    CouponHistoryOut,
     CouponOut,
+    CouponTemplateIn,
+    CouponTemplateOut,
     ExchangeIn,
-    HistoryOut,
     IssueIn,
     IssueOut,
     SegmentIssueIn,
-    TemplateIn,
-    TemplateOut,
     VoidIn,
 )
 from patron.coupons.views import coupon_out
@@ -42,8 +42,8 @@ CouponCodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9]{4,20}$")]
 MemberNoPath = Annotated[str, Path(pattern=r"^[0-9]{10}$")]
 
 
-def template_out(t: CouponTemplate) -> TemplateOut:
-    return TemplateOut(
+def template_out(t: CouponTemplate) -> CouponTemplateOut:
+    return CouponTemplateOut(
         code=t.code,
         name=t.name,
         kind=t.kind,
@@ -57,28 +57,28 @@ def template_out(t: CouponTemplate) -> TemplateOut:
 
 
 @router.get("/coupon-templates", summary="Coupon templates")
-def list_templates(principal: Reader, session: SessionDep) -> list[TemplateOut]:
+def list_templates(principal: Reader, session: SessionDep) -> list[CouponTemplateOut]:
     return [template_out(t) for t in service.list_templates(session)]
 
 
 @router.get("/coupon-templates/{code}", summary="One coupon template")
-def get_template(code: TemplateCode, principal: Reader, session: SessionDep) -> TemplateOut:
+def get_template(code: TemplateCode, principal: Reader, session: SessionDep) -> CouponTemplateOut:
     return template_out(service.get_template(session, code))
 
 
 @router.put(
     "/coupon-templates/{code}",
     summary="Create or change a coupon template",
-    responses={201: {"description": "Created", "model": TemplateOut}},
+    responses={201: {"description": "Created", "model": CouponTemplateOut}},
 )
 def put_template(
     code: TemplateCode,
-    body: TemplateIn,
+    body: CouponTemplateIn,
     response: Response,
     principal: Configurer,
     session: SessionDep,
     request: Request,
-) -> TemplateOut:
+) -> CouponTemplateOut:
     ctx = request_ctx(request, session, principal)
     template, created = service.put_template(
         session,
@@ -200,7 +200,9 @@ def get_coupon(code: CouponCodePath, principal: Reader, session: SessionDep) -> 
     return CouponDetailOut(
         **coupon_out(c, t).model_dump(),
         history=[
-            HistoryOut(status=h.status, event=h.event, at=h.at, order_id=h.order_id, note=h.note)
+            CouponHistoryOut(
+                status=h.status, event=h.event, at=h.at, order_id=h.order_id, note=h.note
+            )
             for h in service.history(session, c.id)
         ],
     )

@@ -34,7 +34,7 @@ class CouponLeftOut(BaseModel):
     message: str
 
 
-class TemplateIn(BaseModel):
+class CouponTemplateIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -62,7 +62,7 @@ class TemplateIn(BaseModel):
     status: Literal["active", "paused"] = "active"
 
 
-class TemplateOut(BaseModel):
+class CouponTemplateOut(BaseModel):
     code: str
     name: str
     kind: str
@@ -134,7 +134,7 @@ class CouponOut(BaseModel):
     discount_fen: int
 
 
-class HistoryOut(BaseModel):
+class CouponHistoryOut(BaseModel):
     status: str
     event: str
     at: datetime
@@ -143,7 +143,7 @@ class HistoryOut(BaseModel):
 
 
 class CouponDetailOut(CouponOut):
-    history: list[HistoryOut]
+    history: list[CouponHistoryOut]
 
 
 class VoidIn(BaseModel):

@@ -22,7 +22,6 @@ from patron.mall.models import (
     Redemption,
 )
 from patron.mall.schemas import (
-    AdjustmentIn,
     AlertList,
     AlertOut,
     CancelIn,
@@ -47,6 +46,7 @@ from patron.mall.schemas import (
     RedemptionList,
     RedemptionOut,
     ShipIn,
+    StockAdjustmentIn,
     StockLine,
     StockList,
     TransferIn,
@@ -275,14 +275,14 @@ def _stock_write(
     request: Request,
     session: Session,
     principal: Principal,
-    body: ReceiptIn | AdjustmentIn | TransferIn,
+    body: ReceiptIn | StockAdjustmentIn | TransferIn,
 ) -> StockList:
     """A stock write (receipt, adjustment, transfer) and the gift's levels after it."""
     ctx = _ctx(request, session, principal)
     match body:
         case ReceiptIn():
             stock.receive(session, ctx, body.gift_code, body.warehouse, body.quantity, body.reason)
-        case AdjustmentIn():
+        case StockAdjustmentIn():
             stock.adjust(session, ctx, body.gift_code, body.warehouse, body.delta, body.reason)
         case TransferIn():
             stock.transfer(
@@ -318,7 +318,7 @@ def post_receipt(
     responses=errors(404, 409),
 )
 def post_adjustment(
-    body: AdjustmentIn, request: Request, session: SessionDep, principal: Manage
+    body: StockAdjustmentIn, request: Request, session: SessionDep, principal: Manage
 ) -> StockList:
     return _stock_write(request, session, principal, body)
 

@@ -74,7 +74,7 @@ class ReceiptIn(BaseModel):
     reason: str = Field(default="", max_length=200)
 
 
-class AdjustmentIn(BaseModel):
+class StockAdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     gift_code: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")

@@ -40,7 +40,7 @@ class TemplateText(BaseModel):
     body: str = Field(min_length=1, max_length=2000)
 
 
-class TemplateIn(BaseModel):
+class MessageTemplateIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -63,7 +63,7 @@ class TemplateIn(BaseModel):
     )
 
 
-class TemplateOut(BaseModel):
+class MessageTemplateOut(BaseModel):
     code: str
     name: str
     texts: dict[str, dict[str, str]]
@@ -73,8 +73,8 @@ class TemplateOut(BaseModel):
     updated_at: datetime
 
 
-def _tpl(t: MessageTemplate) -> TemplateOut:
-    return TemplateOut(
+def _tpl(t: MessageTemplate) -> MessageTemplateOut:
+    return MessageTemplateOut(
         code=t.code,
         name=t.name,
         texts=t.texts,
@@ -86,7 +86,7 @@ def _tpl(t: MessageTemplate) -> TemplateOut:
 
 
 @router.get("/message-templates", summary="Message templates")
-def list_templates(principal: Reader, session: SessionDep) -> list[TemplateOut]:
+def list_templates(principal: Reader, session: SessionDep) -> list[MessageTemplateOut]:
     return [_tpl(t) for t in service.list_templates(session)]
 
 
@@ -95,8 +95,8 @@ def list_templates(principal: Reader, session: SessionDep) -> list[TemplateOut]:
     summary="Create or change a message template (unknown variables are refused)",
 )
 def put_template(
-    code: Code, body: TemplateIn, principal: Writer, session: SessionDep, clock: ClockDep
-) -> TemplateOut:
+    code: Code, body: MessageTemplateIn, principal: Writer, session: SessionDep, clock: ClockDep
+) -> MessageTemplateOut:
     tpl = service.put_template(
         session,
         principal,

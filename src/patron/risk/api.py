@@ -39,7 +39,7 @@ class ReviewOut(BaseModel):
     note: str | None
 
 
-class DecisionIn(BaseModel):
+class RiskDecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: bool
     note: str = Field(default="", max_length=500)
@@ -97,7 +97,7 @@ def reviews(
 )
 def decide(
     review_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    body: DecisionIn,
+    body: RiskDecisionIn,
     principal: Reviewer,
     session: SessionDep,
     clock: ClockDep,

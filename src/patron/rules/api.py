@@ -51,7 +51,7 @@ def put_pricing(
     return orders.pricing_settings(session)
 
 
-class PreviewIn(BaseModel):
+class RulePreviewIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -74,7 +74,7 @@ class PreviewIn(BaseModel):
     )
 
 
-class PreviewOut(BaseModel):
+class RulePreviewOut(BaseModel):
     points: int
     growth: int
     text: str
@@ -82,8 +82,12 @@ class PreviewOut(BaseModel):
 
 @router.post("/earning/preview", summary="What a purchase would earn, in one sentence")
 def preview(
-    body: PreviewIn, principal: Reader, session: SessionDep, clock: ClockDep, settings: SettingsDep
-) -> PreviewOut:
+    body: RulePreviewIn,
+    principal: Reader,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> RulePreviewOut:
     rules = body.rules or orders.earning_rules(session)
     ladder = tiers.get_ladder(session)
     tier = None
@@ -101,4 +105,4 @@ def preview(
         tier_name=tier.name if tier else None,
         tier_multiplier_bp=tier.benefits.points_multiplier_bp if tier else 10_000,
     )
-    return PreviewOut(points=result.points, growth=result.growth, text=result.text)
+    return RulePreviewOut(points=result.points, growth=result.growth, text=result.text)

@@ -17,11 +17,11 @@ from patron.segments.models import Segment
 from patron.segments.personas import PERSONAS
 from patron.segments.schemas import (
     PersonaOut,
-    PreviewIn,
-    PreviewOut,
     SegmentChangeIn,
     SegmentIn,
     SegmentOut,
+    SegmentPreviewIn,
+    SegmentPreviewOut,
     SegmentVersionOut,
     StaticListIn,
     StaticListOut,
@@ -55,15 +55,15 @@ def _out(seg: Segment, count: int | None = None) -> SegmentOut:
     summary="Count the members a rule tree selects, with a sample of 20 member numbers",
 )
 def preview(
-    body: PreviewIn,
+    body: SegmentPreviewIn,
     principal: Reader,
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-) -> PreviewOut:
+) -> SegmentPreviewOut:
     rule = service.parse(body.rule)
     p = service.preview(session, rule, now=clock.now(), tz=business_tz(settings.business_timezone))
-    return PreviewOut(count=p.count, sample=p.sample)
+    return SegmentPreviewOut(count=p.count, sample=p.sample)
 
 
 @router.get("/segments", summary="Saved segments")

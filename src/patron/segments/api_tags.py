@@ -14,9 +14,9 @@ from patron.members.models import Tag
 from patron.segments import lifecycle, service, tags
 from patron.segments.models import TagRule
 from patron.segments.schemas import (
-    HistoryOut,
     RecomputeOut,
     StageCountsOut,
+    TagHistoryOut,
     TagRuleChangeIn,
     TagRuleIn,
     TagRuleOut,
@@ -141,9 +141,9 @@ def history(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before_id: Annotated[int | None, Query(ge=1)] = None,
-) -> list[HistoryOut]:
+) -> list[TagHistoryOut]:
     return [
-        HistoryOut(id=h.id, member_no=no, change=h.change, source=h.source, at=h.at)
+        TagHistoryOut(id=h.id, member_no=no, change=h.change, source=h.source, at=h.at)
         for h, no in tags.history(session, name, limit=limit, before_id=before_id)
     ]
 

@@ -14,13 +14,13 @@ RULE_DOC = (
 )
 
 
-class PreviewIn(BaseModel):
+class SegmentPreviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rule: dict[str, Any] = Field(description=RULE_DOC)
 
 
-class PreviewOut(BaseModel):
+class SegmentPreviewOut(BaseModel):
     count: int
     sample: list[str] = Field(description="Up to 20 member numbers, lowest first")
 
@@ -90,7 +90,7 @@ class RecomputeOut(BaseModel):
     removed: int
 
 
-class HistoryOut(BaseModel):
+class TagHistoryOut(BaseModel):
     id: int
     member_no: str
     change: Literal["added", "removed"]
