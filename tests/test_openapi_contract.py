@@ -29,6 +29,13 @@ def test_every_error_response_is_the_envelope(app):
                 )
 
 
+def test_every_schema_has_a_name_of_its_own(app):
+    # Two models of one name make FastAPI fall back to module paths ("patron__mall__schemas__…"),
+    # which reach integrators' generated clients as class names.
+    names = app.openapi()["components"]["schemas"]
+    assert [n for n in names if "__" in n] == []
+
+
 @pytest.mark.parametrize(
     ("operation", "statuses"),
     [
