@@ -210,3 +210,20 @@ def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:
         return column.in_(wanted)
     element = BigInteger() if isinstance(column.type, Integer) else Text()
     return column == any_(cast(bindparam(None, wanted, type_=ARRAY(element)), ARRAY(element)))
+
+
+@contextmanager
+def copy_in(session: Session, table: str, columns: Iterable[str]) -> Iterator[Any]:
+    """``COPY table (columns) FROM STDIN`` on the session's connection (PostgreSQL, psycopg):
+    yields the driver's copy object (``write_row``). Every COPY goes through here, so the
+    engine's ``before_cursor_execute`` listeners (statement counting, tracing) see it as the
+    one statement it is, although it bypasses SQLAlchemy's cursor."""
+    conn = session.connection()
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with raw.cursor() as cur:
+        if conn.dispatch.before_cursor_execute:
+            conn.dispatch.before_cursor_execute(conn, cur, sql, (), None, False)
+        with cur.copy(sql) as copy:
+            yield copy

@@ -44,11 +44,12 @@ BUDGET = {
     "quote_coupons": {"sqlite": 15, "postgresql": 14},
     # (29 / 28 before the one-statement write)
     "commit_coupons": {"sqlite": 25, "postgresql": 16},
-    # 47 / 47 before, then 49 / 49 with its events; the order, its member number and the
-    # replay check are one read; the return row is inserted complete, payments are not loaded;
-    # the return still goes through the general path, whose events are written one by one
-    # +1: the return asks whether coupons were used on the order (patron.coupons)
-    "return": {"sqlite": 48, "postgresql": 48},
+    # 47 / 47 before, then 49 / 49 with its events, 48 / 48 through the general path; now planned
+    # (orders.return_plan) and written set-based: the order with its lines, member number and
+    # replay check in one read, the ledger facts in one more (and the open lots when points are
+    # clawed back), both postings in one INSERT, the events in one; on PostgreSQL the refund,
+    # the return and its lines are one statement
+    "return": {"sqlite": 20, "postgresql": 19},
 }
 
 # worker-thread hops of one API call (8 before: session, clock and settings dependencies each

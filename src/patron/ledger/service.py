@@ -267,6 +267,11 @@ def _consume(session: Session, member_id: int, posting_id: int, takes: list[doma
         )
 
 
+def consume(session: Session, member_id: int, posting_id: int, takes: list[domain.Take]) -> None:
+    """Take points from lots for a posting (guarded updates, then its allocation rows)."""
+    _consume(session, member_id, posting_id, takes)
+
+
 # --------------------------------------------------------------------------- settle
 
 

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from patron.coupons import redemption as coupons
+from patron.coupons.models import Coupon
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
 from patron.ledger import service as ledger
+from patron.ledger.domain import LotView
+from patron.ledger.models import (
+    GrowthAccount,
+    GrowthPosting,
+    PointsAccount,
+    PointsHold,
+    PointsLot,
+    PointsPosting,
+    PointsRefund,
+)
 from patron.ledger.service import Ctx
 from patron.members.models import Member
+from patron.orders import facts, return_plan, return_writer
 from patron.orders.models import Order, OrderReturn, ReturnLine
 from patron.orders.schemas import ReturnIn
 from patron.orders.service import content_hash, lock_order
+from patron.tiers import domain as tier_domain
+from patron.tiers import service as tiers
+from patron.tiers.domain import TierLadder
+from patron.tiers.models import MemberTier
+from patron.webhooks import events as webhook_events
 from patron.webhooks import service as webhooks
 
 # ---- returns ---------------------------------------------------------------------------------
@@ -35,19 +53,23 @@ def record_return(
 ) -> ReturnResult:
     lock_order(session, source, external_id)
     # the order with its lines (its payments are not needed for a return), its member's number
-    # and whether this return is already recorded: one statement (and one for the lines)
+    # and whether this return is already recorded: one statement
     done_id = (
         select(OrderReturn.id)
         .where(OrderReturn.order_id == Order.id, OrderReturn.external_id == data.external_id)
         .scalar_subquery()
     )
-    found = session.execute(
-        select(Order, Member.member_no, done_id)
-        .join(Member, Member.id == Order.member_id)
-        .options(lazyload(Order.payments))
-        .where(Order.source == source, Order.external_id == external_id)
-        .execution_options(populate_existing=True)
-    ).first()
+    found = (
+        session.execute(
+            select(Order, Member.member_no, done_id)
+            .join(Member, Member.id == Order.member_id)
+            .options(joinedload(Order.lines), lazyload(Order.payments))
+            .where(Order.source == source, Order.external_id == external_id)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .first()
+    )
     if found is None:
         raise NotFound(
             "order_not_found",
@@ -71,39 +93,28 @@ def record_return(
             "returned_at is earlier than the order.",
             details={"field": "returned_at"},
         )
-    ledger.begin(session, ctx, order.member_id)
+    parts = return_plan.split_lines(
+        _line_states(order), [(rl.line_no, rl.quantity) for rl in data.lines], external_id
+    )
+    planned = _plan(session, ctx, order, member_no, parts, data, digest)
     by_no = {ln.line_no: ln for ln in order.lines}
-    wanted: dict[int, int] = {}
-    for i, rl in enumerate(data.lines):
-        if rl.line_no not in by_no:
-            raise Invalid(
-                "unknown_line",
-                f"Order {external_id} has no line {rl.line_no}.",
-                details={"field": f"lines.{i}.line_no"},
-            )
-        wanted[rl.line_no] = wanted.get(rl.line_no, 0) + rl.quantity
-    for no, qty in wanted.items():
-        ln = by_no[no]
-        if ln.returned_quantity + qty > ln.quantity:
-            raise Invalid(
-                "return_exceeds_purchase",
-                f"Line {no}: {qty} returned but only {ln.quantity - ln.returned_quantity} of "
-                f"{ln.quantity} remain.",
-                details={"field": "lines", "line_no": no},
-            )
-    # Proportional by quantity; the return that completes a line takes the remainder.
-    parts: list[tuple[int, int, int, int]] = []  # line_no, quantity, cash, points
-    for no, qty in sorted(wanted.items()):
-        ln = by_no[no]
-        final = ln.returned_quantity + qty == ln.quantity
-        cash = ln.paid_fen - ln.refunded_fen if final else ln.paid_fen * qty // ln.quantity
-        pts = ln.points - ln.refunded_points if final else ln.points * qty // ln.quantity
-        ln.returned_quantity += qty
-        ln.refunded_fen += cash
-        ln.refunded_points += pts
-        parts.append((no, qty, cash, pts))
-    refund_fen = sum(p[2] for p in parts)
-    points_back = sum(p[3] for p in parts)
+    for part in parts:
+        ln = by_no[part.line_no]
+        ln.returned_quantity += part.quantity
+        ln.refunded_fen += part.refund_fen
+        ln.refunded_points += part.points
+    if planned is not None:
+        record = return_writer.write_return(session, ctx.actor, planned)
+        order.refunded_fen = planned.order_refunded_fen
+        order.status = planned.order_status
+        session.flush()
+        changed = planned.tier_move.to_code if planned.tier_move else None
+        return ReturnResult(record, order, changed, False)
+    # the general path: the ledger's flows, posting by posting
+    ledger.begin(session, ctx, order.member_id)
+    parts_rows = [(p.line_no, p.quantity, p.refund_fen, p.points) for p in parts]
+    refund_fen = sum(p[2] for p in parts_rows)
+    points_back = sum(p[3] for p in parts_rows)
     source_id = f"{source}:{external_id}"
     changed = None
     clawed = (0, 0, 0)  # points, growth, to debt
@@ -153,7 +164,7 @@ def record_return(
         ReturnLine(
             return_id=record.id, line_no=no, quantity=qty, refund_fen=cash, points_returned=pts
         )
-        for no, qty, cash, pts in parts
+        for no, qty, cash, pts in parts_rows
     )
     order.refunded_fen += refund_fen
     all_back = all(ln.returned_quantity == ln.quantity for ln in order.lines)
@@ -177,3 +188,252 @@ def record_return(
     )
     # The clawback and tier move announce themselves (points.clawed_back, tier.changed).
     return ReturnResult(record, order, changed, False)
+
+
+# ---- plan, then write ------------------------------------------------------------------------
+
+
+def _line_states(order: Order) -> tuple[return_plan.LineState, ...]:
+    return tuple(
+        return_plan.LineState(
+            ln.line_no,
+            ln.quantity,
+            ln.returned_quantity,
+            ln.paid_fen,
+            ln.refunded_fen,
+            ln.points,
+            ln.refunded_points,
+        )
+        for ln in order.lines
+    )
+
+
+def _plan(
+    session: Session,
+    ctx: Ctx,
+    order: Order,
+    member_no: str,
+    parts: tuple[return_plan.LinePart, ...],
+    data: ReturnIn,
+    digest: str,
+) -> return_plan.ReturnPlan | None:
+    """Lock the member's ledger, read the return's facts (one statement, and one for the open
+    lots when points are clawed back) and plan it; None: the general path takes it."""
+    ladder = tiers.get_ladder(session)
+    account = facts.lock_account(session, order.member_id, ctx.now)
+    ret = return_plan.ReturnOrder(
+        order_id=order.id,
+        source=order.source,
+        external_id=order.external_id,
+        paid_fen=order.paid_fen,
+        points_earned=order.points_earned,
+        growth_earned=order.growth_earned,
+        refunded_fen=order.refunded_fen,
+        spend_posting_id=order.spend_posting_id,
+        lines=_line_states(order),
+    )
+    found = return_facts(session, ctx, ret, order.member_id, member_no, data.external_id, ladder)
+    if account is not None:
+        found = replace(found, available=account.available, debt=account.debt)
+    own: tuple[int, ...] = ()
+    lots: tuple[LotView, ...] = ()
+    if return_plan.lots_needed(ret, parts, found):
+        lots, own = open_lots(session, order.member_id, f"{order.source}:{order.external_id}")
+    return return_plan.plan_return(
+        ret,
+        parts,
+        found,
+        ladder,
+        ctx.settings.expiry,
+        return_id=data.external_id,
+        returned_at=data.returned_at.astimezone(UTC),
+        digest=digest,
+        own_lots=own,
+        open_lots=lots,
+        actor=ctx.actor.label,
+        now=ctx.now,
+        tz=ctx.tz,
+    )
+
+
+def return_facts(
+    session: Session,
+    ctx: Ctx,
+    order: return_plan.ReturnOrder,
+    member_id: int,
+    member_no: str,
+    return_id: str,
+    ladder: TierLadder,
+) -> return_plan.ReturnFacts:
+    """Everything the plan needs about the member's ledger, in one statement (under the lock);
+    it also reads who subscribes to the events the return emits."""
+    mid = member_id
+    source_id = f"{order.source}:{order.external_id}"
+    clawback_key = f"clawback:order:{source_id}:{return_id}"
+    restore_key = f"earn:order_return:{f'{source_id}:{return_id}'[:64]}"
+    now = ctx.now
+    start = tier_domain.window_start(ladder.qualification_window, now, ctx.tz)
+
+    def scalar(q: Any) -> Any:
+        return q.scalar_subquery()
+
+    refunds = (
+        PointsRefund.member_id == mid,
+        PointsRefund.source_type == "order",
+        PointsRefund.source_id == source_id,
+    )
+    earned = (
+        GrowthPosting.member_id == mid,
+        GrowthPosting.kind == "earn",
+        GrowthPosting.source_type == "order",
+        GrowthPosting.source_id == source_id,
+    )
+    spend = order.spend_posting_id or 0
+    row = session.execute(
+        select(
+            scalar(select(PointsAccount.available).where(PointsAccount.member_id == mid)).label(
+                "available"
+            ),
+            scalar(select(PointsAccount.debt).where(PointsAccount.member_id == mid)).label("debt"),
+            exists()
+            .where(
+                PointsHold.member_id == mid,
+                PointsHold.status == "pending",
+                PointsHold.release_at <= now,
+            )
+            .label("hold_due"),
+            exists()
+            .where(
+                PointsLot.member_id == mid,
+                PointsLot.remaining > 0,
+                PointsLot.expires_at <= now,
+            )
+            .label("lot_due"),
+            exists()
+            .where(PointsPosting.idempotency_key.in_([clawback_key, restore_key]))
+            .label("points_key_taken"),
+            exists().where(GrowthPosting.idempotency_key == clawback_key).label("growth_key_taken"),
+            exists()
+            .where(
+                PointsRefund.source_type == "order",
+                PointsRefund.source_id == source_id,
+                PointsRefund.refund_id == return_id,
+            )
+            .label("refund_taken"),
+            exists()
+            .where(
+                PointsHold.member_id == mid,
+                PointsHold.source_type == "order",
+                PointsHold.source_id == source_id,
+                PointsHold.status == "pending",
+            )
+            .label("hold_pending"),
+            scalar(
+                select(func.coalesce(func.sum(PointsRefund.refund_amount_fen), 0)).where(*refunds)
+            ).label("refunded"),
+            scalar(
+                select(func.coalesce(func.sum(PointsRefund.points_clawed), 0)).where(*refunds)
+            ).label("points_clawed"),
+            scalar(
+                select(func.coalesce(func.sum(PointsRefund.growth_clawed), 0)).where(*refunds)
+            ).label("growth_clawed"),
+            scalar(select(func.min(PointsRefund.order_total_fen)).where(*refunds)).label("low"),
+            scalar(select(func.max(PointsRefund.order_total_fen)).where(*refunds)).label("high"),
+            scalar(
+                select(
+                    func.coalesce(
+                        func.sum(PointsPosting.available_delta + PointsPosting.pending_delta), 0
+                    )
+                ).where(
+                    PointsPosting.member_id == mid,
+                    PointsPosting.kind == "earn",
+                    PointsPosting.source_type == "order",
+                    PointsPosting.source_id == source_id,
+                )
+            ).label("points_earned"),
+            scalar(select(func.coalesce(func.sum(GrowthPosting.amount), 0)).where(*earned)).label(
+                "growth_earned"
+            ),
+            scalar(select(func.min(GrowthPosting.effective_at)).where(*earned)).label("growth_at"),
+            scalar(select(GrowthAccount.balance).where(GrowthAccount.member_id == mid)).label(
+                "growth_balance"
+            ),
+            scalar(
+                select(PointsPosting.available_delta).where(
+                    PointsPosting.id == spend,
+                    PointsPosting.member_id == mid,
+                    PointsPosting.kind == "redeem",
+                )
+            ).label("spent"),
+            scalar(
+                select(
+                    func.coalesce(
+                        func.sum(PointsPosting.available_delta + PointsPosting.pending_delta), 0
+                    )
+                ).where((PointsPosting.reverses_id == spend) | (PointsPosting.restores_id == spend))
+            ).label("given_back"),
+            scalar(select(MemberTier.tier_code).where(MemberTier.member_id == mid)).label("tier"),
+            scalar(select(MemberTier.override_until).where(MemberTier.member_id == mid)).label(
+                "override_until"
+            ),
+            scalar(
+                select(func.coalesce(func.sum(GrowthPosting.amount), 0)).where(
+                    GrowthPosting.member_id == mid, GrowthPosting.effective_at >= start
+                )
+            ).label("window"),
+            exists()
+            .where(Coupon.order_id == order.order_id, Coupon.status == "redeemed")
+            .label("coupons"),
+            webhook_events.subscriptions_column(session).label("subscriptions"),
+        )
+    ).one()
+    webhook_events.prime_subscriptions(session, row.subscriptions)
+    spent = None if row.spent is None else -int(row.spent) - int(row.given_back or 0)
+    return return_plan.ReturnFacts(
+        member_id=mid,
+        member_no=member_no,
+        available=None if row.available is None else int(row.available),
+        debt=int(row.debt or 0),
+        settling_due=bool(row.hold_due) or bool(row.lot_due),
+        keys_taken=bool(row.points_key_taken)
+        or bool(row.growth_key_taken)
+        or bool(row.refund_taken),
+        hold_pending=bool(row.hold_pending),
+        refunded_before=int(row.refunded or 0),
+        points_clawed_before=int(row.points_clawed or 0),
+        growth_clawed_before=int(row.growth_clawed or 0),
+        refund_totals=(row.low, row.high),
+        points_earned=int(row.points_earned or 0),
+        growth_earned=int(row.growth_earned or 0),
+        growth_effective_at=row.growth_at,
+        growth_balance=None if row.growth_balance is None else int(row.growth_balance),
+        spend_left=spent,
+        tier_row_code=row.tier,
+        override_until=row.override_until,
+        window_growth=int(row.window or 0),
+        coupons_redeemed=bool(row.coupons),
+    )
+
+
+def open_lots(
+    session: Session, member_id: int, source_id: str
+) -> tuple[tuple[LotView, ...], tuple[int, ...]]:
+    """The member's lots that still hold points, locked in id order, and the ids of those the
+    order earned (a clawback takes them first)."""
+    stmt = (
+        select(
+            PointsLot.id,
+            PointsLot.remaining,
+            PointsLot.expires_at,
+            and_(PointsLot.source_type == "order", PointsLot.source_id == source_id).label("own"),
+        )
+        .where(PointsLot.member_id == member_id, PointsLot.remaining > 0)
+        .order_by(PointsLot.id)
+    )
+    if ledger.dialect(session) == "postgresql":
+        stmt = stmt.with_for_update()
+    rows = session.execute(stmt).all()
+    return (
+        tuple(LotView(r.id, r.remaining, r.expires_at) for r in rows),
+        tuple(r.id for r in rows if r.own),
+    )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
+from patron.db import copy_in
 from patron.ledger import jobs as ledger_jobs
 from patron.ledger.domain import InsufficientPoints
 from patron.ledger.models import (
@@ -34,7 +35,8 @@ from patron.tiers.models import MemberTier, TierChange
 from patron.webhooks import events
 
 
-def _upsert(session: Session) -> Any:
+def upsert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
@@ -96,14 +98,8 @@ def insert_rows(session: Session, model: Any, new: list[dict[str, Any]]) -> None
     if len(new) < COPY_FROM or session.get_bind().dialect.name != "postgresql":
         session.execute(insert(model), new)
         return
-    table = model.__table__
     columns = list(new[0])
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
+    with copy_in(session, model.__table__.name, columns) as copy:
         for row in new:
             copy.write_row([row[c] for c in columns])
 
@@ -178,7 +174,7 @@ def _accounts(session: Session, plans: Sequence[OrderPlan]) -> None:
             earned[p.member_id] = earned.get(p.member_id, 0) + p.earn.available_delta
     if earned:
         now = plans[0].now
-        ins = _upsert(session)(PointsAccount)
+        ins = upsert(session)(PointsAccount)
         session.execute(
             ins.on_conflict_do_update(
                 index_elements=[PointsAccount.member_id],
@@ -230,7 +226,7 @@ def _growth(session: Session, plans: Sequence[OrderPlan]) -> dict[int, int]:
     for _, p in grown:
         before = totals.get(p.member_id, (0, p.now))[0]
         totals[p.member_id] = (before + p.growth, p.now)
-    ins = _upsert(session)(GrowthAccount)
+    ins = upsert(session)(GrowthAccount)
     session.execute(
         ins.on_conflict_do_update(
             index_elements=[GrowthAccount.member_id],
@@ -256,7 +252,7 @@ def write_tiers(
         return
     # the member's tier row ends at its last step of the batch; every step is a history row
     last = {p.member_id: p for p in moved}
-    ins = _upsert(session)(MemberTier)
+    ins = upsert(session)(MemberTier)
     session.execute(
         ins.on_conflict_do_update(
             index_elements=[MemberTier.member_id], set_={c: ins.excluded[c] for c in rows.TIER_SET}

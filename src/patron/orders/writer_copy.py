@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from patron.audit import service as audit
 from patron.audit.models import AuditRecord
 from patron.auth.principal import Principal
+from patron.db import copy_in
 from patron.ledger.models import GrowthPosting, PointsAllocation, PointsLot, PointsPosting
 from patron.orders import rows, writer
 from patron.orders.models import Order, OrderLine, OrderPayment
@@ -88,12 +89,7 @@ def copy_rows(session: Session, model: Any, new: Sequence[dict[str, Any]]) -> No
     table = model.__table__
     columns = list(new[0])
     as_json = [isinstance(table.c[c].type, JSON) for c in columns]
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
+    with copy_in(session, table.name, columns) as copy:
         for row in new:
             copy.write_row(
                 [json.dumps(row[c]) if j else row[c] for c, j in zip(columns, as_json, strict=True)]
