@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, and_, cast, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from patron import context
 from patron.auth.principal import Principal
 from patron.db import Database, UTCDateTime
 from patron.ledger import domain, service
@@ -323,7 +324,7 @@ def run_release(
             )
             if not members:
                 return released
-            ctx = service.Ctx(actor, now, tz, service.get_points_settings(session))
+            ctx = context.build(session, actor, now, tz)
             for member_id in members:
                 before = _pending_count(session, member_id, now)
                 service.begin(session, ctx, member_id)  # settle releases the due holds

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from patron import context
 from patron.auth.principal import Principal
 from patron.db import Database
 from patron.ledger import service as ledger
@@ -45,7 +46,7 @@ def run_tiers(
             )
             if not due:
                 return dict(outcome)
-            ctx = ledger.Ctx(actor, now, tz, ledger.get_points_settings(session))
+            ctx = context.build(session, actor, now, tz)
             ladder = service.get_ladder(session)
             for member_id in due:
                 ledger.begin(session, ctx, member_id)  # the member's lock, in the usual order
