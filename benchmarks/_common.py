@@ -27,7 +27,9 @@ def scratch_database(server_url: str | None = None) -> Iterator[str]:
         normalize_url(server_url or os.environ.get("PATRON_BENCH_PG", DEFAULT_SERVER))
     )
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"patron_bench_{uuid.uuid4().hex[:8]}"
+    # PATRON_BENCH_DB_PREFIX names the scratch databases of one person's runs on a shared server
+    prefix = os.environ.get("PATRON_BENCH_DB_PREFIX", "patron_bench")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)

@@ -9,8 +9,9 @@ the ``lifecycle`` settings), so the console's segments and the recall agree. One
 2. claims them by inserting their ``recall_grants`` rows (``ON CONFLICT DO NOTHING`` on
    (member, business date)): two runs at once give each member one pack, the one whose insert
    won earns;
-3. credits the points through the ledger (``flows.earn``, source ``recall``, keyed by the
-   grant), so lots, expiry, events and audit are the ledger's own;
+3. credits the points through the ledger's batch writer (``ledger.batch.earn_many``, source
+   ``recall``, keyed by the grant): the same lots, expiry, events and audit as one earning per
+   member, in a fixed number of statements;
 4. issues the coupon set-based to the claimed members (``coupons.bulk``, key
    ``recall:DATE``).
 
@@ -32,7 +33,8 @@ from sqlalchemy.orm import Session
 from patron.campaigns.models import RecallGrant
 from patron.coupons import bulk
 from patron.kit.timeutil import business_date
-from patron.ledger import flows
+from patron.ledger import batch
+from patron.ledger.domain import BatchCredit
 from patron.ledger.models import PointsPosting
 from patron.ledger.service import Ctx
 from patron.members.models import Member
@@ -115,22 +117,29 @@ def run(session: Session, ctx: Ctx) -> RecallReport:
         return RecallReport(0, 0, 0)
     points = 0
     if s.points:
-        postings = []
-        for grant_id, member_id in claimed:
-            earned = flows.earn(
-                session,
-                ctx,
-                member_id,
-                points=s.points,
-                source_type=SOURCE_TYPE,
-                source_id=f"{today.isoformat()}:{member_id}",
-                reason="recall pack",
-                pending_days=0,
-            )
-            postings.append({"id": grant_id, "posting_id": earned.posting.posting_id})
-            points += s.points
+        earned = batch.earn_many(
+            session,
+            ctx,
+            [
+                BatchCredit(
+                    member_id,
+                    s.points,
+                    SOURCE_TYPE,
+                    f"{today.isoformat()}:{member_id}",
+                    "recall pack",
+                )
+                for _, member_id in claimed
+            ],
+        )
+        points = s.points * len(claimed)
         # the ORM's bulk UPDATE by primary key: one executemany
-        session.execute(update(RecallGrant), postings)
+        session.execute(
+            update(RecallGrant),
+            [
+                {"id": grant_id, "posting_id": got.posting_id}
+                for (grant_id, _), got in zip(claimed, earned, strict=True)
+            ],
+        )
     coupons = 0
     if s.coupon_template:
         ids = [m for _, m in claimed]

@@ -36,7 +36,8 @@ from patron.errors import PatronError
 from patron.journeys import domain
 from patron.journeys.models import Journey, JourneyEntry, JourneyPathStep, JourneyVersion
 from patron.kit.timeutil import business_date
-from patron.ledger import flows
+from patron.ledger import batch
+from patron.ledger.domain import BatchCredit
 from patron.ledger.models import PointsLot
 from patron.members import domain as member_domain
 from patron.members.models import Member, MemberTag, Tag
@@ -387,21 +388,25 @@ def _run_step(
         return out
     if step.kind == "points":
         ctx = build(session, SYSTEM, now, tz)
-        out = {}
-        for e in entries:
-            res = flows.earn(
-                session,
-                ctx,
-                e.member_id,
-                points=step.points,
-                source_type="journey",
-                source_id=f"{journey.code}:{e.id}:{index}"[:64],
-                reason=f"journey {journey.code}"[:200],
-                pending_days=0,
-            )
-            report.points += step.points
-            out[e.id] = ("earned", str(res.posting.posting_id), True)
-        return out
+        earned = batch.earn_many(
+            session,
+            ctx,
+            [
+                BatchCredit(
+                    e.member_id,
+                    step.points,
+                    "journey",
+                    f"{journey.code}:{e.id}:{index}"[:64],
+                    f"journey {journey.code}"[:200],
+                )
+                for e in entries
+            ],
+        )
+        report.points += step.points * len(entries)
+        return {
+            e.id: ("earned", str(got.posting_id), True)
+            for e, got in zip(entries, earned, strict=True)
+        }
     # tag
     report.tagged += _tag(session, step.tag, [e.member_id for e in entries], now)
     return {e.id: ("tagged", None, True) for e in entries}

@@ -11,8 +11,8 @@ Conventions used everywhere in the ledger:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -331,3 +331,287 @@ def proportional_clawback(
         )
     target = earned * (returned_before + return_amount) // order_total
     return max(0, target - clawed_before)
+
+
+# --------------------------------------------------------------------------- batch earning
+#
+# ``plan_batch_earn`` decides, for many immediate credits at once, exactly what ``service.earn``
+# would write credit by credit: the member is settled on its first credit (due holds released,
+# due lots expired, debt repaid), the credit is replayed when its source already has an earning,
+# otherwise posted with its lot and used to repay debt. The writer (``ledger.batch``) then puts
+# the plan into the database with a fixed number of set-based statements.
+
+#: placeholder ids of the lots a plan creates (above any real id; ordered as they are created)
+NEW_LOT: Final = 1 << 62
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCredit:
+    member_id: int
+    points: int
+    source_type: str
+    source_id: str
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"earn:{self.source_type}:{self.source_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DueHold:
+    id: int
+    member_id: int
+    amount: int
+    earned_at: datetime
+    source_type: str | None
+    source_id: str | None
+
+
+@dataclass(slots=True)
+class BatchMember:
+    """A member's locked account, due holds and the open lots the plan may touch (every due
+    lot; every open lot when the member owes debt)."""
+
+    available: int
+    debt: int
+    settled: bool = False
+    holds: list[DueHold] = field(default_factory=list)
+    lots: list[LotView] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PriorPosting:
+    """An earning already posted under a credit's key (``ref``: its id, or for one planned
+    earlier in the same batch, its index in the plan's postings plus ``NEW_LOT``)."""
+
+    ref: int
+    member_id: int
+    kind: str
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedPosting:
+    member_id: int
+    kind: str
+    key: str
+    available: int = 0
+    pending: int = 0
+    debt: int = 0
+    reason: str = ""
+    source_type: str | None = None
+    source_id: str | None = None
+
+
+@dataclass(slots=True)
+class PlannedLot:
+    posting: int  # index in the plan's postings
+    member_id: int
+    amount: int
+    remaining: int
+    earned_at: datetime
+    expires_at: datetime | None
+    source_type: str | None
+    source_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAllocation:
+    posting: int  # index in the plan's postings
+    lot_id: int  # a real id, or NEW_LOT + index in the plan's lots
+    member_id: int
+    amount: int
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    postings: list[PlannedPosting] = field(default_factory=list)
+    lots: list[PlannedLot] = field(default_factory=list)
+    allocations: list[PlannedAllocation] = field(default_factory=list)
+    #: existing lot id → points taken from it
+    taken: dict[int, int] = field(default_factory=dict)
+    released: list[int] = field(default_factory=list)
+    #: member → account column → delta
+    deltas: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: per credit: (posting ref as in ``PriorPosting``, replayed)
+    results: list[tuple[int, bool]] = field(default_factory=list)
+    #: (credit index, posting index) of each new earning, for its audit record
+    earned: list[tuple[int, int]] = field(default_factory=list)
+
+
+def plan_batch_earn(
+    credits: Sequence[BatchCredit],
+    members: dict[int, BatchMember],
+    prior: dict[str, PriorPosting],
+    *,
+    now: datetime,
+    policy: ExpiryPolicy,
+    tz: ZoneInfo,
+    new_key: Callable[[str, int], str],
+) -> BatchPlan:
+    """What crediting ``credits`` one after another writes. ``new_key(kind, member)`` names an
+    expiry or repayment posting. Raises ``idempotency_conflict`` when a source was already
+    credited differently, as the one-by-one path does."""
+    return _BatchPlanner(members, prior, now, policy, tz, new_key).run(credits)
+
+
+class _BatchPlanner:
+    def __init__(
+        self,
+        members: dict[int, BatchMember],
+        prior: dict[str, PriorPosting],
+        now: datetime,
+        policy: ExpiryPolicy,
+        tz: ZoneInfo,
+        new_key: Callable[[str, int], str],
+    ) -> None:
+        self.members = members
+        self.prior = dict(prior)
+        self.now, self.policy, self.tz, self.new_key = now, policy, tz, new_key
+        self.plan = BatchPlan()
+        self.lots: dict[int, dict[int, LotView]] = {
+            m: {lot.id: lot for lot in sorted(s.lots, key=lambda lot: lot.id)}
+            for m, s in members.items()
+        }
+
+    def run(self, credits: Sequence[BatchCredit]) -> BatchPlan:
+        started: set[int] = set()
+        for i, c in enumerate(credits):
+            if c.member_id not in started:
+                started.add(c.member_id)
+                if not self.members[c.member_id].settled:
+                    self._settle(c.member_id)
+            self._credit(i, c)
+        return self.plan
+
+    # -- steps, each as the one-by-one path takes it
+    def _settle(self, mid: int) -> None:
+        for hold in self.members[mid].holds:
+            posting = self._post(
+                PlannedPosting(
+                    mid,
+                    "release",
+                    f"release:{hold.id}",
+                    available=hold.amount,
+                    pending=-hold.amount,
+                    reason="pending points released",
+                    source_type=hold.source_type,
+                    source_id=hold.source_id,
+                )
+            )
+            self._lot(mid, posting, hold.amount, hold.earned_at, hold.source_type, hold.source_id)
+            self.plan.released.append(hold.id)
+            amount = hold.amount
+            self._bump(mid, available=amount, pending=-amount, lifetime_earned=amount)
+        due = [
+            lot
+            for lot in self.lots[mid].values()
+            if lot.remaining > 0 and lot.expires_at is not None and lot.expires_at <= self.now
+        ]
+        total = sum(lot.remaining for lot in due)
+        if total:
+            posting = self._post(
+                PlannedPosting(
+                    mid,
+                    "expire",
+                    self.new_key("expire", mid),
+                    available=-total,
+                    reason="points expired",
+                )
+            )
+            self._take(mid, posting, [Take(lot.id, lot.remaining) for lot in due])
+            self._bump(mid, available=-total, lifetime_expired=total)
+        self._repay(mid)
+
+    def _repay(self, mid: int) -> None:
+        state = self.members[mid]
+        if state.debt == 0 or state.available == 0:
+            return
+        lots = list(self.lots[mid].values())
+        live = sum(lot.remaining for lot in lots if is_live(lot, self.now))
+        amount = debt_repayment(state.debt, live)
+        if not amount:
+            return
+        takes = allocate(lots, amount, now=self.now)
+        posting = self._post(
+            PlannedPosting(
+                mid,
+                "repay",
+                self.new_key("repay", mid),
+                available=-amount,
+                debt=-amount,
+                reason="points debt repaid from new points",
+            )
+        )
+        self._take(mid, posting, takes)
+        self._bump(mid, available=-amount, debt=-amount)
+
+    def _credit(self, i: int, c: BatchCredit) -> None:
+        seen = self.prior.get(c.key)
+        if seen is not None:
+            if (seen.member_id, seen.kind, seen.available) != (c.member_id, "earn", c.points):
+                raise Conflict(
+                    "idempotency_conflict",
+                    f"{c.key!r} was already used for a different posting",
+                    details={"posting_id": seen.ref} if seen.ref < NEW_LOT else None,
+                )
+            self.plan.results.append((seen.ref, True))
+            return
+        posting = self._post(
+            PlannedPosting(
+                c.member_id,
+                "earn",
+                c.key,
+                available=c.points,
+                reason=c.reason[:200],
+                source_type=c.source_type,
+                source_id=c.source_id,
+            )
+        )
+        self._lot(c.member_id, posting, c.points, self.now, c.source_type, c.source_id)
+        self._bump(c.member_id, available=c.points, lifetime_earned=c.points)
+        self._repay(c.member_id)
+        self.prior[c.key] = PriorPosting(NEW_LOT + posting, c.member_id, "earn", c.points)
+        self.plan.results.append((NEW_LOT + posting, False))
+        self.plan.earned.append((i, posting))
+
+    # -- bookkeeping
+    def _post(self, posting: PlannedPosting) -> int:
+        self.plan.postings.append(posting)
+        return len(self.plan.postings) - 1
+
+    def _lot(
+        self,
+        mid: int,
+        posting: int,
+        amount: int,
+        earned_at: datetime,
+        source_type: str | None,
+        source_id: str | None,
+    ) -> None:
+        expires = compute_expiry(earned_at, self.policy, self.tz)
+        self.plan.lots.append(
+            PlannedLot(posting, mid, amount, amount, earned_at, expires, source_type, source_id)
+        )
+        lot_id = NEW_LOT + len(self.plan.lots) - 1
+        self.lots[mid][lot_id] = LotView(lot_id, amount, expires)
+
+    def _take(self, mid: int, posting: int, takes: Sequence[Take]) -> None:
+        lots = self.lots[mid]
+        for t in takes:
+            lot = lots[t.lot_id]
+            lots[t.lot_id] = LotView(lot.id, lot.remaining - t.amount, lot.expires_at)
+            if t.lot_id >= NEW_LOT:
+                self.plan.lots[t.lot_id - NEW_LOT].remaining -= t.amount
+            else:
+                self.plan.taken[t.lot_id] = self.plan.taken.get(t.lot_id, 0) + t.amount
+            self.plan.allocations.append(PlannedAllocation(posting, t.lot_id, mid, t.amount))
+
+    def _bump(self, mid: int, **deltas: int) -> None:
+        state = self.members[mid]
+        state.available += deltas.get("available", 0)
+        state.debt += deltas.get("debt", 0)
+        acc = self.plan.deltas.setdefault(mid, {})
+        for name, delta in deltas.items():
+            acc[name] = acc.get(name, 0) + delta

@@ -97,7 +97,6 @@ def expire_batch(
     prefix = f"expire:{run}:"
     if service.dialect(session) == "postgresql":
         lots, points = _expire_locked_pg(session, now, lo, hi, prefix)
-        _announce(session, now, prefix, members)
         return hi, len(members), lots, points
     key_of = literal(prefix) + cast(PointsLot.member_id, String)
     due = _due(now, lo, hi)
@@ -194,12 +193,15 @@ def _announce(session: Session, now: datetime, prefix: str, members: list[int]) 
 
 # One statement does the whole batch on PostgreSQL: every part reads the same snapshot of the due
 # lots (taken after the account locks above), and the rows move between the parts without
-# round trips or a join on the postings' keys. Same effect as the portable path above.
+# round trips or a join on the postings' keys. The due lots of the batch's member range come
+# from ``ix_points_lots_member_open`` (member, expiry); the ``points.expired`` events and their
+# deliveries are written by the same statement, with the payload ``events.posting_payload``
+# gives. Same effect as the portable path above.
 _EXPIRE_PG = text(
     """
     WITH due AS (
         SELECT id, member_id, remaining FROM points_lots
-        WHERE remaining > 0 AND expires_at <= :now AND member_id BETWEEN :lo AND :hi
+        WHERE member_id BETWEEN :lo AND :hi AND remaining > 0 AND expires_at <= :now
     ), sums AS (
         SELECT member_id, sum(remaining) AS total FROM due GROUP BY member_id
     ), posted AS (
@@ -208,7 +210,7 @@ _EXPIRE_PG = text(
         SELECT member_id, 'expire', -total, 0, 0, 'points expired',
                :prefix || member_id::text, 'job:expire', :now
         FROM sums
-        RETURNING id, member_id
+        RETURNING id, member_id, available_delta
     ), allocated AS (
         INSERT INTO points_allocations (posting_id, lot_id, member_id, amount)
         SELECT posted.id, due.id, due.member_id, due.remaining
@@ -220,6 +222,24 @@ _EXPIRE_PG = text(
         FROM sums WHERE points_accounts.member_id = sums.member_id
     ), spent AS (
         UPDATE points_lots SET remaining = 0 FROM due WHERE points_lots.id = due.id
+    ), announced AS (
+        INSERT INTO webhook_events (event_type, member_no, payload, created_at)
+        SELECT 'points.expired', members.member_no,
+               jsonb_build_object(
+                   'posting_id', posted.id, 'kind', 'expire',
+                   'points', posted.available_delta,
+                   'available_delta', posted.available_delta,
+                   'pending_delta', 0, 'debt_delta', 0,
+                   'source_type', NULL, 'source_id', NULL, 'reverses_id', NULL,
+                   'occurred_at', CAST(:occurred AS text)),
+               :now
+        FROM posted JOIN members ON members.id = posted.member_id
+        ORDER BY posted.id
+        RETURNING id
+    ), delivered AS (
+        INSERT INTO webhook_deliveries (endpoint_id, event_id, status, attempts, next_attempt_at)
+        SELECT endpoint, announced.id, 'pending', 0, :now
+        FROM announced CROSS JOIN unnest(CAST(:endpoints AS bigint[])) AS endpoint
     )
     SELECT count(*), coalesce(sum(remaining), 0) FROM due
     """
@@ -229,7 +249,17 @@ _EXPIRE_PG = text(
 def _expire_locked_pg(
     session: Session, now: datetime, lo: int, hi: int, prefix: str
 ) -> tuple[int, int]:
-    row = session.execute(_EXPIRE_PG, {"now": now, "lo": lo, "hi": hi, "prefix": prefix}).one()
+    row = session.execute(
+        _EXPIRE_PG,
+        {
+            "now": now,
+            "lo": lo,
+            "hi": hi,
+            "prefix": prefix,
+            "occurred": now.isoformat(),
+            "endpoints": events.subscribed(session, events.POINTS_EVENTS["expire"]),
+        },
+    ).one()
     return int(row[0]), int(row[1])
 
 

@@ -104,9 +104,12 @@ class PointsLot(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_range"),
+        # A member's open lots, with their expiry: the expiry job reads the due lots of a range
+        # of members from it (and every write reads a member's open lots).
         Index(
             "ix_points_lots_member_open",
             "member_id",
+            "expires_at",
             postgresql_where=text("remaining > 0"),
             sqlite_where=text("remaining > 0"),
         ),

@@ -411,6 +411,17 @@ def begin(session: Session, ctx: Ctx, member_id: int) -> None:
     begun.add((member_id, ctx.now))
 
 
+def is_begun(session: Session, member_id: int, now: datetime) -> bool:
+    """Whether this transaction already locked and settled the member as of ``now``."""
+    return (member_id, now) in session.info.get(_BEGUN, ())
+
+
+def mark_begun(session: Session, member_ids: list[int], now: datetime) -> None:
+    """A batch writer locked and settled these members as ``begin`` would have."""
+    begun: set[tuple[int, datetime]] = session.info.setdefault(_BEGUN, set())
+    begun.update((m, now) for m in member_ids)
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_begun(session: Session, transaction: Any) -> None:
     # The end of the transaction or of any savepoint (a rolled-back savepoint may have undone
