@@ -18,7 +18,6 @@ import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -28,13 +27,14 @@ from datetime import UTC, datetime
 import httpx
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 
 from patron.auth import service as auth_service
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
 from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
 from patron.checks import run_all
+from patron.config import generate_keys
 from patron.db import Database
 
 MIX = (("balance", 50), ("lookup", 20), ("order", 25), ("redeem", 5))
@@ -88,31 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database() as url:
         secret = _prepare(url)
-        port = _port()
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "test",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            "PATRON_DATA_KEY": "ZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGRkZGQ=",
-            "PATRON_INDEX_KEY": "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk=",
-            "PATRON_TOKEN_KEY": "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "patron.cli", "serve", "--port", str(port), "--no-migrate",
-             "--workers", str(args.workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
         headers = {"X-API-Key": secret}
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with serve(url, generate_keys(), _port(), args.workers) as base:
             members: list[str] = []
             with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
                 for n in range(args.members):
@@ -200,9 +177,6 @@ def main() -> None:
                 }
                 print(json.dumps(step), flush=True)
                 steps.append(step)
-        finally:
-            server.terminate()
-            server.wait(60)
         db = Database(url)
         with db.unit_of_work() as s:
             violations = run_all(s, now=datetime.now(UTC))
