@@ -84,7 +84,7 @@ STEPS: tuple[tuple[str, str], ...] = (
             paid / 100, paid / 100, 0, i <= :m, i, NULL, '[]'::jsonb, md5(i::text), 0, t
         FROM (
             SELECT i, :start + (i - 1) * :step * interval '1 second' AS t,
-                5000 + (i * 7919 % 50) * 1000 AS paid
+                5000 + (i::bigint * 7919 % 50) * 1000 AS paid
             FROM generate_series(1, :o) AS i
         ) o
         """,
