@@ -186,50 +186,54 @@ def main() -> None:
                             with lock:
                                 n = next(counter)
                             t0 = time.perf_counter()
-                            if kind == "balance":
-                                r = c.get(f"/api/v1/members/{no}/points")
-                            elif kind == "lookup":
-                                r = c.get(f"/api/v1/members/{no}")
-                            elif kind == "order":
-                                r = c.post(
-                                    "/api/v1/orders",
-                                    headers={"Idempotency-Key": f"o-{n}"},
-                                    json={
-                                        "source": "pos", "external_id": f"D-{n}",
-                                        "member_no": no, "channel": "store",
-                                        "store_code": "SH001",
-                                        "ordered_at": datetime.now(UTC).isoformat(),
-                                        "lines": [{"sku": "BEA-1", "quantity": 1,
-                                                   "unit_price_fen": 19900}],
-                                        "payments": [{"method": "wechat", "amount_fen": 19900}],
-                                    },
-                                )  # fmt: skip
-                            elif kind == "quote":
-                                r = c.post(
-                                    "/api/v1/checkout/quote",
-                                    json={"member_no": no, "store_code": "SH001",
-                                          "channel": "store", "best_coupons": True,
-                                          "lines": [{"sku": "BEA-1", "quantity": 1},
-                                                    {"sku": "FRE-1", "quantity": 4}]},
-                                )  # fmt: skip
-                            elif kind == "spend":
-                                r = c.post(
-                                    f"/api/v1/members/{no}/points/spend",
-                                    headers={"Idempotency-Key": f"s-{n}"},
-                                    json={"points": 10, "source_type": "redeem",
-                                          "source_id": f"S-{n}"},
-                                )  # fmt: skip
-                            else:
-                                r = c.post(
-                                    "/api/v1/mall/redemptions",
-                                    headers={"Idempotency-Key": f"m-{n}"},
-                                    json={"member_no": no, "gift_code": GIFT,
-                                          "store_code": "SH001"},
-                                )  # fmt: skip
+                            try:
+                                if kind == "balance":
+                                    r = c.get(f"/api/v1/members/{no}/points")
+                                elif kind == "lookup":
+                                    r = c.get(f"/api/v1/members/{no}")
+                                elif kind == "order":
+                                    r = c.post(
+                                        "/api/v1/orders",
+                                        headers={"Idempotency-Key": f"o-{n}"},
+                                        json={
+                                            "source": "pos", "external_id": f"D-{n}",
+                                            "member_no": no, "channel": "store",
+                                            "store_code": "SH001",
+                                            "ordered_at": datetime.now(UTC).isoformat(),
+                                            "lines": [{"sku": "BEA-1", "quantity": 1,
+                                                       "unit_price_fen": 19900}],
+                                            "payments": [{"method": "wechat", "amount_fen": 19900}],
+                                        },
+                                    )  # fmt: skip
+                                elif kind == "quote":
+                                    r = c.post(
+                                        "/api/v1/checkout/quote",
+                                        json={"member_no": no, "store_code": "SH001",
+                                              "channel": "store", "best_coupons": True,
+                                              "lines": [{"sku": "BEA-1", "quantity": 1},
+                                                        {"sku": "FRE-1", "quantity": 4}]},
+                                    )  # fmt: skip
+                                elif kind == "spend":
+                                    r = c.post(
+                                        f"/api/v1/members/{no}/points/spend",
+                                        headers={"Idempotency-Key": f"s-{n}"},
+                                        json={"points": 10, "source_type": "redeem",
+                                              "source_id": f"S-{n}"},
+                                    )  # fmt: skip
+                                else:
+                                    r = c.post(
+                                        "/api/v1/mall/redemptions",
+                                        headers={"Idempotency-Key": f"m-{n}"},
+                                        json={"member_no": no, "gift_code": GIFT,
+                                              "store_code": "SH001"},
+                                    )  # fmt: skip
+                                status = r.status_code
+                            except httpx.HTTPError:
+                                status = 0  # the connection failed or timed out: an error
                             ms = (time.perf_counter() - t0) * 1000
                             with lock:
-                                if r.status_code >= 400:
-                                    if r.status_code in REFUSED.get(kind, ()):
+                                if status == 0 or status >= 400:
+                                    if status in REFUSED.get(kind, ()):
                                         refused[kind] += 1
                                     else:
                                         errors[kind] += 1
