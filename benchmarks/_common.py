@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -44,10 +46,21 @@ def scratch_database(server_url: str | None = None) -> Iterator[str]:
 
 @contextmanager
 def serve(
-    url: str, keys: dict[str, str], port: int, workers: int, *, bench_endpoints: bool = False
+    url: str,
+    keys: dict[str, str],
+    port: int,
+    workers: int,
+    *,
+    bench_endpoints: bool = False,
+    settings: dict[str, str] | None = None,
+    log: str | None = None,
 ) -> Iterator[str]:
     """Run `patron serve` on ``url`` (already migrated) as a production server would run, wait
-    until it answers, yield its base address and stop it afterwards."""
+    until it answers, yield its base address and stop it afterwards.
+
+    ``settings`` are more PATRON_* variables (e.g. ``{"PORTAL_SESSION_MINUTES": "1440"}``);
+    ``log`` names a file in the temporary directory that receives the server's stderr (default:
+    discarded)."""
     env = {
         **os.environ,
         "PATRON_DATABASE_URL": url,
@@ -56,12 +69,13 @@ def serve(
         "PATRON_LOG_LEVEL": "WARNING",
         **({"PATRON_BENCH_ENDPOINTS": "1"} if bench_endpoints else {}),
         **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
+        **{f"PATRON_{k.upper()}": v for k, v in (settings or {}).items()},
     }
     command = [sys.executable, "-m", "patron.cli", "serve", "--port", str(port)]
     command += ["--workers", str(workers), "--no-migrate"]
-    server = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = Path(tempfile.gettempdir()) / log if log else None
+    stderr = log_path.open("w") if log_path else subprocess.DEVNULL
+    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120  # a busy machine starts workers slowly
@@ -71,12 +85,18 @@ def serve(
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit("the server did not start")
+                    sys.exit(f"the server did not start{f'; see {log_path}' if log_path else ''}")
                 time.sleep(0.5)
         yield base
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # workers stuck in a graceful shutdown
+            server.wait()
+        if log_path:
+            stderr.close()  # type: ignore[union-attr]
 
 
 @contextmanager

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 from portal_home import wrk
 
 from patron.auth import service as auth
@@ -147,11 +146,7 @@ def main() -> None:
         "connections": args.connections,
         "workers": args.workers,
     }
-    with (
-        scratch_database() as url,
-        tempfile.TemporaryDirectory() as tmp,
-        (Path(tempfile.gettempdir()) / "patron-coupon-bench.log").open("w") as log,
-    ):
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
         nos, secret = seed(url, args.members)
 
         def script(extra: str) -> Path:
@@ -160,40 +155,7 @@ def main() -> None:
             path.write_text(LUA % {"members": members, "key": secret, "extra": extra})
             return path
 
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "production",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "patron.cli",
-                "serve",
-                "--port",
-                str(PORT),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            base = f"http://127.0.0.1:{PORT}"
-            for _ in range(300):  # a shared machine may take a while to start two workers
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
-                    break
-                except OSError:
-                    if server.poll() is not None:
-                        sys.exit("the server stopped; see patron-coupon-bench.log")
-                    time.sleep(0.2)
+        with serve(url, keys, PORT, args.workers, log="patron-coupon-bench.log") as base:
             body = {
                 "member_no": nos[0],
                 "store_code": "SH001",
@@ -223,13 +185,6 @@ def main() -> None:
                 "without_coupons": wrk(url_quote, 1, 5, plain),
                 "wallet_of_5": wrk(url_quote, 1, 5, wallet),
             }
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     a, b = results["without_coupons"], results["wallet_of_5"]
     assert isinstance(a, dict)
     assert isinstance(b, dict)

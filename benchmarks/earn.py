@@ -24,12 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 
 from patron.auth import service as auth
 from patron.auth.principal import Principal
@@ -232,42 +231,7 @@ def main() -> None:
             )
             return script
 
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "production",
-            "PATRON_BENCH_ENDPOINTS": "1",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "patron.cli",
-                "serve",
-                "--port",
-                str(args.port),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            base = f"http://127.0.0.1:{args.port}"
-            deadline = time.monotonic() + 120  # a busy machine starts workers slowly
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        sys.exit("the server did not start")
-                    time.sleep(0.5)
+        with serve(url, keys, args.port, args.workers, bench_endpoints=True) as base:
             total_orders = 0
             for conns in (8, 32):
                 orders = wrk(f"{base}/api/v1/orders", conns, args.seconds, orders_script(conns))
@@ -282,9 +246,6 @@ def main() -> None:
                     "bare": bare,
                     "ratio": round(orders["rps"] / bare["rps"], 3) if bare["rps"] else None,
                 }
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
         if args.profile:
             prof = profile(url, keys, numbers, api_key, args.profile)
             for line in prof.pop("top_cumulative"):

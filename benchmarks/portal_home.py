@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import scratch_database, serve
 
 from patron.auth.principal import Principal
 from patron.checkin import service as checkin
@@ -151,11 +151,7 @@ def main() -> None:
         "connections": args.connections,
         "workers": args.workers,
     }
-    with (
-        scratch_database() as url,
-        tempfile.TemporaryDirectory() as tmp,
-        (Path(tempfile.gettempdir()) / "patron-portal-bench.log").open("w") as log,
-    ):
+    with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         ids = seed(url, keys, args.members)
         results["seed_seconds"] = round(time.perf_counter() - t0, 1)
@@ -174,39 +170,14 @@ def main() -> None:
             )
             return path
 
-        env = {
-            **os.environ,
-            "PATRON_DATABASE_URL": url,
-            "PATRON_ENV": "production",
-            "PATRON_SCHEDULER": "false",
-            "PATRON_LOG_LEVEL": "WARNING",
-            "PATRON_PORTAL_SESSION_MINUTES": str(24 * 60),
-            **{f"PATRON_{k.upper()}": v for k, v in keys.items()},
-        }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "patron.cli",
-                "serve",
-                "--port",
-                str(PORT),
-                "--workers",
-                str(args.workers),
-                "--no-migrate",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            base = f"http://127.0.0.1:{PORT}"
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"{base}/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+        with serve(
+            url,
+            keys,
+            PORT,
+            args.workers,
+            settings={"PORTAL_SESSION_MINUTES": str(24 * 60)},
+            log="patron-portal-bench.log",
+        ) as base:
             # one request first: the page must really be the signed-in home page
             req = urllib.request.Request(
                 f"{base}/portal/", headers={"Cookie": f"{MEMBER_COOKIE}={cookies[0]}"}
@@ -227,13 +198,6 @@ def main() -> None:
             time.sleep(5)
             # one phone at a time: the page's own time, without queueing
             results["one_connection"] = wrk(home, 1, 10, script(0))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()  # workers stuck in a graceful shutdown
-                server.wait()
     results["goal"] = {"p95_ms": 100}
     print(json.dumps(results))
 

@@ -125,3 +125,30 @@ def test_backup_restore_and_drill_commands_on_sqlite(tmp_path, monkeypatch):
         assert status.read(tmp_path / "status", "check") is not None
     finally:
         get_settings.cache_clear()
+
+
+def test_pg_restore_sessions_sort_in_memory_and_keep_the_callers_options(
+    database, history, tmp_path, monkeypatch
+):
+    if database.dialect != "postgresql":
+        pytest.skip("pg_restore options are PostgreSQL's")
+    _skip_without_tools(database)
+    made = ops_backup.backup(database.url, tmp_path / "b")
+    seen: list[str] = []
+    real_run = ops_backup._run
+
+    def spy(args: list[str], env: dict[str, str]) -> None:
+        seen.append(env.get("PGOPTIONS", ""))
+        real_run(args, env)
+
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=0")
+    monkeypatch.setattr(ops_backup, "_run", spy)
+    with ops_backup.scratch_database(database.url) as scratch:
+        ops_backup.restore(made.path, scratch)
+        restored = ops_backup.Database(scratch)
+        with restored.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM members")).scalar_one() == 3
+        restored.dispose()
+    assert seen == [
+        "-c statement_timeout=0 -c maintenance_work_mem=512MB -c synchronous_commit=off"
+    ]
