@@ -392,3 +392,20 @@ class ComparisonList(BaseModel):
     month: str
     min_quotes: int
     items: list[ComparisonOut]
+
+
+class GiftImageOut(BaseModel):
+    id: int
+    key: str
+    width: int | None
+    height: int | None
+    #: the image the gift's pages show (the latest upload)
+    main: bool
+    created_at: datetime
+    created_by: str
+    #: where each rendition is fetched through the API (``large``, ``thumb``)
+    urls: dict[str, str]
+
+
+class GiftImageList(BaseModel):
+    items: list[GiftImageOut]

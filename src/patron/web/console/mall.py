@@ -13,7 +13,7 @@ from starlette.responses import Response
 from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.ledger.service import Ctx
-from patron.mall import images, replenish, stock, suppliers
+from patron.mall import gallery, images, replenish, stock, suppliers
 from patron.mall import service as mall
 from patron.mall.schemas import GiftIn
 from patron.web.context import request_ctx
@@ -81,6 +81,7 @@ def _page(
         "alerts": replenish.alerts(session, now),
         "requests": replenish.requests(session)[:20],
         "supplier_codes": suppliers.codes_by_id(session),
+        "job_label": replenish.JOB.label,
         "image_max_mb": f"{request.app.state.settings.mall_image_max_bytes / 1_048_576:.0f}",
         "can_manage": viewer.can(perm.MALL_MANAGE),
         "error": translate(request, error) if error else None,
@@ -211,7 +212,7 @@ def upload_image(
         prepared = images.prepare(gift.code, data, max_bytes)
         images.save(images.for_app(request.app.state), prepared)
         now = request.app.state.clock.now()
-        mall.set_image(session, viewer.principal, gift.code, prepared.key, now)
+        gallery.add(session, viewer.principal, gift, prepared, now)
     except PatronError as exc:
         message = IMAGE_MESSAGES.get(exc.code) or MESSAGES.get(exc.code, FALLBACK)
         return _page(request, viewer, error=message, status=max(exc.status, 400))
