@@ -85,7 +85,8 @@ class StockMovement(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
     warehouse: Mapped[str] = mapped_column(String(16))
-    #: receipt | reservation | release | shipment | adjustment | transfer_out | transfer_in
+    #: receipt | reservation | release | shipment | return | adjustment | transfer_out |
+    #: transfer_in
     kind: Mapped[str] = mapped_column(String(16))
     on_hand_delta: Mapped[int] = mapped_column(Integer)
     reserved_delta: Mapped[int] = mapped_column(Integer)

@@ -142,6 +142,7 @@ class RedemptionOut(BaseModel):
     shipped_at: datetime | None
     received_at: datetime | None
     cancelled_at: datetime | None
+    returned_at: datetime | None = None
     created_at: datetime
 
 
@@ -150,6 +151,12 @@ class RedemptionList(BaseModel):
 
 
 class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200)
+
+
+class ReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=200)
