@@ -220,6 +220,7 @@ def create_app(
     from patron.ledger.api import admin_router as points_admin_router
     from patron.ledger.api import router as points_router
     from patron.mall.api import router as mall_router
+    from patron.mall.api_images import router as mall_images_router
     from patron.mall.api_suppliers import router as mall_suppliers_router
     from patron.members.api import router as members_router
     from patron.members.api import tags_router
@@ -259,6 +260,7 @@ def create_app(
         checkin_router,
         mall_router,
         mall_suppliers_router,
+        mall_images_router,
         coupons_router,
         campaigns_router,
         segments_router,
@@ -290,10 +292,12 @@ def create_app(
         app.include_router(bench_router)
 
     openapi.install(app)
+    from patron.mall.api_images import API_UPLOAD
     from patron.web.console.mall import IMAGE_UPLOAD
 
     # a gift image may be larger than the 1 MB other requests are held to (plus the form's own)
-    uploads = ((IMAGE_UPLOAD, settings.mall_image_max_bytes + 64 * 1024),)
+    image_cap = settings.mall_image_max_bytes + 64 * 1024
+    uploads = ((IMAGE_UPLOAD, image_cap), (API_UPLOAD, image_cap))
     app.add_middleware(RequestContextMiddleware, uploads=uploads)
     app.add_middleware(MetricsMiddleware)  # outside the request context: sees its 413/422/500
     # Outermost, so the middleware's own 413/422/500 answers carry the headers too.

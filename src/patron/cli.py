@@ -437,6 +437,7 @@ class JobName(StrEnum):
     messages = "messages"
     mall_unclaimed = "mall-unclaimed"
     mall_markdowns = "mall-markdowns"
+    mall_replenish = "mall-replenish"
 
 
 @jobs_app.command("run")
@@ -536,11 +537,13 @@ def jobs_run(
             base_url=settings.public_base_url,
         )
         result = delivery.drain(db, sender, now=now, tz=tz)
-    elif job in (JobName.mall_unclaimed, JobName.mall_markdowns):
+    elif job in (JobName.mall_unclaimed, JobName.mall_markdowns, JobName.mall_replenish):
         from patron.mall import jobs as mall_jobs
 
         if job is JobName.mall_unclaimed:
             result = {"released": mall_jobs.run_release_unclaimed(db, now, tz)}
+        elif job is JobName.mall_replenish:
+            result = {"purchase_requests": mall_jobs.run_replenish(db, now, tz)}
         else:
             result = {"marked_down": mall_jobs.run_markdowns(db, now, tz)}
     elif job is JobName.webhooks:

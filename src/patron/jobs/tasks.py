@@ -56,6 +56,7 @@ def default_tasks(
             "mall_unclaimed", 60 * 60, lambda: mall_jobs.run_release_unclaimed(db, clock.now(), tz)
         ),
         Task("mall_markdowns", 60 * 60, lambda: mall_jobs.run_markdowns(db, clock.now(), tz)),
+        Task("mall_replenish", 60 * 60, lambda: mall_jobs.run_replenish(db, clock.now(), tz)),
         Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),

@@ -45,6 +45,7 @@ from patron.mall.schemas import (
     RedeemIn,
     RedemptionList,
     RedemptionOut,
+    ReturnIn,
     ShipIn,
     StockAdjustmentIn,
     StockLine,
@@ -114,6 +115,7 @@ def redemption_out(r: Redemption, gift: Gift, member_no: str) -> RedemptionOut:
         shipped_at=r.shipped_at,
         received_at=r.received_at,
         cancelled_at=r.cancelled_at,
+        returned_at=r.returned_at,
         created_at=r.created_at,
     )
 
@@ -418,6 +420,23 @@ def post_cancel(
 ) -> RedemptionOut:
     ctx = _ctx(request, session, principal)
     return _out(session, *redemptions.cancel(session, ctx, code, body.reason))
+
+
+@router.post(
+    "/redemptions/{code}/return",
+    response_model=RedemptionOut,
+    summary="Record the return of a shipped gift (the unit back in stock, the points back)",
+    responses=errors(404, 409),
+)
+def post_return(
+    code: RedemptionCode,
+    body: ReturnIn,
+    session: SessionDep,
+    request: Request,
+    principal: Manage,
+) -> RedemptionOut:
+    ctx = _ctx(request, session, principal)
+    return _out(session, *redemptions.return_gift(session, ctx, code, body.reason))
 
 
 @router.post(

@@ -3,8 +3,8 @@
 1. Per gift and warehouse, the movements sum to the cached on-hand and reserved figures.
 2. Reserved units are exactly the units of redemptions still reserved.
 3. Each redemption's own movements match its status (reserved: +q reserved; handed over:
-   -q on hand; cancelled: nothing left), and its points: one spend of its points, reversed
-   exactly when it is cancelled.
+   -q on hand; cancelled or returned: nothing left), and its points: one spend of its points,
+   reversed exactly when it is cancelled or returned.
 4. A flash sale has granted exactly the units of its redemptions not cancelled.
 5. A gift's price is the one its price history ends with (no change escaped the history),
    and a marked-down price lies between one point and the operator's price.
@@ -130,6 +130,7 @@ def run_check(
     bad = 0
     for code, status, q, points, mid, oh, rs, n, spent, spend_mid, back in rows:
         want_rs = q if status == "reserved" else 0
+        # a returned unit left (shipment) and came back (return): nothing on hand net
         want_oh = -q if status in ("fulfilled", "shipped", "received") else 0
         problems = []
         if (int(oh), int(rs), int(n)) != (want_oh, want_rs, 1):
@@ -139,7 +140,7 @@ def run_check(
             )
         if spent is None or spend_mid != mid or -int(spent) != points:
             problems.append(f"its spend posting does not debit {points} points from the member")
-        want_back = points if status == "cancelled" else 0
+        want_back = points if status in ("cancelled", "returned") else 0
         if int(back) != want_back:
             problems.append(f"{back} points were given back, expected {want_back}")
         for p in problems:

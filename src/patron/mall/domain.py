@@ -252,11 +252,13 @@ def qr_payload(code: str) -> str:
 #: status → the statuses it may move to
 MOVES: Final[dict[str, frozenset[str]]] = {
     "reserved": frozenset({"fulfilled", "shipped", "cancelled"}),
-    # goods on their way are no longer in a warehouse: a shipped order is not cancelled here
-    "shipped": frozenset({"received"}),
+    # goods on their way are no longer in a warehouse: a shipped order is not cancelled here,
+    # it is returned once the goods are back (points and the unit back, once)
+    "shipped": frozenset({"received", "returned"}),
     "fulfilled": frozenset(),
-    "received": frozenset(),
+    "received": frozenset({"returned"}),
     "cancelled": frozenset(),
+    "returned": frozenset(),
 }
 
 

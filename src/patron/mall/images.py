@@ -38,6 +38,8 @@ class ImageStore(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 class DiskImageStore:
     """Files under one folder; a write goes to a temporary file renamed into place."""
@@ -66,6 +68,12 @@ class DiskImageStore:
         except (FileNotFoundError, ValueError):
             return None
 
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except ValueError:
+            return
+
 
 class S3ImageStore:
     """Objects in an S3-compatible bucket (AWS S3, MinIO, OSS, COS…) under ``prefix``."""
@@ -84,6 +92,9 @@ class S3ImageStore:
         except self.client.exceptions.NoSuchKey:
             return None
         return bytes(obj["Body"].read())
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
 
 def store_from_settings(settings: Any) -> ImageStore:
@@ -164,3 +175,9 @@ def prepare(gift_code: str, data: bytes, max_bytes: int) -> Prepared:
 def save(store: ImageStore, prepared: Prepared) -> None:
     for name, blob in prepared.renditions.items():
         store.put(size_key(prepared.key, name), blob, CONTENT_TYPE)
+
+
+def remove(store: ImageStore, key: str) -> None:
+    """Delete every rendition of an image (one that is missing already is no error)."""
+    for name in SIZES:
+        store.delete(size_key(key, name))

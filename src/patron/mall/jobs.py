@@ -6,6 +6,9 @@
   verified or cancelled meanwhile is skipped) — and the member is told (``mall.redemption.
   unclaimed``).
 - ``run_markdowns``: the dynamic price of slow movers (``pricing.apply_markdowns``).
+- ``run_replenish``: safety stock per gift and warehouse — a short warehouse without an open
+  purchase request gets one, to the preferred supplier, with ``mall.stock.low``
+  (``replenish.raise_warehouse_requests``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from patron.auth.principal import Principal
 from patron.db import Database
 from patron.errors import Conflict
 from patron.ledger.service import Ctx
-from patron.mall import pricing, redemptions, service
+from patron.mall import pricing, redemptions, replenish, service
 from patron.mall.models import Redemption
 from patron.webhooks import events
 
@@ -82,3 +85,9 @@ def run_release_unclaimed(db: Database, now: datetime, tz: ZoneInfo) -> int:
 def run_markdowns(db: Database, now: datetime, tz: ZoneInfo) -> int:
     with db.unit_of_work() as session:
         return len(pricing.apply_markdowns(session, service.make_ctx(session, MARKDOWN, now, tz)))
+
+
+def run_replenish(db: Database, now: datetime, tz: ZoneInfo) -> int:
+    with db.unit_of_work() as session:
+        ctx = service.make_ctx(session, replenish.JOB, now, tz)
+        return len(replenish.raise_warehouse_requests(session, ctx))

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -84,7 +85,8 @@ class StockMovement(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
     warehouse: Mapped[str] = mapped_column(String(16))
-    #: receipt | reservation | release | shipment | adjustment | transfer_out | transfer_in
+    #: receipt | reservation | release | shipment | return | adjustment | transfer_out |
+    #: transfer_in
     kind: Mapped[str] = mapped_column(String(16))
     on_hand_delta: Mapped[int] = mapped_column(Integer)
     reserved_delta: Mapped[int] = mapped_column(Integer)
@@ -96,7 +98,8 @@ class StockMovement(Base):
 
 class Redemption(Base):
     """A redemption order. ``status``: reserved → fulfilled (picked up, code verified) |
-    shipped → received; reserved → cancelled (points and stock back, once)."""
+    shipped → received; reserved → cancelled (points and stock back, once); shipped or
+    received → returned (the unit back in its warehouse, the points back, once)."""
 
     __tablename__ = "mall_redemptions"
     __table_args__ = (
@@ -131,6 +134,9 @@ class Redemption(Base):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: a shipped gift sent back: the unit is in its warehouse again, the points given back
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    return_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -228,7 +234,18 @@ class PurchaseRequest(Base):
     (R4); receiving it records a stock receipt."""
 
     __tablename__ = "mall_purchase_requests"
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # at most one open request per gift and warehouse (the scheduled job relies on it)
+        Index(
+            "ux_mall_purchase_requests_open",
+            "gift_id",
+            "warehouse",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"), index=True)
@@ -330,4 +347,20 @@ class PriceChange(Base):
     new_points: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(16))  # operator | slow_mover
     actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GiftImage(Base):
+    """An uploaded image of a gift (its renditions are in the image store under ``key``); the
+    gift's ``image_key`` names the one pages show."""
+
+    __tablename__ = "mall_gift_images"
+    __table_args__ = (UniqueConstraint("gift_id", "key", name="uq_mall_gift_images_gift_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gift_id: Mapped[int] = mapped_column(ForeignKey("mall_gifts.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

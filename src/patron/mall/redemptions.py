@@ -281,6 +281,15 @@ def _refuse(session: Session, code: str, to: str, now: datetime) -> Conflict | N
         return NotFound("code_unknown", f"No redemption has the code {code}.")
     if r.status == "cancelled":
         return Conflict("redemption_cancelled", f"Redemption {code} was cancelled.")
+    if r.status == "returned":
+        return Conflict("redemption_returned", f"Redemption {code} was returned.")
+    if to == "returned":
+        return Conflict(
+            "not_shipped",
+            f"Redemption {code} is {r.status}: only a shipped gift is returned "
+            "(cancel a reserved one instead).",
+            details={"status": r.status},
+        )
     if to == "fulfilled":
         if r.delivery != "pickup":
             return Conflict("not_for_pickup", f"Redemption {code} is delivered by shipment.")
@@ -382,6 +391,24 @@ def ship(
     stock.hand_over(session, ctx, r, f"shipped by {carrier} {tracking_no}")
     gift, member_no = _gift_and_member_no(session, r)
     _announce(session, ctx, r, gift, member_no, "shipped", "mall.redemption_shipped")
+    return r, gift
+
+
+def return_gift(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Redemption, Gift]:
+    """A shipped (or received) gift came back: the unit is on hand again in its warehouse and
+    the points go back to the member, exactly once (the guarded status change decides)."""
+    code = domain.normalize_code(code)
+    r = _move(session, ctx, code, "returned", returned_at=ctx.now, return_reason=reason[:200])
+    if r is None:
+        raise _refuse(session, code, "returned", ctx.now)
+    reversal = flows.cancel_spend(
+        session, ctx, r.member_id, r.spend_posting_id, owner=service.SOURCE_TYPE
+    )
+    r.reversal_posting_id = reversal.posting_id
+    stock.take_back(session, ctx, r, f"redemption {code} returned")
+    session.flush()
+    gift, member_no = _gift_and_member_no(session, r)
+    _announce(session, ctx, r, gift, member_no, "returned", "mall.redemption_returned")
     return r, gift
 
 

@@ -6,17 +6,27 @@ months, cancelled redemptions excluded). Raising purchase requests makes one per
 has none open, sent to the gift's preferred supplier (the backup when the preferred one's
 agreement lapsed, see ``suppliers.choose``), announces ``mall.stock.low`` and audits it;
 receiving a request records the stock receipt.
+
+The ``mall_replenish`` job (``raise_warehouse_requests``) does the same per gift and warehouse:
+a warehouse is short when its available units fall below ``safety_stock_percent`` % of the
+forecast of the redemptions it served (``turnover.warehouse_alerts``); each short warehouse
+without an open request gets one, to the gift's preferred supplier (the backup when the
+preferred one's agreement lapsed). A database index allows one open request per gift and
+warehouse, so reruns, and a console raise racing the job, never make a second.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
+from patron.auth.principal import Principal
 from patron.errors import Conflict, NotFound
 from patron.kit.timeutil import business_date
 from patron.ledger.service import Ctx
@@ -114,6 +124,77 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
         session.flush()
         payload = {
             "gift_code": a.gift.code,
+            "available": a.available,
+            "forecast": a.forecast,
+            "purchase_request_id": req.id,
+            "quantity": req.quantity,
+            "supplier_code": choice.supplier.code if choice.supplier else None,
+            "supplier_role": choice.role,
+            "unit_cost_fen": choice.unit_cost_fen,
+        }
+        events.emit(session, "mall.stock.low", payload, ctx.now)
+        audit.record(
+            session,
+            ctx.actor,
+            "mall.purchase_request",
+            "mall_gift",
+            a.gift.code,
+            None,
+            payload,
+            at=ctx.now,
+        )
+        made.append(req)
+    return made
+
+
+#: who raises the scheduled requests (the console tags their requests "raised automatically")
+JOB: Final = Principal.system("job:mall-replenish")
+
+
+def raise_warehouse_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
+    """A purchase request for each gift and warehouse short of stock without an open one,
+    announced (``mall.stock.low`` with the warehouse) and audited. Idempotent: a rerun finds
+    the open requests and raises nothing more."""
+    from patron.mall import turnover  # turnover reads the same settings; no cycle at import
+
+    short = turnover.warehouse_alerts(session, ctx.now)
+    if not short:
+        return []
+    open_for = {
+        (g, w)
+        for g, w in session.execute(
+            select(PurchaseRequest.gift_id, PurchaseRequest.warehouse).where(
+                PurchaseRequest.status == "open"
+            )
+        )
+    }
+    day = business_date(ctx.now, ctx.tz)
+    made: list[PurchaseRequest] = []
+    for a in short:
+        if (a.gift.id, a.warehouse) in open_for:
+            continue
+        choice = suppliers.choose(session, a.gift.id, day)
+        req = PurchaseRequest(
+            gift_id=a.gift.id,
+            warehouse=a.warehouse,
+            quantity=domain.restock_quantity(a.available, a.forecast),
+            status="open",
+            available_at_request=a.available,
+            forecast=a.forecast,
+            created_at=ctx.now,
+            created_by=ctx.actor.label[:120],
+            supplier_id=choice.supplier.id if choice.supplier else None,
+            unit_cost_fen=choice.unit_cost_fen,
+        )
+        try:
+            with session.begin_nested():  # another transaction raised it meanwhile: skip it
+                session.add(req)
+                session.flush()
+        except IntegrityError:
+            continue
+        payload = {
+            "gift_code": a.gift.code,
+            "warehouse": a.warehouse,
             "available": a.available,
             "forecast": a.forecast,
             "purchase_request_id": req.id,

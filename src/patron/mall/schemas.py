@@ -142,6 +142,7 @@ class RedemptionOut(BaseModel):
     shipped_at: datetime | None
     received_at: datetime | None
     cancelled_at: datetime | None
+    returned_at: datetime | None = None
     created_at: datetime
 
 
@@ -150,6 +151,12 @@ class RedemptionList(BaseModel):
 
 
 class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=200)
+
+
+class ReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=200)
@@ -392,3 +399,20 @@ class ComparisonList(BaseModel):
     month: str
     min_quotes: int
     items: list[ComparisonOut]
+
+
+class GiftImageOut(BaseModel):
+    id: int
+    key: str
+    width: int | None
+    height: int | None
+    #: the image the gift's pages show (the latest upload)
+    main: bool
+    created_at: datetime
+    created_by: str
+    #: where each rendition is fetched through the API (``large``, ``thumb``)
+    urls: dict[str, str]
+
+
+class GiftImageList(BaseModel):
+    items: list[GiftImageOut]

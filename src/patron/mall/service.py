@@ -268,22 +268,3 @@ def gift_by_id(session: Session, gift_id: int) -> Gift:
     if gift is None:
         raise NotFound("gift_not_found", f"No gift {gift_id}.")
     return gift
-
-
-def set_image(session: Session, actor: Principal, gift_code: str, key: str, now: datetime) -> Gift:
-    """Point a gift at its uploaded image (stored already, see ``images``)."""
-    gift = get_gift(session, gift_code)
-    before = gift.image_key
-    gift.image_key, gift.updated_at = key, now
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "mall.gift_image",
-        "mall_gift",
-        gift.code,
-        {"image_key": before},
-        {"image_key": key},
-        at=now,
-    )
-    return gift

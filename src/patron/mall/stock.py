@@ -150,6 +150,28 @@ def release(session: Session, ctx: Ctx, r: Redemption, reason: str) -> None:
     )
 
 
+def take_back(session: Session, ctx: Ctx, r: Redemption, reason: str) -> None:
+    """A returned redemption's units are on hand again in the warehouse they left."""
+    res = session.execute(
+        update(Stock)
+        .where(Stock.gift_id == r.gift_id, Stock.warehouse == r.warehouse)
+        .values(on_hand=Stock.on_hand + r.quantity, updated_at=ctx.now)
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(res) != 1:  # pragma: no cover - a shipment left the row behind
+        raise Conflict("stock_inconsistent", "The stock row of this redemption is missing.")
+    record(
+        session,
+        ctx,
+        r.gift_id,
+        r.warehouse,
+        "return",
+        on_hand=r.quantity,
+        redemption_id=r.id,
+        reason=reason,
+    )
+
+
 def hand_over(session: Session, ctx: Ctx, r: Redemption, reason: str) -> None:
     """Reserved units leave the warehouse (picked up at a store, or shipped)."""
     res = session.execute(

@@ -60,7 +60,8 @@ def monthly(session: Session, month: str, tz: ZoneInfo, now: datetime) -> list[T
             total(("receipt",), m.on_hand_delta),
             total(("transfer_in", "transfer_out"), m.on_hand_delta),
             total(("adjustment",), m.on_hand_delta),
-            total(("shipment",), -m.on_hand_delta),
+            # issued net of returns (a returned unit is on hand again)
+            total(("shipment", "return"), -m.on_hand_delta),
             total(("reservation",), m.reserved_delta),
         )
         .where(m.created_at < end)

@@ -44,6 +44,7 @@ MALL_EVENTS: Final = (
     "mall.redemption.shipped",
     "mall.redemption.received",
     "mall.redemption.cancelled",
+    "mall.redemption.returned",
     "mall.redemption.unclaimed",
     "mall.stock.moved",
     "mall.stock.low",

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.ledger.service import Ctx
-from patron.mall import images, replenish, stock, suppliers
+from patron.mall import gallery, images, replenish, stock, suppliers
 from patron.mall import service as mall
 from patron.mall.schemas import GiftIn
 from patron.web.context import request_ctx
@@ -49,6 +49,17 @@ MESSAGES = {
 FALLBACK = N_("That did not work; nothing was changed.")
 #: the image upload's address (its request may be larger than others, see app.py)
 IMAGE_UPLOAD: Final = re.compile(r"^/console/mall/gift-images$")
+#: what a stock movement was, in words
+MOVEMENT_NAMES = {
+    "receipt": N_("Stock received"),
+    "reservation": N_("Reserved for a redemption"),
+    "release": N_("Reservation released"),
+    "shipment": N_("Handed over or shipped"),
+    "return": N_("Returned by the member"),
+    "adjustment": N_("Stock count adjustment"),
+    "transfer_out": N_("Transferred out"),
+    "transfer_in": N_("Transferred in"),
+}
 IMAGE_MESSAGES = {
     "image_empty": N_("Choose an image file to upload."),
     "image_too_large": N_("The image is too large; upload a smaller file."),
@@ -81,6 +92,8 @@ def _page(
         "alerts": replenish.alerts(session, now),
         "requests": replenish.requests(session)[:20],
         "supplier_codes": suppliers.codes_by_id(session),
+        "job_label": replenish.JOB.label,
+        "movement_names": MOVEMENT_NAMES,
         "image_max_mb": f"{request.app.state.settings.mall_image_max_bytes / 1_048_576:.0f}",
         "can_manage": viewer.can(perm.MALL_MANAGE),
         "error": translate(request, error) if error else None,
@@ -211,7 +224,7 @@ def upload_image(
         prepared = images.prepare(gift.code, data, max_bytes)
         images.save(images.for_app(request.app.state), prepared)
         now = request.app.state.clock.now()
-        mall.set_image(session, viewer.principal, gift.code, prepared.key, now)
+        gallery.add(session, viewer.principal, gift, prepared, now)
     except PatronError as exc:
         message = IMAGE_MESSAGES.get(exc.code) or MESSAGES.get(exc.code, FALLBACK)
         return _page(request, viewer, error=message, status=max(exc.status, 400))

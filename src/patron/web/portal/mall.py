@@ -52,6 +52,7 @@ STATUS_NAMES = {
     "shipped": N_("Shipped"),
     "received": N_("Received"),
     "cancelled": N_("Cancelled"),
+    "returned": N_("Returned"),
 }
 
 
