@@ -20,6 +20,7 @@ DOMAIN_CHECKS: tuple[str, ...] = (
     "patron.ledger.check:run_check",
     "patron.mall.check:run_check",
     "patron.coupons.check:run_check",
+    "patron.checkin.check:run_check",
     "patron.campaigns.check:run_check",
     "patron.segments.check:run_check",
     "patron.service.check:run_check",

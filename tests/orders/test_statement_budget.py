@@ -10,6 +10,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import anyio.to_thread
+import pytest
 from sqlalchemy import select
 
 from patron.auth.principal import Principal
@@ -44,6 +45,10 @@ BUDGET = {
     "quote_coupons": {"sqlite": 15, "postgresql": 14},
     # (29 / 28 before the one-statement write)
     "commit_coupons": {"sqlite": 25, "postgresql": 16},
+    # a free gift (a zero-price line) beside an amount-off coupon: one more read each, the
+    # gift's category from the catalogue
+    "quote_gift": {"sqlite": 16, "postgresql": 15},
+    "commit_gift": {"sqlite": 26, "postgresql": 17},
     # 47 / 47 before, then 49 / 49 with its events, 48 / 48 through the general path; now planned
     # (orders.return_plan) and written set-based: the order with its lines, member number and
     # replay check in one read, the ledger facts in one more (and the open lots when points are
@@ -134,15 +139,21 @@ def test_checkout_quote_and_commit(client, shop, make_member, database, clock):
     _within("commit", database, log)
 
 
-def test_checkout_with_two_coupons(client, shop, make_member, database, clock):
-    """The coupon seam's cost: the same checkout as above with two coupons of two kinds."""
+PERCENT = {"kind": "percent_off", "percent_off_bp": 1000, "cap_fen": 2000, "valid_days": 5}
+GIFT = {"kind": "free_gift", "gift_sku": "FRE-1", "value_fen": 1250, "valid_days": 5}
+
+
+@pytest.mark.parametrize("second", ["percent", "gift"])
+def test_checkout_with_two_coupons(client, shop, make_member, database, clock, second):
+    """The coupon seam's cost: the same checkout as above with two coupons of two kinds (the
+    second a percentage or a free gift)."""
     _warm(client, shop, make_member)
     no = make_member()
     _grant(database, clock, no, 3000)
     codes = []
     for code, rules in (
         ("A5", {"kind": "amount_off", "amount_fen": 500, "valid_days": 5}),
-        ("P10", {"kind": "percent_off", "percent_off_bp": 1000, "cap_fen": 2000, "valid_days": 5}),
+        ("P10", PERCENT if second == "percent" else GIFT),
     ):
         r = client.put(
             f"/api/v1/coupon-templates/{code}", json={"name": code, "rules": rules}, headers=shop
@@ -164,7 +175,8 @@ def test_checkout_with_two_coupons(client, shop, make_member, database, clock):
     }
     q, qlog = _post(client, database, "/api/v1/checkout/quote", basket, shop)
     assert len(q.json()["coupons"]) == 2
-    _within("quote_coupons", database, qlog)
+    assert len(q.json()["lines"]) == (2 if second == "percent" else 3)
+    _within("quote_coupons" if second == "percent" else "quote_gift", database, qlog)
     quote = q.json()
     commit = {
         **basket,
@@ -175,7 +187,8 @@ def test_checkout_with_two_coupons(client, shop, make_member, database, clock):
     }
     r, log = _post(client, database, "/api/v1/checkout/commit", commit, shop)
     assert r.status_code == 201
-    _within("commit_coupons", database, log)
+    assert len(r.json()["lines"]) == (2 if second == "percent" else 3)
+    _within("commit_coupons" if second == "percent" else "commit_gift", database, log)
 
 
 def test_return(client, shop, make_member, database, clock):

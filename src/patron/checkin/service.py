@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.checkin import domain
 from patron.checkin.domain import SECTION, CheckinSettings, Reward
 from patron.checkin.models import CheckIn
-from patron.errors import Conflict
+from patron.coupons import service as coupons
+from patron.errors import Conflict, NotFound
 from patron.kit.timeutil import business_date
 from patron.ledger import flows
 from patron.ledger import service as ledger
@@ -32,6 +33,10 @@ class Status:
     streak: int
     settings: CheckinSettings
     next_bonus: tuple[int, int] | None
+    #: days checked in this business month
+    month_days: int = 0
+    #: (days still to go, reward) of the month plan's next step
+    next_plan_step: tuple[int, domain.PlanReward] | None = None
 
 
 def _last(session: Session, member_id: int) -> CheckIn | None:
@@ -43,6 +48,22 @@ def _last(session: Session, member_id: int) -> CheckIn | None:
     )
 
 
+def _month_days(session: Session, member_id: int, today: date) -> int:
+    """Days checked in within ``today``'s month, before today."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(CheckIn)
+            .where(
+                CheckIn.member_id == member_id,
+                CheckIn.business_date >= today.replace(day=1),
+                CheckIn.business_date < today,
+            )
+        )
+        or 0
+    )
+
+
 def status(session: Session, ctx: Ctx, member_id: int) -> Status:
     settings = get_settings(session)
     today = business_date(ctx.now, ctx.tz)
@@ -51,7 +72,16 @@ def status(session: Session, ctx: Ctx, member_id: int) -> Status:
         last.business_date if last else None, last.streak if last else 0, today
     )
     done = last is not None and last.business_date == today
-    return Status(today, done, streak, settings, domain.next_bonus(streak, settings))
+    month_days = _month_days(session, member_id, today) + done if settings.month_plan else 0
+    return Status(
+        today,
+        done,
+        streak,
+        settings,
+        domain.next_bonus(streak, settings),
+        month_days,
+        domain.next_plan_step(month_days, settings),
+    )
 
 
 def check_in(session: Session, ctx: Ctx, member_id: int) -> Reward:
@@ -68,7 +98,8 @@ def check_in(session: Session, ctx: Ctx, member_id: int) -> Reward:
     streak = domain.next_streak(
         last.business_date if last else None, last.streak if last else 0, today, settings.cycle_days
     )
-    reward = domain.reward(streak, settings)
+    month_days = _month_days(session, member_id, today) + 1 if settings.month_plan else 0
+    reward = domain.reward(streak, settings, month_days)
     posting_id = None
     if reward.total > 0:
         reason = f"daily check-in, day {streak}" + (" with streak bonus" if reward.bonus else "")
@@ -95,7 +126,32 @@ def check_in(session: Session, ctx: Ctx, member_id: int) -> Reward:
         )
     )
     session.flush()
+    if reward.coupons:
+        reward = replace(reward, issued=_give_coupons(session, ctx, member_id, today, reward))
     return reward
+
+
+def _give_coupons(
+    session: Session, ctx: Ctx, member_id: int, today: date, reward: Reward
+) -> tuple[str, ...]:
+    """The coupons today's check-in earns, idempotent by (template, member, day and step). A
+    template that is missing, paused, sold out or not for the member's tier gives nothing and
+    does not stop the check-in (checked before anything is written)."""
+    issued: list[str] = []
+    for part, template in reward.coupons:
+        try:
+            report = coupons.issue_many(
+                session,
+                ctx,
+                template,
+                [member_id],
+                reason="checkin",
+                key=f"checkin:{domain.coupon_ref(today, part)}",
+            )
+        except (NotFound, Conflict):
+            continue
+        issued.extend(c.code for c in report.issued)
+    return tuple(issued)
 
 
 def month(session: Session, member_id: int, year: int, month_no: int) -> list[CheckIn]:

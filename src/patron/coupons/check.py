@@ -9,7 +9,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from patron.coupons.models import Coupon, CouponHistory, CouponTemplate
-from patron.orders.models import Order
+from patron.orders.models import Order, OrderLine
 
 LIMIT = 100  # violations reported per check
 
@@ -107,4 +107,49 @@ def run_check(
         .limit(LIMIT)
     ):
         out.append(f"coupon {code} is {status} but its history ends with {recorded or 'nothing'}")
+
+    # 5. a redeemed free gift's line is on its order: the gift's SKU, at no price
+    out.extend(_gift_lines(session, only))
+    return out
+
+
+def _gift_lines(session: Session, only: Any) -> list[str]:
+    out: list[str] = []
+    gifts = select(Coupon.code, Coupon.order_id, Coupon.allocation, CouponTemplate.rules).join(
+        CouponTemplate, CouponTemplate.id == Coupon.template_id
+    )
+    rows = session.execute(
+        gifts.where(
+            only(Coupon.member_id),
+            CouponTemplate.kind == "free_gift",
+            Coupon.status == "redeemed",
+        ).order_by(Coupon.id)
+    ).yield_per(1000)
+    for chunk in rows.partitions():
+        wanted = [(r.order_id, int(no)) for r in chunk for no in (r.allocation or {})]
+        if not wanted:
+            continue
+        lines = {
+            (ln.order_id, ln.line_no): ln
+            for ln in session.execute(
+                select(
+                    OrderLine.order_id,
+                    OrderLine.line_no,
+                    OrderLine.sku,
+                    OrderLine.unit_price_fen,
+                    OrderLine.net_fen,
+                ).where(OrderLine.order_id.in_({oid for oid, _ in wanted}))
+            )
+        }
+        for r in chunk:
+            for no in r.allocation or {}:
+                ln = lines.get((r.order_id, int(no)))
+                sku = r.rules.get("gift_sku")
+                if ln is None or ln.sku != sku or ln.unit_price_fen or ln.net_fen:
+                    out.append(
+                        f"coupon {r.code} gave {sku} on order {r.order_id}, but line {no} of "
+                        "the order is not that gift at no price"
+                    )
+            if len(out) >= LIMIT:
+                return out
     return out

@@ -47,7 +47,9 @@ KINDS: Final[tuple[Kind, ...]] = (
     "free_shipping",
 )
 Status = Literal["issued", "redeemed", "expired", "voided"]
-Reason = Literal["welcome", "first_order", "birthday", "manual", "exchange", "campaign", "recall"]
+Reason = Literal[
+    "welcome", "first_order", "birthday", "manual", "exchange", "campaign", "recall", "checkin"
+]
 REASONS: Final[tuple[Reason, ...]] = (
     "welcome",
     "first_order",
@@ -56,6 +58,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     "exchange",
     "campaign",
     "recall",
+    "checkin",
 )
 CodeList = list[str]
 #: the latest last day of a fixed validity (far dates would overflow the day after)

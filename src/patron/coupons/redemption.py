@@ -8,7 +8,7 @@ A checkout without coupon codes costs nothing here: :func:`price` is then ``pric
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -22,7 +22,7 @@ from patron.coupons.models import Coupon, CouponTemplate
 from patron.coupons.service import _history, get_settings, rules_of
 from patron.errors import Conflict, Invalid
 from patron.ledger.service import Ctx
-from patron.orders import pricing
+from patron.orders import facts, pricing
 from patron.orders.models import Order
 from patron.webhooks import events
 
@@ -34,6 +34,8 @@ class CouponQuote:
     selection: Selection
     #: code → (coupon id, template code)
     ids: dict[str, tuple[int, str]]
+    #: free-gift coupon code → the order line number of its gift
+    gift_lines: dict[str, int] = field(default_factory=dict)
 
 
 def hashable(body: dict[str, Any]) -> dict[str, Any]:
@@ -156,8 +158,29 @@ def price(
         points_to_use,
         selection.line_discounts,
     )
+    final, gift_lines = _with_gifts(session, final, selection)
     ids = {code: (c.id, t.code) for code, (c, t) in found.items()}
-    return final, CouponQuote(selection, ids)
+    return final, CouponQuote(selection, ids, gift_lines)
+
+
+#: the category of a gift whose SKU is not in the catalogue
+GIFT_CATEGORY = "gift"
+
+
+def _with_gifts(
+    session: Session, q: pricing.Quote, selection: Selection
+) -> tuple[pricing.Quote, dict[str, int]]:
+    """The chosen free gifts as zero-price lines after the basket's (their category from the
+    catalogue, one statement, only when a gift was chosen)."""
+    gifts = [(a.code, a.gift_sku) for a in selection.applied if a.gift_sku]
+    if not gifts:
+        return q, {}
+    cats = facts.categories(session, [sku for _, sku in gifts])
+    first = len(q.lines) + 1
+    return (
+        pricing.with_gifts(q, [(code, sku, cats.get(sku, GIFT_CATEGORY)) for code, sku in gifts]),
+        {code: first + i for i, (code, _) in enumerate(gifts)},
+    )
 
 
 def _refuse(reason: str, message: str, details: dict[str, Any]) -> NoReturn:
@@ -205,7 +228,7 @@ def redeem(
                 order_id=order_id,
                 redeemed_at=ctx.now,
                 discount_fen=a.discount_fen,
-                allocation={str(i + 1): fen for i, fen in a.lines},
+                allocation=_allocation(a, cq.gift_lines.get(a.code)),
             )
             .returning(Coupon.id)
             .execution_options(synchronize_session=False)
@@ -251,6 +274,15 @@ def redeem(
             for _, tc, a in done
         ],
     )
+
+
+def _allocation(a: domain.Applied, gift_line: int | None) -> dict[str, int]:
+    """Fen off per order line; a free gift names its gift's line (0 fen), so returning the
+    gift is what brings the coupon back."""
+    out = {str(i + 1): fen for i, fen in a.lines}
+    if gift_line is not None:
+        out[str(gift_line)] = 0
+    return out
 
 
 def on_return(session: Session, ctx: Ctx, order: Order) -> list[str]:

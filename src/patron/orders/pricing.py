@@ -130,6 +130,8 @@ class QuoteLine(_Frozen):
     points: int
     #: cash paid for the line: net − points; the amount that earns points and is refunded
     paid_fen: int
+    #: a free gift's line: the code of the coupon that gives it (price, discounts and pay 0)
+    gift_coupon: str | None = None
 
 
 class Quote(_Frozen):
@@ -333,6 +335,37 @@ def quote(
         points_fen=points_fen,
         paid_fen=total - points_fen,
     )
+
+
+def with_gifts(q: Quote, gifts: Sequence[tuple[str, str, str]]) -> Quote:
+    """``q`` with one zero-price line per free gift, after the basket's lines: (coupon code,
+    gift SKU, its category). The totals do not change; the gift is handed over and returned
+    as a line of the order."""
+    if not gifts:
+        return q
+    extra = tuple(
+        QuoteLine(
+            sku=sku,
+            category=category,
+            quantity=1,
+            list_unit_fen=0,
+            unit_price_fen=0,
+            member_price_applied=False,
+            list_amount_fen=0,
+            member_price_saving_fen=0,
+            line_discount_fen=0,
+            tier_discount_fen=0,
+            birthday_discount_fen=0,
+            order_discount_fen=0,
+            net_fen=0,
+            points_fen=0,
+            points=0,
+            paid_fen=0,
+            gift_coupon=code,
+        )
+        for code, sku, category in gifts
+    )
+    return q.model_copy(update={"lines": q.lines + extra})
 
 
 def earn_lines(q: Quote) -> tuple[EarnLine, ...]:

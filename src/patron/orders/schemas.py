@@ -215,6 +215,8 @@ class QuoteLineOut(BaseModel):
     points_fen: int
     points: int
     paid_fen: int
+    #: a free gift's zero-price line: the coupon that gives it
+    gift_coupon: str | None = None
 
 
 class QuoteOut(BaseModel):

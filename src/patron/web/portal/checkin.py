@@ -62,5 +62,10 @@ def check_in(request: Request, viewer: Annotated[Viewer, Depends(MemberPage())])
             else N_("Daily check-in is not available right now.")
         )
         return _page(request, viewer, error=message, status=409)
-    flash = N_("Checked in! Streak bonus included.") if reward.bonus else N_("Checked in!")
+    if reward.issued:
+        flash = N_("Checked in! A coupon is waiting in your wallet.")
+    elif reward.bonus:
+        flash = N_("Checked in! Streak bonus included.")
+    else:
+        flash = N_("Checked in!")
     return redirect(request, PORTAL_PREFIX + "/checkin", flash=flash)
