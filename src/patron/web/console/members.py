@@ -20,6 +20,7 @@ from patron.ledger import growth, queries
 from patron.ledger import service as ledger
 from patron.members import domain as member_domain
 from patron.members import service as members
+from patron.messaging import service as messaging
 from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
@@ -196,11 +197,11 @@ BATCH_ACTIONS: Final = {
 SORTABLE: Final = ("joined", "member_no", "name")
 
 
-def batch_choices(viewer: Viewer) -> dict[str, Any]:
-    """The actions this viewer may take on a selection, and the message channels."""
+def batch_choices(session: Session, viewer: Viewer) -> dict[str, Any]:
+    """The actions this viewer may take on a selection, and the message templates."""
     return {
         "batch_actions": {k: label for k, (label, p) in BATCH_ACTIONS.items() if viewer.can(p)},
-        "batch_channels": {c: CONTACT_LABELS[c] for c in member_domain.CONTACT_CHANNELS},
+        "batch_templates": {t.code: t.name for t in messaging.list_templates(session)},
     }
 
 
@@ -297,7 +298,7 @@ def member_list(
         "tags": [] if partial else members.tag_names(session),
         "channels": member_domain.CHANNELS,
         "sorts": sorts,
-        **batch_choices(viewer),
+        **batch_choices(session, viewer),
         **_labels(),
     }
     template = "console/members/_results.html" if partial else "console/members/list.html"
