@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -25,20 +25,18 @@ from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, history_text
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     render,
     translate,
 )
 from patron.web.portal import summary
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 PAGE_SIZE: Final = 20
 #: the member list counts matches up to here ("1,000+"); narrower searches page through all
@@ -231,7 +229,7 @@ def sort_links(filters: dict[str, str], sort: str, descending: bool) -> dict[str
 @router.get("/members")
 def member_list(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     q: Annotated[str, Query(max_length=64)] = "",
     tag: Annotated[str, Query(max_length=32)] = "",
     tier: Annotated[str, Query(max_length=32)] = "",
@@ -433,7 +431,7 @@ def _audit_context(session: Session, member: Any, page: int, locale: str) -> dic
 def member_detail(
     request: Request,
     member_no: str,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     tab: Annotated[str, Query(max_length=16)] = "overview",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     rpage: Annotated[int, Query(ge=1, le=100_000)] = 1,

@@ -6,27 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 
-from patron.auth import permissions as perm
 from patron.errors import Forbidden, PatronError
 from patron.members import batch
 from patron.web.console.member_actions import parse_amount
 from patron.web.console.members import BATCH_ACTIONS, batch_choices, ledger_ctx
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     request_locale,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 #: service error code → (field, message id)
 MESSAGES: Final = {
@@ -77,7 +74,7 @@ def _back(value: str) -> str:
 @router.post("/members/batch")
 def run_batch(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     member: Annotated[list[str] | None, Form()] = None,
     action: Annotated[str, Form(max_length=16)] = "",
     tag: Annotated[str, Form(max_length=200)] = "",
