@@ -431,6 +431,7 @@ class JobName(StrEnum):
     lifecycle = "lifecycle"
     recall_packs = "recall-packs"
     sla_breaches = "sla-breaches"
+    nps_surveys = "nps-surveys"
     risk_flags = "risk-flags"
     retention = "retention"
     journeys = "journeys"
@@ -510,6 +511,10 @@ def jobs_run(
         from patron.service.jobs import run_breaches
 
         result = {"breached": run_breaches(db, now)}
+    elif job is JobName.nps_surveys:
+        from patron.service.jobs import run_nps_surveys
+
+        result = run_nps_surveys(db, now, base_url=settings.public_base_url)
     elif job is JobName.retention:
         from patron.privacy import retention as retention_job
 

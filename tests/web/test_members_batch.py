@@ -5,6 +5,8 @@ list sorts by column."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -12,7 +14,10 @@ from patron.audit.models import AuditRecord
 from patron.ledger.models import PointsAdjustment
 from patron.members import batch
 from patron.members.models import Member, MemberTag, Tag
-from patron.webhooks.models import WebhookEvent
+from patron.messaging import service as messaging
+from patron.messaging.channels import Outgoing
+from patron.messaging.delivery import Sender, drain
+from patron.messaging.models import Message
 from tests.statements import count_statements
 from tests.web.test_members_pages import member, staff  # noqa: F401
 from tests.web.test_pages import _csrf
@@ -98,33 +103,73 @@ def test_batch_tag_is_audited_and_a_bad_selection_changes_nothing(
     assert away.headers["location"] == "/console/members"
 
 
-def test_batch_message_goes_to_the_outbox_for_members_who_consented(
+class _Phone:
+    """An SMS channel that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def send_batch(self, messages: Sequence[Outgoing]) -> list[str]:
+        self.sent.extend(messages)
+        return [f"p{m.message_id}" for m in messages]
+
+
+def test_batch_message_is_queued_in_messaging_and_sent_only_with_consent(
+    app,
     staff,  # noqa: F811
     make_member,
     database,
+    clock,
 ):
     yes = make_member(name="同意", consents={"sms": True})
     no = make_member(name="不同意", consents={"sms": False})
     clerk = staff("clerk")
-    assert _error(_post(clerk, [yes], action="message", channel="sms", text=" ").text, "text")
-    assert _error(_post(clerk, [yes], action="message", channel="fax", text="hi").text, "channel")
-    r = _post(clerk, [yes, no], action="message", channel="sms", text="会员日全场 9 折")
-    assert r.status_code == 303
+    assert _error(_post(clerk, [yes], action="message", text=" ").text, "text")
+    assert _error(_post(clerk, [yes], action="message", text="{{nickname}} hi").text, "text")
+    assert _error(_post(clerk, [yes], action="message", template="nope").text, "template")
     with database.unit_of_work() as s:
-        events = list(
-            s.scalars(
-                select(WebhookEvent).where(WebhookEvent.event_type == "member.message_requested")
-            )
-        )
-    assert [e.member_no for e in events] == [yes]
-    assert events[0].payload["text"] == "会员日全场 9 折" and events[0].payload["channel"] == "sms"
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+    r = _post(clerk, [yes, no], action="message", text="{{name}}，会员日全场 9 折")
+    assert r.status_code == 303
     (record,) = _audits(database, "member.batch_message")
-    assert record.after["members"] == 1 and record.after["without_consent"] == 1
-    trail = clerk.get("/console/audit")
-    assert trail.status_code == 403  # clerks have no audit log; the admin reads it below
-    admin = staff("admin")
-    text = admin.get("/console/audit", params={"entity_type": "member_batch"}).text
-    assert "Message to selected members" in text and "SMS" in text
+    assert record.after == {"template": None, "members": 2, "text": "{{name}}，会员日全场 9 折"}
+    with database.unit_of_work() as s:
+        queued = {
+            no_: (m.source_kind, m.source_code, m.body, m.status)
+            for m, no_ in s.execute(
+                select(Message, Member.member_no).join(Member, Member.id == Message.member_id)
+            )
+        }
+    assert queued == {
+        yes: ("batch", record.entity_id, "同意，会员日全场 9 折", "queued"),
+        no: ("batch", record.entity_id, "不同意，会员日全场 9 折", "queued"),
+    }
+    # Messaging decides at send time: the member who refused SMS gets nothing.
+    phone = _Phone()
+    sender = Sender({"sms": phone}, app.state.cipher, app.state.keys["token_key"], "https://x.cn")
+    report = drain(database, sender, now=clock.now(), tz=ZoneInfo("Asia/Shanghai"))
+    assert (report.sent, report.suppressed) == (1, 1)
+    assert [m.member_no for m in phone.sent] == [yes]
+    with database.unit_of_work() as s:
+        (row,) = messaging.report(s, kind="batch")
+    assert (row.code, row.sent, row.suppressed) == (record.entity_id, 1, 1)
+    assert clerk.get("/console/audit").status_code == 403  # the admin reads the trail below
+    text = staff("admin").get("/console/audit", params={"entity_type": "member_batch"}).text
+    assert "Message to selected members" in text
+
+
+def test_batch_message_from_a_template(staff, make_member, database, client, auth_headers):  # noqa: F811
+    one = make_member(name="模板", consents={"sms": True})
+    body = {"name": "Member day", "texts": {"zh-CN": {"body": "{{name}} 您好，会员日到了"}}}
+    h = auth_headers("admin", fresh=True)
+    assert client.put("/api/v1/message-templates/member-day", json=body, headers=h).is_success
+    clerk = staff("clerk")
+    page = clerk.get("/console/members").text
+    assert '<option value="member-day"' in page and "may use {{name}}" in page
+    assert _post(clerk, [one], action="message", template="member-day").status_code == 303
+    with database.unit_of_work() as s:
+        (msg,) = s.scalars(select(Message))
+        assert (msg.template_code, msg.body) == ("member-day", "模板 您好，会员日到了")
 
 
 def test_batch_adjustment_waits_for_approval_per_member(staff, member, make_member, database):  # noqa: F811

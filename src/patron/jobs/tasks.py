@@ -61,6 +61,14 @@ def default_tasks(
         Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
         Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
         Task("sla_breaches", 60, lambda: service_jobs.run_breaches(db, clock.now())),
+        # Hourly check; a round goes out every interval_days (service settings).
+        Task(
+            "nps_surveys",
+            60 * 60,
+            lambda: service_jobs.run_nps_surveys(
+                db, clock.now(), base_url=settings.public_base_url
+            ),
+        ),
         Task("risk_flags", 60 * 60, lambda: risk_jobs.run_flags(db, cipher, clock.now())),
         Task(
             "retention",

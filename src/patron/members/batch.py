@@ -6,10 +6,11 @@ too many) and refused with the members named, so a batch is done for everyone or
 Each batch is audited once under its own id (``member_batch``) besides the per-member records
 the underlying services write.
 
-Messages: Patron has no outgoing marketing channel of its own, so a batch message is recorded
-as one ``member.message_requested`` event per member in the webhook outbox, for the messaging
-system an operator connects (SMS, WeChat, e-mail, app push) to send. Members who have not
-agreed to messages on the chosen channel are left out and counted.
+Messages: a batch message is queued in messaging (``patron.messaging``), one message per
+member from a template or from a text written for the occasion, under the batch's id as its
+source. Messaging sends it as it sends every message: on the member's preferred channel they
+agreed to (or the fallbacks), outside quiet hours, within the frequency caps, with retries and
+delivery tracking; a member without consent is suppressed there and counted in its report.
 
 Points: a batch adjustment creates one approval request per member (not one request for the
 batch), always waiting for a second approver whatever the amount, so that each member's
@@ -34,13 +35,13 @@ from patron.ledger.models import PointsAdjustment
 from patron.ledger.service import Ctx
 from patron.members import domain
 from patron.members import service as members
-from patron.members.models import Member, MemberConsent, MemberTag, Tag
-from patron.webhooks import events
+from patron.members.models import Member, MemberTag, Tag
+from patron.messaging import service as messaging
 
 #: the most members one batch may hold (five pages of the list)
 MAX_BATCH: Final = 100
-MAX_MESSAGE: Final = 500
-MESSAGE_EVENT: Final = "member.message_requested"
+#: the source of a batch's messages in the messaging queue and its report
+SOURCE_KIND: Final = "batch"
 
 
 @dataclass(frozen=True)
@@ -125,47 +126,30 @@ def message(
     actor: Principal,
     member_nos: list[str],
     *,
-    channel: str,
+    template: str | None,
     text: str,
     now: datetime,
+    locale: str = "zh-CN",
 ) -> BatchResult:
-    if channel not in domain.CONTACT_CHANNELS:
-        raise Invalid("invalid_channel", "Choose how to send the message.")
-    body = text.strip()
-    if not body or len(body) > MAX_MESSAGE:
-        raise Invalid("invalid_message", f"Write a message of 1 to {MAX_MESSAGE} characters.")
+    """Queue one message per selected member through messaging: from a template, or a text
+    written for the occasion. Messaging decides each one when it sends (consent, channel,
+    quiet hours, caps); the batch id is the messages' source, so the delivery report counts
+    them. ``members`` is how many were queued."""
     chosen = selection(session, member_nos)
-    consenting = set(
-        session.scalars(
-            select(MemberConsent.member_id).where(
-                MemberConsent.member_id.in_([m.id for m in chosen]),
-                MemberConsent.channel == channel,
-                MemberConsent.granted.is_(True),
-            )
-        )
-    )
     batch_id = new_batch_id()
-    to_send = [m for m in chosen if m.id in consenting and m.status == "active"]
-    events.emit_many(
-        session,
-        [
-            events.NewEvent(
-                MESSAGE_EVENT,
-                {
-                    "member_no": m.member_no,
-                    "channel": channel,
-                    "text": body,
-                    "batch_id": batch_id,
-                    "requested_by": actor.label,
-                },
-                member_id=m.id,
-                member_no=m.member_no,
-            )
-            for m in to_send
-        ],
-        now,
-    )
-    skipped = len(chosen) - len(to_send)
+    drafts = [messaging.Draft(m.id, f"batch:{batch_id}:{m.id}") for m in chosen]
+    body = None if template else messaging.check_free_text(text)
+    queued = (
+        messaging.enqueue(
+            session, template, drafts,
+            source_kind=SOURCE_KIND, source_code=batch_id, now=now, locale=locale,
+        )
+        if template
+        else messaging.enqueue_text(
+            session, body or "", drafts,
+            source_kind=SOURCE_KIND, source_code=batch_id, now=now, locale=locale,
+        )
+    )  # fmt: skip
     audit.record(
         session,
         actor,
@@ -173,10 +157,10 @@ def message(
         "member_batch",
         batch_id,
         None,
-        {"channel": channel, "members": len(to_send), "without_consent": skipped, "text": body},
+        {"template": template or None, "members": queued, "text": body},
         at=now,
     )
-    return BatchResult(batch_id, len(to_send), skipped)
+    return BatchResult(batch_id, queued)
 
 
 def adjust(

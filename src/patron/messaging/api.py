@@ -300,11 +300,14 @@ class ReportOut(BaseModel):
     conversions: int
 
 
-@router.get("/messaging/report", summary="Delivery report per journey and campaign")
+@router.get(
+    "/messaging/report",
+    summary="Delivery report per journey, campaign, console batch and survey round",
+)
 def report(
     principal: Reader,
     session: SessionDep,
-    kind: Annotated[Literal["journey", "campaign"] | None, Query()] = None,
+    kind: Annotated[Literal["journey", "campaign", "batch", "survey"] | None, Query()] = None,
     code: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = None,
 ) -> list[ReportOut]:
     return [ReportOut(**vars(r)) for r in service.report(session, kind=kind, code=code)]

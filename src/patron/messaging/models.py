@@ -70,7 +70,7 @@ class Message(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     template_code: Mapped[str] = mapped_column(String(40))
-    source_kind: Mapped[str] = mapped_column(String(16))  # journey | campaign | manual
+    source_kind: Mapped[str] = mapped_column(String(16))  # journey | campaign | batch | survey
     source_code: Mapped[str] = mapped_column(String(40))
     dedupe_key: Mapped[str] = mapped_column(String(120))
     locale: Mapped[str] = mapped_column(String(8))

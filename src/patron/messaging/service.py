@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -231,9 +231,63 @@ def enqueue(
         return 0
     tpl = get_template(session, template_code)
     loc = domain.pick_locale(locale, list(tpl.texts))
-    text = tpl.texts[loc]
+    return _queue(
+        session, tpl.code, tpl.texts[loc], list(tpl.variables), loc, drafts,
+        source_kind=source_kind, source_code=source_code, now=now,
+    )  # fmt: skip
+
+
+#: the template code of a message written for the occasion rather than from a template
+FREE_TEXT: Final = ""
+MAX_FREE_TEXT: Final = 500
+
+
+def check_free_text(body: str) -> str:
+    """A message written for the occasion: 1 to 500 characters, known variables only."""
+    text = body.strip()
+    if not text or len(text) > MAX_FREE_TEXT:
+        raise Invalid("invalid_message", f"Write a message of 1 to {MAX_FREE_TEXT} characters.")
+    check_texts({"zh-CN": {"body": text}})
+    return text
+
+
+def enqueue_text(
+    session: Session,
+    body: str,
+    drafts: Sequence[Draft],
+    *,
+    source_kind: str,
+    source_code: str,
+    now: datetime,
+    locale: str = "zh-CN",
+) -> int:
+    """Queue a message written for the occasion (no template; it may use the variables), one
+    per draft, as :func:`enqueue` does. Sent on the member's channels as any other message."""
+    text = check_free_text(body)
+    if not drafts:
+        return 0
+    loc = locale if locale in domain.LOCALES else "zh-CN"
+    used = domain.check_template({"body": text})
+    return _queue(
+        session, FREE_TEXT, {"body": text}, used, loc, drafts,
+        source_kind=source_kind, source_code=source_code, now=now,
+    )  # fmt: skip
+
+
+def _queue(
+    session: Session,
+    template_code: str,
+    text: dict[str, str],
+    used: list[str],
+    loc: str,
+    drafts: Sequence[Draft],
+    *,
+    source_kind: str,
+    source_code: str,
+    now: datetime,
+) -> int:
     values = member_values(session, sorted({d.member_id for d in drafts}))
-    used = list(tpl.variables)  # the send-time ones are filled when sent
+    # ``used``: the template's variables; the send-time ones are filled when sent
     rows = []
     for d in drafts:
         v = {**values.get(d.member_id, {}), **d.extra}
@@ -241,7 +295,7 @@ def enqueue(
         rows.append(
             {
                 "member_id": d.member_id,
-                "template_code": tpl.code,
+                "template_code": template_code,
                 "source_kind": source_kind,
                 "source_code": source_code,
                 "dedupe_key": d.dedupe_key,

@@ -223,12 +223,12 @@ def put_article(
     return _article_out(a)
 
 
-@router.get("/settings", summary="Response targets (5 min – 2 h) and the VIP queue")
+@router.get("/settings", summary="Response targets, the VIP queue, NPS surveys")
 def get_settings(principal: Reader, session: SessionDep) -> ServiceSettings:
     return tickets.settings(session)
 
 
-@router.put("/settings", summary="Change the response targets and the VIP queue")
+@router.put("/settings", summary="Change response targets, the VIP queue, NPS surveys")
 def put_settings(
     body: ServiceSettings, principal: Configurer, session: SessionDep, clock: ClockDep
 ) -> ServiceSettings:

@@ -54,6 +54,29 @@ def _default_targets() -> list[SlaTarget]:
     ]
 
 
+class NpsSchedule(BaseModel):
+    """Scheduled NPS surveys: every ``interval_days`` a sample of members who agreed to
+    messages is asked, through messaging, how likely they are to recommend us; no member is
+    asked again within ``member_days``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    interval_days: int = Field(default=30, ge=1, le=365)
+    #: members asked per round, at most
+    sample: int = Field(default=500, ge=1, le=100_000)
+    member_days: int = Field(default=90, ge=1, le=730)
+    #: a message template to send (it should carry the survey link); none: Patron's own text
+    template: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def nps_round_due(schedule: NpsSchedule, last_round: datetime | None, now: datetime) -> bool:
+    """Whether a scheduled round is due: enabled, and the last one is ``interval_days`` old."""
+    if not schedule.enabled:
+        return False
+    return last_round is None or now - last_round >= timedelta(days=schedule.interval_days)
+
+
 class ServiceSettings(BaseModel):
     """Program section ``service``: response targets and the dedicated queue of high tiers."""
 
@@ -67,6 +90,7 @@ class ServiceSettings(BaseModel):
     vip_advisor: str | None = Field(default=None, max_length=64)
     #: an urgent ticket's target is this share of its category's (in percent, at least 5 min)
     urgent_percent: int = Field(default=50, ge=10, le=100)
+    nps_schedule: NpsSchedule = Field(default_factory=NpsSchedule)
 
     @model_validator(mode="after")
     def _unique(self) -> ServiceSettings:

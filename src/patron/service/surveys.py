@@ -4,7 +4,8 @@ tier and by store. Flushes, never commits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -12,10 +13,91 @@ from sqlalchemy.orm import Session
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.errors import Conflict, Invalid
-from patron.members.models import Member
-from patron.service import tickets
+from patron.members.models import Member, MemberConsent
+from patron.messaging import service as messaging
+from patron.messaging.models import Message
+from patron.service import domain, tickets
 from patron.service.models import Survey, Ticket
 from patron.webhooks import events
+
+#: the messages of scheduled surveys, in the messaging queue and its report
+SOURCE_KIND: Final = "survey"
+SURVEY_PATH: Final = "/portal/survey"
+#: the text sent when the schedule names no template (members are mostly Chinese speakers)
+DEFAULT_TEXT: Final = "{{name}}，您好！您有多大可能把我们推荐给亲友？请花一分钟打分：{url}"
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRound:
+    code: str | None  # the round's source code in messaging; None: no round was due
+    queued: int = 0
+
+
+def last_round(session: Session) -> datetime | None:
+    return session.scalar(
+        select(func.max(Message.created_at)).where(Message.source_kind == SOURCE_KIND)
+    )
+
+
+def send_round(session: Session, now: datetime, *, base_url: str) -> SurveyRound:
+    """Queue a scheduled NPS survey for a random sample of active members who agreed to
+    messages on some channel and were not asked within ``member_days``, when a round is due.
+    Messaging sends them (channel, quiet hours, caps); a rerun the same day queues nothing
+    twice (the dedupe key names the round)."""
+    schedule = tickets.settings(session).nps_schedule
+    if not domain.nps_round_due(schedule, last_round(session), now):
+        return SurveyRound(None)
+    asked = select(Message.member_id).where(
+        Message.source_kind == SOURCE_KIND,
+        Message.created_at > now - timedelta(days=schedule.member_days),
+    )
+    consenting = select(MemberConsent.member_id).where(
+        MemberConsent.member_id == Member.id, MemberConsent.granted.is_(True)
+    )
+    chosen = list(
+        session.scalars(
+            select(Member.id)
+            .where(Member.status == "active", consenting.exists(), Member.id.not_in(asked))
+            .order_by(func.random())
+            .limit(schedule.sample)
+        )
+    )
+    code = f"nps-{now:%Y%m%d}"
+    drafts = [messaging.Draft(mid, f"survey:{code}:{mid}") for mid in sorted(chosen)]
+    if schedule.template:
+        queued = messaging.enqueue(
+            session, schedule.template, drafts,
+            source_kind=SOURCE_KIND, source_code=code, now=now,
+        )  # fmt: skip
+    else:
+        text = DEFAULT_TEXT.replace("{url}", base_url.rstrip("/") + SURVEY_PATH)
+        queued = messaging.enqueue_text(
+            session, text, drafts, source_kind=SOURCE_KIND, source_code=code, now=now
+        )
+    return SurveyRound(code, queued)
+
+
+def invited(session: Session, member_id: int, now: datetime) -> bool:
+    """Whether a scheduled survey asked this member within ``member_days`` and they have not
+    answered one since."""
+    days = tickets.settings(session).nps_schedule.member_days
+    asked = session.scalar(
+        select(func.max(Message.created_at)).where(
+            Message.member_id == member_id,
+            Message.source_kind == SOURCE_KIND,
+            Message.created_at > now - timedelta(days=days),
+        )
+    )
+    if asked is None:
+        return False
+    answered = session.scalar(
+        select(Survey.id).where(
+            Survey.member_id == member_id,
+            Survey.kind == "scheduled",
+            Survey.answered_at >= asked,
+        )
+    )
+    return answered is None
 
 
 def pending_for(session: Session, member_id: int) -> list[Ticket]:
@@ -46,7 +128,8 @@ def answer(
     ticket: Ticket | None = None,
     store_code: str | None = None,
 ) -> Survey:
-    """Record an answer once: a second answer about the same ticket is refused."""
+    """Record an answer once: a second answer about the same ticket, or to the same
+    scheduled survey, is refused."""
     if not 0 <= nps <= 10:
         raise Invalid("survey_score_invalid", "Choose a score from 0 to 10.")
     if satisfaction is not None and not 1 <= satisfaction <= 5:
@@ -56,6 +139,8 @@ def answer(
             raise Conflict("survey_not_open", "This ticket is not waiting for your rating.")
         if session.scalar(select(Survey.id).where(Survey.ticket_id == ticket.id)) is not None:
             raise Conflict("survey_answered", "You already rated this ticket. Thank you!")
+    elif not invited(session, member.id, now):
+        raise Conflict("survey_not_open", "No survey is waiting for your answer. Thank you!")
     row = Survey(
         member_id=member.id,
         ticket_id=ticket.id if ticket else None,

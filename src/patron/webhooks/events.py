@@ -88,9 +88,6 @@ EVENT_TYPES: Final = (
     "risk.review.decided",
     "privacy.erasure_completed",
     "privacy.erasure_rejected",
-    # a message for a member asked for from the console (patron.members.batch), for the
-    # connected messaging system to send
-    "member.message_requested",
 )
 
 

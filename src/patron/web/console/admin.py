@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -27,19 +27,18 @@ from patron.errors import PatronError
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, exports
 from patron.web.console.members import tier_name
+from patron.web.console.page_kit import AuditReader, StaffAdmin, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     parse_day,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 STAFF_URL: Final = CONSOLE_PREFIX + "/admin/staff"
 KEYS_URL: Final = CONSOLE_PREFIX + "/admin/keys"
@@ -146,16 +145,14 @@ def _staff_page(
 
 
 @router.get("/admin/staff")
-def staff_list(
-    request: Request, viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))]
-) -> HTMLResponse:
+def staff_list(request: Request, viewer: StaffAdmin) -> HTMLResponse:
     return _staff_page(request)
 
 
 @router.post("/admin/staff")
 def staff_create(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     username: Annotated[str, Form(max_length=200)] = "",
     display_name: Annotated[str, Form(max_length=500)] = "",
     role: Annotated[str, Form(max_length=32)] = "",
@@ -216,7 +213,7 @@ def _row_failure(request: Request, staff_id: int, field: str, message: str) -> H
 def staff_role(
     request: Request,
     staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     role: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     if role not in perm.ROLES:
@@ -231,7 +228,7 @@ def staff_role(
 def staff_store(
     request: Request,
     staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     store_code: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
     """The store a staff user works in (a clerk sees that store's figures and orders)."""
@@ -246,7 +243,7 @@ def staff_store(
 def staff_active(
     request: Request,
     staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     active: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     if active not in ("0", "1"):
@@ -264,7 +261,7 @@ def staff_active(
 def staff_password(
     request: Request,
     staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     password: Annotated[str, Form(max_length=256)] = "",
 ) -> Response:
     if len(password) < 10:
@@ -302,16 +299,14 @@ def _keys_page(
 
 
 @router.get("/admin/keys")
-def keys_list(
-    request: Request, viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))]
-) -> HTMLResponse:
+def keys_list(request: Request, viewer: StaffAdmin) -> HTMLResponse:
     return _keys_page(request)
 
 
 @router.post("/admin/keys")
 def keys_create(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
     name: Annotated[str, Form(max_length=500)] = "",
     scopes: Annotated[list[str] | None, Form(max_length=32)] = None,
 ) -> Response:
@@ -347,7 +342,7 @@ def keys_create(
 def keys_revoke(
     request: Request,
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))],
+    viewer: StaffAdmin,
 ) -> Response:
     auth_service.revoke_api_key(get_session(request), viewer.principal, key_id, _now(request))
     return redirect(request, KEYS_URL, flash="API key revoked.")
@@ -366,7 +361,7 @@ def _parse_day(value: str) -> date | None:
 @router.get("/audit")
 def audit_log(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.AUDIT_READ))],
+    viewer: AuditReader,
     actor: Annotated[str, Query(max_length=32)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     entity_type: Annotated[str, Query(max_length=32)] = "",

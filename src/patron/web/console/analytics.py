@@ -4,28 +4,24 @@ words, the last holdout evaluation). Reads what the nightly scores job wrote."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
-from patron.auth import permissions as perm
 from patron.web.console import model_words
+from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     render,
     translate,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 #: Segment names for the catalogue (rfm.SEGMENTS holds the same English and Chinese names for
 #: exports; a test keeps them equal).
@@ -63,7 +59,7 @@ def _json(data: Any) -> str:
 @router.get("/analytics")
 def member_scores(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
 ) -> HTMLResponse:
     session = get_session(request)
     view = scores_service.overview(session)
@@ -125,7 +121,7 @@ AGE_LABELS = {
 @router.get("/analytics/liability")
 def points_liability(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.POINTS_READ))],
+    viewer: PointsReader,
 ) -> HTMLResponse:
     session = get_session(request)
     tz = ZoneInfo(request.app.state.settings.business_timezone)

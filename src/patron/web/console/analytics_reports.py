@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -23,10 +23,11 @@ from patron.errors import Forbidden, NotFound
 from patron.ops.replica import read_session
 from patron.web import i18n
 from patron.web.console.exports import Rows, table_response
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, page_router, render, translate
+from patron.web.pages import Viewer, render, translate
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 METRIC_NAMES: Final = {
     "registrations": N_("Registrations"),
@@ -45,7 +46,7 @@ def _tz(request: Request) -> ZoneInfo:
 @router.get("/analytics/alerts")
 def alerts_page(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
 ) -> HTMLResponse:
     with read_session(request) as session:
         rows = alerts.recent(session)
@@ -219,7 +220,7 @@ REPORTS: Final = (
 def export_report(
     request: Request,
     report: str,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
     anonymized: Annotated[bool, Query()] = False,
 ) -> Response:

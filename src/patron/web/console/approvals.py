@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Final
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
@@ -24,19 +24,17 @@ from patron.web.console.members import (
     cipher_of,
     ledger_ctx,
 )
+from patron.web.console.page_kit import PointsApprover, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Approver = Annotated[Viewer, Depends(StaffPage(perm.POINTS_APPROVE))]
+router = console_router()
 
 DECISION_MESSAGES: Final = {
     "approver_must_differ": N_("You requested this adjustment; another person must decide it."),
@@ -104,7 +102,7 @@ def _page(
 @router.get("/approvals")
 def approvals(
     request: Request,
-    viewer: Approver,
+    viewer: PointsApprover,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     return _page(request, viewer, page)
@@ -132,7 +130,7 @@ def _decide(
 def approve(
     request: Request,
     adjustment_id: Annotated[int, Path(ge=1, le=2**53)],
-    viewer: Approver,
+    viewer: PointsApprover,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     return _decide(request, viewer, adjustment_id, True, note)
@@ -142,7 +140,7 @@ def approve(
 def reject(
     request: Request,
     adjustment_id: Annotated[int, Path(ge=1, le=2**53)],
-    viewer: Approver,
+    viewer: PointsApprover,
     note: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     return _decide(request, viewer, adjustment_id, False, note)

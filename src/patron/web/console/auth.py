@@ -12,23 +12,22 @@ from fastapi.responses import HTMLResponse, Response
 from patron.auth import service as auth_service
 from patron.config import Settings
 from patron.web import i18n
+from patron.web.console.page_kit import SignedIn, console_router
 from patron.web.pages import (
     CONSOLE_PREFIX,
     LANG_COOKIE,
     STAFF_COOKIE,
     PublicPage,
-    StaffPage,
     Viewer,
     clear_session_cookie,
     get_session,
-    page_router,
     redirect,
     render,
     secure_cookies,
     set_session_cookie,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 
 def _safe_next(value: str | None) -> str:
@@ -100,7 +99,7 @@ def login(
 
 
 @router.post("/logout")
-def logout(request: Request, viewer: Annotated[Viewer, Depends(StaffPage(None))]) -> Response:
+def logout(request: Request, viewer: SignedIn) -> Response:
     assert viewer.principal.id is not None
     # Signing out ends this user's sessions everywhere: a copied cookie stops working too.
     auth_service.revoke_sessions(
@@ -114,7 +113,7 @@ def logout(request: Request, viewer: Annotated[Viewer, Depends(StaffPage(None))]
 @router.post("/lang")
 def set_language(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(None))],
+    viewer: SignedIn,
     locale: Annotated[str, Form(max_length=8)] = "",
     back: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import Depends, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -19,22 +19,23 @@ from patron.campaigns.schemas import ActionIn
 from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.program import service as program
+from patron.web.console.page_kit import (
+    CampaignCode,
+    CampaignsReader,
+    CampaignsWriter,
+    console_router,
+)
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_WRITE))]
-Code = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+router = console_router()
 
 #: why a referral is held (referrals.discover)
 HOLD_REASONS: Final = {
@@ -86,14 +87,14 @@ def _referrals_page(
 
 
 @router.get("/referrals")
-def referral_queue(request: Request, viewer: Reader) -> HTMLResponse:
+def referral_queue(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _referrals_page(request, viewer)
 
 
 @router.post("/referrals/{referral_id}/decision")
 def decide(
     request: Request,
-    viewer: Writer,
+    viewer: CampaignsWriter,
     referral_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
     decision: Annotated[str, Form(pattern="^(approve|refuse)$")],
 ) -> Response:
@@ -122,7 +123,7 @@ def decide(
 
 
 @router.get("/member-events")
-def events_index(request: Request, viewer: Reader) -> HTMLResponse:
+def events_index(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     ctx = {"nav": "campaigns", "rows": member_events.overview(get_session(request))}
     return render(request, "console/campaigns/events.html", ctx)
 
@@ -145,15 +146,15 @@ def _event_page(
 
 
 @router.get("/member-events/{code}")
-def event_detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
+def event_detail(request: Request, code: CampaignCode, viewer: CampaignsReader) -> HTMLResponse:
     return _event_page(request, viewer, code)
 
 
 @router.post("/member-events/{code}/checkin")
 def event_checkin(
     request: Request,
-    code: Code,
-    viewer: Writer,
+    code: CampaignCode,
+    viewer: CampaignsWriter,
     checkin_code: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
     session = get_session(request)
@@ -172,7 +173,7 @@ def event_checkin(
 
 
 @router.post("/member-events/{code}/close")
-def event_close(request: Request, code: Code, viewer: Writer) -> Response:
+def event_close(request: Request, code: CampaignCode, viewer: CampaignsWriter) -> Response:
     session = get_session(request)
     try:
         with session.begin_nested():
@@ -221,12 +222,12 @@ def _actions_page(
 
 
 @router.get("/campaign-actions")
-def actions_index(request: Request, viewer: Reader) -> HTMLResponse:
+def actions_index(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _actions_page(request, viewer)
 
 
 @router.post("/campaign-actions")
-async def actions_create(request: Request, viewer: Writer) -> Response:
+async def actions_create(request: Request, viewer: CampaignsWriter) -> Response:
     raw = await request.form()
     form = {k: str(raw.get(k, "")).strip()[:100] for k in ACTION_FIELDS}
     session = get_session(request)
@@ -292,12 +293,12 @@ def _recall_page(
 
 
 @router.get("/recall")
-def recall_index(request: Request, viewer: Reader) -> HTMLResponse:
+def recall_index(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _recall_page(request, viewer)
 
 
 @router.post("/recall")
-async def recall_save(request: Request, viewer: Writer) -> Response:
+async def recall_save(request: Request, viewer: CampaignsWriter) -> Response:
     raw = await request.form()
     form: dict[str, object] = {
         "enabled": bool(raw.get("enabled")),
@@ -328,8 +329,8 @@ async def recall_save(request: Request, viewer: Writer) -> Response:
 @router.post("/campaigns/{code}/coupons")
 def issue_coupons(
     request: Request,
-    code: Code,
-    viewer: Writer,
+    code: CampaignCode,
+    viewer: CampaignsWriter,
     template: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     session = get_session(request)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Path, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -18,21 +18,22 @@ from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.kit.timeutil import business_date, business_tz
 from patron.segments import service as segments
+from patron.web.console.page_kit import (
+    CampaignCode,
+    CampaignsReader,
+    CampaignsWriter,
+    console_router,
+)
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_WRITE))]
-Code = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+router = console_router()
 
 SCHEDULE_LABELS: Final = {
     "one_off": N_("One-off dates"),
@@ -149,12 +150,12 @@ def _page(
 
 
 @router.get("/campaigns")
-def index(request: Request, viewer: Reader) -> HTMLResponse:
+def index(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _page(request, viewer)
 
 
 @router.post("/campaigns")
-async def create(request: Request, viewer: Writer) -> Response:
+async def create(request: Request, viewer: CampaignsWriter) -> Response:
     raw = await request.form()
     form = {k: str(raw.get(k, ""))[:200] for k in (*FORM_FIELDS, "action")}
     return _create(request, viewer, form)
@@ -195,8 +196,8 @@ def _create(request: Request, viewer: Viewer, form: dict[str, str]) -> Response:
 @router.post("/campaigns/{code}/status")
 def set_status(
     request: Request,
-    code: Code,
-    viewer: Writer,
+    code: CampaignCode,
+    viewer: CampaignsWriter,
     status: Annotated[str, Form(pattern="^(active|paused|ended)$")],
 ) -> Response:
     session = get_session(request)
@@ -212,7 +213,7 @@ def set_status(
 
 
 @router.get("/campaigns/{code}")
-def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
+def detail(request: Request, code: CampaignCode, viewer: CampaignsReader) -> HTMLResponse:
     session = get_session(request)
     c = campaigns.get(session, code)
     tz = _tz(request)

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from patron.auth import permissions as perm
 from patron.ledger import service as ledger
 from patron.ledger.domain import ExpiryPolicy
 from patron.orders import service as orders
@@ -33,20 +32,17 @@ from patron.web.console.config_forms import (
     rows,
     yuan_text,
 )
+from patron.web.console.page_kit import Configurer, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Configurer = Annotated[Viewer, Depends(StaffPage(perm.PROGRAM_CONFIGURE))]
+router = console_router()
 BASE = CONSOLE_PREFIX + "/config"
 SAVED = N_("Settings saved.")
 MAX_TIERS = 5

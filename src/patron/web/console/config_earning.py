@@ -32,7 +32,6 @@ from patron.tiers.domain import Tier, TierLadder
 from patron.web.console.config import (
     BASE,
     SAVED,
-    Configurer,
     Posted,
     changed_since_opened,
     draft,
@@ -48,10 +47,11 @@ from patron.web.console.config_forms import (
     yuan_text,
 )
 from patron.web.console.config_previews import tier_label
+from patron.web.console.page_kit import Configurer, console_router
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, get_session, page_router, redirect, render
+from patron.web.pages import get_session, redirect, render
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 ROUNDINGS = ("floor", "half_up", "ceil")
 COMBINES = ("highest", "multiply")
 WINDOW_KINDS = ("monthly", "weekly", "date_range")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import HTMLResponse
 from starlette.responses import Response
 
@@ -15,22 +15,17 @@ from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.kit.ids import EXTERNAL_ID_PATTERN
 from patron.web.console.desk_common import make_ctx
+from patron.web.console.page_kit import Configurer, CouponIssuer, CouponsReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.COUPONS_READ))]
-Configurer = Annotated[Viewer, Depends(StaffPage(perm.PROGRAM_CONFIGURE))]
-Issuer = Annotated[Viewer, Depends(StaffPage(perm.COUPONS_ISSUE))]
+router = console_router()
 
 KIND_LABELS: Final = {
     "amount_off": N_("Amount off"),
@@ -85,7 +80,7 @@ def _page(
 
 
 @router.get("/coupons")
-def templates_page(request: Request, viewer: Reader) -> HTMLResponse:
+def templates_page(request: Request, viewer: CouponsReader) -> HTMLResponse:
     return _page(request, viewer)
 
 
@@ -172,7 +167,7 @@ def create_template(
 @router.post("/coupons/issue")
 def issue(
     request: Request,
-    viewer: Issuer,
+    viewer: CouponIssuer,
     template: Annotated[str, Form(max_length=64)],
     member_nos: Annotated[str, Form(max_length=200_000)] = "",
     ref: Annotated[str, Form(max_length=64)] = "",

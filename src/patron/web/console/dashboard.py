@@ -10,7 +10,7 @@ from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -18,25 +18,22 @@ from patron.analytics import domain
 from patron.analytics import scope as scoping
 from patron.analytics import service as analytics
 from patron.analytics.schemas import Dashboard
-from patron.auth import permissions as perm
 from patron.catalog import service as catalog
 from patron.config import Settings
 from patron.errors import Invalid, NotFound
 from patron.ops.replica import read_session
 from patron.web import i18n
 from patron.web.console.exports import FORMATS, Rows, table_response
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
-    page_router,
     parse_day,
     render,
     translate,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 DEFAULT_DAYS = 30
 # Message ids of the range form (domain.range_errors) and of the charts, for the catalogue.
@@ -263,7 +260,7 @@ def comparison_rows(board: Dashboard) -> list[dict[str, Any]]:
 @router.get("/")
 def dashboard(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     start_text: Annotated[str | None, Query(alias="from", max_length=32)] = None,
     end_text: Annotated[str | None, Query(alias="to", max_length=32)] = None,
     days: Annotated[str | None, Query(max_length=8)] = None,
@@ -396,7 +393,7 @@ def table_rows(board: Dashboard, table: str, locale: str) -> tuple[list[str], li
 def export_table(
     request: Request,
     table: str,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
     start_text: Annotated[str | None, Query(alias="from", max_length=32)] = None,
     end_text: Annotated[str | None, Query(alias="to", max_length=32)] = None,

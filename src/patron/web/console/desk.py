@@ -24,7 +24,6 @@ from patron.web.console.desk_basket import Basket
 from patron.web.console.desk_common import (
     DESK,
     STORE_COOKIE,
-    Reader,
     cipher,
     member_view,
     message,
@@ -33,16 +32,16 @@ from patron.web.console.desk_common import (
     page_context,
     store_choices,
 )
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router()  # full paths (DESK), so the routers below nest as they are
+router = console_router(full_paths=True)  # full paths (DESK), so the routers below nest as they are
 # The desk's other pages come with this router, so the console registers the desk once.
 for _part in (desk_basket, desk_returns, desk_register):
     router.include_router(_part.router)
@@ -75,7 +74,7 @@ def _find(request: Request, session: Session, q: str) -> tuple[list[Member], str
 @router.get(DESK)
 def desk(
     request: Request,
-    viewer: Reader,
+    viewer: MembersReader,
     q: Annotated[str | None, Query(max_length=200)] = None,
     member: Annotated[str | None, Query(pattern=r"^[0-9]{10}$")] = None,
 ) -> Response:
@@ -102,7 +101,7 @@ def desk(
 @router.post(DESK + "/store")
 def choose_store(
     request: Request,
-    viewer: Reader,
+    viewer: MembersReader,
     store_code: Annotated[str, Form(max_length=32)] = "",
     back: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:

@@ -35,24 +35,23 @@ from patron.web.console.desk_common import (
     MAX_QUANTITY,
     PAYMENT_METHODS,
     SOURCE,
-    Clerk,
     current_store,
     make_ctx,
     member_view,
     message,
     page_context,
 )
+from patron.web.console.page_kit import OrdersWriter, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router()  # full paths: desk.py includes this router
+router = console_router(full_paths=True)  # full paths: desk.py includes this router
 SKU = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # as orders.schemas.Sku
 COUPON_SPLIT = re.compile(r"[\s,;，；]+")
 COUPON = re.compile(r"[A-Za-z0-9]{4,20}")  # as coupons.schemas.CouponCode
@@ -281,7 +280,7 @@ def _quote(
 @router.post(DESK + "/basket")
 def basket_action(
     request: Request,
-    viewer: Clerk,
+    viewer: OrdersWriter,
     member_no: Annotated[str, Form(pattern=r"^[0-9]{10}$")],
     order_no: Annotated[str, Form(pattern=EXTERNAL_ID_PATTERN)],
     sku: Annotated[list[str], Form(max_length=MAX_LINES)] = [],  # noqa: B006 - FastAPI form
@@ -393,7 +392,7 @@ def _commit(
 
 
 @router.get(DESK + "/receipt/{order_no}")
-def receipt(request: Request, viewer: Clerk, order_no: str) -> HTMLResponse:
+def receipt(request: Request, viewer: OrdersWriter, order_no: str) -> HTMLResponse:
     session = get_session(request)
     order = orders.get_order(session, SOURCE, order_no)
     member = session.get(Member, order.member_id)

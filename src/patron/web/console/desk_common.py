@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from patron.auth import permissions as perm
@@ -28,7 +28,6 @@ from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     translate,
 )
@@ -44,8 +43,6 @@ PAYMENT_METHODS = (
     ("alipay", N_("Alipay")),
     ("card", N_("Bank card")),
 )
-Reader = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))]
-Clerk = Annotated[Viewer, Depends(StaffPage(perm.ORDERS_WRITE))]
 
 # Service errors a clerk can act on, in words for the counter (translated at display).
 MESSAGES = {

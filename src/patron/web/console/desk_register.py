@@ -6,31 +6,27 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from patron.auth import permissions as perm
 from patron.errors import Conflict, PatronError
 from patron.kit.timeutil import business_tz
 from patron.members import service as members
 from patron.members.schemas import Consents, MemberCreate
 from patron.web.console.desk_common import DESK, cipher, current_store, message, now
+from patron.web.console.page_kit import MembersWriter, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     parse_day,
     redirect,
     render,
     translate,
 )
 
-router = page_router()  # full paths: desk.py includes this router
-Registrar = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_WRITE))]
+router = console_router(full_paths=True)  # full paths: desk.py includes this router
 CONSENTS = (
     ("sms", N_("Text messages")),
     ("wechat", N_("WeChat")),
@@ -59,7 +55,7 @@ def _form(
 @router.get(DESK + "/register")
 def register_form(
     request: Request,
-    viewer: Registrar,
+    viewer: MembersWriter,
     phone: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
     """The form; ``phone`` carries the number a lookup did not find, so it is not typed twice."""
@@ -69,7 +65,7 @@ def register_form(
 @router.post(DESK + "/register")
 def register(
     request: Request,
-    viewer: Registrar,
+    viewer: MembersWriter,
     phone: Annotated[str, Form(max_length=64)] = "",
     name: Annotated[str, Form(max_length=200)] = "",
     birthday: Annotated[str, Form(max_length=20)] = "",

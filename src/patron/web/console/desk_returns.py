@@ -30,7 +30,6 @@ from patron.orders.schemas import ReturnIn, ReturnLineIn
 from patron.web.console.desk_common import (
     DESK,
     FORM_INVALID,
-    Clerk,
     make_ctx,
     member_view,
     message,
@@ -38,10 +37,11 @@ from patron.web.console.desk_common import (
     tier_label,
 )
 from patron.web.console.members import ORDER_CHANNEL_LABELS, Pager
+from patron.web.console.page_kit import OrdersWriter, console_router
 from patron.web.i18n import N_
-from patron.web.pages import Viewer, get_session, page_router, render, translate
+from patron.web.pages import Viewer, get_session, render, translate
 
-router = page_router()  # full paths: desk.py includes this router
+router = console_router(full_paths=True)  # full paths: desk.py includes this router
 RECENT = 10
 MAX_QUANTITY = 100_000
 MAX_LINE_NO = 10_000  # as orders.schemas.ReturnLineIn
@@ -93,7 +93,7 @@ def _page(
 @router.get(DESK + "/returns")
 def returns_page(
     request: Request,
-    viewer: Clerk,
+    viewer: OrdersWriter,
     member: Annotated[str, Query(pattern=r"^[0-9]{10}$")],
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     order: Annotated[str, Query(max_length=64)] = "",
@@ -153,7 +153,7 @@ def _wanted(
 @router.post(DESK + "/returns")
 def process_return(
     request: Request,
-    viewer: Clerk,
+    viewer: OrdersWriter,
     member_no: Annotated[str, Form(pattern=r"^[0-9]{10}$")],
     source: Annotated[str, Form(pattern=r"^[a-z0-9_-]{1,32}$")],
     external_id: Annotated[str, Form(pattern=ORDER_NO)],

@@ -21,7 +21,7 @@ from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
@@ -36,10 +36,11 @@ from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
 from patron.web.console.members import STATUSES, cipher_of, tier_name
+from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router
+from patron.web.pages import Viewer, get_session
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 #: rows read per statement while exporting
 BATCH: Final = 1000
@@ -152,7 +153,7 @@ MEMBER_HEADER: Final = [
 @router.get("/members/export")
 def export_members(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
     q: Annotated[str, Query(max_length=64)] = "",
     tag: Annotated[str, Query(max_length=32)] = "",
@@ -224,7 +225,7 @@ POINTS_HEADER: Final = [
 def export_points(
     request: Request,
     member_no: str,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.POINTS_READ))],
+    viewer: PointsReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
 ) -> Response:
     member_id = members.get_member(get_session(request), member_no).id

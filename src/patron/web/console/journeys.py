@@ -6,31 +6,25 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.journeys import domain as jdomain
 from patron.journeys import service as journeys
 from patron.messaging import domain as mdomain
 from patron.messaging import service as messaging
 from patron.web.console.members import PAGE_SIZE, Pager
+from patron.web.console.page_kit import CampaignsReader, CampaignsWriter, Code, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_WRITE))]
-Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+router = console_router()
 
 TRIGGER_LABELS: Final = {
     "registration": N_("Registration (welcome within 24 hours)"),
@@ -119,14 +113,14 @@ def _list_page(
 
 
 @router.get("/journeys")
-def journey_list(request: Request, viewer: Reader) -> HTMLResponse:
+def journey_list(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _list_page(request)
 
 
 @router.post("/journeys")
 def journey_create(
     request: Request,
-    viewer: Writer,
+    viewer: CampaignsWriter,
     code: Annotated[str, Form(max_length=40)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
     trigger: Annotated[str, Form(max_length=24)] = "",
@@ -185,7 +179,7 @@ def _detail(
 
 
 @router.get("/journeys/{code}")
-def journey_detail(code: Code, request: Request, viewer: Reader) -> HTMLResponse:
+def journey_detail(code: Code, request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _detail(request, code)
 
 
@@ -193,7 +187,7 @@ def journey_detail(code: Code, request: Request, viewer: Reader) -> HTMLResponse
 def journey_change(
     code: Code,
     request: Request,
-    viewer: Writer,
+    viewer: CampaignsWriter,
     name: Annotated[str, Form(max_length=100)] = "",
     steps: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -220,7 +214,7 @@ def journey_change(
 
 
 @router.post("/journeys/{code}/pause")
-def journey_pause(code: Code, request: Request, viewer: Writer) -> Response:
+def journey_pause(code: Code, request: Request, viewer: CampaignsWriter) -> Response:
     journeys.set_paused(
         get_session(request), viewer.principal, code, paused=True, now=request.app.state.clock.now()
     )
@@ -228,7 +222,7 @@ def journey_pause(code: Code, request: Request, viewer: Writer) -> Response:
 
 
 @router.post("/journeys/{code}/resume")
-def journey_resume(code: Code, request: Request, viewer: Writer) -> Response:
+def journey_resume(code: Code, request: Request, viewer: CampaignsWriter) -> Response:
     journeys.set_paused(
         get_session(request),
         viewer.principal,
@@ -287,7 +281,7 @@ def _templates_page(
 @router.get("/messages/templates")
 def template_list(
     request: Request,
-    viewer: Reader,
+    viewer: CampaignsReader,
     preview: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,40}$")] = None,
 ) -> HTMLResponse:
     return _templates_page(request, preview=preview)
@@ -296,7 +290,7 @@ def template_list(
 @router.post("/messages/templates")
 def template_save(
     request: Request,
-    viewer: Writer,
+    viewer: CampaignsWriter,
     code: Annotated[str, Form(max_length=40)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
     zh_subject: Annotated[str, Form(max_length=200)] = "",
@@ -348,7 +342,7 @@ def template_save(
 
 
 @router.get("/messages/report")
-def delivery_report(request: Request, viewer: Reader) -> HTMLResponse:
+def delivery_report(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     session = get_session(request)
     ctx = {
         "nav": "journeys",
@@ -361,7 +355,7 @@ def delivery_report(request: Request, viewer: Reader) -> HTMLResponse:
 @router.get("/messages/dead")
 def dead_letters(
     request: Request,
-    viewer: Reader,
+    viewer: CampaignsReader,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
     session = get_session(request)
@@ -379,7 +373,7 @@ def dead_letters(
 @router.post("/messages/dead/{message_id}/retry")
 def dead_letter_retry(
     request: Request,
-    viewer: Writer,
+    viewer: CampaignsWriter,
     message_id: Annotated[int, Path(ge=1, le=2**62)],
 ) -> Response:
     messaging.retry(

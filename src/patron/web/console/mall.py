@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, File, Form, Path, Request, UploadFile
+from fastapi import File, Form, Path, Request, UploadFile
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -16,24 +16,21 @@ from patron.ledger.service import Ctx
 from patron.mall import gallery, images, replenish, stock, suppliers
 from patron.mall import service as mall
 from patron.mall.schemas import GiftIn
+from patron.web.console.page_kit import MallManager, MallReader, console_router
 from patron.web.context import request_ctx
 from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router()
+router = console_router(full_paths=True)
 MALL = CONSOLE_PREFIX + "/mall"
-Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
-Manager = Annotated[Viewer, Depends(StaffPage(perm.MALL_MANAGE))]
 
 MESSAGES = {
     "stock_below_zero": N_("Not enough units are available there; reserved units stay."),
@@ -102,7 +99,7 @@ def _page(
 
 
 @router.get(MALL)
-def mall_page(request: Request, viewer: Reader) -> Response:
+def mall_page(request: Request, viewer: MallReader) -> Response:
     return _page(request, viewer)
 
 
@@ -119,7 +116,7 @@ def _run(request: Request, viewer: Viewer, action: Any, done: str) -> Response:
 @router.post(MALL + "/gifts")
 def save_gift(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     code: Annotated[str, Form(max_length=32)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
     category: Annotated[str, Form(max_length=32)] = "",
@@ -158,7 +155,7 @@ def _units(raw: str) -> int:
 @router.post(MALL + "/stock")
 def move_stock(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     kind: Annotated[str, Form(pattern=r"^(receipt|adjustment|transfer)$")],
     gift_code: Annotated[str, Form(max_length=32)] = "",
     warehouse: Annotated[str, Form(max_length=16)] = "",
@@ -182,7 +179,7 @@ def move_stock(
 
 
 @router.post(MALL + "/purchase-requests")
-def raise_requests(request: Request, viewer: Manager) -> Response:
+def raise_requests(request: Request, viewer: MallManager) -> Response:
     session = get_session(request)
     return _run(
         request,
@@ -195,7 +192,7 @@ def raise_requests(request: Request, viewer: Manager) -> Response:
 @router.post(MALL + "/purchase-requests/{request_id}/receive")
 def receive_request(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     request_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
 ) -> Response:
     session = get_session(request)
@@ -210,7 +207,7 @@ def receive_request(
 @router.post(MALL + "/gift-images")
 def upload_image(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     gift_code: Annotated[str, Form(max_length=32)] = "",
     image: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
@@ -234,7 +231,7 @@ def upload_image(
 @router.get(MALL + "/gifts/{code}/image/{size}")
 def console_image(
     request: Request,
-    viewer: Reader,
+    viewer: MallReader,
     code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
     size: Annotated[str, Path(pattern=r"^(large|thumb)$")],
 ) -> Response:

@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from starlette.responses import Response
 
-from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.mall import redemptions
 from patron.mall import service as mall
 from patron.web.console.desk_common import DESK, current_store, store_choices
+from patron.web.console.page_kit import MallVerifier, console_router
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
-from patron.web.pages import StaffPage, Viewer, get_session, page_router, render, translate
+from patron.web.pages import get_session, render, translate
 
-router = page_router()
-Verifier = Annotated[Viewer, Depends(StaffPage(perm.MALL_REDEEM))]
+router = console_router(full_paths=True)
 GIFTS = DESK + "/gifts"
 
 MESSAGES = {
@@ -47,14 +46,14 @@ def _context(request: Request, **more: Any) -> dict[str, Any]:
 
 
 @router.get(GIFTS)
-def gifts_desk(request: Request, viewer: Verifier) -> Response:
+def gifts_desk(request: Request, viewer: MallVerifier) -> Response:
     return render(request, "console/desk/gifts.html", _context(request))
 
 
 @router.post(GIFTS)
 def verify_code(
     request: Request,
-    viewer: Verifier,
+    viewer: MallVerifier,
     code: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
     session = get_session(request)

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -20,23 +20,20 @@ from patron.ledger.service import Ctx
 from patron.mall import lottery, redemptions
 from patron.mall import service as mall
 from patron.mall.schemas import FlashSaleIn, PoolIn, PrizeIn
+from patron.web.console.page_kit import MallManager, MallReader, console_router
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router()
+router = console_router(full_paths=True)
 PAGE = CONSOLE_PREFIX + "/mall/promotions"
-Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
-Manager = Annotated[Viewer, Depends(StaffPage(perm.MALL_MANAGE))]
 #: prize rows offered by the pool form (a pool holds at most 20; the API takes more than this)
 PRIZE_ROWS = 6
 SaleId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -112,7 +109,7 @@ def _page(
 @router.get(PAGE)
 def promotions_page(
     request: Request,
-    viewer: Reader,
+    viewer: MallReader,
     flash: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     pool: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = None,
 ) -> Response:
@@ -156,7 +153,7 @@ def _flash_form(request: Request, fields: FlashFields) -> FlashSaleIn:
 @router.post(CONSOLE_PREFIX + "/mall/flash-sales")
 def create_flash_sale(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     gift_code: Annotated[str, Form(max_length=32)] = "",
     points: Annotated[str, Form(max_length=12)] = "",
     quantity: Annotated[str, Form(max_length=9)] = "",
@@ -189,7 +186,7 @@ def create_flash_sale(
 @router.post(CONSOLE_PREFIX + "/mall/flash-sales/{sale_id}")
 def update_flash_sale(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     sale_id: SaleId,
     points: Annotated[str, Form(max_length=12)] = "",
     quantity: Annotated[str, Form(max_length=9)] = "",
@@ -221,7 +218,7 @@ def update_flash_sale(
 
 
 @router.post(CONSOLE_PREFIX + "/mall/flash-sales/{sale_id}/close")
-def close_flash_sale(request: Request, viewer: Manager, sale_id: SaleId) -> Response:
+def close_flash_sale(request: Request, viewer: MallManager, sale_id: SaleId) -> Response:
     try:
         redemptions.close_flash_sale(get_session(request), _ctx(request, viewer), sale_id)
     except PatronError as exc:
@@ -230,7 +227,7 @@ def close_flash_sale(request: Request, viewer: Manager, sale_id: SaleId) -> Resp
 
 
 @router.post(CONSOLE_PREFIX + "/mall/lotteries/{code}/close")
-def close_pool(request: Request, viewer: Manager, code: PoolCode) -> Response:
+def close_pool(request: Request, viewer: MallManager, code: PoolCode) -> Response:
     try:
         lottery.set_open(get_session(request), _ctx(request, viewer), code, False)
     except PatronError as exc:
@@ -239,7 +236,7 @@ def close_pool(request: Request, viewer: Manager, code: PoolCode) -> Response:
 
 
 @router.post(CONSOLE_PREFIX + "/mall/lotteries/{code}/open")
-def open_pool(request: Request, viewer: Manager, code: PoolCode) -> Response:
+def open_pool(request: Request, viewer: MallManager, code: PoolCode) -> Response:
     try:
         lottery.set_open(get_session(request), _ctx(request, viewer), code, True)
     except PatronError as exc:
@@ -287,7 +284,7 @@ def _prizes(
 @router.post(CONSOLE_PREFIX + "/mall/lotteries")
 def save_pool(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     code: Annotated[str, Form(max_length=32)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
     kind: Annotated[str, Form(pattern=r"^(wheel|blindbox)$")] = "wheel",

@@ -8,7 +8,7 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Query, Request
+from fastapi import Form, Query, Request
 from starlette.responses import Response
 
 from patron.auth import permissions as perm
@@ -17,23 +17,20 @@ from patron.kit.timeutil import business_date, business_tz
 from patron.ledger.service import Ctx
 from patron.mall import service as mall
 from patron.mall import suppliers
+from patron.web.console.page_kit import MallManager, MallReader, console_router
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
     translate,
 )
 
-router = page_router()
+router = console_router(full_paths=True)
 PAGE = CONSOLE_PREFIX + "/mall/suppliers"
-Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
-Manager = Annotated[Viewer, Depends(StaffPage(perm.MALL_MANAGE))]
 CODE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 MESSAGES = {
@@ -88,7 +85,7 @@ def _page(
 @router.get(PAGE)
 def suppliers_page(
     request: Request,
-    viewer: Reader,
+    viewer: MallReader,
     month: Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
 ) -> Response:
     return _page(request, viewer, month=month)
@@ -130,7 +127,7 @@ def _whole(raw: str, *, low: int = 1) -> int | None:
 @router.post(PAGE)
 def save_supplier(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     code: Annotated[str, Form(max_length=32)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
     contact: Annotated[str, Form(max_length=200)] = "",
@@ -152,7 +149,7 @@ def save_supplier(
 @router.post(PAGE + "/agreements")
 def add_agreement(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     supplier: Annotated[str, Form(max_length=32)] = "",
     ref: Annotated[str, Form(max_length=40)] = "",
     valid_from: Annotated[str, Form(max_length=10)] = "",
@@ -181,7 +178,7 @@ def add_agreement(
 @router.post(PAGE + "/quotes")
 def add_quote(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     supplier: Annotated[str, Form(max_length=32)] = "",
     gift_code: Annotated[str, Form(max_length=32)] = "",
     unit_cost: Annotated[str, Form(max_length=16)] = "",
@@ -211,7 +208,7 @@ def add_quote(
 @router.post(PAGE + "/gifts")
 def choose_suppliers(
     request: Request,
-    viewer: Manager,
+    viewer: MallManager,
     gift_code: Annotated[str, Form(max_length=32)] = "",
     preferred: Annotated[str, Form(max_length=32)] = "",
     backup: Annotated[str, Form(max_length=32)] = "",

@@ -8,22 +8,21 @@ import json
 from collections.abc import Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from patron.auth import permissions as perm
 from patron.kit.timeutil import business_date, business_tz
 from patron.mall import pricing, stock, turnover
 from patron.mall import service as mall
 from patron.web import i18n
 from patron.web.console.exports import Rows, table_response
+from patron.web.console.page_kit import MallReader, console_router
 from patron.web.i18n import N_
-from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, get_session, page_router, render
+from patron.web.pages import CONSOLE_PREFIX, Viewer, get_session, render
 
-router = page_router()
+router = console_router(full_paths=True)
 PAGE = CONSOLE_PREFIX + "/mall/turnover"
-Reader = Annotated[Viewer, Depends(StaffPage(perm.MALL_READ))]
 Month = Annotated[str | None, Query(pattern=r"^[0-9]{4}-[0-9]{2}$")]
 
 HEADER: Final = [
@@ -60,7 +59,7 @@ def ratio(permille: int | None) -> str:
 
 
 @router.get(PAGE)
-def turnover_page(request: Request, viewer: Reader, month: Month = None) -> Response:
+def turnover_page(request: Request, viewer: MallReader, month: Month = None) -> Response:
     session = get_session(request)
     month = _month(request, month)
     settings = mall.get_settings(session)
@@ -94,7 +93,7 @@ def turnover_page(request: Request, viewer: Reader, month: Month = None) -> Resp
 @router.get(PAGE + "/export")
 def export_turnover(
     request: Request,
-    viewer: Reader,
+    viewer: MallReader,
     month: Month = None,
     fmt: Annotated[str, Query(alias="format", pattern=r"^(csv|xlsx)$")] = "csv",
 ) -> Response:
@@ -130,7 +129,7 @@ def viewer_text(viewer: Viewer, message: str) -> str:
 @router.get(CONSOLE_PREFIX + "/mall/gifts/{code}")
 def gift_page(
     request: Request,
-    viewer: Reader,
+    viewer: MallReader,
     code: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,32}$")],
 ) -> Response:
     session = get_session(request)

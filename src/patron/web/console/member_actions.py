@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Final, TypeVar
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -25,25 +25,22 @@ from patron.members.schemas import MemberUpdate
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console.members import cipher_of, detail_context, ledger_ctx
+from patron.web.console.page_kit import MembersWriter, PointsAdjuster, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     parse_day,
     redirect,
     render,
 )
 from patron.web.portal import summary
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 T = TypeVar("T")
 
-Writer = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_WRITE))]
 # The REST API guards tier overrides with points:adjust too (tiers/api.py).
-Adjuster = Annotated[Viewer, Depends(StaffPage(perm.POINTS_ADJUST))]
 
 # Generous: the profile schema checks the real limits and says so next to the field.
 FormText = Annotated[str | None, Form(max_length=1000)]
@@ -131,7 +128,7 @@ def _url(member_no: str, tab: str = "overview") -> str:
 def edit_profile(
     request: Request,
     member_no: str,
-    viewer: Writer,
+    viewer: MembersWriter,
     name: FormText = None,
     phone: FormText = None,
     email: FormText = None,
@@ -201,7 +198,7 @@ def edit_profile(
 def add_tag(
     request: Request,
     member_no: str,
-    viewer: Writer,
+    viewer: MembersWriter,
     tag: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     values = {"tag": tag}
@@ -230,7 +227,7 @@ def add_tag(
 def remove_tag(
     request: Request,
     member_no: str,
-    viewer: Writer,
+    viewer: MembersWriter,
     tag: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     now = request.app.state.clock.now()
@@ -270,7 +267,7 @@ def parse_amount(text: str) -> tuple[int | None, str | None]:
 def adjust(
     request: Request,
     member_no: str,
-    viewer: Adjuster,
+    viewer: PointsAdjuster,
     ledger: Annotated[str, Form(max_length=16)] = "points",
     amount: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
@@ -335,7 +332,7 @@ def _hold_end(until: str, ctx: ledger.Ctx) -> tuple[datetime | None, str | None]
 def preview_tier(
     request: Request,
     member_no: str,
-    viewer: Adjuster,
+    viewer: PointsAdjuster,
     tier: Annotated[str, Form(max_length=64)] = "",
     until: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
@@ -362,7 +359,7 @@ def preview_tier(
 def override_tier(
     request: Request,
     member_no: str,
-    viewer: Adjuster,
+    viewer: PointsAdjuster,
     tier: Annotated[str, Form(max_length=64)] = "",
     override_reason: Annotated[str, Form(max_length=1000)] = "",
     until: Annotated[str, Form(max_length=32)] = "",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
@@ -20,24 +20,23 @@ from patron.ledger import growth, queries
 from patron.ledger import service as ledger
 from patron.members import domain as member_domain
 from patron.members import service as members
+from patron.messaging import service as messaging
 from patron.orders import service as orders
 from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, history_text
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     render,
     translate,
 )
 from patron.web.portal import summary
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 PAGE_SIZE: Final = 20
 #: the member list counts matches up to here ("1,000+"); narrower searches page through all
@@ -196,11 +195,11 @@ BATCH_ACTIONS: Final = {
 SORTABLE: Final = ("joined", "member_no", "name")
 
 
-def batch_choices(viewer: Viewer) -> dict[str, Any]:
-    """The actions this viewer may take on a selection, and the message channels."""
+def batch_choices(session: Session, viewer: Viewer) -> dict[str, Any]:
+    """The actions this viewer may take on a selection, and the message templates."""
     return {
         "batch_actions": {k: label for k, (label, p) in BATCH_ACTIONS.items() if viewer.can(p)},
-        "batch_channels": {c: CONTACT_LABELS[c] for c in member_domain.CONTACT_CHANNELS},
+        "batch_templates": {t.code: t.name for t in messaging.list_templates(session)},
     }
 
 
@@ -230,7 +229,7 @@ def sort_links(filters: dict[str, str], sort: str, descending: bool) -> dict[str
 @router.get("/members")
 def member_list(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     q: Annotated[str, Query(max_length=64)] = "",
     tag: Annotated[str, Query(max_length=32)] = "",
     tier: Annotated[str, Query(max_length=32)] = "",
@@ -297,7 +296,7 @@ def member_list(
         "tags": [] if partial else members.tag_names(session),
         "channels": member_domain.CHANNELS,
         "sorts": sorts,
-        **batch_choices(viewer),
+        **batch_choices(session, viewer),
         **_labels(),
     }
     template = "console/members/_results.html" if partial else "console/members/list.html"
@@ -432,7 +431,7 @@ def _audit_context(session: Session, member: Any, page: int, locale: str) -> dic
 def member_detail(
     request: Request,
     member_no: str,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     tab: Annotated[str, Query(max_length=16)] = "overview",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     rpage: Annotated[int, Query(ge=1, le=100_000)] = 1,

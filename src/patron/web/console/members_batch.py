@@ -6,26 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 
-from patron.auth import permissions as perm
 from patron.errors import Forbidden, PatronError
 from patron.members import batch
 from patron.web.console.member_actions import parse_amount
 from patron.web.console.members import BATCH_ACTIONS, batch_choices, ledger_ctx
+from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     redirect,
     render,
+    request_locale,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 #: service error code → (field, message id)
 MESSAGES: Final = {
@@ -43,16 +41,21 @@ MESSAGES: Final = {
         N_("A tag is 1-32 letters, digits, spaces or . & + - _ and starts with a letter or digit."),
     ),
     "rule_tag": ("tag", N_("This tag is computed by a rule and cannot be set by hand.")),
-    "invalid_channel": ("channel", N_("Choose how to send the message.")),
+    "message_template_not_found": ("template", N_("Choose a message template from the list.")),
     "invalid_message": ("text", N_("Write a message of 1 to 500 characters.")),
+    "message_template_variable": (
+        "text",
+        N_("The message uses a variable that does not exist; use those listed below it."),
+    ),
+    "message_template_invalid": ("text", N_("A {{ or }} in the message is not closed.")),
     "invalid_amount": ("amount", N_("Enter a whole number that is not zero.")),
     "reason_required": ("reason", N_("Give a reason.")),
 }
 FLASHES: Final = {
     "tag": N_("The selected members were tagged."),
     "message": N_(
-        "The message was handed to the messaging system for the selected members who agreed "
-        "to receive it."
+        "The message is queued for the selected members; it goes to those who agreed to "
+        "receive messages, on their own channel."
     ),
     "adjust": N_("One adjustment per selected member now waits for approval."),
 }
@@ -71,11 +74,11 @@ def _back(value: str) -> str:
 @router.post("/members/batch")
 def run_batch(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_READ))],
+    viewer: MembersReader,
     member: Annotated[list[str] | None, Form()] = None,
     action: Annotated[str, Form(max_length=16)] = "",
     tag: Annotated[str, Form(max_length=200)] = "",
-    channel: Annotated[str, Form(max_length=16)] = "",
+    template: Annotated[str, Form(max_length=40)] = "",
     text: Annotated[str, Form(max_length=2000)] = "",
     amount: Annotated[str, Form(max_length=64)] = "",
     reason: Annotated[str, Form(max_length=1000)] = "",
@@ -83,7 +86,7 @@ def run_batch(
 ) -> Response:
     selected = member or []
     values = {
-        "action": action, "tag": tag, "channel": channel, "text": text,
+        "action": action, "tag": tag, "template": template, "text": text,
         "amount": amount, "reason": reason,
     }  # fmt: skip
     errors: dict[str, str] = {}
@@ -105,16 +108,17 @@ def run_batch(
         elif len(reason.strip()) > 200:
             errors["reason"] = N_("Enter at most 200 characters.")
     placeholders: dict[str, str] = {}
+    session = get_session(request)
     if not errors:
-        session = get_session(request)
         now = request.app.state.clock.now()
         try:
             if action == "tag":
                 batch.tag(session, viewer.principal, selected, tag, now=now)
             elif action == "message":
                 batch.message(
-                    session, viewer.principal, selected, channel=channel, text=text, now=now
-                )
+                    session, viewer.principal, selected,
+                    template=template or None, text=text, now=now, locale=request_locale(request),
+                )  # fmt: skip
             else:
                 assert value is not None
                 batch.adjust(
@@ -134,7 +138,7 @@ def run_batch(
             "values": values,
             "errors": errors,
             "placeholders": placeholders,
-            **batch_choices(viewer),
+            **batch_choices(session, viewer),
             "back": _back(back),
         }
         return render(request, "console/members/batch.html", ctx, status=422)

@@ -11,12 +11,11 @@ from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from patron.analytics import scope as scoping
-from patron.auth import permissions as perm
 from patron.catalog import service as catalog
 from patron.errors import Invalid
 from patron.orders import listing
@@ -24,18 +23,15 @@ from patron.web import i18n
 from patron.web.console.dashboard import CHANNEL_LABELS, SCOPE_ERRORS
 from patron.web.console.exports import FORMATS, MAX_ROWS, Rows, table_response
 from patron.web.console.members import ORDER_STATUS_LABELS, Pager
+from patron.web.console.page_kit import OrdersReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     parse_day,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
+router = console_router()
 
 PAGE_SIZE: Final = 50
 #: rows per statement while exporting
@@ -139,7 +135,7 @@ def sort_links(filters: listing.OrderFilters) -> dict[str, dict[str, str]]:
 @router.get("/orders")
 def order_list(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.ORDERS_READ))],
+    viewer: OrdersReader,
     q: Annotated[str, Query(max_length=64)] = "",
     start: Annotated[str, Query(alias="from", max_length=32)] = "",
     end: Annotated[str, Query(alias="to", max_length=32)] = "",
@@ -208,7 +204,7 @@ def _yuan(fen: int) -> float:
 @router.get("/orders/export")
 def export_orders(
     request: Request,
-    viewer: Annotated[Viewer, Depends(StaffPage(perm.ORDERS_READ))],
+    viewer: OrdersReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
     q: Annotated[str, Query(max_length=64)] = "",
     start: Annotated[str, Query(alias="from", max_length=32)] = "",

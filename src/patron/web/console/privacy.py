@@ -6,29 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.members import service as members
 from patron.privacy import domain as privacy_domain
 from patron.privacy import erasure
 from patron.privacy import service as privacy
 from patron.web.console.members import PAGE_SIZE, Pager, cipher_of
+from patron.web.console.page_kit import PrivacyOfficer, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
-    Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-PrivacyOfficer = Annotated[Viewer, Depends(StaffPage(perm.MEMBERS_PII))]
+router = console_router()
 
 STATUS_LABELS: Final = {
     "open": N_("Open"),

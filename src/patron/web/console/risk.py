@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
@@ -13,19 +13,16 @@ from patron.errors import PatronError
 from patron.members import service as members
 from patron.risk import service as risk
 from patron.web.console.members import PAGE_SIZE, Pager, cipher_of
+from patron.web.console.page_kit import RiskReviewer, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reviewer = Annotated[Viewer, Depends(StaffPage(perm.RISK_REVIEW))]
+router = console_router()
 
 RULE_LABELS: Final = {
     "member_velocity": N_("Many redemptions by this member within an hour"),
@@ -83,7 +80,7 @@ def _page(
 @router.get("/risk")
 def review_queue(
     request: Request,
-    viewer: Reviewer,
+    viewer: RiskReviewer,
     status: Annotated[str, Query(pattern=r"^(pending|approved|rejected|all)$")] = "pending",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
@@ -112,7 +109,7 @@ def _decide(request: Request, viewer: Viewer, review_id: int, approve: bool, not
 @router.post("/risk/{review_id}/approve")
 def approve(
     request: Request,
-    viewer: Reviewer,
+    viewer: RiskReviewer,
     review_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
@@ -122,7 +119,7 @@ def approve(
 @router.post("/risk/{review_id}/reject")
 def reject(
     request: Request,
-    viewer: Reviewer,
+    viewer: RiskReviewer,
     review_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     note: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:

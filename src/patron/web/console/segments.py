@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
@@ -20,21 +20,17 @@ from patron.segments.personas import PERSONAS
 from patron.web.console import segment_form as sf
 from patron.web.console.exports import BATCH, MAX_ROWS, Rows, table_response
 from patron.web.console.members import cipher_of
+from patron.web.console.page_kit import Code, SegmentsReader, SegmentsWriter, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.SEGMENTS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.SEGMENTS_WRITE))]
-Code = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+router = console_router()
 
 ERRORS: Final = {
     "segment_exists": N_("Another segment already uses this code."),
@@ -72,7 +68,7 @@ def _now(request: Request) -> Any:
 
 
 @router.get("/segments")
-def index(request: Request, viewer: Reader) -> HTMLResponse:
+def index(request: Request, viewer: SegmentsReader) -> HTMLResponse:
     return _index(request, viewer)
 
 
@@ -133,7 +129,7 @@ def _builder(
 @router.get("/segments/build")
 def build(
     request: Request,
-    viewer: Reader,
+    viewer: SegmentsReader,
     segment: Annotated[str, Query(max_length=40)] = "",
     tag: Annotated[str, Query(max_length=32)] = "",
     persona: Annotated[str, Query(max_length=40)] = "",
@@ -155,7 +151,7 @@ def build(
 
 
 @router.post("/segments/build")
-async def rebuild(request: Request, viewer: Reader) -> Response:
+async def rebuild(request: Request, viewer: SegmentsReader) -> Response:
     form = await request.form()
     target = {
         k: str(form.get(f"target_{k}", ""))[:200] for k in ("kind", "code", "name", "description")
@@ -219,7 +215,7 @@ def _save(
 
 
 @router.get("/segments/tags")
-def tag_rules(request: Request, viewer: Reader) -> HTMLResponse:
+def tag_rules(request: Request, viewer: SegmentsReader) -> HTMLResponse:
     session = get_session(request)
     rows = [
         {"tag": t, "rule": r, "members": n, "recent": tags.history(session, t.name, limit=5)}
@@ -237,7 +233,7 @@ def tag_rules(request: Request, viewer: Reader) -> HTMLResponse:
 
 
 @router.post("/segments/tags/recompute")
-async def recompute_tag(request: Request, viewer: Writer) -> Response:
+async def recompute_tag(request: Request, viewer: SegmentsWriter) -> Response:
     form = await request.form()
     session = get_session(request)
     tag, tr = tags.get(session, str(form.get("name", ""))[:32], lock=True)
@@ -250,7 +246,7 @@ async def recompute_tag(request: Request, viewer: Writer) -> Response:
 
 
 @router.post("/segments/lists")
-async def import_list(request: Request, viewer: Writer) -> Response:
+async def import_list(request: Request, viewer: SegmentsWriter) -> Response:
     form = await request.form()
     code = str(form.get("code", "")).strip()[:40]
     name = str(form.get("name", "")).strip()[:100]
@@ -288,7 +284,7 @@ async def import_list(request: Request, viewer: Writer) -> Response:
 
 
 @router.get("/segments/{code}")
-def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
+def detail(request: Request, code: Code, viewer: SegmentsReader) -> HTMLResponse:
     session = get_session(request)
     seg = service.get(session, code)
     preview = service.preview(session, service.parse(seg.rule), now=_now(request), tz=_tz(request))
@@ -307,7 +303,7 @@ def detail(request: Request, code: Code, viewer: Reader) -> HTMLResponse:
 def export(
     request: Request,
     code: Code,
-    viewer: Reader,
+    viewer: SegmentsReader,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
 ) -> Response:
     """The segment's members now, without contact data (number, tier, place, points)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Path, Query, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
@@ -25,13 +25,11 @@ from patron.web.console.members import (
     cipher_of,
     ledger_ctx,
 )
+from patron.web.console.page_kit import ServiceReader, ServiceWriter, TicketNo, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
-    CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
@@ -43,10 +41,7 @@ from patron.web.service_labels import (
     STATUS_LABELS,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.SERVICE_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.SERVICE_WRITE))]
-TicketNo = Annotated[str, Path(pattern=r"^T[0-9]{8}$")]
+router = console_router()
 
 #: refusals of the service in the operator's language (others show the service's message)
 MESSAGES: Final = {
@@ -103,7 +98,7 @@ def labels() -> dict[str, Any]:
 @router.get("/service")
 def queue_page(
     request: Request,
-    viewer: Reader,
+    viewer: ServiceReader,
     view: Annotated[str, Query(pattern=r"^(all|vip|mine|breached|resolved)$")] = "all",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> HTMLResponse:
@@ -133,7 +128,7 @@ def queue_page(
 
 
 @router.get("/service/badge")
-def badge(request: Request, viewer: Reader) -> HTMLResponse:
+def badge(request: Request, viewer: ServiceReader) -> HTMLResponse:
     """The menu's count of tickets past their response target (loaded by htmx)."""
     n = tickets.breached_open(get_session(request))
     return render(request, "console/service/_badge.html", {"n": n})
@@ -155,7 +150,7 @@ def _new_form(
 @router.get("/service/new")
 def new_ticket(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     member: Annotated[str, Query(max_length=10)] = "",
 ) -> HTMLResponse:
     return _new_form(request, {"member_no": member, "priority": "normal"}, {})
@@ -164,7 +159,7 @@ def new_ticket(
 @router.post("/service/new")
 def create_ticket(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     member_no: Annotated[str, Form(max_length=10)] = "",
     category: Annotated[str, Form(max_length=24)] = "other",
     priority: Annotated[str, Form(max_length=12)] = "normal",
@@ -238,7 +233,7 @@ def _kb_page(
 
 @router.get("/service/articles")
 def articles(
-    request: Request, viewer: Reader, q: Annotated[str, Query(max_length=200)] = ""
+    request: Request, viewer: ServiceReader, q: Annotated[str, Query(max_length=200)] = ""
 ) -> HTMLResponse:
     return _kb_page(request, viewer, q)
 
@@ -246,7 +241,7 @@ def articles(
 @router.post("/service/articles")
 def save_article(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     slug: Annotated[str, Form(max_length=64)] = "",
     locale: Annotated[str, Form(max_length=8)] = "zh_CN",
     title: Annotated[str, Form(max_length=200)] = "",
@@ -284,7 +279,7 @@ def save_article(
 
 
 @router.get("/service/nps")
-def nps_page(request: Request, viewer: Reader) -> HTMLResponse:
+def nps_page(request: Request, viewer: ServiceReader) -> HTMLResponse:
     session = get_session(request)
     by_tier = surveys.nps_report(session, "tier")
     by_store = surveys.nps_report(session, "store")
@@ -331,7 +326,7 @@ def _ticket_page(
 
 
 @router.get("/service/{ticket_no}")
-def ticket_page(request: Request, viewer: Reader, ticket_no: TicketNo) -> HTMLResponse:
+def ticket_page(request: Request, viewer: ServiceReader, ticket_no: TicketNo) -> HTMLResponse:
     return _ticket_page(request, viewer, ticket_no)
 
 
@@ -348,7 +343,7 @@ def _act(request: Request, viewer: Viewer, ticket_no: str, field: str, fn: Any) 
 @router.post("/service/{ticket_no}/reply")
 def reply(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     ticket_no: TicketNo,
     body: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
@@ -365,7 +360,7 @@ def reply(
 @router.post("/service/{ticket_no}/assign")
 def assign(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     ticket_no: TicketNo,
     assignee: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
@@ -383,7 +378,7 @@ def assign(
 @router.post("/service/{ticket_no}/resolve")
 def resolve(
     request: Request,
-    viewer: Writer,
+    viewer: ServiceWriter,
     ticket_no: TicketNo,
     resolution: Annotated[str, Form(max_length=4000)] = "",
     correction_points: Annotated[str, Form(max_length=12)] = "",

@@ -1,6 +1,7 @@
 """Portal: help and service — answers from the knowledge base while the member types a
 subject, opening a ticket (a missing-points dispute picks one of the member's orders), the
-member's tickets with their answers, and a rating after a ticket is resolved."""
+member's tickets with their answers, a rating after a ticket is resolved, and the answer to a
+scheduled NPS survey (``/portal/survey``, the link its message carries)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ MESSAGES: Final = {
     "ticket_category_invalid": N_("Choose what your request is about."),
     "survey_answered": N_("You already rated this request. Thank you!"),
     "survey_not_open": N_("This request is not waiting for your rating."),
+    "survey_score_invalid": N_("Choose a score."),
+}
+SURVEY_MESSAGES: Final = {
+    "survey_not_open": N_("No survey is waiting for your answer. Thank you!"),
     "survey_score_invalid": N_("Choose a score."),
 }
 #: what a member sees of the timeline (assignment and breach are the desk's business)
@@ -228,3 +233,47 @@ def rate(
     return redirect(
         request, f"{PORTAL_PREFIX}/help/{ticket_no}", flash=N_("Thank you for your rating.")
     )
+
+
+def _survey(request: Request, viewer: Viewer, errors: dict[str, str], status: int) -> HTMLResponse:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    ctx = {
+        "tab": "me",
+        "open": surveys.invited(session, member.id, common.now(request)),
+        "errors": errors,
+    }
+    return render(request, "portal/survey.html", ctx, status=status)
+
+
+@router.get("/survey")
+def survey_page(request: Request, viewer: Signed) -> HTMLResponse:
+    return _survey(request, viewer, {}, 200)
+
+
+@router.post("/survey")
+def answer_survey(
+    request: Request,
+    viewer: Signed,
+    nps: Annotated[str, Form(max_length=2)] = "",
+    comment: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    member = common.member(request, viewer)
+    session = common.session(request)
+    if not nps.isdigit():
+        return _survey(request, viewer, {"survey": MESSAGES["survey_score_invalid"]}, 422)
+    try:
+        with session.begin_nested():
+            surveys.answer(
+                session,
+                common.actor(member),
+                member,
+                nps=int(nps),
+                satisfaction=None,
+                comment=comment,
+                now=common.now(request),
+            )
+    except PatronError as exc:
+        msg = SURVEY_MESSAGES.get(exc.code, exc.message)
+        return _survey(request, viewer, {"survey": msg}, 422)
+    return redirect(request, f"{PORTAL_PREFIX}/survey", flash=N_("Thank you for your rating."))
