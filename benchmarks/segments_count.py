@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--orders-per-member", type=int, default=10)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument(
-        "--url", help="time an existing database filled by an earlier run (kept, not filled)"
+        "--url", help="time an existing database filled the same way (neither filled nor dropped)"
     )
     ap.add_argument("--preview-only", action="store_true", help="skip rule tags and stages")
     args = ap.parse_args()
