@@ -265,6 +265,24 @@ def test_signed_delivery_reports_mark_messages_delivered(
         assert ok.status_code == 200 and ok.json() == {"updated": 1}
     [msg] = _messages(database)
     assert msg.status == "delivered" and msg.delivered_at is not None
+    assert msg.opened_at is None
+    # A read receipt: the message is opened once, and the delivery report counts it.
+    from patron.messaging import service as messaging
+
+    with database.unit_of_work() as s:
+        [before] = messaging.report(s, kind="campaign")
+    assert (before.delivered, before.opened) == (1, 0)
+    opened = json.dumps([{"provider_id": msg.provider_id, "status": "opened"}]).encode()
+    with TestClient(app) as c:
+        for _ in range(2):
+            signed = sign("cb-secret", int(time.time()), opened)
+            ok = c.post(url, content=opened, headers={"X-Patron-Signature": signed})
+            assert ok.status_code == 200 and ok.json() == {"updated": 1}
+    [again] = _messages(database)
+    assert again.status == "delivered" and again.opened_at is not None
+    with database.unit_of_work() as s:
+        [after] = messaging.report(s, kind="campaign")
+    assert (after.delivered, after.opened, after.clicked) == (1, 1, 0)
 
 
 def test_unknown_template_variables_are_refused_at_save(client, auth_headers):

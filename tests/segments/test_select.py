@@ -168,3 +168,75 @@ def test_preview_is_a_fixed_number_of_statements(database) -> None:
             p = service.preview(s, parse_rule(tree), now=NOW, tz=TZ)
         assert p.count == 6
         assert log.count <= 3, log.report()
+
+
+def test_the_benchmark_count_equals_a_brute_force_count(database) -> None:
+    """The benchmark's three conditions (tier AND SMS consent AND net spend in 90 days) over a
+    few hundred generated members with purchases, returns, refunds and old orders: the SQL
+    count is the count found by looking at every member in Python."""
+    import random
+
+    from patron.orders.models import Order
+
+    rnd = random.Random(17)
+    tree = {
+        "op": "and",
+        "rules": [
+            {"field": "tier", "values": ["gold"]},
+            {"field": "consent", "channel": "sms"},
+            {"field": "spend_fen", "min": 50000, "window_days": 90},
+        ],
+    }
+    members = range(1, 301)
+    with database.unit_of_work() as s:
+        status = {i: rnd.choice(["active"] * 8 + ["frozen"]) for i in members}
+        for i in members:
+            _member(s, i, reg_days=rnd.randint(1, 700), status=status[i])
+        s.flush()
+        tiers = {i: rnd.choice(["base", "silver", "gold"]) for i in members}
+        consent = {i: rnd.choice([True, False, None]) for i in members}
+        for i in members:
+            s.add(MemberTier(member_id=i, tier_code=tiers[i], since=NOW, updated_at=NOW))
+            if consent[i] is not None:
+                s.add(
+                    MemberConsent(
+                        member_id=i,
+                        channel="sms",
+                        granted=consent[i],
+                        updated_at=NOW,
+                        source="test",
+                    )
+                )
+        s.flush()
+        for i in members:
+            for days in rnd.sample(range(151), rnd.randint(0, 6)):  # one order a day
+                add_orders(
+                    s,
+                    [(i, _ago(days).date(), rnd.randint(1, 40000))],
+                    status=rnd.choice(["completed"] * 4 + ["partially_returned", "returned"]),
+                )
+        s.flush()
+        for order in s.query(Order).filter(Order.status == "partially_returned"):
+            order.refunded_fen = order.total_fen // 2
+        s.flush()
+        # The business day in the generated orders is at 02:00 UTC, as the window's edge.
+        since = NOW - timedelta(days=90)
+        spend: dict[int, int] = {}
+        for o in s.query(Order):
+            if o.status in ("completed", "partially_returned") and o.ordered_at >= since:
+                spend[o.member_id] = spend.get(o.member_id, 0) + o.total_fen - o.refunded_fen
+        expected = {
+            i
+            for i in members
+            if status[i] == "active"
+            and tiers[i] == "gold"
+            and consent[i] is True
+            and spend.get(i, 0) >= 50000
+        }
+        assert len(expected) > 5  # the data exercises the condition
+        p = service.preview(s, parse_rule(tree), now=NOW, tz=TZ)
+        assert p.count == len(expected)
+        got = set(
+            s.scalars(compile_rule(parse_rule(tree), now=NOW, tz=TZ, lifecycle=LifecycleSettings()))
+        )
+        assert got == expected

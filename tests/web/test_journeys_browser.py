@@ -1,5 +1,6 @@
-"""Browser: an operator writes a message template, previews it, builds a welcome journey one
-step a line, sees a loop refused, then reads the saved journey as sentences and pauses it."""
+"""Browser, in Chinese: an operator writes a message template and previews it, then builds a
+welcome journey by picking each step's kind and values (no typed keywords), is told which step
+is incomplete, saves, reads the journey as sentences and pauses it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from tests.web.conftest import sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_an_operator_builds_a_welcome_journey(page, live):
+def test_an_operator_builds_a_welcome_journey_in_chinese(new_page, live):
+    page = new_page()
     sign_in(page, live.staff("operator"))
     page.goto("/console/messages/templates")
+    with page.expect_navigation():
+        page.select_option("#lang-select", "zh_CN")
     page.fill("input[name=code]", "welcome")
-    page.fill("input[name=name]", "Welcome")
+    page.fill("input[name=name]", "欢迎")
     page.fill("textarea[name=zh_body]", "{{name}}，欢迎加入！您有 {{points}} 积分。")
     page.fill("textarea[name=en_body]", "Welcome {{name}}: {{points}} points.")
     page.click("form[action='/console/messages/templates'] button[type=submit]")
@@ -24,21 +28,29 @@ def test_an_operator_builds_a_welcome_journey(page, live):
 
     page.goto("/console/journeys")
     page.fill("input[name=code]", "welcome")
-    page.fill("input[name=name]", "Welcome new members")
+    page.fill("input[name=name]", "新会员欢迎")
     page.select_option("select[name=trigger]", "registration")
-    page.fill(
-        "textarea[name=steps]", "send welcome\nwait 3 days\nif in segment x else go to step 1"
-    )
-    page.click("form[action='/console/journeys'] button[type=submit]")
+    editor = page.locator("#steps-editor")
+    assert "第 1 步" in editor.inner_text()
+    page.select_option("select[name='s0.template']", "welcome")
+    page.click("[data-add-step]")
+    page.locator("select[name='s1.kind']").wait_for()
+    page.select_option("select[name='s1.kind']", "wait")  # the row shows the wait's inputs
+    page.locator("input[name='s1.amount']").fill("3")
+    page.click("[data-add-step]")
+    page.locator("select[name='s2.kind']").wait_for()
+    page.click("form[action='/console/journeys'] button.button:not(.secondary)")
     error = page.locator("[data-testid=steps-error]")
     error.wait_for()
-    assert "loop" in error.inner_text()
+    assert error.inner_text() == "第 3 步：请选择此步骤要做什么，或将其删除。"
+    assert page.locator("li.step-row.invalid").get_attribute("data-step") == "3"
 
-    page.fill("textarea[name=steps]", "send welcome\nwait 3 days\npoints 200\ntag welcomed")
-    page.click("form[action='/console/journeys'] button[type=submit]")
+    page.select_option("select[name='s2.kind']", "points")
+    page.locator("input[name='s2.points']").fill("200")
+    page.click("form[action='/console/journeys'] button.button:not(.secondary)")
     page.wait_for_url("**/console/journeys/welcome")
     steps = page.locator(".journey-steps").inner_text()
-    assert "Wait 3 days." in steps and "Give 200 points." in steps and "Add tag welcomed." in steps
+    assert "等待 3 天。" in steps and "赠送 200 积分。" in steps
     page.click("form[action='/console/journeys/welcome/pause'] button")
     page.wait_for_selector("form[action='/console/journeys/welcome/resume']")
-    assert page.locator("[data-testid=journey-status]").inner_text() == "Paused"
+    assert page.locator("[data-testid=journey-status]").inner_text() == "已暂停"

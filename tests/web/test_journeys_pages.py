@@ -1,5 +1,5 @@
 """Journey and messaging console pages without a browser (SQLite and PostgreSQL): templates
-with a preview, a journey written one step a line and shown as sentences, loops refused with
+with a preview, a journey built one row a step and shown as sentences, loops refused with
 422, pause and resume, the delivery report and the dead letters with retry."""
 
 from __future__ import annotations
@@ -9,6 +9,15 @@ from sqlalchemy import func, select
 from patron.journeys.models import Journey
 from patron.messaging.models import Message
 from tests.web.test_config_pages import _csrf, operator  # noqa: F401 - the fixture
+
+
+def rows(*steps: dict[str, str]) -> dict[str, str]:
+    """The journey editor's inputs for these rows."""
+    out = {"rows": str(len(steps))}
+    for i, step in enumerate(steps):
+        out.update({f"s{i}.{k}": v for k, v in step.items()})
+    return out
+
 
 TEMPLATE = {
     "code": "welcome",
@@ -44,24 +53,59 @@ def test_templates_journeys_and_their_refusals(client, database, operator):  # n
             "code": "hello",
             "name": "Hello",
             "trigger": "registration",
-            "steps": "send welcome\nwait 1 day\nif in segment vip else go to step 1",
+            **rows(
+                {"kind": "send", "template": "welcome"},
+                {"kind": "condition", "segment": "vip", "otherwise": "4"},
+                {"kind": "wait", "amount": "1", "unit": "days"},
+            ),
             "csrf_token": operator,
         },
     )
-    assert loop.status_code == 422 and "loop" in loop.text
+    assert loop.status_code == 422
+    assert "Step 2 goes to step 4, which does not exist." in loop.text
+    back = client.post(
+        "/console/journeys",
+        data={
+            "code": "hello",
+            "name": "Hello",
+            "trigger": "registration",
+            **rows({"kind": "send", "template": "welcome"}, {"kind": "condition",
+                   "segment": "vip", "otherwise": "1"}),
+            "csrf_token": operator,
+        },
+    )  # fmt: skip
+    assert back.status_code == 422
+    assert "Step 2 goes back to step 1, which would make a loop" in back.text
     unknown = client.post(
         "/console/journeys",
         data={
             "code": "hello",
             "name": "Hello",
             "trigger": "registration",
-            "steps": "send nope",
+            **rows({"kind": "send", "template": "nope"}),
             "csrf_token": operator,
         },
     )
-    assert unknown.status_code == 422 and "nope" in unknown.text
+    assert unknown.status_code == 422
+    assert "A step names a segment or template that no longer exists" in unknown.text
+    unchosen = client.post(
+        "/console/journeys",
+        data={"code": "hello", "name": "Hello", "trigger": "registration",
+              **rows({"kind": "send", "template": "welcome"}, {"kind": ""}),
+              "csrf_token": operator},
+    )  # fmt: skip
+    assert unchosen.status_code == 422 and "Step 2: choose what it does" in unchosen.text
     with database.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(Journey)) == 0
+
+    # The editor adds a row and shows the inputs of the kind picked; nothing is saved.
+    added = client.post(
+        "/console/journey-editor",
+        data={**rows({"kind": "points", "points": "5"}), "action": "add", "csrf_token": operator},
+    )
+    assert added.status_code == 200
+    assert 'name="s0.points" value="5"' in added.text and 'name="s1.kind"' in added.text
+    assert 'name="rows" value="2"' in added.text
 
     made = client.post(
         "/console/journeys",
@@ -69,7 +113,12 @@ def test_templates_journeys_and_their_refusals(client, database, operator):  # n
             "code": "hello",
             "name": "Hello",
             "trigger": "registration",
-            "steps": "send welcome\nwait 2 days\npoints 1000\ntag hello-done",
+            **rows(
+                {"kind": "send", "template": "welcome"},
+                {"kind": "wait", "amount": "2", "unit": "days"},
+                {"kind": "points", "points": "1000"},
+                {"kind": "tag", "tag": "hello-done"},
+            ),
             "csrf_token": operator,
         },
         follow_redirects=False,
@@ -78,9 +127,24 @@ def test_templates_journeys_and_their_refusals(client, database, operator):  # n
     detail = client.get("/console/journeys/hello")
     assert "Send message welcome on the member" in detail.text
     assert "Wait 2 days." in detail.text and "Give 1,000 points." in detail.text
+    # The saved steps come back as rows with their values picked.
+    assert 'name="s1.amount" value="2"' in detail.text
+    assert '<option value="welcome" selected>' in detail.text
+    with database.unit_of_work() as s:
+        stored = s.scalar(select(Journey.steps).where(Journey.code == "hello"))
+    assert stored == [
+        {"kind": "send", "template": "welcome"},
+        {"kind": "wait", "hours": 48},
+        {"kind": "points", "points": 1000},
+        {"kind": "tag", "tag": "hello-done"},
+    ]
     changed = client.post(
         "/console/journeys/hello",
-        data={"name": "Hello", "steps": "send welcome\ntag v2", "csrf_token": _csrf(detail.text)},
+        data={
+            "name": "Hello",
+            **rows({"kind": "send", "template": "welcome"}, {"kind": "tag", "tag": "v2"}),
+            "csrf_token": _csrf(detail.text),
+        },
         follow_redirects=False,
     )
     assert changed.status_code == 303

@@ -176,7 +176,7 @@ def put_address(
 class StatusReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provider_id: str = Field(min_length=1, max_length=100)
-    status: Literal["delivered", "failed"]
+    status: Literal["delivered", "failed", "opened"]
     error: str = Field(default="", max_length=200)
 
 
@@ -292,6 +292,7 @@ class ReportOut(BaseModel):
     sent: int
     delivered: int
     failed: int
+    opened: int
     clicked: int
     unsubscribed: int
     suppressed: int

@@ -93,6 +93,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Opened: reported by the provider (a read receipt) or known from a click.
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clicks: Mapped[int] = mapped_column(Integer, default=0)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -389,7 +389,11 @@ def click(session: Session, key: bytes, token: str, *, now: datetime) -> str:
     session.execute(
         update(Message)
         .where(Message.id == msg.id)
-        .values(clicks=Message.clicks + 1, clicked_at=func.coalesce(Message.clicked_at, now))
+        .values(
+            clicks=Message.clicks + 1,
+            clicked_at=func.coalesce(Message.clicked_at, now),
+            opened_at=func.coalesce(Message.opened_at, now),
+        )
     )
     return msg.links[int(part)]
 
@@ -433,10 +437,27 @@ def unsubscribe(session: Session, key: bytes, token: str, *, now: datetime) -> U
 def apply_status(
     session: Session, channel: str, reports: Sequence[tuple[str, str, str]], *, now: datetime
 ) -> int:
-    """Delivery reports of a provider: (provider id, "delivered" | "failed", error). A report
-    for an unknown id is ignored; a message already delivered stays delivered."""
+    """Delivery reports of a provider: (provider id, "delivered" | "failed" | "opened", error).
+    A report for an unknown id is ignored; a message already delivered stays delivered; an
+    opened message is delivered (the first opening is kept)."""
     changed = 0
     for provider_id, status, error in reports:
+        if status == "opened":
+            result = session.execute(
+                update(Message)
+                .where(
+                    Message.provider_id == provider_id,
+                    Message.channel == channel,
+                    Message.status.in_(("sent", "failed", "delivered")),
+                )
+                .values(
+                    status="delivered",
+                    delivered_at=func.coalesce(Message.delivered_at, now),
+                    opened_at=func.coalesce(Message.opened_at, now),
+                )
+            )
+            changed += int(getattr(result, "rowcount", 0) or 0)
+            continue
         values: dict[str, Any] = (
             {"status": "delivered", "delivered_at": now}
             if status == "delivered"
@@ -507,6 +528,7 @@ class SourceReport:
     sent: int = 0
     delivered: int = 0
     failed: int = 0
+    opened: int = 0
     clicked: int = 0
     unsubscribed: int = 0
     suppressed: int = 0
@@ -538,6 +560,7 @@ def report(
             n(Message.sent_at.is_not(None) & Message.status.in_(("sent", "delivered", "failed"))),
             n(Message.status == "delivered"),
             n(Message.status == "failed"),
+            n(Message.opened_at.is_not(None) | Message.clicked_at.is_not(None)),
             n(Message.clicked_at.is_not(None)),
             n(Message.unsubscribed_at.is_not(None)),
             n(Message.status == "suppressed"),

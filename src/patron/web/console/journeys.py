@@ -9,11 +9,14 @@ from typing import Annotated, Any, Final
 from fastapi import Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.journeys import domain as jdomain
 from patron.journeys import service as journeys
 from patron.messaging import domain as mdomain
 from patron.messaging import service as messaging
+from patron.segments import service as segments
+from patron.web.console import journey_form as jf
 from patron.web.console.members import PAGE_SIZE, Pager
 from patron.web.console.page_kit import CampaignsReader, CampaignsWriter, Code, console_router
 from patron.web.i18n import N_
@@ -22,6 +25,7 @@ from patron.web.pages import (
     get_session,
     redirect,
     render,
+    translate,
 )
 
 router = console_router()
@@ -88,8 +92,57 @@ def _step_sentences(steps: list[dict[str, Any]]) -> list[tuple[str, dict[str, An
     return out
 
 
+SERVICE_ERRORS: Final = {
+    "journey_reference_unknown": N_(
+        "A step names a segment or template that no longer exists; choose another."
+    ),
+    "journey_exists": N_("A journey with this code exists; choose another code."),
+}
+
+
+def _editor(
+    request: Request, rows: list[jf.Row], for_code: str, error_row: int | None
+) -> dict[str, Any]:
+    session = get_session(request)
+    return {
+        "rows": [(r, jf.go_to_choices(rows, i)) for i, r in enumerate(rows)],
+        "for_code": for_code,
+        "error_row": error_row,
+        "kind_labels": jf.KIND_LABELS,
+        "unit_labels": jf.UNIT_LABELS,
+        "segments": segments.list_segments(session),
+        "message_templates": messaging.list_templates(session),
+        "coupon_templates": coupons.list_templates(session),
+    }
+
+
+def _say(request: Request, message: str, values: dict[str, Any]) -> str:
+    text = translate(request, message)
+    return text % values if values else text
+
+
+def _steps_or_error(
+    request: Request, rows: list[jf.Row]
+) -> tuple[list[dict[str, Any]] | None, dict[str, str], int | None]:
+    try:
+        return jf.steps_from_rows(rows), {}, None
+    except jf.FormError as exc:
+        return None, {"steps": _say(request, exc.message, dict(exc.values))}, exc.row
+
+
+def _service_error(request: Request, exc: PatronError) -> dict[str, str]:
+    if exc.code in SERVICE_ERRORS:
+        return {"steps": _say(request, SERVICE_ERRORS[exc.code], {})}
+    return {"steps": exc.message}
+
+
 def _list_page(
-    request: Request, *, errors: dict[str, str] | None = None, form: dict[str, str] | None = None
+    request: Request,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    rows: list[jf.Row] | None = None,
+    error_row: int | None = None,
 ) -> HTMLResponse:
     session = get_session(request)
     items = journeys.list_journeys(session)
@@ -108,6 +161,7 @@ def _list_page(
         "status_labels": STATUS_LABELS,
         "errors": errors or {},
         "form": form or {},
+        "editor": _editor(request, rows or [jf.Row("send")], "", error_row),
     }
     return render(request, "console/journeys/index.html", ctx, status=422 if errors else 200)
 
@@ -118,40 +172,46 @@ def journey_list(request: Request, viewer: CampaignsReader) -> HTMLResponse:
 
 
 @router.post("/journeys")
-def journey_create(
-    request: Request,
-    viewer: CampaignsWriter,
-    code: Annotated[str, Form(max_length=40)] = "",
-    name: Annotated[str, Form(max_length=100)] = "",
-    trigger: Annotated[str, Form(max_length=24)] = "",
-    steps: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
+async def journey_create(request: Request, viewer: CampaignsWriter) -> Response:
     session = get_session(request)
-    form = {"code": code, "name": name, "trigger": trigger, "steps": steps}
-    try:
-        parsed = jdomain.parse_lines(steps)
-    except jdomain.JourneyError as exc:
-        return _list_page(request, errors={"steps": exc.message}, form=form)
-    if not code or not name:
-        return _list_page(
-            request, errors={"code": N_("Give the journey a code and a name.")}, form=form
-        )
+    data = await request.form()
+    form = {k: str(data.get(k, "")).strip()[:100] for k in ("code", "name", "trigger")}
+    rows = jf.rows_from_form(data)
+    steps, errors, row = _steps_or_error(request, rows)
+    if not errors and (not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", form["code"]) or not form["name"]):
+        errors = {"code": N_("Give the journey a code and a name.")}
+    if steps is None or errors:
+        return _list_page(request, errors=errors, form=form, rows=rows, error_row=row)
     try:
         journeys.create(
             session,
             viewer.principal,
-            code=code.strip(),
-            name=name.strip(),
-            trigger=trigger,
+            code=form["code"],
+            name=form["name"],
+            trigger=form["trigger"],
             params=None,
-            steps=parsed,
+            steps=steps,
             now=request.app.state.clock.now(),
         )
     except PatronError as exc:
-        return _list_page(request, errors={"steps": exc.message}, form=form)
+        errors = _service_error(request, exc)
+        return _list_page(request, errors=errors, form=form, rows=rows)
     return redirect(
-        request, f"{CONSOLE_PREFIX}/journeys/{code.strip()}", flash=N_("Journey saved.")
+        request, f"{CONSOLE_PREFIX}/journeys/{form['code']}", flash=N_("Journey saved.")
     )
+
+
+@router.post("/journey-editor")
+async def journey_editor(request: Request, viewer: CampaignsWriter) -> Response:
+    """Add, move or remove a step, or show the inputs of a newly chosen kind; nothing is
+    saved. Answers the page the form came from with the rows changed."""
+    data = await request.form()
+    rows = jf.apply(jf.rows_from_form(data), str(data.get("action", "")))
+    code = str(data.get("editor_for", ""))
+    if code and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", code):
+        return _detail(request, code, rows=rows, name=str(data.get("name", ""))[:100])
+    form = {k: str(data.get(k, ""))[:100] for k in ("code", "name", "trigger")}
+    return _list_page(request, form=form, rows=rows)
 
 
 def _detail(
@@ -159,7 +219,9 @@ def _detail(
     code: str,
     *,
     errors: dict[str, str] | None = None,
-    steps_text: str | None = None,
+    rows: list[jf.Row] | None = None,
+    error_row: int | None = None,
+    name: str | None = None,
 ) -> HTMLResponse:
     session = get_session(request)
     j = journeys.get(session, code)
@@ -167,8 +229,11 @@ def _detail(
     ctx = {
         "nav": "journeys",
         "j": j,
+        "name": name if name is not None else j.name,
         "steps": _step_sentences(j.steps),
-        "steps_text": steps_text if steps_text is not None else jdomain.to_lines(j.steps),
+        "editor": _editor(
+            request, rows if rows is not None else jf.rows_from_steps(j.steps), j.code, error_row
+        ),
         "counts": journeys.counts(session).get(j.id, {}),
         "report": report[0] if report else None,
         "trigger_labels": TRIGGER_LABELS,
@@ -184,32 +249,30 @@ def journey_detail(code: Code, request: Request, viewer: CampaignsReader) -> HTM
 
 
 @router.post("/journeys/{code}")
-def journey_change(
-    code: Code,
-    request: Request,
-    viewer: CampaignsWriter,
-    name: Annotated[str, Form(max_length=100)] = "",
-    steps: Annotated[str, Form(max_length=4000)] = "",
-) -> Response:
+async def journey_change(code: Code, request: Request, viewer: CampaignsWriter) -> Response:
     session = get_session(request)
+    data = await request.form()
+    name = str(data.get("name", "")).strip()[:100]
+    rows = jf.rows_from_form(data)
+    steps, errors, row = _steps_or_error(request, rows)
+    if steps is None:
+        return _detail(request, code, errors=errors, rows=rows, error_row=row, name=name)
     try:
-        parsed = jdomain.parse_lines(steps)
         journeys.change(
             session,
             viewer.principal,
             code,
-            name=name.strip() or None,
+            name=name or None,
             trigger=None,
             params=None,
-            steps=parsed,
+            steps=steps,
             now=request.app.state.clock.now(),
         )
-    except jdomain.JourneyError as exc:
-        return _detail(request, code, errors={"steps": exc.message}, steps_text=steps)
     except PatronError as exc:
         if exc.status == 404:
             raise
-        return _detail(request, code, errors={"steps": exc.message}, steps_text=steps)
+        errors = _service_error(request, exc)
+        return _detail(request, code, errors=errors, rows=rows, name=name)
     return redirect(request, f"{CONSOLE_PREFIX}/journeys/{code}", flash=N_("Journey saved."))
 
 
