@@ -220,3 +220,22 @@ def test_refunded_spend_takes_the_population_mean(summary: np.ndarray) -> None:
     assert refunded[0] > 0
     # Discounted purchases × the population mean: below the undiscounted product.
     assert refunded[0] < expected[0] * mean
+
+
+@pytest.mark.parametrize("at", [(0.8, 2.5, 9000.0), (3.1, 1.4, 250.0)])
+def test_gamma_gamma_gradient_matches_finite_differences(at: tuple[float, float, float]) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 12, 400).astype(np.float64)
+    m = rng.gamma(3.0, 2000.0, 400) + 1.0
+    w = rng.integers(1, 4, 400).astype(np.float64)
+    ll, grad = clv.gamma_gamma_gradient(at, x, m, w)
+    assert ll == pytest.approx(float(clv.gamma_gamma_log_likelihood(at, x, m, w).sum()))
+    for i in range(3):
+        h = at[i] * 1e-6
+        up = tuple(v + h if k == i else v for k, v in enumerate(at))
+        down = tuple(v - h if k == i else v for k, v in enumerate(at))
+        numeric = (
+            clv.gamma_gamma_log_likelihood(up, x, m, w).sum()
+            - clv.gamma_gamma_log_likelihood(down, x, m, w).sum()
+        ) / (2 * h)
+        assert grad[i] == pytest.approx(numeric, rel=1e-5, abs=1e-6)

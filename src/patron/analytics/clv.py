@@ -264,6 +264,20 @@ def gamma_gamma_log_likelihood(p: Params, x: Array, m: Array, w: Array) -> Array
     return out
 
 
+def gamma_gamma_gradient(p: Params, x: Array, m: Array, w: Array) -> tuple[float, Array]:
+    """The Gamma-Gamma log-likelihood summed with weights ``w``, and its gradient in (p, q, γ)
+    in closed form (digammas), so the fit needs one pass per step instead of four."""
+    pp, q, v = p
+    px = pp * x
+    log_xmv = np.log(x * m + v)
+    psi_all = special.digamma(px + q)
+    ll = float(gamma_gamma_log_likelihood(p, x, m, w).sum())
+    dp = float(w @ (x * (psi_all - special.digamma(px) + np.log(m) + np.log(x) - log_xmv)))
+    dq = float(w @ (psi_all - special.digamma(q) + np.log(v) - log_xmv))
+    dv = float(w @ (q / v - (px + q) / (x * m + v)))
+    return ll, np.array([dp, dq, dv])
+
+
 def gamma_gamma_mean(p: Params, x: Any, m: Any) -> Array:
     """Expected mean spend per transaction given ``x`` repeat purchases of mean ``m``; the
     population mean pγ/(q−1) for customers without one."""
@@ -455,6 +469,7 @@ def fit_gamma_gamma(
         np.array([1.0, 2.0, float(np.median(ma))]),
         int(xa.size),
         max_iterations,
+        gradient=lambda p: gamma_gamma_gradient(p, rx, rm, rw),
     )
     if fit["q"] <= 1:
         fit = _with_problem(

@@ -5,7 +5,9 @@ A purchase is a business day with at least one order of the member that is not f
 its amount is the day's net amount (paid − refunded, fen). One statement groups the orders into
 purchase days (day numbers computed in SQL); every member's summary and RFM scores
 (``rfm.summarise``), the models, churn and next purchase run on NumPy arrays of them; the rows
-are replaced with one DELETE and one multi-row INSERT. Nothing loops over members in Python.
+are replaced with one DELETE and one multi-row INSERT (a binary COPY built by NumPy on
+PostgreSQL, which also reads the purchase days with COPY). Nothing loops over members in Python
+on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
-from patron.analytics import clv, nextbuy, personal, recommend, rfm
+from patron.analytics import clv, columnar, nextbuy, personal, recommend, rfm
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
 from patron.orders.models import Order
@@ -126,7 +128,7 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
         return run
     assert data is not None
     assert summary is not None
-    ids = summary.member.tolist()
+    ids = summary.member
     first = summary.first.astype(np.float64)
     last = summary.last.astype(np.float64)
     days = summary.days.astype(np.float64)
@@ -140,72 +142,64 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
         clv.summaries(x, t_x, T), min_repeat_buyers=settings.min_repeat_buyers
     )
     spend = clv.fit_gamma_gamma(x, mean_repeat, min_repeat_buyers=settings.min_repeat_buyers)
-    p_alive: list[float | None] = [None] * n
-    expected: list[float | None] = [None] * n
-    value: list[int | None] = [None] * n
-    not_alive: list[float | None] = [None] * n
+    missing_values = np.full(n, np.nan)
+    p_alive = expected = value = not_alive = missing_values
     if purchases.usable:
         p = tuple(purchases.params.values())
         alive = clv.bgnbd_p_alive(p, x, t_x, T)
-        p_alive = alive.round(6).tolist()
-        not_alive = (1.0 - alive).round(6).tolist()
-        expected = clv.bgnbd_expected(p, float(settings.horizon_days), x, t_x, T).round(4).tolist()
+        p_alive = alive.round(6)
+        not_alive = (1.0 - alive).round(6)
+        expected = clv.bgnbd_expected(p, float(settings.horizon_days), x, t_x, T).round(4)
         if spend.usable:
-            worth = clv.clv(
-                purchases,
-                spend,
-                x,
-                t_x,
-                T,
-                mean_repeat,
-                horizon=settings.clv_horizon_months,
-                period=rfm.MONTH_DAYS,
-                discount_rate=settings.monthly_discount,
-                margin=settings.margin,
+            value = np.rint(
+                clv.clv(
+                    purchases,
+                    spend,
+                    x,
+                    t_x,
+                    T,
+                    mean_repeat,
+                    horizon=settings.clv_horizon_months,
+                    period=rfm.MONTH_DAYS,
+                    discount_rate=settings.monthly_discount,
+                    margin=settings.margin,
+                )
             )
-            value = np.rint(worth).astype(np.int64).tolist()
     report, risk = _churn(data, as_of, settings, summary.member)
     if purchases.usable:
         r_, alpha_ = purchases.params["r"], purchases.params["alpha"]
-        next_days = nextbuy.model_days(r_, alpha_, x, T).round(1).tolist()
+        next_days = nextbuy.model_days(r_, alpha_, x, T).round(1)
         extras["next_purchase_source"] = "model"
     else:
         # The median-interval rule needs no fit (members are sorted by id in both).
         _, base = nextbuy.baseline_days(data[0], data[1], at=int(end))
-        next_days = [None if not np.isfinite(v) else round(float(v), 1) for v in base]
+        next_days = np.asarray(base, dtype=np.float64).round(1)
         extras["next_purchase_source"] = "median_interval"
     source = "p_alive"
     if risk is not None:
-        churn_risk = risk.round(6).tolist()
+        churn_risk = risk.round(6)
         source = "model"
     else:
         churn_risk = not_alive
-    recency = (end - last).astype(np.int64).tolist()
-    spent = np.rint(total).astype(np.int64).tolist()
-    r_s, f_s, m_s = summary.r.tolist(), summary.f.tolist(), summary.m.tolist()
-    segments = summary.segment.tolist()
-    # Core executemany on the table: no ORM bookkeeping per row.
-    session.connection().execute(
-        insert(MemberScore.metadata.tables[MemberScore.__tablename__]),
+    _write_scores(
+        session,
         [
-            {
-                "member_id": ids[i],
-                "as_of": as_of,
-                "recency_days": recency[i],
-                "purchase_days": int(days[i]),
-                "monetary_fen": spent[i],
-                "r_score": r_s[i],
-                "f_score": f_s[i],
-                "m_score": m_s[i],
-                "segment": segments[i],
-                "p_alive": p_alive[i],
-                "expected_purchases": expected[i],
-                "clv_fen": value[i],
-                "churn_risk": churn_risk[i],
-                "next_purchase_days": next_days[i],
-            }
-            for i in range(n)
+            columnar.Column("member_id", "int4", ids),
+            columnar.Column("as_of", "date", np.full(n, int(end), dtype=np.int64)),
+            columnar.Column("recency_days", "int4", (end - last).astype(np.int64)),
+            columnar.Column("purchase_days", "int4", days.astype(np.int64)),
+            columnar.Column("monetary_fen", "int8", np.rint(total).astype(np.int64)),
+            columnar.Column("r_score", "int4", summary.r),
+            columnar.Column("f_score", "int4", summary.f),
+            columnar.Column("m_score", "int4", summary.m),
+            columnar.Column("segment", "text", summary.segment),
+            _nullable("p_alive", "float8", p_alive),
+            _nullable("expected_purchases", "float8", expected),
+            _nullable("clv_fen", "int8", value),
+            _nullable("churn_risk", "float8", churn_risk),
+            _nullable("next_purchase_days", "float8", next_days),
         ],
+        as_of,
     )
     missing = (*purchases.problems, *spend.problems)
     run = ScoresRun(as_of, n, int((x > 0).sum()), purchases, spend, missing, report, source, extras)
@@ -213,10 +207,53 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     return run
 
 
+def _nullable(name: str, kind: str, values: Any) -> columnar.Column:
+    """A float column whose NaNs are NULLs (as integers if ``kind`` is int8)."""
+    v = np.asarray(values, dtype=np.float64)
+    null = ~np.isfinite(v)
+    if kind == "int8":
+        return columnar.Column(name, kind, np.where(null, 0, v).astype(np.int64), null)
+    return columnar.Column(name, kind, v, null)
+
+
+def _write_scores(session: Session, columns: list[columnar.Column], as_of: date) -> None:
+    """Append the member scores: binary COPY on PostgreSQL, one Core executemany elsewhere."""
+    conn = session.connection()
+    if columnar.is_postgres(conn):
+        columnar.copy_in(conn, MemberScore.__tablename__, columns)
+        return
+    lists: list[list[Any]] = []
+    for c in columns:
+        if c.kind == "date":
+            lists.append([as_of] * len(c.values))
+            continue
+        values = np.asarray(c.values).tolist()
+        if c.null is not None:
+            values = [None if gone else v for v, gone in zip(values, c.null.tolist(), strict=True)]
+        lists.append(values)
+    names = [c.name for c in columns]
+    conn.execute(
+        insert(MemberScore.metadata.tables[MemberScore.__tablename__]),
+        [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)],
+    )
+
+
 def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None:
     """Every purchase day as arrays (member, day number, net amount), or None without any.
-    Read on the connection (no ORM row processing) with the day numbers computed in SQL."""
+    Read on the connection (no ORM row processing) with the day numbers computed in SQL; on
+    PostgreSQL with a binary COPY straight into NumPy."""
     daily = _daily(as_of)
+    conn = session.connection()
+    if columnar.is_postgres(conn):
+        query = select(
+            cast(daily.c.member_id, BigInteger),
+            cast(day_number(daily.c.day), BigInteger),
+            cast(func.coalesce(daily.c.amount, 0), BigInteger),
+        )
+        matrix = columnar.read_bigints(conn, query, 3)
+        if not matrix.shape[0]:
+            return None
+        return matrix[:, 0].copy(), matrix[:, 1].copy(), matrix[:, 2].astype(np.float64)
     rows = (
         session.connection()
         .execute(
