@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0035_mall_images"
-down_revision = "0032_analytics_more"
+down_revision = "0034_ledger_batch"
 branch_labels = None
 depends_on = None
 

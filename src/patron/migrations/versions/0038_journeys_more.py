@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0038_journeys_more"
-down_revision = "0032_analytics_more"
+down_revision = "0035_mall_images"
 branch_labels = None
 depends_on = None
 
