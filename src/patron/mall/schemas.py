@@ -156,7 +156,7 @@ class CancelIn(BaseModel):
     reason: str = Field(default="", max_length=200)
 
 
-class ReturnIn(BaseModel):
+class RedemptionReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(default="", max_length=200)
