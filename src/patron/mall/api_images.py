@@ -51,6 +51,7 @@ def image_out(gift: Gift, row: GiftImage) -> GiftImageOut:
     response_model=GiftImageOut,
     status_code=201,
     summary="Upload an image of a gift (multipart field `image`: JPEG, PNG or WebP)",
+    operation_id="upload_gift_image",
     responses=errors(404, 413, 422),
 )
 def upload_image(
