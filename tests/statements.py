@@ -1,6 +1,8 @@
 """Count the SQL statements a block of code sends to the database (a budget guard).
 
-``executemany`` counts once: it is one statement sent with many parameter sets.
+``executemany`` counts once: it is one statement sent with many parameter sets. A ``COPY``
+sent through the driver's connection counts once too: ``patron.db.copy_in`` (the one way
+Patron sends a COPY) announces it to the same ``before_cursor_execute`` listeners.
 """
 
 from __future__ import annotations
