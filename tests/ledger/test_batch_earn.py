@@ -128,7 +128,7 @@ def _snapshot(s: Any, mid: int, prefix: str) -> dict[str, Any]:
         if isinstance(value, str):
             value = value.replace(prefix, "")
             head = value.split(":")[0]
-            return head if head in ("expire", "repay") else value
+            return head if head in ("expire", "repay", "release") else value
         if isinstance(value, dict):
             return {k: norm(v) for k, v in value.items()}
         return value

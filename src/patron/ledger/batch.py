@@ -193,7 +193,10 @@ def _write(
     by_key = {
         str(k): int(i)
         for k, i in session.execute(
-            insert(PointsPosting).returning(PointsPosting.idempotency_key, PointsPosting.id), rows
+            insert(PointsPosting)
+            .returning(PointsPosting.idempotency_key, PointsPosting.id)
+            .execution_options(render_nulls=True),  # one statement, NULLs or not
+            rows,
         )
     }
     posting_ids = [by_key[p.key] for p in plan.postings]
@@ -202,7 +205,9 @@ def _write(
         by_posting = {
             int(p): int(i)
             for p, i in session.execute(
-                insert(PointsLot).returning(PointsLot.posting_id, PointsLot.id),
+                insert(PointsLot)
+                .returning(PointsLot.posting_id, PointsLot.id)
+                .execution_options(render_nulls=True),
                 [
                     {
                         "member_id": lot.member_id,
