@@ -51,6 +51,8 @@ ENTITY_TYPES: Final = (
     "message",
     "journey",
     "member_batch",
+    "ugc_contest",
+    "ugc_entry",
 )
 #: Every ``action`` the services record (checked by the same test).
 ACTIONS: Final = (
@@ -130,6 +132,11 @@ ACTIONS: Final = (
     "mall.supplier_agreement",
     "mall.supplier_put",
     "mall.supplier_quote",
+    "ugc_contest.create",
+    "ugc_contest.update",
+    "ugc_entry.approve",
+    "ugc_entry.reject",
+    "ugc_entry.win",
     "referral.clawed_back",
     "referral.held",
     "referral.pending",

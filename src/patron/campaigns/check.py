@@ -13,6 +13,8 @@ from patron.campaigns.models import (
     Campaign,
     CampaignAction,
     CampaignActionGrant,
+    Contest,
+    ContestEntry,
     EventRegistration,
     MemberEvent,
     Referral,
@@ -100,9 +102,60 @@ def run_check(
             f"Action reward {grant_id} of member {mid} ({points} points) has no matching posting."
         )
     out.extend(_referrals(session, member_id))
+    out.extend(_contests(session, member_id))
     if member_id is None:
         out.extend(_events(session))
         out.extend(recall.violations(session))
+    return out
+
+
+def _contests(session: Session, member_id: int | None) -> list[str]:
+    """A winner is approved and paid once (its posting: the member's, the contest's points);
+    an entry that has not won has no reward; a contest has at most ``max_winners`` winners."""
+    out: list[str] = []
+    bad = (
+        select(ContestEntry.id, ContestEntry.member_id, Contest.code)
+        .join(Contest, Contest.id == ContestEntry.contest_id)
+        .outerjoin(PointsPosting, PointsPosting.id == ContestEntry.posting_id)
+        .where(
+            (ContestEntry.winner & (ContestEntry.status != "approved"))
+            | (~ContestEntry.winner & ContestEntry.posting_id.is_not(None))
+            | (
+                ContestEntry.winner
+                & (Contest.reward_points > 0)
+                & (
+                    PointsPosting.id.is_(None)
+                    | (PointsPosting.member_id != ContestEntry.member_id)
+                    | (
+                        PointsPosting.available_delta + PointsPosting.pending_delta
+                        != Contest.reward_points
+                    )
+                )
+            )
+        )
+        .order_by(ContestEntry.id)
+        .limit(100)
+    )
+    if member_id is not None:
+        bad = bad.where(ContestEntry.member_id == member_id)
+    for entry_id, mid, code in session.execute(bad):
+        out.append(
+            f"Entry {entry_id} of member {mid} in contest {code} is not a winner paid once "
+            "with the contest's points, approved."
+        )
+    if member_id is None:
+        won = (
+            select(ContestEntry.contest_id, func.count().label("n"))
+            .where(ContestEntry.winner)
+            .group_by(ContestEntry.contest_id)
+            .subquery()
+        )
+        for code, n, most in session.execute(
+            select(Contest.code, won.c.n, Contest.max_winners)
+            .join(won, won.c.contest_id == Contest.id)
+            .where(won.c.n > Contest.max_winners)
+        ):
+            out.append(f"Contest {code} has {n} winners; it has {most} places.")
     return out
 
 

@@ -199,3 +199,49 @@ class RecallGrant(Base):
     posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Contest(Base):
+    """A UGC contest (SPEC A8): members submit within the window, operators moderate and
+    choose up to ``max_winners`` winners, each rewarded once with points and/or a coupon."""
+
+    __tablename__ = "ugc_contests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reward_points: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: a coupon template's code (None: no coupon)
+    reward_coupon: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    max_winners: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContestEntry(Base):
+    """One member's entry in a contest (one per member): text and an optional image from the
+    image store; pending → approved | rejected (with a note); an approved entry may win once."""
+
+    __tablename__ = "ugc_entries"
+    __table_args__ = (
+        UniqueConstraint("contest_id", "member_id", name="uq_ugc_entries_member"),
+        Index("ix_ugc_entries_status", "contest_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contest_id: Mapped[int] = mapped_column(ForeignKey("ugc_contests.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    text: Mapped[str] = mapped_column(String(2000))
+    image_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    note: Mapped[str] = mapped_column(String(500), default="")
+    moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    winner: Mapped[bool] = mapped_column(Boolean, default=False)
+    rewarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    coupon_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

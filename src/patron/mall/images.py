@@ -127,8 +127,9 @@ def size_key(key: str, size: str) -> str:
     return f"{key}-{size}.webp"
 
 
-def prepare(gift_code: str, data: bytes, max_bytes: int) -> Prepared:
-    """Validate an upload and make its renditions; refuses with 422 and stores nothing."""
+def prepare(gift_code: str, data: bytes, max_bytes: int, *, prefix: str = "gifts") -> Prepared:
+    """Validate an upload and make its renditions; refuses with 422 and stores nothing.
+    ``prefix`` files it under its owner (contest entries use ``ugc``)."""
     if not data:
         raise Invalid("image_empty", "Choose an image file to upload.")
     if len(data) > max_bytes:
@@ -169,7 +170,7 @@ def prepare(gift_code: str, data: bytes, max_bytes: int) -> Prepared:
         copy.save(out, format="WEBP", quality=82, method=4)
         renditions[name] = out.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    return Prepared(f"gifts/{gift_code}/{digest}", renditions, width, height)
+    return Prepared(f"{prefix}/{gift_code}/{digest}", renditions, width, height)
 
 
 def save(store: ImageStore, prepared: Prepared) -> None:

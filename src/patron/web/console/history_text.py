@@ -36,6 +36,7 @@ SOURCE_TEXTS: Final = {
     "checkin": N_("Daily check-in"),
     "profile": N_("Bonus for completing the profile"),
     "import": N_("Balance carried over by an import"),
+    "ugc_contest": N_("Contest prize"),
 }
 
 

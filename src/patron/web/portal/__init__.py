@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from patron.web.portal import (
     activities,
     checkin,
+    contests,
     coupons,
     helpdesk,
     home,
@@ -32,6 +33,7 @@ for _module in (
     mall,
     mall_play,
     activities,
+    contests,
     profile,
     phone,
     mydata,
