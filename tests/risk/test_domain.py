@@ -29,11 +29,14 @@ def test_each_rule_fires_on_its_own_fact() -> None:
         "shared_phone_prefix": {"prefix_new_members": 5},
         "refunds_after_redemption": {"refunds_after_redemption": 2},
         "unusual_adjustments": {"staff_adjust_points": 20_000},
+        "device_velocity": {"device_last_hour": 3},
     }
     for rule, change in cases.items():
         facts = _with(QUIET, **change)
         assert domain.fired(s, facts) == [rule], rule
     assert domain.fired(s, _with(QUIET, member_age_hours=2.0, points=1_999)) == []
+    # the device's redemptions count only up to the limit (a request without one counts 0)
+    assert domain.fired(s, _with(QUIET, device_last_hour=2)) == []
 
 
 def _with(f: Facts, **change: object) -> Facts:

@@ -55,7 +55,7 @@ from patron.mall.schemas import (
 )
 from patron.members import service as members
 from patron.risk import service as risk
-from patron.web.context import request_ctx
+from patron.web.context import device_id, request_ctx
 from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -367,6 +367,7 @@ def post_redemption(
                 delivery=body.delivery,
                 store_code=body.store_code,
                 flash_sale_id=body.flash_sale_id,
+                device_id=device_id(request),
             ),
         )
     except risk.RiskHold as hold:  # returned, not raised: the review it opens is kept

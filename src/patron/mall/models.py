@@ -105,6 +105,7 @@ class Redemption(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         Index("ix_mall_redemptions_member_gift", "member_id", "gift_id", "created_at"),
+        Index("ix_mall_redemptions_device", "device_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -121,6 +122,8 @@ class Redemption(Base):
     warehouse: Mapped[str] = mapped_column(String(16))
     delivery: Mapped[str] = mapped_column(String(8))  # pickup | ship
     store_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: the device the request came from (``X-Device-Id``), for risk review's per-device rule
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     spend_posting_id: Mapped[int] = mapped_column(BigInteger)
     reversal_posting_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -41,6 +41,8 @@ class RedeemRequest:
     delivery: str = "pickup"
     store_code: str | None = None
     flash_sale_id: int | None = None
+    #: the device the request came from, when it says (risk review counts per device)
+    device_id: str | None = None
 
 
 def _store(session: Session, code: str | None) -> Store | None:
@@ -139,6 +141,7 @@ def redeem(
         gift_code=gift.code,
         points=gift.points * quantity,
         store_code=store.code if store else None,
+        device_id=req.device_id,
     )
     # The member's ledger lock: two redemptions of one member count each other's units.
     ledger.begin(session, ctx, member.id)
@@ -188,6 +191,7 @@ def redeem(
         warehouse=warehouse,
         delivery=req.delivery,
         store_code=store.code if store else None,
+        device_id=req.device_id,
         status="reserved",
         spend_posting_id=spent.posting_id,
         code_expires_at=domain.code_expiry(ctx.now, settings),

@@ -17,6 +17,7 @@ Rule = Literal[
     "shared_phone_prefix",
     "refunds_after_redemption",
     "unusual_adjustments",
+    "device_velocity",
 ]
 #: what each rule adds to the score (0–100) when it fires
 WEIGHTS: Final[dict[str, int]] = {
@@ -26,6 +27,7 @@ WEIGHTS: Final[dict[str, int]] = {
     "shared_phone_prefix": 35,
     "refunds_after_redemption": 30,
     "unusual_adjustments": 30,
+    "device_velocity": 40,
 }
 Decision = Literal["allow", "step_up", "review"]
 
@@ -42,6 +44,9 @@ class RiskSettings(BaseModel):
     review_threshold: int = Field(default=80, ge=1, le=100)
     member_per_hour: int = Field(default=3, ge=1, le=1000)  # redemptions of one member
     store_per_hour: int = Field(default=30, ge=1, le=100_000)  # pickups at one store
+    #: redemptions from one device (any members) in an hour; a request naming no device
+    #: is not counted
+    device_per_hour: int = Field(default=3, ge=1, le=10_000)
     new_member_hours: int = Field(default=24, ge=1, le=24 * 90)
     new_member_points: int = Field(default=2_000, ge=0, le=10**9)
     prefix_digits: int = Field(default=7, ge=3, le=10)  # 139 1234 ····
@@ -79,6 +84,8 @@ class Facts:
     refunds_after_redemption: int
     #: the adjustment volume of the busiest staff member who credited this member by hand
     staff_adjust_points: int
+    #: redemptions from the request's device in the last hour (0 when it names none)
+    device_last_hour: int = 0
 
 
 def fired(s: RiskSettings, f: Facts) -> list[str]:
@@ -96,6 +103,8 @@ def fired(s: RiskSettings, f: Facts) -> list[str]:
         out.append("refunds_after_redemption")
     if f.staff_adjust_points >= s.unusual_adjust_points:
         out.append("unusual_adjustments")
+    if f.device_last_hour + 1 > s.device_per_hour:
+        out.append("device_velocity")
     return out
 
 

@@ -52,6 +52,7 @@ class Assessment:
     score: int
     decision: domain.Decision
     at: datetime = field(compare=False)
+    device_id: str | None = None
 
 
 class RiskHold(PatronError):
@@ -98,6 +99,7 @@ def read(
     points: int,
     store_code: str | None,
     now: datetime,
+    device_id: str | None = None,
 ) -> Read:
     hour = now - timedelta(hours=1)
     month = now - model.WINDOW
@@ -203,6 +205,9 @@ def read(
             returns_30,
             adjusted_30,
             count(Redemption.created_at >= month, live),
+            count(Redemption.device_id == device_id, Redemption.created_at >= hour, live)
+            if device_id
+            else literal(0),
         )
     ).one()
     age_hours = max((now - member.created_at).total_seconds() / 3600, 0.0)
@@ -215,6 +220,7 @@ def read(
             prefix_new_members=int(row[4] or 0),
             refunds_after_redemption=int(row[2] or 0),
             staff_adjust_points=int(row[3] or 0),
+            device_last_hour=int(row[12] or 0),
         ),
         behaviour=model.Behaviour(
             redemptions=int(row[7] or 0) + 1,
@@ -238,11 +244,13 @@ def assess(
     store_code: str | None,
     now: datetime,
     known: Read | None = None,
+    device_id: str | None = None,
 ) -> Assessment:
     s = settings(session)
     r = known or read(
-        session, s, member, gift_code=gift_code, points=points, store_code=store_code, now=now
-    )
+        session, s, member, gift_code=gift_code, points=points, store_code=store_code, now=now,
+        device_id=device_id,
+    )  # fmt: skip
     rules = domain.fired(s, r.facts)
     anomaly = None
     if s.model_weight and r.recent_redemptions >= s.model_min_samples:
@@ -262,6 +270,7 @@ def assess(
         score=value,
         decision=domain.decide(s, value),
         at=now,
+        device_id=device_id,
     )
 
 
@@ -284,6 +293,7 @@ def guard_redemption(
     gift_code: str,
     points: int,
     store_code: str | None,
+    device_id: str | None = None,
 ) -> None:
     """The mall's hook, called before a redemption writes anything: returns when it may go
     on; raises ``RiskHold`` when it must wait. A verified or approved review lets the same
@@ -293,8 +303,9 @@ def guard_redemption(
     if not s.enabled:
         return
     r = read(
-        session, s, member, gift_code=gift_code, points=points, store_code=store_code, now=ctx.now
-    )
+        session, s, member, gift_code=gift_code, points=points, store_code=store_code,
+        now=ctx.now, device_id=device_id,
+    )  # fmt: skip
     if r.pass_id is not None:
         used = session.execute(
             update(RiskReview)
@@ -314,6 +325,7 @@ def guard_redemption(
         store_code=store_code,
         now=ctx.now,
         known=r,
+        device_id=device_id,
     )
     if a.decision != "allow":
         raise RiskHold(a)
@@ -331,6 +343,7 @@ def _from_review(r: RiskReview) -> Assessment:
         score=r.score,
         decision="step_up" if r.decision == "step_up" else "review",
         at=r.created_at,
+        device_id=r.device,
     )
 
 
@@ -347,7 +360,7 @@ def open_review(session: Session, actor: Principal, hold: RiskHold) -> RiskRevie
         subject=a.gift_code,
         points=a.points,
         store_code=a.store_code,
-        device=None,
+        device=a.device_id,
         score=a.score,
         rules=a.rules,
         decision=a.decision,

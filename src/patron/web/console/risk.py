@@ -31,6 +31,7 @@ RULE_LABELS: Final = {
     "shared_phone_prefix": N_("Many new members on one phone number prefix"),
     "refunds_after_redemption": N_("Returns after redeeming"),
     "unusual_adjustments": N_("Points credited by a staff member with unusual adjustment volume"),
+    "device_velocity": N_("Many redemptions from one device within an hour"),
 }
 STATUS_LABELS: Final = {
     "pending": N_("Waiting for a decision"),

@@ -15,7 +15,7 @@ from patron.ledger import queries
 from patron.mall import domain, redemptions
 from patron.mall import service as mall
 from patron.risk.service import RiskHold
-from patron.web.context import request_ctx
+from patron.web.context import device_id, request_ctx
 from patron.web.gift_images import serve_image
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
@@ -131,8 +131,9 @@ def redeem(
     session = common.session(request)
     ctx = request_ctx(request, session, common.actor(member), mall.SECTIONS)
     req = redemptions.RedeemRequest(
-        gift_code=code, quantity=quantity, delivery=delivery, store_code=store_code or None
-    )
+        gift_code=code, quantity=quantity, delivery=delivery, store_code=store_code or None,
+        device_id=device_id(request),
+    )  # fmt: skip
     try:
         r, _gift = redemptions.redeem(session, ctx, member, req)
     except RiskHold as hold:

@@ -21,7 +21,7 @@ from patron.mall import lottery, redemptions
 from patron.mall import service as mall
 from patron.members.models import Member as MemberRow
 from patron.risk.service import RiskHold
-from patron.web.context import request_ctx
+from patron.web.context import device_id, request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, redirect, render
 from patron.web.portal import common, risk_check
@@ -179,8 +179,9 @@ def flash_redeem(
     session = common.session(request)
     ctx = _ctx(request, session, member)
     req = redemptions.RedeemRequest(
-        gift_code=gift_code, quantity=1, delivery="pickup", flash_sale_id=sale_id
-    )
+        gift_code=gift_code, quantity=1, delivery="pickup", flash_sale_id=sale_id,
+        device_id=device_id(request),
+    )  # fmt: skip
     try:
         r, _gift = redemptions.redeem(session, ctx, member, req)
     except RiskHold as hold:
