@@ -197,3 +197,42 @@ def test_dead_letters_can_be_sent_again(client, database, clock, operator, make_
     assert again.status_code == 200 and "Every message went out." in again.text
     with database.unit_of_work() as s:
         assert s.scalar(select(Message.status)) == "queued"
+
+
+def test_the_delivery_report_counts_opened_and_clicked(
+    client,
+    database,
+    clock,
+    operator,  # noqa: F811
+    make_member,
+):
+    """A read receipt and a click each count as opened; only the click as clicked."""
+    import re
+
+    from patron.members.models import Member
+
+    no = make_member()
+    now = clock.now()
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        for key, status, opened, clicked in (
+            ("a", "delivered", now, None),
+            ("b", "sent", None, now),
+            ("c", "sent", None, None),
+        ):
+            s.add(
+                Message(
+                    member_id=mid, template_code="welcome", source_kind="campaign",
+                    source_code="autumn", dedupe_key=key, locale="zh-CN", subject="",
+                    body="hi", params={}, status=status, channel="sms", attempts=1,
+                    deferrals=0, next_attempt_at=now, links=[], clicks=1 if clicked else 0,
+                    created_at=now, sent_at=now, opened_at=opened, clicked_at=clicked,
+                )
+            )  # fmt: skip
+    page = client.get("/console/messages/report")
+    assert "Opened or clicked" in page.text
+    row = re.search(r'<tr data-source="autumn">(.*?)</tr>', page.text, re.S)
+    assert row is not None
+    cells = re.findall(r"<td>([^<]*)</td>", row.group(1))
+    # Sent by, waiting, sent, delivered, opened or clicked, clicked, unsubscribed, not sent, …
+    assert cells[1:8] == ["0", "3", "1", "2", "1", "0", "0"]

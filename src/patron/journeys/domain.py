@@ -1,6 +1,5 @@
-"""Journey definitions, pure: triggers, steps, the readable one-line-per-step form the console
-edits, and the checks made at save time (a condition may only jump forward, so a journey
-cannot loop). No I/O."""
+"""Journey definitions, pure: triggers, steps and the checks made at save time (a condition
+may only jump forward, so a journey cannot loop). No I/O."""
 
 from __future__ import annotations
 
@@ -176,64 +175,3 @@ def next_index(steps: list[Step], i: int, matched: bool) -> int | None:
     if s.kind == "condition" and not matched:
         return s.otherwise
     return i + 1
-
-
-# ---- the readable form -----------------------------------------------------------------------
-
-_LINES: Final = (
-    (re.compile(r"^wait (\d+) (hour|hours|day|days)$"), "wait"),
-    (re.compile(r"^if in segment (\S+)(?: else (exit|go to step (\d+)))?$"), "condition"),
-    (re.compile(r"^send (\S+)$"), "send"),
-    (re.compile(r"^coupon (\S+)$"), "coupon"),
-    (re.compile(r"^points (\d+)$"), "points"),
-    (re.compile(r"^tag (\S+)$"), "tag"),
-)
-
-
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The console's editor: one step a line, e.g. ``wait 2 days``, ``if in segment vip else
-    exit`` (or ``else go to step 5``), ``send welcome``, ``coupon WELCOME10``, ``points 100``,
-    ``tag new-member``."""
-    out: list[dict[str, Any]] = []
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for n, line in enumerate(lines, 1):
-        low = re.sub(r"\s+", " ", line)
-        for pattern, kind in _LINES:
-            m = pattern.match(low)
-            if m is None:
-                continue
-            if kind == "wait":
-                unit = "days" if m.group(2).startswith("day") else "hours"
-                out.append({"kind": "wait", unit: int(m.group(1))})
-            elif kind == "condition":
-                other: Any = int(m.group(3)) if m.group(3) else "exit"
-                out.append({"kind": "condition", "segment": m.group(1), "else": other})
-            elif kind in ("send", "coupon"):
-                out.append({"kind": kind, "template": m.group(1)})
-            elif kind == "points":
-                out.append({"kind": "points", "points": int(m.group(1))})
-            else:
-                out.append({"kind": "tag", "tag": m.group(1)})
-            break
-        else:
-            raise JourneyError(f"line {n} is not a step: {line[:60]}", n)
-    return out
-
-
-def to_lines(steps: list[dict[str, Any]]) -> str:
-    lines = []
-    for s in parse_steps(steps):
-        if s.kind == "wait":
-            lines.append(
-                f"wait {s.hours // 24} days" if s.hours % 24 == 0 else f"wait {s.hours} hours"
-            )
-        elif s.kind == "condition":
-            tail = "exit" if s.otherwise is None else f"go to step {s.otherwise + 1}"
-            lines.append(f"if in segment {s.segment} else {tail}")
-        elif s.kind in ("send", "coupon"):
-            lines.append(f"{s.kind} {s.template}")
-        elif s.kind == "points":
-            lines.append(f"points {s.points}")
-        else:
-            lines.append(f"tag {s.tag}")
-    return "\n".join(lines)
