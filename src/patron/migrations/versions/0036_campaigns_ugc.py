@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0036_campaigns_ugc"
-down_revision = "0032_analytics_more"
+down_revision = "0035_mall_images"
 branch_labels = None
 depends_on = None
 

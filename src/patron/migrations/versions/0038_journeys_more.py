@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0038_journeys_more"
-down_revision = "0035_mall_images"
+down_revision = "0037_service_more"
 branch_labels = None
 depends_on = None
 
