@@ -45,7 +45,7 @@ from patron.mall.schemas import (
     RedeemIn,
     RedemptionList,
     RedemptionOut,
-    ReturnIn,
+    RedemptionReturnIn,
     ShipIn,
     StockAdjustmentIn,
     StockLine,
@@ -430,7 +430,7 @@ def post_cancel(
 )
 def post_return(
     code: RedemptionCode,
-    body: ReturnIn,
+    body: RedemptionReturnIn,
     session: SessionDep,
     request: Request,
     principal: Manage,
