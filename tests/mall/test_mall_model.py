@@ -1,11 +1,14 @@
 """Model-based (Hypothesis stateful) test of stock and redemption states.
 
 Random sequences of receipts, redemptions (pickup or shipment, 1–3 units), cancellations,
-verifications at the desk, shipments, receipts by the member, stock adjustments and transfers
-run against the real services and a small model written from the rules: a redemption takes the
-first warehouse in the nearest-first order with enough available units, available is on hand
-minus reserved and never goes below zero, a cancel gives points and units back once. After every
-step the stock levels, the members' balances and ``patron check`` must agree with the model.
+verifications at the desk, shipments, receipts by the member, returns, stock adjustments and
+transfers, the dynamic price's markdowns of a slow mover and the release of unclaimed pickup
+codes run against the real services and a small model written from the rules: a redemption
+takes the first warehouse in the nearest-first order with enough available units at the price
+of the moment, available is on hand minus reserved and never goes below zero, a cancel (or an
+expired code's release) gives points and units back once, a return the points and the unit on
+hand. After every step the stock levels, the price, the members' balances and ``patron check``
+must agree with the model.
 """
 
 from __future__ import annotations
@@ -30,9 +33,9 @@ from patron.catalog import service as catalog
 from patron.catalog.schemas import StoreIn
 from patron.errors import PatronError
 from patron.ledger import flows, queries
-from patron.mall import redemptions, service, stock
+from patron.mall import domain, jobs, pricing, redemptions, service, stock
 from patron.mall.domain import MallSettings
-from patron.mall.models import Stock
+from patron.mall.models import Gift, Stock
 from patron.mall.schemas import GiftIn
 from patron.members.models import Member
 from tests.ledger.test_ledger_concurrency_pg import ACTOR, TZ, new_member
@@ -49,7 +52,19 @@ def run_machine(database) -> None:
             self.db = database
             self.now = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
             self.gift = f"G{uuid.uuid4().hex[:8]}"
+            self.created = self.now
+            self.price = PRICE
+            self.last_redeemed: datetime | None = None
+            self.last_markdown: datetime | None = None
             with self.db.unit_of_work() as s:
+                settings_now = service.get_settings(s)
+                if not settings_now.markdown_enabled:
+                    service.put_settings(
+                        s,
+                        ACTOR,
+                        settings_now.model_copy(update={"markdown_enabled": True}),
+                        self.now,
+                    )
                 catalog.upsert_store(
                     s, ACTOR, StoreIn(code="SH001", name="SH", region="East China"), now=self.now
                 )
@@ -71,7 +86,7 @@ def run_machine(database) -> None:
                     )
             self.on_hand = dict.fromkeys(WAREHOUSES, 0)
             self.reserved = dict.fromkeys(WAREHOUSES, 0)
-            #: code → [member, quantity, warehouse, delivery, status]
+            #: code → [member, quantity, warehouse, delivery, status, points, code expiry]
             self.orders: dict[str, list] = {}
 
         def _ctx(self, s):
@@ -130,13 +145,22 @@ def run_machine(database) -> None:
             wh = next((w for w in WAREHOUSES if self.on_hand[w] - self.reserved[w] >= q), None)
             if wh is None:
                 assert isinstance(res, PatronError) and res.code == "out_of_stock", res
-            elif self.balance[mid] < PRICE * q:
+            elif self.balance[mid] < self.price * q:
                 assert isinstance(res, PatronError) and res.code == "insufficient_points", res
             else:
                 assert isinstance(res, str), res
                 self.reserved[wh] += q
-                self.balance[mid] -= PRICE * q
-                self.orders[res] = [mid, q, wh, "ship" if ship else "pickup", "reserved"]
+                self.balance[mid] -= self.price * q
+                self.last_redeemed = self.now
+                self.orders[res] = [
+                    mid,
+                    q,
+                    wh,
+                    "ship" if ship else "pickup",
+                    "reserved",
+                    self.price * q,
+                    self.now + timedelta(days=MallSettings().code_valid_days),
+                ]
 
         @precondition(lambda self: self.orders)
         @rule(data=st.data())
@@ -148,7 +172,7 @@ def run_machine(database) -> None:
                 assert res == "cancelled", res
                 o[4] = "cancelled"
                 self.reserved[o[2]] -= o[1]
-                self.balance[o[0]] += PRICE * o[1]
+                self.balance[o[0]] += o[5]
             else:
                 assert isinstance(res, PatronError) and res.status == 409, res
 
@@ -158,7 +182,7 @@ def run_machine(database) -> None:
             code = data.draw(st.sampled_from(self._codes()))
             o = self.orders[code]
             res = self._try(lambda s: redemptions.verify(s, self._ctx(s), code, "SH001")[0].status)
-            if o[4] == "reserved" and o[3] == "pickup":
+            if o[4] == "reserved" and o[3] == "pickup" and self.now < o[6]:
                 assert res == "fulfilled", res
                 o[4] = "fulfilled"
                 self.reserved[o[2]] -= o[1]
@@ -190,6 +214,56 @@ def run_machine(database) -> None:
             assert res == "received", res
             self.orders[code][4] = "received"
 
+        @precondition(lambda self: self.orders)
+        @rule(data=st.data(), reason=st.sampled_from(["", "broken on arrival"]))
+        def return_gift(self, data, reason):
+            code = data.draw(st.sampled_from(self._codes()))
+            o = self.orders[code]
+            res = self._try(
+                lambda s: redemptions.return_gift(s, self._ctx(s), code, reason)[0].status
+            )
+            if o[4] in ("shipped", "received"):
+                assert res == "returned", res
+                o[4] = "returned"
+                self.on_hand[o[2]] += o[1]
+                self.balance[o[0]] += o[5]
+            else:
+                assert isinstance(res, PatronError) and res.status == 409, res
+
+        @rule()
+        def release_unclaimed(self):
+            jobs.run_release_unclaimed(self.db, self.now, TZ)
+            for o in self.orders.values():
+                if o[4] == "reserved" and o[3] == "pickup" and o[6] <= self.now:
+                    o[4] = "cancelled"
+                    self.reserved[o[2]] -= o[1]
+                    self.balance[o[0]] += o[5]
+
+        # jumps stay well inside the year earned points live (ExpiryPolicy: 365 days)
+        @precondition(lambda self: self.now - self.created < timedelta(days=200))
+        @rule(days=st.sampled_from([0, 29, 31, 91]))
+        def markdown(self, days):
+            self.now += timedelta(days=days)
+            with self.db.unit_of_work() as s:
+                pricing.apply_markdowns(s, self._ctx(s))
+            settings_now = MallSettings()
+            slow_before = self.now - timedelta(days=settings_now.slow_mover_days)
+            slow = self.created < slow_before and (
+                self.last_redeemed is None or self.last_redeemed < slow_before
+            )
+            due = self.last_markdown is None or self.last_markdown <= self.now - timedelta(
+                days=settings_now.markdown_every_days
+            )
+            if slow and due:
+                new = domain.marked_down(
+                    PRICE,
+                    self.price,
+                    settings_now.markdown_step_percent,
+                    settings_now.markdown_floor_percent,
+                )
+                if new < self.price:
+                    self.price, self.last_markdown = new, self.now
+
         @rule(hours=st.integers(1, 48))
         def clock(self, hours):
             self.now += timedelta(hours=hours)
@@ -205,6 +279,7 @@ def run_machine(database) -> None:
                     assert got.get(wh, (0, 0)) == (self.on_hand[wh], self.reserved[wh]), wh
                 for mid, pts in self.balance.items():
                     assert queries.balance(s, mid, self.now).available == pts
+                assert s.get(Gift, self.gift_id).points == self.price
                 assert checks.run_all(s) == []
 
     assert MallSettings().default_order == list(WAREHOUSES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final
 
-from fastapi import Depends, File, Path, Request, UploadFile
+from fastapi import Depends, Form, Path, Request
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
@@ -16,7 +16,7 @@ from patron.errors import Invalid, NotFound
 from patron.mall import gallery, images
 from patron.mall import service as mall
 from patron.mall.models import Gift, GiftImage
-from patron.mall.schemas import GiftImageList, GiftImageOut
+from patron.mall.schemas import GiftImageList, GiftImageOut, GiftImageUpload
 from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -60,11 +60,12 @@ def upload_image(
     session: SessionDep,
     clock: ClockDep,
     principal: Manage,
-    image: Annotated[UploadFile | None, File()] = None,
+    form: Annotated[GiftImageUpload, Form(media_type="multipart/form-data")],
 ) -> GiftImageOut:
     """Checked before anything is stored: the declared type, the size, that Pillow reads it
     as an image and its dimensions; stored re-encoded as WebP in two sizes; the gift's pages
     show it from then on."""
+    image = form.image
     gift = mall.get_gift(session, code)
     max_bytes = request.app.state.settings.mall_image_max_bytes
     if image is None:

@@ -102,15 +102,17 @@ def _take_flash(
     return sale
 
 
-def _flash_gate(session: Session, ctx: Ctx, sale_id: int, gift: Gift) -> None:
+def _flash_gate(session: Session, ctx: Ctx, sale_id: int, gift: Gift) -> FlashSale:
     """Refuse a flash attempt that cannot win before taking the member's lock: once a sale is
     sold out (or not open) most attempts are losers, told at once for one read. Only a read:
-    the guarded UPDATE in ``_take_flash`` still decides who gets a unit."""
+    the guarded UPDATE in ``_take_flash`` still decides who gets a unit. Returns the sale (its
+    points price the risk check)."""
     sale = session.get(FlashSale, sale_id)
     if sale is None or sale.gift_id != gift.id:
         raise NotFound("flash_sale_not_found", f"No flash sale {sale_id} of gift {gift.code}.")
     if is_open(sale, ctx.now) and sale.granted >= sale.quantity:
         raise Conflict("flash_sold_out", "Sold out: every unit of this flash sale is taken.")
+    return sale
 
 
 def redeem(
@@ -130,8 +132,10 @@ def redeem(
     elif not gift.is_active:
         raise Conflict("gift_unavailable", f"Gift {gift.code} is not offered any more.")
     _check_tier(session, member.id, gift)
+    # the points the member would spend: a flash unit costs the sale's points, not the gift's
+    unit_points = gift.points
     if req.flash_sale_id is not None:
-        _flash_gate(session, ctx, req.flash_sale_id, gift)
+        unit_points = _flash_gate(session, ctx, req.flash_sale_id, gift).points
     # Risk review (docs/risk.md): may hold the redemption for an SMS code or an operator;
     # it runs before anything is written, so a hold leaves nothing of the redemption behind.
     risk.guard_redemption(
@@ -139,7 +143,7 @@ def redeem(
         ctx,
         member,
         gift_code=gift.code,
-        points=gift.points * quantity,
+        points=unit_points * quantity,
         store_code=store.code if store else None,
         device_id=req.device_id,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.mall.domain import MAX_QUANTITY
@@ -416,3 +417,9 @@ class GiftImageOut(BaseModel):
 
 class GiftImageList(BaseModel):
     items: list[GiftImageOut]
+
+
+class GiftImageUpload(BaseModel):
+    """The multipart form of an image upload: the file in the field ``image``."""
+
+    image: UploadFile | None = None
