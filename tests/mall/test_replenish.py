@@ -62,3 +62,49 @@ def test_short_stock_raises_one_request_then_a_receipt(
     assert slow == {"PEN": True, "VASE": True}
     with database.unit_of_work() as s:
         assert checks.run_all(s) == []
+
+
+def test_a_request_the_job_raised_meanwhile_is_not_doubled_by_the_api(
+    client, database, clock, api_key_headers, make_member, monkeypatch
+):
+    """The scheduled job raises the warehouse's request between the API's read of the open
+    requests and its insert: the open-request index refuses the second, the API skips it
+    (no error, no event for it)."""
+    from patron.mall import suppliers
+    from patron.mall.models import PurchaseRequest
+
+    op = api_key_headers("mall:read", "mall:redeem", "mall:manage")
+    setup_gift(client, op, "PEN", points=1, stock={"east": 10})
+    no = make_member()
+    grant(database, clock, no, 100)
+    body = {"member_no": no, "gift_code": "PEN", "quantity": 10}
+    assert client.post("/api/v1/mall/redemptions", json=body, headers=op).status_code == 201
+    real = suppliers.choose
+
+    def racing(session, gift_id, day):
+        session.add(
+            PurchaseRequest(
+                gift_id=gift_id,
+                warehouse="east",
+                quantity=9,
+                status="open",
+                available_at_request=0,
+                forecast=4,
+                created_at=clock.now(),
+                created_by="job",
+            )
+        )
+        session.flush()
+        return real(session, gift_id, day)
+
+    monkeypatch.setattr(suppliers, "choose", racing)
+    made = client.post("/api/v1/mall/purchase-requests", headers=op)
+    assert made.status_code == 201, made.text
+    assert made.json()["items"] == []
+    monkeypatch.undo()
+    [req] = client.get("/api/v1/mall/purchase-requests", headers=op).json()["items"]
+    assert (req["quantity"], req["warehouse"]) == (9, "east")
+    with database.unit_of_work() as s:
+        assert not s.scalar(
+            select(WebhookEvent.event_type).where(WebhookEvent.event_type == "mall.stock.low")
+        )

@@ -120,8 +120,12 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
             supplier_id=choice.supplier.id if choice.supplier else None,
             unit_cost_fen=choice.unit_cost_fen,
         )
-        session.add(req)
-        session.flush()
+        try:
+            with session.begin_nested():  # the job raised it meanwhile: the open one stands
+                session.add(req)
+                session.flush()
+        except IntegrityError:
+            continue
         payload = {
             "gift_code": a.gift.code,
             "available": a.available,
