@@ -60,6 +60,9 @@ def test_a_contest_from_the_console_to_the_portal_and_back(
         entry_id = entry.id
     image = f"/portal/contests/look/entries/{entry_id}/image/large"
     assert client.get(image).status_code == 200  # the member sees their own photo
+    make_member("13922226666")
+    portal_sign_in(client, app, "13922226666")
+    assert client.get(image).status_code == 404  # not another member, while it waits for review
     # the operator (still signed in to the console) approves it with a note, then chooses the
     # winner after the close
     queue = client.get("/console/contests/look").text
@@ -87,3 +90,5 @@ def test_a_contest_from_the_console_to_the_portal_and_back(
     portal_sign_in(client, app, "13922225555")
     shown = client.get("/portal/contests/look").text
     assert f'data-entry="{entry_id}"' in shown and 'data-my-entry="approved"' in shown
+    portal_sign_in(client, app, "13922226666")
+    assert client.get(image).status_code == 200  # approved: every member may see it

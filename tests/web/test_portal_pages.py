@@ -205,7 +205,8 @@ def test_a_member_only_ever_reaches_their_own_data(client, app, shop, make_membe
     params = {name for route in portal for name in re.findall(r"{(\w+)", route.path)}
     # a ticket and a risk review are checked against the member like an order (a help article
     # is the same for everyone): tests/web/test_service_pages.py; a lottery draw likewise
-    # (tests/web/test_mall_play_pages.py); a flash sale and a gift image's size are public
+    # (tests/web/test_mall_play_pages.py); a flash sale and a gift image's size are public; a
+    # contest entry's photo is the member's own or approved (tests/web/test_contests_pages.py)
     assert params == {
         "order_id",
         "code",
@@ -215,6 +216,7 @@ def test_a_member_only_ever_reaches_their_own_data(client, app, shop, make_membe
         "draw_id",
         "sale_id",
         "size",
+        "entry_id",
     }
 
 
