@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def start(database_url: str, workdir: Path, *args: str) -> Server:
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its workers go with it (kill_all)
         )
     server = Server(proc, port, log)
     deadline = time.monotonic() + 120
@@ -76,7 +78,7 @@ def start(database_url: str, workdir: Path, *args: str) -> Server:
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    kill_all(server)
     raise RuntimeError(f"patron serve did not start: {log.read_text()[-2000:]}")
 
 
@@ -86,6 +88,12 @@ def serving(database_url: str, workdir: Path, *args: str) -> Iterator[Server]:
     try:
         yield server
     finally:
-        if server.proc.poll() is None:
-            server.proc.kill()
+        kill_all(server)
         server.proc.wait(30)
+
+
+def kill_all(server: Server) -> None:
+    """kill -9 of the server and its worker processes, as a supervisor stops a service; a
+    worker left behind would go on serving on the port after its master died."""
+    with suppress(ProcessLookupError):
+        os.killpg(server.proc.pid, signal.SIGKILL)

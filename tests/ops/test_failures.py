@@ -21,7 +21,7 @@ from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
 from patron.checks import run_all
 from patron.orders.models import Order
 from tests.factories import order_body
-from tests.ops.server import serving
+from tests.ops.server import kill_all, serving
 
 ORDERS = 32
 
@@ -89,7 +89,7 @@ def test_kill_9_mid_burst_then_retries_write_each_order_once(database, tmp_path)
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(send, i) for i in range(ORDERS)]
             assert enough.wait(120), (refused[:3], server.log.read_text()[-2000:])
-            server.proc.send_signal(signal.SIGKILL)
+            kill_all(server)  # kill -9 of the server and its workers
             server.proc.wait(30)
             for f in futures:
                 f.result()
