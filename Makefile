@@ -53,7 +53,7 @@ typecheck: $(VENV)/.dev
 test: $(VENV)/.dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --durations=30
 
 # Re-pin dependencies after editing pyproject.toml (needs uv: pip install uv).
 lock:
