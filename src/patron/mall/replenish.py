@@ -18,7 +18,7 @@ warehouse, so reruns, and a console raise racing the job, never make a second.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from sqlalchemy import func, select, update
@@ -107,47 +107,18 @@ def raise_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest]:
     for a in alerts(session, ctx.now):
         if not a.short or a.gift.id in open_for:
             continue
-        choice = suppliers.choose(session, a.gift.id, day)
-        req = PurchaseRequest(
-            gift_id=a.gift.id,
-            warehouse=settings.default_order[0],
-            quantity=a.suggested,
-            status="open",
-            available_at_request=a.available,
-            forecast=a.forecast,
-            created_at=ctx.now,
-            created_by=ctx.actor.label[:120],
-            supplier_id=choice.supplier.id if choice.supplier else None,
-            unit_cost_fen=choice.unit_cost_fen,
-        )
-        try:
-            with session.begin_nested():  # the job raised it meanwhile: the open one stands
-                session.add(req)
-                session.flush()
-        except IntegrityError:
-            continue
-        payload = {
-            "gift_code": a.gift.code,
-            "available": a.available,
-            "forecast": a.forecast,
-            "purchase_request_id": req.id,
-            "quantity": req.quantity,
-            "supplier_code": choice.supplier.code if choice.supplier else None,
-            "supplier_role": choice.role,
-            "unit_cost_fen": choice.unit_cost_fen,
-        }
-        events.emit(session, "mall.stock.low", payload, ctx.now)
-        audit.record(
+        req = _raise_one(
             session,
-            ctx.actor,
-            "mall.purchase_request",
-            "mall_gift",
-            a.gift.code,
-            None,
-            payload,
-            at=ctx.now,
+            ctx,
+            day,
+            a.gift,
+            settings.default_order[0],
+            a.suggested,
+            a.available,
+            a.forecast,
         )
-        made.append(req)
+        if req is not None:
+            made.append(req)
     return made
 
 
@@ -177,49 +148,68 @@ def raise_warehouse_requests(session: Session, ctx: Ctx) -> list[PurchaseRequest
     for a in short:
         if (a.gift.id, a.warehouse) in open_for:
             continue
-        choice = suppliers.choose(session, a.gift.id, day)
-        req = PurchaseRequest(
-            gift_id=a.gift.id,
-            warehouse=a.warehouse,
-            quantity=domain.restock_quantity(a.available, a.forecast),
-            status="open",
-            available_at_request=a.available,
-            forecast=a.forecast,
-            created_at=ctx.now,
-            created_by=ctx.actor.label[:120],
-            supplier_id=choice.supplier.id if choice.supplier else None,
-            unit_cost_fen=choice.unit_cost_fen,
-        )
-        try:
-            with session.begin_nested():  # another transaction raised it meanwhile: skip it
-                session.add(req)
-                session.flush()
-        except IntegrityError:
-            continue
-        payload = {
-            "gift_code": a.gift.code,
-            "warehouse": a.warehouse,
-            "available": a.available,
-            "forecast": a.forecast,
-            "purchase_request_id": req.id,
-            "quantity": req.quantity,
-            "supplier_code": choice.supplier.code if choice.supplier else None,
-            "supplier_role": choice.role,
-            "unit_cost_fen": choice.unit_cost_fen,
-        }
-        events.emit(session, "mall.stock.low", payload, ctx.now)
-        audit.record(
-            session,
-            ctx.actor,
-            "mall.purchase_request",
-            "mall_gift",
-            a.gift.code,
-            None,
-            payload,
-            at=ctx.now,
-        )
-        made.append(req)
+        quantity = domain.restock_quantity(a.available, a.forecast)
+        req = _raise_one(session, ctx, day, a.gift, a.warehouse, quantity, a.available, a.forecast)
+        if req is not None:
+            made.append(req)
     return made
+
+
+def _raise_one(
+    session: Session,
+    ctx: Ctx,
+    day: date,
+    gift: Gift,
+    warehouse: str,
+    quantity: int,
+    available: int,
+    forecast: int,
+) -> PurchaseRequest | None:
+    """One open request to the gift's preferred supplier (the backup when the preferred one's
+    agreement lapsed), announced and audited; None when another transaction raised the same
+    gift and warehouse meanwhile (the open-request index refuses the second)."""
+    choice = suppliers.choose(session, gift.id, day)
+    req = PurchaseRequest(
+        gift_id=gift.id,
+        warehouse=warehouse,
+        quantity=quantity,
+        status="open",
+        available_at_request=available,
+        forecast=forecast,
+        created_at=ctx.now,
+        created_by=ctx.actor.label[:120],
+        supplier_id=choice.supplier.id if choice.supplier else None,
+        unit_cost_fen=choice.unit_cost_fen,
+    )
+    try:
+        with session.begin_nested():
+            session.add(req)
+            session.flush()
+    except IntegrityError:
+        return None
+    payload = {
+        "gift_code": gift.code,
+        "warehouse": warehouse,
+        "available": available,
+        "forecast": forecast,
+        "purchase_request_id": req.id,
+        "quantity": req.quantity,
+        "supplier_code": choice.supplier.code if choice.supplier else None,
+        "supplier_role": choice.role,
+        "unit_cost_fen": choice.unit_cost_fen,
+    }
+    events.emit(session, "mall.stock.low", payload, ctx.now)
+    audit.record(
+        session,
+        ctx.actor,
+        "mall.purchase_request",
+        "mall_gift",
+        gift.code,
+        None,
+        payload,
+        at=ctx.now,
+    )
+    return req
 
 
 def receive_request(
