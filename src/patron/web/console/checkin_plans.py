@@ -3,9 +3,9 @@ streak and the month plan (days checked in within a month → points and/or a co
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -15,20 +15,17 @@ from patron.checkin import service as checkin
 from patron.checkin.domain import CheckinSettings
 from patron.coupons import service as coupons
 from patron.program import service as program
+from patron.web.console.page_kit import CampaignsReader, Configurer, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.PROGRAM_CONFIGURE))]
+router = console_router()
 
 #: rows the form offers for each list
 ROWS: Final = 4
@@ -90,7 +87,7 @@ def _page(
 
 
 @router.get("/checkin-plans")
-def checkin_plans(request: Request, viewer: Reader) -> HTMLResponse:
+def checkin_plans(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _page(request, viewer)
 
 
@@ -101,7 +98,7 @@ def _rows(raw: Any, prefix: str, fields: tuple[str, ...]) -> list[dict[str, str]
 
 
 @router.post("/checkin-plans")
-async def checkin_plans_save(request: Request, viewer: Writer) -> Response:
+async def checkin_plans_save(request: Request, viewer: Configurer) -> Response:
     raw = await request.form()
     form: dict[str, Any] = {
         "enabled": bool(raw.get("enabled")),

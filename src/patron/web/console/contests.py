@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Final
 
-from fastapi import Depends, Form, Path, Request
+from fastapi import Form, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
@@ -17,22 +17,23 @@ from patron.coupons import service as coupons
 from patron.errors import NotFound, PatronError
 from patron.kit.timeutil import business_tz
 from patron.mall import images
+from patron.web.console.page_kit import (
+    CampaignCode,
+    CampaignsReader,
+    CampaignsWriter,
+    console_router,
+)
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
-    StaffPage,
     Viewer,
     get_session,
-    page_router,
     redirect,
     render,
 )
 
-router = page_router(CONSOLE_PREFIX)
-Reader = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_READ))]
-Writer = Annotated[Viewer, Depends(StaffPage(perm.CAMPAIGNS_WRITE))]
-Code = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+router = console_router()
 
 ERRORS: Final = {
     "invalid_contest": N_(
@@ -94,7 +95,7 @@ def _page(
 
 
 @router.get("/contests")
-def contest_list(request: Request, viewer: Reader) -> HTMLResponse:
+def contest_list(request: Request, viewer: CampaignsReader) -> HTMLResponse:
     return _page(request, viewer)
 
 
@@ -106,7 +107,7 @@ def _day(value: str) -> date | None:
 
 
 @router.post("/contests")
-async def contest_save(request: Request, viewer: Writer) -> Response:
+async def contest_save(request: Request, viewer: CampaignsWriter) -> Response:
     raw = await request.form()
     form = {
         k: str(raw.get(k, "")).strip()[:2000]
@@ -181,15 +182,15 @@ def _coupon_name(session: Any, code: str | None) -> str | None:
 
 
 @router.get("/contests/{code}")
-def contest_detail(request: Request, viewer: Reader, code: Code) -> HTMLResponse:
+def contest_detail(request: Request, viewer: CampaignsReader, code: CampaignCode) -> HTMLResponse:
     return _detail(request, viewer, code)
 
 
 @router.post("/contests/{code}/entries/{entry_id}")
 def contest_moderate(
     request: Request,
-    viewer: Writer,
-    code: Code,
+    viewer: CampaignsWriter,
+    code: CampaignCode,
     entry_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     decision: Annotated[str, Form(pattern=r"^(approve|reject)$")] = "approve",
     note: Annotated[str, Form(max_length=2000)] = "",
@@ -213,7 +214,9 @@ def contest_moderate(
 
 
 @router.post("/contests/{code}/winners")
-async def contest_winners(request: Request, viewer: Writer, code: Code) -> Response:
+async def contest_winners(
+    request: Request, viewer: CampaignsWriter, code: CampaignCode
+) -> Response:
     raw = await request.form()
     given = [str(v) for v in raw.getlist("entry")]
     ids = [int(v) for v in given if v.isdigit() and len(v) < 10][:1000]
@@ -239,8 +242,8 @@ async def contest_winners(request: Request, viewer: Writer, code: Code) -> Respo
 @router.get("/contests/{code}/entries/{entry_id}/image/{size}")
 def contest_image(
     request: Request,
-    viewer: Reader,
-    code: Code,
+    viewer: CampaignsReader,
+    code: CampaignCode,
     entry_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     size: Annotated[str, Path(pattern=r"^(large|thumb)$")],
 ) -> Response:
