@@ -18,6 +18,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from patron import models_registry
 from patron.app import create_app
@@ -118,6 +119,9 @@ def pg_url() -> Iterator[str | None]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+            # Tests never need a commit to survive a crash of the test server: not waiting for
+            # the WAL flush at every commit makes the PostgreSQL lane markedly faster.
+            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     except Exception as exc:
         if REQUIRE_PG:
             pytest.fail(f"PostgreSQL is required but unreachable: {exc}")
@@ -132,16 +136,47 @@ def pg_url() -> Iterator[str | None]:
     admin.dispose()
 
 
-def _truncate_all(db: Database) -> None:
-    existing = set(inspect(db.engine).get_table_names()) - {"alembic_version"}
-    tables = ", ".join(f'"{t}"' for t in sorted(existing))
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+_TABLES: dict[str, list[str]] = {}  # per database URL: the migrated tables
+
+
+def _tables(db: Database) -> list[str]:
+    key = db.engine.url.render_as_string(False)
+    if key not in _TABLES:
+        _TABLES[key] = sorted(set(inspect(db.engine).get_table_names()) - {"alembic_version"})
+    return _TABLES[key]
+
+
+# Sequences that have handed out a value go back to their start, as RESTART IDENTITY did.
+_RESTART_SEQUENCES = """
+SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)
+FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL
+"""
+
+
+def _empty_all(db: Database) -> None:
+    """Back to the freshly migrated, empty state. TRUNCATE of all ~100 tables costs seconds per
+    test (new files for every table); a test touches a handful, so only the tables holding rows
+    are emptied, with foreign-key triggers off for the delete (needs a superuser, as the test
+    server's `postgres` is; otherwise every table is truncated as before)."""
+    tables = _tables(db)
+    probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables)
+    try:
+        with db.engine.begin() as conn:
+            used = list(conn.execute(text(probe)).scalars())
+            if used:
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for t in used:
+                    conn.execute(text(f'DELETE FROM "{t}"'))
+            conn.execute(text(_RESTART_SEQUENCES))
+    except ProgrammingError:  # not allowed to turn triggers off
+        listed = ", ".join(f'"{t}"' for t in tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {listed} RESTART IDENTITY CASCADE"))
 
 
 def _pg_db(url: str) -> TestDatabase:
-    db = TestDatabase(url, _truncate_all)
-    _truncate_all(db)
+    db = TestDatabase(url, _empty_all)
+    _empty_all(db)
     return db
 
 
