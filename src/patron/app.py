@@ -212,6 +212,7 @@ def create_app(
     from patron.campaigns.api import events_router as member_events_router
     from patron.campaigns.api import milestones_router, referral_router
     from patron.campaigns.api import router as campaigns_router
+    from patron.campaigns.contests_api import router as contests_router
     from patron.campaigns.recall_api import router as recall_router
     from patron.catalog.api import router as catalog_router
     from patron.checkin.api import router as checkin_router
@@ -269,6 +270,7 @@ def create_app(
         risk_router,
         referral_router,
         recall_router,
+        contests_router,
         member_events_router,
         milestones_router,
         messaging_router,
@@ -292,12 +294,13 @@ def create_app(
         app.include_router(bench_router)
 
     openapi.install(app)
+    from patron.campaigns.contests_api import API_ENTRY_UPLOAD
     from patron.mall.api_images import API_UPLOAD
     from patron.web.console.mall import IMAGE_UPLOAD
 
     # a gift image may be larger than the 1 MB other requests are held to (plus the form's own)
     image_cap = settings.mall_image_max_bytes + 64 * 1024
-    uploads = ((IMAGE_UPLOAD, image_cap), (API_UPLOAD, image_cap))
+    uploads = ((IMAGE_UPLOAD, image_cap), (API_UPLOAD, image_cap), (API_ENTRY_UPLOAD, image_cap))
     app.add_middleware(RequestContextMiddleware, uploads=uploads)
     app.add_middleware(MetricsMiddleware)  # outside the request context: sees its 413/422/500
     # Outermost, so the middleware's own 413/422/500 answers carry the headers too.

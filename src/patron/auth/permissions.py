@@ -35,6 +35,10 @@ CAMPAIGNS_READ: Final = "campaigns:read"  # campaigns, actions, results
 CAMPAIGNS_WRITE: Final = "campaigns:write"  # create, change, schedule campaigns and actions
 # Report a member's action (a review, a share) so it earns: an integration's scope
 CAMPAIGNS_ACTIONS: Final = "campaigns:actions"
+# UGC contests: create and change them, moderate entries, choose (and so reward) winners
+CONTESTS_MANAGE: Final = "contests:manage"
+# Send a member's contest entry (a mini-program): text and a photo, moderated before shown
+CONTESTS_ENTER: Final = "contests:enter"
 SEGMENTS_READ: Final = "segments:read"  # saved segments, previews and counts
 SEGMENTS_WRITE: Final = "segments:write"  # save and change segments
 SERVICE_READ: Final = "service:read"  # tickets, the knowledge base, NPS
@@ -68,6 +72,8 @@ ALL: Final = frozenset(
         CAMPAIGNS_READ,
         CAMPAIGNS_WRITE,
         CAMPAIGNS_ACTIONS,
+        CONTESTS_MANAGE,
+        CONTESTS_ENTER,
         SEGMENTS_READ,
         SEGMENTS_WRITE,
         SERVICE_READ,
@@ -102,6 +108,7 @@ ROLE_PERMISSIONS: Final[dict[str, frozenset[str]]] = {
             CAMPAIGNS_READ,
             CAMPAIGNS_WRITE,
             CAMPAIGNS_ACTIONS,
+            CONTESTS_MANAGE,
             SEGMENTS_READ,
             SEGMENTS_WRITE,
             SERVICE_READ,
@@ -165,6 +172,8 @@ API_KEY_SCOPES: Final = frozenset(
         COUPONS_ISSUE,
         CAMPAIGNS_READ,
         CAMPAIGNS_ACTIONS,
+        CONTESTS_MANAGE,
+        CONTESTS_ENTER,
         SEGMENTS_READ,
         SERVICE_READ,
         SERVICE_WRITE,

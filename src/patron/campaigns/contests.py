@@ -3,6 +3,7 @@ image through the image store), operators moderate the queue (approve or reject 
 audited) and, once the window has closed, choose up to ``max_winners`` approved entries. Each
 winner gets the contest's points and/or coupon exactly once: the winner flag moves by a guarded
 UPDATE, the ledger's key is the contest and the member, the coupon's issue key is the contest.
+Every change emits a ``contest.*`` event (webhooks), in the same transaction.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -22,6 +24,7 @@ from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
 from patron.ledger.service import Ctx
 from patron.members.models import Member
+from patron.webhooks import events
 
 SOURCE_TYPE: Final = "ugc_contest"
 MAX_TEXT: Final = 2000
@@ -83,6 +86,7 @@ def put_contest(session: Session, ctx: Ctx, code: str, data: ContestIn) -> Conte
     contest.max_winners = data.max_winners
     contest.updated_at = ctx.now
     session.flush()
+    events.emit(session, "contest.changed", {"code": code, "created": created, **after}, ctx.now)
     audit.record(
         session,
         ctx.actor,
@@ -103,23 +107,65 @@ def get_contest(session: Session, code: str) -> Contest:
     return contest
 
 
-def list_contests(session: Session) -> list[tuple[Contest, int, int]]:
-    """Every contest, newest first, with its entries waiting for moderation and approved."""
-    counts = (
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """A contest's entries waiting for moderation, approved, and winners."""
+
+    pending: int = 0
+    approved: int = 0
+    winners: int = 0
+
+
+def _counts(*conds: Any) -> Any:
+    return (
         select(
             ContestEntry.contest_id.label("cid"),
             func.count().filter(ContestEntry.status == "pending").label("pending"),
             func.count().filter(ContestEntry.status == "approved").label("approved"),
+            func.count().filter(ContestEntry.winner.is_(True)).label("winners"),
         )
+        .where(*conds)
         .group_by(ContestEntry.contest_id)
         .subquery()
     )
+
+
+def listing(session: Session) -> list[tuple[Contest, Counts]]:
+    """Every contest, newest first, with its counts (one statement)."""
+    counts = _counts()
     rows = session.execute(
-        select(Contest, counts.c.pending, counts.c.approved)
+        select(Contest, counts.c.pending, counts.c.approved, counts.c.winners)
         .outerjoin(counts, counts.c.cid == Contest.id)
         .order_by(Contest.starts_at.desc(), Contest.id.desc())
     ).all()
-    return [(c, int(p or 0), int(a or 0)) for c, p, a in rows]
+    return [(c, Counts(int(p or 0), int(a or 0), int(w or 0))) for c, p, a, w in rows]
+
+
+def list_contests(session: Session) -> list[tuple[Contest, int, int]]:
+    """Every contest, newest first, with its entries waiting for moderation and approved."""
+    return [(c, n.pending, n.approved) for c, n in listing(session)]
+
+
+def counts_of(session: Session, contest: Contest) -> Counts:
+    counts = _counts(ContestEntry.contest_id == contest.id)
+    row = session.execute(select(counts.c.pending, counts.c.approved, counts.c.winners)).first()
+    return Counts() if row is None else Counts(int(row[0]), int(row[1]), int(row[2]))
+
+
+def entrant(session: Session, member_no: str) -> int:
+    """The id of an active member who may enter, by number (one read, no relationships)."""
+    row = session.execute(
+        select(Member.id, Member.status).where(Member.member_no == member_no)
+    ).first()
+    if row is None:
+        raise NotFound("member_not_found", f"No member with number {member_no}.")
+    if row.status != "active":
+        raise Conflict("member_inactive", "This membership is not active.")
+    return int(row.id)
+
+
+def member_no(session: Session, entry: ContestEntry) -> str:
+    return str(session.scalar(select(Member.member_no).where(Member.id == entry.member_id)))
 
 
 def open_contests(session: Session, now: datetime) -> list[Contest]:
@@ -129,6 +175,17 @@ def open_contests(session: Session, now: datetime) -> list[Contest]:
             .where(Contest.starts_at <= now, Contest.ends_at > now)
             .order_by(Contest.ends_at, Contest.id)
         )
+    )
+
+
+def _entered(session: Session, contest_id: int, member_id: int) -> bool:
+    return (
+        session.scalar(
+            select(ContestEntry.id).where(
+                ContestEntry.contest_id == contest_id, ContestEntry.member_id == member_id
+            )
+        )
+        is not None
     )
 
 
@@ -152,11 +209,7 @@ def submit(
         )
     if not contest.starts_at <= ctx.now < contest.ends_at:
         raise Conflict("contest_not_open", "This contest is not taking entries now.")
-    if session.scalar(
-        select(ContestEntry.id).where(
-            ContestEntry.contest_id == contest.id, ContestEntry.member_id == member_id
-        )
-    ):
+    if _entered(session, contest.id, member_id):
         raise Conflict("entry_exists", "You have already entered this contest.")
     entry = ContestEntry(
         contest_id=contest.id,
@@ -169,31 +222,55 @@ def submit(
         created_at=ctx.now,
     )
     session.add(entry)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # the same member's entry sent twice at once (a double tap): the unique key decides;
+        # the caller's unit of work rolls the failed INSERT back
+        raise Conflict("entry_exists", "You have already entered this contest.") from exc
+    payload = {"contest": contest.code, "entry_id": entry.id, "has_image": image_key is not None}
+    events.emit_many(
+        session, [events.NewEvent("contest.entry_submitted", payload, member_id)], ctx.now
+    )
     return entry
 
 
 def moderate(
-    session: Session, ctx: Ctx, entry_id: int, *, approve: bool, note: str = ""
+    session: Session,
+    ctx: Ctx,
+    entry_id: int,
+    *,
+    approve: bool,
+    note: str = "",
+    contest_id: int | None = None,
 ) -> ContestEntry:
     """Approve or reject a pending entry, with a note (audited). A decided entry stays decided:
-    a second decision (two moderators at once) is a 409."""
+    a second decision (two moderators at once) is a 409. With ``contest_id``, an entry of
+    another contest is not found."""
     note = note.strip()
     if len(note) > MAX_NOTE:
         raise Invalid("invalid_note", f"The note is at most {MAX_NOTE} characters.")
     status = "approved" if approve else "rejected"
-    hit = session.execute(
+    conds = [ContestEntry.id == entry_id, ContestEntry.status == "pending"]
+    if contest_id is not None:
+        conds.append(ContestEntry.contest_id == contest_id)
+    row = session.execute(
         update(ContestEntry)
-        .where(ContestEntry.id == entry_id, ContestEntry.status == "pending")
+        .where(*conds)
         .values(status=status, note=note, moderated_at=ctx.now)
-        .returning(ContestEntry.contest_id)
+        .returning(ContestEntry.contest_id, ContestEntry.member_id)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    if hit is None:
+    ).first()
+    if row is None:
         entry = session.get(ContestEntry, entry_id)
-        if entry is None:
+        if entry is None or (contest_id is not None and entry.contest_id != contest_id):
             raise NotFound("entry_not_found", "This entry no longer exists.")
         raise Conflict("entry_already_moderated", "This entry was already approved or rejected.")
+    hit, member_id = row
+    payload = {"contest_id": hit, "entry_id": entry_id, "status": status, "note": note}
+    events.emit_many(
+        session, [events.NewEvent("contest.entry_moderated", payload, member_id)], ctx.now
+    )
     audit.record(
         session,
         ctx.actor,
@@ -285,12 +362,15 @@ def choose_winners(session: Session, ctx: Ctx, code: str, entry_ids: Sequence[in
             "too_many_winners",
             f"This contest has {contest.max_winners} winner places; {won} are taken.",
         )
-    for entry_id in new:
-        _reward(session, ctx, contest, rows[entry_id])
+    rewarded = [_reward(session, ctx, contest, rows[entry_id]) for entry_id in new]
+    events.emit_many(session, [e for e in rewarded if e is not None], ctx.now)
     return Winners(new, already)
 
 
-def _reward(session: Session, ctx: Ctx, contest: Contest, entry: ContestEntry) -> None:
+def _reward(
+    session: Session, ctx: Ctx, contest: Contest, entry: ContestEntry
+) -> events.NewEvent | None:
+    """Reward one winner; returns its ``contest.winner_rewarded`` event (emitted together)."""
     moved = session.execute(
         update(ContestEntry)
         .where(ContestEntry.id == entry.id, ContestEntry.winner.is_(False))
@@ -299,7 +379,7 @@ def _reward(session: Session, ctx: Ctx, contest: Contest, entry: ContestEntry) -
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if moved is None:  # pragma: no cover - the contest's lock makes this unreachable
-        return
+        return None
     posting_id = None
     if contest.reward_points:
         earned = flows.earn(
@@ -340,3 +420,11 @@ def _reward(session: Session, ctx: Ctx, contest: Contest, entry: ContestEntry) -
         {"contest": contest.code, "points": contest.reward_points, "coupon": code},
         at=ctx.now,
     )
+    payload = {
+        "contest": contest.code,
+        "entry_id": entry.id,
+        "points": contest.reward_points,
+        "posting_id": posting_id,
+        "coupon_code": code,
+    }
+    return events.NewEvent("contest.winner_rewarded", payload, entry.member_id)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Self
+from datetime import date, datetime
+from typing import Literal, Self
 
+from fastapi import UploadFile
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patron.campaigns.domain import (
@@ -15,6 +16,7 @@ from patron.campaigns.domain import (
     CodeStr,
     Schedule,
 )
+from patron.kit.timeutil import BoundedDateTime
 from patron.rules.definitions import BP, MAX_FACTOR_BP
 
 
@@ -142,3 +144,96 @@ class GrantOut(BaseModel):
     ref: str
     points: int
     replayed: bool
+
+
+# --------------------------------------------------------------------------- UGC contests
+
+
+class ContestPut(BaseModel):
+    """A contest's settings (``PUT /contests/{code}`` creates or changes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=2000)
+    starts_at: BoundedDateTime
+    ends_at: BoundedDateTime
+    reward_points: int = Field(default=0, ge=0, le=1_000_000)
+    #: a coupon template's code given to each winner (None: no coupon)
+    reward_coupon: str | None = Field(default=None, min_length=1, max_length=64)
+    max_winners: int = Field(ge=1, le=1000)
+
+
+class ContestOut(BaseModel):
+    code: str
+    name: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    reward_points: int
+    reward_coupon: str | None
+    max_winners: int
+    #: open | upcoming | closed (by the server's clock)
+    state: Literal["upcoming", "open", "closed"]
+    pending: int
+    approved: int
+    winners: int
+
+
+class ContestList(BaseModel):
+    items: list[ContestOut]
+
+
+class ContestEntryOut(BaseModel):
+    id: int
+    member_no: str
+    text: str
+    #: pending | approved | rejected
+    status: Literal["pending", "approved", "rejected"]
+    note: str
+    moderated_at: datetime | None
+    winner: bool
+    rewarded_at: datetime | None
+    coupon_code: str | None
+    created_at: datetime
+    #: the renditions of its photo (image/webp), none when it has no photo
+    image_urls: dict[str, str]
+
+
+class ContestEntryList(BaseModel):
+    items: list[ContestEntryOut]
+
+
+class ContestModeration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+    note: str = Field(default="", max_length=500)
+
+
+class ContestWinnersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry_ids: list[int] = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _ids_in_range(self) -> Self:
+        if any(not 1 <= i <= 2**31 - 1 for i in self.entry_ids):
+            raise ValueError("entry ids are positive 32-bit integers")
+        return self
+
+
+class ContestWinnersOut(BaseModel):
+    #: entries made winners (and rewarded) by this call
+    chosen: list[int]
+    #: entries named again that had already won: nothing given twice
+    already: list[int]
+
+
+class ContestEntryUpload(BaseModel):
+    """A member's entry sent by a mini-program (multipart): the member's number, the text and
+    an optional photo in the field ``image``."""
+
+    member_no: str = Field(pattern=r"^[0-9]{10}$")
+    text: str = Field(min_length=1, max_length=2000)
+    image: UploadFile | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final
 
-from fastapi import Depends, Form, Path, Request
+from fastapi import Depends, Form, Path, Request, UploadFile
 from fastapi.responses import Response
 from starlette.background import BackgroundTask
 
@@ -30,6 +30,22 @@ Manage = Annotated[Principal, Depends(require(perm.MALL_MANAGE))]
 API_UPLOAD: Final = re.compile(r"^/api/v1/mall/gifts/[A-Za-z0-9_-]{1,32}/images$")
 #: declared content types accepted (Pillow still decides what the bytes are)
 CONTENT_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/webp"})
+
+
+def read_upload(image: UploadFile | None, max_bytes: int) -> bytes:
+    """An uploaded image's bytes (one more than allowed, so ``images.prepare`` sees it is too
+    large), refused when missing or declared as another type than JPEG, PNG or WebP."""
+    if image is None:
+        raise Invalid("image_empty", "Choose an image file to upload (multipart field image).")
+    declared = (image.content_type or "").split(";")[0].strip().lower()
+    if declared not in CONTENT_TYPES:
+        raise Invalid(
+            "image_content_type",
+            f"The file is sent as {declared or 'no type'}; send a JPEG, PNG or WebP image "
+            "(image/jpeg, image/png or image/webp).",
+            details={"content_type": declared},
+        )
+    return image.file.read(max_bytes + 1)
 
 
 def image_out(gift: Gift, row: GiftImage) -> GiftImageOut:
@@ -65,20 +81,9 @@ def upload_image(
     """Checked before anything is stored: the declared type, the size, that Pillow reads it
     as an image and its dimensions; stored re-encoded as WebP in two sizes; the gift's pages
     show it from then on."""
-    image = form.image
     gift = mall.get_gift(session, code)
     max_bytes = request.app.state.settings.mall_image_max_bytes
-    if image is None:
-        raise Invalid("image_empty", "Choose an image file to upload (multipart field image).")
-    declared = (image.content_type or "").split(";")[0].strip().lower()
-    if declared not in CONTENT_TYPES:
-        raise Invalid(
-            "image_content_type",
-            f"The file is sent as {declared or 'no type'}; send a JPEG, PNG or WebP image "
-            "(image/jpeg, image/png or image/webp).",
-            details={"content_type": declared},
-        )
-    prepared = images.prepare(gift.code, image.file.read(max_bytes + 1), max_bytes)
+    prepared = images.prepare(gift.code, read_upload(form.image, max_bytes), max_bytes)
     images.save(images.for_app(request.app.state), prepared)
     row = gallery.add(session, principal, gift, prepared, clock.now())
     return image_out(gift, row)

@@ -5,7 +5,8 @@
 3. Each redemption's own movements match its status (reserved: +q reserved; handed over:
    -q on hand; cancelled or returned: nothing left), and its points: one spend of its points,
    reversed exactly when it is cancelled or returned.
-4. A flash sale has granted exactly the units of its redemptions not cancelled.
+4. A flash sale has granted exactly the units of its redemptions neither cancelled nor
+   returned (a returned unit is the sale's again).
 5. A gift's price is the one its price history ends with (no change escaped the history),
    and a marked-down price lies between one point and the operator's price.
 """
@@ -19,6 +20,7 @@ from sqlalchemy import case, func, literal, select
 from sqlalchemy.orm import Session
 
 from patron.ledger.models import PointsPosting
+from patron.mall import domain
 from patron.mall.models import FlashSale, Gift, PriceChange, Redemption, Stock, StockMovement
 
 LIMIT = 100
@@ -151,7 +153,7 @@ def run_check(
     # 4. flash sales granted exactly their live redemptions' units
     live = (
         select(Redemption.flash_sale_id.label("fid"), func.sum(Redemption.quantity).label("q"))
-        .where(Redemption.flash_sale_id.is_not(None), Redemption.status != "cancelled")
+        .where(Redemption.flash_sale_id.is_not(None), Redemption.status.not_in(domain.UNDONE))
         .group_by(Redemption.flash_sale_id)
         .subquery()
     )

@@ -25,7 +25,11 @@ MAX_QUANTITY: Final = 20
 
 Window = Literal["day", "month", "sale"]
 Delivery = Literal["pickup", "ship"]
-Status = Literal["reserved", "fulfilled", "shipped", "received", "cancelled"]
+Status = Literal["reserved", "fulfilled", "shipped", "received", "cancelled", "returned"]
+#: redemptions whose units are no longer redeemed: the points and the unit came back, so they
+#: count neither toward a member's limit, a flash sale's granted units, the forecast nor the
+#: "hot" tag
+UNDONE: Final = ("cancelled", "returned")
 
 
 class Warehouse(BaseModel):

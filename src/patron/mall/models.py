@@ -146,7 +146,8 @@ class Redemption(Base):
 
 class FlashSale(Base):
     """A limited quantity of a gift at a flash price from ``starts_at``: ``granted`` only grows
-    by a guarded UPDATE (``granted + n <= quantity``), released again when a unit is cancelled."""
+    by a guarded UPDATE (``granted + n <= quantity``), released again when a unit is cancelled
+    or returned."""
 
     __tablename__ = "mall_flash_sales"
     __table_args__ = (

@@ -67,7 +67,9 @@ def _units_so_far(session: Session, member_id: int, *conds: Any) -> int:
     return int(
         session.scalar(
             select(func.coalesce(func.sum(Redemption.quantity), 0)).where(
-                Redemption.member_id == member_id, Redemption.status != "cancelled", *conds
+                Redemption.member_id == member_id,
+                Redemption.status.not_in(domain.UNDONE),
+                *conds,
             )
         )
         or 0
@@ -329,6 +331,18 @@ def _gift_and_member_no(session: Session, r: Redemption) -> tuple[Gift, str | No
     return service.gift_by_id(session, r.gift_id), None
 
 
+def _give_back_flash(session: Session, r: Redemption) -> None:
+    """A cancelled or returned flash unit goes back to its sale (never below zero: the
+    constraint holds it), so the sale has granted exactly its live redemptions' units."""
+    if r.flash_sale_id is not None:
+        session.execute(
+            update(FlashSale)
+            .where(FlashSale.id == r.flash_sale_id)
+            .values(granted=FlashSale.granted - r.quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Redemption, Gift]:
     """Points and stock back, exactly once (the guarded status change decides who cancels)."""
     code = domain.normalize_code(code)
@@ -339,14 +353,7 @@ def cancel(session: Session, ctx: Ctx, code: str, reason: str = "") -> tuple[Red
         session, ctx, r.member_id, r.spend_posting_id, owner=service.SOURCE_TYPE
     )
     r.reversal_posting_id = reversal.posting_id
-    if r.flash_sale_id is not None:
-        # the unit goes back to the flash sale (never below zero: the constraint holds it)
-        session.execute(
-            update(FlashSale)
-            .where(FlashSale.id == r.flash_sale_id)
-            .values(granted=FlashSale.granted - r.quantity)
-            .execution_options(synchronize_session=False)
-        )
+    _give_back_flash(session, r)
     stock.release(session, ctx, r, f"redemption {code} cancelled")
     session.flush()
     gift, member_no = _gift_and_member_no(session, r)
@@ -413,6 +420,8 @@ def return_gift(session: Session, ctx: Ctx, code: str, reason: str = "") -> tupl
         session, ctx, r.member_id, r.spend_posting_id, owner=service.SOURCE_TYPE
     )
     r.reversal_posting_id = reversal.posting_id
+    # the unit is on hand again, so it is the sale's to grant again (while the sale is open)
+    _give_back_flash(session, r)
     stock.take_back(session, ctx, r, f"redemption {code} returned")
     session.flush()
     gift, member_no = _gift_and_member_no(session, r)

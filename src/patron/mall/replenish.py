@@ -2,10 +2,10 @@
 
 A gift is short when its available units (all warehouses) fall below ``safety_stock_percent`` %
 of the forecast of a month's redemptions (the average of the last ``forecast_months`` 30-day
-months, cancelled redemptions excluded). Raising purchase requests makes one per short gift that
-has none open, sent to the gift's preferred supplier (the backup when the preferred one's
-agreement lapsed, see ``suppliers.choose``), announces ``mall.stock.low`` and audits it;
-receiving a request records the stock receipt.
+months, cancelled and returned redemptions excluded). Raising purchase requests makes one per
+short gift that has none open, sent to the gift's preferred supplier (the backup when the
+preferred one's agreement lapsed, see ``suppliers.choose``), announces ``mall.stock.low`` and
+audits it; receiving a request records the stock receipt.
 
 The ``mall_replenish`` job (``raise_warehouse_requests``) does the same per gift and warehouse:
 a warehouse is short when its available units fall below ``safety_stock_percent`` % of the
@@ -53,7 +53,7 @@ def alerts(session: Session, now: datetime) -> list[Alert]:
     units = dict(
         session.execute(
             select(Redemption.gift_id, func.sum(Redemption.quantity))
-            .where(Redemption.status != "cancelled", Redemption.created_at >= since)
+            .where(Redemption.status.not_in(domain.UNDONE), Redemption.created_at >= since)
             .group_by(Redemption.gift_id)
         ).all()
     )

@@ -183,13 +183,14 @@ class GiftView:
 
 
 def hot_gift_ids(session: Session, settings: MallSettings, now: datetime) -> set[int]:
-    """The "hot" tag: the most redeemed gifts (units, not cancelled) of the last days."""
+    """The "hot" tag: the most redeemed gifts (units, neither cancelled nor returned) of the
+    last days."""
     if settings.hot_top == 0:
         return set()
     rows = session.execute(
         select(Redemption.gift_id, func.sum(Redemption.quantity).label("n"))
         .where(
-            Redemption.status != "cancelled",
+            Redemption.status.not_in(domain.UNDONE),
             Redemption.created_at >= now - timedelta(days=settings.hot_days),
         )
         .group_by(Redemption.gift_id)

@@ -108,7 +108,7 @@ def warehouse_alerts(session: Session, now: datetime) -> list[WarehouseAlert]:
         (g, w): int(n)
         for g, w, n in session.execute(
             select(Redemption.gift_id, Redemption.warehouse, func.sum(Redemption.quantity))
-            .where(Redemption.status != "cancelled", Redemption.created_at >= since)
+            .where(Redemption.status.not_in(domain.UNDONE), Redemption.created_at >= since)
             .group_by(Redemption.gift_id, Redemption.warehouse)
         )
     }

@@ -75,6 +75,11 @@ EVENT_TYPES: Final = (
     "campaign.joined",
     "campaign.action_rewarded",
     "referral.changed",
+    # UGC contests (patron.campaigns.contests)
+    "contest.changed",
+    "contest.entry_submitted",
+    "contest.entry_moderated",
+    "contest.winner_rewarded",
     "event.registration_changed",
     "event.closed",
     # analytics (patron.analytics.alerts): a daily metric outside its expected range

@@ -100,6 +100,11 @@ SCOPE_HELP: Final = {
     perm.COUPONS_ISSUE: N_("Issue coupons to members, exchange them for points and void them."),
     perm.CAMPAIGNS_READ: N_("Read campaigns, their actions and results."),
     perm.CAMPAIGNS_ACTIONS: N_("Report a member's action (a review, a share) so that it earns."),
+    perm.CONTESTS_MANAGE: N_(
+        "Create and change UGC contests, moderate their entries and choose the winners, "
+        "who are rewarded."
+    ),
+    perm.CONTESTS_ENTER: N_("Send members' contest entries (text and a photo) for moderation."),
     perm.SEGMENTS_READ: N_("Read saved segments, their previews and counts."),
     perm.SERVICE_READ: N_("Read service tickets, knowledge base articles and satisfaction scores."),
     perm.SERVICE_WRITE: N_(
