@@ -297,10 +297,16 @@ def create_app(
     from patron.campaigns.contests_api import API_ENTRY_UPLOAD
     from patron.mall.api_images import API_UPLOAD
     from patron.web.console.mall import IMAGE_UPLOAD
+    from patron.web.portal.contests import ENTRY_UPLOAD
 
     # a gift image may be larger than the 1 MB other requests are held to (plus the form's own)
     image_cap = settings.mall_image_max_bytes + 64 * 1024
-    uploads = ((IMAGE_UPLOAD, image_cap), (API_UPLOAD, image_cap), (API_ENTRY_UPLOAD, image_cap))
+    uploads = (
+        (IMAGE_UPLOAD, image_cap),
+        (API_UPLOAD, image_cap),
+        (API_ENTRY_UPLOAD, image_cap),
+        (ENTRY_UPLOAD, image_cap),
+    )
     app.add_middleware(RequestContextMiddleware, uploads=uploads)
     app.add_middleware(MetricsMiddleware)  # outside the request context: sees its 413/422/500
     # Outermost, so the middleware's own 413/422/500 answers carry the headers too.

@@ -48,6 +48,13 @@ def test_a_contest_from_the_console_to_the_portal_and_back(
         files={"image": ("x.png", b"not an image", "image/png")},
     )
     assert refused.status_code == 422 and 'data-error-for="form"' in refused.text
+    # a photo over the 1 MB cap of ordinary requests reaches the image checks (not a 413)
+    big = client.post(
+        "/portal/contests/look",
+        data={"csrf_token": member_token, "text": "my look"},
+        files={"image": ("x.png", b"\0" * 1_500_000, "image/png")},
+    )
+    assert big.status_code == 422 and 'data-error-for="form"' in big.text
     sent = client.post(
         "/portal/contests/look",
         data={"csrf_token": member_token, "text": "my look"},

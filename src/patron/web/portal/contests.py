@@ -3,6 +3,7 @@ optional photo through the image store) and the approved entries of other member
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final
 
 from fastapi import Depends, File, Form, Path, Request, UploadFile
@@ -17,6 +18,8 @@ from patron.web.pages import PORTAL_PREFIX, MemberPage, Viewer, page_router, red
 from patron.web.portal import common
 
 router = page_router(PORTAL_PREFIX)
+# An entry's photo may be larger than the 1 MB body cap of other requests (app.py).
+ENTRY_UPLOAD: Final = re.compile(rf"^{PORTAL_PREFIX}/contests/[a-z][a-z0-9_-]{{0,39}}$")
 Code = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
 
 ERRORS: Final = {
