@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -30,6 +31,10 @@ from patron.kit.clock import FrozenClock
 from patron.migrate import upgrade
 
 models_registry.load_all()
+
+# Staff passwords are hashed at production strength (~0.2-0.4 s a hash here) and tests create
+# hundreds of staff users; the tests' hashes use the same algorithm at its lowest cost.
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 # Tests never depend on timing: on a busy machine Hypothesis' own clocks (the per-example
 # deadline, the "generation is slow" check) would fail correct code. Explicit settings on a test
