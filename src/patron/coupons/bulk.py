@@ -162,10 +162,13 @@ def issue_to_audience(
     # meanwhile carry another template or key).
     last_event = _last_id(session, WebhookEvent.id) if endpoints else 0
     last_coupon = _last_id(session, Coupon.id) if dialect != "postgresql" else 0
+    # at most one coupon per member reached and no more than the quantity left: a code each
+    codes = reached
+    if template.total_quantity is not None:
+        codes = min(codes, max(template.total_quantity - template.issued_count, 0))
     issued = 0
     for attempt in range(_ATTEMPTS):
-        # at most one coupon per member reached: one code each (12 random bytes a member)
-        block = service.code_block(reached)
+        block = service.code_block(codes)
         try:
             with session.begin_nested():
                 if dialect == "postgresql":
