@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=PORT, help="loopback port of the server")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install -y wrk")
@@ -155,7 +156,7 @@ def main() -> None:
             path.write_text(LUA % {"members": members, "key": secret, "extra": extra})
             return path
 
-        with serve(url, keys, PORT, args.workers, log="patron-coupon-bench.log") as base:
+        with serve(url, keys, args.port, args.workers, log="patron-coupon-bench.log") as base:
             body = {
                 "member_no": nos[0],
                 "store_code": "SH001",

@@ -49,7 +49,7 @@ from patron.members import service as members
 from patron.members.schemas import MemberCreate
 from patron.web.bench import CREATE_GUARDED
 
-PORT = 8767
+PORT = 8769
 POINTS = 100  # the flash price; every member holds this much, enough for one unit
 GIFT = "FLASH"
 

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import sys
 import threading
 import time
@@ -58,15 +57,10 @@ MIX = (
     ("spend", 5),
     ("mall", 5),
 )
+PORT = 8770
 GIFT = "MUG"
 #: a refusal that is a correct answer (too few points, the member's limit, out of stock)
 REFUSED = {"spend": (409, 422), "mall": (409, 422)}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _prepare(url: str) -> str:
@@ -146,11 +140,12 @@ def main() -> None:
     parser.add_argument("--steps", default="4,8,16,32,64")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=PORT, help="loopback port of the server")
     args = parser.parse_args()
     with scratch_database() as url:
         secret = _prepare(url)
         headers = {"X-API-Key": secret}
-        with serve(url, generate_keys(), _port(), args.workers) as base:
+        with serve(url, generate_keys(), args.port, args.workers) as base:
             members: list[str] = []
             with httpx.Client(base_url=base, headers=headers, timeout=30) as c:
                 for n in range(args.members):

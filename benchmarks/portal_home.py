@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=PORT, help="loopback port of the server")
     # uniform ±50%: at 3 s the longest pause (4.5 s) stays within uvicorn's 5 s keep-alive,
     # so the figures are of page views, not of reconnections
     parser.add_argument("--think", type=float, default=3.0, help="mean seconds between views")
@@ -173,7 +174,7 @@ def main() -> None:
         with serve(
             url,
             keys,
-            PORT,
+            args.port,
             args.workers,
             settings={"PORTAL_SESSION_MINUTES": str(24 * 60)},
             log="patron-portal-bench.log",
