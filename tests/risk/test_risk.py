@@ -106,6 +106,7 @@ def test_seeded_fraud_is_caught_and_the_rules_precision_reported(
     devices = dict.fromkeys(handset, "dev-4f1c") | {no: f"own-{i}" for i, no in enumerate(normal)}
 
     flagged: set[str] = set()
+    shared: dict[str, tuple[int, int]] = {}
     with database.unit_of_work() as s:
         for no in [*normal, *fraud]:
             m = s.scalar(select(Member).where(Member.member_no == no))
@@ -116,10 +117,23 @@ def test_seeded_fraud_is_caught_and_the_rules_precision_reported(
             )  # fmt: skip
             if a.rules:
                 flagged.add(no)
+            # the model's view: how many members share the busiest of the member's devices
+            seen = risk.read(
+                s, risk.settings(s), m, gift_code="MUG", points=points, store_code="SH001",
+                now=clock.now(), device_id=devices.get(no),
+            ).behaviour  # fmt: skip
+            shared[no] = (seen.device_members, seen.device_redemptions)
+        trained = {b.device_members for b in model._rows(s, clock.now())}
     precision = domain.precision(flagged, fraud)
     # Reported in docs/risk.md: precision 1.0 (13 of 13 flagged were seeded fraud), recall 13/13
     assert flagged >= fraud, fraud - flagged  # every seeded fraud is caught
     assert precision == 1.0, flagged - fraud  # and no ordinary member is
+    # three members on one phone (this redemption counted), four uses of it; an ordinary
+    # member on their own device (one earlier use), or using one for the first time
+    assert {shared[no] for no in handset} == {(3, 4)}
+    assert {shared[no] for no in normal[:3]} == {(1, 2)}
+    assert {shared[no] for no in normal[3:]} == {(1, 1)}
+    assert trained == {0, 1, 3}  # what the model is trained on reads the same devices
 
 
 def test_a_held_redemption_waits_for_review_and_then_goes_through_once(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import Interval, case, distinct, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -572,50 +572,34 @@ def report(
         .order_by(Message.source_kind, Message.source_code)
     ).all()
     out = {(r[0], r[1]): SourceReport(r[0], r[1], *(int(x or 0) for x in r[2:])) for r in rows}
-    # The window is a fixed interval, added in Python: both databases compare datetimes.
-    sent = (
-        select(Message.source_kind, Message.source_code, Message.member_id, Message.sent_at)
-        .where(*where, Message.sent_at.is_not(None), Message.status.in_(("sent", "delivered")))
-        .subquery()
-    )
-    conv = session.execute(
-        select(sent.c.source_kind, sent.c.source_code, sent.c.member_id, sent.c.sent_at).where(
-            select(Order.id)
-            .where(
-                and_(
-                    Order.member_id == sent.c.member_id,
-                    Order.ordered_at >= sent.c.sent_at,
-                )
-            )
-            .exists()
+    # A conversion: a member with an order within the window after one of the source's sent
+    # messages, counted once per source — one grouped query whatever the number of members.
+    sent = Message.sent_at.is_not(None) & Message.status.in_(("sent", "delivered"))
+    ordered = (
+        select(Order.id)
+        .where(
+            Order.member_id == Message.member_id,
+            Order.ordered_at >= Message.sent_at,
+            Order.ordered_at <= _plus(session, Message.sent_at, window),
         )
-    ).all()
-    if conv:
-        firsts = _first_orders_after(session, {(r[2], r[3]) for r in conv})
-        seen: set[tuple[str, str, int]] = set()
-        for sk, sc, mid, at in conv:
-            first = firsts.get((mid, at))
-            if first is not None and first - at <= window and (sk, sc, mid) not in seen:
-                seen.add((sk, sc, mid))
-                out[(sk, sc)].conversions += 1
+        .exists()
+    )
+    for sk, sc, converted in session.execute(
+        select(Message.source_kind, Message.source_code, func.count(distinct(Message.member_id)))
+        .where(*where, sent, ordered)
+        .group_by(Message.source_kind, Message.source_code)
+    ):
+        out[(sk, sc)].conversions = int(converted)
     return list(out.values())
 
 
-def _first_orders_after(
-    session: Session, pairs: set[tuple[int, datetime]]
-) -> dict[tuple[int, datetime], datetime]:
-    member_ids = sorted({m for m, _ in pairs})
-    times: dict[int, list[datetime]] = {}
-    for start in range(0, len(member_ids), CHUNK):
-        for mid, at in session.execute(
-            select(Order.member_id, Order.ordered_at)
-            .where(Order.member_id.in_(member_ids[start : start + CHUNK]))
-            .order_by(Order.ordered_at)
-        ):
-            times.setdefault(mid, []).append(at)
-    out: dict[tuple[int, datetime], datetime] = {}
-    for mid, sent_at in pairs:
-        later = next((t for t in times.get(mid, []) if t >= sent_at), None)
-        if later is not None:
-            out[(mid, sent_at)] = later
-    return out
+def _plus(session: Session, at: Any, span: timedelta) -> Any:
+    """``at + span`` in SQL, exact on both databases: PostgreSQL adds an interval; SQLite
+    stores ``YYYY-MM-DD HH:MM:SS.ffffff`` text, so the seconds are added with ``strftime``
+    and the microseconds kept as they were (text compares in time order)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return at + literal(span, Interval())
+    seconds = int(span.total_seconds())
+    return func.strftime("%Y-%m-%d %H:%M:%S", at, f"{seconds:+d} seconds").op("||")(
+        func.substr(at, 20)
+    )

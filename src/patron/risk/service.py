@@ -189,6 +189,28 @@ def read(
         )
         .scalar_subquery()
     )
+    # the devices the member redeemed from in the window, for the model (see ``model``)
+    window = (Redemption.created_at >= month, live)
+    used = select(Redemption.device_id).where(mine, *window, Redemption.device_id.is_not(None))
+    devices = (
+        select(
+            func.count(func.distinct(Redemption.member_id)).label("members"),
+            func.count().label("n"),
+        )
+        .where(*window, Redemption.device_id.in_(used))
+        .group_by(Redemption.device_id)
+        .subquery()
+    )
+    if device_id:
+        here = Redemption.device_id == device_id
+        others_here: Any = (
+            select(func.count(func.distinct(Redemption.member_id)))
+            .where(here, *window, Redemption.member_id != member.id)
+            .scalar_subquery()
+        )
+        n_here: Any = count(here, *window)
+    else:
+        others_here = n_here = literal(-1)  # no device on this request: only the history counts
     row = session.execute(
         select(
             count(mine, Redemption.created_at >= hour, live),
@@ -208,6 +230,10 @@ def read(
             count(Redemption.device_id == device_id, Redemption.created_at >= hour, live)
             if device_id
             else literal(0),
+            select(func.coalesce(func.max(devices.c.members), 0)).scalar_subquery(),
+            select(func.coalesce(func.max(devices.c.n), 0)).scalar_subquery(),
+            others_here,
+            n_here,
         )
     ).one()
     age_hours = max((now - member.created_at).total_seconds() / 3600, 0.0)
@@ -228,6 +254,9 @@ def read(
             age_days=age_hours / 24,
             returns=int(row[9] or 0),
             adjusted=int(row[10] or 0),
+            # this redemption counts too: one more member and one more use of its device
+            device_members=max(int(row[13] or 0), int(row[15]) + 1),
+            device_redemptions=max(int(row[14] or 0), int(row[16]) + 1),
         ),
         recent_redemptions=int(row[11] or 0),
         pass_id=int(row[5]) if row[5] is not None else None,

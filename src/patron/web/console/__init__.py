@@ -35,6 +35,7 @@ from patron.web.console import (
     risk,
     segments,
     service,
+    service_nps,
 )
 
 router = APIRouter()
@@ -64,6 +65,7 @@ for _module in (
     mall_turnover,
     admin,
     privacy,
+    service_nps,
     service,
     risk,
     coupons,

@@ -11,9 +11,9 @@ JavaScript) is computed from the unsaved draft and writes nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.ledger import service as ledger
@@ -32,7 +32,7 @@ from patron.web.console.config_forms import (
     rows,
     yuan_text,
 )
-from patron.web.console.page_kit import Configurer, console_router
+from patron.web.console.page_kit import Configurer, Posted, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -47,15 +47,6 @@ BASE = CONSOLE_PREFIX + "/config"
 SAVED = N_("Settings saved.")
 MAX_TIERS = 5
 SECTIONS = (tiers.SECTION, orders.EARNING_SECTION, orders.PRICING_SECTION, ledger.SECTION)
-
-
-async def posted(request: Request) -> dict[str, str]:
-    """The submitted form as plain strings (file uploads are not part of these forms)."""
-    form = await request.form()
-    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
-
-
-Posted = Annotated[dict[str, str], Depends(posted)]
 
 
 def draft(request: Request, raw: dict[str, str]) -> DraftForm:

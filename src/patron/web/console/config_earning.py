@@ -32,7 +32,6 @@ from patron.tiers.domain import Tier, TierLadder
 from patron.web.console.config import (
     BASE,
     SAVED,
-    Posted,
     changed_since_opened,
     draft,
     page_context,
@@ -47,7 +46,7 @@ from patron.web.console.config_forms import (
     yuan_text,
 )
 from patron.web.console.config_previews import tier_label
-from patron.web.console.page_kit import Configurer, console_router
+from patron.web.console.page_kit import Configurer, Posted, console_router
 from patron.web.i18n import N_
 from patron.web.pages import get_session, redirect, render
 

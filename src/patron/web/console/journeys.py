@@ -18,7 +18,13 @@ from patron.messaging import service as messaging
 from patron.segments import service as segments
 from patron.web.console import journey_form as jf
 from patron.web.console.members import PAGE_SIZE, Pager
-from patron.web.console.page_kit import CampaignsReader, CampaignsWriter, Code, console_router
+from patron.web.console.page_kit import (
+    CampaignsReader,
+    CampaignsWriter,
+    Code,
+    Posted,
+    console_router,
+)
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -172,9 +178,8 @@ def journey_list(request: Request, viewer: CampaignsReader) -> HTMLResponse:
 
 
 @router.post("/journeys")
-async def journey_create(request: Request, viewer: CampaignsWriter) -> Response:
+def journey_create(request: Request, viewer: CampaignsWriter, data: Posted) -> Response:
     session = get_session(request)
-    data = await request.form()
     form = {k: str(data.get(k, "")).strip()[:100] for k in ("code", "name", "trigger")}
     rows = jf.rows_from_form(data)
     steps, errors, row = _steps_or_error(request, rows)
@@ -202,10 +207,9 @@ async def journey_create(request: Request, viewer: CampaignsWriter) -> Response:
 
 
 @router.post("/journey-editor")
-async def journey_editor(request: Request, viewer: CampaignsWriter) -> Response:
+def journey_editor(request: Request, viewer: CampaignsWriter, data: Posted) -> Response:
     """Add, move or remove a step, or show the inputs of a newly chosen kind; nothing is
     saved. Answers the page the form came from with the rows changed."""
-    data = await request.form()
     rows = jf.apply(jf.rows_from_form(data), str(data.get("action", "")))
     code = str(data.get("editor_for", ""))
     if code and re.fullmatch(r"[A-Za-z0-9_-]{1,40}", code):
@@ -249,9 +253,8 @@ def journey_detail(code: Code, request: Request, viewer: CampaignsReader) -> HTM
 
 
 @router.post("/journeys/{code}")
-async def journey_change(code: Code, request: Request, viewer: CampaignsWriter) -> Response:
+def journey_change(code: Code, request: Request, viewer: CampaignsWriter, data: Posted) -> Response:
     session = get_session(request)
-    data = await request.form()
     name = str(data.get("name", "")).strip()[:100]
     rows = jf.rows_from_form(data)
     steps, errors, row = _steps_or_error(request, rows)

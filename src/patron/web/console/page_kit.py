@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from patron.auth import permissions as perm
 from patron.web.pages import CONSOLE_PREFIX, StaffPage, Viewer, page_router
@@ -51,6 +51,19 @@ SegmentsWriter = Annotated[Viewer, Depends(StaffPage(perm.SEGMENTS_WRITE))]
 ServiceReader = Annotated[Viewer, Depends(StaffPage(perm.SERVICE_READ))]
 ServiceWriter = Annotated[Viewer, Depends(StaffPage(perm.SERVICE_WRITE))]
 StaffAdmin = Annotated[Viewer, Depends(StaffPage(perm.STAFF_ADMIN))]
+
+# ---- the posted form ------------------------------------------------------------------------
+
+
+async def posted(request: Request) -> dict[str, str]:
+    """The submitted form as plain strings (file uploads are not part of these forms). Read
+    here, on the event loop, so that the page itself can be a plain ``def`` that runs its
+    synchronous service calls in a worker thread."""
+    form = await request.form()
+    return {key: value for key, value in form.multi_items() if isinstance(value, str)}
+
+
+Posted = Annotated[dict[str, str], Depends(posted)]
 
 # ---- path parameters -------------------------------------------------------------------------
 
