@@ -25,6 +25,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
 from patron.analytics import clv, columnar, nextbuy, personal, recommend, rfm
+from patron.analytics.mle import Fit
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
 from patron.orders.models import Order
@@ -76,8 +77,8 @@ class ScoresRun:
     as_of: date
     members: int
     repeat_buyers: int
-    purchases: clv.Fit | None
-    spend: clv.Fit | None
+    purchases: Fit | None
+    spend: Fit | None
     #: What is missing, in words, when no model could score (also kept in the run's report).
     missing: tuple[str, ...] = field(default=())
     churn: churn_model.ChurnReport | None = None
@@ -87,7 +88,7 @@ class ScoresRun:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def fit_json(fit: clv.Fit | None) -> dict[str, Any] | None:
+def fit_json(fit: Fit | None) -> dict[str, Any] | None:
     if fit is None:
         return None
     finite = bool(np.isfinite(fit.log_likelihood))
@@ -324,7 +325,7 @@ def _record(
 
 @dataclass(frozen=True)
 class ModelCheck:
-    fit: clv.Fit
+    fit: Fit
     holdout: clv.Holdout | None
 
 
