@@ -5,12 +5,15 @@ parameter ran to the bound of the search)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import optimize
+from threadpoolctl import threadpool_limits
 
 Array = NDArray[np.float64]
 
@@ -24,6 +27,24 @@ _NEWTON_FROM = 1e-5
 _NEWTON_TO = 1e-12
 #: Iterations of the gradient search (the polishing simplex gets 40 times as many).
 MAX_ITERATIONS = 200
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def one_blas_thread(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` with BLAS on one thread. The models' linear algebra is on a handful of
+    parameters or on vectors, where a threaded BLAS spends more waking and spinning its threads
+    than computing — a third of the scores job's CPU on a busy 2-core machine, and threads that
+    compete with the database the job reads from."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,7 @@ class Fit:
         return self.params[name]
 
 
+@one_blas_thread
 def maximise(
     model: str,
     names: tuple[str, ...],

@@ -25,7 +25,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics import churn as churn_model
 from patron.analytics import clv, columnar, nextbuy, personal, recommend, rfm
-from patron.analytics.mle import Fit
+from patron.analytics.mle import Fit, one_blas_thread
 from patron.analytics.models import MemberScore, ModelRun
 from patron.members.models import Member
 from patron.orders.models import Order
@@ -101,6 +101,7 @@ def fit_json(fit: Fit | None) -> dict[str, Any] | None:
     }
 
 
+@one_blas_thread
 def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
     """Recompute every member's scores as of today (business day) and record the run."""
     settings = get_settings(session)
@@ -371,6 +372,7 @@ class Evaluation:
         }
 
 
+@one_blas_thread
 def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
     """Fit on history up to ``holdout_days`` before today, predict the purchase days of the
     holdout per member, and compare with what happened, by calibration frequency."""
