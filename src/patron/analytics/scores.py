@@ -244,18 +244,25 @@ def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None
     """Every purchase day as arrays (member, day number, net amount), or None without any.
     Read on the connection (no ORM row processing) with the day numbers computed in SQL; on
     PostgreSQL with a binary COPY straight into NumPy."""
-    daily = _daily(as_of)
     conn = session.connection()
     if columnar.is_postgres(conn):
-        query = select(
-            cast(daily.c.member_id, BigInteger),
-            cast(day_number(daily.c.day), BigInteger),
-            cast(func.coalesce(daily.c.amount, 0), BigInteger),
+        # The orders themselves, packed: nearly every order is a purchase day of its own, so
+        # a GROUP BY in the database (a hash of every order, spilled to disk past work_mem)
+        # cost 3.5 times the CPU of reading them and adding up same-day orders with one sort.
+        erased = (
+            select(Member.id).where(Member.id == Order.member_id, Member.status == ERASED).exists()
         )
+        query = select(
+            cast(Order.member_id, BigInteger),
+            cast(day_number(Order.business_date), BigInteger),
+            cast(func.coalesce(Order.paid_fen - Order.refunded_fen, 0), BigInteger),
+        ).where(Order.status != RETURNED, Order.business_date <= as_of, ~erased)
         matrix = columnar.read_bigints(conn, query, 3)
         if not matrix.shape[0]:
             return None
-        return matrix[:, 0].copy(), matrix[:, 1].copy(), matrix[:, 2].astype(np.float64)
+        members, days, amounts = columnar.sum_by_pairs(matrix[:, 0], matrix[:, 1], matrix[:, 2])
+        return members, days, amounts.astype(np.float64)
+    daily = _daily(as_of)
     rows = (
         session.connection()
         .execute(
