@@ -1,13 +1,13 @@
-"""Member scores: purchase days grouped in SQL, then RFM, BG/NBD + Gamma-Gamma on NumPy
+"""Member scores: purchase days from one statement, then RFM, BG/NBD + Gamma-Gamma on NumPy
 arrays, written to ``member_scores`` in one set-based pass (docs/analytics.md, "Member scores").
 
 A purchase is a business day with at least one order of the member that is not fully returned;
-its amount is the day's net amount (paid − refunded, fen). One statement groups the orders into
-purchase days (day numbers computed in SQL); every member's summary and RFM scores
-(``rfm.summarise``), the models, churn and next purchase run on NumPy arrays of them; the rows
-are replaced with one DELETE and one multi-row INSERT (a binary COPY built by NumPy on
-PostgreSQL, which also reads the purchase days with COPY). Nothing loops over members in Python
-on PostgreSQL.
+its amount is the day's net amount (paid − refunded, fen). One statement reads them (day
+numbers computed in SQL): on SQLite grouped into purchase days, on PostgreSQL the orders packed
+into byte strings and same-day orders added up by one NumPy sort; every member's summary and
+RFM scores (``rfm.summarise``), the models, churn and next purchase run on NumPy arrays of them;
+the rows are replaced with one DELETE and one multi-row INSERT (a binary COPY built by NumPy on
+PostgreSQL). Nothing loops over members in Python on PostgreSQL.
 """
 
 from __future__ import annotations
