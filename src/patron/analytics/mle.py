@@ -97,8 +97,6 @@ def maximise(
         return -ll * per, -g * p * per  # d/dθ of log-parameters: chain rule × p
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(names)
-    # Tight tolerances: the default stops on a relative change of the objective of ~2e-9,
-    # before the parameters are as precise as the papers print them.
     theta0 = np.log(start)
     spent = 0
     polished: tuple[Array, float, Array, int] | None = None
@@ -135,6 +133,8 @@ def maximise(
         else:
             theta0 = np.asarray(rough.x)
     if polished is None:
+        # Tight tolerances: the default stops on a relative change of the objective of ~2e-9,
+        # before the parameters are as precise as the papers print them.
         best = optimize.minimize(
             objective if gradient is None else with_gradient,
             theta0,
