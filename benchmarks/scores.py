@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -26,8 +27,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from rich.console import Console
-from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from patron.analytics import scores
 from patron.analytics.report import print_evaluation
@@ -270,6 +272,23 @@ def build(
     return len(rows)
 
 
+def _backend_pid(session: Session) -> int | None:
+    """The PostgreSQL backend serving the session, when the server runs on this machine (its
+    CPU time is then read from /proc); None otherwise."""
+    if session.connection().dialect.name != "postgresql":
+        return None
+    pid = int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def _process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a process of this machine (0 without one)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--members", type=int, default=20_000)
@@ -308,14 +327,20 @@ def main() -> None:
     for name in steps:
         wall, cpu = time.perf_counter(), time.process_time()
         with db.unit_of_work() as s:
+            backend = _backend_pid(s)
+            server = _process_cpu(backend)
             if name == "scores":
                 run = scores.run_scores(s, now=now, tz=TZ)
             else:
                 ev = scores.evaluate(s, now=now, tz=TZ)
+            server = _process_cpu(backend) - server
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         print(f"{name}: {wall:.2f} s wall, {cpu:.2f} s CPU (this process)")
         result[f"{name}_seconds"] = round(wall, 3)
         result[f"{name}_cpu_seconds"] = round(cpu, 3)
+        if backend is not None:
+            print(f"{name}: {server:.2f} s CPU in the database backend (not its parallel workers)")
+            result[f"{name}_database_cpu_seconds"] = round(server, 3)
     print(f"scores: churn risk from {run.churn_source}; missing: {list(run.missing)}")
     print(f"timings: {run.extras.get('timings')}")
     if ev is not None:

@@ -54,3 +54,21 @@ def test_copy_in_and_read_back(database):
         assert (got[order, 1] == 2 * a - 7).all()
         empty = columnar.read_bigints(conn, select(cast(t.c.a, BigInteger)).where(t.c.a < 0), 1)
         assert empty.shape == (0, 1)
+
+
+def test_sum_by_pairs_adds_up_each_pair_once() -> None:
+    rng = np.random.default_rng(2)
+    first = rng.integers(1, 50, 2000)
+    second = rng.integers(19000, 19030, 2000)
+    values = rng.integers(-500, 5000, 2000)
+    a, b, v = columnar.sum_by_pairs(first, second, values)
+    expected: dict[tuple[int, int], int] = {}
+    for f, s, x in zip(first.tolist(), second.tolist(), values.tolist(), strict=True):
+        expected[(f, s)] = expected.get((f, s), 0) + x
+    assert list(zip(a.tolist(), b.tolist(), strict=True)) == sorted(expected)
+    assert v.tolist() == [expected[k] for k in sorted(expected)]
+    # Keys out of the packed range (negative days) take the two-key sort, same answer.
+    a2, b2, v2 = columnar.sum_by_pairs(first, second - 40000, values)
+    assert (a2 == a).all() and (b2 == b - 40000).all() and (v2 == v).all()
+    empty = np.zeros(0, dtype=np.int64)
+    assert [x.size for x in columnar.sum_by_pairs(empty, empty, empty)] == [0, 0, 0]

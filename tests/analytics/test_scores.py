@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from threadpoolctl import threadpool_info
 
 from patron.analytics import rfm
 from patron.analytics import scores as svc
@@ -224,3 +225,20 @@ def test_nightly_job_runs_once_per_business_day(database):
     with database.unit_of_work() as s:
         runs = s.scalars(select(ModelRun.as_of).where(ModelRun.kind == "scores")).all()
     assert runs == [TODAY, TODAY, TODAY + timedelta(days=1)]
+
+
+def test_the_jobs_run_with_one_blas_thread(database, monkeypatch):
+    # A threaded BLAS spends more waking its threads than computing on the models' small
+    # problems, and competes with the database for the cores: both jobs run with one.
+    seen: list[int] = []
+    real = svc._purchase_days
+
+    def spy(session, as_of):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return real(session, as_of)
+
+    monkeypatch.setattr(svc, "_purchase_days", spy)
+    with database.unit_of_work() as s:
+        svc.run_scores(s, now=START, tz=SH)
+        svc.evaluate(s, now=START, tz=SH)
+    assert seen and set(seen) == {1}

@@ -21,29 +21,31 @@ with ``problems`` in plain words and must not be used for scores (``usable`` is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import optimize, special
+from scipy import special
+
+from patron.analytics.mle import (
+    MAX_ITERATIONS,
+    Fit,
+    maximise,
+    with_problem,
+)
 
 Array = NDArray[np.float64]
 #: Model parameters in the order of the model's names (a tuple, or the optimiser's array).
 Params = Sequence[float] | Array
 
-#: The search runs on log-parameters inside these bounds; an estimate within ``_EDGE`` of one is
-#: reported as pinned at the bound (the likelihood kept improving towards it).
-LOG_BOUND = 12.0  # parameters between e^-12 ≈ 6e-6 and e^12 ≈ 1.6e5
-_EDGE = 0.05
 #: Default minimum of customers with a repeat purchase below which no model is fitted.
 MIN_REPEAT_BUYERS = 30
 #: A dropout probability per purchase (BG/NBD a/(a+b)) or a mean dropout rate per unit of time
 #: (Pareto/NBD s/β) below this is "no dropout": P(alive) would be 1 for everyone.
 NO_DROPOUT = 1e-3
-#: Iterations of the gradient search (the polishing simplex gets 40 times as many).
-MAX_ITERATIONS = 200
 
 
 @dataclass(frozen=True)
@@ -65,40 +67,46 @@ class Summaries:
 
 
 def summaries(x: Any, t_x: Any, T: Any) -> Summaries:
-    """Validate the arrays and fold identical (x, t_x, T) rows into weighted ones."""
+    """Validate the arrays and fold identical (x, t_x, T) rows into weighted ones (sorted by
+    x, then t_x, then T)."""
     xa = np.asarray(x, dtype=np.float64)
     ta = np.asarray(t_x, dtype=np.float64)
     Ta = np.asarray(T, dtype=np.float64)
     if not (xa.shape == ta.shape == Ta.shape) or xa.ndim != 1:
         raise ValueError("x, t_x and T must be one-dimensional arrays of the same length")
     if xa.size and (
-        (xa < 0).any() or (ta < 0).any() or (ta > Ta).any() or ((xa == 0) & (ta != 0)).any()
+        not (np.isfinite(xa).all() and np.isfinite(ta).all() and np.isfinite(Ta).all())
+        or (xa < 0).any()
+        or (ta < 0).any()
+        or (ta > Ta).any()
+        or ((xa == 0) & (ta != 0)).any()
     ):
-        raise ValueError("need 0 ≤ t_x ≤ T, x ≥ 0, and t_x = 0 when x = 0")
+        raise ValueError("need finite values with 0 ≤ t_x ≤ T, x ≥ 0, and t_x = 0 when x = 0")
     if xa.size == 0:
         return Summaries(xa, ta, Ta, np.ones(0))
-    rows, counts = np.unique(np.stack([xa, ta, Ta], axis=1), axis=0, return_counts=True)
-    return Summaries(rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(np.float64))
+    rows, counts = group_rows(xa, ta, Ta)
+    return Summaries(rows[0], rows[1], rows[2], counts.astype(np.float64))
 
 
-@dataclass(frozen=True)
-class Fit:
-    """A maximum-likelihood fit: parameters by name, the total log-likelihood, and the reasons
-    (plain sentences) why it must not be used, if any."""
-
-    model: str
-    params: dict[str, float]
-    log_likelihood: float
-    customers: int
-    iterations: int
-    problems: tuple[str, ...] = field(default=())
-
-    @property
-    def usable(self) -> bool:
-        return not self.problems
-
-    def __getitem__(self, name: str) -> float:
-        return self.params[name]
+def group_rows(*columns: Array) -> tuple[list[Array], NDArray[np.int64]]:
+    """The distinct rows of equal-length columns (lexicographic order) and how often each
+    occurs. Each column is coded by its distinct values and the codes are packed into one
+    integer, so the work is a few one-dimensional sorts (``np.unique(axis=0)`` sorts the rows
+    as records, several times slower)."""
+    distinct = [np.unique(c) for c in columns]
+    sizes = [u.size for u in distinct]
+    if float(np.prod(np.array(sizes, dtype=np.float64))) >= 2.0**62:
+        rows, counts = np.unique(np.stack(columns, axis=1), axis=0, return_counts=True)
+        return [rows[:, i] for i in range(len(columns))], counts
+    key = np.zeros(columns[0].size, dtype=np.int64)
+    for u, c in zip(distinct, columns, strict=True):
+        key = key * u.size + np.searchsorted(u, c)
+    keys, counts = np.unique(key, return_counts=True)
+    out: list[Array] = []
+    for u in reversed(distinct):
+        out.append(u[keys % u.size])
+        keys = keys // u.size
+    return out[::-1], counts
 
 
 # --- BG/NBD -----------------------------------------------------------------------------------
@@ -124,32 +132,135 @@ def bgnbd_log_likelihood(p: Params, s: Summaries) -> Array:
     return out
 
 
-def bgnbd_gradient(p: Params, s: Summaries) -> tuple[float, Array]:
+def _dot(u: Array, v: Array) -> float:
+    """Σ u·v over per-row arrays without BLAS: a threaded BLAS dot of a few hundred thousand
+    values costs more in waking threads than the sum (several times the whole evaluation on a
+    busy machine), and NumPy's pairwise sum rounds less than a running one."""
+    return float((u * v).sum())
+
+
+@dataclass(frozen=True)
+class BgnbdTerms:
+    """Summaries regrouped for the fit: the terms of x alone are summed over the distinct x,
+    those of T alone over the distinct ages, so each evaluation visits only the repeat
+    buyers' rows (with the logarithms looked up in tables of the distinct T and t_x)."""
+
+    ux: Array  # distinct x, with the total weight of each
+    wx: Array
+    uT: Array  # distinct T, with Σ weight and Σ weight·x of each
+    wT: Array
+    wxT: Array
+    ut: Array  # distinct t_x of the repeat buyers
+    # One entry per repeat buyers' row: codes into ux, uT and ut, x and the weight.
+    gx: NDArray[np.intp]
+    gT: NDArray[np.intp]
+    gt: NDArray[np.intp]
+    x: Array
+    w: Array
+
+
+def bgnbd_terms(s: Summaries) -> BgnbdTerms:
+    ux, gx = np.unique(s.x, return_inverse=True)
+    uT, gT = np.unique(s.T, return_inverse=True)
+    rebought = s.x > 0
+    ut, gt = np.unique(s.t_x[rebought], return_inverse=True)
+    return BgnbdTerms(
+        ux=ux,
+        wx=np.bincount(gx, weights=s.weight, minlength=ux.size).astype(np.float64),
+        uT=uT,
+        wT=np.bincount(gT, weights=s.weight, minlength=uT.size).astype(np.float64),
+        wxT=np.bincount(gT, weights=s.weight * s.x, minlength=uT.size).astype(np.float64),
+        ut=ut,
+        gx=gx[rebought],
+        gT=gT[rebought],
+        gt=gt,
+        x=s.x[rebought],
+        w=s.weight[rebought],
+    )
+
+
+def bgnbd_gradient(p: Params, terms: BgnbdTerms) -> tuple[float, Array]:
     """The weighted total log-likelihood of BG/NBD and its gradient in (r, α, a, b), in closed
-    form (digammas): one evaluation instead of the five a numerical gradient takes."""
+    form (digammas): one evaluation instead of the five a numerical gradient takes.
+
+    Per row the likelihood is A1·A2·(e^A3 + [x > 0]·e^A4) (eq. 6): A1, A2 depend on x alone,
+    A3 = −(r+x)·log(α+T) on x and T, and for a repeat buyer log(e^A3 + e^A4) = A3 + softplus(d)
+    with d = A4 − A3 = log a − log(b+x−1) + (r+x)·(log(α+T) − log(α+t_x)); σ(d) is the share
+    of the A4 term, which weights its derivatives."""
     r, alpha, a, b = p
-    x, t_x, T, w = s.x, s.t_x, s.T, s.weight
-    psi = special.digamma
-    ll = bgnbd_log_likelihood(p, s)
-    rebought = x > 0
-    xr = x[rebought]
-    a3 = -(r + x) * np.log(alpha + T)
-    a4 = np.full_like(x, -np.inf)
-    a4[rebought] = np.log(a) - np.log(b + xr - 1) - (r + xr) * np.log(alpha + t_x[rebought])
-    mix = np.logaddexp(a3, a4)
-    w3, w4 = np.exp(a3 - mix), np.exp(a4 - mix)  # shares of the two terms; w4 = 0 when x = 0
-    psi_ab, psi_abx = psi(a + b), psi(a + b + x)
-    d_r = psi(r + x) - psi(r) + np.log(alpha) - w3 * np.log(alpha + T)
-    d_alpha = r / alpha - w3 * (r + x) / (alpha + T)
-    d_a = psi_ab - psi_abx
-    d_b = psi_ab + psi(b + x) - psi(b) - psi_abx
-    with np.errstate(divide="ignore", invalid="ignore"):
-        d_r -= np.where(rebought, w4 * np.log(alpha + t_x), 0.0)
-        d_alpha -= np.where(rebought, w4 * (r + x) / (alpha + t_x), 0.0)
-        d_a += np.where(rebought, w4 / a, 0.0)
-        d_b -= np.where(rebought, w4 / np.maximum(b + x - 1, 1e-300), 0.0)
-    grad = np.array([d_r @ w, d_alpha @ w, d_a @ w, d_b @ w])
-    return float(ll @ w), grad
+    t = terms
+    gl, psi = special.gammaln, special.digamma
+    ux, wx = t.ux, t.wx
+    ll_x = wx @ (
+        gl(r + ux) - gl(r) + r * np.log(alpha) + gl(a + b) + gl(b + ux) - gl(b) - gl(a + b + ux)
+    )
+    log_T, log_t = np.log(alpha + t.uT), np.log(alpha + t.ut)
+    inv_T, inv_t = 1.0 / (alpha + t.uT), 1.0 / (alpha + t.ut)
+    weight_T = r * t.wT + t.wxT  # Σ w·(r+x) per T
+    repeat = ux > 0
+    inv_b = np.where(repeat, 1.0 / np.where(repeat, b + ux - 1, 1.0), 0.0)
+    head = np.log(a) + np.log(inv_b, where=repeat, out=np.zeros_like(ux))
+    rx = r + t.x
+    spread = log_T[t.gT] - log_t[t.gt]
+    d = head[t.gx] + rx * spread
+    e = np.exp(-np.abs(d))
+    softplus = np.maximum(d, 0.0) + np.log1p(e)
+    share = t.w * np.where(d >= 0, 1.0, e) / (1.0 + e)  # weight × σ(d)
+    per_x = np.bincount(t.gx, weights=share, minlength=ux.size)
+    ll = ll_x - weight_T @ log_T + _dot(t.w, softplus)
+    psi_ab, psi_abx = psi(a + b), psi(a + b + ux)
+    d_r = wx @ (psi(r + ux) - psi(r) + np.log(alpha)) - t.wT @ log_T + _dot(share, spread)
+    d_alpha = (
+        wx.sum() * r / alpha - weight_T @ inv_T + _dot(share, rx * (inv_T[t.gT] - inv_t[t.gt]))
+    )
+    d_a = wx @ (psi_ab - psi_abx) + per_x.sum() / a
+    d_b = wx @ (psi_ab + psi(b + ux) - psi(b) - psi_abx) - per_x @ inv_b
+    return float(ll), np.array([d_r, d_alpha, d_a, d_b])
+
+
+def bgnbd_hessian(p: Params, terms: BgnbdTerms) -> Array:
+    """The second derivatives of ``bgnbd_gradient``'s total in (r, α, a, b): trigammas for
+    the terms of x alone, and for each repeat buyer's softplus(d)
+    σ(d)(1 − σ(d))·∂d∂dᵀ + σ(d)·∂²d. Used to finish the fit with Newton steps."""
+    r, alpha, a, b = p
+    t = terms
+    tri = functools.partial(special.polygamma, 1)
+    ux, wx = t.ux, t.wx
+    repeat = ux > 0
+    inv_b = np.where(repeat, 1.0 / np.where(repeat, b + ux - 1, 1.0), 0.0)
+    head = np.log(a) + np.log(inv_b, where=repeat, out=np.zeros_like(ux))
+    log_T, log_t = np.log(alpha + t.uT), np.log(alpha + t.ut)
+    inv_T, inv_t = 1.0 / (alpha + t.uT), 1.0 / (alpha + t.ut)
+    rx = r + t.x
+    spread = log_T[t.gT] - log_t[t.gt]
+    d = head[t.gx] + rx * spread
+    e = np.exp(-np.abs(d))
+    sig = np.where(d >= 0, 1.0, e) / (1.0 + e)
+    share = t.w * sig
+    v = share * (1.0 - sig)  # weight × σ(1 − σ)
+    slope_inv = inv_T[t.gT] - inv_t[t.gt]
+    d_alpha = rx * slope_inv  # ∂d/∂α; ∂d/∂r = spread, ∂d/∂a = 1/a, ∂d/∂b = −1/(b+x−1)
+    ib = inv_b[t.gx]
+    total_w = wx.sum()
+    tri_ab, tri_abx = tri(a + b), tri(a + b + ux)
+    h = np.zeros((4, 4))
+    h[0, 0] = wx @ (tri(r + ux) - tri(r)) + _dot(v, spread * spread)
+    h[0, 1] = total_w / alpha - t.wT @ inv_T + _dot(v, spread * d_alpha) + _dot(share, slope_inv)
+    h[0, 2] = _dot(v, spread) / a
+    h[0, 3] = -_dot(v, spread * ib)
+    h[1, 1] = (
+        -total_w * r / alpha**2
+        + (r * t.wT + t.wxT) @ (inv_T * inv_T)
+        + _dot(v, d_alpha * d_alpha)
+        + _dot(share, rx * (inv_t[t.gt] ** 2 - inv_T[t.gT] ** 2))
+    )
+    h[1, 2] = _dot(v, d_alpha) / a
+    h[1, 3] = -_dot(v, d_alpha * ib)
+    h[2, 2] = wx @ (tri_ab - tri_abx) + (v.sum() - share.sum()) / a**2
+    h[2, 3] = wx @ (tri_ab - tri_abx) - _dot(v, ib) / a
+    h[3, 3] = wx @ (tri_ab + tri(b + ux) - tri(b) - tri_abx) + _dot(v + share, ib * ib)
+    out: Array = np.triu(h) + np.triu(h, 1).T
+    return out
 
 
 def bgnbd_p_alive(p: Params, x: Any, t_x: Any, T: Any) -> Array:
@@ -272,9 +383,9 @@ def gamma_gamma_gradient(p: Params, x: Array, m: Array, w: Array) -> tuple[float
     log_xmv = np.log(x * m + v)
     psi_all = special.digamma(px + q)
     ll = float(gamma_gamma_log_likelihood(p, x, m, w).sum())
-    dp = float(w @ (x * (psi_all - special.digamma(px) + np.log(m) + np.log(x) - log_xmv)))
-    dq = float(w @ (psi_all - special.digamma(q) + np.log(v) - log_xmv))
-    dv = float(w @ (q / v - (px + q) / (x * m + v)))
+    dp = _dot(w, x * (psi_all - special.digamma(px) + np.log(m) + np.log(x) - log_xmv))
+    dq = _dot(w, psi_all - special.digamma(q) + np.log(v) - log_xmv)
+    dv = _dot(w, q / v - (px + q) / (x * m + v))
     return ll, np.array([dp, dq, dv])
 
 
@@ -288,77 +399,6 @@ def gamma_gamma_mean(p: Params, x: Any, m: Any) -> Array:
 
 
 # --- fitting ----------------------------------------------------------------------------------
-
-
-def _maximise(
-    model: str,
-    names: tuple[str, ...],
-    total: Callable[[Array], float],
-    start: Array,
-    customers: int,
-    max_iterations: int,
-    gradient: Callable[[Array], tuple[float, Array]] | None = None,
-) -> Fit:
-    # The mean log-likelihood per customer keeps the slope near 1 whatever the data's size, so
-    # the first step of the search stays inside the region where the likelihood is finite.
-    per = 1.0 / max(customers, 1)
-
-    def objective(theta: Array) -> float:
-        with np.errstate(all="ignore"):
-            ll = total(np.exp(theta)) * per
-        return -ll if np.isfinite(ll) else 1e300
-
-    def with_gradient(theta: Array) -> tuple[float, Array]:
-        assert gradient is not None
-        p = np.exp(theta)
-        with np.errstate(all="ignore"):
-            ll, g = gradient(p)
-        if not (np.isfinite(ll) and np.isfinite(g).all()):
-            return 1e300, np.zeros_like(theta)
-        return -ll * per, -g * p * per  # d/dθ of log-parameters: chain rule × p
-
-    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(names)
-    # Tight tolerances: the default stops on a relative change of the objective of ~2e-9,
-    # before the parameters are as precise as the papers print them.
-    best = optimize.minimize(
-        objective if gradient is None else with_gradient,
-        np.log(start),
-        jac=True if gradient is not None else None,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": max_iterations, "ftol": 1e-15, "gtol": 1e-9},
-    )
-    theta = np.asarray(best.x)
-    inside = np.abs(np.abs(theta) - LOG_BOUND) >= _EDGE
-    slope = float(np.max(np.abs(np.asarray(best.jac)[inside]), initial=0.0))
-    params = {n: float(np.exp(t)) for n, t in zip(names, theta, strict=True)}
-    problems: list[str] = []
-    if not np.isfinite(best.fun) or best.fun >= 1e299:
-        problems.append("the likelihood could not be evaluated at any tried parameters")
-    elif not best.success and not (str(best.message).startswith("ABNORMAL") and slope <= 1e-3):
-        # (An "abnormal" line search at a flat point is the numerical gradient's noise at the
-        # optimum, not a failure: the slope test below still guards it.)
-        problems.append(f"the optimiser did not converge ({best.message})")
-    elif slope > 1e-3:
-        problems.append(
-            f"the optimiser stopped where the likelihood still slopes ({slope:.2g}): it did not "
-            "converge"
-        )
-    for n, t in zip(names, theta, strict=True):
-        if abs(abs(t) - LOG_BOUND) < _EDGE:
-            side = "upper" if t > 0 else "lower"
-            problems.append(
-                f"parameter {n} ran to the {side} bound of the search ({np.exp(t):.3g}): the data "
-                "do not determine it"
-            )
-    return Fit(
-        model=model,
-        params=params,
-        log_likelihood=float(-best.fun / per),
-        customers=customers,
-        iterations=int(best.nit),
-        problems=tuple(problems),
-    )
 
 
 def _too_few(model: str, names: tuple[str, ...], s: Summaries, minimum: int) -> Fit | None:
@@ -388,18 +428,20 @@ def fit_bgnbd(
     if early is not None:
         return early
     scale = float(np.average(s.T, weights=s.weight)) or 1.0
-    fit = _maximise(
+    terms = bgnbd_terms(s)
+    fit = maximise(
         "BG/NBD",
         names,
-        lambda p: float(bgnbd_log_likelihood(p, s) @ s.weight),
+        lambda p: bgnbd_gradient(p, terms)[0],
         np.array([1.0, scale, 1.0, 1.0]),
         s.customers,
         max_iterations,
-        gradient=lambda p: bgnbd_gradient(p, s),
+        gradient=lambda p: bgnbd_gradient(p, terms),
+        hessian=lambda p: bgnbd_hessian(p, terms),
     )
     a, b = fit["a"], fit["b"]
     if a / (a + b) < NO_DROPOUT:
-        fit = _with_problem(
+        fit = with_problem(
             fit,
             f"the data show no dropout (a customer leaves after a purchase with probability "
             f"{a / (a + b):.2g}): P(alive) would be 1 for everyone",
@@ -418,7 +460,7 @@ def fit_pareto(
     if early is not None:
         return early
     scale = float(np.average(s.T, weights=s.weight)) or 1.0
-    fit = _maximise(
+    fit = maximise(
         "Pareto/NBD",
         names,
         lambda p: float(pareto_log_likelihood(p, s) @ s.weight),
@@ -428,7 +470,7 @@ def fit_pareto(
     )
     rate = fit["s"] / fit["beta"]
     if rate * float(np.max(s.T)) < NO_DROPOUT:
-        fit = _with_problem(
+        fit = with_problem(
             fit,
             f"the data show no dropout (mean dropout rate {rate:.2g} per unit of time): "
             "P(alive) would be 1 for everyone",
@@ -460,9 +502,9 @@ def fit_gamma_gamma(
                 f"least {min_repeat_buyers} are needed to fit the spend model",
             ),
         )
-    rows, w = np.unique(np.stack([xa, ma], axis=1), axis=0, return_counts=True)
-    rx, rm, rw = rows[:, 0], rows[:, 1], w.astype(np.float64)
-    fit = _maximise(
+    (rx, rm), w = group_rows(xa, ma)
+    rw = w.astype(np.float64)
+    fit = maximise(
         "Gamma-Gamma",
         names,
         lambda p: float(gamma_gamma_log_likelihood(p, rx, rm, rw).sum()),
@@ -472,7 +514,7 @@ def fit_gamma_gamma(
         gradient=lambda p: gamma_gamma_gradient(p, rx, rm, rw),
     )
     if fit["q"] <= 1:
-        fit = _with_problem(
+        fit = with_problem(
             fit,
             f"q = {fit['q']:.3g} ≤ 1: the spend distribution has no finite mean, so expected "
             "spend is undefined",
@@ -480,23 +522,12 @@ def fit_gamma_gamma(
     if fit.usable and xa.size >= 3:
         corr = float(np.corrcoef(xa, ma)[0, 1])
         if np.isfinite(corr) and abs(corr) > 0.3:
-            fit = _with_problem(
+            fit = with_problem(
                 fit,
                 f"spend per purchase is correlated with the number of purchases ({corr:.2f}); "
                 "the spend model assumes they are independent",
             )
     return fit
-
-
-def _with_problem(fit: Fit, problem: str) -> Fit:
-    return Fit(
-        model=fit.model,
-        params=fit.params,
-        log_likelihood=fit.log_likelihood,
-        customers=fit.customers,
-        iterations=fit.iterations,
-        problems=(*fit.problems, problem),
-    )
 
 
 # --- value ------------------------------------------------------------------------------------

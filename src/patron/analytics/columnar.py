@@ -49,6 +49,23 @@ def read_bigints(
     return np.frombuffer(data, dtype=">i8").astype(np.int64).reshape(-1, columns)
 
 
+def sum_by_pairs(
+    first: NDArray[np.int64], second: NDArray[np.int64], values: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    """One row per distinct (first, second) pair, sorted by both, with the sum of its
+    ``values`` (a GROUP BY done by one sort)."""
+    if not first.size:
+        return first.copy(), second.copy(), values.copy()
+    low, high = int(second.min()), int(second.max())
+    if low >= 0 and high < 1 << 20 and int(first.min()) >= 0 and int(first.max()) < 1 << 42:
+        order = np.argsort((first << 20) | second, kind="stable")  # one key: a single sort
+    else:
+        order = np.lexsort((second, first))
+    a, b, v = first[order], second[order], values[order]
+    starts = np.flatnonzero(np.r_[True, (a[1:] != a[:-1]) | (b[1:] != b[:-1])])
+    return a[starts], b[starts], np.add.reduceat(v, starts)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column to write: ``kind`` is ``int4``, ``int8``, ``float8``, ``date`` (values are
