@@ -7,7 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from patron.coupons.models import Coupon, CouponTemplate
 from patron.coupons.service import get_settings as coupon_settings
@@ -61,7 +61,7 @@ def record_return(
         session.execute(
             select(Order, Member.member_no, done_id)
             .join(Member, Member.id == Order.member_id)
-            .options(joinedload(Order.lines), lazyload(Order.payments))
+            .options(joinedload(Order.lines))
             .where(Order.source == source, Order.external_id == external_id)
             .execution_options(populate_existing=True)
         )
@@ -77,7 +77,7 @@ def record_return(
     order, member_no, done_id_value = found
     digest = content_hash(data.model_dump(mode="json"))
     if done_id_value is not None:
-        done = session.get(OrderReturn, done_id_value)
+        done = session.get(OrderReturn, done_id_value, options=[selectinload(OrderReturn.lines)])
         assert done is not None
         if done.content_hash != digest:
             raise Conflict(
