@@ -1,5 +1,5 @@
 """A return planned in pure code (``orders.return_plan``): the lines' split, the clawback and
-the points given back, the tier move, and when the general path must take it instead."""
+the points given back, the tier move, debt, holds, replays and coupons."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from patron.errors import Conflict, Invalid
+from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger.domain import ExpiryPolicy, LotView, Take
 from patron.orders import return_plan as rp
 from patron.tiers.domain import TierLadder
@@ -37,8 +37,10 @@ FACTS = rp.ReturnFacts(
     available=3_190,
     debt=0,
     settling_due=False,
-    keys_taken=False,
-    hold_pending=False,
+    hold=None,
+    refund_taken=None,
+    clawback_key_taken=False,
+    restore_taken=None,
     refunded_before=0,
     points_clawed_before=0,
     growth_clawed_before=0,
@@ -120,21 +122,111 @@ def test_more_points_back_than_the_payment_left_is_refused():
     assert refused.value.code == "reversal_exceeds_spend"
 
 
+def test_a_member_in_debt_repays_it_from_the_points_given_back_first():
+    parts = rp.split_lines(LINES, [(2, 1)], "O-1")
+    # nothing to claw from: the clawback becomes debt, the points given back repay it and
+    # the earlier debt, from the new lot
+    p = _plan(parts, replace(FACTS, available=0, debt=100), lots=())
+    assert (p.points_clawed, p.from_available, p.to_debt) == (30, 0, 30)
+    assert p.restored and p.points_back == 666
+    assert p.repay == 130 and p.repay_takes == (Take(rp.NEW_LOT, 130),)
+    # a debt larger than the points given back takes them all
+    p = _plan(parts, replace(FACTS, available=0, debt=5_000), lots=())
+    assert p.repay == 666 and p.repay_takes == (Take(rp.NEW_LOT, 666),)
+    # with a balance, the debt takes the soonest-expiring lot (the new one expires last)
+    lots = (LotView(1, 50, NOW + timedelta(days=3)),)
+    p = _plan(parts, replace(FACTS, available=50, debt=70), lots=lots)
+    assert p.takes == (Take(1, 30),)  # the order's own lot 2 is gone: lot 1 pays the clawback
+    assert p.repay == 70 and p.repay_takes == (Take(1, 20), Take(rp.NEW_LOT, 50))
+
+
+def test_a_return_of_an_order_whose_points_are_held_claws_back_the_hold_first():
+    parts = rp.split_lines(LINES, [(2, 1)], "O-1")
+    p = _plan(parts, replace(FACTS, hold=(9, 190)))
+    assert (p.from_pending, p.from_available, p.to_debt) == (30, 0, 0)
+    assert p.hold_left == (9, 160) and p.takes == ()
+    full = rp.split_lines(LINES, [(1, 1), (2, 3)], "O-1")
+    p = _plan(full, replace(FACTS, hold=(9, 100)))
+    assert (p.from_pending, p.from_available) == (100, 90)
+    assert p.hold_left == (9, 0)  # cancelled by the writer
+
+
+def test_a_refund_already_recorded_under_the_returns_key_is_replayed():
+    parts = rp.split_lines(LINES, [(2, 1)], "O-1")
+    p = _plan(parts, replace(FACTS, refund_taken=(5, 3_000, 19_000, 25, 20)))
+    assert not p.refunded and (p.points_clawed, p.growth_clawed, p.to_debt) == (25, 20, 0)
+    assert p.takes == () and p.tier_move is None
+    assert [a for a, _ in p.audits] == ["points.earn"]
+    with pytest.raises(Conflict) as other:
+        _plan(parts, replace(FACTS, refund_taken=(5, 2_999, 19_000, 25, 20)))
+    assert other.value.code == "idempotency_conflict"
+    with pytest.raises(Conflict) as taken:
+        _plan(parts, replace(FACTS, clawback_key_taken=True))
+    assert taken.value.code == "idempotency_conflict"
+
+
+def test_points_given_back_already_under_the_key_are_replayed():
+    parts = rp.split_lines(LINES, [(2, 1)], "O-1")
+    p = _plan(parts, replace(FACTS, restore_taken=(44, 5, "earn", 666)))
+    assert p.points_back == 666 and not p.restored and p.repay == 0
+    assert [a for a, _ in p.audits] == ["points.refund_clawback"]
+    with pytest.raises(Conflict) as other:
+        _plan(parts, replace(FACTS, restore_taken=(44, 6, "earn", 666)))
+    assert other.value.code == "idempotency_conflict"
+    assert other.value.details == {"posting_id": 44}
+
+
 @pytest.mark.parametrize(
-    "facts",
+    ("facts", "code"),
     [
-        replace(FACTS, settling_due=True),
-        replace(FACTS, debt=5),
-        replace(FACTS, keys_taken=True),
-        replace(FACTS, hold_pending=True),
-        replace(FACTS, coupons_redeemed=True),
-        replace(FACTS, available=None),
-        replace(FACTS, growth_balance=None),
-        replace(FACTS, refund_totals=(18_000, 18_000)),
-        # the clawback leaves debt that the points given back would repay
-        replace(FACTS, available=0),
+        (replace(FACTS, refund_totals=(18_000, 18_000)), "order_total_mismatch"),
+        (replace(FACTS, spend_left=None), "spend_not_found"),
     ],
 )
-def test_the_general_path_takes_what_the_plan_does_not_cover(facts):
+def test_what_the_ledger_refuses_the_plan_refuses(facts, code):
     parts = rp.split_lines(LINES, [(2, 1)], "O-1")
-    assert _plan(parts, facts, lots=()) is None
+    with pytest.raises((Conflict, NotFound)) as refused:
+        _plan(parts, facts)
+    assert refused.value.code == code
+
+
+def test_members_without_accounts_get_them_opened_and_settling_comes_first():
+    parts = rp.split_lines(LINES, [(2, 1)], "O-1")
+    p = _plan(parts, replace(FACTS, available=None, growth_balance=None), lots=())
+    assert p.open_account and p.open_growth_account
+    assert (p.to_debt, p.growth_clawed, p.repay) == (30, 0, 30)
+    with pytest.raises(ValueError):
+        _plan(parts, replace(FACTS, settling_due=True))
+
+
+def _coupon(cid, lines, days=10):
+    return rp.RedeemedCoupon(cid, f"C{cid}", "T", 5, lines, NOW + timedelta(days=days))
+
+
+def test_coupons_come_back_once_every_line_they_discounted_is_returned_and_still_valid():
+    coupons = (_coupon(1, (1,)), _coupon(2, (1, 2)), _coupon(3, (2,), days=-1), _coupon(4, ()))
+    parts = rp.split_lines(LINES, [(1, 1)], "O-1")
+
+    def back(parts, restore=True):
+        p = rp.plan_return(
+            ORDER,
+            parts,
+            FACTS,
+            TierLadder(),
+            ExpiryPolicy(),
+            return_id="R-1",
+            returned_at=NOW,
+            digest="d",
+            own_lots=(2,),
+            open_lots=LOTS,
+            actor="t",
+            now=NOW,
+            tz=SH,
+            coupons=coupons,
+            restore_on_return=restore,
+        )
+        return [c.id for c in p.coupons_back]
+
+    assert back(parts) == [1, 4]  # coupon 2 waits for line 2; an order-wide coupon comes back
+    assert back(rp.split_lines(LINES, [(1, 1), (2, 3)], "O-1")) == [1, 2, 4]  # 3 has expired
+    assert back(parts, restore=False) == []

@@ -55,6 +55,14 @@ BUDGET = {
     # clawed back), both postings in one INSERT, the events in one; on PostgreSQL the refund,
     # the return and its lines are one statement
     "return": {"sqlite": 20, "postgresql": 19},
+    # both took the general path (the ledger's flows, posting by posting) before. A return
+    # that gives back the coupon of a checkout paid partly with points: the return above plus
+    # the order's coupons and the coupon settings (one read each), the coupons' UPDATE and
+    # their history (their audit record and event go with the others)
+    "return_coupon": {"sqlite": 24, "postgresql": 23},
+    # a member in debt: nothing to claw from (no lots read); the points given back repay it
+    # (the repayment is a third row of the postings' INSERT, its lot and allocation two more)
+    "return_debt": {"sqlite": 19, "postgresql": 18},
 }
 
 # worker-thread hops of one API call (8 before: session, clock and settings dependencies each
@@ -211,6 +219,74 @@ def test_return(client, shop, make_member, database, clock):
     r, log = _post(client, database, "/api/v1/orders/pos/O-1/returns", ret, shop)
     assert r.json()["points_returned"] > 0
     _within("return", database, log)
+
+
+def test_return_of_a_coupon_order(client, shop, make_member, database, clock):
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 3000)
+    rules = {"kind": "amount_off", "amount_fen": 500, "valid_days": 5}
+    r = client.put("/api/v1/coupon-templates/A5", json={"name": "A5", "rules": rules}, headers=shop)
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/v1/coupon-templates/A5/issues", json={"member_nos": [no], "ref": "b"}, headers=shop
+    )
+    code = r.json()["codes"][no]
+    basket = {
+        "member_no": no,
+        "store_code": "SH001",
+        "channel": "store",
+        "lines": [{"sku": "BEA-1", "quantity": 1}],
+        "points_to_use": 1000,
+        "coupon_codes": [code],
+    }
+    quote = client.post("/api/v1/checkout/quote", json=basket, headers=shop).json()
+    commit = {
+        **basket,
+        "external_id": "C-1",
+        "expected_total_fen": quote["total_fen"],
+        "expected_points_earned": quote["points_earned"],
+        "payment_method": "wechat",
+    }
+    assert client.post("/api/v1/checkout/commit", json=commit, headers=shop).status_code == 201
+    ret = {
+        "external_id": "R-1",
+        "returned_at": "2026-03-02T10:00:00+08:00",
+        "lines": [{"line_no": 1, "quantity": 1}],
+    }
+    r, log = _post(client, database, "/api/v1/orders/checkout/C-1/returns", ret, shop)
+    assert r.json()["points_returned"] == 1000
+    assert client.get(f"/api/v1/coupons/{code}", headers=shop).json()["status"] == "issued"
+    _within("return_coupon", database, log)
+
+
+def test_return_for_a_member_in_debt(client, shop, make_member, database, clock):
+    _warm(client, shop, make_member)
+    no = make_member()
+    _grant(database, clock, no, 2000)
+    body = order_body(
+        no,
+        payments=[
+            {"method": "points", "amount_fen": 2000, "points": 2000},
+            {"method": "card", "amount_fen": 19900},
+        ],
+    )
+    assert client.post("/api/v1/orders", json=body, headers=shop).status_code == 201
+    with database.unit_of_work() as s:  # the points the order earned are spent
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        ctx = ledger.Ctx(Principal.system("t"), clock.now(), SH)
+        left = ledger.account_row(s, mid).available
+        flows.spend(s, ctx, mid, points=left, source_type="mall", source_id="all")
+    ret = {
+        "external_id": "R-1",
+        "returned_at": "2026-03-02T10:00:00+08:00",
+        "lines": [{"line_no": 1, "quantity": 1}, {"line_no": 2, "quantity": 2}],
+    }
+    r, log = _post(client, database, "/api/v1/orders/pos/O-1/returns", ret, shop)
+    assert r.json()["to_debt"] > 0 and r.json()["points_returned"] == 2000
+    with database.unit_of_work() as s:
+        assert ledger.account_row(s, mid).debt == 0  # repaid from the points given back
+    _within("return_debt", database, log)
 
 
 def test_an_order_hops_to_a_worker_thread_few_times(client, shop, make_member, monkeypatch):

@@ -1,6 +1,7 @@
 """Coupons at checkout and after it (SPEC C3): the one call the quote makes (:func:`price`),
-the one the commit makes after writing its order (:func:`redeem`), the one a return makes
-(:func:`on_return`), and the expiry of unused coupons (:func:`expire_due`).
+the one the commit makes after writing its order (:func:`redeem`), and the expiry of unused
+coupons (:func:`expire_due`). A return gives coupons back in its plan
+(``orders.return_plan``, written by ``orders.return_writer``).
 
 A checkout without coupon codes costs nothing here: :func:`price` is then ``pricing.quote``.
 """
@@ -19,11 +20,10 @@ from patron.audit import service as audit
 from patron.coupons import domain
 from patron.coupons.domain import BaseLine, Basket, Candidate, Selection
 from patron.coupons.models import Coupon, CouponTemplate
-from patron.coupons.service import _history, get_settings, rules_of
+from patron.coupons.service import _history, rules_of
 from patron.errors import Conflict, Invalid
 from patron.ledger.service import Ctx
 from patron.orders import facts, pricing
-from patron.orders.models import Order
 from patron.webhooks import events
 
 
@@ -283,64 +283,6 @@ def _allocation(a: domain.Applied, gift_line: int | None) -> dict[str, int]:
     if gift_line is not None:
         out[str(gift_line)] = 0
     return out
-
-
-def on_return(session: Session, ctx: Ctx, order: Order) -> list[str]:
-    """After a return: a coupon whose every discounted line is now fully returned comes back
-    to the wallet while it is still valid (setting ``restore_on_return``). Its refund was
-    already net of its share (the lines' paid amounts), so nothing else is clawed back.
-    Returns the codes restored."""
-    rows = session.execute(
-        select(Coupon, CouponTemplate.code)
-        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
-        .where(Coupon.order_id == order.id, Coupon.status == "redeemed")
-    ).all()
-    if not rows:
-        return []
-    settings = get_settings(session)
-    by_no = {ln.line_no: ln for ln in order.lines}
-    restored: list[tuple[Coupon, str]] = []
-    for coupon, template_code in rows:
-        lines = [by_no[int(no)] for no in (coupon.allocation or {}) if int(no) in by_no]
-        if not all(ln.returned_quantity == ln.quantity for ln in lines):
-            continue
-        if not settings.restore_on_return or coupon.valid_until <= ctx.now:
-            continue
-        coupon.status = "issued"
-        coupon.order_id = None
-        coupon.redeemed_at = None
-        coupon.discount_fen = 0
-        coupon.allocation = None
-        restored.append((coupon, template_code))
-    if not restored:
-        return []
-    session.flush()
-    _history(
-        session,
-        [(c.id, "issued", "restored", order.id, "order returned") for c, _ in restored],
-        ctx.now,
-    )
-    events.emit_many(
-        session,
-        [
-            events.NewEvent(
-                "coupon.restored",
-                {"code": c.code, "template": tc, "order_id": order.id},
-                c.member_id,
-            )
-            for c, tc in restored
-        ],
-        ctx.now,
-    )
-    audit.record_many(
-        session,
-        ctx.actor,
-        [
-            ("coupon.restore", "coupon", c.code, {"order_id": order.id}, ctx.now)
-            for c, _ in restored
-        ],
-    )
-    return [c.code for c, _ in restored]
 
 
 def expire_due(session: Session, now: datetime, limit: int = 10_000) -> int:

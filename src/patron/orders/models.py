@@ -14,7 +14,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from patron.db import Base, JSONType, UTCDateTime
 
@@ -75,8 +75,9 @@ class Order(Base):
     refunded_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.line_no", lazy="selectin")
-    payments: Mapped[list[OrderPayment]] = relationship(order_by="OrderPayment.id", lazy="selectin")
+    # Loads are stated where they are needed (``LINES_AND_PAYMENTS``); an unstated one raises.
+    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.line_no", lazy="raise")
+    payments: Mapped[list[OrderPayment]] = relationship(order_by="OrderPayment.id", lazy="raise")
 
 
 class OrderLine(Base):
@@ -132,7 +133,7 @@ class OrderReturn(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    lines: Mapped[list[ReturnLine]] = relationship(lazy="selectin")
+    lines: Mapped[list[ReturnLine]] = relationship(lazy="raise")
 
 
 class ReturnLine(Base):
@@ -154,3 +155,7 @@ class RuleBudgetUsage(Base):
     rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     points_used: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+#: the loader options of a query whose orders are shown with their lines and payments
+LINES_AND_PAYMENTS = (selectinload(Order.lines), selectinload(Order.payments))

@@ -1,24 +1,31 @@
-"""Apply a return plan (``orders.return_plan``) set-based: the clawback and the points given
-back in one INSERT of postings (RETURNING their ids), the account moved by one UPDATE, the
-return inserted complete with RETURNING, audit records and events one INSERT each.
+"""Apply a return plan (``orders.return_plan``) set-based: the clawback, the points given back
+and the debt they repay in one INSERT of postings (RETURNING their ids), the account moved by
+one UPDATE, the return inserted complete with RETURNING, coupons back to the wallet in one
+UPDATE, audit records and events one INSERT each.
 
 The caller holds the member's ledger lock and has updated the order and its lines (ORM)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
+from patron.coupons.models import Coupon, CouponHistory
 from patron.ledger import service as ledger
+from patron.ledger.domain import Take
 from patron.ledger.models import (
     GrowthAccount,
     GrowthPosting,
     PointsAccount,
+    PointsHold,
     PointsLot,
     PointsPosting,
     PointsRefund,
@@ -26,14 +33,17 @@ from patron.ledger.models import (
 from patron.ledger.service import dialect
 from patron.orders import writer
 from patron.orders.models import OrderReturn, ReturnLine
-from patron.orders.return_plan import ReturnPlan
+from patron.orders.return_plan import NEW_LOT, ReturnPlan
 from patron.tiers.models import MemberTier, TierChange
 from patron.webhooks import events
 
 
 def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderReturn:
     """Write the plan; returns the return (with its lines) as the response needs it."""
-    postings = _postings(p)
+    if p.open_account:
+        _insert_ignore(session, PointsAccount, ledger.new_account(p.member_id, p.now))
+    repay_key = f"repay:{p.member_id}:{uuid.uuid4().hex}"
+    postings = _postings(p, repay_key)
     ids: dict[str, int] = {}
     if postings:
         # the table, not the entity: the ORM's bulk INSERT leaves out None values, which
@@ -45,57 +55,81 @@ def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderRetu
         ids = {str(row[0]): int(row[1]) for row in returned}
     clawback_id = ids.get(p.clawback_key)
     restore_id = ids.get(p.restore_key)
+    repay_id = ids.get(repay_key)
+    if p.hold_left is not None:
+        hold_id, left = p.hold_left
+        session.execute(
+            update(PointsHold)
+            .where(PointsHold.id == hold_id, PointsHold.status == "pending")
+            .values(
+                amount=left,
+                status="pending" if left else "cancelled",
+                resolved_at=None if left else p.now,
+            )
+            .execution_options(synchronize_session=False)
+        )
     if p.takes:
         assert clawback_id is not None
         ledger.consume(session, p.member_id, clawback_id, list(p.takes))
     if restore_id is not None:
-        session.execute(
-            insert(PointsLot),
-            [
-                {
-                    "member_id": p.member_id,
-                    "posting_id": restore_id,
-                    "amount": p.points_back,
-                    "remaining": p.points_back,
-                    "earned_at": p.now,
-                    "expires_at": p.restore_expires_at,
-                    "source_type": "order_return",
-                    "source_id": p.restore_source_id,
-                }
-            ],
-        )
+        lot_id = session.execute(
+            insert(PointsLot)
+            .values(
+                member_id=p.member_id,
+                posting_id=restore_id,
+                amount=p.points_back,
+                remaining=p.points_back,
+                earned_at=p.now,
+                expires_at=p.restore_expires_at,
+                source_type="order_return",
+                source_id=p.restore_source_id,
+            )
+            .returning(PointsLot.id)
+        ).scalar_one()
+        if repay_id is not None:
+            takes = [
+                Take(lot_id if t.lot_id == NEW_LOT else t.lot_id, t.amount) for t in p.repay_takes
+            ]
+            ledger.consume(session, p.member_id, repay_id, takes)
     _account(session, p)
     growth_id = _growth(session, p)
     _tier(session, actor, p)
     record = _record(session, p)
-    audit.record_many(
-        session,
-        actor,
-        [
-            (
-                action,
-                "member",
-                str(p.member_id),
-                {"posting_id": restore_id, **after} if action == "points.earn" else after,
-                p.now,
-            )
-            for action, after in p.audits
-        ],
-    )
-    events.emit_many(session, _events(p, clawback_id, growth_id, restore_id), p.now)
+    _coupons(session, p)
+    audits: list[tuple[str, str, str, dict[str, Any] | None, datetime]] = [
+        (
+            action,
+            "member",
+            str(p.member_id),
+            {"posting_id": restore_id, **after} if action == "points.earn" else after,
+            p.now,
+        )
+        for action, after in p.audits
+    ]
+    audits += [
+        ("coupon.restore", "coupon", c.code, {"order_id": p.order_id}, p.now)
+        for c in p.coupons_back
+    ]
+    audit.record_many(session, actor, audits)
+    events.emit_many(session, _events(p, clawback_id, growth_id, restore_id, repay_id), p.now)
     return record
 
 
-def _postings(p: ReturnPlan) -> list[dict[str, Any]]:
+def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
+    ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(model)
+    session.execute(ins.values(**values).on_conflict_do_nothing())
+
+
+def _postings(p: ReturnPlan, repay_key: str) -> list[dict[str, Any]]:
     base = {"member_id": p.member_id, "reverses_id": None, "actor": p.actor, "created_at": p.now}
     rows: list[dict[str, Any]] = []
-    if p.points_clawed:
+    if p.refunded and p.points_clawed:
         rows.append(
             {
                 **base,
                 "kind": "clawback",
                 "available_delta": -p.from_available,
-                "pending_delta": 0,
+                "pending_delta": -p.from_pending,
                 "debt_delta": p.to_debt,
                 "reason": f"refund {p.return_id}"[:200],
                 "source_type": "order",
@@ -104,7 +138,7 @@ def _postings(p: ReturnPlan) -> list[dict[str, Any]]:
                 "restores_id": None,
             }
         )
-    if p.points_back:
+    if p.restored:
         rows.append(
             {
                 **base,
@@ -119,22 +153,42 @@ def _postings(p: ReturnPlan) -> list[dict[str, Any]]:
                 "restores_id": p.restores_id,
             }
         )
+    if p.repay:
+        rows.append(
+            {
+                **base,
+                "kind": "repay",
+                "available_delta": -p.repay,
+                "pending_delta": 0,
+                "debt_delta": -p.repay,
+                "reason": "points debt repaid from new points",
+                "source_type": None,
+                "source_id": None,
+                "idempotency_key": repay_key,
+                "restores_id": None,
+            }
+        )
     return rows
 
 
 def _account(session: Session, p: ReturnPlan) -> None:
     values: dict[str, Any] = {}
-    available = p.points_back - p.from_available
+    back = p.points_back if p.restored else 0
+    available = back - p.from_available - p.repay
     if available:
         values["available"] = PointsAccount.available + available
-    if p.to_debt:
-        values["debt"] = PointsAccount.debt + p.to_debt
-    if p.points_back:
-        values["lifetime_earned"] = PointsAccount.lifetime_earned + p.points_back
+    if p.from_pending:
+        values["pending"] = PointsAccount.pending - p.from_pending
+    if p.to_debt - p.repay:
+        values["debt"] = PointsAccount.debt + (p.to_debt - p.repay)
+    if back:
+        values["lifetime_earned"] = PointsAccount.lifetime_earned + back
     if dialect(session) != "postgresql":
         # nothing locked the row on SQLite (BEGIN IMMEDIATE serialised): its version moves here
         values["version"] = PointsAccount.version + 1
         values["updated_at"] = p.now
+    if not values:
+        return
     session.execute(
         update(PointsAccount)
         .where(PointsAccount.member_id == p.member_id)
@@ -144,7 +198,13 @@ def _account(session: Session, p: ReturnPlan) -> None:
 
 
 def _growth(session: Session, p: ReturnPlan) -> int | None:
-    if not p.growth_clawed:
+    if p.open_growth_account:
+        _insert_ignore(
+            session,
+            GrowthAccount,
+            {"member_id": p.member_id, "balance": 0, "lifetime_earned": 0, "updated_at": p.now},
+        )
+    if not (p.refunded and p.growth_clawed):
         return None
     growth_id = int(
         session.execute(
@@ -288,11 +348,42 @@ def _record(session: Session, p: ReturnPlan) -> OrderReturn:
     return record
 
 
+def _coupons(session: Session, p: ReturnPlan) -> None:
+    """Coupons back to the wallet (the rows the coupons' own restore wrote), with history."""
+    if not p.coupons_back:
+        return
+    ids = [c.id for c in p.coupons_back]
+    session.execute(
+        update(Coupon)
+        .where(Coupon.id.in_(ids))
+        .values(status="issued", order_id=None, redeemed_at=None, discount_fen=0, allocation=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        insert(CouponHistory),
+        [
+            {
+                "coupon_id": cid,
+                "status": "issued",
+                "event": "restored",
+                "order_id": p.order_id,
+                "at": p.now,
+                "note": "order returned",
+            }
+            for cid in ids
+        ],
+    )
+
+
 def _events(
-    p: ReturnPlan, clawback_id: int | None, growth_id: int | None, restore_id: int | None
+    p: ReturnPlan,
+    clawback_id: int | None,
+    growth_id: int | None,
+    restore_id: int | None,
+    repay_id: int | None,
 ) -> list[events.NewEvent]:
-    """In the order the general path emits them: the clawback, its growth, the tier move, the
-    points given back, then the return."""
+    """In the order the ledger's flows emit them: the clawback, its growth, the tier move, the
+    points given back, the debt they repay, coupons restored, then the return."""
     new: list[events.NewEvent] = []
     if clawback_id is not None:
         new.append(
@@ -302,6 +393,7 @@ def _events(
                     posting_id=clawback_id,
                     kind="clawback",
                     available_delta=-p.from_available,
+                    pending_delta=-p.from_pending,
                     debt_delta=p.to_debt,
                     source_type="order",
                     source_id=p.source_id,
@@ -358,6 +450,32 @@ def _events(
                 member_no=p.member_no,
             )
         )
+    if repay_id is not None:
+        new.append(
+            events.NewEvent(
+                events.POINTS_EVENTS["repay"],
+                events.posting_payload(
+                    posting_id=repay_id,
+                    kind="repay",
+                    available_delta=-p.repay,
+                    debt_delta=-p.repay,
+                    source_type=None,
+                    source_id=None,
+                    occurred_at=p.now,
+                ),
+                member_id=p.member_id,
+                member_no=p.member_no,
+            )
+        )
+    new.extend(
+        events.NewEvent(
+            "coupon.restored",
+            {"code": c.code, "template": c.template_code, "order_id": p.order_id},
+            c.member_id,
+            p.member_no if c.member_id == p.member_id else None,
+        )
+        for c in p.coupons_back
+    )
     new.append(
         events.NewEvent(
             "order.returned",

@@ -7,12 +7,11 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from patron.coupons import redemption as coupons
-from patron.coupons.models import Coupon
+from patron.coupons.models import Coupon, CouponTemplate
+from patron.coupons.service import get_settings as coupon_settings
 from patron.errors import Conflict, Invalid, NotFound
-from patron.ledger import flows
 from patron.ledger import service as ledger
 from patron.ledger.domain import LotView
 from patron.ledger.models import (
@@ -27,7 +26,7 @@ from patron.ledger.models import (
 from patron.ledger.service import Ctx
 from patron.members.models import Member
 from patron.orders import facts, return_plan, return_writer
-from patron.orders.models import Order, OrderReturn, ReturnLine
+from patron.orders.models import Order, OrderReturn
 from patron.orders.schemas import ReturnIn
 from patron.orders.service import content_hash, lock_order
 from patron.tiers import domain as tier_domain
@@ -35,7 +34,6 @@ from patron.tiers import service as tiers
 from patron.tiers.domain import TierLadder
 from patron.tiers.models import MemberTier
 from patron.webhooks import events as webhook_events
-from patron.webhooks import service as webhooks
 
 # ---- returns ---------------------------------------------------------------------------------
 
@@ -63,7 +61,7 @@ def record_return(
         session.execute(
             select(Order, Member.member_no, done_id)
             .join(Member, Member.id == Order.member_id)
-            .options(joinedload(Order.lines), lazyload(Order.payments))
+            .options(joinedload(Order.lines))
             .where(Order.source == source, Order.external_id == external_id)
             .execution_options(populate_existing=True)
         )
@@ -79,7 +77,7 @@ def record_return(
     order, member_no, done_id_value = found
     digest = content_hash(data.model_dump(mode="json"))
     if done_id_value is not None:
-        done = session.get(OrderReturn, done_id_value)
+        done = session.get(OrderReturn, done_id_value, options=[selectinload(OrderReturn.lines)])
         assert done is not None
         if done.content_hash != digest:
             raise Conflict(
@@ -96,6 +94,20 @@ def record_return(
     parts = return_plan.split_lines(
         _line_states(order), [(rl.line_no, rl.quantity) for rl in data.lines], external_id
     )
+    record, changed = _apply(session, ctx, order, member_no, parts, data, digest)
+    return ReturnResult(record, order, changed, False)
+
+
+def _apply(
+    session: Session,
+    ctx: Ctx,
+    order: Order,
+    member_no: str,
+    parts: tuple[return_plan.LinePart, ...],
+    data: ReturnIn,
+    digest: str,
+) -> tuple[OrderReturn, str | None]:
+    """Plan the return and write it; returns the return and the tier it moved the member to."""
     planned = _plan(session, ctx, order, member_no, parts, data, digest)
     by_no = {ln.line_no: ln for ln in order.lines}
     for part in parts:
@@ -103,91 +115,11 @@ def record_return(
         ln.returned_quantity += part.quantity
         ln.refunded_fen += part.refund_fen
         ln.refunded_points += part.points
-    if planned is not None:
-        record = return_writer.write_return(session, ctx.actor, planned)
-        order.refunded_fen = planned.order_refunded_fen
-        order.status = planned.order_status
-        session.flush()
-        changed = planned.tier_move.to_code if planned.tier_move else None
-        return ReturnResult(record, order, changed, False)
-    # the general path: the ledger's flows, posting by posting
-    ledger.begin(session, ctx, order.member_id)
-    parts_rows = [(p.line_no, p.quantity, p.refund_fen, p.points) for p in parts]
-    refund_fen = sum(p[2] for p in parts_rows)
-    points_back = sum(p[3] for p in parts_rows)
-    source_id = f"{source}:{external_id}"
-    changed = None
-    clawed = (0, 0, 0)  # points, growth, to debt
-    if order.paid_fen > 0 and refund_fen > 0 and (order.points_earned or order.growth_earned):
-        refunded = flows.refund(
-            session,
-            ctx,
-            order.member_id,
-            source_type="order",
-            source_id=source_id,
-            refund_id=data.external_id,
-            order_total_fen=order.paid_fen,
-            refund_amount_fen=refund_fen,
-        )
-        clawed = (refunded.points_clawed, refunded.growth_clawed, refunded.to_debt)
-        changed = refunded.tier_changed_to
-    if points_back:
-        # The points that paid for the returned goods come back as a new lot.
-        flows.earn(
-            session,
-            ctx,
-            order.member_id,
-            points=points_back,
-            source_type="order_return",
-            source_id=f"{source_id}:{data.external_id}"[:64],
-            reason=f"points payment returned for order {external_id}",
-            pending_days=0,
-            restores_id=order.spend_posting_id,
-        )
-    # Inserted complete, once the ledger has answered: never updated right after.
-    record = OrderReturn(
-        order_id=order.id,
-        member_id=order.member_id,
-        external_id=data.external_id,
-        returned_at=data.returned_at.astimezone(UTC),
-        refund_fen=refund_fen,
-        points_returned=points_back,
-        points_clawed=clawed[0],
-        growth_clawed=clawed[1],
-        to_debt=clawed[2],
-        content_hash=digest,
-        created_at=ctx.now,
-    )
-    session.add(record)
+    record = return_writer.write_return(session, ctx.actor, planned)
+    order.refunded_fen = planned.order_refunded_fen
+    order.status = planned.order_status
     session.flush()
-    session.add_all(
-        ReturnLine(
-            return_id=record.id, line_no=no, quantity=qty, refund_fen=cash, points_returned=pts
-        )
-        for no, qty, cash, pts in parts_rows
-    )
-    order.refunded_fen += refund_fen
-    all_back = all(ln.returned_quantity == ln.quantity for ln in order.lines)
-    order.status = "returned" if all_back else "partially_returned"
-    session.flush()
-    coupons.on_return(session, ctx, order)  # coupons: give back those fully returned
-    ref = {"member_no": member_no, "source": source, "external_id": external_id}
-    webhooks.emit(
-        session,
-        "order.returned",
-        {
-            **ref,
-            "return_id": data.external_id,
-            "refund_fen": refund_fen,
-            "points_returned": points_back,
-            "points_clawed_back": record.points_clawed,
-            "growth_clawed_back": record.growth_clawed,
-            "to_debt": record.to_debt,
-        },
-        ctx.now,
-    )
-    # The clawback and tier move announce themselves (points.clawed_back, tier.changed).
-    return ReturnResult(record, order, changed, False)
+    return record, planned.tier_move.to_code if planned.tier_move else None
 
 
 # ---- plan, then write ------------------------------------------------------------------------
@@ -216,9 +148,10 @@ def _plan(
     parts: tuple[return_plan.LinePart, ...],
     data: ReturnIn,
     digest: str,
-) -> return_plan.ReturnPlan | None:
-    """Lock the member's ledger, read the return's facts (one statement, and one for the open
-    lots when points are clawed back) and plan it; None: the general path takes it."""
+) -> return_plan.ReturnPlan:
+    """Lock the member's ledger, read the return's facts (one statement; one more for the open
+    lots when points are taken from them, one for the coupons when the order redeemed some)
+    and plan it. A ledger with pending points or lots due is settled first, by the ledger."""
     ladder = tiers.get_ladder(session)
     account = facts.lock_account(session, order.member_id, ctx.now)
     ret = return_plan.ReturnOrder(
@@ -233,12 +166,20 @@ def _plan(
         lines=_line_states(order),
     )
     found = return_facts(session, ctx, ret, order.member_id, member_no, data.external_id, ladder)
-    if account is not None:
+    if found.settling_due:
+        # release due pending points, expire due lots, repay debt from what is released (rare:
+        # the facts are read again after it, without the account's pre-settling balances)
+        ledger.settle(session, ctx, order.member_id)
+        found = return_facts(
+            session, ctx, ret, order.member_id, member_no, data.external_id, ladder
+        )
+    elif account is not None:
         found = replace(found, available=account.available, debt=account.debt)
     own: tuple[int, ...] = ()
     lots: tuple[LotView, ...] = ()
     if return_plan.lots_needed(ret, parts, found):
         lots, own = open_lots(session, order.member_id, f"{order.source}:{order.external_id}")
+    redeemed = redeemed_coupons(session, order.id) if found.coupons_redeemed else ()
     return return_plan.plan_return(
         ret,
         parts,
@@ -253,6 +194,31 @@ def _plan(
         actor=ctx.actor.label,
         now=ctx.now,
         tz=ctx.tz,
+        coupons=redeemed,
+        restore_on_return=bool(redeemed) and coupon_settings(session).restore_on_return,
+    )
+
+
+def redeemed_coupons(session: Session, order_id: int) -> tuple[return_plan.RedeemedCoupon, ...]:
+    """The coupons redeemed on the order, with the lines their discount was spread over."""
+    rows = session.execute(
+        select(
+            Coupon.id,
+            Coupon.code,
+            CouponTemplate.code,
+            Coupon.member_id,
+            Coupon.allocation,
+            Coupon.valid_until,
+        )
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(Coupon.order_id == order_id, Coupon.status == "redeemed")
+        .order_by(Coupon.id)
+    ).all()
+    return tuple(
+        return_plan.RedeemedCoupon(
+            cid, code, template, member_id, tuple(int(no) for no in (allocation or {})), until
+        )
+        for cid, code, template, member_id, allocation, until in rows
     )
 
 
@@ -288,6 +254,17 @@ def return_facts(
         GrowthPosting.source_type == "order",
         GrowthPosting.source_id == source_id,
     )
+    same_refund = (
+        PointsRefund.source_type == "order",
+        PointsRefund.source_id == source_id,
+        PointsRefund.refund_id == return_id,
+    )
+    own_hold = (
+        PointsHold.member_id == mid,
+        PointsHold.source_type == "order",
+        PointsHold.source_id == source_id,
+        PointsHold.status == "pending",
+    )
     spend = order.spend_posting_id or 0
     row = session.execute(
         select(
@@ -309,25 +286,35 @@ def return_facts(
                 PointsLot.expires_at <= now,
             )
             .label("lot_due"),
-            exists()
-            .where(PointsPosting.idempotency_key.in_([clawback_key, restore_key]))
-            .label("points_key_taken"),
+            exists().where(PointsPosting.idempotency_key == clawback_key).label("points_key_taken"),
             exists().where(GrowthPosting.idempotency_key == clawback_key).label("growth_key_taken"),
-            exists()
-            .where(
-                PointsRefund.source_type == "order",
-                PointsRefund.source_id == source_id,
-                PointsRefund.refund_id == return_id,
-            )
-            .label("refund_taken"),
-            exists()
-            .where(
-                PointsHold.member_id == mid,
-                PointsHold.source_type == "order",
-                PointsHold.source_id == source_id,
-                PointsHold.status == "pending",
-            )
-            .label("hold_pending"),
+            *(
+                scalar(select(col).where(*same_refund)).label(f"refund_{col.key}")
+                for col in (
+                    PointsRefund.member_id,
+                    PointsRefund.refund_amount_fen,
+                    PointsRefund.order_total_fen,
+                    PointsRefund.points_clawed,
+                    PointsRefund.growth_clawed,
+                )
+            ),
+            *(
+                scalar(select(col).where(PointsPosting.idempotency_key == restore_key)).label(
+                    f"restore_{col.key}"
+                )
+                for col in (
+                    PointsPosting.id,
+                    PointsPosting.member_id,
+                    PointsPosting.kind,
+                    PointsPosting.available_delta,
+                )
+            ),
+            *(
+                scalar(select(col).where(*own_hold).order_by(PointsHold.id).limit(1)).label(
+                    f"hold_{col.key}"
+                )
+                for col in (PointsHold.id, PointsHold.amount)
+            ),
             scalar(
                 select(func.coalesce(func.sum(PointsRefund.refund_amount_fen), 0)).where(*refunds)
             ).label("refunded"),
@@ -395,10 +382,25 @@ def return_facts(
         available=None if row.available is None else int(row.available),
         debt=int(row.debt or 0),
         settling_due=bool(row.hold_due) or bool(row.lot_due),
-        keys_taken=bool(row.points_key_taken)
-        or bool(row.growth_key_taken)
-        or bool(row.refund_taken),
-        hold_pending=bool(row.hold_pending),
+        hold=None if row.hold_id is None else (int(row.hold_id), int(row.hold_amount)),
+        refund_taken=None
+        if row.refund_member_id is None
+        else (
+            int(row.refund_member_id),
+            int(row.refund_refund_amount_fen),
+            int(row.refund_order_total_fen),
+            int(row.refund_points_clawed),
+            int(row.refund_growth_clawed),
+        ),
+        clawback_key_taken=bool(row.points_key_taken) or bool(row.growth_key_taken),
+        restore_taken=None
+        if row.restore_id is None
+        else (
+            int(row.restore_id),
+            int(row.restore_member_id),
+            str(row.restore_kind),
+            int(row.restore_available_delta),
+        ),
         refunded_before=int(row.refunded or 0),
         points_clawed_before=int(row.points_clawed or 0),
         growth_clawed_before=int(row.growth_clawed or 0),

@@ -16,7 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from patron import context
 from patron.auth.principal import Principal
@@ -31,6 +32,7 @@ from patron.members.models import Member
 from patron.members.service import get_member
 from patron.orders import domain, facts, plan, pricing, writer
 from patron.orders.models import (
+    LINES_AND_PAYMENTS,
     Order,
     OrderLine,
     OrderPayment,
@@ -264,28 +266,34 @@ def record_order(
     )
     session.add(order)
     session.flush()
-    for ln in lines:
-        session.add(
-            OrderLine(
-                order_id=order.id,
-                line_no=ln.line_no,
-                sku=ln.sku,
-                category=ln.category,
-                quantity=ln.quantity,
-                unit_price_fen=ln.unit_price_fen,
-                discount_fen=ln.discount_fen,
-                net_fen=ln.net_fen,
-                points_fen=ln.points_fen,
-                points=ln.points,
-                paid_fen=ln.paid_fen,
-                returned_quantity=0,
-                refunded_fen=0,
-                refunded_points=0,
-            )
+    rows = [
+        OrderLine(
+            order_id=order.id,
+            line_no=ln.line_no,
+            sku=ln.sku,
+            category=ln.category,
+            quantity=ln.quantity,
+            unit_price_fen=ln.unit_price_fen,
+            discount_fen=ln.discount_fen,
+            net_fen=ln.net_fen,
+            points_fen=ln.points_fen,
+            points=ln.points,
+            paid_fen=ln.paid_fen,
+            returned_quantity=0,
+            refunded_fen=0,
+            refunded_points=0,
         )
-    for method, amount, pts in payments:
-        session.add(OrderPayment(order_id=order.id, method=method, amount_fen=amount, points=pts))
+        for ln in lines
+    ]
+    paid = [
+        OrderPayment(order_id=order.id, method=method, amount_fen=amount, points=pts)
+        for method, amount, pts in payments
+    ]
+    session.add_all([*rows, *paid])
     session.flush()
+    # the order's lines and payments as written (its relationships never lazy-load)
+    set_committed_value(order, "lines", rows)
+    set_committed_value(order, "payments", paid)
     source_id = f"{source}:{external_id}"
     where = f"{channel} {store_code}" if store_code else channel
     if points_used:
@@ -341,6 +349,7 @@ def _emit_recorded(session: Session, ctx: Ctx, member: Member, order: Order) -> 
 def find_order(session: Session, source: str, external_id: str) -> Order | None:
     return session.scalar(
         select(Order)
+        .options(*LINES_AND_PAYMENTS)
         .where(Order.source == source, Order.external_id == external_id)
         .execution_options(populate_existing=True)
     )
@@ -696,6 +705,7 @@ def member_orders(
     total = session.scalar(select(func.count()).select_from(Order).where(*where))
     rows = session.scalars(
         select(Order)
+        .options(*LINES_AND_PAYMENTS)
         .where(*where)
         .order_by(Order.ordered_at.desc(), Order.id.desc())
         .limit(limit)
@@ -714,6 +724,7 @@ def member_returns(
     rows = session.execute(
         select(OrderReturn, Order)
         .join(Order, Order.id == OrderReturn.order_id)
+        .options(selectinload(OrderReturn.lines), *LINES_AND_PAYMENTS)
         .where(OrderReturn.member_id == member_id)
         .order_by(OrderReturn.returned_at.desc(), OrderReturn.id.desc())
         .limit(limit)
@@ -725,9 +736,9 @@ def member_returns(
 def find_return(session: Session, order_id: int, external_id: str) -> OrderReturn | None:
     """A return of the order already recorded under ``external_id`` (its idempotency key)."""
     return session.scalar(
-        select(OrderReturn).where(
-            OrderReturn.order_id == order_id, OrderReturn.external_id == external_id
-        )
+        select(OrderReturn)
+        .options(selectinload(OrderReturn.lines))
+        .where(OrderReturn.order_id == order_id, OrderReturn.external_id == external_id)
     )
 
 
@@ -770,7 +781,7 @@ def order_places(session: Session, member_id: int, source_ids: list[str]) -> dic
 def member_order(session: Session, member_id: int, order_id: int) -> Order:
     """One of the member's own orders; another member's order is "not found" (not 403), so
     ids of other members' orders cannot even be probed."""
-    order = session.get(Order, order_id)
+    order = session.get(Order, order_id, options=LINES_AND_PAYMENTS)
     if order is None or order.member_id != member_id:
         raise NotFound("order_not_found", "No such order.")
     return order

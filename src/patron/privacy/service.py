@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
@@ -23,7 +23,7 @@ from patron.kit.crypto import FieldCipher
 from patron.ledger.models import GrowthPosting, PointsAdjustment, PointsLot, PointsPosting
 from patron.members import service as members
 from patron.members.models import ConsentEvent, Member, MemberTag, Tag
-from patron.orders.models import Order, OrderReturn
+from patron.orders.models import LINES_AND_PAYMENTS, Order, OrderReturn
 from patron.privacy.models import ErasureRequest
 from patron.tiers.models import MemberTier, TierChange
 
@@ -162,6 +162,7 @@ def export(
         for r, o in session.execute(
             select(OrderReturn, Order)
             .join(Order, Order.id == OrderReturn.order_id)
+            .options(selectinload(OrderReturn.lines), *LINES_AND_PAYMENTS)
             .where(OrderReturn.member_id == mid)
             .order_by(OrderReturn.id)
         )
@@ -194,7 +195,12 @@ def export(
             "refunded_fen": o.refunded_fen,
             "lines": "; ".join(f"{ln.sku} x{ln.quantity}" for ln in o.lines),
         }
-        for o in session.scalars(select(Order).where(Order.member_id == mid).order_by(Order.id))
+        for o in session.scalars(
+            select(Order)
+            .options(*LINES_AND_PAYMENTS)
+            .where(Order.member_id == mid)
+            .order_by(Order.id)
+        )
     ]
     tiers = [
         {"from": t.from_code, "to": t.to_code, "kind": t.kind, "reason": t.reason, "at": t.at}

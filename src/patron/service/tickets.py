@@ -19,7 +19,7 @@ from patron.ledger import flows
 from patron.ledger.models import PointsAdjustment, PointsPosting
 from patron.ledger.service import Ctx
 from patron.members.models import Member
-from patron.orders.models import Order
+from patron.orders.models import LINES_AND_PAYMENTS, Order
 from patron.program import service as program
 from patron.service import domain
 from patron.service.models import Ticket, TicketEvent
@@ -49,7 +49,7 @@ def member_order(
     session: Session, member_id: int, *, order_id: int | None = None, ref: str | None = None
 ) -> Order:
     """One of the member's own orders, by row id (portal form) or ``source:external_id``."""
-    stmt = select(Order).where(Order.member_id == member_id)
+    stmt = select(Order).options(*LINES_AND_PAYMENTS).where(Order.member_id == member_id)
     if order_id is not None:
         stmt = stmt.where(Order.id == order_id)
     elif ref and ref.strip():
@@ -334,7 +334,7 @@ def dispute(session: Session, ticket: Ticket) -> Dispute | None:
     back), and the correction requested for it."""
     if ticket.order_id is None:
         return None
-    order = session.get(Order, ticket.order_id)
+    order = session.get(Order, ticket.order_id, options=LINES_AND_PAYMENTS)
     if order is None:  # pragma: no cover - a foreign key
         return None
     postings = list(
@@ -462,6 +462,7 @@ def recent_orders(session: Session, member_id: int, *, limit: int = 20) -> list[
     return list(
         session.scalars(
             select(Order)
+            .options(*LINES_AND_PAYMENTS)
             .where(Order.member_id == member_id)
             .order_by(Order.ordered_at.desc(), Order.id.desc())
             .limit(limit)
