@@ -154,3 +154,36 @@ def test_model_messages_read_in_both_languages():
     assert model_words.translate("zh_CN", "something new") == "something new"
     ggfit = clv.fit_gamma_gamma([1], [100.0], min_repeat_buyers=30)
     assert model_words.translate("zh_CN", ggfit.problems[0]).startswith("只有 1 位顾客")
+
+
+def test_cohort_spend_funnels_and_attribution_exports(client, database, clock):
+    from datetime import date
+
+    from tests.analytics.history import add_orders
+
+    with database.unit_of_work() as s:
+        (m,) = add_members(s, 1, at=clock.now() - timedelta(days=40))  # a January cohort
+        add_orders(s, [(m, date(2026, 1, 25), 5000), (m, date(2026, 3, 1), 2001)])
+    c = _console(client, database, clock, "admin")
+    page = c.get("/console/analytics").text
+    for report in ("points-funnel", "attribution"):
+        assert f'data-export-report="{report}"' in page
+    rows = _csv(c.get("/console/analytics/export/cohorts").text)
+    assert rows[0][-2:] == ["Net spend (fen)", "Net spend per member to date (fen)"]
+    jan = [r for r in rows[1:] if r[0] == "2026-01"]
+    assert [(r[2], r[5], r[6]) for r in jan] == [
+        ("0", "5000", "5000"), ("1", "0", "5000"), ("2", "2001", "7001"),
+    ]  # fmt: skip
+    assert [r[6] for r in rows[1:] if r[0] == "2026-03"] == [""]  # nobody registered
+    points = _csv(c.get("/console/analytics/export/points-funnel").text)
+    assert points[1:] == [["Registered", "1", ""], ["With points earned", "0", "0.0"],
+                          ["With points redeemed", "0", ""]]  # fmt: skip
+    sources = _csv(c.get("/console/analytics/export/attribution").text)
+    assert sources[0] == ["Since month", "Counted", "Grouped by", "Channel or store", "Members",
+                          "Share"]  # fmt: skip
+    assert sources[1:] == [
+        ["2025-10", "Registrations", "Channel", "web", "1", "1.0"],
+        ["2025-10", "Registrations", "Store", "", "1", "1.0"],
+        ["2025-10", "First purchases", "Channel", "store", "1", "1.0"],
+        ["2025-10", "First purchases", "Store", "", "1", "1.0"],
+    ]

@@ -107,3 +107,24 @@ def test_cohorts_and_funnel_on_the_page(client, database, clock):
     assert 'data-state="no-members"' not in r.text
     assert 'data-panel="funnel"' in r.text
     assert "100.0%" in r.text
+
+
+def test_spend_curves_points_funnel_and_attribution_on_the_page(client, database, clock):
+    r = _open(client, database, clock, lang="zh-CN")
+    assert r.text.count('data-state="none"') == 2  # no registrations, no first purchases
+    with database.unit_of_work() as s:
+        (m,) = add_members(s, 1, at=clock.now() - timedelta(days=40))  # January
+        add_orders(s, [(m, TODAY - timedelta(days=35), 5000), (m, TODAY, 5000)])
+    r = client.get("/console/analytics")
+    assert "人均累计净消费" in r.text and "积分漏斗" in r.text and "会员来源" in r.text
+    row = re.search(r'<tr data-spend="2026-01">(.*?)</tr>', r.text, re.S)
+    assert row is not None
+    assert re.findall(r"¥[\d,.]+", row.group(1)) == ["¥50.00", "¥50.00", "¥100.00"]
+    assert re.search(r'data-value="earned">0<', r.text)
+    panel = r.text.split('data-panel="attribution"', 1)[1].split("</section>", 1)[0]
+    assert 'data-state="none"' not in panel
+    registrations = panel.split('data-attribution="first-orders"')[0]
+    assert re.search(r'data-key="web"><td>官网</td><td class="num">1</td>', registrations)
+    assert re.search(r'data-key=""><td>无门店</td><td class="num">1</td>', registrations)
+    firsts = panel.split('data-attribution="first-orders"')[1]
+    assert re.search(r'data-key="store"><td>门店</td><td class="num">1</td>', firsts)

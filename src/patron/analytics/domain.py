@@ -201,3 +201,20 @@ def points_value_fen(points: int, points_per_unit: int, unit_fen: int) -> int:
     """What ``points`` are worth in fen at the configured rate (fractions of a fen dropped,
     as at checkout)."""
     return points * unit_fen // points_per_unit
+
+
+def cumulative_per_member(amounts: list[int], members: int) -> list[int | None]:
+    """Running totals of a cohort's monthly amounts, each divided by the cohort's size (rounded
+    to the fen); None for an empty cohort, which has no per-member figure."""
+    out: list[int | None] = []
+    total = 0
+    for amount in amounts:
+        total += amount
+        out.append(div_round(total, members) if members else None)
+    return out
+
+
+def shares(counts: dict[str, int]) -> list[tuple[str, Ratio]]:
+    """Each key's count as a share of all, largest first (ties by key, so the order is stable)."""
+    total = sum(counts.values())
+    return [(k, Ratio(n, total)) for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]

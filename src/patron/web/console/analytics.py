@@ -13,6 +13,8 @@ from fastapi.responses import HTMLResponse
 from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
 from patron.web.console import model_words
+from patron.web.console.dashboard import CHANNEL_LABELS as ORDER_CHANNELS
+from patron.web.console.members import CHANNEL_LABELS as MEMBER_CHANNELS
 from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -45,6 +47,8 @@ EXPORTS = (
     ("segments", N_("Segments")),
     ("cohorts", N_("Registration cohorts")),
     ("funnel", N_("Purchase funnel")),
+    ("points-funnel", N_("Points funnel")),
+    ("attribution", N_("Where members come from")),
     ("churn-lift", N_("Churn warning: lift table")),
     ("alerts", N_("Anomaly alerts")),
     ("scores", N_("Member scores")),
@@ -95,6 +99,8 @@ def member_scores(
         "evaluation": evaluation,
         "chart_json": _json(chart),
         "retention": retention,
+        "member_channels": {k: translate(request, v) for k, v in MEMBER_CHANNELS.items()},
+        "order_channels": {k: translate(request, v) for k, v in ORDER_CHANNELS.items()},
         "exports": [(key, translate(request, label)) for key, label in EXPORTS],
         "words": lambda line: model_words.translate(viewer.locale, str(line)),
     }

@@ -1,5 +1,6 @@
 """Console: anomaly alerts on daily metrics, and every analytics report as a CSV or Excel
-download (RFM grid, segments, cohorts, funnel, liability by tier / age / month, the churn lift
+download (RFM grid, segments, cohorts with spend curves, the purchase and points funnels,
+registration and first-purchase attribution, liability by tier / age / month, the churn lift
 table, alerts and the member-level scores, these optionally anonymised).
 
 Reports read the replica when one is configured (``PATRON_READ_DATABASE_URL``): they may lag
@@ -107,8 +108,38 @@ def _reports(request: Request, viewer: Viewer, anonymized: bool) -> dict[str, Re
     def cohort_rows(session: Session) -> list[list[object]]:
         out: list[list[object]] = []
         for c in cohorts.cohorts(session, now=now, tz=tz).cohorts:
+            per_member = c.spend_per_member
             for k, ratio in enumerate(c.retention):
-                out.append([c.month, c.members, k, ratio.numerator, _rate(ratio.value)])
+                out.append([
+                    c.month, c.members, k, ratio.numerator, _rate(ratio.value), c.spend_fen[k],
+                    "" if per_member[k] is None else per_member[k],
+                ])  # fmt: skip
+        return out
+
+    def points_funnel_rows(session: Session) -> list[list[object]]:
+        f = cohorts.cohorts(session, now=now, tz=tz).funnel
+        return [
+            [i18n.gettext(loc, N_("Registered")), f.registered, ""],
+            [i18n.gettext(loc, N_("With points earned")), f.earned.numerator,
+             _rate(f.earned.value)],
+            [i18n.gettext(loc, N_("With points redeemed")), f.redeemed.numerator,
+             _rate(f.redeemed.value)],
+        ]  # fmt: skip
+
+    def attribution_rows(session: Session) -> list[list[object]]:
+        at = cohorts.cohorts(session, now=now, tz=tz).attribution
+        out: list[list[object]] = []
+        for counted, part, rows in (
+            (N_("Registrations"), N_("Channel"), at.registrations_by_channel),
+            (N_("Registrations"), N_("Store"), at.registrations_by_store),
+            (N_("First purchases"), N_("Channel"), at.first_orders_by_channel),
+            (N_("First purchases"), N_("Store"), at.first_orders_by_store),
+        ):
+            for key, share in rows:
+                out.append([
+                    at.since, i18n.gettext(loc, counted), i18n.gettext(loc, part), key,
+                    share.numerator, _rate(share.value),
+                ])  # fmt: skip
         return out
 
     def funnel_rows(session: Session) -> list[list[object]]:
@@ -179,9 +210,15 @@ def _reports(request: Request, viewer: Viewer, anonymized: bool) -> dict[str, Re
                       N_("Average lifetime value (fen)"), N_("Average chance still active")],
                      _once(segment_rows)),
         "cohorts": ([N_("Registration month"), N_("Members"), N_("Months after registration"),
-                     N_("Members with a purchase"), N_("Retention")], _once(cohort_rows)),
+                     N_("Members with a purchase"), N_("Retention"), N_("Net spend (fen)"),
+                     N_("Net spend per member to date (fen)")], _once(cohort_rows)),
         "funnel": ([N_("Step"), N_("Members"), N_("Share of the previous step")],
                    _once(funnel_rows)),
+        "points-funnel": ([N_("Step"), N_("Members"), N_("Share of the previous step")],
+                          _once(points_funnel_rows)),
+        "attribution": ([N_("Since month"), N_("Counted"), N_("Grouped by"),
+                         N_("Channel or store"), N_("Members"), N_("Share")],
+                        _once(attribution_rows)),
         "liability-tiers": ([N_("Tier"), N_("Points"), N_("Liability (fen)")],
                             _once(liability_rows("tiers"))),
         "liability-ages": ([N_("Age"), N_("Points"), N_("Liability (fen)")],
@@ -207,6 +244,8 @@ REPORTS: Final = (
     "segments",
     "cohorts",
     "funnel",
+    "points-funnel",
+    "attribution",
     "liability-tiers",
     "liability-ages",
     "liability-months",
