@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, insert, select, update
 
 from patron.auth.principal import Principal
@@ -300,3 +301,35 @@ def test_code_block_letters_are_even_over_the_alphabet():
     first = sum(counts[c] for c in service.ALPHABET[:8]) / 8
     rest = sum(counts[c] for c in service.ALPHABET[8:]) / 23
     assert abs(first - rest) < 600
+
+
+def test_a_member_joining_the_audience_during_an_issue_waits_for_the_rerun(
+    client, shop, make_member, database, auth_headers, monkeypatch
+):
+    """The audience is counted before the coupons are written; on PostgreSQL another
+    transaction may add a member in between. The issue never hands out more coupons than codes
+    it drew (an empty code before): the newcomer gets theirs from the rerun."""
+    if not database.url.startswith("postgresql"):
+        pytest.skip("a write between two statements of an issue: PostgreSQL only")
+    nos = [make_member() for _ in range(3)]
+    put_template(client, shop, "T", THRESHOLD)
+    _segment(client, auth_headers("operator"))
+    drawn = service.code_block
+    late: list[str] = []
+
+    def draw_then_someone_joins(n: int) -> bytes:
+        if not late:
+            late.append(make_member())  # committed in its own unit of work
+        return drawn(n)
+
+    monkeypatch.setattr(service, "code_block", draw_then_someone_joins)
+    first = _seg_issue(client, shop, "T")
+    assert first.status_code == 200, first.text
+    assert first.json()["issued"] == 3
+    assert sorted(_holders(database)) == sorted(nos)
+    again = _seg_issue(client, shop, "T", ref="S2").json()
+    assert again["issued"] == 1
+    assert sorted(_holders(database)) == sorted([*nos, *late])
+    with database.unit_of_work() as s:
+        assert all(len(c) == 12 for c in s.scalars(select(Coupon.code)))
+        assert run_all(s) == []

@@ -265,11 +265,16 @@ def _drawn(
     *,
     member_no: bool = False,
 ) -> Select[Any]:
-    """The eligible members, each with the code of its rank in the code block."""
+    """The eligible members, each with the code of its rank in the code block. No more members
+    than the block has codes: the audience was counted in an earlier statement and may have
+    grown since (members who joined it meanwhile are reached by a rerun of the issue)."""
     who = eligible(session, template, audience, key, member_no=member_no).subquery("who")
     rank = cast(func.row_number().over(order_by=who.c.member_id), Integer)
-    code = _code_expr(dialect, literal(block, LargeBinary()), rank)
-    return select(*who.c, code.label("code"))
+    ranked = select(*who.c, rank.label("rank")).subquery("ranked")
+    code = _code_expr(dialect, literal(block, LargeBinary()), ranked.c.rank)
+    return select(*[ranked.c[c.name] for c in who.c], code.label("code")).where(
+        ranked.c.rank <= len(block) // service.CODE_LENGTH
+    )
 
 
 def _insert_coupons(
