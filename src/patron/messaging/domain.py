@@ -27,6 +27,7 @@ VARIABLES: Final[dict[str, str]] = {
     "expiringPoints": "points that expire within the reminder window",
     "expiryDate": "the date those points expire",
     "coupon": "the name of the coupon a journey issued",
+    "recommendedProducts": "the names of the member's top recommended products (scores job)",
     "unsubscribeUrl": "the link that withdraws consent for this channel",
 }
 SEND_TIME_VARIABLES: Final = frozenset({"unsubscribeUrl"})

@@ -4,6 +4,7 @@ commits; the sending itself is ``delivery.py``."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -13,8 +14,10 @@ from sqlalchemy import Interval, case, distinct, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from patron.analytics.models import MemberRecommendation, ModelRun
 from patron.audit import service as audit
 from patron.auth.principal import Principal
+from patron.catalog.models import Product
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger.models import PointsAccount
 from patron.members import service as members
@@ -142,6 +145,7 @@ SAMPLE_VALUES = {
     "expiringPoints": "500",
     "expiryDate": "2026-12-31",
     "coupon": "¥20 off ¥200",
+    "recommendedProducts": "婴儿湿巾、有机米粉、保温杯",
     "unsubscribeUrl": "https://example.com/m/u/…",
 }
 
@@ -215,6 +219,54 @@ def member_values(session: Session, member_ids: Sequence[int]) -> dict[int, dict
     return out
 
 
+#: Product names ``{{recommendedProducts}}`` lists: the member's best few.
+RECOMMENDED_IN_MESSAGE: Final = 3
+
+
+def recommended_products(
+    session: Session, member_ids: Sequence[int], locale: str
+) -> dict[int, str]:
+    """``{{recommendedProducts}}`` per member: the names of the best stored recommendations
+    still on sale, best first; a member the scores job has not scored (no purchase yet) gets
+    the popular products of its last run, as the portal shows. One statement per chunk."""
+    sep = "、" if locale == "zh-CN" else ", "
+    names: dict[int, list[str]] = defaultdict(list)
+    rec = MemberRecommendation
+    for start in range(0, len(member_ids), CHUNK):
+        rows = session.execute(
+            select(rec.member_id, Product.name)
+            .join(Product, Product.sku == rec.item)
+            .where(
+                rec.member_id.in_(member_ids[start : start + CHUNK]),
+                rec.kind == "product",
+                Product.is_active,
+            )
+            .order_by(rec.member_id, rec.rank)
+        )
+        for mid, name in rows:
+            if len(names[mid]) < RECOMMENDED_IN_MESSAGE:
+                names[mid].append(name)
+    if any(mid not in names for mid in member_ids):
+        report = session.scalar(
+            select(ModelRun.report)
+            .where(ModelRun.kind == "scores")
+            .order_by(ModelRun.id.desc())
+            .limit(1)
+        )
+        popular = list(((report or {}).get("recommendations") or {}).get("popular_products", []))
+        found = dict(
+            session.execute(
+                select(Product.sku, Product.name).where(
+                    Product.sku.in_(popular or [""]), Product.is_active
+                )
+            ).all()
+        )
+        fallback = [found[k] for k in popular if k in found][:RECOMMENDED_IN_MESSAGE]
+        for mid in member_ids:
+            names.setdefault(mid, fallback)
+    return {mid: sep.join(n) for mid, n in names.items()}
+
+
 def enqueue(
     session: Session,
     template_code: str,
@@ -286,7 +338,11 @@ def _queue(
     source_code: str,
     now: datetime,
 ) -> int:
-    values = member_values(session, sorted({d.member_id for d in drafts}))
+    ids = sorted({d.member_id for d in drafts})
+    values = member_values(session, ids)
+    if "recommendedProducts" in used:
+        for mid, text_ in recommended_products(session, ids, loc).items():
+            values.setdefault(mid, {})["recommendedProducts"] = text_
     # ``used``: the template's variables; the send-time ones are filled when sent
     rows = []
     for d in drafts:

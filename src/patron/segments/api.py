@@ -61,7 +61,7 @@ def preview(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> SegmentPreviewOut:
-    rule = service.parse(body.rule)
+    rule = service.parse_checked(session, body.rule)
     p = service.preview(session, rule, now=clock.now(), tz=business_tz(settings.business_timezone))
     return SegmentPreviewOut(count=p.count, sample=p.sample)
 
@@ -78,7 +78,7 @@ def list_segments(principal: Reader, session: SessionDep) -> list[SegmentOut]:
     responses=errors(409),
 )
 def create(body: SegmentIn, principal: Writer, session: SessionDep, clock: ClockDep) -> SegmentOut:
-    rule = service.parse(body.rule)
+    rule = service.parse_checked(session, body.rule)
     seg = service.create(
         session, code=body.code, name=body.name, rule=rule, actor=principal.key, now=clock.now()
     )
@@ -181,7 +181,7 @@ def change(
     session: SessionDep,
     clock: ClockDep,
 ) -> SegmentOut:
-    rule = service.parse(body.rule) if body.rule is not None else None
+    rule = service.parse_checked(session, body.rule) if body.rule is not None else None
     seg = service.change(
         session, code, name=body.name, rule=rule, now=clock.now(), actor=principal.key
     )

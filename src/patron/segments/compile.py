@@ -24,8 +24,9 @@ from sqlalchemy import (
     true,
 )
 
-from patron.analytics.models import MemberScore
+from patron.analytics.models import MemberRecommendation, MemberScore
 from patron.campaigns.models import Campaign, CampaignParticipation
+from patron.catalog.models import Category, Product
 from patron.ledger.models import PointsAccount
 from patron.members.models import Member, MemberConsent, MemberTag, Tag
 from patron.orders.models import Order, OrderLine
@@ -195,6 +196,8 @@ class _Compiler:
                     StaticList.code.in_(c.values),
                 )
                 return on if c.op == "in" else not_(on)
+            case d.RecommendedCond():
+                return self._recommended(c)
             case d.PersonaCond():
                 return or_(false(), *(self.node(d.parse_rule(PERSONAS[p].rule)) for p in c.values))
         raise AssertionError(f"unhandled condition {c!r}")  # pragma: no cover
@@ -218,6 +221,23 @@ class _Compiler:
             return exists().where(*where)
         total = func.coalesce(select(func.sum(amount)).where(*where).scalar_subquery(), 0)
         return _bounded(total, c.min, c.max)
+
+    def _recommended(self, c: d.RecommendedCond) -> ColumnElement[bool]:
+        rec = MemberRecommendation
+        items = []
+        if c.skus:
+            items.append(rec.item.in_(c.skus))
+        if c.categories:
+            in_categories = (
+                select(Product.sku)
+                .join(Category, Category.id == Product.category_id)
+                .where(Category.code.in_(c.categories))
+            )
+            items.append(rec.item.in_(in_categories))
+        # rank 1 is the best: the top N are ranks 1..N (primary key member, kind, rank)
+        return exists().where(
+            rec.member_id == Member.id, rec.kind == "product", rec.rank <= c.top, or_(*items)
+        )
 
     def _discount_share(self, c: d.DiscountShareCond) -> ColumnElement[bool]:
         where = _purchases(*self._window(c.window_days))

@@ -230,6 +230,27 @@ class PersonaCond(_Cond):
     values: Annotated[list[Persona], Field(min_length=1)]
 
 
+#: Recommendations kept per member by the scores job (``analytics.recommend.K``).
+MAX_RECOMMENDED: Final = 10
+
+
+class RecommendedCond(_Cond):
+    """The member's stored top ``top`` product recommendations (nightly scores job) include
+    one of the SKUs or a product of one of the categories; members the job has not scored do
+    not match. The codes must exist in the catalogue (``service.check_references``)."""
+
+    field: Literal["recommended"]
+    skus: Names | None = None
+    categories: Names | None = None
+    top: Annotated[int, Field(ge=1, le=MAX_RECOMMENDED)] = 3
+
+    @model_validator(mode="after")
+    def _something(self) -> RecommendedCond:
+        if not self.skus and not self.categories:
+            raise ValueError("give skus, categories or both")
+        return self
+
+
 Condition = Annotated[
     TierCond
     | TagCond
@@ -248,7 +269,8 @@ Condition = Annotated[
     | DiscountShareCond
     | CampaignCond
     | ListCond
-    | PersonaCond,
+    | PersonaCond
+    | RecommendedCond,
     Field(discriminator="field"),
 ]
 
@@ -314,6 +336,7 @@ _FIELDS = {
         CampaignCond,
         ListCond,
         PersonaCond,
+        RecommendedCond,
     )
     for name in model.model_fields
 }

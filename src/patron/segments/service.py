@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from patron.catalog.models import Category, Product
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger.models import PointsAccount
 from patron.members.models import Member
@@ -38,6 +39,44 @@ def parse(raw: Any) -> domain.Group:
             f"The segment rule is not valid{where}: {exc.message}.",
             details={"path": exc.path},
         ) from None
+
+
+def _recommended(node: domain.Group, path: str = "") -> Iterator[tuple[str, Any]]:
+    for i, r in enumerate(node.rules):
+        here = f"{path}rules/{i}"
+        if isinstance(r, domain.Group):
+            yield from _recommended(r, here + "/")
+        elif isinstance(r, domain.RecommendedCond):
+            yield here, r
+
+
+def check_references(session: Session, rule: domain.Group) -> None:
+    """The SKUs and categories of "recommended" conditions exist in the catalogue: a typo
+    would otherwise select nobody, silently. Checked when a tree is previewed or saved."""
+    for path, c in _recommended(rule):
+        for name, model, col, wanted in (
+            ("skus", Product, Product.sku, c.skus),
+            ("categories", Category, Category.code, c.categories),
+        ):
+            if not wanted:
+                continue
+            found = set(session.scalars(select(col).where(col.in_(wanted))))
+            unknown = [w for w in dict.fromkeys(wanted) if w not in found]
+            if unknown:
+                what = "product with SKU" if model is Product else "category with code"
+                raise Invalid(
+                    "segment_rule_invalid",
+                    f"The segment rule is not valid at {path}/{name}: no {what} "
+                    f"{', '.join(unknown)}.",
+                    details={"path": f"{path}/{name}", "unknown": unknown},
+                )
+
+
+def parse_checked(session: Session, raw: Any) -> domain.Group:
+    """``parse``, then ``check_references``: for trees people write (preview, save)."""
+    rule = parse(raw)
+    check_references(session, rule)
+    return rule
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,6 +192,14 @@ FIELDS: Final[dict[str, tuple[str, tuple[Param, ...]]]] = {
             ),
         ),
     ),
+    "recommended": (
+        N_("Recommended products"),
+        (
+            Param("skus", N_("Product SKUs, comma-separated"), "list"),
+            Param("categories", N_("Or product categories, comma-separated"), "list"),
+            Param("top", N_("Among the member's top … recommendations (1–10)"), "int"),
+        ),
+    ),
 }
 DEFAULT: Final = {"field": "tier", "op": "in"}
 

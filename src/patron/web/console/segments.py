@@ -102,13 +102,18 @@ def _builder(
     session = get_session(request)
     preview, bad, problem = None, None, None
     try:
-        rule = service.parse(tree)
+        rule = service.parse_checked(session, tree)
     except PatronError as exc:
         bad = sf.error_node(str(exc.details.get("path", "")))
         problem = N_(
             "Check the highlighted condition: it needs its values or bounds, written as numbers "
             "where numbers are asked."
         )
+        if exc.details.get("unknown"):
+            problem = N_(
+                "Check the highlighted condition: the catalogue has no product or category "
+                "with one of its codes."
+            )
     else:
         preview = service.preview(session, rule, now=_now(request), tz=_tz(request))
     ctx = {
@@ -173,7 +178,7 @@ def _save(
     session = get_session(request)
     now = _now(request)
     try:
-        rule = service.parse(tree)
+        rule = service.parse_checked(session, tree)
         with session.begin_nested():
             if action == "save_tag":
                 name = target["name"].strip()
