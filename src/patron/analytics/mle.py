@@ -201,6 +201,10 @@ def newton(
         if (np.abs(new) > LOG_BOUND - _EDGE).any():
             return None
         new_fun, new_grad = value_gradient(new)
+        if not np.isfinite(new_fun) or new_fun >= 1e299:
+            # The likelihood could not be evaluated there (its stand-in has a zero gradient,
+            # which would pass for convergence): leave it to the quasi-Newton search.
+            return None
         if not float(np.max(np.abs(new_grad))) < size:
             # At the rounding floor: keep the point if it is as flat as the search asks.
             return (theta, fun, grad, done) if size <= 1e-9 else None

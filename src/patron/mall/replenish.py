@@ -60,7 +60,7 @@ def alerts(session: Session, now: datetime) -> list[Alert]:
     last = dict(
         session.execute(
             select(Redemption.gift_id, func.max(Redemption.created_at))
-            .where(Redemption.status != "cancelled")
+            .where(Redemption.status.not_in(domain.UNDONE))
             .group_by(Redemption.gift_id)
         ).all()
     )
