@@ -239,3 +239,43 @@ def test_unknown_member_is_404_and_writes_nothing(client, auth_headers, database
         assert r.status_code == 404, r.text
         assert r.json()["error"]["code"] == "member_not_found"
     assert _postings(database) == 0
+
+
+def test_approving_a_removal_the_member_can_no_longer_pay_is_refused_and_writes_nothing(
+    client, auth_headers, make_member, database
+):
+    from patron.audit.models import AuditRecord
+    from patron.ledger.models import PointsAdjustment
+
+    op, admin = auth_headers("operator"), auth_headers("admin")
+    no = make_member()
+    limits = client.get("/api/v1/points/settings", headers=admin).json()
+    limits.update(adjustment_approval_limit=1000, direct_earn_limit=1500)
+    r = client.put("/api/v1/points/settings", json=limits, headers=admin)
+    assert r.status_code == 200, r.text
+    assert _earn(client, admin, no, 1_500, "O-1").status_code in (200, 201)
+    r = client.post(
+        f"/api/v1/members/{no}/points/adjustments",
+        json={"amount": -1_400, "reason": "duplicate earning"},
+        headers=op,
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending_approval", r.text
+    adj = r.json()["id"]
+    r = client.post(
+        f"/api/v1/members/{no}/points/spend",
+        json={"points": 500, "source_type": "mall", "source_id": "M-1"},
+        headers=admin,
+    )
+    assert r.status_code in (200, 201), r.text
+    before = _postings(database)
+    r = client.post(f"/api/v1/points/adjustments/{adj}/approve", headers=admin)
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "insufficient_points"
+    assert error["details"] == {"requested": 1_400, "available": 1_000}
+    assert _balance(client, op, no)["available"] == 1_000
+    assert _postings(database) == before
+    with database.unit_of_work() as s:
+        assert s.get(PointsAdjustment, adj).status == "pending_approval"
+        assert not s.query(AuditRecord).filter_by(action="points.adjust_approve").count()
+        assert run_check(s) == []

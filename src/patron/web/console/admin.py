@@ -460,7 +460,7 @@ def audit_log(
     )
     query = {k: v for k, v in filters.items() if v}
     ctx.update(
-        records=audit_labels.rows(session, records, _tier_names(session, viewer.locale)),
+        records=audit_labels.rows(session, records, _tier_names(session, viewer.locale), tz),
         total=total,
         pages=max(1, -(-total // AUDIT_PAGE_SIZE)),
         query=query,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.ledger import domain as ledger_domain
-from patron.ledger import flows, growth, queries
+from patron.ledger import flows, queries
 from patron.members import service as members
 from patron.web.console.members import (
     ADJUSTMENT_STATUS_LABELS,
@@ -67,10 +67,7 @@ def _page(
     owners = members.by_ids(session, list({r.member_id for r in [*rows, *decided]}))
     lctx = ledger_ctx(request, viewer)
     # What each member holds now on each ledger: the approver sees what the change leaves.
-    held: dict[tuple[int, str], int] = {}
-    for mid in owners:
-        held[(mid, "points")] = queries.balance(session, mid, lctx.now).available
-        held[(mid, "growth")] = growth.balance(session, mid)[0]
+    held = queries.held_now(session, list(owners), lctx.now)
     delay = lctx.settings.self_approval_delay_hours
     ctx = {
         "nav": "approvals",

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditRecord
 from patron.members import service as members
+from patron.tiers import domain as tier_domain
 from patron.web.i18n import N_
 from patron.web.service_labels import CODED_FIELDS
 
@@ -291,7 +294,24 @@ class AuditRow:
     after: list[Shown]
 
 
-def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, str]) -> Shown:
+def _held_through(v: str, tz: ZoneInfo) -> Shown | None:
+    """A tier hold's end is stored as the midnight after the last day held: say that day, in
+    the business timezone, as the console's tier form took it (not the UTC instant after it)."""
+    try:
+        end = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    if end.tzinfo is None:
+        return None
+    day = tier_domain.held_through(end, tz)
+    if day is None:
+        return Shown(FIELD_LABELS["until"], N_("held until changed again"), True)
+    return Shown(FIELD_LABELS["until"], day.isoformat())
+
+
+def _value(
+    key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, str], tz: ZoneInfo
+) -> Shown:
     label = FIELD_LABELS.get(key, key.replace("_", " "))
     if isinstance(v, bool):
         return Shown(label, N_("Yes") if v else N_("No"), True)
@@ -312,6 +332,8 @@ def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, 
             return Shown(label, v.replace(":", " "))
         if key in TIER_KEYS and v in tiers:
             return Shown(label, tiers[v])
+        if key == "until" and (held := _held_through(v, tz)) is not None:
+            return held
         coded = CODED_FIELDS.get(key)
         if coded is not None and v in coded:
             return Shown(label, coded[v], True)
@@ -328,21 +350,25 @@ def _value(key: str, v: Any, member_nos: Mapping[int, str], tiers: Mapping[str, 
 
 
 def _shown(
-    data: Mapping[str, Any] | None, member_nos: Mapping[int, str], tiers: Mapping[str, str]
+    data: Mapping[str, Any] | None,
+    member_nos: Mapping[int, str],
+    tiers: Mapping[str, str],
+    tz: ZoneInfo,
 ) -> list[Shown]:
     if not data:
         return []
     return [
-        _value(k, v, member_nos, tiers)
+        _value(k, v, member_nos, tiers, tz)
         for k, v in data.items()
         if v is not None and k not in HIDDEN_FIELDS
     ]
 
 
 def rows(
-    session: Session, records: list[AuditRecord], tier_names: Mapping[str, str]
+    session: Session, records: list[AuditRecord], tier_names: Mapping[str, str], tz: ZoneInfo
 ) -> list[AuditRow]:
-    """Records with labelled values and member numbers instead of row ids (one query)."""
+    """Records with labelled values and member numbers instead of row ids (one query); dates
+    are the business timezone's (``tz``)."""
     ids: set[int] = set()
     for r in records:
         for data in (r.before, r.after):
@@ -358,6 +384,11 @@ def rows(
         if r.entity_type == "member" and entity.isdecimal() and len(entity) < 10:
             entity = nos.get(int(entity), entity)
         out.append(
-            AuditRow(r, entity, _shown(r.before, nos, tier_names), _shown(r.after, nos, tier_names))
+            AuditRow(
+                r,
+                entity,
+                _shown(r.before, nos, tier_names, tz),
+                _shown(r.after, nos, tier_names, tz),
+            )
         )
     return out

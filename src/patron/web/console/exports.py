@@ -298,7 +298,7 @@ def audit_export(
         def fetch(limit: int, offset: int) -> list[list[object]]:
             records = search(session, limit, offset)
             out: list[list[object]] = []
-            for row in audit_labels.rows(session, records, names):
+            for row in audit_labels.rows(session, records, names, ZoneInfo(tz)):
                 r = row.record
                 action = audit_labels.ACTION_LABELS.get(r.action)
                 entity = audit_labels.ENTITY_LABELS.get(r.entity_type)

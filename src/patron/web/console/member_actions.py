@@ -348,10 +348,21 @@ def preview_tier(
         held = until_at or datetime.max.replace(tzinfo=ctx.now.tzinfo)
         draft = replace(state, code=tier, override_until=held, grace_until=None)
         view = summary.build_tier_view(ladder, draft, now=ctx.now, tz=ctx.tz, locale=viewer.locale)
+    # The operator also sees the tier it replaces and, for a hold with an end, where today's
+    # growth would put the member once the hold is over.
+    current = tier_domain.holding(ladder, state.code)
+    after = tier_domain.qualifying_tier(ladder, state.window_growth)
     return render(
         request,
         "console/members/_tier_preview.html",
-        {"preview_view": view, "preview_error": error, "base": _url(member_no)},
+        {
+            "preview_view": view,
+            "preview_error": error,
+            "base": _url(member_no),
+            "current_name": summary.tier_name(current, viewer.locale),
+            "after_hold": after,
+            "after_hold_name": summary.tier_name(after, viewer.locale),
+        },
     )
 
 

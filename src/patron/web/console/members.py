@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
@@ -354,7 +355,7 @@ def detail_context(
     elif tab == "orders":
         data.update(_orders_context(session, member.id, page, rpage))
     elif tab == "audit":
-        data.update(_audit_context(session, member, page, viewer.locale))
+        data.update(_audit_context(session, member, page, viewer.locale, ctx.tz))
     return data
 
 
@@ -419,12 +420,15 @@ def _orders_context(session: Session, member_id: int, page: int, rpage: int) -> 
     }
 
 
-def _audit_context(session: Session, member: Any, page: int, locale: str) -> dict[str, Any]:
+def _audit_context(
+    session: Session, member: Any, page: int, locale: str, tz: ZoneInfo
+) -> dict[str, Any]:
     records, total = audit.search(
         session, member_no=member.member_no, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     names = {t.code: tier_name(t, locale) for t in tiers.get_ladder(session).tiers}
-    return {"records": audit_labels.rows(session, records, names), "pager": Pager(page, total)}
+    shown = audit_labels.rows(session, records, names, tz)
+    return {"records": shown, "pager": Pager(page, total)}
 
 
 @router.get("/members/{member_no}")
