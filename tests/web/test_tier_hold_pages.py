@@ -30,25 +30,25 @@ def test_a_diamond_qualified_member_held_at_gold(staff, member, client, app, aut
     token = _csrf(page)
     assert 'id="tier-preview"' in page
     hx = {"HX-Request": "true", "X-CSRF-Token": token}
-    form = {"tier": "gold", "override_reason": "kept at gold", "until": "2026-12-31"}
+    form = {"tier": "gold", "override_reason": "kept at gold", "until": "2030-06-30"}
     preview = operator.post(f"{url}/tier/preview", data=form, headers=hx)
     assert preview.status_code == 200, preview.text
     assert 'data-qualified="Diamond"' in preview.text, preview.text
-    assert 'data-held-through="2026-12-31"' in preview.text
+    assert 'data-held-through="2030-06-30"' in preview.text
     assert "0 more" not in preview.text
     bad = operator.post(f"{url}/tier/preview", data={**form, "until": "2020-01-01"}, headers=hx)
     assert "The date must be in the future." in bad.text
 
     saved = operator.post(f"{url}/tier", data={"csrf_token": token, **form})
     assert saved.status_code == 200 and "Tier set." in saved.text
-    assert 'data-held-through="2026-12-31"' in saved.text
+    assert 'data-held-through="2030-06-30"' in saved.text
     assert 'data-qualified="Diamond"' in saved.text
     assert "0 more growth" not in saved.text
 
     client.headers["Accept-Language"] = "zh-CN"
     portal_sign_in(client, app, PHONE)
     tier = client.get("/portal/tier").text
-    assert 'data-held-through="2026-12-31"' in tier
+    assert 'data-held-through="2030-06-30"' in tier
     assert "再获得 0" not in tier and "已达到钻石会员标准" in tier
     home = client.get("/portal/").text
     assert "再获得 0" not in home and "已达到钻石会员标准" in home
