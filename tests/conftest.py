@@ -162,7 +162,8 @@ def _empty_all(db: Database) -> None:
     """Back to the freshly migrated, empty state. TRUNCATE of all ~100 tables costs seconds per
     test (new files for every table); a test touches a handful, so only the tables holding rows
     are emptied, with foreign-key triggers off for the delete (needs a superuser, as the test
-    server's `postgres` is; otherwise every table is truncated as before)."""
+    server's `postgres` is; otherwise every table is truncated as before). New rows may then
+    fill the space of deleted ones: a test that wants rows in order says ORDER BY."""
     tables = _tables(db)
     probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables)
     try:

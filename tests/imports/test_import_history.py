@@ -361,7 +361,11 @@ def test_import_and_api_give_identical_ledgers(app, database, client, shop, make
             for a, b in zip(api, imported, strict=True):
                 assert _ledger(s, a) == _ledger(s, b)
             batches = list(
-                s.scalars(select(AuditRecord).where(AuditRecord.action == "orders.import_batch"))
+                s.scalars(
+                    select(AuditRecord)
+                    .where(AuditRecord.action == "orders.import_batch")
+                    .order_by(AuditRecord.id)
+                )
             )
             assert batches[-1].after is not None
             assert batches[-1].after["orders"] == len(rows)  # all planned, none one by one
