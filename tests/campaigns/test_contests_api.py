@@ -243,3 +243,16 @@ def test_an_entry_sent_twice_at_once_is_refused_once(
     again = _enter(client, key, no, text="again")
     assert (again.status_code, again.json()["error"]["code"]) == (409, "entry_exists")
     assert _counts(database) == before
+
+
+def test_a_contest_created_twice_at_once_is_refused_once(client, database, clock, key, monkeypatch):
+    """Two requests creating one code both find no row to lock: the unique key decides, and the
+    loser gets a 409 it can retry, not a 500 (the race is injected, not timed)."""
+    clock.set(START)
+    assert client.put(f"{API}/look", json=_body(), headers=key).status_code == 200
+    before = _counts(database)
+    monkeypatch.setattr(contests, "_locked", lambda *_: None)  # the other request's read
+    again = client.put(f"{API}/look", json=_body(), headers=key)
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "contest_created_meanwhile"
+    assert _counts(database) == before

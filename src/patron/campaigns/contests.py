@@ -59,12 +59,16 @@ def _check(data: ContestIn) -> None:
         raise Invalid("invalid_contest", f"The description is at most {MAX_TEXT} characters.")
 
 
+def _locked(session: Session, code: str) -> Contest | None:
+    return session.scalar(select(Contest).where(Contest.code == code).with_for_update())
+
+
 def put_contest(session: Session, ctx: Ctx, code: str, data: ContestIn) -> Contest:
     """Create or change a contest by its code (audited)."""
     _check(data)
     if data.reward_coupon:
         coupons.get_template(session, data.reward_coupon)  # 404 for an unknown template
-    contest = session.scalar(select(Contest).where(Contest.code == code).with_for_update())
+    contest = _locked(session, code)
     after = {
         "name": data.name,
         "starts_at": data.starts_at.isoformat(),
@@ -85,7 +89,16 @@ def put_contest(session: Session, ctx: Ctx, code: str, data: ContestIn) -> Conte
     contest.reward_coupon = data.reward_coupon
     contest.max_winners = data.max_winners
     contest.updated_at = ctx.now
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # two requests creating the same code at once: the row lock protects only a row that
+        # exists, so the unique key decides (the caller's unit of work rolls the INSERT back)
+        raise Conflict(
+            "contest_created_meanwhile",
+            f"Contest {code} was created by another request just now; send this one again "
+            "to change it.",
+        ) from exc
     events.emit(session, "contest.changed", {"code": code, "created": created, **after}, ctx.now)
     audit.record(
         session,
