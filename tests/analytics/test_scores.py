@@ -3,6 +3,7 @@ one member, everyone with one purchase, and a simulated population."""
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from threadpoolctl import threadpool_info
 
-from patron.analytics import rfm
+from patron.analytics import churn, rfm
 from patron.analytics import scores as svc
 from patron.analytics.models import MemberScore, ModelRun
 from patron.auth.principal import Principal
@@ -242,3 +243,28 @@ def test_the_jobs_run_with_one_blas_thread(database, monkeypatch):
         svc.run_scores(s, now=START, tz=SH)
         svc.evaluate(s, now=START, tz=SH)
     assert seen and set(seen) == {1}
+
+
+def test_a_member_explanation_adds_up_to_the_stored_risk(database, population, monkeypatch):
+    """The member page's explanation: the intercept plus every input's contribution is the
+    log-odds of the churn risk the job stored for that member. (The simulated population's
+    model does not beat the recency baseline; here it is used as if it had.)"""
+    from patron.analytics import member_scores
+
+    monkeypatch.setattr(churn.ChurnReport, "beats_baseline", property(lambda self: True))
+    with database.unit_of_work() as s:
+        run = svc.run_scores(s, now=START, tz=SH)
+    assert run.churn_source == "model", run.churn
+    with database.unit_of_work() as s:
+        report = s.scalars(select(ModelRun).where(ModelRun.kind == "scores")).one().report
+        views = [member_scores.member_scores(s, m) for m in population[:: len(population) // 8]]
+    intercept = report["churn_intercept"]
+    for view in views:
+        assert view is not None and view.churn_source == "model"
+        assert {c.feature for c in view.contributions} == set(churn.FEATURES)
+        log_odds = intercept + sum(c.log_odds for c in view.contributions)
+        assert 1 / (1 + math.exp(-log_odds)) == pytest.approx(view.score.churn_risk, abs=1e-3)
+        assert view.loyalty == round(100 * (1 - view.score.churn_risk))
+        assert view.contributions == tuple(
+            sorted(view.contributions, key=lambda c: -abs(c.log_odds))
+        )

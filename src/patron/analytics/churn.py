@@ -201,6 +201,19 @@ class Model:
         return {name: float(w) for name, w in zip(FEATURES, self.regression.coef_[0], strict=True)}
 
 
+def explain_member(explanation: dict[str, Any], values: Any) -> list[tuple[str, float, float]]:
+    """One member's (feature, value, contribution) from a stored ``Model.explain()`` and their
+    feature row: the same coefficient × standardised value as ``Model.contributions``, largest
+    effect first. A feature the stored model lacks is left out."""
+    out = []
+    for name, value in zip(FEATURES, np.asarray(values, dtype=np.float64).tolist(), strict=True):
+        term = explanation.get(name)
+        if not term or not term.get("scale"):
+            continue
+        out.append((name, value, term["weight"] * (value - term["mean"]) / term["scale"]))
+    return sorted(out, key=lambda t: -abs(t[2]))
+
+
 def fit(values: Array, y: NDArray[np.bool_]) -> Model:
     scaler = StandardScaler().fit(values)
     regression = LogisticRegression(max_iter=1000).fit(scaler.transform(values), y)

@@ -167,7 +167,11 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
                     margin=settings.margin,
                 )
             )
-    report, risk = _churn(data, as_of, settings, summary.member)
+    report, risk, explanation = _churn(data, as_of, settings, summary.member)
+    if explanation is not None:
+        # Kept so that the member page can explain one member's score without refitting.
+        extras["churn_explain"] = explanation["features"]
+        extras["churn_intercept"] = explanation["intercept"]
     if purchases.usable:
         r_, alpha_ = purchases.params["r"], purchases.params["alpha"]
         next_days = nextbuy.model_days(r_, alpha_, x, T).round(1)
@@ -282,17 +286,18 @@ def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None
 
 def _churn(
     data: tuple[Any, Any, Any] | None, as_of: date, settings: rfm.ModelSettings, ids: Any
-) -> tuple[churn_model.ChurnReport | None, Any]:
+) -> tuple[churn_model.ChurnReport | None, Any, dict[str, Any] | None]:
     """The churn model's holdout report and, if it beats the recency baseline, every scored
-    member's risk (in the order of ``ids``) from a model refitted on the latest labelled cut."""
+    member's risk (in the order of ``ids``) from a model refitted on the latest labelled cut,
+    with that model's ``explain()``."""
     if data is None:
-        return None, None
+        return None, None, None
     who, day, amount = data
     today = int(np.datetime64(as_of, "D").astype(np.int64))
     window = settings.churn_window_days
     report, _ = churn_model.train_and_judge(who, day, amount, today=today, window=window)
     if not report.beats_baseline:
-        return report, None
+        return report, None, None
     latest = churn_model.features(who, day, amount, cut=today - window, window=window)
     y = churn_model.labels(latest, who, day, cut=today - window, window=window)
     model = churn_model.fit(latest.values, y)
@@ -301,7 +306,11 @@ def _churn(
     # Scored members and feature rows are both sorted by member id and cover the same members.
     position = np.searchsorted(now_features.member, ids)
     report = churn_model.ChurnReport(**{**vars(report), "weights": model.weights()})
-    return report, risk[position]
+    explanation = {
+        "features": model.explain(),
+        "intercept": float(model.regression.intercept_[0]),
+    }
+    return report, risk[position], explanation
 
 
 def _record(
