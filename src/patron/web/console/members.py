@@ -12,6 +12,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from patron.analytics import member_scores, rfm
 from patron.audit import service as audit
 from patron.auth import permissions as perm
 from patron.errors import NotFound
@@ -118,6 +119,15 @@ ORDER_STATUS_LABELS: Final = {
     "returned": N_("Returned"),
 }
 ORDER_CHANNEL_LABELS: Final = {**CHANNEL_LABELS, "online": N_("Online")}
+#: The churn model's inputs, as the member page explains a loyalty score (churn.FEATURES).
+SCORE_WORDS: Final = {
+    "recency_days": N_("Days since the last purchase"),
+    "purchase_days": N_("Days with a purchase"),
+    "log_spend": N_("Net spend so far (logarithm)"),
+    "tenure_days": N_("Days since the first purchase"),
+    "recent_purchase_days": N_("Days with a purchase in the last %(n)s days"),
+}
+
 #: Where a consent was given: registration ("register:<channel>"), the portal, an import, or an
 #: API caller ("<actor type>:<name>").
 CONSENT_SOURCES: Final = {"portal": N_("Member portal"), "import": N_("Data import")}
@@ -350,6 +360,11 @@ def detail_context(
         data.update(_tier_context(session, ctx, member.id, viewer.locale))
     if viewer.can(perm.POINTS_READ):
         data.update(_points_summary(session, ctx, member.id))
+    if tab == "overview":
+        data["scores"] = member_scores.member_scores(session, member.id)
+        data["score_words"] = SCORE_WORDS
+        # English names; the catalogue has them (console.analytics.SEGMENT_NAMES).
+        data["segment_names"] = {key: en for key, (en, _zh) in rfm.SEGMENTS.items()}
     if tab == "points":
         data.update(_points_context(session, ctx, member.id, page, viewer.locale))
     elif tab == "orders":
