@@ -3,10 +3,11 @@ cost, start / pause / end them, see their results against the control group."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, Final
 
-from fastapi import Form, Request
+from fastapi import Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -18,6 +19,8 @@ from patron.coupons import service as coupons
 from patron.errors import PatronError
 from patron.kit.timeutil import business_date, business_tz
 from patron.segments import service as segments
+from patron.web import i18n
+from patron.web.console.exports import Rows, table_response
 from patron.web.console.page_kit import (
     CampaignCode,
     CampaignsReader,
@@ -230,3 +233,59 @@ def detail(request: Request, code: CampaignCode, viewer: CampaignsReader) -> HTM
         "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
     }
     return render(request, "console/campaigns/detail.html", ctx)
+
+
+def results_rows(r: campaign_results.Results, locale: str) -> list[list[object]]:
+    """The results card as (figure, value) rows: money in fen, the ROI as a plain ratio."""
+
+    def t(message: str) -> str:
+        return i18n.gettext(locale, message)
+
+    rows: list[list[object]] = [
+        [t("First day"), "" if r.first_day is None else r.first_day.isoformat()],
+        [t("Last day"), "" if r.last_day is None else r.last_day.isoformat()],
+        [t("Participants"), r.participants],
+    ]
+    for label, g in ((N_("Campaign group"), r.treatment), (N_("Control group"), r.control)):
+        rows += [
+            [f"{t(label)}: {t(N_('Members'))}", g.members],
+            [f"{t(label)}: {t(N_('Buyers'))}", g.buyers],
+            [f"{t(label)}: {t(N_('Orders'))}", g.orders],
+            [f"{t(label)}: {t(N_('Sales (fen)'))}", g.sales_fen],
+        ]
+    rows += [
+        [t("Points given"), r.points],
+        [t(N_("Cost (fen)")), r.cost_fen],
+        [
+            t(N_("Sales beyond the control group (fen)")),
+            "" if r.incremental_sales_fen is None else r.incremental_sales_fen,
+        ],
+        [t("Return on cost"), "" if r.roi is None else round(r.roi, 4)],
+    ]
+    return rows
+
+
+@router.get("/campaigns/{code}/results/export")
+def export_results(
+    request: Request,
+    code: CampaignCode,
+    viewer: CampaignsReader,
+    fmt: Annotated[str, Query(alias="format", max_length=8)] = "csv",
+) -> Response:
+    """The campaign's results (as on its page) as CSV or XLSX, like the analytics reports."""
+    tz = _tz(request)
+    today: date = business_date(request.app.state.clock.now(), tz)
+    campaigns.get(get_session(request), code)  # an unknown code is a 404 before any download
+
+    def batches(session: Any) -> Iterator[Rows]:
+        c = campaigns.get(session, code)
+        yield results_rows(campaign_results.results(session, c, today=today, tz=tz), viewer.locale)
+
+    return table_response(
+        request,
+        viewer,
+        fmt if fmt in ("csv", "xlsx") else "csv",
+        f"campaign-{code}-results",
+        [N_("Figure"), N_("Value")],
+        batches,
+    )
