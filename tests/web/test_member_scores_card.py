@@ -27,7 +27,7 @@ EXPLAIN = {
 }
 
 
-def _score(database, member_no: str) -> None:
+def _score(database, member_no: str, source: str = "model") -> None:
     """Two purchase days (10 and 40 days before the scores' day, 4,000 fen in all), a stored
     score row, and the scores run whose churn model explains it."""
     with database.unit_of_work() as s:
@@ -68,7 +68,7 @@ def _score(database, member_no: str) -> None:
                 report={
                     "settings": {"churn_window_days": 90},
                     "missing": [],
-                    "churn_source": "model",
+                    "churn_source": source,
                     "churn_explain": EXPLAIN,
                     "churn_intercept": 0.0,
                 },
@@ -124,3 +124,11 @@ def test_unscored_member_says_not_scored_yet(staff, make_member):  # noqa: F811
     assert "data-loyalty" not in page
     c.headers["Accept-Language"] = "zh-CN"
     assert "尚未评分" in c.get(f"/console/members/{no}").text
+
+
+def test_risk_from_the_purchase_model_has_no_per_input_explanation(staff, make_member, database):  # noqa: F811
+    no = make_member()
+    _score(database, no, source="p_alive")
+    page = staff("admin").get(f"/console/members/{no}").text
+    assert re.search(r"data-loyalty>\s*75\s*<", page)
+    assert 'data-scores="p_alive"' in page and not _effects(page)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from patron.analytics import churn as churn_model
 from patron.analytics.models import MemberScore, ModelRun
-from patron.analytics.scores import _daily, day_number
+from patron.analytics.scores import day_number, purchase_days_cte
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _features(
     session: Session, member_id: int, score: MemberScore, window: int
 ) -> np.ndarray[Any, Any] | None:
     """The member's churn inputs on the scores' day (the job's own purchase-day rule)."""
-    daily = _daily(score.as_of)
+    daily = purchase_days_cte(score.as_of)
     rows = session.execute(
         select(daily.c.member_id, day_number(daily.c.day), cast(daily.c.amount, BigInteger)).where(
             daily.c.member_id == member_id

@@ -57,7 +57,7 @@ def get_settings(session: Session) -> rfm.ModelSettings:
     return program.get_section(session, rfm.SECTION, rfm.ModelSettings)
 
 
-def _daily(as_of: date) -> Any:
+def purchase_days_cte(as_of: date) -> Any:
     """Purchase days: (member, business day, net amount) up to ``as_of``."""
     return (
         select(
@@ -266,7 +266,7 @@ def _purchase_days(session: Session, as_of: date) -> tuple[Any, Any, Any] | None
             return None
         members, days, amounts = columnar.sum_by_pairs(matrix[:, 0], matrix[:, 1], matrix[:, 2])
         return members, days, amounts.astype(np.float64)
-    daily = _daily(as_of)
+    daily = purchase_days_cte(as_of)
     rows = (
         session.connection()
         .execute(
