@@ -178,6 +178,14 @@ def test_cohort_spend_funnels_and_attribution_exports(client, database, clock):
     points = _csv(c.get("/console/analytics/export/points-funnel").text)
     assert points[1:] == [["Registered", "1", ""], ["With points earned", "0", "0.0"],
                           ["With points redeemed", "0", ""]]  # fmt: skip
+    funnel = _csv(c.get("/console/analytics/export/funnel").text)
+    assert [r[:2] for r in funnel[1:]] == [
+        ["Registered", "1"], ["With a first purchase", "1"], ["With a second purchase", "1"],
+    ]  # fmt: skip
+    c.headers["Accept-Language"] = "zh-CN"
+    steps = [r[0] for r in _csv(c.get("/console/analytics/export/funnel").text)[1:]]
+    assert steps == ["已注册", "完成首次购买", "完成第二次购买"]  # not the first-purchase bonus
+    c.headers["Accept-Language"] = "en"
     sources = _csv(c.get("/console/analytics/export/attribution").text)
     assert sources[0] == ["Since month", "Counted", "Grouped by", "Channel or store", "Members",
                           "Share"]  # fmt: skip

@@ -147,12 +147,12 @@ def _reports(request: Request, viewer: Viewer, anonymized: bool) -> dict[str, Re
         return [
             [i18n.gettext(loc, N_("Registered")), f.registered, ""],
             [
-                i18n.gettext(loc, N_("First purchase")),
+                i18n.gettext(loc, N_("With a first purchase")),
                 f.first_purchase.numerator,
                 _rate(f.first_purchase.value),
             ],
             [
-                i18n.gettext(loc, N_("Second purchase")),
+                i18n.gettext(loc, N_("With a second purchase")),
                 f.second_purchase.numerator,
                 _rate(f.second_purchase.value),
             ],
