@@ -385,23 +385,26 @@ def _events(
     """In the order the ledger's flows emit them: the clawback, its growth, the tier move, the
     points given back, the debt they repay, coupons restored, then the return."""
     new: list[events.NewEvent] = []
-    if clawback_id is not None:
+
+    def points(kind: str, posting_id: int, **deltas: Any) -> None:
+        payload = events.posting_payload(
+            posting_id=posting_id, kind=kind, occurred_at=p.now, **deltas
+        )
         new.append(
             events.NewEvent(
-                events.POINTS_EVENTS["clawback"],
-                events.posting_payload(
-                    posting_id=clawback_id,
-                    kind="clawback",
-                    available_delta=-p.from_available,
-                    pending_delta=-p.from_pending,
-                    debt_delta=p.to_debt,
-                    source_type="order",
-                    source_id=p.source_id,
-                    occurred_at=p.now,
-                ),
-                member_id=p.member_id,
-                member_no=p.member_no,
+                events.POINTS_EVENTS[kind], payload, member_id=p.member_id, member_no=p.member_no
             )
+        )
+
+    if clawback_id is not None:
+        points(
+            "clawback",
+            clawback_id,
+            available_delta=-p.from_available,
+            pending_delta=-p.from_pending,
+            debt_delta=p.to_debt,
+            source_type="order",
+            source_id=p.source_id,
         )
     if growth_id is not None:
         new.append(
@@ -435,37 +438,21 @@ def _events(
             )
         )
     if restore_id is not None:
-        new.append(
-            events.NewEvent(
-                events.POINTS_EVENTS["earn"],
-                events.posting_payload(
-                    posting_id=restore_id,
-                    kind="earn",
-                    available_delta=p.points_back,
-                    source_type="order_return",
-                    source_id=p.restore_source_id,
-                    occurred_at=p.now,
-                ),
-                member_id=p.member_id,
-                member_no=p.member_no,
-            )
+        points(
+            "earn",
+            restore_id,
+            available_delta=p.points_back,
+            source_type="order_return",
+            source_id=p.restore_source_id,
         )
     if repay_id is not None:
-        new.append(
-            events.NewEvent(
-                events.POINTS_EVENTS["repay"],
-                events.posting_payload(
-                    posting_id=repay_id,
-                    kind="repay",
-                    available_delta=-p.repay,
-                    debt_delta=-p.repay,
-                    source_type=None,
-                    source_id=None,
-                    occurred_at=p.now,
-                ),
-                member_id=p.member_id,
-                member_no=p.member_no,
-            )
+        points(
+            "repay",
+            repay_id,
+            available_delta=-p.repay,
+            debt_delta=-p.repay,
+            source_type=None,
+            source_id=None,
         )
     new.extend(
         events.NewEvent(
