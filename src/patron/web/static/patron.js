@@ -53,14 +53,31 @@ document.addEventListener("change", function (event) {
   }
 });
 // Copy buttons: copy the text of the element named by data-copy, then say so on the button.
+// The async clipboard refuses when the window is not focused (or the page is not a secure
+// context); then the text is selected and copied the old way, and if that fails too it stays
+// selected and the button asks the person to press Ctrl+C.
 document.addEventListener("click", function (event) {
   var button = event.target.closest && event.target.closest("button[data-copy]");
   if (!button) return;
   var source = document.getElementById(button.dataset.copy);
-  if (!source || !navigator.clipboard) return;
-  navigator.clipboard.writeText(source.textContent.trim()).then(function () {
-    button.textContent = button.dataset.copied || button.textContent;
-  });
+  if (!source) return;
+  var say = function (text) { if (text) button.textContent = text; };
+  var byHand = function () {
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    var done = false;
+    try { done = document.execCommand("copy"); } catch (e) { done = false; }
+    say(done ? button.dataset.copied : button.dataset.copyByHand);
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(source.textContent.trim()).then(
+      function () { say(button.dataset.copied); }, byHand);
+  } else {
+    byHand();
+  }
 });
 // The main menu below 1,280 px wide: a button opens and closes it.
 document.addEventListener("click", function (event) {
