@@ -39,6 +39,11 @@ def _messages(database: Any) -> list[Message]:
         return rows
 
 
+def _part(mail: Any, kind: str) -> str:
+    [part] = [p for p in mail.walk() if p.get_content_type() == kind]
+    return str(part.get_payload(decode=True).decode())
+
+
 def _settings(client: Any, auth_headers: Any, **changes: Any) -> None:
     h = auth_headers("admin", fresh=True)
     cur = client.get("/api/v1/messaging/settings", headers=h).json()
@@ -60,7 +65,7 @@ def test_an_email_goes_once_with_tracked_links_and_the_consent_it_relied_on(
     assert drain(database, email_sender, now=clock.now(), tz=TZ).sent == 0
     assert len(sink.received) == 1
     mail = sink.received[0]
-    text = mail.get_payload(decode=True).decode()
+    text = _part(mail, "text/plain")
     assert mail["To"] == "m0@example.com"
     assert "https://shop.example.com/new" not in text  # rewritten to a signed short link
     assert f"{BASE}/m/c/" in text and f"{BASE}/m/u/" in text
@@ -190,7 +195,7 @@ def test_clicks_are_counted_and_unsubscribe_withdraws_that_channel(
     no = emailable(sms=True)
     _queue(database, clock, "hello", _ids(database, no))
     drain(database, email_sender, now=clock.now(), tz=TZ)
-    text = sink.received[0].get_payload(decode=True).decode()
+    text = _part(sink.received[0], "text/plain")
     click = next(w for w in text.split() if "/m/c/" in w).removeprefix(BASE)
     unsub = next(w for w in text.split() if "/m/u/" in w).removeprefix(BASE)
     resp = client.get(click, follow_redirects=False)
@@ -217,6 +222,55 @@ def test_clicks_are_counted_and_unsubscribe_withdraws_that_channel(
         "/api/v1/messaging/report?kind=campaign", headers=auth_headers("admin")
     ).json()
     assert report[0]["clicked"] == 1 and report[0]["unsubscribed"] == 1 and report[0]["sent"] == 1
+
+
+def test_opening_an_email_loads_its_image_and_counts_as_opened(
+    database, clock, client, auth_headers, smtp, email_sender, template, emailable
+):
+    sink, _ = smtp
+    template(body="{{name}}, <b>new</b> & more:\nhttps://shop.example.com/new\n\nSee you")
+    no = emailable()
+    _queue(database, clock, "hello", _ids(database, no))
+    drain(database, email_sender, now=clock.now(), tz=TZ)
+    mail = sink.received[0]
+    assert mail.get_content_type() == "multipart/alternative"
+    page = _part(mail, "text/html")
+    # The text is escaped, its (short) link is an anchor, and the opening image comes last.
+    assert "&lt;b&gt;new&lt;/b&gt; &amp; more" in page and "<b>" not in page
+    assert f'<a href="{BASE}/m/c/' in page and page.count("<p>") == 3
+    pixel = page.split('<img src="')[1].split('"')[0]
+    assert pixel.startswith(f"{BASE}/m/o/")
+    [msg] = _messages(database)
+    assert msg.opened_at is None and msg.status == "sent"
+    later = clock.now() + timedelta(minutes=3)
+    clock.set(later)
+    resp = client.get(pixel.removeprefix(BASE))
+    assert resp.status_code == 200 and resp.headers["content-type"] == "image/gif"
+    assert resp.content.startswith(b"GIF89a") and "no-store" in resp.headers["cache-control"]
+    clock.set(later + timedelta(minutes=3))
+    assert client.get(pixel.removeprefix(BASE)).status_code == 200  # opened again: first kept
+    [msg] = _messages(database)
+    assert msg.status == "delivered" and msg.opened_at == later and msg.clicks == 0
+    # A forged token, or another message part's token, opens nothing.
+    assert client.get(pixel.removeprefix(BASE)[:-3] + "xyz").status_code == 404
+    unsub = next(w for w in _part(mail, "text/plain").split() if "/m/u/" in w)
+    assert client.get("/m/o/" + unsub.rsplit("/", 1)[1]).status_code == 404
+    report = client.get(
+        "/api/v1/messaging/report?kind=campaign", headers=auth_headers("admin")
+    ).json()
+    assert report[0]["opened"] == 1 and report[0]["clicked"] == 0
+
+
+def test_without_open_tracking_an_email_is_plain_text(
+    database, clock, client, auth_headers, smtp, email_sender, template, emailable
+):
+    sink, _ = smtp
+    _settings(client, auth_headers, track_opens=False)
+    template()
+    _queue(database, clock, "hello", _ids(database, emailable()))
+    drain(database, email_sender, now=clock.now(), tz=TZ)
+    mail = sink.received[0]
+    assert mail.get_content_type() == "text/plain" and "/m/o/" not in mail.as_string()
 
 
 class _Recorder:

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from patron.config import Settings
+from patron.messaging.domain import email_html
 from patron.otp.channel import DemoSmsChannel
 from patron.webhooks.service import sign
 
@@ -47,6 +48,7 @@ class Outgoing:
     provider_code: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     unsubscribe_url: str | None = None
+    open_url: str | None = None  # emails: the opening image (when opens are tracked)
 
 
 class ChannelError(Exception):
@@ -147,6 +149,8 @@ class SmtpEmailChannel:
         if m.unsubscribe_url:
             msg["List-Unsubscribe"] = f"<{m.unsubscribe_url}>"
         msg.set_content(m.body)
+        if m.open_url:
+            msg.add_alternative(email_html(m.body, m.open_url), subtype="html")
         try:
             smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused:

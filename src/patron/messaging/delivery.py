@@ -291,7 +291,7 @@ def _claim(
             consent_event_id=eid,
             consent_at=at,
         )
-        out = _outgoing(m, p, ch, addresses, template_codes, sender)
+        out = _outgoing(m, p, ch, addresses, template_codes, sender, settings.track_opens)
         batch.append((ch, out, m.attempts))
     session.execute(update(Message), updates)
     return batch
@@ -321,6 +321,7 @@ def _outgoing(
     addresses: dict[tuple[int, str], str],
     template_codes: dict[str, str],
     sender: Sender,
+    track_opens: bool,
 ) -> Outgoing:
     if ch == "sms":
         address = sender.cipher.decrypt(p.phone_enc, PHONE_CTX)
@@ -351,4 +352,9 @@ def _outgoing(
         provider_code=template_codes.get(ch),
         params=params,
         unsubscribe_url=unsub,
+        open_url=(
+            links.open_url(sender.base_url, sender.link_key, m.id)
+            if ch == "email" and track_opens
+            else None
+        ),
     )

@@ -3,6 +3,7 @@ channel, quiet hours, frequency caps and retry backoff. No I/O."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -67,6 +68,9 @@ class MessagingSettings(BaseModel):
     rate_per_minute: dict[Channel, StrictInt] = Field(default_factory=lambda: dict(DEFAULT_RATES))
     #: Attempts before a message becomes a dead letter.
     max_attempts: StrictInt = Field(default=5, ge=1, le=20)
+    #: Emails go out with an HTML part holding a 1×1 image; its loading marks the message
+    #: opened. Off: plain text only, and an email counts as opened only when a link is clicked.
+    track_opens: bool = True
     #: A purchase within this many days of a click counts as a conversion of the message.
     attribution_days: StrictInt = Field(default=7, ge=1, le=90)
 
@@ -122,6 +126,32 @@ def links_in(text: str) -> list[str]:
 
 def replace_links(text: str, short: dict[str, str]) -> str:
     return _URL.sub(lambda m: short.get(m.group(0), m.group(0)), text)
+
+
+def email_html(body: str, open_url: str) -> str:
+    """The HTML part of an email: the text escaped, its links clickable, its blank lines
+    paragraphs, and the 1×1 opening image last (mail clients that block images show nothing)."""
+
+    def paragraph(text: str) -> str:
+        out, last = [], 0
+        for m in _URL.finditer(text):
+            out.append(html.escape(text[last : m.start()]))
+            url = html.escape(m.group(0))
+            out.append(f'<a href="{url}">{url}</a>')
+            last = m.end()
+        out.append(html.escape(text[last:]))
+        return "<p>" + "".join(out).replace("\n", "<br>\n") + "</p>"
+
+    paragraphs = [p for p in re.split(r"\n\s*\n", body.strip()) if p.strip()]
+    pixel = (
+        f'<img src="{html.escape(open_url)}" width="1" height="1" alt="" '
+        'style="display:block;border:0">'
+    )
+    return (
+        '<!doctype html>\n<html><body style="font-family:sans-serif;line-height:1.5">\n'
+        + "\n".join(paragraph(p) for p in paragraphs)
+        + f"\n{pixel}\n</body></html>\n"
+    )
 
 
 def pick_locale(wanted: str | None, available: list[str]) -> str:

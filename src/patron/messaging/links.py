@@ -1,5 +1,6 @@
-"""Signed short links in messages: ``/m/c/<token>`` (a click on the message's n-th link) and
-``/m/u/<token>`` (unsubscribe from the channel the message went on). The token names the
+"""Signed short links in messages: ``/m/c/<token>`` (a click on the message's n-th link),
+``/m/u/<token>`` (unsubscribe from the channel the message went on) and ``/m/o/<token>`` (the
+image an HTML email loads when it is opened). The token names the
 message and the link and carries an HMAC, so nobody can forge a click or an unsubscribe for
 another message, and it needs no table of its own."""
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 CLICK_PATH = "/m/c/"
 UNSUBSCRIBE_PATH = "/m/u/"
+OPEN_PATH = "/m/o/"
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -30,7 +32,8 @@ def _mac(key: bytes, message_id: int, part: str) -> str:
 
 
 def token(key: bytes, message_id: int, part: str) -> str:
-    """``part`` is a link's position (``"0"``, ``"1"`` …) or ``"u"`` for unsubscribe."""
+    """``part`` is a link's position (``"0"``, ``"1"`` …), ``"u"`` for unsubscribe or ``"o"``
+    for the opening image."""
     return f"{_b36(message_id)}.{part}.{_mac(key, message_id, part)}"
 
 
@@ -59,3 +62,7 @@ def click_url(base: str, key: bytes, message_id: int, position: int) -> str:
 
 def unsubscribe_url(base: str, key: bytes, message_id: int) -> str:
     return base.rstrip("/") + UNSUBSCRIBE_PATH + token(key, message_id, "u")
+
+
+def open_url(base: str, key: bytes, message_id: int) -> str:
+    return base.rstrip("/") + OPEN_PATH + token(key, message_id, "o")

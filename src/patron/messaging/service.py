@@ -454,6 +454,21 @@ def click(session: Session, key: bytes, token: str, *, now: datetime) -> str:
     return msg.links[int(part)]
 
 
+def opened(session: Session, key: bytes, token: str, *, now: datetime) -> None:
+    """An email's opening image was loaded: the message was delivered and opened (the first
+    opening is kept; a failed or unknown status stays as it is)."""
+    msg, _ = _message_of(session, key, token, part="o")
+    session.execute(
+        update(Message)
+        .where(Message.id == msg.id, Message.status.in_(("sent", "delivered")))
+        .values(
+            status="delivered",
+            delivered_at=func.coalesce(Message.delivered_at, now),
+            opened_at=func.coalesce(Message.opened_at, now),
+        )
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class UnsubscribeTarget:
     message_id: int

@@ -1,5 +1,6 @@
 """The links inside messages: ``/m/c/<token>`` counts a click and sends the reader on;
-``/m/u/<token>`` asks to confirm and then withdraws consent for that message's channel.
+``/m/u/<token>`` asks to confirm and then withdraws consent for that message's channel;
+``/m/o/<token>`` is the 1×1 image an HTML email loads when it is opened.
 Signed tokens (``messaging.links``) are the only authority these pages need."""
 
 from __future__ import annotations
@@ -30,6 +31,23 @@ def click(token: Token, request: Request) -> Response:
         session, request.app.state.keys["token_key"], token, now=request.app.state.clock.now()
     )
     return RedirectResponse(url, status_code=302)
+
+
+# A transparent 1×1 GIF.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@router.get("/m/o/{token}", include_in_schema=False, dependencies=[Depends(PublicPage())])
+def opened(token: Token, request: Request) -> Response:
+    session = get_session(request)
+    messaging.opened(
+        session, request.app.state.keys["token_key"], token, now=request.app.state.clock.now()
+    )
+    # Every opening must reach the server (a cached image would count the first one only, and
+    # a proxy must not keep it either).
+    return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store, private"})
 
 
 @router.get("/m/u/{token}", include_in_schema=False, dependencies=[Depends(PublicPage())])
