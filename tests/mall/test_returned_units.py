@@ -5,6 +5,7 @@ grant again; ``patron check`` holds the sale to its live units."""
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
@@ -17,6 +18,7 @@ from tests.statements import count_statements
 
 API = "/api/v1/mall"
 R = f"{API}/redemptions"
+TZ = ZoneInfo("Asia/Shanghai")
 
 
 def _ship_and_return(client, op, code: str) -> None:
@@ -72,6 +74,29 @@ def test_returned_units_leave_the_forecast_and_the_hot_tag(
     assert client.get(f"{API}/gifts/PEN", headers=op).json()["hot"] is False
     with database.unit_of_work() as s:
         assert turnover.warehouse_alerts(s, clock.now()) == []
+    _clean(database)
+
+
+def test_the_months_turnover_counts_only_units_still_redeemed(
+    client, database, clock, auth_headers, make_member
+):
+    op = auth_headers("operator")
+    setup_gift(client, op, "PEN", points=1, stock={"east": 10})
+    no = make_member()
+    grant(database, clock, no, 100)
+    body = {"member_no": no, "gift_code": "PEN", "delivery": "ship"}
+    kept = client.post(R, json={**body, "quantity": 2}, headers=op)
+    returned = client.post(R, json={**body, "quantity": 3}, headers=op)
+    cancelled = client.post(R, json={**body, "quantity": 4}, headers=op)
+    assert {kept.status_code, returned.status_code, cancelled.status_code} == {201}
+    _ship_and_return(client, op, returned.json()["code"])
+    r = client.post(f"{R}/{cancelled.json()['code']}/cancel", json={}, headers=op)
+    assert r.status_code == 200, r.text
+    month = clock.now().astimezone(TZ).strftime("%Y-%m")
+    with database.unit_of_work() as s:
+        [row] = turnover.monthly(s, month, TZ, clock.now())
+    # 3 units went out and came back; 4 were reserved and released; 2 are still redeemed
+    assert (row.redeemed, row.issued, row.closing) == (2, 0, 10)
     _clean(database)
 
 

@@ -4,8 +4,10 @@ ledger, and the safety-stock alerts of each warehouse.
 A month's row: the units on hand when it began (every movement before it), what came in
 (receipts), moved between warehouses (transfers in less out), was corrected (adjustments) and
 went out (shipments: gifts handed over or sent), the units on hand when it ended, the units
-redeemed (reserved) in the month, and the turnover — units out over the average stock on hand
-((opening + closing) / 2), in thousandths. Months are business-timezone months.
+redeemed in the month and still redeemed (a cancelled or returned redemption's units came back,
+as for the limits, the forecast and the "hot" tag), and the turnover — units out over the
+average stock on hand ((opening + closing) / 2), in thousandths. Months are business-timezone
+months.
 """
 
 from __future__ import annotations
@@ -62,15 +64,23 @@ def monthly(session: Session, month: str, tz: ZoneInfo, now: datetime) -> list[T
             total(("adjustment",), m.on_hand_delta),
             # issued net of returns (a returned unit is on hand again)
             total(("shipment", "return"), -m.on_hand_delta),
-            total(("reservation",), m.reserved_delta),
         )
         .where(m.created_at < end)
         .group_by(m.gift_id, m.warehouse)
     ).all()
+    r = Redemption
+    redeemed_units = {
+        (gift_id, warehouse): int(units)
+        for gift_id, warehouse, units in session.execute(
+            select(r.gift_id, r.warehouse, func.sum(r.quantity))
+            .where(r.created_at >= start, r.created_at < end, r.status.not_in(domain.UNDONE))
+            .group_by(r.gift_id, r.warehouse)
+        )
+    }
     gifts = {g.id: g for g in session.scalars(select(Gift))}
     slow = {a.gift.id for a in replenish.alerts(session, now) if a.slow_mover}
     out = []
-    for gift_id, warehouse, opening, received, moved, adjusted, issued, redeemed in rows:
+    for gift_id, warehouse, opening, received, moved, adjusted, issued in rows:
         closing = int(opening) + int(received) + int(moved) + int(adjusted) - int(issued)
         out.append(
             TurnoverRow(
@@ -82,7 +92,7 @@ def monthly(session: Session, month: str, tz: ZoneInfo, now: datetime) -> list[T
                 int(adjusted),
                 int(issued),
                 closing,
-                int(redeemed),
+                redeemed_units.get((gift_id, warehouse), 0),
                 domain.turnover_permille(int(issued), int(opening), closing),
                 gift_id in slow,
             )
