@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from patron.auth.models import StaffUser
 from patron.members.models import Member
 from patron.messaging.models import Message
 from patron.service import jobs
@@ -100,3 +101,32 @@ def test_a_member_never_asked_cannot_answer(client, app, make_member):
     token = re.search(r'name="csrf-token" content="([^"]+)"', page.text).group(1)
     r = client.post("/portal/survey", data={"csrf_token": token, "nps": "9"})
     assert r.status_code == 422 and 'data-error-for="survey"' in r.text
+
+
+def test_settings_naming_a_missing_template_or_advisor_are_refused(client, auth_headers, database):
+    h = auth_headers("admin", fresh=True)
+    with database.unit_of_work() as s:
+        advisor = s.scalar(select(StaffUser.username).where(StaffUser.role == "admin"))
+    settings = client.get("/api/v1/service/settings", headers=h).json()
+    schedule = {**settings["nps_schedule"], "enabled": True, "template": "no-such-survey"}
+    r = client.put(
+        "/api/v1/service/settings", json={**settings, "nps_schedule": schedule}, headers=h
+    )
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "nps_template_not_found"
+    r = client.put(
+        "/api/v1/service/settings", json={**settings, "vip_advisor": "nobody"}, headers=h
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "vip_advisor_not_found")
+    # nothing was saved
+    assert client.get("/api/v1/service/settings", headers=h).json() == settings
+    tpl = {"name": "NPS", "texts": {"zh-CN": {"subject": "调查", "body": "请评分"}}}
+    assert client.put("/api/v1/message-templates/survey", json=tpl, headers=h).status_code == 200
+    schedule["template"] = "survey"
+    r = client.put(
+        "/api/v1/service/settings",
+        json={**settings, "nps_schedule": schedule, "vip_advisor": advisor},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/service/settings", headers=h).json()["vip_advisor"] == advisor

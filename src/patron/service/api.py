@@ -13,9 +13,8 @@ from patron.auth.principal import Principal
 from patron.kit.timeutil import business_tz
 from patron.members import service as members
 from patron.orders.models import Order
-from patron.program import service as program
 from patron.service import kb, surveys, tickets
-from patron.service.domain import SECTION, ServiceSettings
+from patron.service.domain import ServiceSettings
 from patron.service.models import Article, Ticket
 from patron.service.schemas import (
     ArticleIn,
@@ -232,8 +231,7 @@ def get_settings(principal: Reader, session: SessionDep) -> ServiceSettings:
 def put_settings(
     body: ServiceSettings, principal: Configurer, session: SessionDep, clock: ClockDep
 ) -> ServiceSettings:
-    program.put_section(session, principal, SECTION, body, now=clock.now())
-    return body
+    return tickets.save_settings(session, principal, body, now=clock.now())
 
 
 @router.get("/nps", summary="Net Promoter Score by tier or by store")

@@ -19,6 +19,7 @@ from patron.ledger import flows
 from patron.ledger.models import PointsAdjustment, PointsPosting
 from patron.ledger.service import Ctx
 from patron.members.models import Member
+from patron.messaging.models import MessageTemplate
 from patron.orders.models import LINES_AND_PAYMENTS, Order
 from patron.program import service as program
 from patron.service import domain
@@ -31,6 +32,38 @@ MAX_BODY = 4000
 
 def settings(session: Session) -> domain.ServiceSettings:
     return program.get_section(session, domain.SECTION, domain.ServiceSettings)
+
+
+def save_settings(
+    session: Session, actor: Principal, value: domain.ServiceSettings, *, now: datetime
+) -> domain.ServiceSettings:
+    """Save the section once the names it holds exist: the survey's message template and the
+    VIP advisor (a saved name that does not exist would fail every round and every VIP ticket
+    later, far from the operator who made the mistake)."""
+    template = value.nps_schedule.template
+    if template is not None and (
+        session.scalar(select(MessageTemplate.id).where(MessageTemplate.code == template)) is None
+    ):
+        raise Invalid(
+            "nps_template_not_found",
+            f"No message template has the code {template}: create it first, or leave the "
+            "template empty to send Patron's own text.",
+            details={"field": "nps_schedule.template"},
+        )
+    advisor = value.vip_advisor
+    if advisor is not None and (
+        session.scalar(
+            select(StaffUser.id).where(StaffUser.username == advisor, StaffUser.is_active.is_(True))
+        )
+        is None
+    ):
+        raise Invalid(
+            "vip_advisor_not_found",
+            f"No active staff user is called {advisor}: choose one who can take VIP tickets.",
+            details={"field": "vip_advisor"},
+        )
+    program.put_section(session, actor, domain.SECTION, value, now=now)
+    return value
 
 
 def member_tier(session: Session, member_id: int) -> str:

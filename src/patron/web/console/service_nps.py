@@ -15,7 +15,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.messaging import service as messaging
-from patron.program import service as program
 from patron.service import domain, surveys, tickets
 from patron.web.console.config import (
     changed_since_opened,
@@ -103,7 +102,5 @@ def schedule_save(request: Request, viewer: Configurer, raw: Posted) -> Response
     if changed_since_opened(request, form, domain.SECTION):
         return _page(request, dict(raw), form.errors, templates, 409)
     whole = tickets.settings(session).model_copy(update={"nps_schedule": value})
-    program.put_section(
-        session, viewer.principal, domain.SECTION, whole, now=request.app.state.clock.now()
-    )
+    tickets.save_settings(session, viewer.principal, whole, now=request.app.state.clock.now())
     return redirect(request, PATH, flash=N_("Survey schedule saved."))
