@@ -110,7 +110,9 @@ CSP_VIOLATIONS: list[str] = []
 
 def _context(browser: Any, live: LiveServer, **options: Any) -> Any:
     ctx = browser.new_context(base_url=live.url, locale="en-US", **options)
-    ctx.set_default_timeout(10_000)
+    # Generous: a waiting step returns as soon as its condition holds, and a busy two-core
+    # machine (two test workers, each with its server and browser) can take seconds per page.
+    ctx.set_default_timeout(30_000)
     # Every page of every browser test also checks that the Content-Security-Policy refused
     # nothing the page needs (Chromium reports each refusal on the console).
     ctx.on(
