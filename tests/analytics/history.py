@@ -161,18 +161,21 @@ def simulate_fading(
 def simulate_recency_only(
     members: list[int], *, until: date, seed: int = 5
 ) -> list[tuple[int, date, int]]:
-    """Histories in which the days since the last purchase say all there is to know about
-    leaving: every member buys at the same Poisson rate (one purchase in 20 days) and leaves
-    after an exponential lifetime (200 days on average), and spends independently of both.
-    With one rate and a memoryless lifetime, the chance a member is still there depends on
-    their recency alone, so no other input can beat the recency baseline but by chance."""
+    """Histories in which the days since the last purchase say nearly all there is to know
+    about leaving: every member buys at the same Poisson rate (one purchase in 20 days) until
+    an exponential lifetime ends (its mean differs per member, 200 days on average), and
+    spends at a personal level unrelated to either. With one rate, a memoryless lifetime
+    ends unseen except through recency, so no other input beats the recency baseline but by
+    chance."""
     rng = np.random.default_rng(seed)
     out: list[tuple[int, date, int]] = []
     span = 730
     for m in members:
         t = float(rng.integers(0, 400))
-        end = t + rng.exponential(200.0)
+        end = t + rng.exponential(rng.gamma(2.0, 100.0))
+        level = float(rng.gamma(4.0, 2000.0))
         while t <= min(end, span):
-            out.append((m, until - timedelta(days=span - int(t)), int(rng.gamma(4.0, 2000.0)) + 1))
+            fen = int(rng.gamma(8.0, level / 8)) + 1
+            out.append((m, until - timedelta(days=span - int(t)), fen))
             t += rng.exponential(20.0)
     return out
