@@ -29,7 +29,8 @@ def _scored(database) -> int:
         add_orders(s, simulate_fading(ids, until=TODAY))
         svc.run_scores(s, now=START, tz=SH)
         # One member without a churn risk (as when no model could score).
-        s.execute(update(MemberScore).where(MemberScore.member_id == ids[0]).values(churn_risk=None))
+        none = update(MemberScore).where(MemberScore.member_id == ids[0]).values(churn_risk=None)
+        s.execute(none)
     return ids[0]
 
 
