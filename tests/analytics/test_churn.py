@@ -110,6 +110,7 @@ def test_the_model_beats_recency_when_leaving_shows_early():
     assert report.margin_ci is not None and report.margin_ci[0] > 0.02
     assert report.beats_baseline
     assert report.as_json()["beats_baseline"] is True
+
     # Recency's safest fifth holds fading members who bought lately but are leaving; the
     # model's does not.
     def safest(rows):

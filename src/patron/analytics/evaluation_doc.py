@@ -8,6 +8,7 @@ so that the section changes only when the evaluation does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from patron.analytics.scores import Evaluation
@@ -23,7 +24,7 @@ class MarkersMissing(ValueError):
     """The document has no (or misplaced) start and end markers."""
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], numeric_from: int = 1) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
     align = tuple("---:" if i >= numeric_from else "---" for i in range(len(header)))
     lines = [header, align, *rows]
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
@@ -50,7 +51,7 @@ def markdown(ev: Evaluation) -> str:
             out.append(f"{head}: not usable — " + "; ".join(fit.problems) + ".")
             continue
         h = check.holdout
-        rows = [
+        by_frequency = [
             (
                 f"{r.frequency}+"
                 if i == len(h.rows) - 1 and r.frequency >= 7
@@ -64,7 +65,10 @@ def markdown(ev: Evaluation) -> str:
         out.append(
             f"{head}: mean purchase days per member in the holdout, by repeat purchases before "
             "it.\n\n"
-            + _table(("repeat purchases (calibration)", "members", "predicted", "actual"), rows)
+            + _table(
+                ("repeat purchases (calibration)", "members", "predicted", "actual"),
+                by_frequency,
+            )
             + f"\n\nHoldout purchase days: predicted {h.predicted_total:,.1f}, actual "
             f"{h.actual_total:,}; mean absolute error per member {h.mean_absolute_error:.3f}."
         )
@@ -111,7 +115,7 @@ def markdown(ev: Evaluation) -> str:
         )
     nx = ev.next_purchase
     if nx is not None and nx.model_mae is not None and nx.baseline_mae is not None:
-        rows = [
+        errors = [
             ("BG/NBD pace", f"{nx.model_mae:.1f}", _days(nx.model_median_error)),
             (
                 "median interval (baseline)",
@@ -124,7 +128,7 @@ def markdown(ev: Evaluation) -> str:
             f"holdout; days to that purchase predicted by the model "
             + ("beat" if nx.beats_baseline else "did not beat")
             + " each member's median interval.\n\n"
-            + _table(("prediction", "mean absolute error (days)", "median (days)"), rows)
+            + _table(("prediction", "mean absolute error (days)", "median (days)"), errors)
         )
     ranked = [
         (title, rc)
@@ -132,7 +136,7 @@ def markdown(ev: Evaluation) -> str:
         if rc is not None
     ]
     if ranked:
-        rows = [
+        scores = [
             (
                 title,
                 f"{rc.members:,}",
@@ -158,7 +162,7 @@ def markdown(ev: Evaluation) -> str:
                     "recall@10",
                     "recall@10, popular",
                 ),
-                rows,
+                scores,
             )
         )
     if ev.missing:
@@ -168,8 +172,9 @@ def markdown(ev: Evaluation) -> str:
 
 def replace_section(document: str, section: str) -> str:
     """``document`` with the text between the markers replaced by ``section``."""
-    start, end = document.find(START), document.find(END)
-    if start < 0 or end < start:
+    start = document.find(START)
+    end = document.find(END, start + len(START)) if start >= 0 else -1
+    if end < 0:
         raise MarkersMissing(
             f"the document has no section to replace: put the lines {START} and {END} where "
             "the holdout metrics belong"
