@@ -73,10 +73,10 @@ def test_on_recency_only_history_the_page_says_the_model_is_not_used(client, dat
     source, words = _said(r.text, "data-churn-source")
     assert source == "p_alive"
     assert words == (
-        "Each member's churn risk is 1 − P(alive): on the last 90 days the churn model did not "
-        "tell leavers from stayers better than the days since the last purchase alone (AUC "
-        f"{ch.auc:.3f} against {ch.baseline_auc:.3f}, a difference of {ch.margin:+.3f}), so "
-        "it is not used."
+        "Each member's churn risk is 1 − P(alive): on the last 90 days the churn model was not "
+        "shown to tell leavers from stayers better than the days since the last purchase "
+        f"alone (AUC {ch.auc:.3f} against {ch.baseline_auc:.3f}, a difference of "
+        f"{ch.margin:+.3f}), so it is not used."
     )
     used, _ = _said(r.text, "data-churn")
     assert used == "not-used"
