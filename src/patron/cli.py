@@ -608,19 +608,43 @@ app.add_typer(analytics_app, name="analytics")
 
 
 @analytics_app.command("evaluate")
-def analytics_evaluate() -> None:
+def analytics_evaluate(
+    write_docs: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-docs",
+            help="also write the holdout metrics into this Markdown file, between its "
+            "'analytics-evaluate' start and end comments (e.g. docs/analytics.md)",
+        ),
+    ] = None,
+) -> None:
     """Fit the purchase models on history before the holdout and compare their predictions
     with the holdout's purchases, by calibration frequency (settings section `analytics`)."""
+    from patron.analytics import evaluation_doc
     from patron.analytics.report import print_evaluation
     from patron.analytics.scores import evaluate
     from patron.db import Database, utcnow
     from patron.kit.timeutil import business_tz
 
     settings = _migrated_settings()
+    if write_docs is not None:
+        # Checked first, so that a wrong path costs no model fitting.
+        try:
+            evaluation_doc.replace_section(write_docs.read_text(encoding="utf-8"), "")
+        except (OSError, evaluation_doc.MarkersMissing) as e:
+            err.print(f"[red]cannot write the holdout metrics into {write_docs}[/]: {e}")
+            raise typer.Exit(1) from None
     db = Database(settings.database_url)
     with console.status("fitting and checking the models…"), db.unit_of_work() as session:
         result = evaluate(session, now=utcnow(), tz=business_tz(settings.business_timezone))
     print_evaluation(console, result)
+    if write_docs is not None:
+        changed = evaluation_doc.write(write_docs, result)
+        console.print(
+            f"holdout metrics written into {write_docs}"
+            if changed
+            else f"{write_docs} already holds these holdout metrics"
+        )
 
 
 @analytics_app.command("liability")

@@ -119,3 +119,63 @@ def add_baskets(session, baskets: list[tuple[int, date, list[tuple[str, str]]]])
             for n, (sku, cat) in enumerate(lines)
         ],
     )
+
+
+def simulate_fading(
+    members: list[int], *, until: date, seed: int = 7
+) -> list[tuple[int, date, int]]:
+    """Histories in which leaving shows before the last purchase, so churn depends on more
+    than recency. Each member buys at a steady personal pace (intervals gamma-distributed
+    around it) and spends at a personal level; after each purchase they may start to fade —
+    the more likely, the less they spend — and a fading member's intervals lengthen by 1.8×
+    and their spend halves at every purchase until they stop, two to four purchases later.
+    So a low-spending member whose last window held fewer purchases than their pace promises
+    is likely to leave, while a high spender on a long regular pace is not: signals the churn
+    model's spend, frequency and recent-purchase inputs carry and days since the last
+    purchase alone does not."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[int, date, int]] = []
+    span = 730
+    for m in members:
+        start = int(rng.integers(0, 400))
+        pace = float(np.exp(rng.normal(np.log(30.0), 0.5)))  # days between purchases
+        z = rng.normal()  # spend level in standard deviations
+        level = 8000.0 * float(np.exp(0.8 * z))
+        fade = 1.0 / (1.0 + np.exp(2.5 + 1.5 * z))  # per purchase
+        t, fading, left = float(start), 0, 0
+        while t <= span:
+            spend = level * 0.5**fading
+            day = until - timedelta(days=span - int(t))
+            out.append((m, day, max(1, int(rng.gamma(8.0, spend / 8)))))
+            if fading:
+                if left == 0:
+                    break
+                left -= 1
+                fading += 1
+            elif rng.random() < fade:
+                fading, left = 1, int(rng.integers(1, 4))
+            t += max(1.0, rng.gamma(4.0, pace * 1.8**fading / 4.0))
+    return out
+
+
+def simulate_recency_only(
+    members: list[int], *, until: date, seed: int = 5
+) -> list[tuple[int, date, int]]:
+    """Histories in which the days since the last purchase say nearly all there is to know
+    about leaving: every member buys at the same Poisson rate (one purchase in 20 days) until
+    an exponential lifetime ends (its mean differs per member, 200 days on average), and
+    spends at a personal level unrelated to either. With one rate, a memoryless lifetime
+    ends unseen except through recency, so no other input beats the recency baseline but by
+    chance."""
+    rng = np.random.default_rng(seed)
+    out: list[tuple[int, date, int]] = []
+    span = 730
+    for m in members:
+        t = float(rng.integers(0, 400))
+        end = t + rng.exponential(rng.gamma(2.0, 100.0))
+        level = float(rng.gamma(4.0, 2000.0))
+        while t <= min(end, span):
+            fen = int(rng.gamma(8.0, level / 8)) + 1
+            out.append((m, until - timedelta(days=span - int(t)), fen))
+            t += rng.exponential(20.0)
+    return out

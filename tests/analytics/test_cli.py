@@ -67,6 +67,10 @@ def test_a_history(env):
     assert "member_no" not in anon_rows[0]
     assert "T0" not in anon.read_text()
     assert [p["segment"] for p in plain_rows] == [a["segment"] for a in anon_rows]
+    assert [p["loyalty_score"] for p in plain_rows] == [a["loyalty_score"] for a in anon_rows]
+    assert all(
+        p["loyalty_score"] == str(round(100 * (1 - float(p["churn_risk"])))) for p in plain_rows
+    )
     runner.invoke(app, ["analytics", "export", str(plain), "--anonymized"])
     assert plain.read_text() == anon.read_text()
 

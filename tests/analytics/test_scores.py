@@ -16,7 +16,13 @@ from patron.analytics import scores as svc
 from patron.analytics.models import MemberScore, ModelRun
 from patron.auth.principal import Principal
 from patron.program import service as program
-from tests.analytics.history import add_members, add_orders, simulate
+from tests.analytics.history import (
+    add_members,
+    add_orders,
+    simulate,
+    simulate_fading,
+    simulate_recency_only,
+)
 from tests.conftest import START
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -268,3 +274,33 @@ def test_a_member_explanation_adds_up_to_the_stored_risk(database, population, m
         assert view.contributions == tuple(
             sorted(view.contributions, key=lambda c: -abs(c.log_odds))
         )
+
+
+@pytest.mark.parametrize(
+    ("history", "seed", "source"),
+    [(simulate_fading, 7, "model"), (simulate_recency_only, 5, "p_alive")],
+)
+def test_the_scores_use_the_churn_model_only_where_it_beats_recency(
+    database, history, seed, source
+):
+    """Where leaving shows before the last purchase, the job scores churn with the model and
+    keeps its explanation; where recency is all there is, churn risk is 1 − P(alive)."""
+    with database.unit_of_work() as s:
+        ids = add_members(s, 400, at=START - timedelta(days=800))
+        add_orders(s, history(ids, until=TODAY, seed=seed))
+        run = svc.run_scores(s, now=START, tz=SH)
+    assert run.churn is not None and run.churn.margin is not None
+    # P(alive) is there to fall back on (on the fading history the spend model is rightly
+    # refused: spend and frequency go together there).
+    assert run.purchases is not None and run.purchases.usable, run.missing
+    assert run.churn.beats_baseline == (source == "model")
+    assert run.churn_source == source
+    rows = _scores(database).values()
+    from_p_alive = [r.churn_risk == pytest.approx(1 - r.p_alive, abs=1e-6) for r in rows]
+    assert all(from_p_alive) == (source == "p_alive")
+    with database.unit_of_work() as s:
+        report = s.scalars(select(ModelRun).where(ModelRun.kind == "scores")).one().report
+    assert report["churn_source"] == source
+    assert report["churn"]["beats_baseline"] == (source == "model")
+    assert report["churn"]["margin"] == pytest.approx(run.churn.margin)
+    assert ("churn_explain" in report) == (source == "model")

@@ -119,6 +119,17 @@ def test_every_report_downloads_as_csv_and_excel(client, database, clock):
     key = c.app.state.settings.keys()["index_key"]
     assert rows[0][0] == "Pseudonym"
     assert rows[1][0] == export.pseudonym(key, "T000000001")
+    # The loyalty score follows the churn risk, in both modes and both formats.
+    for table in (scores, rows):
+        at = table[0].index("Churn risk")
+        assert table[0][at + 1] == "Loyalty score"
+        for row in table[1:]:
+            assert row[at + 1] == ("" if row[at] == "" else str(round(100 * (1 - float(row[at])))))
+    c.headers["Accept-Language"] = "zh-CN"
+    x = c.get("/console/analytics/export/scores", params={"format": "xlsx", "anonymized": "true"})
+    sheet = zipfile.ZipFile(BytesIO(x.content)).read("xl/worksheets/sheet1.xml").decode()
+    assert "流失风险" in sheet and "忠诚度评分" in sheet
+    c.headers["Accept-Language"] = "en"
     assert "T000000001" not in anonymous.text
     assert c.get("/console/analytics/export/nosuch").status_code == 404
 

@@ -131,6 +131,14 @@ class ChurnReport:
         return self.auc - self.baseline_auc
 
 
+def loyalty_score(churn_risk: float | None) -> int | None:
+    """100 × (1 − churn risk), rounded to a whole number; None without a churn risk. The one
+    definition behind the member page and the member-scores export."""
+    if churn_risk is None:
+        return None
+    return round(100 * (1 - churn_risk))
+
+
 def auc_difference(
     y: NDArray[np.bool_], a: Array, b: Array, *, z: float = 1.959964
 ) -> tuple[float, float, float]:

@@ -49,7 +49,7 @@ def member_scores(session: Session, member_id: int) -> MemberScores | None:
     source = str(report.get("churn_source") or "p_alive")
     explanation = report.get("churn_explain")
     window = (report.get("settings") or {}).get("churn_window_days")
-    loyalty = None if score.churn_risk is None else round(100 * (1 - score.churn_risk))
+    loyalty = churn_model.loyalty_score(score.churn_risk)
     terms: tuple[Contribution, ...] = ()
     if source == "model" and explanation and window:
         values = _features(session, member_id, score, int(window))

@@ -235,7 +235,7 @@ def _reports(request: Request, viewer: Viewer, anonymized: bool) -> dict[str, Re
                     N_("Net spend (fen)"), N_("Recency score"), N_("Frequency score"),
                     N_("Monetary score"), N_("Segment"), N_("Chance still active"),
                     N_("Expected purchases"), N_("Lifetime value (fen)"), N_("Churn risk"),
-                    N_("Days to the next purchase")], score_batches),
+                    N_("Loyalty score"), N_("Days to the next purchase")], score_batches),
     }  # fmt: skip
 
 
