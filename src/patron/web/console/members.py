@@ -223,6 +223,15 @@ def sort_params(column: str, descending: bool) -> dict[str, str]:
     return params
 
 
+def read_sort(sort: str, direction: str) -> tuple[str, bool]:
+    """The column and direction an address asks for: newest first by default, other columns
+    A→Z unless ``dir`` says otherwise; an unknown column is the default."""
+    sort = sort if sort in SORTABLE else "joined"
+    if direction in ("asc", "desc"):
+        return sort, direction == "desc"
+    return sort, sort == "joined"
+
+
 def sort_links(filters: dict[str, str], sort: str, descending: bool) -> dict[str, dict[str, str]]:
     """Per sortable column: the address sorting by it (again: the other way) and aria-sort."""
     out = {}
@@ -252,9 +261,7 @@ def member_list(
     direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> HTMLResponse:
     session = get_session(request)
-    sort = sort if sort in SORTABLE else "joined"
-    # Newest first by default; other columns A→Z unless asked otherwise.
-    descending = direction == "desc" if direction in ("asc", "desc") else sort == "joined"
+    sort, descending = read_sort(sort, direction)
     cipher = cipher_of(request)
     ladder = tiers.get_ladder(session)
     filters = {
@@ -361,6 +368,9 @@ def detail_context(
     if viewer.can(perm.POINTS_READ):
         data.update(_points_summary(session, ctx, member.id))
     if tab == "overview":
+        history, history_total = members.consent_history(session, member.id, limit=PAGE_SIZE)
+        data["consent_history"] = [(e, consent_source(request, e.source)) for e in history]
+        data["consent_history_total"] = history_total
         data["scores"] = member_scores.member_scores(session, member.id)
         data["score_words"] = SCORE_WORDS
         # English names; the catalogue has them (console.analytics.SEGMENT_NAMES).
