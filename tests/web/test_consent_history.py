@@ -46,9 +46,10 @@ def test_consent_history_lists_every_change_newest_first(
         assert everything[-1].source == "register:web"
 
     operator = staff("operator")
-    rows = re.findall(r'<tr data-channel="(\w+)" data-granted="(\w+)">', _history(
-        operator.get(f"/console/members/{no}").text
-    ))
+    rows = re.findall(
+        r'<tr data-channel="(\w+)" data-granted="(\w+)">',
+        _history(operator.get(f"/console/members/{no}").text),
+    )
     assert rows[2:] == [("sms", "yes"), ("email", "yes")]
     assert sorted(rows[:2]) == [("sms", "no"), ("wechat", "yes")]
     operator.headers["Accept-Language"] = "zh-CN"

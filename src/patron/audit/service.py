@@ -254,8 +254,11 @@ def search(
     until: datetime | None = None,
     limit: int = 50,
     offset: int = 0,
+    sort: str = "time",
+    descending: bool = True,
 ) -> tuple[list[AuditRecord], int]:
-    """Records matching every filter given, newest first, and how many there are.
+    """Records matching every filter given, newest first (or by ``sort``, one of
+    ``SEARCH_SORTS``), and how many there are.
 
     ``member_no`` finds the records about that member whichever key they were written under
     (see ``ENTITY_TYPES``)."""
@@ -280,11 +283,27 @@ def search(
     rows = session.scalars(
         select(AuditRecord)
         .where(*conds)
-        .order_by(AuditRecord.id.desc())
+        .order_by(*_order(sort, descending))
         .limit(limit)
         .offset(offset)
     )
     return list(rows), total
+
+
+#: sortable columns of the audit log: the columns each sorts by, before the record's id, which
+#: breaks ties in the same direction so that pages never overlap ("time" is the id alone: the
+#: order records were written in, which is also their time order)
+SEARCH_SORTS: Final[dict[str, tuple[Any, ...]]] = {
+    "time": (),
+    "actor": (AuditRecord.actor_type, AuditRecord.actor_label),
+    "action": (AuditRecord.action,),
+    "entity": (AuditRecord.entity_type, AuditRecord.entity_id),
+}
+
+
+def _order(sort: str, descending: bool) -> list[Any]:
+    columns = (*SEARCH_SORTS.get(sort, ()), AuditRecord.id)
+    return [c.desc() if descending else c.asc() for c in columns]
 
 
 def _about_member(session: Session, member_no: str) -> ColumnElement[bool]:
