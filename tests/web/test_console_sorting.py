@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 from patron.audit import service as audit_service
+from patron.service import tickets
 from tests.web.test_dash_pages import _admin
 
 
@@ -82,3 +84,82 @@ def test_audit_page_sorts_by_a_header_and_keeps_the_sort(
     assert labels[: len(page_labels)] == [x.strip() for x in page_labels]
     # an unknown column or direction is the default, never an error
     assert _actions(client.get("/console/audit?sort=planet&dir=up").text) == default
+
+
+# ---- the service desk's queue ------------------------------------------------------------------
+
+
+def _tickets(client, auth_headers, make_member, clock) -> dict[str, str]:
+    """Four open tickets, a minute apart: name → ticket number."""
+    h = auth_headers("operator")
+    no = make_member()
+    out = {}
+    for name, over in (
+        ("low", {"priority": "low", "category": "benefit"}),
+        ("urgent", {"priority": "urgent", "category": "other"}),
+        ("normal", {"category": "complaint"}),
+        ("high", {"priority": "high", "category": "benefit"}),
+    ):
+        body = {"member_no": no, "subject": f"{name} one", "body": "…", **over}
+        body.setdefault("category", "other")
+        r = client.post("/api/v1/service/tickets", json=body, headers=h)
+        assert r.status_code == 201, r.text
+        out[name] = r.json()["ticket_no"]
+        clock.advance(timedelta(minutes=1))
+    admin = auth_headers("admin")
+    username = client.get("/api/v1/auth/me", headers=admin)
+    assert username.status_code == 200, username.text
+    r = client.post(
+        f"/api/v1/service/tickets/{out['normal']}/assign",
+        json={"assignee": username.json()["label"]},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    return out
+
+
+def _queue(html: str) -> list[str]:
+    return re.findall(r'<tr data-ticket="(T\d+)"', html)
+
+
+def test_ticket_queue_sorts_by_priority_opened_category_and_assignee(
+    client, database, clock, make_member, auth_headers
+):
+    t = _tickets(client, auth_headers, make_member, clock)
+    f = tickets.QueueFilter()
+    with database.unit_of_work() as s:
+
+        def order(sort: str, descending: bool) -> list[str]:
+            rows, total = tickets.queue(s, f, limit=10, offset=0, sort=sort, descending=descending)
+            assert total == 4
+            return [r.ticket_no for r in rows]
+
+        names = {v: k for k, v in t.items()}
+        assert [names[n] for n in order("priority", True)] == ["urgent", "high", "normal", "low"]
+        assert [names[n] for n in order("priority", False)] == ["low", "normal", "high", "urgent"]
+        assert [names[n] for n in order("opened", True)] == ["high", "normal", "urgent", "low"]
+        # same category: the older ticket first (ties by the order they were opened in)
+        assert [names[n] for n in order("category", False)] == ["low", "high", "normal", "urgent"]
+        # tickets nobody took come after the assigned one, on both databases
+        assert names[order("assignee", False)[0]] == "normal"
+        assert names[order("assignee", True)[-1]] == "normal"
+        # most pressing first by default: nothing is late yet, so due soonest first
+        pressing = order("pressing", False)
+        assert pressing == order("due", False) == order("due", True)[::-1]
+        assert pressing != order("opened", False)
+
+    _admin(client, database, clock)
+    page = client.get("/console/service").text
+    assert _queue(page) == pressing
+    assert 'href="/console/service?view=all&amp;sort=priority" data-sort="priority"' in page
+    by_priority = client.get("/console/service?sort=priority").text
+    assert [t[n] for n in ("urgent", "high", "normal", "low")] == _queue(by_priority)
+    assert re.search(
+        r'aria-sort="descending"><a href="/console/service\?view=all&amp;sort=priority&amp;dir=asc"',
+        by_priority,
+    )
+    # the queue's tabs keep the sort
+    assert 'href="/console/service?sort=priority&amp;view=vip"' in by_priority
+    low_first = client.get("/console/service?sort=priority&dir=asc").text
+    assert _queue(low_first) == _queue(by_priority)[::-1]
+    assert _queue(client.get("/console/service?sort=planet&dir=up").text) == pressing

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from typing import Annotated, Any, Final
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Form, Path, Query, Request
@@ -29,6 +28,7 @@ from patron.tiers import service as tiers
 from patron.web.console import audit_labels, exports
 from patron.web.console.members import tier_name
 from patron.web.console.page_kit import AuditReader, StaffAdmin, console_router
+from patron.web.console.sorting import Sorting
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -364,37 +364,10 @@ def _parse_day(value: str) -> date | None:
         return None
 
 
-def audit_sort(sort: str, direction: str) -> tuple[str, bool]:
-    """The column and direction an address asks for: newest first by default, the other
-    columns A→Z unless ``dir`` says otherwise; an unknown column is the default."""
-    sort = sort if sort in audit_service.SEARCH_SORTS else "time"
-    if direction in ("asc", "desc"):
-        return sort, direction == "desc"
-    return sort, sort == "time"
-
-
-def audit_sort_params(sort: str, descending: bool) -> dict[str, str]:
-    """Address parameters of a sort, left out when they are the default."""
-    params = {} if sort == "time" else {"sort": sort}
-    if descending != (sort == "time"):
-        params["dir"] = "desc" if descending else "asc"
-    return params
-
-
-def audit_sort_links(
-    filters: dict[str, str], sort: str, descending: bool
-) -> dict[str, dict[str, str]]:
-    """Per column: the address sorting by it (clicked again: the other way) and aria-sort."""
-    out = {}
-    for column in audit_service.SEARCH_SORTS:
-        current = sort == column
-        desc = (not descending) if current else column == "time"
-        params = {**filters, **audit_sort_params(column, desc)}
-        out[column] = {
-            "href": AUDIT_URL + ("?" + urlencode(params) if params else ""),
-            "aria": ("descending" if descending else "ascending") if current else "none",
-        }
-    return out
+#: the log's sortable columns (``audit.service.SEARCH_SORTS``): newest first, others A→Z
+AUDIT_SORTING: Final = Sorting(
+    AUDIT_URL, {c: c == "time" for c in audit_service.SEARCH_SORTS}, default="time"
+)
 
 
 @router.get("/audit")
@@ -415,7 +388,7 @@ def audit_log(
 ) -> Response:
     """The log, filtered and sorted; with ``format=csv|xlsx`` the same records, in the same
     order, as a download."""
-    sort, descending = audit_sort(sort, direction)
+    sort, descending = AUDIT_SORTING.read(sort, direction)
     settings: Settings = request.app.state.settings
     tz = ZoneInfo(settings.business_timezone)
     session = get_session(request)
@@ -492,8 +465,8 @@ def audit_log(
         **search,  # type: ignore[arg-type]
     )
     query = {k: v for k, v in filters.items() if v}
-    ctx["sorts"] = audit_sort_links(query, sort, descending)
-    query.update(audit_sort_params(sort, descending))
+    ctx["sorts"] = AUDIT_SORTING.links(query, sort, descending)
+    query.update(AUDIT_SORTING.params(sort, descending))
     ctx.update(
         records=audit_labels.rows(session, records, _tier_names(session, viewer.locale), tz),
         total=total,

@@ -35,7 +35,7 @@ from patron.ops.replica import read_database
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
-from patron.web.console.members import STATUSES, cipher_of, read_sort, tier_name
+from patron.web.console.members import MEMBER_SORTING, STATUSES, cipher_of, tier_name
 from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import Viewer, get_session
@@ -166,7 +166,7 @@ def export_members(
 ) -> Response:
     """The member list with the filters and the sort the list page had (newest first unless
     a column header was clicked)."""
-    sort, descending = read_sort(sort, direction)
+    sort, descending = MEMBER_SORTING.read(sort, direction)
     cipher = cipher_of(request)
     full = viewer.can(perm.MEMBERS_PII)
     statuses = dict(STATUSES)
