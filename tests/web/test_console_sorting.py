@@ -154,10 +154,8 @@ def test_ticket_queue_sorts_by_priority_opened_category_and_assignee(
     assert 'href="/console/service?view=all&amp;sort=priority" data-sort="priority"' in page
     by_priority = client.get("/console/service?sort=priority").text
     assert [t[n] for n in ("urgent", "high", "normal", "low")] == _queue(by_priority)
-    assert re.search(
-        r'aria-sort="descending"><a href="/console/service\?view=all&amp;sort=priority&amp;dir=asc"',
-        by_priority,
-    )
+    flip = 'href="/console/service?view=all&amp;sort=priority&amp;dir=asc"'
+    assert f'aria-sort="descending"><a {flip}' in by_priority
     # the queue's tabs keep the sort
     assert 'href="/console/service?sort=priority&amp;view=vip"' in by_priority
     low_first = client.get("/console/service?sort=priority&dir=asc").text
