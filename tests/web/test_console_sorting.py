@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from datetime import timedelta
 
 from patron.audit import service as audit_service
@@ -161,3 +162,30 @@ def test_ticket_queue_sorts_by_priority_opened_category_and_assignee(
     low_first = client.get("/console/service?sort=priority&dir=asc").text
     assert _queue(low_first) == _queue(by_priority)[::-1]
     assert _queue(client.get("/console/service?sort=planet&dir=up").text) == pressing
+
+
+def test_ticket_queue_downloads_in_the_page_order(
+    client, database, clock, make_member, auth_headers
+):
+    t = _tickets(client, auth_headers, make_member, clock)
+    _admin(client, database, clock)
+    page = client.get("/console/service?sort=priority").text
+    link = 'href="/console/service/export?view=all&amp;sort=priority&amp;format=csv"'
+    assert link in page
+    r = client.get("/console/service/export", params={"sort": "priority", "format": "csv"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text[1:])))
+    assert rows[0][:5] == ["Ticket", "Subject", "Member number", "Category", "Priority"]
+    assert [row[0] for row in rows[1:]] == _queue(page)
+    assert [row[4] for row in rows[1:]] == ["Urgent", "High", "Normal", "Low"]
+    assert rows[1][0] == t["urgent"] and len(rows[1][2]) == 10
+    client.headers["Accept-Language"] = "zh-CN"
+    x = client.get("/console/service/export", params={"view": "resolved", "format": "xlsx"})
+    assert x.status_code == 200
+    assert x.headers["content-type"].startswith("application/vnd.openxmlformats")
+    assert 'filename="tickets-resolved.xlsx"' in x.headers["content-disposition"]
+    book = zipfile.ZipFile(io.BytesIO(x.content))
+    text = "".join(book.read(n).decode() for n in book.namelist() if n.endswith(".xml"))
+    assert "工单" in text and t["urgent"] not in text  # nothing resolved yet: the header only
+    assert client.get("/console/service/export", params={"view": "planet"}).status_code == 422

@@ -121,7 +121,7 @@ def _xlsx(session: Session, name: str, titles: list[str], batches: Batches) -> R
     )
 
 
-def _paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
+def paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
     """Batches from ``fetch(limit, offset)`` until one comes back short or MAX_ROWS is reached."""
     offset = 0
     while offset < MAX_ROWS:
@@ -209,7 +209,7 @@ def export_members(
                 )
             return out
 
-        return _paged(fetch)
+        return paged(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "members", MEMBER_HEADER, batches)
 
@@ -258,7 +258,7 @@ def export_points(
                 for line in history_text.lines(session, member_id, postings, names)
             ]
 
-        return _paged(fetch)
+        return paged(fetch)
 
     name = f"points-{member_no}"
     return table_response(request, viewer, _fmt(fmt), name, POINTS_HEADER, batches)
@@ -320,6 +320,6 @@ def audit_export(
                 )
             return out
 
-        return _paged(fetch)
+        return paged(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "audit", AUDIT_HEADER, batches)

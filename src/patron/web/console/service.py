@@ -110,6 +110,16 @@ def labels() -> dict[str, Any]:
     }
 
 
+def queue_filter(view: str, viewer: Viewer) -> tickets.QueueFilter:
+    """The tickets a view of the queue shows (``VIEWS``)."""
+    return tickets.QueueFilter(
+        queue="vip" if view == "vip" else None,
+        status="resolved" if view == "resolved" else None,
+        assignee=viewer.principal.label if view == "mine" else None,
+        breached=view == "breached",
+    )
+
+
 @router.get("/service")
 def queue_page(
     request: Request,
@@ -121,12 +131,7 @@ def queue_page(
 ) -> HTMLResponse:
     session = get_session(request)
     sort, descending = QUEUE_SORTING.read(sort, direction)
-    f = tickets.QueueFilter(
-        queue="vip" if view == "vip" else None,
-        status="resolved" if view == "resolved" else None,
-        assignee=viewer.principal.label if view == "mine" else None,
-        breached=view == "breached",
-    )
+    f = queue_filter(view, viewer)
     rows, total = tickets.queue(
         session,
         f,
