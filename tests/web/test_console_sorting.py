@@ -31,8 +31,8 @@ def test_audit_search_sorts_by_each_column_with_ties_by_id(client, database, clo
         oldest, _ = audit_service.search(s, limit=100, descending=False)
         assert [r.id for r in oldest] == sorted(ids)
         for column, key in (
-            ("action", lambda r: (r.action, r.id)),
-            ("actor", lambda r: (r.actor_type, r.actor_label, r.id)),
+            ("action", lambda r: (r.action, r.actor_type, r.actor_id or 0, r.at, r.id)),
+            ("actor", lambda r: (r.actor_type, r.actor_id or 0, r.id)),
             ("entity", lambda r: (r.entity_type, r.entity_id, r.id)),
         ):
             up, _ = audit_service.search(s, limit=100, sort=column, descending=False)

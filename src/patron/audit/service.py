@@ -292,11 +292,19 @@ def search(
 
 #: sortable columns of the audit log: the columns each sorts by, before the record's id, which
 #: breaks ties in the same direction so that pages never overlap ("time" is the id alone: the
-#: order records were written in, which is also their time order)
+#: order records were written in, which is also their time order). Each follows one of the
+#: log's indexes, so a page costs milliseconds on a million records: "actor" groups each
+#: actor's records (by kind, then the actor's id, not the name: sorting by name read the whole
+#: log, 0.4-0.5 s a page there), "action" each action's (then by actor and time).
 SEARCH_SORTS: Final[dict[str, tuple[Any, ...]]] = {
     "time": (),
-    "actor": (AuditRecord.actor_type, AuditRecord.actor_label),
-    "action": (AuditRecord.action,),
+    "actor": (AuditRecord.actor_type, AuditRecord.actor_id),
+    "action": (
+        AuditRecord.action,
+        AuditRecord.actor_type,
+        AuditRecord.actor_id,
+        AuditRecord.at,
+    ),
     "entity": (AuditRecord.entity_type, AuditRecord.entity_id),
 }
 
