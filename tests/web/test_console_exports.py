@@ -39,6 +39,26 @@ def test_member_list_exports_with_its_filters(staff, member, make_member):  # no
     assert 'href="/console/members/export?tier=gold&amp;format=csv"' in page
 
 
+def test_member_list_exports_in_the_order_the_list_was_sorted(staff, member, make_member):  # noqa: F811
+    make_member(phone="13900001111", name="赵六")
+    make_member(phone="13900002222", name="Anna")
+    clerk = staff("clerk")
+
+    def names(**params: str) -> list[str]:
+        r = clerk.get("/console/members/export", params={"format": "csv", **params})
+        assert r.status_code == 200
+        return [row[1] for row in _csv(r.text)[1:]]
+
+    newest = names()
+    assert newest[0] == "Anna"  # newest first when nothing was clicked
+    assert names(sort="name") == sorted(newest)
+    assert names(sort="name", dir="desc") == sorted(newest, reverse=True)
+    assert names(dir="asc") == list(reversed(newest))
+    assert names(sort="nonsense") == newest
+    page = clerk.get("/console/members", params={"sort": "name", "dir": "desc"}).text
+    assert 'href="/console/members/export?sort=name&amp;dir=desc&amp;format=csv"' in page
+
+
 def test_points_history_and_audit_log_export_as_csv_and_excel(staff, member):  # noqa: F811
     admin = staff("admin")
     r = admin.get(f"/console/members/{member}/points/export", params={"format": "csv"})

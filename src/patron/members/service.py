@@ -340,6 +340,22 @@ def set_consents(
     return member
 
 
+def consent_history(
+    session: Session, member_id: int, *, limit: int = 20
+) -> tuple[list[ConsentEvent], int]:
+    """The member's consent changes, newest first (ties by the order they were written), and
+    how many there are in all."""
+    where = ConsentEvent.member_id == member_id
+    total = session.scalar(select(func.count()).select_from(ConsentEvent).where(where)) or 0
+    rows = session.scalars(
+        select(ConsentEvent)
+        .where(where)
+        .order_by(ConsentEvent.at.desc(), ConsentEvent.id.desc())
+        .limit(limit)
+    )
+    return list(rows), total
+
+
 def _apply_consents(
     session: Session, member: Member, consents: Consents, now: datetime, *, source: str
 ) -> None:

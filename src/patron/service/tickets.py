@@ -6,9 +6,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -394,8 +394,30 @@ class QueueFilter:
     member_id: int | None = None
 
 
-def queue(session: Session, f: QueueFilter, *, limit: int, offset: int) -> tuple[list[Ticket], int]:
-    """Most pressing first: breached, then by response due time and priority."""
+#: the queue's orders: name → columns before the ticket's id, which breaks ties in the same
+#: direction (pages never overlap). "pressing": breached first, then by response due time.
+QUEUE_SORTS: Final[dict[str, tuple[Any, ...]]] = {
+    "pressing": (Ticket.breached_at.is_(None), Ticket.response_due_at),
+    "opened": (),  # the id: the order tickets were opened in
+    "due": (Ticket.response_due_at,),
+    "priority": (case({p: i for i, p in enumerate(domain.PRIORITIES)}, value=Ticket.priority),),
+    "category": (Ticket.category,),
+    # tickets nobody has taken come last A→Z (first Z→A), on SQLite as on PostgreSQL
+    "assignee": (Ticket.assignee.is_(None), Ticket.assignee),
+}
+
+
+def queue(
+    session: Session,
+    f: QueueFilter,
+    *,
+    limit: int,
+    offset: int,
+    sort: str = "pressing",
+    descending: bool = False,
+) -> tuple[list[Ticket], int]:
+    """Most pressing first: breached, then by response due time; or by ``sort`` (one of
+    ``QUEUE_SORTS``)."""
     where: list[Any] = []
     if f.status:
         where.append(Ticket.status == f.status)
@@ -413,7 +435,12 @@ def queue(session: Session, f: QueueFilter, *, limit: int, offset: int) -> tuple
     rows = session.scalars(
         select(Ticket)
         .where(*where)
-        .order_by(Ticket.breached_at.is_(None), Ticket.response_due_at, Ticket.id)
+        .order_by(
+            *(
+                c.desc() if descending else c.asc()
+                for c in (*QUEUE_SORTS.get(sort, QUEUE_SORTS["pressing"]), Ticket.id)
+            )
+        )
         .limit(limit)
         .offset(offset)
     )

@@ -35,6 +35,7 @@ from patron.web.console import (
     risk,
     segments,
     service,
+    service_export,
     service_nps,
 )
 
@@ -66,6 +67,7 @@ for _module in (
     admin,
     privacy,
     service_nps,
+    service_export,  # before service: /service/export is not a ticket number
     service,
     risk,
     coupons,

@@ -28,6 +28,7 @@ from patron.tiers import service as tiers
 from patron.web.console import audit_labels, exports
 from patron.web.console.members import tier_name
 from patron.web.console.page_kit import AuditReader, StaffAdmin, console_router
+from patron.web.console.sorting import Sorting
 from patron.web.i18n import N_
 from patron.web.pages import (
     CONSOLE_PREFIX,
@@ -363,6 +364,12 @@ def _parse_day(value: str) -> date | None:
         return None
 
 
+#: the log's sortable columns (``audit.service.SEARCH_SORTS``): newest first, others A→Z
+AUDIT_SORTING: Final = Sorting(
+    AUDIT_URL, {c: c == "time" for c in audit_service.SEARCH_SORTS}, default="time"
+)
+
+
 @router.get("/audit")
 def audit_log(
     request: Request,
@@ -376,8 +383,12 @@ def audit_log(
     end_text: Annotated[str, Query(alias="to", max_length=32)] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     fmt: Annotated[str, Query(alias="format", max_length=8)] = "",
+    sort: Annotated[str, Query(max_length=16)] = "time",
+    direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> Response:
-    """The log, filtered; with ``format=csv|xlsx`` the filtered records as a download."""
+    """The log, filtered and sorted; with ``format=csv|xlsx`` the same records, in the same
+    order, as a download."""
+    sort, descending = AUDIT_SORTING.read(sort, direction)
     settings: Settings = request.app.state.settings
     tz = ZoneInfo(settings.business_timezone)
     session = get_session(request)
@@ -438,6 +449,8 @@ def audit_log(
         "member_no": filters["member"] or None,
         "since": dates.day_start_utc(start, tz) if start else None,
         "until": dates.utc_bounds(end, end, tz)[1] if end else None,
+        "sort": sort,
+        "descending": descending,
     }
     if fmt in exports.FORMATS:
 
@@ -447,18 +460,13 @@ def audit_log(
         return exports.audit_export(request, viewer, fmt, rows)
     records, total = audit_service.search(
         session,
-        entity_type=entity_type or None,
-        entity_id=filters["entity_id"] or None,
-        actor_type=actor_type,
-        actor_id=actor_id,
-        action=filters["action"] or None,
-        member_no=filters["member"] or None,
-        since=dates.day_start_utc(start, tz) if start else None,
-        until=dates.utc_bounds(end, end, tz)[1] if end else None,
         limit=AUDIT_PAGE_SIZE,
         offset=(page - 1) * AUDIT_PAGE_SIZE,
+        **search,  # type: ignore[arg-type]
     )
     query = {k: v for k, v in filters.items() if v}
+    ctx["sorts"] = AUDIT_SORTING.links(query, sort, descending)
+    query.update(AUDIT_SORTING.params(sort, descending))
     ctx.update(
         records=audit_labels.rows(session, records, _tier_names(session, viewer.locale), tz),
         total=total,

@@ -306,7 +306,8 @@ def dashboard(
 
 # ---- the dashboard's tables as downloads -----------------------------------------------------
 
-TABLES: Final = ("figures", "tiers", "trend")
+TABLES: Final = ("kpis", "figures", "tiers", "trend")
+KPIS_HEADER: Final = [N_("Figure"), N_("Value")]
 FIGURES_HEADER: Final = [
     N_("Figure"),
     N_("This period"),
@@ -343,8 +344,39 @@ def _share(ratio: domain.Ratio | None) -> float | str:
     return "" if value is None else round(value, 4)
 
 
+def kpi_rows(board: Dashboard) -> list[tuple[str, object]]:
+    """The key figures' cards and the points panel: label (message id) and value — money in
+    yuan, rates as fractions, counts as integers. Expiries, balances and the liability are
+    programme-wide figures, left out of a store, region or channel view as on the page."""
+    m, s, p = board.members, board.sales, board.points
+    frequency = s.frequency.value
+    rows: list[tuple[str, object]] = [
+        (N_("Members in total"), m.total),
+        (N_("New members in range"), m.new_in_range),
+        (N_("Active rate"), _share(m.active_rate)),
+        (N_("Repurchase rate"), _share(s.repurchase_rate)),
+        (N_("Net sales (¥)"), _yuan(s.net_sales_fen)),
+        (N_("Number of orders"), s.orders),
+        (N_("Average order value (¥)"), _yuan(s.average_order_fen)),
+        (N_("Purchase frequency"), "" if frequency is None else round(frequency, 4)),
+        (N_("Issued in range"), p.issued),
+        (N_("Redeemed in range"), p.redeemed),
+    ]
+    if p.program_wide:
+        rows += [
+            (N_("Expired in range"), p.expired),
+            (N_("Outstanding now"), p.outstanding),
+            (N_("Pending points"), p.pending),
+            (N_("Points debt"), p.debt),
+            (N_("Points liability (¥)"), _yuan(p.liability_fen)),
+        ]
+    return rows
+
+
 def table_rows(board: Dashboard, table: str, locale: str) -> tuple[list[str], list[list[object]]]:
     """One dashboard table as a header (message ids) and rows of plain values."""
+    if table == "kpis":
+        return list(KPIS_HEADER), [[i18n.gettext(locale, k), v] for k, v in kpi_rows(board)]
     if table == "figures":
         rows: list[list[object]] = []
         for row in comparison_rows(board):

@@ -35,7 +35,7 @@ from patron.ops.replica import read_database
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
-from patron.web.console.members import STATUSES, cipher_of, tier_name
+from patron.web.console.members import MEMBER_SORTING, STATUSES, cipher_of, tier_name
 from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
 from patron.web.pages import Viewer, get_session
@@ -121,7 +121,7 @@ def _xlsx(session: Session, name: str, titles: list[str], batches: Batches) -> R
     )
 
 
-def _paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
+def paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
     """Batches from ``fetch(limit, offset)`` until one comes back short or MAX_ROWS is reached."""
     offset = 0
     while offset < MAX_ROWS:
@@ -161,8 +161,12 @@ def export_members(
     status: Annotated[str, Query(max_length=16)] = "",
     channel: Annotated[str, Query(max_length=16)] = "",
     store: Annotated[str, Query(max_length=32)] = "",
+    sort: Annotated[str, Query(max_length=16)] = "joined",
+    direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> Response:
-    """The member list with the filters the list page had (newest first)."""
+    """The member list with the filters and the sort the list page had (newest first unless
+    a column header was clicked)."""
+    sort, descending = MEMBER_SORTING.read(sort, direction)
     cipher = cipher_of(request)
     full = viewer.can(perm.MEMBERS_PII)
     statuses = dict(STATUSES)
@@ -185,6 +189,8 @@ def export_members(
                 limit=limit,
                 offset=offset,
                 count_limit=0,
+                sort=sort,
+                descending=descending,
             )
             codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
             out: list[list[object]] = []
@@ -203,7 +209,7 @@ def export_members(
                 )
             return out
 
-        return _paged(fetch)
+        return paged(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "members", MEMBER_HEADER, batches)
 
@@ -252,7 +258,7 @@ def export_points(
                 for line in history_text.lines(session, member_id, postings, names)
             ]
 
-        return _paged(fetch)
+        return paged(fetch)
 
     name = f"points-{member_no}"
     return table_response(request, viewer, _fmt(fmt), name, POINTS_HEADER, batches)
@@ -314,6 +320,6 @@ def audit_export(
                 )
             return out
 
-        return _paged(fetch)
+        return paged(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "audit", AUDIT_HEADER, batches)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request
@@ -28,6 +27,7 @@ from patron.tiers import domain as tier_domain
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, history_text
 from patron.web.console.page_kit import MembersReader, console_router
+from patron.web.console.sorting import Sorting
 from patron.web.context import request_ctx
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -203,7 +203,10 @@ BATCH_ACTIONS: Final = {
     "message": (N_("Send a message"), perm.MEMBERS_WRITE),
     "adjust": (N_("Adjust points (needs approval)"), perm.POINTS_ADJUST),
 }
-SORTABLE: Final = ("joined", "member_no", "name")
+#: the list's sortable columns (``members.service.SEARCH_SORTS``): newest first, others A→Z
+MEMBER_SORTING: Final = Sorting(
+    "/console/members", {"joined": True, "member_no": False, "name": False}, default="joined"
+)
 
 
 def batch_choices(session: Session, viewer: Viewer) -> dict[str, Any]:
@@ -212,29 +215,6 @@ def batch_choices(session: Session, viewer: Viewer) -> dict[str, Any]:
         "batch_actions": {k: label for k, (label, p) in BATCH_ACTIONS.items() if viewer.can(p)},
         "batch_templates": {t.code: t.name for t in messaging.list_templates(session)},
     }
-
-
-def sort_params(column: str, descending: bool) -> dict[str, str]:
-    """Address parameters of a sort, left out when they are the default (newest first;
-    other columns A→Z)."""
-    params = {} if column == "joined" else {"sort": column}
-    if descending != (column == "joined"):
-        params["dir"] = "desc" if descending else "asc"
-    return params
-
-
-def sort_links(filters: dict[str, str], sort: str, descending: bool) -> dict[str, dict[str, str]]:
-    """Per sortable column: the address sorting by it (again: the other way) and aria-sort."""
-    out = {}
-    for column in SORTABLE:
-        current = sort == column
-        desc = (not descending) if current else column == "joined"
-        params = {**filters, **sort_params(column, desc)}
-        out[column] = {
-            "href": "/console/members" + ("?" + urlencode(params) if params else ""),
-            "aria": ("descending" if descending else "ascending") if current else "none",
-        }
-    return out
 
 
 @router.get("/members")
@@ -252,9 +232,7 @@ def member_list(
     direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> HTMLResponse:
     session = get_session(request)
-    sort = sort if sort in SORTABLE else "joined"
-    # Newest first by default; other columns A→Z unless asked otherwise.
-    descending = direction == "desc" if direction in ("asc", "desc") else sort == "joined"
+    sort, descending = MEMBER_SORTING.read(sort, direction)
     cipher = cipher_of(request)
     ladder = tiers.get_ladder(session)
     filters = {
@@ -293,8 +271,8 @@ def member_list(
         for m in rows
     ]
     query = {k: v for k, v in filters.items() if v}
-    sorts = sort_links(query, sort, descending)
-    query.update(sort_params(sort, descending))
+    sorts = MEMBER_SORTING.links(query, sort, descending)
+    query.update(MEMBER_SORTING.params(sort, descending))
     partial = request.headers.get("HX-Target") == "results"
     ctx = {
         "nav": "members",
@@ -361,6 +339,9 @@ def detail_context(
     if viewer.can(perm.POINTS_READ):
         data.update(_points_summary(session, ctx, member.id))
     if tab == "overview":
+        history, history_total = members.consent_history(session, member.id, limit=PAGE_SIZE)
+        data["consent_history"] = [(e, consent_source(request, e.source)) for e in history]
+        data["consent_history_total"] = history_total
         data["scores"] = member_scores.member_scores(session, member.id)
         data["score_words"] = SCORE_WORDS
         # English names; the catalogue has them (console.analytics.SEGMENT_NAMES).

@@ -26,6 +26,7 @@ from patron.web.console.members import (
     ledger_ctx,
 )
 from patron.web.console.page_kit import ServiceReader, ServiceWriter, TicketNo, console_router
+from patron.web.console.sorting import Sorting
 from patron.web.i18n import N_
 from patron.web.pages import (
     Viewer,
@@ -78,6 +79,20 @@ EVENT_LABELS: Final = {
     "resolved": N_("Resolved"),
 }
 LOCALE_LABELS: Final = {"zh_CN": N_("Chinese"), "en": N_("English")}
+#: the queue's sortable columns (``tickets.QUEUE_SORTS``): most pressing first by default
+#: (breached, then due soonest); newest and most urgent first, the others A→Z / soonest first
+QUEUE_SORTING: Final = Sorting(
+    "/console/service",
+    {
+        "pressing": False,
+        "opened": True,
+        "due": False,
+        "priority": True,
+        "category": False,
+        "assignee": False,
+    },
+    default="pressing",
+)
 
 
 def _message(exc: PatronError) -> str:
@@ -95,21 +110,37 @@ def labels() -> dict[str, Any]:
     }
 
 
+def queue_filter(view: str, viewer: Viewer) -> tickets.QueueFilter:
+    """The tickets a view of the queue shows (``VIEWS``)."""
+    return tickets.QueueFilter(
+        queue="vip" if view == "vip" else None,
+        status="resolved" if view == "resolved" else None,
+        assignee=viewer.principal.label if view == "mine" else None,
+        breached=view == "breached",
+    )
+
+
 @router.get("/service")
 def queue_page(
     request: Request,
     viewer: ServiceReader,
     view: Annotated[str, Query(pattern=r"^(all|vip|mine|breached|resolved)$")] = "all",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    sort: Annotated[str, Query(max_length=16)] = "",
+    direction: Annotated[str, Query(alias="dir", max_length=4)] = "",
 ) -> HTMLResponse:
     session = get_session(request)
-    f = tickets.QueueFilter(
-        queue="vip" if view == "vip" else None,
-        status="resolved" if view == "resolved" else None,
-        assignee=viewer.principal.label if view == "mine" else None,
-        breached=view == "breached",
+    sort, descending = QUEUE_SORTING.read(sort, direction)
+    f = queue_filter(view, viewer)
+    rows, total = tickets.queue(
+        session,
+        f,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+        sort=sort,
+        descending=descending,
     )
-    rows, total = tickets.queue(session, f, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    order = QUEUE_SORTING.params(sort, descending)
     owners = members.by_ids(session, list({t.member_id for t in rows}))
     ctx = {
         "nav": "service",
@@ -122,6 +153,10 @@ def queue_page(
         "breached": tickets.breached_open(session),
         "now": request.app.state.clock.now(),
         "pager": Pager(page, total),
+        "sorts": QUEUE_SORTING.links({"view": view}, sort, descending),
+        # the pager and the queue's tabs keep the sort
+        "query": {"view": view, **order},
+        "order": order,
         **labels(),
     }
     return render(request, "console/service/queue.html", ctx)
