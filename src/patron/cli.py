@@ -643,7 +643,8 @@ def analytics_evaluate(
         console.print(
             f"holdout metrics written into {write_docs}"
             if changed
-            else f"{write_docs} already holds these holdout metrics"
+            else f"{write_docs} already holds these holdout metrics",
+            soft_wrap=True,  # a path is not cut in two on a narrow terminal
         )
 
 
