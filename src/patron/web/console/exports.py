@@ -28,10 +28,11 @@ from starlette.background import BackgroundTask
 
 from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
+from patron.db import Database
 from patron.kit import csvsafe
 from patron.ledger import queries
 from patron.members import service as members
-from patron.ops.replica import read_database
+from patron.ops.replica import read_database, snapshot
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
@@ -69,17 +70,16 @@ def table_response(
     titles = [i18n.gettext(viewer.locale, h) for h in header]
     read_db = read_database(request) if replica else None
     if fmt == "xlsx":
-        if read_db is None:
-            return _xlsx(get_session(request), name, titles, batches)
-        with read_db.unit_of_work() as session:
-            return _xlsx(session, name, titles, batches)
-    db = read_db or request.app.state.db
+        with snapshot(read_db) as reads:
+            return _xlsx(reads or get_session(request), name, titles, batches)
+    db: Database = request.app.state.db
 
     def stream() -> Iterator[str]:
         # A BOM: spreadsheet apps then read the UTF-8 (Chinese names) correctly.
         yield "\ufeff" + _csv_lines([titles])
-        with db.unit_of_work() as session:
-            for rows in batches(session):
+        # A session of its own: the request's has ended when the body is sent.
+        with snapshot(read_db) as reads, db.unit_of_work() as own:
+            for rows in batches(reads or own):
                 yield _csv_lines(csvsafe.row(r) for r in rows)
 
     return StreamingResponse(
