@@ -1,0 +1,120 @@
+"""Large exports stream in flat memory (SQLite and PostgreSQL): the member scores and the member
+list, as CSV and as Excel, exported for N and for 10 × N members through the console's HTTP
+routes. Python's peak memory while one export is read (tracemalloc: every allocation of the
+process, the app's threads included) must not grow with the number of rows — a measure of
+memory, never of time. The test client hands the body over chunk by chunk as the app sends
+it, so a CSV that is not streamed, or a workbook built in memory, shows up as a peak that
+grows with N."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import insert, text
+
+from patron.members.models import Member
+from patron.members.service import PHONE_CTX
+from patron.web.console import exports
+from tests.web.test_members_pages import staff  # noqa: F401
+
+N = 1_000
+#: rows per batch here: N is then several batches, and one batch is small beside N rows
+BATCH = 100
+AT = datetime(2025, 6, 1, tzinfo=UTC)
+#: room for the allocator's and the caches' noise beside the 1.5 × factor (bytes)
+SLACK = 128 * 1024
+EXPORTS = (
+    "/console/analytics/export/scores?format=csv",
+    "/console/analytics/export/scores?format=xlsx",
+    "/console/members/export?format=csv",
+    "/console/members/export?format=xlsx",
+)
+
+
+def _add(database, cipher, first: int, n: int) -> None:
+    """Members ``first`` … ``first + n − 1`` and a scores row each, written set-based (one
+    executemany, one INSERT … SELECT)."""
+    phone = cipher.encrypt("13800138000", PHONE_CTX)  # one ciphertext serves every row
+    with database.unit_of_work() as s:
+        s.execute(
+            insert(Member),
+            [
+                {
+                    "id": i,
+                    "member_no": f"M{i:09d}",
+                    "phone_enc": phone,
+                    "phone_index": f"ix-{i}",
+                    "name": f"会员 {i}",
+                    "registration_channel": "web",
+                    "status": "active",
+                    "member_type": "regular",
+                    "created_at": AT,
+                    "updated_at": AT,
+                }
+                for i in range(first, first + n)
+            ],
+        )
+        s.execute(
+            text(
+                "INSERT INTO member_scores (member_id, as_of, recency_days, purchase_days, "
+                "monetary_fen, r_score, f_score, m_score, segment, p_alive, expected_purchases, "
+                "clv_fen, churn_risk, next_purchase_days) "
+                "SELECT id, :day, id % 365, 1 + id % 9, 1000 * id, 1 + id % 5, 1 + id % 4, "
+                "1 + id % 3, 'champions', 0.5, 1.25, 20000, 0.25, 30.5 "
+                "FROM members WHERE id BETWEEN :first AND :last"
+            ),
+            {"day": date(2026, 3, 1), "first": first, "last": first + n - 1},
+        )
+
+
+def _export(client, url: str) -> tuple[int, int, int, dict[str, str]]:
+    """(peak bytes allocated above the start while the export is read, body bytes, body
+    chunks, headers); the body is counted, never kept."""
+    gc.collect()
+    tracemalloc.reset_peak()
+    start = tracemalloc.get_traced_memory()[0]
+    size = chunks = 0
+    with client.stream("GET", url) as r:
+        assert r.status_code == 200, r.read()[:300]
+        for chunk in r.iter_raw():
+            size += len(chunk)
+            chunks += 1
+        headers = dict(r.headers)
+    return tracemalloc.get_traced_memory()[1] - start, size, chunks, headers
+
+
+def _traced(client) -> dict[str, tuple[int, int, int, dict[str, str]]]:
+    """Every export, measured (tracing slows Python down: only while measuring)."""
+    tracemalloc.start()
+    try:
+        return {url: _export(client, url) for url in EXPORTS}
+    finally:
+        tracemalloc.stop()
+
+
+def test_large_exports_stream_in_flat_memory(app, database, staff, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(exports, "BATCH", BATCH)
+    admin = staff("admin")
+    _add(database, app.state.cipher, 1, N)
+    for url in EXPORTS:  # warm up: imports, templates, catalogues and statement caches
+        assert admin.get(url).status_code == 200
+    small = _traced(admin)
+    _add(database, app.state.cipher, N + 1, 9 * N)
+    large = _traced(admin)
+    for url in EXPORTS:
+        (peak_n, size_n, _, _), (peak_10n, size_10n, chunks, headers) = small[url], large[url]
+        assert size_10n > 8 * size_n  # the rows really are there
+        assert peak_10n < 1.25 * peak_n + SLACK, (url, peak_n, peak_10n, size_10n)
+        if "csv" in url:
+            # Sent while it is read: no length announced, a chunk per batch of rows at least.
+            assert "content-length" not in headers
+            assert headers["content-type"].startswith("text/csv")
+            assert chunks >= 10 * N // BATCH
+        else:
+            # A zip must be complete before it is sent: it is written to a temporary file
+            # (constant memory) and sent from there in chunks.
+            assert headers["content-type"].startswith("application/vnd.openxmlformats")
+            assert chunks > 1
