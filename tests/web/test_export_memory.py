@@ -12,7 +12,6 @@ import gc
 import tracemalloc
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy import insert, text
 
 from patron.members.models import Member
