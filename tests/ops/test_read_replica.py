@@ -186,6 +186,13 @@ def _csv_rows(client: TestClient, report: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))[1:]
 
 
+def _page_outstanding(client: TestClient) -> int:
+    html = client.get("/console/analytics/liability").text
+    found = re.search(r'data-value="outstanding">([\d,]+)<', html)
+    assert found, html[:500]
+    return int(found.group(1).replace(",", ""))
+
+
 @pytest.fixture
 def cli_env(monkeypatch, tmp_path):
     def use(primary_url: str, replica_url: str) -> CliRunner:
@@ -233,8 +240,9 @@ def test_scores_evaluate_liability_and_exports_read_the_replica(cluster, clock, 
             assert sum(int(r[1]) for r in _csv_rows(client, "liability-tiers")) == 100
             # The scores export reads the replica, where the job's rows have not arrived.
             assert _csv_rows(client, "scores") == []
-            assert client.get("/console/analytics/liability").status_code == 200
-            assert client.get("/console/analytics").status_code == 200
+            # So do the console's liability and member scores pages (no run replayed yet).
+            assert _page_outstanding(client) == 100
+            assert 'data-state="never-scored"' in client.get("/console/analytics").text
 
         _caught_up(primary_url, replica_url)
         assert [r[0] for r in _csv_rows(client, "scores")] == [f"T{OLD:09d}"]
@@ -242,6 +250,8 @@ def test_scores_evaluate_liability_and_exports_read_the_replica(cluster, clock, 
         assert _scored(db) == {OLD, NEW}
         assert _outstanding(_cli(runner, "analytics", "liability")) == 300
         assert sum(int(r[1]) for r in _csv_rows(client, "liability-tiers")) == 300
+        assert _page_outstanding(client) == 300
+        assert 'data-state="never-scored"' not in client.get("/console/analytics").text
         # Without a replica the job reads the primary it writes to.
         analytics_jobs.run_scores(db, datetime.now(UTC), SH)
         assert _scored(db) == {OLD, NEW}
