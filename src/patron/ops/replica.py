@@ -16,7 +16,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from patron.config import Settings
-from patron.db import Database
+from patron.db import READ_ONLY, Database
 from patron.web.deps import get_session
 
 
@@ -26,27 +26,34 @@ def replica_of(settings: Settings) -> Database | None:
 
 
 @contextmanager
-def snapshot(replica: Database | None) -> Iterator[Session | None]:
-    """A read-only session on ``replica`` whose statements all see one snapshot, or None
-    without a replica (the caller then reads its own session). On PostgreSQL the transaction
-    is REPEATABLE READ and READ ONLY (a hot standby allows both), so a report made of several
-    statements adds up even while the replica replays new WAL under it."""
-    if replica is None:
-        yield None
-        return
-    session = replica.session()
+def read_only(db: Database) -> Iterator[Session]:
+    """A session on ``db`` that only reads, all its statements in one snapshot. On PostgreSQL
+    the transaction is REPEATABLE READ and READ ONLY (a hot standby allows both), so a report
+    made of several statements, or an export read page by page, adds up even while rows are
+    written (or replayed) under it. On SQLite it begins deferred, not IMMEDIATE: in WAL mode it
+    then reads one snapshot without holding the write lock, so an export that streams for
+    minutes blocks no write."""
+    session = db.session()
     try:
-        if replica.dialect == "postgresql":
-            session.connection(
-                execution_options={
-                    "isolation_level": "REPEATABLE READ",
-                    "postgresql_readonly": True,
-                }
-            )
+        options: dict[str, object] = {READ_ONLY: True}
+        if db.dialect == "postgresql":
+            options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        session.connection(execution_options=options)
         yield session
     finally:
         session.rollback()  # read only: nothing to keep
         session.close()
+
+
+@contextmanager
+def snapshot(replica: Database | None) -> Iterator[Session | None]:
+    """A ``read_only`` session on the replica, or None without one (the caller then reads
+    its own session)."""
+    if replica is None:
+        yield None
+        return
+    with read_only(replica) as session:
+        yield session
 
 
 def read_database(request: Request) -> Database | None:

@@ -32,7 +32,7 @@ from patron.db import Database
 from patron.kit import csvsafe
 from patron.ledger import queries
 from patron.members import service as members
-from patron.ops.replica import read_database, snapshot
+from patron.ops.replica import read_database, read_only
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
@@ -68,18 +68,21 @@ def table_response(
     """The table as a download; ``header`` holds message ids, translated here. With
     ``replica`` (reports that may lag) the rows come from the read replica when one is set."""
     titles = [i18n.gettext(viewer.locale, h) for h in header]
-    read_db = read_database(request) if replica else None
+    # The rows are read in a read-only session of their own, in one snapshot: pages read one
+    # after the other neither repeat nor skip a row written meanwhile, and on SQLite the
+    # export holds no write lock while it is built or sent.
+    db: Database = (read_database(request) if replica else None) or request.app.state.db
     if fmt == "xlsx":
-        with snapshot(read_db) as reads:
-            return _xlsx(reads or get_session(request), name, titles, batches)
-    db: Database = request.app.state.db
+        with read_only(db) as session:
+            return _xlsx(session, name, titles, batches)
 
     def stream() -> Iterator[str]:
         # A BOM: spreadsheet apps then read the UTF-8 (Chinese names) correctly.
         yield "\ufeff" + _csv_lines([titles])
-        # A session of its own: the request's has ended when the body is sent.
-        with snapshot(read_db) as reads, db.unit_of_work() as own:
-            for rows in batches(reads or own):
+        # Opened here, not in the request: the request's session has ended when the body is
+        # sent.
+        with read_only(db) as session:
+            for rows in batches(session):
                 yield _csv_lines(csvsafe.row(r) for r in rows)
 
     return StreamingResponse(

@@ -1,18 +1,20 @@
-"""Large exports stream in flat memory (SQLite and PostgreSQL): the member scores and the member
-list, as CSV and as Excel, exported for N and for 10 × N members through the console's HTTP
-routes. Python's peak memory while one export is read (tracemalloc: every allocation of the
-process, the app's threads included) must not grow with the number of rows — a measure of
-memory, never of time. The test client hands the body over chunk by chunk as the app sends
-it, so a CSV that is not streamed, or a workbook built in memory, shows up as a peak that
-grows with N."""
+"""Large exports stream (SQLite and PostgreSQL), in flat memory and in one snapshot: the member
+scores and the member list, as CSV and as Excel, exported for N and for 10 × N members through
+the console's HTTP routes. Python's peak memory while one export is read (tracemalloc: every
+allocation of the process, the app's threads included) must not grow with the number of rows —
+a measure of memory, never of time. The test client hands the body over chunk by chunk as the
+app sends it, so a CSV that is not streamed, or a workbook built in memory, shows up as a peak
+that grows with N."""
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
 import tracemalloc
 from datetime import UTC, date, datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import create_engine, insert, text
 
 from patron.members.models import Member
 from patron.members.service import PHONE_CTX
@@ -33,29 +35,30 @@ EXPORTS = (
 )
 
 
+def _members(cipher, first: int, n: int) -> list[dict[str, object]]:
+    phone = cipher.encrypt("13800138000", PHONE_CTX)  # one ciphertext serves every row
+    return [
+        {
+            "id": i,
+            "member_no": f"M{i:09d}",
+            "phone_enc": phone,
+            "phone_index": f"ix-{i}",
+            "name": f"会员 {i}",
+            "registration_channel": "web",
+            "status": "active",
+            "member_type": "regular",
+            "created_at": AT,
+            "updated_at": AT,
+        }
+        for i in range(first, first + n)
+    ]
+
+
 def _add(database, cipher, first: int, n: int) -> None:
     """Members ``first`` … ``first + n − 1`` and a scores row each, written set-based (one
     executemany, one INSERT … SELECT)."""
-    phone = cipher.encrypt("13800138000", PHONE_CTX)  # one ciphertext serves every row
     with database.unit_of_work() as s:
-        s.execute(
-            insert(Member),
-            [
-                {
-                    "id": i,
-                    "member_no": f"M{i:09d}",
-                    "phone_enc": phone,
-                    "phone_index": f"ix-{i}",
-                    "name": f"会员 {i}",
-                    "registration_channel": "web",
-                    "status": "active",
-                    "member_type": "regular",
-                    "created_at": AT,
-                    "updated_at": AT,
-                }
-                for i in range(first, first + n)
-            ],
-        )
+        s.execute(insert(Member), _members(cipher, first, n))
         s.execute(
             text(
                 "INSERT INTO member_scores (member_id, as_of, recency_days, purchase_days, "
@@ -117,3 +120,27 @@ def test_large_exports_stream_in_flat_memory(app, database, staff, monkeypatch):
             # (constant memory) and sent from there in chunks.
             assert headers["content-type"].startswith("application/vnd.openxmlformats")
             assert chunks > 1
+
+
+def test_an_export_reads_one_snapshot_and_blocks_no_write(app, database, staff, monkeypatch):  # noqa: F811
+    """A member registers while the member list is being downloaded: the export neither
+    repeats nor skips a row (its pages are read in one snapshot) and leaves out the newcomer;
+    on SQLite the registration is not kept waiting by the export (it holds no write lock)."""
+    monkeypatch.setattr(exports, "BATCH", 100)
+    admin = staff("admin")
+    _add(database, app.state.cipher, 1, 300)
+    # A writer of its own that gives up after a second instead of the app's 30 s.
+    writer = create_engine(
+        database.url, connect_args={"timeout": 1} if "sqlite" in database.url else {}
+    )
+    with admin.stream("GET", "/console/members/export?format=csv") as r:
+        chunks = r.iter_raw()
+        received = [next(chunks), next(chunks)]  # the header and the first page (newest first)
+        with writer.begin() as conn:
+            conn.execute(insert(Member), _members(app.state.cipher, 301, 1))
+        received.extend(chunks)
+    writer.dispose()
+    rows = list(csv.reader(io.StringIO(b"".join(received).decode().lstrip("\ufeff"))))[1:]
+    numbers = [row[0] for row in rows]
+    assert len(numbers) == len(set(numbers)) == 300
+    assert numbers[0] == f"M{300:09d}" and f"M{301:09d}" not in numbers
