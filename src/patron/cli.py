@@ -638,13 +638,13 @@ def analytics_liability() -> None:
     from patron.analytics.report import print_liability
     from patron.db import Database, utcnow
     from patron.kit.timeutil import business_tz
-    from patron.ops.replica import replica_of, snapshot
+    from patron.ops.replica import read_only, replica_of
 
     settings = _migrated_settings()
-    db = Database(settings.database_url)
-    with db.unit_of_work() as session, snapshot(replica_of(settings)) as reads:
+    db = replica_of(settings) or Database(settings.database_url)
+    with read_only(db) as session:
         tz = business_tz(settings.business_timezone)
-        result = liability(reads or session, now=utcnow(), tz=tz)
+        result = liability(session, now=utcnow(), tz=tz)
     print_liability(console, result)
 
 
@@ -658,17 +658,13 @@ def analytics_export(
     """Write the member scores as CSV (streamed; no contact data in either mode)."""
     from patron.analytics.export import scores_csv
     from patron.db import Database
-    from patron.ops.replica import replica_of, snapshot
+    from patron.ops.replica import read_only, replica_of
 
     settings = _migrated_settings()
     key = settings.keys()["index_key"] if anonymized else None
-    db = Database(settings.database_url)
-    with (
-        db.unit_of_work() as session,
-        snapshot(replica_of(settings)) as reads,
-        out.open("w", encoding="utf-8", newline="") as f,
-    ):
-        for chunk in scores_csv(reads or session, key=key):
+    db = replica_of(settings) or Database(settings.database_url)
+    with read_only(db) as session, out.open("w", encoding="utf-8", newline="") as f:
+        for chunk in scores_csv(session, key=key):
             f.write(chunk)
     console.print(f"member scores written to {out}")
 
