@@ -94,7 +94,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     scheduler = None
     if settings.scheduler:
         scheduler = Scheduler(
-            default_tasks(app.state.db, app.state.cipher, app.state.clock, settings)
+            default_tasks(
+                app.state.db, app.state.cipher, app.state.clock, settings, app.state.read_db
+            )
         )
         scheduler.start()
     try:

@@ -477,9 +477,10 @@ def jobs_run(
             result = {"reminders": ledger_jobs.record_reminders(session, now, days, tz)}
     elif job is JobName.scores:
         from patron.analytics.jobs import run_scores
+        from patron.ops.replica import replica_of
 
         with console.status("scoring members…"):
-            result = run_scores(db, now, tz)
+            result = run_scores(db, now, tz, read_db=replica_of(settings))
     elif job is JobName.alerts:
         from patron.analytics.jobs import run_alerts
 
@@ -625,6 +626,7 @@ def analytics_evaluate(
     from patron.analytics.scores import evaluate
     from patron.db import Database, utcnow
     from patron.kit.timeutil import business_tz
+    from patron.ops.replica import replica_of, snapshot
 
     settings = _migrated_settings()
     if write_docs is not None:
@@ -635,8 +637,13 @@ def analytics_evaluate(
             err.print(f"[red]cannot write the holdout metrics into {write_docs}[/]: {e}")
             raise typer.Exit(1) from None
     db = Database(settings.database_url)
-    with console.status("fitting and checking the models…"), db.unit_of_work() as session:
-        result = evaluate(session, now=utcnow(), tz=business_tz(settings.business_timezone))
+    with (
+        console.status("fitting and checking the models…"),
+        db.unit_of_work() as session,
+        snapshot(replica_of(settings)) as reads,
+    ):
+        tz = business_tz(settings.business_timezone)
+        result = evaluate(session, now=utcnow(), tz=tz, reads=reads)
     print_evaluation(console, result)
     if write_docs is not None:
         changed = evaluation_doc.write(write_docs, result)
@@ -656,11 +663,13 @@ def analytics_liability() -> None:
     from patron.analytics.report import print_liability
     from patron.db import Database, utcnow
     from patron.kit.timeutil import business_tz
+    from patron.ops.replica import read_only, replica_of
 
     settings = _migrated_settings()
-    db = Database(settings.database_url)
-    with db.unit_of_work() as session:
-        result = liability(session, now=utcnow(), tz=business_tz(settings.business_timezone))
+    db = replica_of(settings) or Database(settings.database_url)
+    with read_only(db) as session:
+        tz = business_tz(settings.business_timezone)
+        result = liability(session, now=utcnow(), tz=tz)
     print_liability(console, result)
 
 
@@ -674,11 +683,12 @@ def analytics_export(
     """Write the member scores as CSV (streamed; no contact data in either mode)."""
     from patron.analytics.export import scores_csv
     from patron.db import Database
+    from patron.ops.replica import read_only, replica_of
 
     settings = _migrated_settings()
     key = settings.keys()["index_key"] if anonymized else None
-    db = Database(settings.database_url)
-    with db.unit_of_work() as session, out.open("w", encoding="utf-8", newline="") as f:
+    db = replica_of(settings) or Database(settings.database_url)
+    with read_only(db) as session, out.open("w", encoding="utf-8", newline="") as f:
         for chunk in scores_csv(session, key=key):
             f.write(chunk)
     console.print(f"member scores written to {out}")

@@ -81,6 +81,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
+#: execution option of a connection whose transaction never writes (``ops.replica.read_only``)
+READ_ONLY = "patron_read_only"
+
+
 def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
@@ -112,8 +116,11 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
         def _sqlite_begin(conn: Any) -> None:
             # IMMEDIATE takes the write lock up front: transactions run one at a time, so a
             # read-then-write can never fail half-way on a lock upgrade. SQLite is the
-            # single-process embedded mode; PostgreSQL is the concurrent one.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # single-process embedded mode; PostgreSQL is the concurrent one. A transaction
+            # that only reads (READ_ONLY: an export streamed for minutes) begins deferred: in
+            # WAL mode it reads one snapshot and blocks no writer.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(

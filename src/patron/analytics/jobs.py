@@ -13,12 +13,21 @@ from patron.db import Database
 
 
 def run_scores(
-    db: Database, now: datetime, tz: ZoneInfo, *, force: bool = True
+    db: Database,
+    now: datetime,
+    tz: ZoneInfo,
+    *,
+    force: bool = True,
+    read_db: Database | None = None,
 ) -> dict[str, object]:
     """Recompute member scores. Without ``force`` it does nothing when today's (business day)
-    scores exist already, so the embedded scheduler can call it hourly and it runs once a day."""
+    scores exist already, so the embedded scheduler can call it hourly and it runs once a day.
+    With ``read_db`` (the read replica) the history is read there, in one snapshot; the scores
+    and the run record are written to ``db``."""
+    from patron.ops.replica import snapshot
+
     today = now.astimezone(tz).date()
-    with db.unit_of_work() as session:
+    with db.unit_of_work() as session, snapshot(read_db) as reads:
         if not force:
             last = session.scalar(
                 select(ModelRun.as_of)
@@ -28,7 +37,7 @@ def run_scores(
             )
             if last == today:
                 return {"skipped": f"scores of {today.isoformat()} exist"}
-        run = scores.run_scores(session, now=now, tz=tz)
+        run = scores.run_scores(session, now=now, tz=tz, reads=reads)
     return {
         "members": run.members,
         "repeat_buyers": run.repeat_buyers,

@@ -174,9 +174,12 @@ def _popular(pop: Any, allowed: Any, names: list[str], k: int) -> list[str]:
     return [names[int(i)] for i in order[:k] if allowed[i] and pop[i] > 0]
 
 
-def write_recommendations(session: Session, lines: Lines, as_of: date) -> dict[str, Any]:
+def write_recommendations(
+    session: Session, lines: Lines, as_of: date, *, reads: Session | None = None
+) -> dict[str, Any]:
     """Replace ``member_recommendations`` for every member with a purchase; the popular lists
-    (for members without one) go in the returned summary, kept in the run's report."""
+    (for members without one) go in the returned summary, kept in the run's report. The
+    redeemed coupons are read from ``reads`` (the replica, like ``lines``) when given."""
     session.execute(delete(MemberRecommendation))
     out: dict[str, Any] = {
         "products": 0,
@@ -194,7 +197,7 @@ def write_recommendations(session: Session, lines: Lines, as_of: date) -> dict[s
         out["popular_products"] = _popular(
             recommend.popularity(x), allowed, lines.skus, recommend.K
         )
-    member, item, _, codes = redeemed_coupons(session, as_of)
+    member, item, _, codes = redeemed_coupons(reads or session, as_of)
     active = set(
         session.scalars(select(CouponTemplate.code).where(CouponTemplate.status == "active"))
     )

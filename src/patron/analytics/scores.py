@@ -102,13 +102,21 @@ def fit_json(fit: Fit | None) -> dict[str, Any] | None:
 
 
 @one_blas_thread
-def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
-    """Recompute every member's scores as of today (business day) and record the run."""
+def run_scores(
+    session: Session, *, now: datetime, tz: ZoneInfo, reads: Session | None = None
+) -> ScoresRun:
+    """Recompute every member's scores as of today (business day) and record the run.
+
+    The heavy reads (purchase days, purchased lines, redeemed coupons) go to ``reads`` — a
+    session on the read replica when one is set up — and every write (the scores, the
+    replenishment and recommendation tables, the run record) to ``session``, the primary's
+    unit of work. The scores are then those of the replica's state when the job read it."""
+    reads = reads or session
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
     # One read of the purchase days serves the summaries, RFM, the fits, churn and next
     # purchase (the orders are grouped once, by the database).
-    data = _purchase_days(session, as_of)
+    data = _purchase_days(reads, as_of)
     session.execute(delete(MemberScore))
     end = float(np.datetime64(as_of, "D").astype(np.int64))
     summary = (
@@ -117,10 +125,10 @@ def run_scores(session: Session, *, now: datetime, tz: ZoneInfo) -> ScoresRun:
         else rfm.summarise(*data, today=int(end), cut_points=settings.cut_points)
     )
     n = 0 if summary is None else int(summary.member.size)
-    lines = personal.purchased_lines(session, as_of)
+    lines = personal.purchased_lines(reads, as_of)
     extras: dict[str, Any] = {
         "category_cycles": personal.write_replenishment(session, lines, as_of),
-        "recommendations": personal.write_recommendations(session, lines, as_of),
+        "recommendations": personal.write_recommendations(session, lines, as_of, reads=reads),
     }
     if n == 0:
         run = ScoresRun(
@@ -389,13 +397,17 @@ class Evaluation:
 
 
 @one_blas_thread
-def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
+def evaluate(
+    session: Session, *, now: datetime, tz: ZoneInfo, reads: Session | None = None
+) -> Evaluation:
     """Fit on history up to ``holdout_days`` before today, predict the purchase days of the
-    holdout per member, and compare with what happened, by calibration frequency."""
+    holdout per member, and compare with what happened, by calibration frequency. History is
+    read from ``reads`` (the replica when set up); the run record is written to ``session``."""
+    reads = reads or session
     settings = get_settings(session)
     as_of = now.astimezone(tz).date()
     cut = as_of - timedelta(days=settings.holdout_days)
-    data = _purchase_days(session, as_of)
+    data = _purchase_days(reads, as_of)
     checks: list[ModelCheck] = []
     missing: list[str] = []
     members = 0
@@ -447,9 +459,9 @@ def evaluate(session: Session, *, now: datetime, tz: ZoneInfo) -> Evaluation:
         missing.extend(f"churn model: {p}" for p in churn_report.missing)
     rec_cut = as_of - timedelta(days=settings.recommend_holdout_days)
     rc = int(np.datetime64(rec_cut, "D").astype(np.int64))
-    lines = personal.purchased_lines(session, as_of)
+    lines = personal.purchased_lines(reads, as_of)
     products = recommend.evaluate(lines.member, lines.sku, lines.day, cut=rc, items=len(lines.skus))
-    c_member, c_item, c_day, codes = personal.redeemed_coupons(session, as_of)
+    c_member, c_item, c_day, codes = personal.redeemed_coupons(reads, as_of)
     coupons = recommend.evaluate(c_member, c_item, c_day, cut=rc, items=len(codes))
     if products is None:
         missing.append(

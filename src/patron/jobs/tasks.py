@@ -13,8 +13,13 @@ from patron.kit.timeutil import business_tz
 
 
 def default_tasks(
-    db: Database, cipher: FieldCipher, clock: Clock, settings: Settings
+    db: Database,
+    cipher: FieldCipher,
+    clock: Clock,
+    settings: Settings,
+    read_db: Database | None = None,
 ) -> list[Task]:
+    """``read_db``, the read replica when one is set up, serves the scores job's reads."""
     from patron.analytics import jobs as analytics_jobs
     from patron.campaigns import jobs as campaign_jobs
     from patron.coupons import jobs as coupon_jobs
@@ -49,7 +54,7 @@ def default_tasks(
         Task(
             "member_scores",
             60 * 60,
-            lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False),
+            lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False, read_db=read_db),
         ),
         Task("analytics_alerts", 60 * 60, lambda: analytics_jobs.run_alerts(db, clock.now(), tz)),
         Task(

@@ -1,5 +1,6 @@
 """Console: member scores — the RFM grid, segments, and the CLV models' state (fits, problems in
-words, the last holdout evaluation). Reads what the nightly scores job wrote."""
+words, the last holdout evaluation), cohorts and funnels; the points liability. Reads what the
+nightly scores job wrote, from the read replica when one is set up (it may lag the primary)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ from fastapi.responses import HTMLResponse
 
 from patron.analytics import cohorts, finance, rfm
 from patron.analytics import scores as scores_service
+from patron.ops.replica import read_session
 from patron.web.console import model_words
 from patron.web.console.dashboard import CHANNEL_LABELS as ORDER_CHANNELS
 from patron.web.console.members import CHANNEL_LABELS as MEMBER_CHANNELS
 from patron.web.console.page_kit import MembersReader, PointsReader, console_router
 from patron.web.i18n import N_
-from patron.web.pages import (
-    get_session,
-    render,
-    translate,
-)
+from patron.web.pages import render, translate
 
 router = console_router()
 
@@ -65,9 +63,11 @@ def member_scores(
     request: Request,
     viewer: MembersReader,
 ) -> HTMLResponse:
-    session = get_session(request)
-    view = scores_service.overview(session)
-    settings = scores_service.get_settings(session)
+    tz = ZoneInfo(request.app.state.settings.business_timezone)
+    with read_session(request) as session:  # the replica when one is set up
+        view = scores_service.overview(session)
+        settings = scores_service.get_settings(session)
+        retention = cohorts.cohorts(session, now=request.app.state.clock.now(), tz=tz)
     names = {key: translate(request, label) for key, label in SEGMENT_NAMES.items()}
     chart = {
         "cells": [
@@ -87,8 +87,6 @@ def member_scores(
     }
     last = view.last_scores
     evaluation = view.last_evaluation
-    tz = ZoneInfo(request.app.state.settings.business_timezone)
-    retention = cohorts.cohorts(session, now=request.app.state.clock.now(), tz=tz)
     ctx: dict[str, Any] = {
         "nav": "analytics",
         "view": view,
@@ -129,9 +127,9 @@ def points_liability(
     request: Request,
     viewer: PointsReader,
 ) -> HTMLResponse:
-    session = get_session(request)
     tz = ZoneInfo(request.app.state.settings.business_timezone)
-    report = finance.liability(session, now=request.app.state.clock.now(), tz=tz)
+    with read_session(request) as session:  # the replica when one is set up
+        report = finance.liability(session, now=request.app.state.clock.now(), tz=tz)
     ctx: dict[str, Any] = {
         "nav": "analytics",
         "lb": report,

@@ -23,6 +23,7 @@ from patron.auth import permissions as perm
 from patron.errors import Forbidden, NotFound
 from patron.ops.replica import read_session
 from patron.web import i18n
+from patron.web.console import exports
 from patron.web.console.exports import Rows, table_response
 from patron.web.console.page_kit import MembersReader, console_router
 from patron.web.i18n import N_
@@ -201,7 +202,8 @@ def _reports(request: Request, viewer: Viewer, anonymized: bool) -> dict[str, Re
     key = request.app.state.settings.keys()["index_key"] if anonymized else None
 
     def score_batches(session: Session) -> Iterator[Rows]:
-        yield from scores_export.scores_batches(session, key=key, locale=loc)
+        # Batches as small as the other exports': the peak memory is one batch of rows.
+        yield from scores_export.scores_batches(session, key=key, locale=loc, batch=exports.BATCH)
 
     return {
         "rfm": ([N_("Recency score"), N_("Frequency score"), N_("Segment"), N_("Members")],

@@ -28,10 +28,11 @@ from starlette.background import BackgroundTask
 
 from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
+from patron.db import Database
 from patron.kit import csvsafe
 from patron.ledger import queries
 from patron.members import service as members
-from patron.ops.replica import read_database
+from patron.ops.replica import read_database, read_only
 from patron.tiers import service as tiers
 from patron.web import i18n
 from patron.web.console import audit_labels, history_text
@@ -67,18 +68,20 @@ def table_response(
     """The table as a download; ``header`` holds message ids, translated here. With
     ``replica`` (reports that may lag) the rows come from the read replica when one is set."""
     titles = [i18n.gettext(viewer.locale, h) for h in header]
-    read_db = read_database(request) if replica else None
+    # The rows are read in a read-only session of their own, in one snapshot: pages read one
+    # after the other neither repeat nor skip a row written meanwhile, and on SQLite the
+    # export holds no write lock while it is built or sent.
+    db: Database = (read_database(request) if replica else None) or request.app.state.db
     if fmt == "xlsx":
-        if read_db is None:
-            return _xlsx(get_session(request), name, titles, batches)
-        with read_db.unit_of_work() as session:
+        with read_only(db) as session:
             return _xlsx(session, name, titles, batches)
-    db = read_db or request.app.state.db
 
     def stream() -> Iterator[str]:
         # A BOM: spreadsheet apps then read the UTF-8 (Chinese names) correctly.
         yield "\ufeff" + _csv_lines([titles])
-        with db.unit_of_work() as session:
+        # Opened here, not in the request: the request's session has ended when the body is
+        # sent.
+        with read_only(db) as session:
             for rows in batches(session):
                 yield _csv_lines(csvsafe.row(r) for r in rows)
 
