@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.campaigns import actions, member_events, milestones, referrals, results, service
-from patron.campaigns.domain import SECTION, CampaignSettings
+from patron.campaigns.domain import SECTION, CampaignSettings, ReferralSettings
 from patron.campaigns.experiment import Interval
 from patron.campaigns.models import Campaign, CampaignAction, MemberEvent, Referral
 from patron.campaigns.schemas import (
@@ -120,6 +120,30 @@ def preview_campaign(
         max_cost_fen=p.max_cost_fen,
         next_days=p.next_days,
     )
+
+
+# before "/{code}": "settings" is a reserved campaign code
+@router.get("/settings", response_model=CampaignSettings, summary="Campaign settings")
+def get_campaign_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> CampaignSettings:
+    return service.get_settings(session)
+
+
+@router.put(
+    "/settings",
+    response_model=CampaignSettings,
+    summary="Change the campaign settings (budget cap, point cost, default control share)",
+)
+def put_campaign_settings(
+    body: CampaignSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> CampaignSettings:
+    service.put_settings(session, principal, body, now=clock.now())
+    return body
 
 
 @router.get("/{code}", response_model=CampaignOut, summary="One campaign", responses=errors(404))
@@ -323,6 +347,30 @@ def _referral_out(r: Referral) -> ReferralOut:
         referrer_points=r.referrer_points,
         referee_points=r.referee_points,
     )
+
+
+@referral_router.get("/settings", response_model=ReferralSettings, summary="Referral settings")
+def get_referral_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> ReferralSettings:
+    return referrals.get_settings(session)
+
+
+@referral_router.put(
+    "/settings",
+    response_model=ReferralSettings,
+    summary="Change the referral settings (rewards, coupons, tier-up, caps, abuse limits)",
+    responses=errors(404),
+)
+def put_referral_settings(
+    body: ReferralSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> ReferralSettings:
+    referrals.put_settings(session, principal, body, now=clock.now())
+    return body
 
 
 @referral_router.get(

@@ -1,0 +1,192 @@
+"""Referral rewards beyond points: a coupon for each side, growth and the tier-up option for
+the referrer, what a clawback takes back, and the settings' API."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from patron.audit.models import AuditRecord
+from patron.campaigns.domain import ReferralSettings, referrer_growth
+from patron.campaigns.models import Referral
+from patron.checks import run_all
+from patron.coupons.models import Coupon
+from patron.program.models import ProgramSetting
+from patron.webhooks.models import WebhookEvent
+from tests.campaigns.test_referrals import _points, _run, _settings
+from tests.coupons.test_coupons_api import THRESHOLD, put_template
+from tests.factories import order_body
+
+RETURN = {"returned_at": "2026-03-01T12:00:00+08:00", "lines": [{"line_no": 1, "quantity": 1}]}
+
+
+def _wallet(client, h, no):
+    r = client.get(f"/api/v1/members/{no}/coupons?all=true", headers=h)
+    assert r.status_code == 200, r.text
+    return [(c["template"], c["status"]) for c in r.json()]
+
+
+def _tier(client, h, no):
+    body = client.get(f"/api/v1/members/{no}/tier", headers=h).json()
+    return body["tier"], body["window_growth"]
+
+
+def _referred_and_bought(client, shop, make_member):
+    a = make_member("13800000001")
+    b = make_member("13700000002", referrer_member_no=a)
+    r = client.post("/api/v1/orders", json=order_body(b, ext="O-b"), headers=shop)
+    assert r.status_code == 201, r.text
+    return a, b
+
+
+def _last_referral_event(database):
+    with database.unit_of_work() as s:
+        return s.scalars(
+            select(WebhookEvent.payload)
+            .where(WebhookEvent.event_type == "referral.changed")
+            .order_by(WebhookEvent.id.desc())
+        ).first()
+
+
+def test_the_growth_a_referrer_gets():
+    plain = ReferralSettings(referrer_growth=300)
+    assert referrer_growth(plain, window_growth=200, next_threshold=1_000) == 300
+    up = ReferralSettings(referrer_growth=300, referrer_tier_up=True)
+    # what the referrer lacks for the next tier, never less than the set amount
+    assert referrer_growth(up, window_growth=200, next_threshold=1_000) == 800
+    assert referrer_growth(up, window_growth=900, next_threshold=1_000) == 300
+    # at the top of the ladder: the set amount only
+    assert referrer_growth(up, window_growth=9_000, next_threshold=None) == 300
+    assert referrer_growth(ReferralSettings(), window_growth=0, next_threshold=1_000) == 0
+
+
+def test_coupons_for_both_sides_and_the_tier_up(client, shop, make_member, database, clock):
+    put_template(client, shop, "REF-A", THRESHOLD)
+    put_template(client, shop, "REF-B", THRESHOLD)
+    _settings(
+        database,
+        clock,
+        referrer_coupon="REF-A",
+        referee_coupon="REF-B",
+        referrer_tier_up=True,
+    )
+    a, b = _referred_and_bought(client, shop, make_member)
+    assert _tier(client, shop, a) == ("regular", 0)
+    assert _run(client, shop)["rewarded"] == 1
+    assert _points(client, shop, a) == 500
+    assert _wallet(client, shop, a) == [("REF-A", "issued")]
+    assert _wallet(client, shop, b) == [("REF-B", "issued")]
+    # the growth it lacked for silver (1,000): the ladder's own upgrade lifted it
+    assert _tier(client, shop, a) == ("silver", 1_000)
+    history = client.get(f"/api/v1/members/{a}/tier", headers=shop).json()["history"]
+    assert history[0]["kind"] == "upgrade"
+    event = _last_referral_event(database)
+    assert event["referrer_growth"] == 1_000 and event["referrer_tier"] == "silver"
+    assert set(event["coupons"]) == {"referrer", "referee"}
+    with database.unit_of_work() as s:
+        audit = s.scalars(
+            select(AuditRecord).where(AuditRecord.action == "referral.rewarded")
+        ).one()
+        assert audit.after["coupons"] == event["coupons"]
+        reasons = set(s.scalars(select(Coupon.reason)))
+    assert reasons == {"referral"}
+    # a rerun issues nothing twice
+    _run(client, shop)
+    assert len(_wallet(client, shop, a)) == 1 and len(_wallet(client, shop, b)) == 1
+    with database.unit_of_work() as s:
+        assert run_all(s) == []
+
+
+def test_a_clawback_takes_the_growth_back_and_voids_the_unused_coupons(
+    client, shop, make_member, database, clock
+):
+    put_template(client, shop, "REF-A", THRESHOLD)
+    _settings(
+        database,
+        clock,
+        min_order_fen=20_000,
+        referrer_coupon="REF-A",
+        referee_coupon="REF-A",
+        referrer_growth=400,
+    )
+    a, b = _referred_and_bought(client, shop, make_member)
+    _run(client, shop)
+    assert _tier(client, shop, a) == ("regular", 400)
+    r = client.post(
+        "/api/v1/orders/pos/O-b/returns", json={**RETURN, "external_id": "R-b"}, headers=shop
+    )
+    assert r.status_code == 201, r.text
+    assert _run(client, shop)["clawed_back"] == 1
+    assert _wallet(client, shop, a) == [("REF-A", "voided")]
+    assert _wallet(client, shop, b) == [("REF-A", "voided")]
+    assert _tier(client, shop, a) == ("regular", 0)
+    event = _last_referral_event(database)
+    assert event["status"] == "clawed_back"
+    assert event["referrer_growth_clawed"] == 400 and len(event["coupons_voided"]) == 2
+    with database.unit_of_work() as s:
+        assert run_all(s) == []
+
+
+def test_a_coupon_that_cannot_be_issued_leaves_the_points(
+    client, shop, make_member, database, clock
+):
+    gold_only = {**THRESHOLD, "rules": {**THRESHOLD["rules"], "tiers": ["gold"]}}
+    put_template(client, shop, "GOLD", gold_only)
+    _settings(database, clock, referrer_coupon="GOLD")
+    a, _ = _referred_and_bought(client, shop, make_member)
+    assert _run(client, shop)["rewarded"] == 1
+    assert _points(client, shop, a) == 500
+    assert _wallet(client, shop, a) == []
+    assert _last_referral_event(database)["coupons_refused"] == {"referrer": "wrong_tier"}
+    with database.unit_of_work() as s:
+        assert s.scalars(select(Referral.status)).all() == ["rewarded"]
+
+
+def test_the_settings_api(client, shop, auth_headers, database):
+    put_template(client, shop, "REF-A", THRESHOLD)
+    assert client.get("/api/v1/referrals/settings", headers=shop).json()["referrer_points"] == 500
+    body = {"referrer_points": 800, "referrer_coupon": "REF-A", "referrer_tier_up": True}
+    r = client.put("/api/v1/referrals/settings", json=body, headers=shop)
+    assert r.status_code == 200, r.text
+    got = client.get("/api/v1/referrals/settings", headers=shop).json()
+    assert got["referrer_points"] == 800 and got["referrer_coupon"] == "REF-A"
+    assert got["referrer_tier_up"] is True
+
+    r = client.put("/api/v1/campaigns/settings", json={"budget_cap_bp": 9_000}, headers=shop)
+    assert r.status_code == 200, r.text
+    assert client.get("/api/v1/campaigns/settings", headers=shop).json()["budget_cap_bp"] == 9_000
+
+    with database.unit_of_work() as s:
+        before = {
+            k: dict(v) for k, v in s.execute(select(ProgramSetting.key, ProgramSetting.value))
+        }
+    bad = [
+        (
+            "/api/v1/referrals/settings",
+            {"referee_coupon": "NOPE"},
+            404,
+            "coupon_template_not_found",
+        ),
+        ("/api/v1/referrals/settings", {"referrer_growth": -1}, 422, None),
+        ("/api/v1/referrals/settings", {"max_per_referrer": 0}, 422, None),
+        ("/api/v1/campaigns/settings", {"budget_cap_bp": 0}, 422, None),
+        ("/api/v1/campaigns/settings", {"default_control_bp": 9_000}, 422, None),
+    ]
+    for path, payload, status, code in bad:
+        r = client.put(path, json=payload, headers=shop)
+        assert r.status_code == status, (payload, r.text)
+        if code:
+            assert r.json()["error"]["code"] == code
+    with database.unit_of_work() as s:
+        after = {k: dict(v) for k, v in s.execute(select(ProgramSetting.key, ProgramSetting.value))}
+    assert after == before
+    # a clerk cannot change them
+    r = client.put(
+        "/api/v1/referrals/settings", json={"enabled": False}, headers=auth_headers("clerk")
+    )
+    assert r.status_code == 403
+
+
+def test_a_campaign_cannot_take_a_reserved_code(client, shop):
+    body = {"code": "settings", "name": "x", "schedule": {"kind": "last_weekend"}}
+    r = client.post("/api/v1/campaigns", json=body, headers=shop)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "campaign_code_reserved"
