@@ -256,9 +256,7 @@ def _side_key(r: Referral, side: str) -> str:
     return f"{r.id}:{side}"
 
 
-def _reward(
-    session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings
-) -> dict[str, Any]:
+def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings) -> dict[str, Any]:
     """Both sides' points, the referrer's growth (tier-up option) and each side's coupon; what
     was given beyond the points, for the audit record and the event. Caller holds both locks."""
     given_growth = _referrer_growth(session, ctx, r.referrer_id, settings)
@@ -303,9 +301,7 @@ def _reward(
     return extra
 
 
-def _referrer_growth(
-    session: Session, ctx: Ctx, member_id: int, settings: ReferralSettings
-) -> int:
+def _referrer_growth(session: Session, ctx: Ctx, member_id: int, settings: ReferralSettings) -> int:
     if not settings.referrer_growth and not settings.referrer_tier_up:
         return 0
     next_threshold: int | None = None

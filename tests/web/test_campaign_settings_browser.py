@@ -1,0 +1,61 @@
+"""Browser: an operator edits the referral settings from the campaigns page — a bad value is
+shown beside its field and nothing is saved; corrected, the settings are saved and shown again."""
+
+from __future__ import annotations
+
+import pytest
+
+from patron.campaigns import referrals
+from patron.coupons import service as coupons
+from patron.coupons.domain import TemplateRules
+from tests.portal.helpers import ctx
+from tests.web.conftest import sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def _saved(live):
+    with live.db.unit_of_work() as s:
+        return referrals.get_settings(s)
+
+
+def test_an_operator_sets_a_coupon_and_the_tier_up_for_referrals(page, live):
+    with live.db.unit_of_work() as s:
+        coupons.put_template(
+            s,
+            ctx(s, live.clock.now()),
+            "REF-GIFT",
+            name="推荐礼券",
+            rules=TemplateRules(
+                kind="threshold", amount_fen=3000, min_spend_fen=20000, valid_days=30
+            ),
+            total_quantity=None,
+            per_member_limit=1,
+            points_price=0,
+            status="active",
+        )
+    before = _saved(live)
+    sign_in(page, live.staff("operator"))
+    page.goto("/console/campaigns")
+    page.click("a[href='/console/referral-settings']")
+    page.select_option("#f-referrer_coupon", "REF-GIFT")
+    page.check("#f-referrer_tier_up")
+    page.fill("#f-max_per_referrer", "0")
+    page.click("#save")
+    error = page.locator("[data-error-for='max_per_referrer']")
+    error.wait_for()
+    assert "1" in error.inner_text()  # "Must be at least 1." in the viewer's language
+    # what was typed and chosen is kept on the refused form
+    assert page.input_value("#f-max_per_referrer") == "0"
+    assert page.input_value("#f-referrer_coupon") == "REF-GIFT"
+    assert _saved(live) == before
+    page.fill("#f-max_per_referrer", "3")
+    page.click("#save")
+    page.wait_for_url("**/console/referral-settings")
+    page.locator("[data-error-for]").first.wait_for(state="detached")
+    saved = _saved(live)
+    assert saved.max_per_referrer == 3 and saved.referrer_coupon == "REF-GIFT"
+    assert saved.referrer_tier_up is True
+    page.reload()
+    assert page.input_value("#f-max_per_referrer") == "3"
+    assert page.is_checked("#f-referrer_tier_up")
