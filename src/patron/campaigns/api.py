@@ -69,6 +69,7 @@ def _action_out(session: Session, a: CampaignAction) -> ActionOut:
         total_cap=a.total_cap,
         campaign=actions.campaign_code(session, a),
         active=a.active,
+        coupon=a.coupon_template,
     )
 
 
@@ -299,7 +300,13 @@ def action_done(
     ctx = request_ctx(request, session, principal)
     g = actions.record_action(session, ctx, code, member_id, body.ref)
     return GrantOut(
-        action=code, member_no=body.member_no, ref=body.ref, points=g.points, replayed=g.replayed
+        action=code,
+        member_no=body.member_no,
+        ref=body.ref,
+        points=g.points,
+        replayed=g.replayed,
+        coupon=g.coupon,
+        coupon_refused=g.coupon_refused,
     )
 
 
