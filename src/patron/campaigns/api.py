@@ -147,6 +147,43 @@ def put_campaign_settings(
     return body
 
 
+@router.get("/milestones", response_model=milestones.MilestoneSettings, summary="Points milestones")
+def get_milestone_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> milestones.MilestoneSettings:
+    return milestones.get_settings(session)
+
+
+@router.put(
+    "/milestones",
+    response_model=milestones.MilestoneSettings,
+    summary="Change the points milestones (their benefits and coupons)",
+    responses=errors(404),
+)
+def put_milestone_settings(
+    body: milestones.MilestoneSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> milestones.MilestoneSettings:
+    milestones.put_settings(session, principal, body, now=clock.now())
+    return body
+
+
+@router.post(
+    "/milestones/run",
+    response_model=dict[str, int],
+    summary="Give the milestones' coupons to the members past them now (milestone → issued)",
+)
+def run_milestone_coupons(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> dict[str, int]:
+    return milestones.issue_coupons(session, request_ctx(request, session, principal))
+
+
 @router.get("/{code}", response_model=CampaignOut, summary="One campaign", responses=errors(404))
 def get_campaign(
     code: Code,

@@ -44,7 +44,7 @@ from patron.webhooks import events
 
 #: status → the statuses an operator may move it to
 #: codes a campaign cannot take: they name the API's own paths under /api/v1/campaigns/
-RESERVED_CODES: Final = frozenset({"settings", "preview", "actions"})
+RESERVED_CODES: Final = frozenset({"settings", "preview", "actions", "milestones"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"active", "ended"}),
     "active": frozenset({"paused", "ended"}),

@@ -58,6 +58,7 @@ Reason = Literal[
     "checkin",
     "referral",
     "action",
+    "milestone",
 ]
 REASONS: Final[tuple[Reason, ...]] = (
     "welcome",
@@ -70,6 +71,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     "checkin",
     "referral",
     "action",
+    "milestone",
 )
 CodeList = list[str]
 #: the latest last day of a fixed validity (far dates would overflow the day after)
