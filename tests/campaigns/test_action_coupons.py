@@ -4,7 +4,7 @@ when the action is created (nothing written), and the console's form offers the 
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from patron.campaigns.models import CampaignAction
 from patron.checks import run_all
@@ -96,3 +96,16 @@ def test_the_console_form_sets_the_coupon(client, auth_headers, database, operat
     with database.unit_of_work() as s:
         assert s.scalar(select(CampaignAction.coupon_template)) == "THANKS"
     assert "THANKS" in client.get("/console/campaign-actions").text
+
+
+def test_check_reports_an_action_coupon_without_its_reward(client, shop, make_member, database):
+    put_template(client, shop, "THANKS", THRESHOLD)
+    client.post("/api/v1/campaigns/actions/", json={**ACTION, "coupon": "THANKS"}, headers=shop)
+    no = make_member()
+    _done(client, shop, no, "r1")
+    with database.unit_of_work() as s:
+        assert run_all(s) == []
+        s.execute(update(Coupon).values(issue_key="action:1:never"))
+    with database.unit_of_work() as s:
+        found = run_all(s)
+    assert any("given for an action it was not rewarded" in v for v in found), found

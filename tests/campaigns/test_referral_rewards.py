@@ -3,7 +3,7 @@ the referrer, what a clawback takes back, and the settings' API."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from patron.audit.models import AuditRecord
 from patron.campaigns.domain import ReferralSettings, referrer_growth
@@ -190,3 +190,27 @@ def test_a_campaign_cannot_take_a_reserved_code(client, shop):
     body = {"code": "settings", "name": "x", "schedule": {"kind": "last_weekend"}}
     r = client.post("/api/v1/campaigns", json=body, headers=shop)
     assert r.status_code == 422 and r.json()["error"]["code"] == "campaign_code_reserved"
+
+
+def test_check_reports_reward_coupons_that_name_nothing_or_outlive_a_clawback(
+    client, shop, make_member, database, clock
+):
+    put_template(client, shop, "REF-A", THRESHOLD)
+    _settings(database, clock, min_order_fen=20_000, referee_coupon="REF-A")
+    _referred_and_bought(client, shop, make_member)
+    _run(client, shop)
+    client.post(
+        "/api/v1/orders/pos/O-b/returns", json={**RETURN, "external_id": "R-b"}, headers=shop
+    )
+    _run(client, shop)
+    with database.unit_of_work() as s:
+        assert run_all(s) == []
+        s.execute(update(Coupon).values(status="issued"))  # as if the void had been skipped
+    with database.unit_of_work() as s:
+        found = run_all(s)
+    assert any("still usable though referral" in v for v in found), found
+    with database.unit_of_work() as s:
+        s.execute(update(Coupon).values(issue_key="referral:999:referee"))
+    with database.unit_of_work() as s:
+        found = run_all(s)
+    assert any("names no rewarded referral" in v for v in found), found
