@@ -214,3 +214,16 @@ def test_check_reports_reward_coupons_that_name_nothing_or_outlive_a_clawback(
     with database.unit_of_work() as s:
         found = run_all(s)
     assert any("names no rewarded referral" in v for v in found), found
+
+
+def test_joined_after_out_of_range_is_refused(client, shop):
+    for value in ("9999-12-31T23:59:59-23:59", "1999-12-31T23:59:59+00:00"):
+        r = client.put("/api/v1/referrals/settings", json={"joined_after": value}, headers=shop)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["details"]["errors"][0]["type"] == "datetime_out_of_range"
+    ok = client.put(
+        "/api/v1/referrals/settings",
+        json={"joined_after": "2026-03-01T00:00:00+08:00"},
+        headers=shop,
+    )
+    assert ok.status_code == 200, ok.text

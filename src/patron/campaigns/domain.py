@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from patron.kit.timeutil import BoundedDateTime
 from patron.rules.definitions import (
     BP,
     MAX_FACTOR_BP,
@@ -316,7 +316,7 @@ class ReferralSettings(_Data):
     enabled: bool = True
     #: referees who joined before this instant are ignored (set it when switching referral on
     #: over existing members, so their old referrals are not rewarded retroactively)
-    joined_after: AwareDatetime | None = None
+    joined_after: BoundedDateTime | None = None
     referrer_points: int = Field(default=500, ge=0, le=1_000_000)
     referee_points: int = Field(default=200, ge=0, le=1_000_000)
     #: the referee's first order paying at least this much qualifies (not the sign-up)
