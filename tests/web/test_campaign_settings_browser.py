@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from patron.campaigns import referrals
+from patron.campaigns import service as campaigns
 from patron.coupons import service as coupons
 from patron.coupons.domain import TemplateRules
 from tests.portal.helpers import ctx
@@ -59,3 +60,29 @@ def test_an_operator_sets_a_coupon_and_the_tier_up_for_referrals(page, live):
     page.reload()
     assert page.input_value("#f-max_per_referrer") == "3"
     assert page.is_checked("#f-referrer_tier_up")
+
+
+def test_an_operator_changes_the_budget_cap(page, live):
+    sign_in(page, live.staff("operator"))
+    page.goto("/console/campaigns")
+    page.click("a[href='/console/campaign-settings']")
+    assert page.input_value("#f-budget_cap") == "95"
+    page.fill("#f-budget_cap", "120")
+    page.fill("#f-point_cost", "1.5")
+    page.click("#save")
+    error = page.locator("[data-error-for='budget_cap']")
+    error.wait_for()
+    assert "100" in error.inner_text()  # "Must be at most 100%." in the viewer's language
+    assert page.locator("[data-error-for='point_cost']").count() == 0
+    with live.db.unit_of_work() as s:
+        assert campaigns.get_settings(s).budget_cap_bp == 9_500
+    page.fill("#f-budget_cap", "90")
+    page.click("#save")
+    page.wait_for_url("**/console/campaign-settings")
+    page.locator("[data-error-for]").first.wait_for(state="detached")
+    with live.db.unit_of_work() as s:
+        saved = campaigns.get_settings(s)
+    assert (saved.budget_cap_bp, saved.point_cost_fen_per_100) == (9_000, 150)
+    page.reload()
+    assert page.input_value("#f-budget_cap") == "90"
+    assert page.input_value("#f-point_cost") == "1.50"
