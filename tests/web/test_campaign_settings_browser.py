@@ -1,11 +1,12 @@
-"""Browser: an operator edits the referral settings from the campaigns page — a bad value is
-shown beside its field and nothing is saved; corrected, the settings are saved and shown again."""
+"""Browser: an operator edits the referral settings, the campaign settings and the points
+milestones from the campaigns page — a bad value is shown beside its field and nothing is
+saved; corrected, the settings are saved and shown again."""
 
 from __future__ import annotations
 
 import pytest
 
-from patron.campaigns import referrals
+from patron.campaigns import milestones, referrals
 from patron.campaigns import service as campaigns
 from patron.coupons import service as coupons
 from patron.coupons.domain import TemplateRules
@@ -20,12 +21,12 @@ def _saved(live):
         return referrals.get_settings(s)
 
 
-def test_an_operator_sets_a_coupon_and_the_tier_up_for_referrals(page, live):
+def _template(live, code):
     with live.db.unit_of_work() as s:
         coupons.put_template(
             s,
             ctx(s, live.clock.now()),
-            "REF-GIFT",
+            code,
             name="推荐礼券",
             rules=TemplateRules(
                 kind="threshold", amount_fen=3000, min_spend_fen=20000, valid_days=30
@@ -35,6 +36,10 @@ def test_an_operator_sets_a_coupon_and_the_tier_up_for_referrals(page, live):
             points_price=0,
             status="active",
         )
+
+
+def test_an_operator_sets_a_coupon_and_the_tier_up_for_referrals(page, live):
+    _template(live, "REF-GIFT")
     before = _saved(live)
     sign_in(page, live.staff("operator"))
     page.goto("/console/campaigns")
@@ -86,3 +91,29 @@ def test_an_operator_changes_the_budget_cap(page, live):
     page.reload()
     assert page.input_value("#f-budget_cap") == "90"
     assert page.input_value("#f-point_cost") == "1.50"
+
+
+def test_an_operator_gives_a_milestone_a_coupon(page, live):
+    _template(live, "M10K")
+    sign_in(page, live.staff("operator"))
+    page.goto("/console/campaigns")
+    page.click("a[href='/console/milestones']")
+    assert page.input_value("#f-ms-0-code") == "dedicated_service"
+    page.select_option("#f-ms-0-coupon", "M10K")
+    page.fill("#f-ms-1-code", "dedicated_service")  # the same code twice
+    page.click("#save")
+    error = page.locator("[data-error-for='ms-1-code']")
+    error.wait_for()
+    assert page.input_value("#f-ms-0-coupon") == "M10K"  # kept on the refused form
+    with live.db.unit_of_work() as s:
+        assert milestones.get_settings(s).milestones[0].coupon is None
+    page.fill("#f-ms-1-code", "early_access")
+    page.click("#save")
+    page.wait_for_url("**/console/milestones")
+    page.locator("[data-error-for]").first.wait_for(state="detached")
+    with live.db.unit_of_work() as s:
+        saved = milestones.get_settings(s).milestones
+    assert [(m.code, m.coupon) for m in saved] == [
+        ("dedicated_service", "M10K"),
+        ("early_access", None),
+    ]

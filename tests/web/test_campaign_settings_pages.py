@@ -142,3 +142,77 @@ def test_a_reader_sees_the_settings_but_cannot_save(client, database, clock):
     assert page.status_code == 200 and 'id="save"' not in page.text
     r = client.post("/console/referral-settings", data={**REFERRAL, "csrf_token": token})
     assert r.status_code == 403
+
+
+def _milestone_form(token, **rows):
+    form = {"csrf_token": token, "version": "0"}
+    for i, (code, name, points, benefit, coupon) in rows.items():
+        form |= {
+            f"ms-{i}-code": code,
+            f"ms-{i}-name": name,
+            f"ms-{i}-points": points,
+            f"ms-{i}-benefit": benefit,
+            f"ms-{i}-coupon": coupon,
+        }
+    return form
+
+
+def test_milestones_saved_and_refused(client, auth_headers, database, operator):  # noqa: F811
+    h = auth_headers("operator")
+    put_template(client, h, "M10K", {**THRESHOLD, "name": "万分礼券"})
+    page = client.get("/console/milestones")
+    assert page.status_code == 200
+    assert 'value="dedicated_service"' in page.text and 'value="30000"' in page.text
+    before = _saved(database)
+    bad = client.post(
+        "/console/milestones",
+        data=_milestone_form(
+            operator,
+            **{
+                "0": ("vip", "VIP", "10000", "A personal adviser", "M10K"),
+                "1": ("vip", "Again", "20000", "", ""),
+                "2": ("gold_club", "Gold club", "lots", "", ""),
+                "3": ("", "", "", "", ""),
+            },
+        ),
+    )
+    assert bad.status_code == 422
+    assert _error(bad.text, "ms-2-points") == "Enter a whole number."
+    assert _saved(database) == before
+    dup = client.post(
+        "/console/milestones",
+        data=_milestone_form(
+            operator,
+            **{
+                "0": ("vip", "VIP", "10000", "", "M10K"),
+                "1": ("vip", "Again", "20000", "", ""),
+            },
+        ),
+    )
+    assert dup.status_code == 422 and _errors(dup.text) == {"ms-1-code"}
+    assert _error(dup.text, "ms-1-code") == "Another milestone has this code."
+    missing = client.post(
+        "/console/milestones",
+        data=_milestone_form(operator, **{"0": ("vip", "VIP", "10000", "", "NOPE")}),
+    )
+    assert missing.status_code == 422 and _errors(missing.text) == {"ms-0-coupon"}
+    assert _saved(database) == before
+    ok = client.post(
+        "/console/milestones",
+        data=_milestone_form(
+            operator,
+            **{
+                "0": ("vip", "VIP", "10000", "A personal adviser", "M10K"),
+                "1": ("", "", "", "", ""),
+                "2": ("club", "Club", "50000", "", ""),
+            },
+        ),
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    got = client.get("/api/v1/campaigns/milestones", headers=h).json()["milestones"]
+    assert [(m["code"], m["points"], m["coupon"]) for m in got] == [
+        ("vip", 10_000, "M10K"),
+        ("club", 50_000, None),
+    ]
+    assert 'value="M10K" selected' in client.get("/console/milestones").text

@@ -1,11 +1,12 @@
-"""Console: the campaign settings (budget cap, point cost, default control share) and the
+"""Console: the campaign settings (budget cap, point cost, default control share), the
 referral settings (rewards — points, coupons, growth and the tier-up option — the cap per
-referrer and the abuse limits), each a form with its errors beside the fields.
+referrer and the abuse limits) and the points milestones with their coupons, each a form with
+its errors beside the fields.
 
 The forms validate with the settings models the REST API uses and save through the same
-service calls (``campaigns.put_settings``, ``referrals.put_settings``), which write the audit
-record; a save made by someone else after the page was opened is refused, as on the
-configuration pages.
+service calls (``campaigns.put_settings``, ``referrals.put_settings``,
+``milestones.put_settings``), which write the audit record; a save made by someone else after
+the page was opened is refused, as on the configuration pages.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from patron.auth import permissions as perm
-from patron.campaigns import referrals
+from patron.campaigns import milestones, referrals
 from patron.campaigns import service as campaigns
 from patron.campaigns.domain import REFERRAL_SECTION, SECTION, CampaignSettings, ReferralSettings
 from patron.coupons import service as coupons
 from patron.kit.timeutil import business_tz
 from patron.program import service as program
 from patron.web.console.config import changed_since_opened, draft, with_version
-from patron.web.console.config_forms import DraftForm, percent_text, yuan_text
+from patron.web.console.config_forms import DraftForm, Loc, percent_text, rows, yuan_text
 from patron.web.console.page_kit import CampaignsReader, CampaignsWriter, Posted, console_router
 from patron.web.i18n import N_
 from patron.web.pages import CONSOLE_PREFIX, Viewer, get_session, redirect, render
@@ -32,6 +33,11 @@ from patron.web.pages import CONSOLE_PREFIX, Viewer, get_session, redirect, rend
 router = console_router()
 CAMPAIGN_PAGE: Final = CONSOLE_PREFIX + "/campaign-settings"
 REFERRAL_PAGE: Final = CONSOLE_PREFIX + "/referral-settings"
+MILESTONE_PAGE: Final = CONSOLE_PREFIX + "/milestones"
+#: rows the milestones form shows: the saved ones and blank ones up to this many
+MILESTONE_ROWS: Final = 6
+MILESTONE_FIELDS: Final = ("code", "name", "points", "benefit", "coupon")
+DUPLICATE_CODE: Final = N_("Another milestone has this code.")
 SAVED: Final = N_("Settings saved.")
 NO_TEMPLATE: Final = N_("No coupon template has this code.")
 
@@ -39,6 +45,18 @@ NO_TEMPLATE: Final = N_("No coupon template has this code.")
 def _now(request: Request) -> datetime:
     now: datetime = request.app.state.clock.now()
     return now
+
+
+def _coupon_choices(request: Request) -> list[tuple[str, str]]:
+    return [(t.code, f"{t.name} · {t.code}") for t in coupons.list_templates(get_session(request))]
+
+
+def _unknown_coupons(request: Request, form: DraftForm, chosen: dict[str, str | None]) -> None:
+    """An error beside each coupon field naming no template (form field → code)."""
+    known = {t.code for t in coupons.list_templates(get_session(request))}
+    for name, code in chosen.items():
+        if code is not None and code not in known:
+            form.error(name, NO_TEMPLATE)
 
 
 def _page(
@@ -166,8 +184,6 @@ def _referral_page(
     errors: dict[str, str],
     status: int = 200,
 ) -> HTMLResponse:
-    session = get_session(request)
-    choices = [(t.code, f"{t.name} · {t.code}") for t in coupons.list_templates(session)]
     return _page(
         request,
         viewer,
@@ -176,7 +192,7 @@ def _referral_page(
         values,
         errors,
         status,
-        coupon_choices=choices,
+        coupon_choices=_coupon_choices(request),
     )
 
 
@@ -195,12 +211,103 @@ def referral_settings_save(request: Request, viewer: CampaignsWriter, raw: Poste
         return _referral_page(request, viewer, dict(raw), form.errors, 422)
     if changed_since_opened(request, form, REFERRAL_SECTION):
         return _referral_page(request, viewer, dict(raw), form.errors, 409)
-    known = {t.code for t in coupons.list_templates(session)}
-    for name in ("referrer_coupon", "referee_coupon"):
-        code = getattr(value, name)
-        if code is not None and code not in known:
-            form.error(name, NO_TEMPLATE)
+    chosen = {"referrer_coupon": value.referrer_coupon, "referee_coupon": value.referee_coupon}
+    _unknown_coupons(request, form, chosen)
     if form.errors:
         return _referral_page(request, viewer, dict(raw), form.errors, 422)
     referrals.put_settings(session, viewer.principal, value, now=_now(request))
     return redirect(request, REFERRAL_PAGE, flash=SAVED)
+
+
+# ---- points milestones -----------------------------------------------------------------------
+
+
+def milestone_values(s: milestones.MilestoneSettings) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for i, m in enumerate(s.milestones):
+        p = f"ms-{i}-"
+        values |= {
+            p + "code": m.code,
+            p + "name": m.name,
+            p + "points": str(m.points),
+            p + "benefit": m.benefit,
+            p + "coupon": m.coupon or "",
+        }
+    for i in range(len(s.milestones), max(MILESTONE_ROWS, len(s.milestones) + 1)):
+        values |= {f"ms-{i}-{f}": "" for f in MILESTONE_FIELDS}
+    return values
+
+
+def parse_milestones(form: DraftForm) -> tuple[milestones.MilestoneSettings | None, list[int]]:
+    """The milestones of the rows filled in (blank rows are unused), and which form row each
+    milestone came from (for the errors of the service's own checks)."""
+    kept: list[int] = []
+    for row in rows(form.raw, "ms"):
+        p = f"ms-{row}-"
+        if not any(form.get(p + f) for f in MILESTONE_FIELDS):
+            continue
+        loc: Loc = ("milestones", len(kept))
+        kept.append(row)
+        form.text(p + "code", (*loc, "code"))
+        form.text(p + "name", (*loc, "name"))
+        form.integer(p + "points", (*loc, "points"))
+        form.text(p + "benefit", (*loc, "benefit"))
+        form.bind(p + "coupon", (*loc, "coupon"), "text")
+        form.put((*loc, "coupon"), form.get(p + "coupon") or None)
+    if not kept:
+        form.put(("milestones",), [])
+    codes = [form.get(f"ms-{row}-code") for row in kept]
+
+    def locate(form: DraftForm, loc: Loc) -> str | None:
+        # the model's one cross-row rule: codes differ; the second use of a code is marked
+        for i, code in enumerate(codes):
+            if code in codes[:i]:
+                name = f"ms-{kept[i]}-code"
+                form.error(name, DUPLICATE_CODE)
+                return name
+        return None
+
+    return form.validate(milestones.MilestoneSettings, locate), kept
+
+
+def _milestone_page(
+    request: Request,
+    viewer: Viewer,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
+    shown = sorted({int(k.split("-")[1]) for k in values if k.startswith("ms-")})
+    return _page(
+        request,
+        viewer,
+        "console/campaigns/milestones.html",
+        milestones.SECTION,
+        values,
+        errors,
+        status,
+        coupon_choices=_coupon_choices(request),
+        milestone_rows=shown[:20] or list(range(MILESTONE_ROWS)),
+    )
+
+
+@router.get("/milestones")
+def milestone_settings(request: Request, viewer: CampaignsReader) -> HTMLResponse:
+    values = milestone_values(milestones.get_settings(get_session(request)))
+    return _milestone_page(request, viewer, with_version(request, milestones.SECTION, values), {})
+
+
+@router.post("/milestones")
+def milestone_settings_save(request: Request, viewer: CampaignsWriter, raw: Posted) -> Response:
+    form = draft(request, raw)
+    value, kept = parse_milestones(form)
+    if value is None:
+        return _milestone_page(request, viewer, dict(raw), form.errors, 422)
+    if changed_since_opened(request, form, milestones.SECTION):
+        return _milestone_page(request, viewer, dict(raw), form.errors, 409)
+    chosen = {f"ms-{row}-coupon": m.coupon for row, m in zip(kept, value.milestones, strict=True)}
+    _unknown_coupons(request, form, chosen)
+    if form.errors:
+        return _milestone_page(request, viewer, dict(raw), form.errors, 422)
+    milestones.put_settings(get_session(request), viewer.principal, value, now=_now(request))
+    return redirect(request, MILESTONE_PAGE, flash=SAVED)
