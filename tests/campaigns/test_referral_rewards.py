@@ -227,3 +227,30 @@ def test_joined_after_out_of_range_is_refused(client, shop):
         headers=shop,
     )
     assert ok.status_code == 200, ok.text
+
+
+# The run that rewards one referral with both coupons and the tier-up: discovery, the two
+# ledger locks, the points (with the referrer's growth and its upgrade), the two coupons
+# (template lock, eligibility, quantity, coupon, history, event, audit record each), the
+# referral's audit record and event.
+RUN_BUDGET = {"sqlite": 69, "postgresql": 68}
+
+
+def test_a_reward_with_coupons_and_the_tier_up_stays_within_its_statement_budget(
+    client, shop, make_member, database, clock
+):
+    from tests.statements import count_statements
+
+    put_template(client, shop, "REF-A", THRESHOLD)
+    _settings(
+        database, clock, referrer_coupon="REF-A", referee_coupon="REF-A", referrer_tier_up=True
+    )
+    a = make_member("13800000001")
+    b = make_member("13700000002", referrer_member_no=a)
+    assert _run(client, shop)["discovered"] == 1
+    r = client.post("/api/v1/orders", json=order_body(b, ext="O-b"), headers=shop)
+    assert r.status_code == 201, r.text
+    with count_statements(database.engine) as log:
+        assert _run(client, shop)["rewarded"] == 1
+    budget = RUN_BUDGET[database.dialect]
+    assert log.count <= budget, f"{log.count} statements > {budget}\n{log.report()}"

@@ -259,14 +259,15 @@ def _side_key(r: Referral, side: str) -> str:
 def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings) -> dict[str, Any]:
     """Both sides' points, the referrer's growth (tier-up option) and each side's coupon; what
     was given beyond the points, for the audit record and the event. Caller holds both locks."""
-    given_growth = _referrer_growth(session, ctx, r.referrer_id, settings)
+    given_growth, tier = _referrer_growth(session, ctx, r.referrer_id, settings)
     for side, member_id, points in (
         ("referrer", r.referrer_id, settings.referrer_points),
         ("referee", r.referee_id, settings.referee_points),
     ):
         side_growth = given_growth if side == "referrer" else 0
+        changed: str | None = None
         if points:
-            flows.earn(
+            changed = flows.earn(
                 session,
                 ctx,
                 member_id,
@@ -276,7 +277,7 @@ def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings)
                 source_id=_side_key(r, side),
                 reason=f"referral reward ({side})",
                 pending_days=0,
-            )
+            ).tier_changed_to
         elif side_growth:
             growth.earn(
                 session,
@@ -287,13 +288,15 @@ def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings)
                 source_id=_side_key(r, side),
                 reason=f"referral reward ({side})",
             )
-            tiers.on_growth_change(session, ctx, member_id)
+            changed = tiers.on_growth_change(session, ctx, member_id)
+        if side == "referrer" and changed:
+            tier = changed
     r.referrer_points, r.referee_points = settings.referrer_points, settings.referee_points
     issued, refused = _give_coupons(session, ctx, r, settings)
     extra: dict[str, Any] = {}
     if given_growth:
         extra["referrer_growth"] = given_growth
-        extra["referrer_tier"] = tiers.state(session, ctx, r.referrer_id).code
+        extra["referrer_tier"] = tier
     if issued:
         extra["coupons"] = issued
     if refused:
@@ -301,18 +304,23 @@ def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings)
     return extra
 
 
-def _referrer_growth(session: Session, ctx: Ctx, member_id: int, settings: ReferralSettings) -> int:
+def _referrer_growth(
+    session: Session, ctx: Ctx, member_id: int, settings: ReferralSettings
+) -> tuple[int, str | None]:
+    """The growth the referrer's reward gives, and the referrer's tier before it (None when
+    the reward gives no growth: the tier is not read)."""
     if not settings.referrer_growth and not settings.referrer_tier_up:
-        return 0
+        return 0, None
     next_threshold: int | None = None
     state = tiers.state(session, ctx, member_id)
     if settings.referrer_tier_up:
         ladder = tiers.get_ladder(session)
         above = ladder.tiers[ladder.index(state.code) + 1 :]
         next_threshold = above[0].threshold if above else None
-    return domain.referrer_growth(
+    amount = domain.referrer_growth(
         settings, window_growth=state.window_growth, next_threshold=next_threshold
     )
+    return amount, state.code
 
 
 def _give_coupons(
