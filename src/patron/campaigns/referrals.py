@@ -21,6 +21,7 @@ on a gift.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,35 @@ def put_settings(
         if template is not None:
             coupons.get_template(session, template)
     program.put_section(session, actor, REFERRAL_SECTION, value, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What a referral gives each side, as members are told it (the portal)."""
+
+    enabled: bool
+    referrer_points: int
+    referee_points: int
+    #: the coupons' template names (None: no coupon, or the template is gone)
+    referrer_coupon: str | None
+    referee_coupon: str | None
+    referrer_growth: int
+    tier_up: bool
+
+
+def offer(session: Session) -> Offer:
+    s = get_settings(session)
+    codes = [c for c in (s.referrer_coupon, s.referee_coupon) if c is not None]
+    names = coupons.template_names(session, codes) if codes else {}
+    return Offer(
+        enabled=s.enabled,
+        referrer_points=s.referrer_points,
+        referee_points=s.referee_points,
+        referrer_coupon=names.get(s.referrer_coupon or ""),
+        referee_coupon=names.get(s.referee_coupon or ""),
+        referrer_growth=s.referrer_growth,
+        tier_up=s.referrer_tier_up,
+    )
 
 
 def code_of(session: Session, member_id: int, *, now: datetime) -> str:
