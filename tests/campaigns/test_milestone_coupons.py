@@ -3,8 +3,9 @@ often the job runs; the settings through the API, refused whole on bad input."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from patron.audit.models import AuditRecord
 from patron.campaigns import jobs
 from patron.coupons.models import Coupon
 from patron.ledger import flows
@@ -32,6 +33,15 @@ def _earn(database, clock, member_id, points, ref):
         )
 
 
+def _batches(database):
+    with database.unit_of_work() as s:
+        return s.scalar(
+            select(func.count())
+            .select_from(AuditRecord)
+            .where(AuditRecord.action == "coupon.issue_batch")
+        )
+
+
 def _given(database):
     with database.unit_of_work() as s:
         return s.execute(
@@ -50,9 +60,11 @@ def test_each_member_past_the_milestone_gets_its_coupon_once(client, shop, datab
     run = client.post("/api/v1/campaigns/milestones/run", headers=shop)
     assert run.status_code == 200 and run.json() == {"dedicated_service": 1}
     assert _given(database) == [(ids[0], "milestone", "milestone:dedicated_service")]
+    audits = _batches(database)
     assert client.post("/api/v1/campaigns/milestones/run", headers=shop).json() == {
         "dedicated_service": 0
     }
+    assert _batches(database) == audits  # a run that finds nobody new writes nothing
     # spending does not matter, earning past the line does: the job gives it next time
     _earn(database, clock, ids[1], 1, "c")
     assert jobs.run_milestone_coupons(database, clock.now(), SH) == {"dedicated_service": 1}

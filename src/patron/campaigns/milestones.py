@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Annotated, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.auth.principal import Principal
 from patron.coupons import bulk
 from patron.coupons import service as coupons
+from patron.coupons.models import CouponTemplate
 from patron.errors import PatronError
 from patron.ledger.models import PointsAccount
 from patron.ledger.service import Ctx
@@ -126,13 +127,20 @@ def issue_coupons(session: Session, ctx: Ctx) -> dict[str, int]:
         if m.coupon is None:
             continue
         past = select(PointsAccount.member_id).where(PointsAccount.lifetime_earned >= m.points)
+        done[m.code] = 0
+        template = session.scalar(select(CouponTemplate).where(CouponTemplate.code == m.coupon))
+        if template is None or template.status != "active":
+            continue
+        # most runs find nobody new: ask first, so they take no lock and write no audit record
+        waiting = bulk.eligible(session, template, past, coupon_key(m)).limit(1)
+        if session.scalar(select(func.count()).select_from(waiting.subquery())) == 0:
+            continue
         try:
             with session.begin_nested():
                 report = bulk.issue_to_audience(
                     session, ctx, m.coupon, past, reason="milestone", key=coupon_key(m)
                 )
-        except PatronError:
-            done[m.code] = 0
+        except PatronError:  # paused or removed meanwhile
             continue
         done[m.code] = report.issued
     return done
