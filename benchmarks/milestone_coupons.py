@@ -39,7 +39,7 @@ def prepare(db: Database, members: int) -> None:
             text(
                 "INSERT INTO points_accounts (member_id, available, pending, debt,"
                 " lifetime_earned, lifetime_redeemed, lifetime_expired, version, updated_at)"
-                " SELECT g, 0, 0, 0, (g * 7919) % 40000, 0, 0, 0, :now"
+                " SELECT g, 0, 0, 0, (g::bigint * 7919) % 40000, 0, 0, 0, :now"
                 " FROM generate_series(1, :n) g"
             ),
             {"now": NOW.isoformat(), "n": members},
