@@ -430,6 +430,7 @@ class JobName(StrEnum):
     tags_after_orders = "tags-after-orders"
     lifecycle = "lifecycle"
     recall_packs = "recall-packs"
+    milestone_coupons = "milestone-coupons"
     sla_breaches = "sla-breaches"
     nps_surveys = "nps-surveys"
     risk_flags = "risk-flags"
@@ -508,6 +509,10 @@ def jobs_run(
         from patron.campaigns.jobs import run_recall
 
         result = run_recall(db, now, tz)
+    elif job is JobName.milestone_coupons:
+        from patron.campaigns.jobs import run_milestone_coupons
+
+        result = run_milestone_coupons(db, now, tz)
     elif job is JobName.sla_breaches:
         from patron.service.jobs import run_breaches
 

@@ -43,3 +43,25 @@ def test_a_member_sees_campaigns_joins_an_event_and_has_a_code(client, app, shop
     assert 'data-registration="waitlisted"' in client.get("/portal/activities").text
     gone = client.post("/portal/activities/events/nosuch/register", data={"csrf_token": token})
     assert gone.status_code == 404
+
+
+def test_a_member_sees_what_a_referral_gives(client, app, shop, make_member):
+    from tests.coupons.test_coupons_api import THRESHOLD, put_template
+
+    make_member("13955556666")
+    portal_sign_in(client, app, "13955556666")
+    client.headers["Accept-Language"] = "en"  # the English sentences are asserted
+    plain = client.get("/portal/activities").text
+    assert "You get 500 points." in plain and "Your friend gets 200 points." in plain
+    assert "coupon" not in plain.split("data-referral-offer")[1].split("</ul>")[0]
+    put_template(client, shop, "REF-A", {**THRESHOLD, "name": "推荐礼券"})
+    body = {"referrer_points": 0, "referee_coupon": "REF-A", "referrer_tier_up": True}
+    assert client.put("/api/v1/referrals/settings", json=body, headers=shop).status_code == 200
+    page = client.get("/portal/activities").text
+    offer = page.split("data-referral-offer")[1].split("</ul>")[0]
+    assert "You get" not in offer.replace("You get the", "")  # no points line for 0 points
+    assert "You move up to the next membership tier." in offer
+    assert "Your friend gets the coupon 推荐礼券." in offer
+    off = {"enabled": False}
+    assert client.put("/api/v1/referrals/settings", json=off, headers=shop).status_code == 200
+    assert "data-referral-offer" not in client.get("/portal/activities").text

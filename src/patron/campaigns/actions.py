@@ -3,9 +3,10 @@ a total cap per member, optionally inside a campaign (its schedule, audience, co
 budget apply). Every reward is a ledger earning keyed by (action, member, ref): a replay
 returns the first reward and writes nothing.
 
-Extension point for other rewards (a coupon, once coupons exist): ``Reward`` is what an action
-gives; ``_give`` is the one place that turns it into ledger writes, so a coupon reward adds a
-branch there that calls the coupons' issue service with the same natural key.
+An action may also give a coupon of a template with each reward, issued through the coupons'
+service keyed by (action, member, ref) — the points' own natural key — so a replay issues
+nothing twice. A coupon the template refuses (sold out, the member's tier, the per-member
+limit, paused) leaves the points given and says why.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from patron.campaigns import domain, experiment
 from patron.campaigns import service as campaigns
 from patron.campaigns.models import Campaign, CampaignAction, CampaignActionGrant
 from patron.campaigns.schemas import ActionIn
-from patron.errors import Conflict, NotFound
+from patron.coupons import service as coupons
+from patron.coupons.models import Coupon, CouponTemplate
+from patron.errors import Conflict, NotFound, PatronError
 from patron.kit.timeutil import business_date
 from patron.ledger import flows
 from patron.ledger import service as ledger
@@ -57,6 +60,8 @@ def create_action(
     if session.scalar(select(CampaignAction.id).where(CampaignAction.code == data.code)):
         raise Conflict("action_code_taken", f"An action with the code {data.code!r} exists.")
     campaign_id = campaigns.get(session, data.campaign).id if data.campaign else None
+    if data.coupon is not None:
+        coupons.get_template(session, data.coupon)  # 404 coupon_template_not_found
     row = CampaignAction(
         code=data.code,
         campaign_id=campaign_id,
@@ -67,6 +72,7 @@ def create_action(
         total_cap=data.total_cap,
         active=True,
         created_at=now,
+        coupon_template=data.coupon,
     )
     session.add(row)
     session.flush()
@@ -88,6 +94,8 @@ class Grant:
     points: int
     posting_id: int | None
     replayed: bool
+    coupon: str | None = None
+    coupon_refused: str | None = None
 
 
 def _eligible_campaign(
@@ -134,7 +142,12 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
     if same_id is not None:
         first = session.get(CampaignActionGrant, same_id)
         assert first is not None
-        return Grant(first.points, first.posting_id, replayed=True)
+        return Grant(
+            first.points,
+            first.posting_id,
+            replayed=True,
+            coupon=_coupon_given(session, action, member_id, ref),
+        )
     budget_left: int | None = None
     cap: int | None = None
     if campaign is not None:
@@ -159,6 +172,7 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
     if reason == "budget":
         raise Conflict("campaign_budget_exhausted", "The campaign's points budget is used up.")
     posting_id = _give(session, ctx, action, member_id, ref, points)
+    coupon, refused = _give_coupon(session, ctx, action, member_id, ref)
     session.add(
         CampaignActionGrant(
             action_id=action.id,
@@ -178,13 +192,16 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
             "ref": ref,
             "points": points,
             "posting_id": posting_id,
+            **({"coupon": coupon} if coupon else {}),
+            **({"coupon_refused": refused} if refused else {}),
         },
         member_id,
     )
+    grant = Grant(points, posting_id, replayed=False, coupon=coupon, coupon_refused=refused)
     if campaign is None:
         session.flush()
         events.emit_many(session, [rewarded], ctx.now)
-        return Grant(points, posting_id, replayed=False)
+        return grant
     if cap is not None:
         session.execute(
             update(RuleBudgetUsage)
@@ -199,7 +216,7 @@ def record_action(session: Session, ctx: Ctx, code: str, member_id: int, ref: st
     )
     if cap is not None and budget_left is not None and budget_left - points <= 0:
         campaigns.alert_if_reached(session, ctx.actor, campaign, now=ctx.now)
-    return Grant(points, posting_id, replayed=False)
+    return grant
 
 
 def _give(
@@ -217,6 +234,48 @@ def _give(
         pending_days=0,
     )
     return earned.posting.posting_id
+
+
+def _coupon_key(action: CampaignAction, ref: str) -> str:
+    # the template and the member complete the coupons' natural key
+    return f"action:{action.id}:{ref}"
+
+
+def _give_coupon(
+    session: Session, ctx: Ctx, action: CampaignAction, member_id: int, ref: str
+) -> tuple[str | None, str | None]:
+    """The action's coupon, if it has one: (code, None) or (None, why it was refused)."""
+    if action.coupon_template is None:
+        return None, None
+    try:
+        # a missing or paused template is refused before anything is written
+        report = coupons.issue_many(
+            session,
+            ctx,
+            action.coupon_template,
+            [member_id],
+            reason="action",
+            key=_coupon_key(action, ref),
+        )
+    except PatronError as exc:
+        return None, exc.code
+    if report.issued:
+        return report.issued[0].code, None
+    return None, report.refused.get(member_id)
+
+
+def _coupon_given(session: Session, action: CampaignAction, member_id: int, ref: str) -> str | None:
+    if action.coupon_template is None:
+        return None
+    return session.scalar(
+        select(Coupon.code)
+        .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
+        .where(
+            CouponTemplate.code == action.coupon_template,
+            Coupon.member_id == member_id,
+            Coupon.issue_key == _coupon_key(action, ref),
+        )
+    )
 
 
 def overview(session: Session) -> list[tuple[CampaignAction, str | None, int, int]]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from patron.auth import permissions as perm
 from patron.auth.principal import Principal
 from patron.campaigns import actions, member_events, milestones, referrals, results, service
-from patron.campaigns.domain import SECTION, CampaignSettings
+from patron.campaigns.domain import SECTION, CampaignSettings, ReferralSettings
 from patron.campaigns.experiment import Interval
 from patron.campaigns.models import Campaign, CampaignAction, MemberEvent, Referral
 from patron.campaigns.schemas import (
@@ -69,6 +69,7 @@ def _action_out(session: Session, a: CampaignAction) -> ActionOut:
         total_cap=a.total_cap,
         campaign=actions.campaign_code(session, a),
         active=a.active,
+        coupon=a.coupon_template,
     )
 
 
@@ -120,6 +121,67 @@ def preview_campaign(
         max_cost_fen=p.max_cost_fen,
         next_days=p.next_days,
     )
+
+
+# before "/{code}": "settings" is a reserved campaign code
+@router.get("/settings", response_model=CampaignSettings, summary="Campaign settings")
+def get_campaign_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> CampaignSettings:
+    return service.get_settings(session)
+
+
+@router.put(
+    "/settings",
+    response_model=CampaignSettings,
+    summary="Change the campaign settings (budget cap, point cost, default control share)",
+)
+def put_campaign_settings(
+    body: CampaignSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> CampaignSettings:
+    service.put_settings(session, principal, body, now=clock.now())
+    return body
+
+
+@router.get("/milestones", response_model=milestones.MilestoneSettings, summary="Points milestones")
+def get_milestone_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> milestones.MilestoneSettings:
+    return milestones.get_settings(session)
+
+
+@router.put(
+    "/milestones",
+    response_model=milestones.MilestoneSettings,
+    summary="Change the points milestones (their benefits and coupons)",
+    responses=errors(404),
+)
+def put_milestone_settings(
+    body: milestones.MilestoneSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> milestones.MilestoneSettings:
+    milestones.put_settings(session, principal, body, now=clock.now())
+    return body
+
+
+@router.post(
+    "/milestones/run",
+    response_model=dict[str, int],
+    summary="Give the milestones' coupons to the members past them now (milestone → issued)",
+)
+def run_milestone_coupons(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> dict[str, int]:
+    return milestones.issue_coupons(session, request_ctx(request, session, principal))
 
 
 @router.get("/{code}", response_model=CampaignOut, summary="One campaign", responses=errors(404))
@@ -275,7 +337,13 @@ def action_done(
     ctx = request_ctx(request, session, principal)
     g = actions.record_action(session, ctx, code, member_id, body.ref)
     return GrantOut(
-        action=code, member_no=body.member_no, ref=body.ref, points=g.points, replayed=g.replayed
+        action=code,
+        member_no=body.member_no,
+        ref=body.ref,
+        points=g.points,
+        replayed=g.replayed,
+        coupon=g.coupon,
+        coupon_refused=g.coupon_refused,
     )
 
 
@@ -323,6 +391,30 @@ def _referral_out(r: Referral) -> ReferralOut:
         referrer_points=r.referrer_points,
         referee_points=r.referee_points,
     )
+
+
+@referral_router.get("/settings", response_model=ReferralSettings, summary="Referral settings")
+def get_referral_settings(
+    session: SessionDep,
+    _principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_READ))],
+) -> ReferralSettings:
+    return referrals.get_settings(session)
+
+
+@referral_router.put(
+    "/settings",
+    response_model=ReferralSettings,
+    summary="Change the referral settings (rewards, coupons, tier-up, caps, abuse limits)",
+    responses=errors(404),
+)
+def put_referral_settings(
+    body: ReferralSettings,
+    session: SessionDep,
+    clock: ClockDep,
+    principal: Annotated[Principal, Depends(require(perm.CAMPAIGNS_WRITE))],
+) -> ReferralSettings:
+    referrals.put_settings(session, principal, body, now=clock.now())
+    return body
 
 
 @referral_router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from patron.campaigns import domain, recall, referrals
@@ -19,6 +19,7 @@ from patron.campaigns.models import (
     MemberEvent,
     Referral,
 )
+from patron.coupons.models import Coupon
 from patron.ledger.models import PointsPosting
 from patron.orders.models import RuleBudgetUsage
 
@@ -102,6 +103,7 @@ def run_check(
             f"Action reward {grant_id} of member {mid} ({points} points) has no matching posting."
         )
     out.extend(_referrals(session, member_id))
+    out.extend(_reward_coupons(session, member_id))
     out.extend(_contests(session, member_id))
     if member_id is None:
         out.extend(_events(session))
@@ -208,4 +210,55 @@ def _referrals(session: Session, member_id: int | None) -> list[str]:
                     f"Referral {r.id} records {points} points for the {side}, but the ledger "
                     f"holds {given.get(f'{r.id}:{side}', 0)}."
                 )
+    return out
+
+
+def _reward_coupons(session: Session, member_id: int | None) -> list[str]:
+    """A coupon given by an action names a reward of its member (the key carries the action
+    and the reference); one given by a referral names a rewarded (or clawed back) referral
+    with its member on that side; a clawed-back referral leaves no coupon unused."""
+    out: list[str] = []
+    action_key = (
+        literal("action:")
+        + cast(CampaignActionGrant.action_id, String)
+        + literal(":")
+        + CampaignActionGrant.ref
+    )
+    orphans = select(Coupon.code, Coupon.member_id).where(
+        Coupon.reason == "action",
+        ~exists().where(
+            CampaignActionGrant.member_id == Coupon.member_id, action_key == Coupon.issue_key
+        ),
+    )
+    side_key = literal("referral:") + cast(Referral.id, String) + literal(":")
+    of_referral = or_(
+        and_(
+            Coupon.member_id == Referral.referrer_id,
+            Coupon.issue_key == side_key + literal("referrer"),
+        ),
+        and_(
+            Coupon.member_id == Referral.referee_id,
+            Coupon.issue_key == side_key + literal("referee"),
+        ),
+    )
+    stray = select(Coupon.code, Coupon.member_id).where(
+        Coupon.reason == "referral",
+        ~exists().where(of_referral, Referral.status.in_(("rewarded", "clawed_back"))),
+    )
+    unused = (
+        select(Coupon.code, Referral.id)
+        .join(Referral, of_referral)
+        .where(Coupon.reason == "referral", Coupon.status == "issued")
+        .where(Referral.status == "clawed_back")
+    )
+    if member_id is not None:
+        orphans = orphans.where(Coupon.member_id == member_id)
+        stray = stray.where(Coupon.member_id == member_id)
+        unused = unused.where(Coupon.member_id == member_id)
+    for code, mid in session.execute(orphans):
+        out.append(f"Coupon {code} of member {mid} was given for an action it was not rewarded.")
+    for code, mid in session.execute(stray):
+        out.append(f"Coupon {code} of member {mid} names no rewarded referral of that member.")
+    for code, rid in session.execute(unused):
+        out.append(f"Coupon {code} is still usable though referral {rid} was clawed back.")
     return out

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -19,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from patron.kit.timeutil import BoundedDateTime
 from patron.rules.definitions import (
     BP,
     MAX_FACTOR_BP,
@@ -306,6 +306,8 @@ def validate_multiplier(multiplier_bp: int | None) -> None:
 # ---------------------------------------------------------------- referral (A5, X6)
 
 REFERRAL_SECTION: Final = "referral"
+MAX_REWARD_GROWTH: Final = 1_000_000
+TemplateCode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class ReferralSettings(_Data):
@@ -314,7 +316,7 @@ class ReferralSettings(_Data):
     enabled: bool = True
     #: referees who joined before this instant are ignored (set it when switching referral on
     #: over existing members, so their old referrals are not rewarded retroactively)
-    joined_after: AwareDatetime | None = None
+    joined_after: BoundedDateTime | None = None
     referrer_points: int = Field(default=500, ge=0, le=1_000_000)
     referee_points: int = Field(default=200, ge=0, le=1_000_000)
     #: the referee's first order paying at least this much qualifies (not the sign-up)
@@ -326,6 +328,17 @@ class ReferralSettings(_Data):
     burst_hours: int = Field(default=24, ge=1, le=24 * 30)
     #: digits of the E.164 number (without "+") that make the prefix: 86 + 5 digits = 138 0013
     prefix_digits: int = Field(default=7, ge=3, le=8)
+    #: a coupon (a template's code) each side gets with its points; none: points only
+    referrer_coupon: TemplateCode | None = None
+    referee_coupon: TemplateCode | None = None
+    #: growth value (成长值) the referrer gets toward the next tier
+    referrer_growth: int = Field(default=0, ge=0, le=MAX_REWARD_GROWTH)
+    #: the tier-up option: the referrer also gets the growth it lacks for the next tier, so
+    #: the ladder itself lifts it (and its evaluation keeps it while the window holds it)
+    referrer_tier_up: bool = False
+
+    def coupon_of(self, side: str) -> str | None:
+        return self.referrer_coupon if side == "referrer" else self.referee_coupon
 
 
 def phone_prefix(e164: str, digits: int) -> str:
@@ -358,3 +371,14 @@ def qualify_verdict(
     if rewarded_so_far >= settings.max_per_referrer:
         return "refused", "referrer_cap"
     return "rewarded", None
+
+
+def referrer_growth(
+    settings: ReferralSettings, *, window_growth: int, next_threshold: int | None
+) -> int:
+    """The growth a referrer's reward gives: the set amount, raised with the tier-up option
+    to what the referrer lacks for the next tier (nothing more at the top of the ladder)."""
+    growth = settings.referrer_growth
+    if settings.referrer_tier_up and next_threshold is not None:
+        growth = max(growth, next_threshold - window_growth)
+    return min(max(growth, 0), MAX_REWARD_GROWTH)

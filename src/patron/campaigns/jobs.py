@@ -1,6 +1,6 @@
 """Scheduled campaign work: budget alerts (orders charge budgets without looking at alerts),
-referrals (discover, reward after the qualifying order, claw back refunded ones) and recall
-packs for dormant members."""
+referrals (discover, reward after the qualifying order, claw back refunded ones), recall
+packs for dormant members and the milestones' coupons."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from patron.auth.principal import Principal
-from patron.campaigns import recall, referrals
+from patron.campaigns import milestones, recall, referrals
 from patron.campaigns import service as campaigns
 from patron.db import Database
 from patron.kit.crypto import FieldCipher
@@ -40,3 +40,9 @@ def run_recall(db: Database, now: datetime, tz: ZoneInfo) -> recall.RecallReport
         total = recall.RecallReport(
             total.members + done.members, total.points + done.points, total.coupons + done.coupons
         )
+
+
+def run_milestone_coupons(db: Database, now: datetime, tz: ZoneInfo) -> dict[str, int]:
+    with db.unit_of_work() as session:
+        ctx = make_ctx(session, Principal.system("job:milestone_coupons"), now, tz)
+        return milestones.issue_coupons(session, ctx)

@@ -80,6 +80,8 @@ class CampaignAction(Base):
     total_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: a coupon template's code: each reward also issues one (keyed by action, member, ref)
+    coupon_template: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CampaignActionGrant(Base):

@@ -9,29 +9,42 @@ referee's first order that pays at least the minimum (the sign-up alone earns no
 the referrer has reached the cap, which is counted under the referrer's ledger lock so two
 referees qualifying at once cannot pass it. A qualifying order refunded before the reward
 refuses it; refunded after, the rewards are clawed back (debt if already spent).
+
+A reward may also carry a coupon for either side (issued through the coupons' service, keyed
+by the referral and the side) and growth value for the referrer — with the tier-up option, the
+growth it lacks for the next tier, so the ladder's own upgrade lifts it. A clawback takes the
+growth back as a refund does (a demotion only where the ladder demotes on refunds) and voids
+the coupons still unused; a coupon already redeemed stays redeemed, like points already spent
+on a gift.
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
+from patron.auth.principal import Principal
 from patron.campaigns import domain
 from patron.campaigns.domain import REFERRAL_SECTION, ReferralSettings
 from patron.campaigns.models import Referral, ReferralCode
-from patron.errors import Conflict, NotFound
+from patron.coupons import service as coupons
+from patron.coupons.models import Coupon
+from patron.errors import Conflict, NotFound, PatronError
 from patron.kit.crypto import FieldCipher
-from patron.ledger import flows
+from patron.ledger import flows, growth
 from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members import service as members
 from patron.members.models import Member
 from patron.orders.models import Order
 from patron.program import service as program
+from patron.tiers import service as tiers
 from patron.webhooks import events
 
 SOURCE_TYPE = "referral"
@@ -40,6 +53,46 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and 
 
 def get_settings(session: Session) -> ReferralSettings:
     return program.get_section(session, REFERRAL_SECTION, ReferralSettings)
+
+
+def put_settings(
+    session: Session, actor: Principal, value: ReferralSettings, *, now: datetime
+) -> None:
+    """Save the referral settings (audited by the settings' service); a coupon reward must
+    name an existing template (404 ``coupon_template_not_found``, nothing saved)."""
+    for template in (value.referrer_coupon, value.referee_coupon):
+        if template is not None:
+            coupons.get_template(session, template)
+    program.put_section(session, actor, REFERRAL_SECTION, value, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What a referral gives each side, as members are told it (the portal)."""
+
+    enabled: bool
+    referrer_points: int
+    referee_points: int
+    #: the coupons' template names (None: no coupon, or the template is gone)
+    referrer_coupon: str | None
+    referee_coupon: str | None
+    referrer_growth: int
+    tier_up: bool
+
+
+def offer(session: Session) -> Offer:
+    s = get_settings(session)
+    codes = [c for c in (s.referrer_coupon, s.referee_coupon) if c is not None]
+    names = coupons.template_names(session, codes) if codes else {}
+    return Offer(
+        enabled=s.enabled,
+        referrer_points=s.referrer_points,
+        referee_points=s.referee_points,
+        referrer_coupon=names.get(s.referrer_coupon or ""),
+        referee_coupon=names.get(s.referee_coupon or ""),
+        referrer_growth=s.referrer_growth,
+        tier_up=s.referrer_tier_up,
+    )
 
 
 def code_of(session: Session, member_id: int, *, now: datetime) -> str:
@@ -65,7 +118,7 @@ def referrer_by_code(session: Session, code: str) -> str:
     return no
 
 
-def _emit(session: Session, r: Referral, ctx: Ctx) -> None:
+def _emit(session: Session, r: Referral, ctx: Ctx, extra: dict[str, Any] | None = None) -> None:
     events.emit_many(
         session,
         [
@@ -77,6 +130,7 @@ def _emit(session: Session, r: Referral, ctx: Ctx) -> None:
                     "reason": r.reason,
                     "referee_points": r.referee_points,
                     "referrer_points": r.referrer_points,
+                    **(extra or {}),
                 },
                 r.referrer_id,
             )
@@ -85,7 +139,13 @@ def _emit(session: Session, r: Referral, ctx: Ctx) -> None:
     )
 
 
-def _audit(session: Session, ctx: Ctx, r: Referral, before: str | None) -> None:
+def _audit(
+    session: Session,
+    ctx: Ctx,
+    r: Referral,
+    before: str | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     # spelled out so the console's audit filter can offer each action
     action = (
         "referral.pending"
@@ -110,6 +170,7 @@ def _audit(session: Session, ctx: Ctx, r: Referral, before: str | None) -> None:
             "reason": r.reason,
             "referrer": r.referrer_id,
             "referee": r.referee_id,
+            **(extra or {}),
         },
         at=ctx.now,
     )
@@ -214,37 +275,120 @@ def qualify(session: Session, ctx: Ctx, referral_id: int) -> str:
         return r.status
     r.status, r.reason, r.resolved_at = status, reason, ctx.now
     r.order_id = found[0] if found else None
-    if status == "rewarded":
-        _reward(session, ctx, r, settings)
+    extra = _reward(session, ctx, r, settings) if status == "rewarded" else None
     session.flush()
-    _audit(session, ctx, r, "pending")
-    _emit(session, r, ctx)
+    _audit(session, ctx, r, "pending", extra)
+    _emit(session, r, ctx, extra)
     return r.status
 
 
-def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings) -> None:
-    """Both sides' points (an extension point: a coupon reward would be issued here too)."""
+def _side_key(r: Referral, side: str) -> str:
+    return f"{r.id}:{side}"
+
+
+def _reward(session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings) -> dict[str, Any]:
+    """Both sides' points, the referrer's growth (tier-up option) and each side's coupon; what
+    was given beyond the points, for the audit record and the event. Caller holds both locks."""
+    given_growth, tier = _referrer_growth(session, ctx, r.referrer_id, settings)
     for side, member_id, points in (
         ("referrer", r.referrer_id, settings.referrer_points),
         ("referee", r.referee_id, settings.referee_points),
     ):
+        side_growth = given_growth if side == "referrer" else 0
+        changed: str | None = None
         if points:
-            flows.earn(
+            changed = flows.earn(
                 session,
                 ctx,
                 member_id,
                 points=points,
+                growth_value=side_growth,
                 source_type=SOURCE_TYPE,
-                source_id=f"{r.id}:{side}",
+                source_id=_side_key(r, side),
                 reason=f"referral reward ({side})",
                 pending_days=0,
+            ).tier_changed_to
+        elif side_growth:
+            growth.earn(
+                session,
+                ctx,
+                member_id,
+                side_growth,
+                source_type=SOURCE_TYPE,
+                source_id=_side_key(r, side),
+                reason=f"referral reward ({side})",
             )
+            changed = tiers.on_growth_change(session, ctx, member_id)
+        if side == "referrer" and changed:
+            tier = changed
     r.referrer_points, r.referee_points = settings.referrer_points, settings.referee_points
+    issued, refused = _give_coupons(session, ctx, r, settings)
+    extra: dict[str, Any] = {}
+    if given_growth:
+        extra["referrer_growth"] = given_growth
+        extra["referrer_tier"] = tier
+    if issued:
+        extra["coupons"] = issued
+    if refused:
+        extra["coupons_refused"] = refused
+    return extra
+
+
+def _referrer_growth(
+    session: Session, ctx: Ctx, member_id: int, settings: ReferralSettings
+) -> tuple[int, str | None]:
+    """The growth the referrer's reward gives, and the referrer's tier before it (None when
+    the reward gives no growth: the tier is not read)."""
+    if not settings.referrer_growth and not settings.referrer_tier_up:
+        return 0, None
+    next_threshold: int | None = None
+    state = tiers.state(session, ctx, member_id)
+    if settings.referrer_tier_up:
+        ladder = tiers.get_ladder(session)
+        above = ladder.tiers[ladder.index(state.code) + 1 :]
+        next_threshold = above[0].threshold if above else None
+    amount = domain.referrer_growth(
+        settings, window_growth=state.window_growth, next_threshold=next_threshold
+    )
+    return amount, state.code
+
+
+def _give_coupons(
+    session: Session, ctx: Ctx, r: Referral, settings: ReferralSettings
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each side's coupon through the coupons' issue service, keyed by the referral and the
+    side, so a rerun issues nothing twice. A coupon that cannot be issued (sold out, paused,
+    the member's tier, the per-member limit) leaves the points given and is reported."""
+    issued: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for side, member_id in (("referrer", r.referrer_id), ("referee", r.referee_id)):
+        template = settings.coupon_of(side)
+        if template is None:
+            continue
+        try:
+            # the service refuses a missing or paused template before it writes anything
+            report = coupons.issue_many(
+                session,
+                ctx,
+                template,
+                [member_id],
+                reason="referral",
+                key=f"referral:{_side_key(r, side)}",
+            )
+        except PatronError as exc:
+            refused[side] = exc.code
+            continue
+        if report.issued:
+            issued[side] = report.issued[0].code
+        elif member_id in report.refused:
+            refused[side] = report.refused[member_id]
+    return issued, refused
 
 
 def claw_back_refunded(session: Session, ctx: Ctx, referral_id: int) -> bool:
     """Take back both rewards of a referral whose qualifying order was refunded below the
-    minimum (points already spent become debt, repaid from future earnings)."""
+    minimum (points already spent become debt, repaid from future earnings), the referrer's
+    growth, and the coupons not yet used."""
     settings = get_settings(session)
     r = session.get(Referral, referral_id)
     if r is None or r.status != "rewarded" or r.order_id is None:
@@ -257,6 +401,7 @@ def claw_back_refunded(session: Session, ctx: Ctx, referral_id: int) -> bool:
     session.refresh(r)
     if r.status != "rewarded":
         return False
+    refund_id = f"order-{r.order_id}"
     for side, member_id, points in (
         ("referrer", r.referrer_id, r.referrer_points),
         ("referee", r.referee_id, r.referee_points),
@@ -268,14 +413,63 @@ def claw_back_refunded(session: Session, ctx: Ctx, referral_id: int) -> bool:
                 member_id,
                 points,
                 source_type=SOURCE_TYPE,
-                source_id=f"{r.id}:{side}",
-                refund_id=f"order-{r.order_id}",
+                source_id=_side_key(r, side),
+                refund_id=refund_id,
             )
+    extra = _take_back_extras(session, ctx, r, refund_id)
     r.status, r.reason, r.resolved_at = "clawed_back", "refunded", ctx.now
     session.flush()
-    _audit(session, ctx, r, "rewarded")
-    _emit(session, r, ctx)
+    _audit(session, ctx, r, "rewarded", extra)
+    _emit(session, r, ctx, extra)
     return True
+
+
+def _take_back_extras(session: Session, ctx: Ctx, r: Referral, refund_id: str) -> dict[str, Any]:
+    """The referrer's growth (dated like its earning, as a refund's) and the unused coupons."""
+    extra: dict[str, Any] = {}
+    earned, effective_at = growth.earned_by_source(
+        session, r.referrer_id, SOURCE_TYPE, _side_key(r, "referrer")
+    )
+    if earned:
+        taken = growth.clawback(
+            session,
+            ctx,
+            r.referrer_id,
+            earned,
+            source_type=SOURCE_TYPE,
+            source_id=_side_key(r, "referrer"),
+            refund_id=refund_id,
+            effective_at=effective_at,
+        )
+        if taken:
+            tiers.on_growth_change(session, ctx, r.referrer_id, refund=True)
+            extra["referrer_growth_clawed"] = taken
+    voided: list[str] = []
+    kept: list[str] = []
+    for code, status in session.execute(
+        select(Coupon.code, Coupon.status)
+        .where(
+            Coupon.member_id.in_((r.referrer_id, r.referee_id)),
+            Coupon.issue_key.in_(
+                [f"referral:{_side_key(r, side)}" for side in ("referrer", "referee")]
+            ),
+        )
+        .order_by(Coupon.id)
+    ):
+        if status != "issued":
+            kept.append(code)
+            continue
+        try:  # a checkout may redeem it meanwhile: the guarded void then writes nothing
+            coupons.void(session, ctx, code, f"referral {r.id} clawed back ({refund_id})")
+        except Conflict:
+            kept.append(code)
+        else:
+            voided.append(code)
+    if voided:
+        extra["coupons_voided"] = voided
+    if kept:
+        extra["coupons_kept"] = kept
+    return extra
 
 
 def decide(session: Session, ctx: Ctx, referral_id: int, *, approve: bool) -> Referral:

@@ -117,6 +117,8 @@ class ActionIn(BaseModel):
     daily_cap: int | None = Field(default=None, ge=1, le=1_000)
     total_cap: int | None = Field(default=None, ge=1, le=100_000)
     campaign: CodeStr | None = None
+    #: a coupon template's code: each reward also gives one of its coupons
+    coupon: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class ActionOut(BaseModel):
@@ -128,6 +130,7 @@ class ActionOut(BaseModel):
     total_cap: int | None
     campaign: str | None
     active: bool
+    coupon: str | None = None
 
 
 class ActionDoneIn(BaseModel):
@@ -144,6 +147,11 @@ class GrantOut(BaseModel):
     ref: str
     points: int
     replayed: bool
+    #: the coupon the reward gave (an action with a coupon template)
+    coupon: str | None = None
+    #: why the action's coupon could not be given (sold_out, wrong_tier, over_member_limit,
+    #: coupon_template_paused…); the points were given all the same
+    coupon_refused: str | None = None
 
 
 # --------------------------------------------------------------------------- UGC contests

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, select
@@ -43,6 +43,8 @@ from patron.tiers.models import MemberTier
 from patron.webhooks import events
 
 #: status → the statuses an operator may move it to
+#: codes a campaign cannot take: they name the API's own paths under /api/v1/campaigns/
+RESERVED_CODES: Final = frozenset({"settings", "preview", "actions", "milestones"})
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"active", "ended"}),
     "active": frozenset({"paused", "ended"}),
@@ -53,6 +55,15 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 
 def get_settings(session: Session) -> CampaignSettings:
     return program.get_section(session, SECTION, CampaignSettings)
+
+
+def put_settings(
+    session: Session, actor: Principal, value: CampaignSettings, *, now: datetime
+) -> None:
+    """Save the campaign settings (audited by the settings' service) and recompile the
+    earning windows: the point cost sets the points cap of a budget given in money."""
+    program.put_section(session, actor, SECTION, value, now=now)
+    compile_windows(session, actor, now=now)
 
 
 def get(session: Session, code: str) -> Campaign:
@@ -112,6 +123,12 @@ def _payload(c: Campaign) -> dict[str, Any]:
 
 
 def create(session: Session, actor: Principal, data: CampaignIn, *, now: datetime) -> Campaign:
+    if data.code in RESERVED_CODES:
+        raise Invalid(
+            "campaign_code_reserved",
+            f"{data.code!r} names a page of the campaigns' API; choose another code.",
+            details={"field": "code"},
+        )
     if session.scalar(select(exists().where(Campaign.code == data.code))):
         raise Conflict("campaign_code_taken", f"A campaign with the code {data.code!r} exists.")
     if data.audience.segment is not None:

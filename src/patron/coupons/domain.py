@@ -48,7 +48,17 @@ KINDS: Final[tuple[Kind, ...]] = (
 )
 Status = Literal["issued", "redeemed", "expired", "voided"]
 Reason = Literal[
-    "welcome", "first_order", "birthday", "manual", "exchange", "campaign", "recall", "checkin"
+    "welcome",
+    "first_order",
+    "birthday",
+    "manual",
+    "exchange",
+    "campaign",
+    "recall",
+    "checkin",
+    "referral",
+    "action",
+    "milestone",
 ]
 REASONS: Final[tuple[Reason, ...]] = (
     "welcome",
@@ -59,6 +69,9 @@ REASONS: Final[tuple[Reason, ...]] = (
     "campaign",
     "recall",
     "checkin",
+    "referral",
+    "action",
+    "milestone",
 )
 CodeList = list[str]
 #: the latest last day of a fixed validity (far dates would overflow the day after)

@@ -87,6 +87,14 @@ def get_template(session: Session, code: str, *, lock: bool = False) -> CouponTe
     return template
 
 
+def template_names(session: Session, codes: Sequence[str]) -> dict[str, str]:
+    """Template code → name, for the codes that name a template (one read)."""
+    rows = session.execute(
+        select(CouponTemplate.code, CouponTemplate.name).where(CouponTemplate.code.in_(codes))
+    )
+    return dict(rows.all())  # (a Result has keys(): dict() would take it for a mapping)
+
+
 def list_templates(session: Session) -> list[CouponTemplate]:
     return list(session.scalars(select(CouponTemplate).order_by(CouponTemplate.code)))
 

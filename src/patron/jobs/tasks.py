@@ -97,6 +97,11 @@ def default_tasks(
             "lifecycle_stages", 24 * 60 * 60, lambda: segment_jobs.run_stages(db, clock.now(), tz)
         ),
         Task("recall_packs", 60 * 60, lambda: campaign_jobs.run_recall(db, clock.now(), tz)),
+        Task(
+            "milestone_coupons",
+            60 * 60,
+            lambda: campaign_jobs.run_milestone_coupons(db, clock.now(), tz),
+        ),
         # Journeys enter and move members; welcome messages go out within the hour.
         Task("journeys", 60 * 60, lambda: journeys.run_job(db, clock.now(), tz)),
         Task("messages", 30, lambda: delivery.drain(db, sender, now=clock.now(), tz=tz)),

@@ -197,7 +197,16 @@ ACTION_KINDS: Final = {
     "survey": N_("A survey"),
     "quiz": N_("A quiz"),
 }
-ACTION_FIELDS: Final = ("code", "kind", "name", "points", "daily_cap", "total_cap", "campaign")
+ACTION_FIELDS: Final = (
+    "code",
+    "kind",
+    "name",
+    "points",
+    "daily_cap",
+    "total_cap",
+    "campaign",
+    "coupon",
+)
 
 
 def _actions_page(
@@ -214,6 +223,7 @@ def _actions_page(
         "rows": actions.overview(session),
         "kinds": ACTION_KINDS,
         "campaign_list": [c for c in campaigns.listing(session) if c.status != "ended"],
+        "templates": [t for t in coupons.list_templates(session) if t.status == "active"],
         "form": form or {"kind": "share", "points": "10", "daily_cap": "1"},
         "error": error,
         "can_write": viewer.can(perm.CAMPAIGNS_WRITE),
@@ -241,6 +251,7 @@ async def actions_create(request: Request, viewer: CampaignsWriter) -> Response:
                 "daily_cap": int(form["daily_cap"]) if form["daily_cap"] else None,
                 "total_cap": int(form["total_cap"]) if form["total_cap"] else None,
                 "campaign": form["campaign"] or None,
+                "coupon": form["coupon"] or None,
             }
         )
     except (ValueError, ValidationError):

@@ -55,6 +55,7 @@ def _page(
             "referral_code": code,
             "referral_link": link,
             "referral_qr": qr,
+            "offer": referrals.offer(session),
             "status_labels": STATUS_LABELS,
             "error": error,
         },
