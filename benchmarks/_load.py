@@ -4,6 +4,7 @@ requests over ``c`` concurrent keep-alive connections (httpx, asyncio), each tim
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,8 +23,11 @@ def percentile(values: list[float], p: float) -> float:
     return round(ordered[k], 2)
 
 
-def run(base: str, n: int, c: int, make: Make) -> dict[str, Any]:
-    """Send ``n`` requests with at most ``c`` in flight; statuses and latency percentiles."""
+def run(base: str, n: int, c: int, make: Make, think_ms: float = 0) -> dict[str, Any]:
+    """Send ``n`` requests with at most ``c`` in flight; statuses and latency percentiles.
+    With ``think_ms`` each connection is a person: it waits a random 0–2 × ``think_ms``
+    (mean ``think_ms``, fixed seed) before each request, as one reading a page would."""
+    pause = random.Random(1)
 
     async def main() -> tuple[list[float], dict[int, int], float]:
         latencies: list[float] = []
@@ -41,6 +45,8 @@ def run(base: str, n: int, c: int, make: Make) -> dict[str, Any]:
                     except asyncio.QueueEmpty:
                         return
                     method, path, headers, body = make(i)
+                    if think_ms:
+                        await asyncio.sleep(pause.uniform(0, 2 * think_ms) / 1000)
                     start = time.perf_counter()
                     try:
                         r = await client.request(method, path, headers=headers, json=body)
