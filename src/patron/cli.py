@@ -522,11 +522,11 @@ def jobs_run(
         hours = timedelta(hours=settings.idempotency_retention_hours)
         result = retention_job.run(db, now, hours)
     elif job is JobName.risk_flags:
-        from patron.risk.jobs import run_flags
+        from patron.risk.jobs import run as run_risk
 
         keys = settings.keys()
         cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
-        result = {"flagged": run_flags(db, cipher, now)}
+        result = run_risk(db, cipher, now)
     elif job is JobName.journeys:
         from patron.journeys.runner import run_job
 

@@ -1,0 +1,243 @@
+"""Risk review of earning (SQLite and PostgreSQL): the hourly pass flags orders and manual
+credits after the fact — at the rules' boundaries and not below them —, a rerun opens nothing
+twice, rejecting takes the points back once (``patron check`` stays clean), the console names
+the order in English and Chinese, and the rules' precision on seeded earning fraud."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from patron import checks
+from patron.audit.models import AuditRecord
+from patron.ledger.models import PointsAdjustment
+from patron.orders.models import Order
+from patron.program.models import ProgramSetting
+from patron.risk import domain, earning, jobs
+from patron.risk.models import RiskReview
+from tests.factories import order_body
+from tests.web.test_config_pages import operator  # noqa: F401 - the fixture
+
+QUIET = {  # every earning rule out of the way unless a test sets it
+    "earn_member_per_hour": 1000,
+    "earn_store_members": 100_000,
+    "earn_new_member_points": 10**9,
+    "earn_return_points": 10**9,
+    "unusual_adjust_points": 10**9,
+}
+
+
+def _limits(client: Any, admin: dict[str, str], **over: Any) -> None:
+    now = client.get("/api/v1/risk/settings", headers=admin).json()
+    r = client.put("/api/v1/risk/settings", json={**now, **QUIET, **over}, headers=admin)
+    assert r.status_code == 200, r.text
+
+
+def _order(client: Any, shop: dict[str, str], no: str, ext: str, at: Any, **over: Any) -> int:
+    body = order_body(no, ext, ordered_at=at.isoformat(), **over)
+    r = client.post("/api/v1/orders", json=body, headers=shop)
+    assert r.status_code == 201, r.text
+    assert r.json()["points_earned"] > 0
+    return int(r.json()["points_earned"])
+
+
+def _reviews(database: Any) -> dict[str, RiskReview]:
+    with database.unit_of_work() as s:
+        rows = s.scalars(select(RiskReview).where(RiskReview.action == "earning")).all()
+        s.expunge_all()
+    return {r.subject: r for r in rows}
+
+
+def _order_id(database: Any, ext: str) -> int:
+    with database.unit_of_work() as s:
+        return int(s.scalar(select(Order.id).where(Order.external_id == ext)))
+
+
+def test_window_counts_orders_beyond_the_limit_and_bursts_of_members():
+    at = [0, 600, 1200, 3599, 3600 + 1200]
+    stamps = [domain.Stamp(i, 7, 7, float(t)) for i, t in enumerate(at)]
+    # 0, 600, 1200, 3599 fall within one hour: the fourth is beyond a limit of 3
+    assert domain.over_in_window(stamps, 3600, 3, distinct=False) == {3}
+    assert domain.over_in_window(stamps, 3600, 4, distinct=False) == set()
+    # an order exactly an hour after the first: the first is no longer within the hour
+    hour_later = [*stamps[:3], domain.Stamp(9, 7, 7, 3600.0)]
+    assert domain.over_in_window(hour_later, 3600, 3, distinct=False) == set()
+    store = [domain.Stamp(i, "SH", m, float(t)) for i, (m, t) in enumerate(
+        [(1, 0), (2, 10), (2, 20), (3, 30), (4, 500)])]  # fmt: skip
+    # three members within 60 s: more than 2 is a burst, each of its orders; the late one not
+    assert domain.over_in_window(store, 60, 2, distinct=True) == {0, 1, 2, 3}
+    assert domain.over_in_window(store, 60, 3, distinct=True) == set()
+    assert domain.earning_score(["earning_velocity", "shared_phone_prefix"]) == 60
+
+
+def test_velocity_at_its_boundary_rerun_and_reject_takes_the_points_back_once(
+    client, auth_headers, make_member, database, clock, shop, app
+):
+    admin = auth_headers("admin")
+    _limits(client, admin, earn_member_per_hour=3)
+    steady, fast = make_member(), make_member()
+    start = clock.now()
+    clock.advance(timedelta(hours=2))
+    shop = admin = auth_headers("admin", fresh=True)
+    for i in range(3):  # three within the hour: at the limit, not over it
+        _order(client, shop, steady, f"S-{i}", start + timedelta(minutes=10 * i))
+    # and a fourth an hour after the first: the first has left the window
+    _order(client, shop, steady, "S-3", start + timedelta(minutes=60))
+    for i in range(4):  # four within the hour: the fourth is over
+        _order(client, shop, fast, f"F-{i}", start + timedelta(minutes=5 * i))
+    assert jobs.run(database, app.state.cipher, clock.now())["earning_reviews"] == 1
+    fourth = f"order:{_order_id(database, 'F-3')}"
+    review = _reviews(database)[fourth]
+    assert review.rules == ["earning_velocity"] and review.score == 40
+    assert review.status == "pending" and review.decision == "review"
+    # a rerun (or the next hour's) opens nothing twice
+    assert jobs.run_earning(database, clock.now()) == 0
+    clock.advance(timedelta(hours=1))
+    assert jobs.run_earning(database, clock.now()) == 0
+    assert list(_reviews(database)) == [fourth]
+    op = auth_headers("operator", fresh=True)
+    listed = client.get("/api/v1/risk/reviews", headers=op).json()
+    assert [(x["kind"], x["gift_code"]) for x in listed] == [("earning", fourth)]
+
+    op = auth_headers("operator", fresh=True)
+    before = client.get(f"/api/v1/members/{fast}/points", headers=op).json()["available"]
+    r = client.post(
+        f"/api/v1/risk/reviews/{review.id}/decision",
+        json={"approve": False, "note": "bought on a stolen card"},
+        headers=op,
+    )
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+    after = client.get(f"/api/v1/members/{fast}/points", headers=op).json()["available"]
+    assert before - after == review.points  # the fourth order's points, taken back
+    again = client.post(
+        f"/api/v1/risk/reviews/{review.id}/decision", json={"approve": False}, headers=op
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "risk_review_decided"
+    assert client.get(f"/api/v1/members/{fast}/points", headers=op).json()["available"] == after
+    with database.unit_of_work() as s:
+        taken = s.scalars(select(PointsAdjustment)).all()
+        assert [(a.amount, a.status) for a in taken] == [(-review.points, "applied")]
+        decided = s.scalar(select(AuditRecord).where(AuditRecord.action == "risk.review_decide"))
+        assert decided is not None and decided.after is not None
+        assert decided.after["points_taken"] == review.points
+        assert checks.run_all(s) == []
+    # the rejected order is not looked at again
+    assert jobs.run_earning(database, clock.now()) == 0
+
+
+def test_new_member_returns_and_credits_at_their_boundaries_and_approve_keeps_points(
+    client, auth_headers, make_member, database, clock, shop
+):
+    admin = auth_headers("admin")
+    joined = clock.now()
+    newbie, almost, late = make_member(), make_member(), make_member()
+    points = _order(client, shop, newbie, "N-1", joined + timedelta(minutes=1))
+    assert _order(client, shop, almost, "A-1", joined + timedelta(minutes=1)) == points
+    clock.advance(timedelta(hours=25))
+    shop = admin = auth_headers("admin", fresh=True)
+    # late's order comes after the first day: not a new member's earning any more
+    assert _order(client, shop, late, "L-1", joined + timedelta(hours=24, minutes=1)) == points
+    _limits(client, admin, earn_new_member_points=points)
+    assert jobs.run_earning(database, clock.now()) == 2  # two new members at exactly P points
+    subjects = set(_reviews(database))
+    assert f"order:{_order_id(database, 'L-1')}" not in subjects
+    _limits(client, admin, earn_new_member_points=points + 1)  # one more: none would fire
+    with database.unit_of_work() as s:
+        assert earning.assess(s, earning._settings(s), clock.now()) == []
+
+    # a member approved stays approved: the points are kept, nothing is adjusted
+    op = auth_headers("operator", fresh=True)
+    first = _reviews(database)[f"order:{_order_id(database, 'N-1')}"]
+    ok = client.post(
+        f"/api/v1/risk/reviews/{first.id}/decision", json={"approve": True}, headers=op
+    )
+    assert ok.status_code == 200 and ok.json()["status"] == "approved"
+    with database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(PointsAdjustment)) == 0
+
+    # a staff member's manual credits in unusual volume: each credit, at P and not below
+    generous = auth_headers("admin", fresh=True)
+    for no in (newbie, almost):
+        r = client.post(
+            f"/api/v1/members/{no}/points/adjustments",
+            json={"ledger": "points", "amount": 4_000, "reason": "goodwill"},
+            headers=generous,
+        )
+        assert r.status_code == 201 and r.json()["status"] == "applied", r.text
+    _limits(client, admin, unusual_adjust_points=8_001)
+    with database.unit_of_work() as s:
+        assert earning.assess(s, earning._settings(s), clock.now()) == []
+    _limits(client, admin, unusual_adjust_points=8_000)
+    assert jobs.run_earning(database, clock.now()) == 2
+    credits = [r for r in _reviews(database).values() if r.subject.startswith("adjustment:")]
+    assert [(r.points, r.rules) for r in credits] == [(4_000, ["unusual_adjustments"])] * 2
+    # rejecting a credit takes it back
+    r = client.post(
+        f"/api/v1/risk/reviews/{credits[0].id}/decision", json={"approve": False}, headers=op
+    )
+    assert r.status_code == 200, r.text
+    with database.unit_of_work() as s:
+        taken_back = PointsAdjustment.amount == -4_000
+        assert s.scalar(select(func.count()).select_from(PointsAdjustment).where(taken_back)) == 1
+        assert checks.run_all(s) == []
+
+
+def test_bad_earning_settings_are_refused_and_nothing_is_saved(client, auth_headers, database):
+    admin = auth_headers("admin")
+    now = client.get("/api/v1/risk/settings", headers=admin).json()
+    assert now["earn_member_per_hour"] == 5 and now["earning_review_threshold"] == 40
+
+    def rows() -> int:
+        with database.unit_of_work() as s:
+            return int(s.scalar(select(func.count()).select_from(ProgramSetting)) or 0)
+
+    saved = rows()
+    for bad in (
+        {"earn_member_per_hour": 0},
+        {"earn_store_members": 1},
+        {"earn_return_days": 366},
+        {"earning_review_threshold": 101},
+        {"earn_new_member_points": "many"},
+    ):
+        r = client.put("/api/v1/risk/settings", json={**now, **bad}, headers=admin)
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["code"] == "validation_error"
+    assert rows() == saved
+    assert client.get("/api/v1/risk/settings", headers=admin).json() == now
+
+
+def test_console_queue_names_the_order_and_its_points_in_english_and_chinese(
+    client,
+    auth_headers,
+    make_member,
+    database,
+    clock,
+    shop,
+    operator,  # noqa: F811
+):
+    _limits(client, auth_headers("admin"), earn_member_per_hour=1)
+    no = make_member()
+    clock.advance(timedelta(minutes=40))
+    shop = auth_headers("admin", fresh=True)
+    _order(client, shop, no, "Q-1", clock.now() - timedelta(minutes=30))
+    points = _order(client, shop, no, "Q-2", clock.now() - timedelta(minutes=20))
+    assert jobs.run_earning(database, clock.now()) == 1
+    page = client.get("/console/risk")
+    assert page.status_code == 200
+    assert "Order Q-2" in page.text and "Many orders by this member within an hour" in page.text
+    assert f"{points:,}" in page.text and "Earning" in page.text
+    client.headers["Accept-Language"] = "zh-CN"
+    page = client.get("/console/risk")
+    assert "该会员一小时内下单过多" in page.text and "积分获取" in page.text
+    review = next(iter(_reviews(database).values()))
+    r = client.post(
+        f"/console/risk/{review.id}/reject",
+        data={"csrf_token": operator},
+        follow_redirects=False,
+    )
+    assert r.status_code in (302, 303), r.text
+    with database.unit_of_work() as s:
+        assert s.scalar(select(RiskReview.status)) == "rejected"
+        assert s.scalar(select(PointsAdjustment.amount)) == -points
