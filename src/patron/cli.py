@@ -177,6 +177,12 @@ def demo(
             f"Orders: {counts.get('orders', 0)}, returns: {counts.get('returns', 0)}, "
             f"paid partly with points: {counts.get('points_payments', 0)}"
         )
+        from patron.demo.fraud import seed_earning_fraud
+
+        seeded = seed_earning_fraud(
+            db, cipher, now=SystemClock().now(), tz=business_tz(settings.business_timezone)
+        )
+        console.print(f"Seeded earning fraud: {seeded['members']} members (tag demo-fraud)")
     table = Table(title="Demo staff logins (demo only)")
     table.add_column("username")
     table.add_column("password")

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from patron import checks
 from patron.audit.models import AuditRecord
+from patron.demo import fraud
 from patron.ledger.models import PointsAdjustment
-from patron.members.models import Member
+from patron.members.models import Member, MemberTag, Tag
 from patron.orders.models import Order
 from patron.program.models import ProgramSetting
 from patron.risk import domain, earning, jobs
@@ -322,3 +324,31 @@ def test_seeded_earning_fraud_is_caught_and_the_rules_precision_reported(
     assert domain.precision(flagged, seeded) == 1.0, flagged - seeded
     assert opened == len(reviewed) == 1 + 3 + 1 + 5 + 2
     assert jobs.run_earning(database, clock.now()) == 0
+
+
+def test_the_demo_seeds_earning_fraud_that_the_pass_finds_alone(
+    client, auth_headers, make_member, database, clock, shop, app
+):
+    normal = [make_member() for _ in range(6)]
+    clock.advance(timedelta(days=30))
+    h = auth_headers("admin", fresh=True)
+    for i, no in enumerate(normal):  # ordinary members ordering over the last day
+        _order(client, h, no, f"N-{i}", clock.now() - timedelta(hours=20 - 3 * i))
+    tz = ZoneInfo("Asia/Shanghai")
+    seeded = fraud.seed_earning_fraud(database, app.state.cipher, now=clock.now(), tz=tz)
+    assert seeded == {"members": 3 + 21 + 3}
+    assert fraud.seed_earning_fraud(database, app.state.cipher, now=clock.now(), tz=tz) == {
+        "members": 0
+    }
+    opened = jobs.run(database, app.state.cipher, clock.now())["earning_reviews"]
+    with database.unit_of_work() as s:
+        rules = {r.member_id: set(r.rules) for r in s.scalars(select(RiskReview))}
+        tagged = set(
+            s.scalars(
+                select(MemberTag.member_id)
+                .join(Tag, Tag.id == MemberTag.tag_id)
+                .where(Tag.name == fraud.TAG)
+            )
+        )
+    assert opened > 0 and set(rules) == tagged  # every seeded member, and only they
+    assert set().union(*rules.values()) == set(domain.EARNING_WEIGHTS)  # every rule fires
