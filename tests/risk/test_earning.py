@@ -326,6 +326,41 @@ def test_seeded_earning_fraud_is_caught_and_the_rules_precision_reported(
     assert jobs.run_earning(database, clock.now()) == 0
 
 
+def test_earn_and_return_counts_the_points_returns_took_back_at_its_boundary(
+    client, auth_headers, make_member, database, clock, shop
+):
+    no, partial = make_member(), make_member()
+    clock.advance(timedelta(days=3))
+    h = auth_headers("admin", fresh=True)
+    took = 0
+    for i in range(2):  # two orders, returned whole
+        took += _order(client, h, no, f"C-{i}", clock.now() - timedelta(hours=5 - i))
+        _return_all(client, h, f"C-{i}", clock.now() - timedelta(hours=3 - i))
+    _order(client, h, partial, "P-1", clock.now() - timedelta(hours=5))
+    r = client.post(  # one unit of the cheap line back: a little of the order's points
+        "/api/v1/orders/pos/P-1/returns",
+        json={
+            "external_id": "R-P-1",
+            "returned_at": (clock.now() - timedelta(hours=4)).isoformat(),
+            "lines": [{"line_no": 2, "quantity": 1}],
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    _limits(client, h, earn_return_points=took + 1)
+    with database.unit_of_work() as s:
+        assert earning.assess(s, earning._settings(s), clock.now()) == []
+    _limits(client, h, earn_return_points=took)
+    assert jobs.run_earning(database, clock.now()) == 2
+    reviews = _reviews(database)
+    assert set(reviews) == {f"order:{_order_id(database, f'C-{i}')}" for i in range(2)}
+    assert {tuple(r.rules) for r in reviews.values()} == {("earn_and_return",)}
+    # a month on, the returns are out of the window: nothing new, and nothing would fire
+    clock.advance(timedelta(days=31))
+    with database.unit_of_work() as s:
+        assert earning.assess(s, earning._settings(s), clock.now()) == []
+
+
 def test_the_demo_seeds_earning_fraud_that_the_pass_finds_alone(
     client, auth_headers, make_member, database, clock, shop, app
 ):

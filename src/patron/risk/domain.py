@@ -74,7 +74,7 @@ class RiskSettings(BaseModel):
     earn_store_minutes: int = Field(default=2, ge=1, le=60)
     earn_new_member_hours: int = Field(default=24, ge=1, le=24 * 90)
     earn_new_member_points: int = Field(default=5_000, ge=1, le=10**9)
-    #: points earned on orders returned within ``earn_return_days`` (earn-and-return cycling)
+    #: points that returns within ``earn_return_days`` took back (earn-and-return cycling)
     earn_return_points: int = Field(default=3_000, ge=1, le=10**9)
     earn_return_days: int = Field(default=30, ge=1, le=365)
 

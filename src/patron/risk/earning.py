@@ -120,26 +120,28 @@ def _new_members(session: Session, s: domain.RiskSettings, now: datetime) -> dic
 
 
 def _returned(session: Session, s: domain.RiskSettings, now: datetime) -> dict[int, Item]:
-    """Earn-and-return cycling: members whose orders returned in ``earn_return_days`` had
-    earned at least ``earn_return_points``: each such order."""
+    """Earn-and-return cycling: members whose returns in ``earn_return_days`` took back at
+    least ``earn_return_points`` points (earned, then given back with the goods): each
+    returned order. An ordinary partial return takes back little and stays below."""
     since = now - timedelta(days=s.earn_return_days)
-    returned = (
-        select(OrderReturn.order_id)
-        .where(OrderReturn.returned_at >= since, OrderReturn.returned_at <= now)
-        .distinct()
-        .subquery()
-    )
     rows = session.execute(
-        select(Order.id, Order.member_id, Order.store_code, Order.points_earned).where(
-            Order.id.in_(select(returned.c.order_id)), Order.points_earned > 0
+        select(
+            Order.id,
+            Order.member_id,
+            Order.store_code,
+            Order.points_earned,
+            func.sum(OrderReturn.points_clawed).label("clawed"),
         )
+        .join(OrderReturn, OrderReturn.order_id == Order.id)
+        .where(OrderReturn.returned_at >= since, OrderReturn.returned_at <= now)
+        .group_by(Order.id, Order.member_id, Order.store_code, Order.points_earned)
     ).all()
     per: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         per[int(r.member_id)].append(r)
     out: dict[int, Item] = {}
     for mid, orders in per.items():
-        if sum(int(o.points_earned) for o in orders) >= s.earn_return_points:
+        if sum(int(o.clawed or 0) for o in orders) >= s.earn_return_points:
             for o in orders:
                 out[int(o.id)] = Item(
                     ORDER, int(o.id), mid, int(o.points_earned), o.store_code, {"earn_and_return"}
