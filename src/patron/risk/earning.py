@@ -61,8 +61,14 @@ def _orders(session: Session, s: domain.RiskSettings, now: datetime) -> dict[int
     since = now - timedelta(hours=s.earn_scan_hours)
     rows = session.execute(
         select(Order.id, Order.member_id, Order.store_code, Order.ordered_at, Order.points_earned)
-        .where(Order.ordered_at >= since, Order.ordered_at <= now, Order.points_earned > 0)
-        .order_by(Order.ordered_at, Order.id)
+        .where(
+            # the business date (a day wider than any timezone) reaches the dashboard's index
+            Order.business_date >= (since - timedelta(days=1)).date(),
+            Order.ordered_at >= since,
+            Order.ordered_at <= now,
+            Order.points_earned > 0,
+        )
+        .order_by(Order.ordered_at.desc(), Order.id.desc())  # past the cap: the newest
         .limit(SCAN_CAP)
     ).all()
     items = {
