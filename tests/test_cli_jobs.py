@@ -32,6 +32,11 @@ def test_demo_history_check_and_jobs(env):
     for job in ("expire", "release", "tiers", "reminders", "webhooks", "purge-idempotency"):
         r = runner.invoke(app, ["jobs", "run", job])
         assert r.exit_code == 0, (job, r.output)
+    # the demo's seeded earning fraud: the risk job opens reviews for it, a rerun none
+    r = runner.invoke(app, ["jobs", "run", "risk-flags"])
+    assert r.exit_code == 0 and "'earning_reviews': 28" in r.output, r.output
+    r = runner.invoke(app, ["jobs", "run", "risk-flags"])
+    assert "'earning_reviews': 0" in r.output, r.output
     # Tamper with a cached balance: the reconciliation names the violation and fails.
     with sqlite3.connect(env) as conn:
         conn.execute("UPDATE points_accounts SET available = available + 7 WHERE member_id = 1")

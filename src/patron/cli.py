@@ -177,6 +177,12 @@ def demo(
             f"Orders: {counts.get('orders', 0)}, returns: {counts.get('returns', 0)}, "
             f"paid partly with points: {counts.get('points_payments', 0)}"
         )
+        from patron.demo.fraud import seed_earning_fraud
+
+        seeded = seed_earning_fraud(
+            db, cipher, now=SystemClock().now(), tz=business_tz(settings.business_timezone)
+        )
+        console.print(f"Seeded earning fraud: {seeded['members']} members (tag demo-fraud)")
     table = Table(title="Demo staff logins (demo only)")
     table.add_column("username")
     table.add_column("password")
@@ -527,11 +533,11 @@ def jobs_run(
         hours = timedelta(hours=settings.idempotency_retention_hours)
         result = retention_job.run(db, now, hours)
     elif job is JobName.risk_flags:
-        from patron.risk.jobs import run_flags
+        from patron.risk.jobs import run as run_risk
 
         keys = settings.keys()
         cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
-        result = {"flagged": run_flags(db, cipher, now)}
+        result = run_risk(db, cipher, now)
     elif job is JobName.journeys:
         from patron.journeys.runner import run_job
 

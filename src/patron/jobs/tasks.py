@@ -74,7 +74,7 @@ def default_tasks(
                 db, clock.now(), base_url=settings.public_base_url
             ),
         ),
-        Task("risk_flags", 60 * 60, lambda: risk_jobs.run_flags(db, cipher, clock.now())),
+        Task("risk_flags", 60 * 60, lambda: risk_jobs.run(db, cipher, clock.now())),
         Task(
             "retention",
             60 * 60,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.auth import permissions as perm
@@ -14,6 +14,7 @@ from patron.members import service as members
 from patron.program import service as program
 from patron.risk import domain, service
 from patron.risk.models import RiskReview
+from patron.web.context import request_ctx
 from patron.web.deps import ClockDep, SessionDep, require
 from patron.web.openapi import errors
 from patron.web.routing import api_router
@@ -25,6 +26,9 @@ Configurer = Annotated[Principal, Depends(require(perm.PROGRAM_CONFIGURE))]
 
 class ReviewOut(BaseModel):
     id: int
+    #: ``mall_redemption`` (held before it was made) or ``earning`` (an order or manual
+    #: credit flagged after the fact; ``gift_code`` is then ``order:<id>`` or ``adjustment:<id>``)
+    kind: str
     member_no: str
     gift_code: str
     points: int
@@ -48,6 +52,7 @@ class RiskDecisionIn(BaseModel):
 def _out(r: RiskReview, member_no: str) -> ReviewOut:
     return ReviewOut(
         id=r.id,
+        kind=r.action,
         member_no=member_no,
         gift_code=r.subject,
         points=r.points,
@@ -92,7 +97,8 @@ def reviews(
 
 @router.post(
     "/reviews/{review_id}/decision",
-    summary="Approve (the member may redeem the gift) or reject, with a note",
+    summary="Approve (the member may redeem the gift; an earning stands) or reject (an "
+    "earning's points are taken back), with a note",
     responses=errors(404, 409),
 )
 def decide(
@@ -100,9 +106,10 @@ def decide(
     body: RiskDecisionIn,
     principal: Reviewer,
     session: SessionDep,
-    clock: ClockDep,
+    request: Request,
 ) -> ReviewOut:
+    ctx = request_ctx(request, session, principal)
     r = service.decide(
-        session, principal, review_id, approve=body.approve, note=body.note, now=clock.now()
+        session, principal, review_id, approve=body.approve, note=body.note, now=ctx.now, ctx=ctx
     )
     return _out(r, members.by_ids(session, [r.member_id])[r.member_id].member_no)

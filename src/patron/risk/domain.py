@@ -63,6 +63,20 @@ class RiskSettings(BaseModel):
     model_refresh_minutes: int = Field(default=60, ge=1, le=24 * 60)
     #: how long a verified or approved review lets the member redeem that gift
     pass_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    # earning, looked at after the fact by the hourly pass (``risk.earning``)
+    #: at or above: an earning review (an order or a manual credit) goes to the queue
+    earning_review_threshold: int = Field(default=40, ge=1, le=100)
+    #: how far back the pass reads orders (hours)
+    earn_scan_hours: int = Field(default=48, ge=1, le=24 * 30)
+    earn_member_per_hour: int = Field(default=5, ge=1, le=1000)  # orders of one member
+    #: more than this many members ordering at one store within ``earn_store_minutes``
+    earn_store_members: int = Field(default=20, ge=2, le=100_000)
+    earn_store_minutes: int = Field(default=2, ge=1, le=60)
+    earn_new_member_hours: int = Field(default=24, ge=1, le=24 * 90)
+    earn_new_member_points: int = Field(default=5_000, ge=1, le=10**9)
+    #: points that returns within ``earn_return_days`` took back (earn-and-return cycling)
+    earn_return_points: int = Field(default=3_000, ge=1, le=10**9)
+    earn_return_days: int = Field(default=30, ge=1, le=365)
 
     @model_validator(mode="after")
     def _ordered(self) -> RiskSettings:
@@ -134,6 +148,61 @@ def features(f: Facts) -> list[float]:
         float(f.refunds_after_redemption),
         float(f.staff_adjust_points),
     ]
+
+
+EarningRule = Literal[
+    "earning_velocity",
+    "store_burst",
+    "new_member_earns",
+    "earn_and_return",
+    "unusual_adjustments",
+    "shared_phone_prefix",
+]
+#: what each earning rule adds to an order's (or manual credit's) score
+EARNING_WEIGHTS: Final[dict[str, int]] = {
+    "earning_velocity": 40,
+    "store_burst": 25,
+    "new_member_earns": 40,
+    "earn_and_return": 40,
+    "unusual_adjustments": 40,
+    "shared_phone_prefix": 20,  # alone it opens nothing: many families share a prefix
+}
+
+
+def earning_score(rules: set[str] | list[str]) -> int:
+    return min(100, sum(EARNING_WEIGHTS[r] for r in rules))
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """One order in time: what the sliding windows of the earning rules read."""
+
+    order_id: int
+    key: int | str  # the member or the store
+    member_id: int
+    at_seconds: float
+
+
+def over_in_window(
+    stamps: list[Stamp], window_seconds: float, limit: int, *, distinct: bool
+) -> set[int]:
+    """The orders that, counted with those of the same key in the ``window`` before them, make
+    more than ``limit`` (orders, or distinct members when ``distinct``). ``stamps`` sorted by
+    key then time; one pass with a moving start."""
+    out: set[int] = set()
+    start = 0
+    for i, cur in enumerate(stamps):
+        if i and stamps[i - 1].key != cur.key:
+            start = i
+        while stamps[start].at_seconds <= cur.at_seconds - window_seconds:
+            start += 1
+        span = stamps[start : i + 1]
+        n = len({x.member_id for x in span}) if distinct else len(span)
+        if n > limit and distinct:  # a burst of many members: each of its orders
+            out.update(x.order_id for x in span)
+        elif n > limit:  # one member's: the orders beyond the limit
+            out.add(cur.order_id)
+    return out
 
 
 def precision(flagged: set[int], fraud: set[int]) -> float | None:

@@ -28,7 +28,7 @@ from patron.members.models import Member
 from patron.observability import current_request_id
 from patron.orders.models import OrderReturn
 from patron.program import service as program
-from patron.risk import domain, model
+from patron.risk import domain, earning, model
 from patron.risk.models import MemberFlag, RiskReview
 from patron.webhooks import events
 
@@ -432,30 +432,45 @@ def get(session: Session, review_id: int, *, lock: bool = False) -> RiskReview:
 
 
 def decide(
-    session: Session, actor: Principal, review_id: int, *, approve: bool, note: str, now: datetime
+    session: Session,
+    actor: Principal,
+    review_id: int,
+    *,
+    approve: bool,
+    note: str,
+    now: datetime,
+    ctx: Ctx | None = None,
 ) -> RiskReview:
     """An operator's decision, once. Approval lets the member redeem the gift within the pass
-    time from now; the decision and its note are audited."""
+    time from now; rejecting an earning review takes its points back (``ctx``: the ledger's
+    context, needed for that). The decision and its note are audited."""
     r = get(session, review_id, lock=True)
     if r.status != "pending":
         raise Conflict("risk_review_decided", "This review is already decided.")
+    clawed: earning.Clawed | None = None
+    if r.action == earning.ACTION and not approve:
+        if ctx is None:
+            raise ValueError("rejecting an earning review needs the ledger context")
+        clawed = earning.claw_back(session, ctx, r)
     r.status = "approved" if approve else "rejected"
     r.decided_at = now
     r.decided_by = actor.label[:120]
     r.note = note.strip()[:500] or None
-    if approve:
+    if approve and r.action != earning.ACTION:
         r.expires_at = now + timedelta(minutes=settings(session).pass_minutes)
     session.flush()
+    after: dict[str, Any] = {"status": r.status, "note": r.note}
+    if clawed is not None:
+        after |= {
+            "points_owed": clawed.owed,
+            "points_taken": clawed.taken,
+            "adjustment_id": clawed.adjustment_id,
+            "adjustment_status": clawed.adjustment_status,
+        }
     audit.record(
-        session,
-        actor,
-        "risk.review_decide",
-        "risk_review",
-        str(r.id),
-        {"status": "pending"},
-        {"status": r.status, "note": r.note},
-        at=now,
-    )
+        session, actor, "risk.review_decide", "risk_review", str(r.id), {"status": "pending"},
+        after, at=now,
+    )  # fmt: skip
     member_no = session.scalar(select(Member.member_no).where(Member.id == r.member_id))
     events.emit(
         session,

@@ -1,5 +1,7 @@
-"""Console: the manual review queue of redemptions held by risk review — the rules that fired
-in words, the score, and approve or reject with a note (audited)."""
+"""Console: the manual review queue of risk review — redemptions held before they were made
+and earnings (orders, manual credits) flagged after the fact — the rules that fired in words,
+the score, and approve or reject with a note (audited; rejecting an earning takes its points
+back)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from fastapi.responses import HTMLResponse, Response
 from patron.auth import permissions as perm
 from patron.errors import PatronError
 from patron.members import service as members
+from patron.risk import earning
 from patron.risk import service as risk
-from patron.web.console.members import PAGE_SIZE, Pager, cipher_of
+from patron.web.console.members import PAGE_SIZE, Pager, cipher_of, ledger_ctx
 from patron.web.console.page_kit import RiskReviewer, console_router
 from patron.web.i18n import N_
 from patron.web.pages import (
@@ -32,6 +35,10 @@ RULE_LABELS: Final = {
     "refunds_after_redemption": N_("Returns after redeeming"),
     "unusual_adjustments": N_("Points credited by a staff member with unusual adjustment volume"),
     "device_velocity": N_("Many redemptions from one device within an hour"),
+    "earning_velocity": N_("Many orders by this member within an hour"),
+    "store_burst": N_("Orders of many members at one store within minutes"),
+    "new_member_earns": N_("A new member earning many points soon after joining"),
+    "earn_and_return": N_("Points earned on orders later returned"),
 }
 STATUS_LABELS: Final = {
     "pending": N_("Waiting for a decision"),
@@ -70,6 +77,7 @@ def _page(
         "status": status,
         "tabs": TABS,
         "rule_labels": RULE_LABELS,
+        "earned": earning.describe(session, rows),
         "status_labels": STATUS_LABELS,
         "decision_labels": DECISION_LABELS,
         "errors": errors or {},
@@ -90,20 +98,27 @@ def review_queue(
 
 def _decide(request: Request, viewer: Viewer, review_id: int, approve: bool, note: str) -> Response:
     session = get_session(request)
+    ctx = ledger_ctx(request, viewer)
     try:
         with session.begin_nested():
-            risk.decide(
-                session,
-                viewer.principal,
-                review_id,
-                approve=approve,
-                note=note,
-                now=request.app.state.clock.now(),
-            )
+            done = risk.decide(
+                session, viewer.principal, review_id, approve=approve, note=note, now=ctx.now,
+                ctx=ctx,
+            )  # fmt: skip
     except PatronError as exc:
         message = MESSAGES.get(exc.code, exc.message)
         return _page(request, viewer, "all", 1, {review_id: message}, 409)
-    flash = N_("Approved: the member may redeem the gift.") if approve else N_("Rejected.")
+    if done.action == earning.ACTION:
+        flash = (
+            N_("Approved: the points stay with the member.")
+            if approve
+            else N_(
+                "Rejected: the points are taken back by an adjustment (above the approval "
+                "limit it waits for a second approver)."
+            )
+        )
+    else:
+        flash = N_("Approved: the member may redeem the gift.") if approve else N_("Rejected.")
     return redirect(request, "/console/risk", flash=flash)
 
 
