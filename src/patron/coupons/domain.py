@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import product
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -60,19 +60,7 @@ Reason = Literal[
     "action",
     "milestone",
 ]
-REASONS: Final[tuple[Reason, ...]] = (
-    "welcome",
-    "first_order",
-    "birthday",
-    "manual",
-    "exchange",
-    "campaign",
-    "recall",
-    "checkin",
-    "referral",
-    "action",
-    "milestone",
-)
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 CodeList = list[str]
 #: the latest last day of a fixed validity (far dates would overflow the day after)
 LAST_DAY: Final = date(2999, 12, 31)
