@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from patron.app import create_app
 from patron.auth.principal import Principal
@@ -167,3 +167,77 @@ def test_one_coupon_on_two_orders_at_once_is_used_once(pg_database, clock):
         assert s.scalar(select(func.count()).select_from(Order)) == 1
         assert s.scalar(select(Coupon.status)) == "redeemed"
         assert run_all(s, now=clock.now()) == []
+
+
+def _wait_until_blocked(db, timeout_s=20.0):
+    """Until another backend waits on a row lock (the exchange thread queued behind us)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.engine.connect() as c:
+            n = c.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar()
+        if n:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the exchange never waited for the member's lock")
+
+
+def test_an_exchange_waits_for_the_member_before_it_locks_the_template(pg_database, clock):
+    """An order holding the member that then issues a reward coupon of the same template
+    (member → template) must not deadlock with an exchange of that template by the member:
+    the exchange takes the member first, so it holds nothing the order needs."""
+    from patron.ledger import service as ledger
+
+    with pg_database.unit_of_work() as s:
+        service.put_template(
+            s,
+            Ctx(Principal.system("t"), clock.now(), SH),
+            "SWAP",
+            name="SWAP",
+            rules=TemplateRules(kind="amount_off", amount_fen=500, valid_days=10),
+            total_quantity=None,
+            per_member_limit=5,
+            points_price=100,
+            status="active",
+        )
+    (mid,) = _members(pg_database, clock, 1)
+    with pg_database.unit_of_work() as s:
+        ctx = Ctx(Principal.system("t"), clock.now(), SH)
+        ledger.adjust_points(s, ctx, mid, 500, key="adjust:seed", reason="seed")
+
+    order_side = pg_database.session()
+    try:
+        ctx = Ctx(Principal.system("t"), clock.now(), SH)
+        ledger.begin(order_side, ctx, mid)  # the order holds the member's ledger
+
+        def swap():
+            with pg_database.unit_of_work() as s:
+                c = Ctx(Principal.system("t"), clock.now(), SH)
+                return service.exchange(s, c, mid, "SWAP", "r1")[1]
+
+        out: list = []
+        t = threading.Thread(target=lambda: out.append(_catch(swap)))
+        t.start()
+        _wait_until_blocked(pg_database)
+        order_side.execute(text("SET LOCAL lock_timeout = '10s'"))
+        # The order now issues its reward coupon: the template must be free.
+        service.get_template(order_side, "SWAP", lock=True)
+        order_side.commit()
+    finally:
+        order_side.close()
+    t.join()
+    assert out == [False]
+    with pg_database.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(Coupon)) == 1
+        assert run_all(s, now=clock.now()) == []
+
+
+def _catch(fn):
+    try:
+        return fn()
+    except Exception as exc:  # reported by the assertion
+        return exc

@@ -26,6 +26,7 @@ from patron.coupons.domain import CouponSettings, Reason, TemplateRules
 from patron.coupons.models import Coupon, CouponHistory, CouponTemplate
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import flows
+from patron.ledger import service as ledger
 from patron.ledger.service import Ctx
 from patron.members.models import Member
 from patron.program import service as program
@@ -436,7 +437,17 @@ def exchange(
     session: Session, ctx: Ctx, member_id: int, template_code: str, ref: str
 ) -> tuple[Coupon, bool]:
     """A coupon taken for points (the mall): the points are spent through the ledger, in the
-    same transaction, keyed by the same reference, so a retry replays both."""
+    same transaction, keyed by the same reference, so a retry replays both.
+
+    Locks in the order every flow takes them, the member's ledger before the template: an
+    order that issues a reward coupon holds the member and then locks its template, so taking
+    the template first here could deadlock with it."""
+    template = get_template(session, template_code)
+    if template.points_price <= 0:
+        raise Conflict(
+            "coupon_not_exchangeable", f"Coupons of {template_code} cannot be taken for points."
+        )
+    ledger.begin(session, ctx, member_id)
     template = get_template(session, template_code, lock=True)
     if template.points_price <= 0:
         raise Conflict(
