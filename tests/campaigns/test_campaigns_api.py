@@ -231,3 +231,48 @@ def test_check_reports_corrupted_budgets_and_rewards(client, shop, make_member, 
         found = run_all(s)
     assert any("more than its cap of 95" in v for v in found), found
     assert any("has no matching posting" in v for v in found), found
+
+
+def test_results_count_the_campaigns_redeemed_coupons_in_its_cost(client, shop, make_member):
+    """Coupons the campaign gave and members redeemed cost their discount; a coupon of the
+    same template given otherwise (a manual issue) is not the campaign's."""
+    from tests.coupons.test_coupons_api import basket, commit, issue, put_template
+
+    five = {
+        "name": "¥5 off",
+        "rules": {"kind": "amount_off", "amount_fen": 500, "valid_days": 30},
+        "per_member_limit": 2,
+    }
+    put_template(client, shop, "FIVE", five)
+    buyer, other, idle = make_member(), make_member(), make_member()
+    _campaign(client, shop)
+    r = client.post(
+        "/api/v1/campaigns/double/coupon-issues", json={"template": "FIVE"}, headers=shop
+    )
+    assert r.status_code == 200 and r.json()["issued"] == 3, r.text
+    wallet = client.get(f"/api/v1/members/{buyer}/coupons", headers=shop).json()
+    q, c = commit(client, shop, basket(buyer, ("BEA-1", 1), coupon_codes=[wallet[0]["code"]]))
+    assert c.status_code == 201 and q["coupon_discount_fen"] == 500, c.text
+    manual = issue(client, shop, "FIVE", other, ref="apology")["codes"][other]
+    q, c = commit(client, shop, basket(other, ("BEA-1", 1), coupon_codes=[manual]), ext="C-2")
+    assert [x["code"] for x in q["coupons"]] == [manual]
+    assert c.status_code == 201 and q["coupon_discount_fen"] == 500, c.text
+    r = client.get("/api/v1/campaigns/double/results", headers=shop).json()
+    assert (r["coupons_redeemed"], r["coupon_cost_fen"]) == (1, 500)
+    assert r["points"] > 0 and r["cost_fen"] == r["points"] + 500  # 100 points = ¥1
+    # a coupon given with the reward of one of the campaign's actions is the campaign's too
+    action = {"code": "share", "kind": "share", "name": "Share", "points": 10}
+    r = client.post(
+        "/api/v1/campaigns/actions/",
+        json={**action, "campaign": "double", "coupon": "FIVE"},
+        headers=shop,
+    )
+    assert r.status_code == 201, r.text
+    done = client.post(
+        "/api/v1/campaigns/actions/share/done", json={"member_no": idle, "ref": "s1"}, headers=shop
+    ).json()
+    q, c = commit(client, shop, basket(idle, ("BEA-1", 1), coupon_codes=[done["coupon"]]), "C-3")
+    assert c.status_code == 201 and q["coupon_discount_fen"] == 500, c.text
+    r = client.get("/api/v1/campaigns/double/results", headers=shop).json()
+    assert (r["coupons_redeemed"], r["coupon_cost_fen"]) == (2, 1_000)
+    assert r["cost_fen"] == r["points"] + 1_000

@@ -285,6 +285,8 @@ def get_results(
         treatment=group(r.treatment),
         control=group(r.control),
         points=r.points,
+        coupons_redeemed=r.coupons_redeemed,
+        coupon_cost_fen=r.coupon_cost_fen,
         cost_fen=r.cost_fen,
         incremental_sales_fen=r.incremental_sales_fen,
         roi=r.roi,

@@ -5,6 +5,9 @@ Orders count when they fall on a business date the schedule was on, inside the c
 period (up to today), by members of the audience; each member is in the treatment or the control
 group by the experiment's hash. One grouped query returns every audience member with their
 orders and spend; the split and the statistics are done in memory.
+
+The cost is the points given at their cost, the coupons the campaign gave that were redeemed
+(their discount: what the retailer gave up on those orders) and the operator's other cost.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from patron.campaigns import domain, experiment
 from patron.campaigns import service as campaigns
-from patron.campaigns.models import Campaign, CampaignParticipation
+from patron.campaigns.models import Campaign, CampaignAction, CampaignParticipation
+from patron.coupons.models import Coupon
 from patron.orders.models import Order
 
 
@@ -48,6 +52,9 @@ class Results:
     treatment: GroupFigures
     control: GroupFigures
     points: int
+    #: coupons the campaign issued (to its audience or with its actions' rewards) then redeemed
+    coupons_redeemed: int
+    coupon_cost_fen: int
     cost_fen: int
     incremental_sales_fen: int | None
     roi: float | None
@@ -68,6 +75,33 @@ def on_days(c: Campaign, today: date, created: date) -> list[date]:
             days.append(day)
         day += timedelta(days=1)
     return days
+
+
+def _given_by(session: Session, c: Campaign) -> ColumnElement[bool]:
+    """The coupons a campaign gave: its audience issues (key ``campaign:CODE`` or
+    ``campaign:CODE:REF``) and the coupons of its actions' rewards (``action:ID:REF``)."""
+    own = f"campaign:{c.code}"
+    given: list[ColumnElement[bool]] = [
+        (Coupon.reason == "campaign")
+        & ((Coupon.issue_key == own) | Coupon.issue_key.startswith(own + ":", autoescape=True))
+    ]
+    for action_id in session.scalars(
+        select(CampaignAction.id).where(CampaignAction.campaign_id == c.id)
+    ):
+        given.append(
+            (Coupon.reason == "action") & Coupon.issue_key.startswith(f"action:{action_id}:")
+        )
+    return or_(*given)
+
+
+def coupon_cost(session: Session, c: Campaign) -> tuple[int, int]:
+    """(coupons redeemed, their discount in fen) of the coupons the campaign gave."""
+    n, fen = session.execute(
+        select(func.count(Coupon.id), func.coalesce(func.sum(Coupon.discount_fen), 0)).where(
+            Coupon.status == "redeemed", _given_by(session, c)
+        )
+    ).one()
+    return int(n), int(fen)
 
 
 def results(session: Session, c: Campaign, *, today: date, tz: ZoneInfo) -> Results:
@@ -120,7 +154,12 @@ def results(session: Session, c: Campaign, *, today: date, tz: ZoneInfo) -> Resu
 
     treatment, control = figures("treatment"), figures("control")
     points = campaigns.points_used(session, c.id)
-    cost = domain.points_cost_fen(points, settings.point_cost_fen_per_100) + c.other_cost_fen
+    coupons_redeemed, coupon_fen = coupon_cost(session, c)
+    cost = (
+        domain.points_cost_fen(points, settings.point_cost_fen_per_100)
+        + coupon_fen
+        + c.other_cost_fen
+    )
     up = experiment.uplift(by_group["treatment"], by_group["control"])
     incremental: int | None = None
     roi: float | None = None
@@ -137,6 +176,8 @@ def results(session: Session, c: Campaign, *, today: date, tz: ZoneInfo) -> Resu
         treatment=treatment,
         control=control,
         points=points,
+        coupons_redeemed=coupons_redeemed,
+        coupon_cost_fen=coupon_fen,
         cost_fen=cost,
         incremental_sales_fen=incremental,
         roi=roi,

@@ -97,6 +97,11 @@ class ResultsOut(BaseModel):
     treatment: GroupOut
     control: GroupOut
     points: int
+    #: coupons the campaign gave (audience issues, action rewards) that were redeemed
+    coupons_redeemed: int
+    #: their discount, part of ``cost_fen``
+    coupon_cost_fen: int
+    #: points at their cost + redeemed coupons' discount + the campaign's other cost
     cost_fen: int
     #: extra sales over the control group's rate, in fen (None without a control group)
     incremental_sales_fen: int | None

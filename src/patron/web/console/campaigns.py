@@ -255,6 +255,8 @@ def results_rows(r: campaign_results.Results, locale: str) -> list[list[object]]
         ]
     rows += [
         [t("Points given"), r.points],
+        [t(N_("Coupons redeemed")), r.coupons_redeemed],
+        [t(N_("Coupon discount (fen)")), r.coupon_cost_fen],
         [t(N_("Cost (fen)")), r.cost_fen],
         [
             t(N_("Sales beyond the control group (fen)")),
