@@ -2,15 +2,21 @@
 # Production image of Patron: three stages, so the final image holds neither npm nor compilers.
 # Base images are pinned to exact tags; pin them by digest as well in your own registry
 # (docker buildx imagetools inspect python:3.11.11-slim-bookworm) and update them deliberately.
+# A registry mirror or an in-house base image can stand in for them:
+#   docker build --build-arg PYTHON_IMAGE=registry.example.cn/python:3.11-slim-bookworm \
+#                --build-arg NODE_IMAGE=registry.example.cn/node:20-bookworm-slim .
+# (the Python image must be Debian bookworm with `python` on the PATH and the venv module).
+ARG NODE_IMAGE=node:20.18.1-bookworm-slim
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 # ---- front-end libraries (htmx, ECharts, jsQR) from the npm lock file ------------------------
-FROM node:20.18.1-bookworm-slim AS assets
+FROM ${NODE_IMAGE} AS assets
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 # ---- Python packages into a virtual environment -----------------------------------------------
-FROM python:3.11.11-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/patron
 WORKDIR /build
@@ -23,7 +29,7 @@ COPY src ./src
 RUN /opt/patron/bin/pip install .
 
 # ---- runtime ------------------------------------------------------------------------------------
-FROM python:3.11.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 # pg_dump/pg_restore for `patron backup` (the client's major version must be at least the
 # server's: Debian bookworm ships 15, matching the compose file's PostgreSQL); tini reaps
 # workers and forwards SIGTERM so requests in flight finish.

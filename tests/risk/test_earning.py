@@ -20,6 +20,7 @@ from patron.orders.models import Order
 from patron.program.models import ProgramSetting
 from patron.risk import domain, earning, jobs
 from patron.risk.models import RiskReview
+from patron.webhooks.models import WebhookEvent
 from tests.factories import order_body
 from tests.web.test_config_pages import operator  # noqa: F401 - the fixture
 
@@ -125,6 +126,11 @@ def test_velocity_at_its_boundary_rerun_and_reject_takes_the_points_back_once(
         decided = s.scalar(select(AuditRecord).where(AuditRecord.action == "risk.review_decide"))
         assert decided is not None and decided.after is not None
         assert decided.after["points_taken"] == review.points
+        told = s.scalar(
+            select(WebhookEvent).where(WebhookEvent.event_type == "risk.review.decided")
+        )
+        assert told is not None and told.payload["subject"] == review.subject
+        assert "gift" not in told.payload and told.payload["status"] == "rejected"
         assert checks.run_all(s) == []
     # the rejected order is not looked at again
     assert jobs.run_earning(database, clock.now()) == 0

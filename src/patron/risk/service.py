@@ -475,7 +475,13 @@ def decide(
     events.emit(
         session,
         "risk.review.decided",
-        {"review_id": r.id, "member_no": member_no, "status": r.status, "gift": r.subject},
+        {
+            "review_id": r.id,
+            "member_no": member_no,
+            "status": r.status,
+            # as when it was opened: a redemption names its gift, an earning its order/credit
+            **({"subject": r.subject} if r.action == earning.ACTION else {"gift": r.subject}),
+        },
         now,
         member_id=r.member_id,
     )
