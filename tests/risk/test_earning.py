@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from patron import checks
 from patron.audit.models import AuditRecord
 from patron.demo import fraud
-from patron.ledger.models import PointsAdjustment
+from patron.ledger.models import PointsAdjustment, PointsPosting
 from patron.members.models import Member, MemberTag, Tag
 from patron.orders.models import Order
 from patron.program.models import ProgramSetting
 from patron.risk import domain, earning, jobs
 from patron.risk.models import RiskReview
+from patron.web.console import history_text
 from patron.webhooks.models import WebhookEvent
 from tests.factories import order_body
 from tests.web.test_config_pages import operator  # noqa: F401 - the fixture
@@ -134,6 +135,61 @@ def test_velocity_at_its_boundary_rerun_and_reject_takes_the_points_back_once(
         assert checks.run_all(s) == []
     # the rejected order is not looked at again
     assert jobs.run_earning(database, clock.now()) == 0
+
+
+def test_rejecting_an_order_whose_points_are_pending_cancels_its_hold(
+    client, auth_headers, make_member, database, clock, app, shop
+):
+    """Points still in their return window are not the member's yet: a rejected review
+    cancels the hold at once (never released later), and takes nothing from the balance."""
+    admin = auth_headers("admin")
+    _limits(client, admin, earn_member_per_hour=3)
+    current = client.get("/api/v1/points/settings", headers=admin).json()
+    r = client.put(
+        "/api/v1/points/settings", json={**current, "default_pending_days": 7}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    fast = make_member()
+    start = clock.now()
+    clock.advance(timedelta(hours=2))
+    shop = auth_headers("admin", fresh=True)
+    for i in range(4):
+        _order(client, shop, fast, f"P-{i}", start + timedelta(minutes=5 * i))
+    assert jobs.run(database, app.state.cipher, clock.now())["earning_reviews"] == 1
+    review = _reviews(database)[f"order:{_order_id(database, 'P-3')}"]
+    op = auth_headers("operator", fresh=True)
+    before = client.get(f"/api/v1/members/{fast}/points", headers=op).json()
+    assert before["pending"] > 0
+    r = client.post(
+        f"/api/v1/risk/reviews/{review.id}/decision", json={"approve": False}, headers=op
+    )
+    assert r.status_code == 200, r.text
+    after = client.get(f"/api/v1/members/{fast}/points", headers=op).json()
+    assert before["pending"] - after["pending"] == review.points
+    assert after["available"] == before["available"]
+    with database.unit_of_work() as s:
+        assert s.scalars(select(PointsAdjustment)).all() == []  # nothing released to take
+        decided = s.scalar(select(AuditRecord).where(AuditRecord.action == "risk.review_decide"))
+        assert decided is not None and decided.after is not None
+        assert decided.after["points_pending_cancelled"] == review.points
+        assert decided.after["points_taken"] == 0
+        assert checks.run_all(s) == []
+        # the member's history says what happened, not "a return"
+        cancel = s.scalar(select(PointsPosting).where(PointsPosting.kind == "clawback"))
+        assert cancel is not None and cancel.pending_delta == -review.points
+        (line,) = history_text.lines(s, review.member_id, [cancel], {})
+        assert line.sentence == (
+            "Pending points of order %(order)s cancelled by a risk review",
+            {"order": "P-3"},
+        )
+        assert line.details == []
+    # past the window, the three other orders' points are released, the rejected one's not
+    clock.advance(timedelta(days=8))
+    op = auth_headers("operator", fresh=True)
+    later = client.get(f"/api/v1/members/{fast}/points", headers=op).json()
+    assert later["available"] + later["pending"] == before["available"] + before["pending"] - (
+        review.points
+    )
 
 
 def test_new_member_returns_and_credits_at_their_boundaries_and_approve_keeps_points(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.checkin.models import CheckIn
 from patron.coupons.models import Coupon
-from patron.ledger.service import dialect
+from patron.ledger.store import dialect
 
 LIMIT = 100  # violations reported per check
 #: "checkin:" then the check-in's business day (YYYY-MM-DD)

@@ -33,7 +33,7 @@ from patron.auth.principal import Principal
 from patron.catalog import service as catalog
 from patron.db import one_of
 from patron.errors import PatronError
-from patron.ledger import service as ledger
+from patron.ledger import store
 from patron.ledger.models import GrowthPosting, PointsAccount, PointsHold, PointsLot, PointsPosting
 from patron.members.models import Member
 from patron.orders import facts, plan, writer
@@ -251,7 +251,7 @@ def refresh_statistics(session: Session) -> None:
     """ANALYZE the tables an import grows (PostgreSQL). An import can multiply a table's size
     within minutes, long before autovacuum looks at it; with stale statistics the batch queries
     above turn into sequential scans. The importer calls this after batches 1, 4, 16, 64 …"""
-    if ledger.dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         session.execute(text(f"ANALYZE {', '.join(_GROWING)}"))
 
 
@@ -312,13 +312,13 @@ def _lock_and_find_unsettled(
     if not member_ids:
         return {}, set()
     # The same locks as every ledger write (the account rows), taken in member order.
-    dialect = ledger.dialect(session)
+    dialect = store.dialect(session)
     if dialect == "postgresql":
         session.execute(_NEW_ACCOUNTS, {"members": member_ids, "now": now})
     else:
         session.execute(
             sqlite.insert(PointsAccount).on_conflict_do_nothing(),
-            [ledger.new_account(mid, now) for mid in member_ids],
+            [store.new_account(mid, now) for mid in member_ids],
         )
     lock = (
         select(PointsAccount.member_id, PointsAccount.available, PointsAccount.debt)

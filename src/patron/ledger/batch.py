@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
-from patron.ledger import domain, service
+from patron.ledger import domain, service, store
 from patron.ledger.domain import BatchCredit, BatchMember, DueHold, LotView, PriorPosting
 from patron.ledger.models import (
     PointsAccount,
@@ -91,11 +91,11 @@ def _earn_chunk(session: Session, ctx: Ctx, credits: Sequence[BatchCredit]) -> l
 
 def _lock(session: Session, ctx: Ctx, members: list[int]) -> dict[int, tuple[int, int, str]]:
     """Create the missing accounts and take the members' ledger locks in member order, as
-    ``service.lock_account`` does one by one; (available, debt, member number) per member."""
-    on_pg = service.dialect(session) == "postgresql"
+    ``store.lock_account`` does one by one; (available, debt, member number) per member."""
+    on_pg = store.dialect(session) == "postgresql"
     ins = (postgresql.insert if on_pg else sqlite.insert)(PointsAccount)
     session.execute(
-        ins.values([service.new_account(m, ctx.now) for m in members]).on_conflict_do_nothing()
+        ins.values([store.new_account(m, ctx.now) for m in members]).on_conflict_do_nothing()
     )
     target: Any = PointsAccount.member_id.in_(members)
     if on_pg:  # the row locks in member order (the order every ledger writer takes them in)
@@ -157,7 +157,7 @@ def _load(session: Session, ctx: Ctx, states: dict[int, BatchMember]) -> None:
         )
         .order_by(PointsLot.id)
     )
-    if service.dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         stmt = stmt.with_for_update()
     for lot in session.execute(stmt):
         states[lot.member_id].lots.append(LotView(lot.id, lot.remaining, lot.expires_at))

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from patron.errors import Conflict
 from patron.ledger import domain
 from patron.ledger.models import GrowthAccount, GrowthPosting
-from patron.ledger.service import Ctx, _insert_ignore
+from patron.ledger.service import Ctx
+from patron.ledger.store import insert_ignore
 from patron.webhooks import events
 
 
 def _ensure(session: Session, member_id: int, now: datetime) -> None:
-    _insert_ignore(
+    insert_ignore(
         session,
         GrowthAccount,
         {"member_id": member_id, "balance": 0, "lifetime_earned": 0, "updated_at": now},

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from patron import context
 from patron.auth.principal import Principal
 from patron.db import Database, UTCDateTime
-from patron.ledger import domain, service
+from patron.ledger import domain, service, store
 from patron.ledger.models import (
     ExpiryNotice,
     PointsAccount,
@@ -84,7 +84,7 @@ def expire_batch(
         .where(PointsAccount.member_id.in_(members))
         .order_by(PointsAccount.member_id)
     )
-    if service.dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         session.execute(lock.with_for_update()).all()
     else:  # SQLite: any write takes the database write lock before we read lots below
         session.execute(
@@ -95,7 +95,7 @@ def expire_batch(
         )
     run = uuid.uuid4().hex[:12]
     prefix = f"expire:{run}:"
-    if service.dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         lots, points = _expire_locked_pg(session, now, lo, hi, prefix)
         return hi, len(members), lots, points
     key_of = literal(prefix) + cast(PointsLot.member_id, String)

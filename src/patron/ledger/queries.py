@@ -21,7 +21,7 @@ from patron.ledger.models import (
     PointsLot,
     PointsPosting,
 )
-from patron.ledger.service import account_row
+from patron.ledger.store import account_row
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,18 +15,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from sqlalchemy import CursorResult, event, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from patron.auth.principal import Principal
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import domain
-from patron.ledger.domain import ExpiryPolicy, InsufficientPoints, LotView
+from patron.ledger.domain import ExpiryPolicy, InsufficientPoints
 from patron.ledger.models import (
     PointsAccount,
     PointsAllocation,
@@ -34,8 +33,17 @@ from patron.ledger.models import (
     PointsLot,
     PointsPosting,
 )
+from patron.ledger.store import (
+    account_row,
+    bump,
+    consume,
+    lock_account,
+    new_lot,
+    open_lots,
+    post,
+    rowcount,
+)
 from patron.program import service as program
-from patron.webhooks import events
 
 SECTION = "points"
 
@@ -85,193 +93,6 @@ class PostingResult:
     replayed: bool = False
 
 
-# --------------------------------------------------------------------------- low level
-
-
-def _rowcount(result: Any) -> int:
-    return cast(CursorResult[Any], result).rowcount
-
-
-def dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
-    ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(model)
-    session.execute(ins.values(**values).on_conflict_do_nothing())
-
-
-def new_account(member_id: int, now: datetime) -> dict[str, Any]:
-    """The row of a member's points account before their first posting."""
-    return {
-        "member_id": member_id,
-        "available": 0,
-        "pending": 0,
-        "debt": 0,
-        "lifetime_earned": 0,
-        "lifetime_redeemed": 0,
-        "lifetime_expired": 0,
-        "version": 0,
-        "updated_at": now,
-    }
-
-
-def lock_account(session: Session, member_id: int, now: datetime) -> None:
-    """Take the member's ledger lock (creating the account row on first use)."""
-    _insert_ignore(session, PointsAccount, new_account(member_id, now))
-    session.execute(
-        update(PointsAccount)
-        .where(PointsAccount.member_id == member_id)
-        .values(version=PointsAccount.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _bump(session: Session, member_id: int, **deltas: int) -> None:
-    values = {name: getattr(PointsAccount, name) + delta for name, delta in deltas.items() if delta}
-    if values:
-        session.execute(
-            update(PointsAccount)
-            .where(PointsAccount.member_id == member_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def account_row(session: Session, member_id: int) -> PointsAccount | None:
-    # populate_existing: Core updates above bypass the identity map
-    return session.scalar(
-        select(PointsAccount)
-        .where(PointsAccount.member_id == member_id)
-        .execution_options(populate_existing=True)
-    )
-
-
-def _post(
-    session: Session,
-    ctx: Ctx,
-    member_id: int,
-    kind: str,
-    key: str,
-    *,
-    available: int = 0,
-    pending: int = 0,
-    debt: int = 0,
-    reason: str = "",
-    source_type: str | None = None,
-    source_id: str | None = None,
-    reverses_id: int | None = None,
-    restores_id: int | None = None,
-) -> int:
-    posting_id = int(
-        session.execute(
-            insert(PointsPosting)
-            .values(
-                member_id=member_id,
-                kind=kind,
-                available_delta=available,
-                pending_delta=pending,
-                debt_delta=debt,
-                reason=reason[:200],
-                source_type=source_type,
-                source_id=source_id,
-                idempotency_key=key,
-                reverses_id=reverses_id,
-                restores_id=restores_id,
-                actor=ctx.actor.label[:120],
-                created_at=ctx.now,
-            )
-            .returning(PointsPosting.id)
-        ).scalar_one()
-    )
-    # Every posting is announced, in its own transaction (see webhooks.events).
-    events.points_posted(
-        session,
-        member_id,
-        posting_id=posting_id,
-        kind=kind,
-        available_delta=available,
-        pending_delta=pending,
-        debt_delta=debt,
-        source_type=source_type,
-        source_id=source_id,
-        reverses_id=reverses_id,
-        now=ctx.now,
-    )
-    return posting_id
-
-
-def _new_lot(
-    session: Session,
-    member_id: int,
-    posting_id: int,
-    amount: int,
-    *,
-    earned_at: datetime,
-    expires_at: datetime | None,
-    source_type: str | None,
-    source_id: str | None,
-) -> int:
-    return int(
-        session.execute(
-            insert(PointsLot)
-            .values(
-                member_id=member_id,
-                posting_id=posting_id,
-                amount=amount,
-                remaining=amount,
-                earned_at=earned_at,
-                expires_at=expires_at,
-                source_type=source_type,
-                source_id=source_id,
-            )
-            .returning(PointsLot.id)
-        ).scalar_one()
-    )
-
-
-def _open_lots(session: Session, member_id: int) -> list[LotView]:
-    """The member's lots that still hold points, locked in id order (fixed lock order)."""
-    stmt = (
-        select(PointsLot.id, PointsLot.remaining, PointsLot.expires_at)
-        .where(PointsLot.member_id == member_id, PointsLot.remaining > 0)
-        .order_by(PointsLot.id)
-    )
-    if dialect(session) == "postgresql":
-        stmt = stmt.with_for_update()
-    return [LotView(r.id, r.remaining, r.expires_at) for r in session.execute(stmt)]
-
-
-def _consume(session: Session, member_id: int, posting_id: int, takes: list[domain.Take]) -> None:
-    for take in takes:
-        res = session.execute(
-            update(PointsLot)
-            .where(PointsLot.id == take.lot_id, PointsLot.remaining >= take.amount)
-            .values(remaining=PointsLot.remaining - take.amount)
-            .execution_options(synchronize_session=False)
-        )
-        if _rowcount(res) != 1:  # pragma: no cover - the account lock makes this impossible
-            raise RuntimeError(f"lot {take.lot_id} changed under the ledger lock")
-    if takes:
-        session.execute(
-            insert(PointsAllocation),
-            [
-                {
-                    "posting_id": posting_id,
-                    "lot_id": t.lot_id,
-                    "member_id": member_id,
-                    "amount": t.amount,
-                }
-                for t in takes
-            ],
-        )
-
-
-def consume(session: Session, member_id: int, posting_id: int, takes: list[domain.Take]) -> None:
-    """Take points from lots for a posting (guarded updates, then its allocation rows)."""
-    _consume(session, member_id, posting_id, takes)
-
-
 # --------------------------------------------------------------------------- settle
 
 
@@ -309,9 +130,9 @@ def release_hold(session: Session, ctx: Ctx, hold_id: int) -> bool:
         .values(status="released", resolved_at=ctx.now)
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(res) != 1:
+    if rowcount(res) != 1:
         return False
-    posting_id = _post(
+    posting_id = post(
         session,
         ctx,
         hold.member_id,
@@ -323,7 +144,7 @@ def release_hold(session: Session, ctx: Ctx, hold_id: int) -> bool:
         source_type=hold.source_type,
         source_id=hold.source_id,
     )
-    _new_lot(
+    new_lot(
         session,
         hold.member_id,
         posting_id,
@@ -333,7 +154,7 @@ def release_hold(session: Session, ctx: Ctx, hold_id: int) -> bool:
         source_type=hold.source_type,
         source_id=hold.source_id,
     )
-    _bump(
+    bump(
         session,
         hold.member_id,
         available=hold.amount,
@@ -357,7 +178,7 @@ def expire_member(session: Session, ctx: Ctx, member_id: int) -> int:
     total = int(sum(r.remaining for r in due))
     if not total:
         return 0
-    posting_id = _post(
+    posting_id = post(
         session,
         ctx,
         member_id,
@@ -366,8 +187,8 @@ def expire_member(session: Session, ctx: Ctx, member_id: int) -> int:
         available=-total,
         reason="points expired",
     )
-    _consume(session, member_id, posting_id, [domain.Take(r.id, r.remaining) for r in due])
-    _bump(session, member_id, available=-total, lifetime_expired=total)
+    consume(session, member_id, posting_id, [domain.Take(r.id, r.remaining) for r in due])
+    bump(session, member_id, available=-total, lifetime_expired=total)
     return total
 
 
@@ -375,13 +196,13 @@ def repay_debt(session: Session, ctx: Ctx, member_id: int) -> int:
     acc = account_row(session, member_id)
     if acc is None or acc.debt == 0 or acc.available == 0:
         return 0
-    lots = _open_lots(session, member_id)
+    lots = open_lots(session, member_id)
     live = sum(lot.remaining for lot in lots if domain.is_live(lot, ctx.now))
     amount = domain.debt_repayment(acc.debt, live)
     if not amount:
         return 0
     takes = domain.allocate(lots, amount, now=ctx.now)
-    posting_id = _post(
+    posting_id = post(
         session,
         ctx,
         member_id,
@@ -391,8 +212,8 @@ def repay_debt(session: Session, ctx: Ctx, member_id: int) -> int:
         debt=-amount,
         reason="points debt repaid from new points",
     )
-    _consume(session, member_id, posting_id, takes)
-    _bump(session, member_id, available=-amount, debt=-amount)
+    consume(session, member_id, posting_id, takes)
+    bump(session, member_id, available=-amount, debt=-amount)
     return amount
 
 
@@ -489,7 +310,7 @@ def earn(
     if restores_id is not None:
         _check_restorable(session, member_id, restores_id, points)
     if days:
-        posting_id = _post(
+        posting_id = post(
             session,
             ctx,
             member_id,
@@ -513,7 +334,7 @@ def earn(
                 source_id=source_id,
             )
         )
-        _bump(session, member_id, pending=points)
+        bump(session, member_id, pending=points)
         return PostingResult(posting_id)
     posting_id = _credit(
         session,
@@ -574,7 +395,7 @@ def _credit(
     *,
     restores_id: int | None = None,
 ) -> int:
-    posting_id = _post(
+    posting_id = post(
         session,
         ctx,
         member_id,
@@ -586,7 +407,7 @@ def _credit(
         source_id=source_id,
         restores_id=restores_id,
     )
-    _new_lot(
+    new_lot(
         session,
         member_id,
         posting_id,
@@ -596,7 +417,7 @@ def _credit(
         source_type=source_type,
         source_id=source_id,
     )
-    _bump(session, member_id, available=points, lifetime_earned=points)
+    bump(session, member_id, available=points, lifetime_earned=points)
     repay_debt(session, ctx, member_id)
     return posting_id
 
@@ -622,11 +443,11 @@ def _debit(
         )
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(res) != 1:
+    if rowcount(res) != 1:
         acc = account_row(session, member_id)
         raise InsufficientPoints(points, acc.available if acc else 0)
-    takes = domain.allocate(_open_lots(session, member_id), points, now=ctx.now)
-    posting_id = _post(
+    takes = domain.allocate(open_lots(session, member_id), points, now=ctx.now)
+    posting_id = post(
         session,
         ctx,
         member_id,
@@ -637,7 +458,7 @@ def _debit(
         source_type=source_type,
         source_id=source_id,
     )
-    _consume(session, member_id, posting_id, takes)
+    consume(session, member_id, posting_id, takes)
     return posting_id
 
 
@@ -706,7 +527,7 @@ def cancel_spend(
         .order_by(PointsAllocation.lot_id)
     ).all()
     amount = -original.available_delta
-    reversal_id = _post(
+    reversal_id = post(
         session,
         ctx,
         member_id,
@@ -737,7 +558,7 @@ def cancel_spend(
             for a in allocations
         ],
     )
-    _bump(session, member_id, available=amount, lifetime_redeemed=-amount)
+    bump(session, member_id, available=amount, lifetime_redeemed=-amount)
     # restored lots may already be past expiry, and restored points repay debt first
     expire_member(session, ctx, member_id)
     repay_debt(session, ctx, member_id)
@@ -765,6 +586,7 @@ def clawback_points(
     source_type: str,
     source_id: str,
     refund_id: str,
+    reason: str | None = None,
 ) -> Clawback:
     """Take back ``amount`` points of a source: its pending hold first, then the balance
     (its own lots first), the rest as debt. Caller holds the lock and has settled."""
@@ -795,7 +617,7 @@ def clawback_points(
             )
             .execution_options(synchronize_session=False)
         )
-    posting_id = _post(
+    posting_id = post(
         session,
         ctx,
         member_id,
@@ -804,7 +626,7 @@ def clawback_points(
         available=-split.from_available,
         pending=-split.from_pending,
         debt=split.to_debt,
-        reason=f"refund {refund_id}",
+        reason=reason or f"refund {refund_id}",
         source_type=source_type,
         source_id=source_id,
     )
@@ -819,10 +641,10 @@ def clawback_points(
             .order_by(PointsLot.id)
         ).scalars()
         takes = domain.allocate(
-            _open_lots(session, member_id), split.from_available, now=ctx.now, prefer=list(own)
+            open_lots(session, member_id), split.from_available, now=ctx.now, prefer=list(own)
         )
-        _consume(session, member_id, posting_id, takes)
-    _bump(
+        consume(session, member_id, posting_id, takes)
+    bump(
         session,
         member_id,
         available=-split.from_available,
@@ -830,6 +652,19 @@ def clawback_points(
         debt=split.to_debt,
     )
     return Clawback(amount, split.from_pending, split.from_available, split.to_debt, posting_id)
+
+
+def pending_of_source(session: Session, member_id: int, source_type: str, source_id: str) -> int:
+    """What a source's hold still keeps pending (0 once released or cancelled)."""
+    held = session.scalar(
+        select(func.coalesce(func.sum(PointsHold.amount), 0)).where(
+            PointsHold.member_id == member_id,
+            PointsHold.source_type == source_type,
+            PointsHold.source_id == source_id,
+            PointsHold.status == "pending",
+        )
+    )
+    return int(held or 0)
 
 
 def earned_by_source(session: Session, member_id: int, source_type: str, source_id: str) -> int:

@@ -24,7 +24,7 @@ from patron.ledger.models import (
     PointsLot,
     PointsPosting,
 )
-from patron.ledger.service import dialect, new_account
+from patron.ledger.store import dialect, new_account
 from patron.members.models import Member
 from patron.orders.models import Order, RuleBudgetUsage
 from patron.orders.plan import MemberFacts, Settings

@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, literal, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
 from patron.coupons.models import Coupon, CouponHistory
-from patron.ledger import service as ledger
+from patron.ledger import store
 from patron.ledger.domain import Take
 from patron.ledger.models import (
     GrowthAccount,
@@ -30,7 +29,6 @@ from patron.ledger.models import (
     PointsPosting,
     PointsRefund,
 )
-from patron.ledger.service import dialect
 from patron.orders import writer
 from patron.orders.models import OrderReturn, ReturnLine
 from patron.orders.return_plan import NEW_LOT, ReturnPlan
@@ -41,7 +39,7 @@ from patron.webhooks import events
 def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderReturn:
     """Write the plan; returns the return (with its lines) as the response needs it."""
     if p.open_account:
-        _insert_ignore(session, PointsAccount, ledger.new_account(p.member_id, p.now))
+        store.insert_ignore(session, PointsAccount, store.new_account(p.member_id, p.now))
     repay_key = f"repay:{p.member_id}:{uuid.uuid4().hex}"
     postings = _postings(p, repay_key)
     ids: dict[str, int] = {}
@@ -70,7 +68,7 @@ def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderRetu
         )
     if p.takes:
         assert clawback_id is not None
-        ledger.consume(session, p.member_id, clawback_id, list(p.takes))
+        store.consume(session, p.member_id, clawback_id, list(p.takes))
     if restore_id is not None:
         lot_id = session.execute(
             insert(PointsLot)
@@ -90,7 +88,7 @@ def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderRetu
             takes = [
                 Take(lot_id if t.lot_id == NEW_LOT else t.lot_id, t.amount) for t in p.repay_takes
             ]
-            ledger.consume(session, p.member_id, repay_id, takes)
+            store.consume(session, p.member_id, repay_id, takes)
     _account(session, p)
     growth_id = _growth(session, p)
     _tier(session, actor, p)
@@ -113,11 +111,6 @@ def write_return(session: Session, actor: Principal, p: ReturnPlan) -> OrderRetu
     audit.record_many(session, actor, audits)
     events.emit_many(session, _events(p, clawback_id, growth_id, restore_id, repay_id), p.now)
     return record
-
-
-def _insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
-    ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(model)
-    session.execute(ins.values(**values).on_conflict_do_nothing())
 
 
 def _postings(p: ReturnPlan, repay_key: str) -> list[dict[str, Any]]:
@@ -183,7 +176,7 @@ def _account(session: Session, p: ReturnPlan) -> None:
         values["debt"] = PointsAccount.debt + (p.to_debt - p.repay)
     if back:
         values["lifetime_earned"] = PointsAccount.lifetime_earned + back
-    if dialect(session) != "postgresql":
+    if store.dialect(session) != "postgresql":
         # nothing locked the row on SQLite (BEGIN IMMEDIATE serialised): its version moves here
         values["version"] = PointsAccount.version + 1
         values["updated_at"] = p.now
@@ -199,7 +192,7 @@ def _account(session: Session, p: ReturnPlan) -> None:
 
 def _growth(session: Session, p: ReturnPlan) -> int | None:
     if p.open_growth_account:
-        _insert_ignore(
+        store.insert_ignore(
             session,
             GrowthAccount,
             {"member_id": p.member_id, "balance": 0, "lifetime_earned": 0, "updated_at": p.now},
@@ -310,7 +303,7 @@ def _record(session: Session, p: ReturnPlan) -> OrderReturn:
         }
         for part in p.parts
     ]
-    if dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         head = insert(OrderReturn).values(**values).returning(OrderReturn.id).cte("ret")
         columns = ["return_id", "line_no", "quantity", "refund_fen", "points_returned"]
         rows = union_all(

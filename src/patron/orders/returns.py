@@ -13,6 +13,7 @@ from patron.coupons.models import Coupon, CouponTemplate
 from patron.coupons.service import get_settings as coupon_settings
 from patron.errors import Conflict, Invalid, NotFound
 from patron.ledger import service as ledger
+from patron.ledger import store
 from patron.ledger.domain import LotView
 from patron.ledger.models import (
     GrowthAccount,
@@ -432,7 +433,7 @@ def open_lots(
         .where(PointsLot.member_id == member_id, PointsLot.remaining > 0)
         .order_by(PointsLot.id)
     )
-    if ledger.dialect(session) == "postgresql":
+    if store.dialect(session) == "postgresql":
         stmt = stmt.with_for_update()
     rows = session.execute(stmt).all()
     return (

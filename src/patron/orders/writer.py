@@ -27,7 +27,7 @@ from patron.ledger.models import (
     PointsLot,
     PointsPosting,
 )
-from patron.ledger.service import new_account
+from patron.ledger.store import new_account
 from patron.orders import rows, writer_one
 from patron.orders.models import Order, OrderLine, OrderPayment, RuleBudgetUsage
 from patron.orders.plan import OrderPlan

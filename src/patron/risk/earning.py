@@ -31,6 +31,8 @@ from patron.webhooks import events
 ACTION: Final = "earning"  # ``RiskReview.action`` of an earning review
 ORDER: Final = "order"
 CREDIT: Final = "adjustment"
+#: the reason of the clawback posting that cancels a rejected order's pending points
+CANCEL_REASON: Final = "risk review "
 SCAN_CAP: Final = 200_000  # orders one pass reads for the sliding windows
 CHUNK: Final = 500
 
@@ -273,6 +275,17 @@ class Clawed:
     taken: int  # what the adjustment takes back (no more than the member has now)
     adjustment_id: int | None
     adjustment_status: str | None  # applied, or pending_approval above the approval limit
+    #: the order's points still pending (its return window): their hold is cancelled at once
+    pending_cancelled: int = 0
+
+
+def _source(session: Session, review: RiskReview) -> tuple[Order | None, str]:
+    """The reviewed order (None for a credit) and its ledger source id."""
+    kind, _, ident = review.subject.partition(":")
+    if kind != ORDER:
+        return None, ""
+    order = session.get(Order, int(ident))
+    return order, f"{order.source}:{order.external_id}" if order is not None else ""
 
 
 def owed(session: Session, review: RiskReview) -> tuple[int, str]:
@@ -280,10 +293,9 @@ def owed(session: Session, review: RiskReview) -> tuple[int, str]:
     how it is named."""
     kind, _, ident = review.subject.partition(":")
     if kind == ORDER:
-        order = session.get(Order, int(ident))
+        order, source_id = _source(session, review)
         if order is None:
             return 0, review.subject
-        source_id = f"{order.source}:{order.external_id}"
         earned = ledger.earned_by_source(session, review.member_id, "order", source_id)
         returned = session.scalar(
             select(func.coalesce(func.sum(PointsRefund.points_clawed), 0)).where(
@@ -300,17 +312,36 @@ def owed(session: Session, review: RiskReview) -> tuple[int, str]:
 
 
 def claw_back(session: Session, ctx: Ctx, review: RiskReview) -> Clawed:
-    """Take back what the rejected order or credit gave, as a manual deduction of the
-    ledger's own flow (audited; above the approval limit it waits for a second approver).
-    Points the member already spent (or still pending) are not taken: no debt is made."""
+    """Take back what the rejected order or credit gave. An order's points still pending are
+    not the member's yet: their hold is cancelled at once (a clawback posting, as a return
+    does), so they are never released. What was released goes back as a manual deduction of
+    the ledger's own flow (audited; above the approval limit it waits for a second approver).
+    Points the member already spent are not taken: no debt is made."""
     points, name = owed(session, review)
     if points <= 0:
         return Clawed(0, 0, None, None)
     ledger.begin(session, ctx, review.member_id)  # lock and settle first
+    cancelled = 0
+    order, source_id = _source(session, review)
+    if order is not None:
+        held = ledger.pending_of_source(session, review.member_id, "order", source_id)
+        cancelled = min(points, held)
+        if cancelled:
+            ledger.clawback_points(
+                session,
+                ctx,
+                review.member_id,
+                cancelled,
+                source_type="order",
+                source_id=source_id,
+                refund_id=f"risk-review-{review.id}",
+                reason=f"{CANCEL_REASON}{review.id}",
+            )
+    rest = points - cancelled
     available = queries.balance(session, review.member_id, ctx.now).available
-    take = min(points, max(available, 0))
+    take = min(rest, max(available, 0))
     if take <= 0:
-        return Clawed(points, 0, None, None)
+        return Clawed(points, 0, None, None, cancelled)
     row = flows.request_adjustment(
         session,
         ctx,
@@ -319,7 +350,7 @@ def claw_back(session: Session, ctx: Ctx, review: RiskReview) -> Clawed:
         amount=-take,
         reason=f"Risk review {review.id}: points of {name} taken back",
     )
-    return Clawed(points, take, row.id, row.status)
+    return Clawed(points, take, row.id, row.status, cancelled)
 
 
 @dataclass(frozen=True, slots=True)

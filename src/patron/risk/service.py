@@ -464,6 +464,7 @@ def decide(
         after |= {
             "points_owed": clawed.owed,
             "points_taken": clawed.taken,
+            "points_pending_cancelled": clawed.pending_cancelled,
             "adjustment_id": clawed.adjustment_id,
             "adjustment_status": clawed.adjustment_status,
         }

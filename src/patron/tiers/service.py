@@ -1,7 +1,7 @@
 """Tier use cases: ladder settings, current tier, upgrades, evaluation, overrides, history.
 
 Tier rows are only written while the member's points-account lock is held (see
-``patron.ledger.service.lock_account``), which serialises all tier changes of a member.
+``patron.ledger.store.lock_account``), which serialises all tier changes of a member.
 """
 
 from __future__ import annotations

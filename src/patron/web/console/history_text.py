@@ -16,6 +16,7 @@ from patron.ledger import domain as ledger_domain
 from patron.ledger.models import PointsPosting
 from patron.orders import service as orders
 from patron.orders.models import Order
+from patron.risk import earning as risk_earning
 from patron.rules.definitions import EarningRules
 from patron.web.i18n import N_
 
@@ -113,6 +114,8 @@ def _sentence(p: PointsPosting, order: Order | None, store: str) -> Phrase:
             return N_("Paid with points on order %(order)s at %(store)s"), at
         return N_("Paid with points on online order %(order)s"), number
     if p.kind == "clawback" and order is not None:
+        if p.reason.startswith(risk_earning.CANCEL_REASON):
+            return N_("Pending points of order %(order)s cancelled by a risk review"), number
         return N_("Taken back after a return of order %(order)s"), number
     if p.kind == "earn" and p.source_type in SOURCE_TEXTS:
         return SOURCE_TEXTS[p.source_type], {}
