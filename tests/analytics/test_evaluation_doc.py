@@ -41,7 +41,13 @@ def test_the_section_holds_every_table(evaluation):
     text = evaluation_doc.markdown(evaluation)
     assert text.startswith("Evaluated on 2026-03-01: fitted on purchases up to 2025-09-02")
     assert "**BG/NBD** (r = " in text and "**Pareto/NBD** (r = " in text
-    assert text.count("| repeat purchases (calibration) | members | predicted | actual |") == 2
+    # a table per model that fitted; a model that did not (Pareto/NBD's optimiser can stop
+    # short on this small history) is named with the reason instead of numbers
+    fitted = [c for c in evaluation.checks if c.holdout is not None]
+    assert evaluation.checks[0].holdout is not None  # BG/NBD fits this history
+    header = "| repeat purchases (calibration) | members | predicted | actual |"
+    assert text.count(header) == len(fitted)
+    assert text.count(": not usable — ") == len(evaluation.checks) - len(fitted)
     bg = evaluation.checks[0].holdout.rows
     assert f"| {bg[0].frequency} | {bg[0].customers:,} | {bg[0].predicted:.3f} |" in text
     assert f"| 7+ | {bg[-1].customers:,} | {bg[-1].predicted:.3f} |" in text
