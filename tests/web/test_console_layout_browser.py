@@ -223,10 +223,13 @@ def test_the_desk_keeps_the_total_and_commit_button_in_view(live, new_page):
         page.fill("#f-add", sku)
         page.press("#f-add", "Enter")
         page.locator(f"tr[data-sku='{sku}']").wait_for()
+    # Each add is a full page load: the row can be in the DOM before the stylesheet has applied.
+    page.wait_for_load_state("load")
     # The page is taller than the screen: at its top, the bar is still at the screen's bottom.
     assert page.evaluate("() => document.documentElement.scrollHeight") > 600
     page.evaluate("() => window.scrollTo(0, 0)")
     commit = page.get_by_role("button", name="Commit sale")
+    expect(commit).to_be_in_viewport(ratio=1)
     box = commit.bounding_box()
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 600
     assert page.get_by_test_id("sticky-to-pay").inner_text() == "¥211.50"
