@@ -5,7 +5,10 @@
 Fills a scratch database with members (encrypted phones with their blind index, names, a
 registration store), a tag on every 50th member and a tier row on every 10th, then times the
 searches the console's member list makes (each: the count, capped at 1,000, and a page of 20)
-and prints a JSON line of median milliseconds per search.
+and prints a JSON line of median milliseconds per search. Then it walks the whole list in
+batches of 1,000, as the member export does, by registration and by name: once past an OFFSET
+(the baseline) and once seeking past the last row (``after``, what the export uses), and
+reports both times and their ratio.
 """
 
 from __future__ import annotations
@@ -134,8 +137,36 @@ def main() -> None:
                     )
                     times.append((time.perf_counter() - t) * 1000)
             results[name] = {"ms": round(statistics.median(times), 1), "total": total}
+        results["walk"] = {sort: _walks(db, cipher, sort) for sort in ("joined", "name")}
         db.dispose()
     print(json.dumps(results, ensure_ascii=False))
+
+
+def _walks(db: Database, cipher: FieldCipher, sort: str) -> dict[str, float]:
+    """Seconds to read every member in batches of 1,000 by ``sort``, past an OFFSET and by
+    seeking; both walks must read the same members in the same order."""
+    seen: dict[str, list[int]] = {}
+    took: dict[str, float] = {}
+    for how in ("offset", "seek"):
+        ids: list[int] = []
+        after = None
+        t = time.perf_counter()
+        with db.unit_of_work() as s:
+            while True:
+                rows, _ = service.search(
+                    s, cipher, limit=1000, count_limit=0, sort=sort, descending=sort == "joined",
+                    offset=len(ids) if how == "offset" else 0,
+                    after=after if how == "seek" else None,
+                )  # fmt: skip
+                ids += [m.id for m in rows]
+                if len(rows) < 1000:
+                    break
+                after = service.search_key(rows[-1], sort)
+                s.expunge_all()  # one batch of objects at a time, as the export holds
+        took[how] = round(time.perf_counter() - t, 2)
+        seen[how] = ids
+    assert seen["offset"] == seen["seek"], "the two walks differ"
+    return {**took, "offset_over_seek": round(took["offset"] / took["seek"], 1)}
 
 
 if __name__ == "__main__":

@@ -96,3 +96,29 @@ def test_the_order_list_needs_orders_read(app, database, clock):
     for role in nobody:
         name, _ = _make_staff(database, clock, role)
         assert _client(app, name).get("/console/orders").status_code == 403
+
+
+def test_the_download_seeks_batch_by_batch_in_the_lists_order(
+    app,
+    database,
+    clock,
+    stores,  # noqa: F811
+    monkeypatch,
+):
+    """Batches of two, every sortable column both ways (the online order has no store: it is
+    last going up, first going down): the download lists what the page lists, in its order."""
+    from patron.web.console import orders as orders_page
+
+    monkeypatch.setattr(orders_page, "BATCH", 2)
+    name, _ = _make_staff(database, clock, "admin")
+    c = _client(app, name)
+    for sort in ("date", "total", "paid", "points", "store"):
+        for direction in ("asc", "desc"):
+            params = {"sort": sort, "dir": direction}
+            shown = _orders(c.get("/console/orders", params=params).text)
+            out = c.get("/console/orders/export", params={**params, "format": "csv"})
+            rows = list(csv.reader(io.StringIO(out.text[1:])))
+            assert [r[0] for r in rows[1:]] == shown, params
+            assert len(shown) == 7
+    by_store = _orders(c.get("/console/orders", params={"sort": "store", "dir": "asc"}).text)
+    assert by_store[-1] == "WEB-1"

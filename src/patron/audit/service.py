@@ -256,9 +256,11 @@ def search(
     offset: int = 0,
     sort: str = "time",
     descending: bool = True,
+    count: bool = True,
 ) -> tuple[list[AuditRecord], int]:
     """Records matching every filter given, newest first (or by ``sort``, one of
-    ``SEARCH_SORTS``), and how many there are.
+    ``SEARCH_SORTS``), and how many there are (0 without ``count``: an export reading batch
+    after batch does not count the log again for each).
 
     ``member_no`` finds the records about that member whichever key they were written under
     (see ``ENTITY_TYPES``)."""
@@ -279,7 +281,11 @@ def search(
         conds.append(AuditRecord.at >= since)
     if until:
         conds.append(AuditRecord.at < until)
-    total = session.scalar(select(func.count()).select_from(AuditRecord).where(*conds)) or 0
+    total = (
+        session.scalar(select(func.count()).select_from(AuditRecord).where(*conds)) or 0
+        if count
+        else 0
+    )
     rows = session.scalars(
         select(AuditRecord)
         .where(*conds)

@@ -17,6 +17,7 @@ from patron.auth.models import StaffUser
 from patron.auth.principal import Principal
 from patron.db import one_of
 from patron.errors import Conflict, Invalid, NotFound, PatronError
+from patron.kit import keyset
 from patron.kit.crypto import FieldCipher, mask_email
 from patron.kit.ids import format_member_no, luhn_valid, new_member_no
 from patron.kit.phone import display_phone, mask_phone, normalize_phone
@@ -482,10 +483,13 @@ def search(
     count_limit: int | None = None,
     sort: str = "joined",
     descending: bool = True,
+    after: tuple[Any, int] | None = None,
 ) -> tuple[list[Member], int]:
     """Members matching every given filter, newest first (or by ``sort``: one of
     ``SEARCH_SORTS``). ``tier`` needs ``base_tier`` (the ladder's lowest code): members without
-    a tier row are in the base tier. With ``count_limit`` the total stops counting there."""
+    a tier row are in the base tier. With ``count_limit`` the total stops counting there.
+    ``after`` (``search_key`` of the last member of the page before) seeks instead of an
+    offset, for walks through the whole list such as an export."""
     conds: list[Any] = []
     if q:
         q = q.strip()
@@ -538,12 +542,20 @@ def search(
         capped = select(Member.id).where(*conds).limit(count_limit).subquery()
         total = session.scalar(select(func.count()).select_from(capped)) or 0
     key = SEARCH_SORTS.get(sort, Member.id)
+    if after is not None:
+        conds.append(keyset.after(key, Member.id, descending, after))
     # Ties (same name) are broken by the id, so that pages never overlap.
-    order = (key.desc(), Member.id.desc()) if descending else (key.asc(), Member.id.asc())
+    order = keyset.order_by(key, Member.id, descending)
     rows = session.scalars(
-        select(Member).where(*conds).order_by(*order).limit(limit).offset(offset)
+        select(Member).where(*conds).order_by(*order).limit(limit).offset(offset or None)
     )
     return list(rows), total
+
+
+def search_key(member: Member, sort: str) -> tuple[Any, int]:
+    """Where ``member`` stands in ``search``'s order by ``sort``: its ``after`` argument."""
+    key = SEARCH_SORTS.get(sort, Member.id)
+    return getattr(member, key.key), member.id
 
 
 #: sortable columns of the member list; "joined" is the registration order (the row id)

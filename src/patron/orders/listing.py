@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from patron.analytics import scope as scoping
 from patron.auth.principal import Principal
+from patron.kit import keyset
 from patron.members.models import Member
 from patron.orders.models import Order
 
@@ -58,11 +59,14 @@ def search(
     filters: OrderFilters,
     *,
     limit: int,
-    offset: int,
+    offset: int = 0,
     count: bool = True,
+    after: tuple[Any, int] | None = None,
 ) -> OrderPage:
     """Orders matching ``filters`` newest first (or as sorted) within the principal's scope.
-    Raises ``Invalid`` for a store, region or channel that does not exist."""
+    Raises ``Invalid`` for a store, region or channel that does not exist. ``after``
+    (``row_key`` of the last row of the page before) seeks instead of an offset, for walks
+    through the whole list such as an export."""
     scope = scoping.resolve(
         session, principal, store=filters.store, region=filters.region, channel=filters.channel
     )
@@ -78,7 +82,9 @@ def search(
     if filters.status is not None:
         where.append(Order.status == filters.status)
     key = SORTS.get(filters.sort, Order.ordered_at)
-    order_by = (key.desc(), Order.id.desc()) if filters.descending else (key.asc(), Order.id)
+    order_by = keyset.order_by(key, Order.id, filters.descending)
+    if after is not None:
+        where.append(keyset.after(key, Order.id, filters.descending, after))
     total = (
         int(session.scalar(select(func.count()).select_from(Order).where(*where)) or 0)
         if count
@@ -90,6 +96,12 @@ def search(
         .where(*where)
         .order_by(*order_by)
         .limit(limit)
-        .offset(offset)
+        .offset(offset or None)
     ).all()
     return OrderPage([OrderRow(o, no) for o, no in rows], total, scope)
+
+
+def row_key(row: OrderRow, filters: OrderFilters) -> tuple[Any, int]:
+    """Where ``row`` stands in ``search``'s order: its ``after`` argument."""
+    key = SORTS.get(filters.sort, Order.ordered_at)
+    return getattr(row.order, key.key), row.order.id

@@ -455,7 +455,7 @@ def audit_log(
     if fmt in exports.FORMATS:
 
         def rows(s: Session, limit: int, offset: int) -> list[AuditRecord]:
-            return audit_service.search(s, limit=limit, offset=offset, **search)[0]  # type: ignore[arg-type]
+            return audit_service.search(s, limit=limit, offset=offset, count=False, **search)[0]  # type: ignore[arg-type]
 
         return exports.audit_export(request, viewer, fmt, rows)
     records, total = audit_service.search(

@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
@@ -124,6 +124,21 @@ def _xlsx(session: Session, name: str, titles: list[str], batches: Batches) -> R
     )
 
 
+def seek(fetch: Callable[[Any, int], tuple[list[list[object]], Any]]) -> Iterator[Rows]:
+    """Batches from ``fetch(after, limit)``, which returns its rows and where the next batch
+    starts, until one comes back short or MAX_ROWS is reached: the batches seek (kit.keyset),
+    so a long export reads each row once."""
+    after: Any = None
+    sent = 0
+    while sent < MAX_ROWS:
+        rows, after = fetch(after, BATCH)
+        if rows:
+            yield rows
+        if len(rows) < BATCH:
+            return
+        sent += BATCH
+
+
 def paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
     """Batches from ``fetch(limit, offset)`` until one comes back short or MAX_ROWS is reached."""
     offset = 0
@@ -178,7 +193,7 @@ def export_members(
         ladder = tiers.get_ladder(session)
         names = {t.code: tier_name(t, viewer.locale) for t in ladder.tiers}
 
-        def fetch(limit: int, offset: int) -> list[list[object]]:
+        def fetch(after: Any, limit: int) -> tuple[list[list[object]], Any]:
             rows, _ = members.search(
                 session,
                 cipher,
@@ -190,10 +205,10 @@ def export_members(
                 channel=channel or None,
                 store_code=store.strip() or None,
                 limit=limit,
-                offset=offset,
                 count_limit=0,
                 sort=sort,
                 descending=descending,
+                after=after,
             )
             codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
             out: list[list[object]] = []
@@ -210,9 +225,9 @@ def export_members(
                         s.created_at.date().isoformat(),
                     ]
                 )
-            return out
+            return out, (members.search_key(rows[-1], sort) if rows else None)
 
-        return paged(fetch)
+        return seek(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "members", MEMBER_HEADER, batches)
 

@@ -235,18 +235,20 @@ def export_orders(
     principal = viewer.principal
 
     def batches(session: Session) -> Iterator[Rows]:
-        offset = 0
         names: dict[str, str] = {}
-        while offset < MAX_ROWS:
+        after = None
+        sent = 0
+        while sent < MAX_ROWS:  # each batch seeks past the last: a long export reads rows once
             page = listing.search(
-                session, principal, filters, limit=BATCH, offset=offset, count=False
+                session, principal, filters, limit=BATCH, count=False, after=after
             )
             missing = {r.order.store_code for r in page.rows if r.order.store_code} - set(names)
             names.update(catalog.store_names(session, missing))
             yield [_export_row(r, names, locale, tz) for r in page.rows]
             if len(page.rows) < BATCH:
                 return
-            offset += BATCH
+            after = listing.row_key(page.rows[-1], filters)
+            sent += BATCH
 
     return table_response(
         request, viewer, fmt if fmt in FORMATS else "csv", "orders", EXPORT_HEADER, batches
