@@ -152,3 +152,33 @@ def test_the_last_admin_stays(client, auth_headers):
         headers=admin,
     )
     assert r.json()["error"]["code"] == "weak_password"
+
+
+def test_an_api_key_records_its_use_hourly_from_the_read_that_checked_it(
+    client, database, clock, api_key_headers, make_member
+):
+    """The first call records when the key was used; calls within the hour write nothing and
+    read the key once (the lookup that checked it); the first call after the hour records
+    again."""
+    from tests.statements import count_statements
+
+    no = make_member()
+    headers = api_key_headers("members:read")
+
+    def used_at():
+        with database.unit_of_work() as s:
+            return s.scalar(select(ApiKey.last_used_at).where(ApiKey.name == "test"))
+
+    assert used_at() is None
+    first = clock.now()
+    assert client.get(f"/api/v1/members/{no}", headers=headers).status_code == 200
+    assert used_at() == first
+    clock.advance(timedelta(minutes=59))
+    with count_statements(database.engine) as log:
+        assert client.get(f"/api/v1/members/{no}", headers=headers).status_code == 200
+    keys = [s for s in log.statements if "api_keys" in s]
+    assert len(keys) == 1 and keys[0].startswith("SELECT"), log.report()
+    assert used_at() == first
+    clock.advance(timedelta(minutes=2))
+    assert client.get(f"/api/v1/members/{no}", headers=headers).status_code == 200
+    assert used_at() == clock.now()

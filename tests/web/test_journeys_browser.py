@@ -10,6 +10,14 @@ from tests.web.conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
+#: classes htmx puts on what it is requesting, swapping or settling: once none is left, the
+#: new steps are wired (a change made before that sends nothing)
+BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+
+
+def _settled(page) -> None:
+    page.wait_for_function(f"() => !document.querySelector({BUSY!r})")
+
 
 def test_an_operator_builds_a_welcome_journey_in_chinese(new_page, live):
     page = new_page()
@@ -35,10 +43,12 @@ def test_an_operator_builds_a_welcome_journey_in_chinese(new_page, live):
     page.select_option("select[name='s0.template']", "welcome")
     page.click("[data-add-step]")
     page.locator("select[name='s1.kind']").wait_for()
+    _settled(page)
     page.select_option("select[name='s1.kind']", "wait")  # the row shows the wait's inputs
     page.locator("input[name='s1.amount']").fill("3")
     page.click("[data-add-step]")
     page.locator("select[name='s2.kind']").wait_for()
+    _settled(page)
     page.click("form[action='/console/journeys'] button.button:not(.secondary)")
     error = page.locator("[data-testid=steps-error]")
     error.wait_for()

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -396,7 +396,8 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int, now: datetim
     return key
 
 
-def principal_from_api_key(session: Session, secret: str) -> Principal:
+def principal_from_api_key(session: Session, secret: str) -> tuple[Principal, datetime | None]:
+    """The key's principal and when the key was last recorded as used (``touch_api_key``)."""
     invalid = Unauthorized("invalid_api_key", "The API key is invalid or revoked.")
     parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(secret) > 128:
@@ -406,23 +407,29 @@ def principal_from_api_key(session: Session, secret: str) -> Principal:
         raise invalid
     if not hmac.compare_digest(key.key_hash, sha256_hex(secret)):
         raise invalid
-    return Principal(
+    principal = Principal(
         kind="apikey",
         id=key.id,
         label=f"key:{key.name}",
         role=None,
         permissions=frozenset(key.scopes) & API_KEY_SCOPES,
     )
+    return principal, key.last_used_at
 
 
-def touch_api_key(session: Session, key_id: int, now: datetime) -> None:
-    """Record use at most hourly so reads do not turn into a write per request."""
-    key = session.get(ApiKey, key_id)
-    if key is not None and (
-        key.last_used_at is None or now - key.last_used_at > timedelta(hours=1)
-    ):
-        key.last_used_at = now
-        session.flush()
+def touch_api_key(
+    session: Session, key_id: int, last_used_at: datetime | None, now: datetime
+) -> None:
+    """Record use at most hourly so reads do not turn into a write per request (every
+    request of a busy integration would queue on the key's row). ``last_used_at`` is what
+    the key's lookup read: no second read."""
+    if last_used_at is None or now - last_used_at > timedelta(hours=1):
+        session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == key_id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 # ---- console sessions ------------------------------------------------------------------------

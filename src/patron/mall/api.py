@@ -354,6 +354,12 @@ def post_redemption(
     request: Request,
     principal: Redeem,
 ) -> RedemptionOut | JSONResponse:
+    # A sold-out flash sale answers before the settings or the member are even read (most
+    # of its attempts are losers).
+    gate = None
+    if body.flash_sale_id is not None:
+        now = request.app.state.clock.now()
+        gate = redemptions.flash_gate(session, now, body.flash_sale_id, body.gift_code)
     ctx = _ctx(request, session, principal)
     member = members.get_member(session, body.member_no)
     try:
@@ -369,6 +375,7 @@ def post_redemption(
                 flash_sale_id=body.flash_sale_id,
                 device_id=device_id(request),
             ),
+            gate=gate,
         )
     except risk.RiskHold as hold:  # returned, not raised: the review it opens is kept
         return risk.hold_response(session, principal, hold)

@@ -50,7 +50,13 @@ def _email_index(cipher: FieldCipher, email: str) -> str:
 
 
 def get_member(session: Session, member_no: str) -> Member:
-    member = session.scalar(select(Member).where(Member.member_no == member_no))
+    # One member: its consents and tags load when read (one query each, as selectin would
+    # cost), so a write that never reads them — an order, a redemption — skips both.
+    member = session.scalar(
+        select(Member)
+        .where(Member.member_no == member_no)
+        .options(lazyload(Member.consents), lazyload(Member.tags))
+    )
     if member is None:
         raise NotFound("member_not_found", f"No member with number {member_no}.")
     return member

@@ -79,7 +79,8 @@ def authenticate(
             session, bearer.credentials, request.app.state.keys["token_key"], now
         )
     elif api_key:
-        principal = auth_service.principal_from_api_key(session, api_key)
+        principal, used_at = auth_service.principal_from_api_key(session, api_key)
+        request.state.api_key_used_at = used_at
     else:
         raise Unauthorized(
             "not_authenticated",
@@ -111,7 +112,10 @@ class Require:
             )
         claim_idempotency(request, session, principal)
         if principal.kind == "apikey" and principal.id is not None:
-            auth_service.touch_api_key(session, principal.id, request.app.state.clock.now())
+            now = request.app.state.clock.now()
+            used_at = getattr(request.state, "api_key_used_at", None)
+            auth_service.touch_api_key(session, principal.id, used_at, now)
+            request.state.api_key_used_at = max(used_at or now, now)
         return principal
 
 
