@@ -42,8 +42,7 @@ def _expected(rows: list[tuple[int, object]], descending: bool) -> list[int]:
     limit=st.integers(1, 4),
 )
 def test_a_seek_walk_gives_each_row_once_in_order(database, data, column, descending, limit):
-    key = rows_table.c[column]
-    id_col = rows_table.c.id
+    walk = keyset.Keyset(rows_table.c[column], rows_table.c.id, descending)
     with database.engine.begin() as conn:
         meta.create_all(conn)
         conn.execute(delete(rows_table))
@@ -52,19 +51,16 @@ def test_a_seek_walk_gives_each_row_once_in_order(database, data, column, descen
                 insert(rows_table),
                 [{"id": i, "word": w, "n": n} for i, (w, n) in enumerate(data, 1)],
             )
-        order = keyset.order_by(key, id_col, descending)
+        order = walk.order_by()
         whole = [r.id for r in conn.execute(select(rows_table).order_by(*order))]
         walked: list[int] = []
-        last = None
-        while True:
-            q = select(rows_table).order_by(*order).limit(limit)
-            if last is not None:
-                q = q.where(keyset.after(key, id_col, descending, last))
+        seek: keyset.Seek | None = walk.first()
+        while seek is not None:
+            q = select(rows_table).where(walk.where(seek)).order_by(*order).limit(limit)
             page = conn.execute(q).all()
             walked += [r.id for r in page]
-            if len(page) < limit:
-                break
-            last = (getattr(page[-1], column), page[-1].id)
+            last = (getattr(page[-1], column), page[-1].id) if page else None
+            seek = walk.next(seek, len(page), limit, last)
         meta.drop_all(conn)
     expected = _expected(
         [

@@ -6,36 +6,84 @@ the one before, through the same index the sort uses. The sort is a column and t
 a tie-breaker, in one direction. Where NULLs go is made explicit (last going up, first going
 down: PostgreSQL's default, so its indexes still serve the sort; SQLite is told the same), so
 that a nullable column pages identically on both engines.
+
+A nullable column is walked in two groups, its values and its NULLs, each with a condition an
+index can start from (``name >= :last AND (name > :last OR id > :id)``): one condition for
+both groups would need an OR with ``IS NULL``, which no index range serves, and every page
+would scan from the top again.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 
-def order_by(key: Any, id_col: Any, descending: bool) -> tuple[Any, ...]:
-    """The ORDER BY for ``key`` then ``id_col``; ``id_col`` alone when it is the key."""
-    if key is id_col:
-        return (id_col.desc(),) if descending else (id_col.asc(),)
-    if descending:
-        return (key.desc().nulls_first(), id_col.desc())
-    return (key.asc().nulls_last(), id_col.asc())
+@dataclass(frozen=True)
+class Seek:
+    """Where a walk stands: in the NULL group or the values, after ``last`` = (key value, id),
+    or at the group's start when ``last`` is None."""
+
+    nulls: bool
+    last: tuple[Any, int] | None = None
 
 
-def after(key: Any, id_col: Any, descending: bool, last: tuple[Any, int]) -> ColumnElement[bool]:
-    """Rows that come after ``last`` = (its key value, its id) in ``order_by``'s order."""
-    value, last_id = last
-    if key is id_col:
-        past: ColumnElement[bool] = id_col < last_id if descending else id_col > last_id
-        return past
-    if descending:  # NULLs first, then the values from the highest down
-        if value is None:
-            return or_(and_(key.is_(None), id_col < last_id), key.is_not(None))
-        return or_(key < value, and_(key == value, id_col < last_id))
-    # going up: the values from the lowest, then NULLs
-    if value is None:
-        return and_(key.is_(None), id_col > last_id)
-    return or_(key > value, and_(key == value, id_col > last_id), key.is_(None))
+@dataclass(frozen=True)
+class Keyset:
+    """The sort ``key`` then ``id_col``, descending or not (``key`` may be ``id_col``)."""
+
+    key: Any
+    id_col: Any
+    descending: bool
+
+    @property
+    def _nullable(self) -> bool:
+        if self.key is self.id_col:
+            return False
+        column = getattr(self.key, "expression", self.key)
+        return bool(getattr(column, "nullable", True))
+
+    def order_by(self) -> tuple[Any, ...]:
+        if self.key is self.id_col:
+            return (self.id_col.desc(),) if self.descending else (self.id_col.asc(),)
+        if self.descending:
+            return (self.key.desc().nulls_first(), self.id_col.desc())
+        return (self.key.asc().nulls_last(), self.id_col.asc())
+
+    def first(self) -> Seek:
+        """The start of the walk: the NULLs come first going down."""
+        return Seek(nulls=self.descending and self._nullable)
+
+    def where(self, seek: Seek) -> ColumnElement[bool]:
+        """The rows of ``seek``'s group that come after its ``last``."""
+        key, id_col, down = self.key, self.id_col, self.descending
+        if seek.last is None:  # a group's start
+            start: ColumnElement[bool]
+            if key is id_col:
+                start = id_col.is_not(None)
+            else:
+                start = key.is_(None) if seek.nulls else key.is_not(None)
+            return start
+        value, last_id = seek.last
+        past_id: ColumnElement[bool] = id_col < last_id if down else id_col > last_id
+        if key is id_col:
+            return past_id
+        if seek.nulls:
+            return and_(key.is_(None), past_id)
+        # the bound first: an index on the key starts there
+        if down:
+            return and_(key <= value, or_(key < value, past_id))
+        return and_(key >= value, or_(key > value, past_id))
+
+    def next(self, seek: Seek, rows: int, limit: int, last: tuple[Any, int] | None) -> Seek | None:
+        """Where the walk goes after a page of ``rows`` rows ending on ``last`` (the key and
+        id of its last row); None: the walk is done."""
+        if rows >= limit and last is not None:
+            return Seek(seek.nulls, last)
+        first_group_nulls = self.descending
+        if self._nullable and seek.nulls == first_group_nulls:
+            return Seek(nulls=not seek.nulls)  # the first group is done: the second
+        return None

@@ -489,13 +489,13 @@ def search(
     count_limit: int | None = None,
     sort: str = "joined",
     descending: bool = True,
-    after: tuple[Any, int] | None = None,
+    after: keyset.Seek | None = None,
 ) -> tuple[list[Member], int]:
     """Members matching every given filter, newest first (or by ``sort``: one of
     ``SEARCH_SORTS``). ``tier`` needs ``base_tier`` (the ladder's lowest code): members without
     a tier row are in the base tier. With ``count_limit`` the total stops counting there.
-    ``after`` (``search_key`` of the last member of the page before) seeks instead of an
-    offset, for walks through the whole list such as an export."""
+    ``after`` seeks instead of an offset (``search_keyset``), for walks through the whole
+    list such as an export."""
     conds: list[Any] = []
     if q:
         q = q.strip()
@@ -547,19 +547,24 @@ def search(
     else:  # counting a whole large table costs more than the page itself: stop at the cap
         capped = select(Member.id).where(*conds).limit(count_limit).subquery()
         total = session.scalar(select(func.count()).select_from(capped)) or 0
-    key = SEARCH_SORTS.get(sort, Member.id)
+    walk = search_keyset(sort, descending)
     if after is not None:
-        conds.append(keyset.after(key, Member.id, descending, after))
+        conds.append(walk.where(after))
     # Ties (same name) are broken by the id, so that pages never overlap.
-    order = keyset.order_by(key, Member.id, descending)
+    order = walk.order_by()
     rows = session.scalars(
         select(Member).where(*conds).order_by(*order).limit(limit).offset(offset or None)
     )
     return list(rows), total
 
 
+def search_keyset(sort: str, descending: bool) -> keyset.Keyset:
+    """The order of ``search`` by ``sort``, for a walk by seeking (kit.keyset)."""
+    return keyset.Keyset(SEARCH_SORTS.get(sort, Member.id), Member.id, descending)
+
+
 def search_key(member: Member, sort: str) -> tuple[Any, int]:
-    """Where ``member`` stands in ``search``'s order by ``sort``: its ``after`` argument."""
+    """Where ``member`` stands in ``search``'s order by ``sort``."""
     key = SEARCH_SORTS.get(sort, Member.id)
     return getattr(member, key.key), member.id
 

@@ -61,12 +61,11 @@ def search(
     limit: int,
     offset: int = 0,
     count: bool = True,
-    after: tuple[Any, int] | None = None,
+    after: keyset.Seek | None = None,
 ) -> OrderPage:
     """Orders matching ``filters`` newest first (or as sorted) within the principal's scope.
-    Raises ``Invalid`` for a store, region or channel that does not exist. ``after``
-    (``row_key`` of the last row of the page before) seeks instead of an offset, for walks
-    through the whole list such as an export."""
+    Raises ``Invalid`` for a store, region or channel that does not exist. ``after`` seeks
+    instead of an offset (``walk_of``), for walks through the whole list such as an export."""
     scope = scoping.resolve(
         session, principal, store=filters.store, region=filters.region, channel=filters.channel
     )
@@ -81,10 +80,10 @@ def search(
         where.append(Order.business_date <= filters.end)
     if filters.status is not None:
         where.append(Order.status == filters.status)
-    key = SORTS.get(filters.sort, Order.ordered_at)
-    order_by = keyset.order_by(key, Order.id, filters.descending)
+    walk = walk_of(filters)
+    order_by = walk.order_by()
     if after is not None:
-        where.append(keyset.after(key, Order.id, filters.descending, after))
+        where.append(walk.where(after))
     total = (
         int(session.scalar(select(func.count()).select_from(Order).where(*where)) or 0)
         if count
@@ -99,6 +98,11 @@ def search(
         .offset(offset or None)
     ).all()
     return OrderPage([OrderRow(o, no) for o, no in rows], total, scope)
+
+
+def walk_of(filters: OrderFilters) -> keyset.Keyset:
+    """The order of ``search`` for ``filters``, for a walk by seeking (kit.keyset)."""
+    return keyset.Keyset(SORTS.get(filters.sort, Order.ordered_at), Order.id, filters.descending)
 
 
 def row_key(row: OrderRow, filters: OrderFilters) -> tuple[Any, int]:

@@ -17,7 +17,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
@@ -29,7 +29,7 @@ from starlette.background import BackgroundTask
 from patron.audit.models import AuditRecord
 from patron.auth import permissions as perm
 from patron.db import Database
-from patron.kit import csvsafe
+from patron.kit import csvsafe, keyset
 from patron.ledger import queries
 from patron.members import service as members
 from patron.ops.replica import read_database, read_only
@@ -124,19 +124,20 @@ def _xlsx(session: Session, name: str, titles: list[str], batches: Batches) -> R
     )
 
 
-def seek(fetch: Callable[[Any, int], tuple[list[list[object]], Any]]) -> Iterator[Rows]:
-    """Batches from ``fetch(after, limit)``, which returns its rows and where the next batch
-    starts, until one comes back short or MAX_ROWS is reached: the batches seek (kit.keyset),
-    so a long export reads each row once."""
-    after: Any = None
+def seek(
+    fetch: Callable[[keyset.Seek, int], tuple[list[list[object]], keyset.Seek | None]],
+    start: keyset.Seek,
+) -> Iterator[Rows]:
+    """Batches from ``fetch(seek, limit)``, which returns its rows and where the next batch
+    starts (None: nothing more), until MAX_ROWS: the batches seek (kit.keyset), so a long
+    export reads each row once."""
+    position: keyset.Seek | None = start
     sent = 0
-    while sent < MAX_ROWS:
-        rows, after = fetch(after, BATCH)
+    while position is not None and sent < MAX_ROWS:
+        rows, position = fetch(position, BATCH)
         if rows:
             yield rows
-        if len(rows) < BATCH:
-            return
-        sent += BATCH
+        sent += len(rows)
 
 
 def paged(fetch: Callable[[int, int], list[list[object]]]) -> Iterator[Rows]:
@@ -193,7 +194,9 @@ def export_members(
         ladder = tiers.get_ladder(session)
         names = {t.code: tier_name(t, viewer.locale) for t in ladder.tiers}
 
-        def fetch(after: Any, limit: int) -> tuple[list[list[object]], Any]:
+        walk = members.search_keyset(sort, descending)
+
+        def fetch(after: keyset.Seek, limit: int) -> tuple[list[list[object]], keyset.Seek | None]:
             rows, _ = members.search(
                 session,
                 cipher,
@@ -225,9 +228,10 @@ def export_members(
                         s.created_at.date().isoformat(),
                     ]
                 )
-            return out, (members.search_key(rows[-1], sort) if rows else None)
+            last = members.search_key(rows[-1], sort) if rows else None
+            return out, walk.next(after, len(rows), limit, last)
 
-        return seek(fetch)
+        return seek(fetch, walk.first())
 
     return table_response(request, viewer, _fmt(fmt), "members", MEMBER_HEADER, batches)
 

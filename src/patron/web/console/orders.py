@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from patron.analytics import scope as scoping
 from patron.catalog import service as catalog
 from patron.errors import Invalid
+from patron.kit import keyset
 from patron.orders import listing
 from patron.web import i18n
 from patron.web.console.dashboard import CHANNEL_LABELS, SCOPE_ERRORS
@@ -236,19 +237,21 @@ def export_orders(
 
     def batches(session: Session) -> Iterator[Rows]:
         names: dict[str, str] = {}
-        after = None
+        walk = listing.walk_of(filters)
+        after: keyset.Seek | None = walk.first()
         sent = 0
-        while sent < MAX_ROWS:  # each batch seeks past the last: a long export reads rows once
+        # each batch seeks past the last one (kit.keyset): a long export reads every row once
+        while after is not None and sent < MAX_ROWS:
             page = listing.search(
                 session, principal, filters, limit=BATCH, count=False, after=after
             )
             missing = {r.order.store_code for r in page.rows if r.order.store_code} - set(names)
             names.update(catalog.store_names(session, missing))
-            yield [_export_row(r, names, locale, tz) for r in page.rows]
-            if len(page.rows) < BATCH:
-                return
-            after = listing.row_key(page.rows[-1], filters)
-            sent += BATCH
+            if page.rows:
+                yield [_export_row(r, names, locale, tz) for r in page.rows]
+            last = listing.row_key(page.rows[-1], filters) if page.rows else None
+            after = walk.next(after, len(page.rows), BATCH, last)
+            sent += len(page.rows)
 
     return table_response(
         request, viewer, fmt if fmt in FORMATS else "csv", "orders", EXPORT_HEADER, batches
