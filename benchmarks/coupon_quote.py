@@ -4,8 +4,10 @@
 
 Seeds a store, two categories, products and members who each hold five coupons of five
 templates (threshold, percent off with a cap, amount off, free gift, free shipping; one
-exclusive, one for beauty only); starts `patron serve` on loopback against a scratch database
-and loads POST /api/v1/checkout/quote with wrk at ``--connections`` connections:
+exclusive, one for beauty only) and ten active campaigns with earning multipliers that apply
+to every member today (``--campaigns``, each with its points budget); starts `patron serve`
+on loopback against a scratch database and loads POST /api/v1/checkout/quote with wrk at
+``--connections`` connections:
 - ``without_coupons``: the basket alone;
 - ``wallet_of_5``: the same basket with ``best_coupons`` (the quote reads the five coupons and
   compares every combination the stacking rules allow);
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -33,6 +35,9 @@ from portal_home import wrk
 
 from patron.auth import service as auth
 from patron.auth.principal import Principal
+from patron.campaigns import service as campaigns
+from patron.campaigns.domain import OneOff
+from patron.campaigns.schemas import CampaignIn
 from patron.catalog import service as catalog
 from patron.catalog.schemas import CategoryIn, ProductIn, StoreIn
 from patron.config import generate_keys
@@ -82,12 +87,30 @@ TEMPLATES = {
 }
 
 
-def seed(url: str, n: int) -> tuple[list[str], str]:
+def seed(url: str, n: int, n_campaigns: int = 10) -> tuple[list[str], str]:
     db = Database(url)
     actor = Principal.system("bench")
     now = datetime.now(UTC)
     ctx = Ctx(actor, now, business_tz("Asia/Shanghai"))
+    today = now.astimezone(ctx.tz).date()
     with db.unit_of_work() as s:
+        for i in range(n_campaigns):  # the quote's earning weighs every one of them
+            code = f"c{i:02d}"
+            campaigns.create(
+                s,
+                actor,
+                CampaignIn(
+                    code=code,
+                    name=f"Campaign {i}",
+                    schedule=OneOff(
+                        start=today - timedelta(days=1), end=today + timedelta(days=30)
+                    ),
+                    multiplier_bp=11_000 + 1_000 * i,
+                    budget_points=100_000_000,
+                ),
+                now=now,
+            )
+            campaigns.set_status(s, actor, code, "active", now=now)
         catalog.upsert_store(s, actor, StoreIn(code="SH001", name="s", region="East"), now=now)
         for code in ("beauty", "fresh"):
             catalog.upsert_category(s, actor, CategoryIn(code=code, name=code), now=now)
@@ -133,6 +156,7 @@ def seed(url: str, n: int) -> tuple[list[str], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=200)
+    parser.add_argument("--campaigns", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
@@ -144,11 +168,12 @@ def main() -> None:
     results: dict[str, object] = {
         "benchmark": "coupon_quote",
         "members": args.members,
+        "campaigns": args.campaigns,
         "connections": args.connections,
         "workers": args.workers,
     }
     with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
-        nos, secret = seed(url, args.members)
+        nos, secret = seed(url, args.members, args.campaigns)
 
         def script(extra: str) -> Path:
             path = Path(tmp) / f"quote-{len(extra)}.lua"

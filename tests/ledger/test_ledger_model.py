@@ -280,6 +280,8 @@ class Run:
                 assert m.available >= 0 and m.pending >= 0 and m.debt >= 0
                 got = (b.available, b.pending, b.debt)
                 assert got == (m.available - stale, m.pending, m.debt), "balances"
+                # the checkout's one-statement read of the same figure
+                assert queries.spendable(s, m.id, self.now) == b.available, "spendable"
                 lifetimes = (b.lifetime_earned, b.lifetime_redeemed, b.lifetime_expired)
                 assert lifetimes == (m.earned, m.redeemed, m.expired), "lifetime counters"
                 lots = s.execute(

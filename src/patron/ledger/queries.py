@@ -75,6 +75,25 @@ def balance(session: Session, member_id: int, now: datetime) -> Balance:
     )
 
 
+def spendable(session: Session, member_id: int, now: datetime) -> int:
+    """``balance(...).available`` in one statement: the account's available points less its
+    lots already past their expiry (which the next write or expiry run removes). For the
+    checkout, which needs nothing else of the balance."""
+    stale = (
+        select(func.coalesce(func.sum(PointsLot.remaining), 0))
+        .where(
+            PointsLot.member_id == member_id,
+            PointsLot.remaining > 0,
+            PointsLot.expires_at <= now,
+        )
+        .scalar_subquery()
+    )
+    value = session.scalar(
+        select(PointsAccount.available - stale).where(PointsAccount.member_id == member_id)
+    )
+    return int(value or 0)
+
+
 def held_now(
     session: Session, member_ids: Sequence[int], now: datetime
 ) -> dict[tuple[int, str], int]:

@@ -57,7 +57,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
         ledger.begin(session, ctx, member.id)
     basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
     tier_code, benefits = member_tier(session, ctx, member.id)
-    balance = ledger_queries.balance(session, member.id, ctx.now).available
+    balance = ledger_queries.spendable(session, member.id, ctx.now)
     q, chosen = _quote(
         session, data, basket, member, ctx, tier_code, benefits, balance, pricing_settings(session)
     )
