@@ -257,10 +257,12 @@ def search(
     sort: str = "time",
     descending: bool = True,
     count: bool = True,
+    after_id: int | None = None,
 ) -> tuple[list[AuditRecord], int]:
     """Records matching every filter given, newest first (or by ``sort``, one of
     ``SEARCH_SORTS``), and how many there are (0 without ``count``: an export reading batch
-    after batch does not count the log again for each).
+    after batch does not count the log again for each). ``after_id`` (sort "time" only, which
+    is the id's order) starts past that record instead of after an offset.
 
     ``member_no`` finds the records about that member whichever key they were written under
     (see ``ENTITY_TYPES``)."""
@@ -286,6 +288,10 @@ def search(
         if count
         else 0
     )
+    if after_id is not None:
+        if SEARCH_SORTS.get(sort, ()):
+            raise ValueError("after_id seeks in the time order only")
+        conds.append(AuditRecord.id < after_id if descending else AuditRecord.id > after_id)
     rows = session.scalars(
         select(AuditRecord)
         .where(*conds)

@@ -454,10 +454,20 @@ def audit_log(
     }
     if fmt in exports.FORMATS:
 
-        def rows(s: Session, limit: int, offset: int) -> list[AuditRecord]:
-            return audit_service.search(s, limit=limit, offset=offset, count=False, **search)[0]  # type: ignore[arg-type]
+        def rows(s: Session, limit: int, offset: int, after_id: int | None) -> list[AuditRecord]:
+            return audit_service.search(
+                s,
+                limit=limit,
+                offset=offset,
+                count=False,
+                after_id=after_id,
+                **search,  # type: ignore[arg-type]
+            )[0]
 
-        return exports.audit_export(request, viewer, fmt, rows)
+        # in the time order (the id's), each batch starts past the last record of the one
+        # before; the other sorts page by offset
+        seekable = not audit_service.SEARCH_SORTS.get(sort, ())
+        return exports.audit_export(request, viewer, fmt, rows, seekable=seekable)
     records, total = audit_service.search(
         session,
         limit=AUDIT_PAGE_SIZE,

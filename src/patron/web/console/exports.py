@@ -306,9 +306,12 @@ def audit_export(
     request: Request,
     viewer: Viewer,
     fmt: str,
-    search: Callable[[Session, int, int], list[AuditRecord]],
+    search: Callable[[Session, int, int, int | None], list[AuditRecord]],
+    *,
+    seekable: bool = False,
 ) -> Response:
-    """The audit log with the filters of its page (``search(session, limit, offset)``)."""
+    """The audit log with the filters of its page (``search(session, limit, offset,
+    after_id)``); ``seekable``: the sort is the id's, so batches seek past the last id."""
     tz = request.app.state.settings.business_timezone
 
     def label(msg: str) -> str:
@@ -323,8 +326,7 @@ def audit_export(
     def batches(session: Session) -> Iterator[Rows]:
         names = {t.code: tier_name(t, viewer.locale) for t in tiers.get_ladder(session).tiers}
 
-        def fetch(limit: int, offset: int) -> list[list[object]]:
-            records = search(session, limit, offset)
+        def rows_of(records: list[AuditRecord]) -> list[list[object]]:
             out: list[list[object]] = []
             for row in audit_labels.rows(session, records, names, ZoneInfo(tz)):
                 r = row.record
@@ -342,6 +344,19 @@ def audit_export(
                 )
             return out
 
+        def fetch(limit: int, offset: int) -> list[list[object]]:
+            return rows_of(search(session, limit, offset, None))
+
+        def seek_fetch(
+            after: keyset.Seek, limit: int
+        ) -> tuple[list[list[object]], keyset.Seek | None]:
+            last_id = after.last[1] if after.last else None
+            records = search(session, limit, 0, last_id)
+            full = len(records) >= limit
+            return rows_of(records), (keyset.Seek(False, (None, records[-1].id)) if full else None)
+
+        if seekable:
+            return seek(seek_fetch, keyset.Seek(False))
         return paged(fetch)
 
     return table_response(request, viewer, _fmt(fmt), "audit", AUDIT_HEADER, batches)
