@@ -162,3 +162,18 @@ def test_the_audit_download_seeks_in_time_order_and_pages_the_other_sorts(
         assert len(reads) >= (len(whole) - 1) // 2, log.report()
         seeking = [s for s in reads[1:] if "audit_log.id <" in s]
         assert len(seeking) == (len(reads) - 1 if sort == "time" else 0), log.report()
+
+
+def test_a_download_stops_at_its_row_limit_exactly(staff, make_member, monkeypatch):  # noqa: F811
+    """Batches of two with a limit of five rows: five members come out of seven, even where a
+    batch ends between the named and the blank ones."""
+    from patron.web.console import exports
+
+    monkeypatch.setattr(exports, "BATCH", 2)
+    monkeypatch.setattr(exports, "MAX_ROWS", 5)
+    for n in ("Al", None, "Bo", None, "Cy", "Di", None):
+        make_member(**({"name": n} if n else {}))
+    clerk = staff("clerk")
+    for params in ({"sort": "name", "dir": "asc"}, {"sort": "name", "dir": "desc"}, {}):
+        got = _csv(clerk.get("/console/members/export", params=params).text)
+        assert len(got) == 1 + 5, params

@@ -134,7 +134,7 @@ def seek(
     position: keyset.Seek | None = start
     sent = 0
     while position is not None and sent < MAX_ROWS:
-        rows, position = fetch(position, BATCH)
+        rows, position = fetch(position, min(BATCH, MAX_ROWS - sent))
         if rows:
             yield rows
         sent += len(rows)

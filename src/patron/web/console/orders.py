@@ -242,15 +242,16 @@ def export_orders(
         sent = 0
         # each batch seeks past the last one (kit.keyset): a long export reads every row once
         while after is not None and sent < MAX_ROWS:
+            limit = min(BATCH, MAX_ROWS - sent)
             page = listing.search(
-                session, principal, filters, limit=BATCH, count=False, after=after
+                session, principal, filters, limit=limit, count=False, after=after
             )
             missing = {r.order.store_code for r in page.rows if r.order.store_code} - set(names)
             names.update(catalog.store_names(session, missing))
             if page.rows:
                 yield [_export_row(r, names, locale, tz) for r in page.rows]
             last = listing.row_key(page.rows[-1], filters) if page.rows else None
-            after = walk.next(after, len(page.rows), BATCH, last)
+            after = walk.next(after, len(page.rows), limit, last)
             sent += len(page.rows)
 
     return table_response(
