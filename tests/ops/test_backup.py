@@ -148,6 +148,14 @@ def test_pg_restore_sessions_sort_in_memory_and_keep_the_callers_options(
         restored = ops_backup.Database(scratch)
         with restored.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM members")).scalar_one() == 3
+            # the restore leaves planner statistics behind (a dump carries none)
+            analyzed = conn.execute(
+                text(
+                    "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables"
+                    " WHERE relname = 'points_postings'"
+                )
+            ).scalar_one()
+            assert analyzed
         restored.dispose()
     assert seen == [
         "-c statement_timeout=0 -c maintenance_work_mem=512MB -c synchronous_commit=off"
