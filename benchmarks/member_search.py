@@ -162,11 +162,10 @@ def _walks(db: Database, cipher: FieldCipher, sort: str) -> dict[str, float]:
                     after=after if how == "seek" else None,
                 )  # fmt: skip
                 ids += [m.id for m in rows]
-                last = service.search_key(rows[-1], sort) if rows else None
                 if how == "offset":
                     after = walk.first() if len(rows) == 1000 else None
                 else:
-                    after = walk.next(after, len(rows), 1000, last)
+                    after = walk.next(after, rows, 1000)
                 s.expunge_all()  # one batch of objects at a time, as the export holds
         took[how] = round(time.perf_counter() - t, 2)
         seen[how] = ids

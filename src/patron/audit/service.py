@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditRecord
 from patron.auth.principal import Principal, PrincipalKind
+from patron.kit import keyset
 from patron.ledger.models import PointsAdjustment
 from patron.members.models import Member
 from patron.observability import current_request_id
@@ -257,12 +258,12 @@ def search(
     sort: str = "time",
     descending: bool = True,
     count: bool = True,
-    after_id: int | None = None,
+    after: keyset.Seek | None = None,
 ) -> tuple[list[AuditRecord], int]:
     """Records matching every filter given, newest first (or by ``sort``, one of
     ``SEARCH_SORTS``), and how many there are (0 without ``count``: an export reading batch
-    after batch does not count the log again for each). ``after_id`` (sort "time" only, which
-    is the id's order) starts past that record instead of after an offset.
+    after batch does not count the log again for each). ``after`` (sort "time" only, which is
+    the id's order: ``time_keyset``) seeks instead of an offset.
 
     ``member_no`` finds the records about that member whichever key they were written under
     (see ``ENTITY_TYPES``)."""
@@ -288,10 +289,10 @@ def search(
         if count
         else 0
     )
-    if after_id is not None:
+    if after is not None:
         if SEARCH_SORTS.get(sort, ()):
-            raise ValueError("after_id seeks in the time order only")
-        conds.append(AuditRecord.id < after_id if descending else AuditRecord.id > after_id)
+            raise ValueError("a seek walks the time order only")
+        conds.append(time_keyset(descending).where(after))
     rows = session.scalars(
         select(AuditRecord)
         .where(*conds)
@@ -319,6 +320,11 @@ SEARCH_SORTS: Final[dict[str, tuple[Any, ...]]] = {
     ),
     "entity": (AuditRecord.entity_type, AuditRecord.entity_id),
 }
+
+
+def time_keyset(descending: bool) -> keyset.Keyset:
+    """The time order (the record id's) as a walk by seeking, for long exports."""
+    return keyset.Keyset(AuditRecord.id, AuditRecord.id, descending)
 
 
 def _order(sort: str, descending: bool) -> list[Any]:

@@ -419,17 +419,19 @@ def principal_from_api_key(session: Session, secret: str) -> tuple[Principal, da
 
 def touch_api_key(
     session: Session, key_id: int, last_used_at: datetime | None, now: datetime
-) -> None:
+) -> datetime:
     """Record use at most hourly so reads do not turn into a write per request (every
     request of a busy integration would queue on the key's row). ``last_used_at`` is what
-    the key's lookup read: no second read."""
-    if last_used_at is None or now - last_used_at > timedelta(hours=1):
-        session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == key_id)
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    the key's lookup read: no second read. Returns the stamp the key now holds."""
+    if last_used_at is not None and now - last_used_at <= timedelta(hours=1):
+        return last_used_at
+    session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return now
 
 
 # ---- console sessions ------------------------------------------------------------------------

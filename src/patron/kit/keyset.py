@@ -15,10 +15,11 @@ would scan from the top again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 
@@ -61,10 +62,8 @@ class Keyset:
         """The rows of ``seek``'s group that come after its ``last``."""
         key, id_col, down = self.key, self.id_col, self.descending
         if seek.last is None:  # a group's start
-            start: ColumnElement[bool]
-            if key is id_col:
-                start = id_col.is_not(None)
-            else:
+            start: ColumnElement[bool] = true()
+            if key is not id_col:
                 start = key.is_(None) if seek.nulls else key.is_not(None)
             return start
         value, last_id = seek.last
@@ -78,11 +77,16 @@ class Keyset:
             return and_(key <= value, or_(key < value, past_id))
         return and_(key >= value, or_(key > value, past_id))
 
-    def next(self, seek: Seek, rows: int, limit: int, last: tuple[Any, int] | None) -> Seek | None:
-        """Where the walk goes after a page of ``rows`` rows ending on ``last`` (the key and
-        id of its last row); None: the walk is done."""
-        if rows >= limit and last is not None:
-            return Seek(seek.nulls, last)
+    def position(self, row: Any) -> tuple[Any, int]:
+        """Where ``row`` (an object or result row with the key's and the id's attributes)
+        stands in the order."""
+        return getattr(row, self.key.key), getattr(row, self.id_col.key)
+
+    def next(self, seek: Seek, rows: Sequence[Any], limit: int) -> Seek | None:
+        """Where the walk goes after the page ``rows`` (read with ``where(seek)`` and at most
+        ``limit`` rows); None: the walk is done."""
+        if rows and len(rows) >= limit:
+            return Seek(seek.nulls, self.position(rows[-1]))
         first_group_nulls = self.descending
         if self._nullable and seek.nulls == first_group_nulls:
             return Seek(nulls=not seek.nulls)  # the first group is done: the second

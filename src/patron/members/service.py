@@ -563,12 +563,6 @@ def search_keyset(sort: str, descending: bool) -> keyset.Keyset:
     return keyset.Keyset(SEARCH_SORTS.get(sort, Member.id), Member.id, descending)
 
 
-def search_key(member: Member, sort: str) -> tuple[Any, int]:
-    """Where ``member`` stands in ``search``'s order by ``sort``."""
-    key = SEARCH_SORTS.get(sort, Member.id)
-    return getattr(member, key.key), member.id
-
-
 #: sortable columns of the member list; "joined" is the registration order (the row id)
 SEARCH_SORTS: Final[dict[str, Any]] = {
     "joined": Member.id,

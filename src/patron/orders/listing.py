@@ -103,9 +103,3 @@ def search(
 def walk_of(filters: OrderFilters) -> keyset.Keyset:
     """The order of ``search`` for ``filters``, for a walk by seeking (kit.keyset)."""
     return keyset.Keyset(SORTS.get(filters.sort, Order.ordered_at), Order.id, filters.descending)
-
-
-def row_key(row: OrderRow, filters: OrderFilters) -> tuple[Any, int]:
-    """Where ``row`` stands in ``search``'s order: its ``after`` argument."""
-    key = SORTS.get(filters.sort, Order.ordered_at)
-    return getattr(row.order, key.key), row.order.id

@@ -112,10 +112,12 @@ class Require:
             )
         claim_idempotency(request, session, principal)
         if principal.kind == "apikey" and principal.id is not None:
-            now = request.app.state.clock.now()
-            used_at = getattr(request.state, "api_key_used_at", None)
-            auth_service.touch_api_key(session, principal.id, used_at, now)
-            request.state.api_key_used_at = max(used_at or now, now)
+            request.state.api_key_used_at = auth_service.touch_api_key(
+                session,
+                principal.id,
+                getattr(request.state, "api_key_used_at", None),
+                request.app.state.clock.now(),
+            )
         return principal
 
 

@@ -24,6 +24,7 @@ from patron.auth import service as auth_service
 from patron.catalog import service as catalog
 from patron.config import Settings
 from patron.errors import PatronError
+from patron.kit import keyset
 from patron.tiers import service as tiers
 from patron.web.console import audit_labels, exports
 from patron.web.console.members import tier_name
@@ -454,20 +455,26 @@ def audit_log(
     }
     if fmt in exports.FORMATS:
 
-        def rows(s: Session, limit: int, offset: int, after_id: int | None) -> list[AuditRecord]:
+        def rows(
+            s: Session, limit: int, offset: int, after: keyset.Seek | None
+        ) -> list[AuditRecord]:
             return audit_service.search(
                 s,
                 limit=limit,
                 offset=offset,
                 count=False,
-                after_id=after_id,
+                after=after,
                 **search,  # type: ignore[arg-type]
             )[0]
 
         # in the time order (the id's), each batch starts past the last record of the one
         # before; the other sorts page by offset
-        seekable = not audit_service.SEARCH_SORTS.get(sort, ())
-        return exports.audit_export(request, viewer, fmt, rows, seekable=seekable)
+        walk = (
+            None
+            if audit_service.SEARCH_SORTS.get(sort, ())
+            else audit_service.time_keyset(descending)
+        )
+        return exports.audit_export(request, viewer, fmt, rows, walk=walk)
     records, total = audit_service.search(
         session,
         limit=AUDIT_PAGE_SIZE,

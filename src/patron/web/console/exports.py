@@ -228,8 +228,7 @@ def export_members(
                         s.created_at.date().isoformat(),
                     ]
                 )
-            last = members.search_key(rows[-1], sort) if rows else None
-            return out, walk.next(after, len(rows), limit, last)
+            return out, walk.next(after, rows, limit)
 
         return seek(fetch, walk.first())
 
@@ -306,12 +305,12 @@ def audit_export(
     request: Request,
     viewer: Viewer,
     fmt: str,
-    search: Callable[[Session, int, int, int | None], list[AuditRecord]],
+    search: Callable[[Session, int, int, keyset.Seek | None], list[AuditRecord]],
     *,
-    seekable: bool = False,
+    walk: keyset.Keyset | None = None,
 ) -> Response:
     """The audit log with the filters of its page (``search(session, limit, offset,
-    after_id)``); ``seekable``: the sort is the id's, so batches seek past the last id."""
+    after)``); with ``walk`` (the time order) the batches seek instead of paging."""
     tz = request.app.state.settings.business_timezone
 
     def label(msg: str) -> str:
@@ -347,16 +346,16 @@ def audit_export(
         def fetch(limit: int, offset: int) -> list[list[object]]:
             return rows_of(search(session, limit, offset, None))
 
+        if walk is None:
+            return paged(fetch)
+        sort_walk = walk
+
         def seek_fetch(
             after: keyset.Seek, limit: int
         ) -> tuple[list[list[object]], keyset.Seek | None]:
-            last_id = after.last[1] if after.last else None
-            records = search(session, limit, 0, last_id)
-            full = len(records) >= limit
-            return rows_of(records), (keyset.Seek(False, (None, records[-1].id)) if full else None)
+            records = search(session, limit, 0, after)
+            return rows_of(records), sort_walk.next(after, records, limit)
 
-        if seekable:
-            return seek(seek_fetch, keyset.Seek(False))
-        return paged(fetch)
+        return seek(seek_fetch, walk.first())
 
     return table_response(request, viewer, _fmt(fmt), "audit", AUDIT_HEADER, batches)

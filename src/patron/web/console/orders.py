@@ -22,7 +22,7 @@ from patron.kit import keyset
 from patron.orders import listing
 from patron.web import i18n
 from patron.web.console.dashboard import CHANNEL_LABELS, SCOPE_ERRORS
-from patron.web.console.exports import FORMATS, MAX_ROWS, Rows, table_response
+from patron.web.console.exports import FORMATS, Rows, seek, table_response
 from patron.web.console.members import ORDER_STATUS_LABELS, Pager
 from patron.web.console.page_kit import OrdersReader, console_router
 from patron.web.i18n import N_
@@ -238,21 +238,17 @@ def export_orders(
     def batches(session: Session) -> Iterator[Rows]:
         names: dict[str, str] = {}
         walk = listing.walk_of(filters)
-        after: keyset.Seek | None = walk.first()
-        sent = 0
-        # each batch seeks past the last one (kit.keyset): a long export reads every row once
-        while after is not None and sent < MAX_ROWS:
-            limit = min(BATCH, MAX_ROWS - sent)
+
+        def fetch(after: keyset.Seek, limit: int) -> tuple[list[list[object]], keyset.Seek | None]:
             page = listing.search(
                 session, principal, filters, limit=limit, count=False, after=after
             )
             missing = {r.order.store_code for r in page.rows if r.order.store_code} - set(names)
             names.update(catalog.store_names(session, missing))
-            if page.rows:
-                yield [_export_row(r, names, locale, tz) for r in page.rows]
-            last = listing.row_key(page.rows[-1], filters) if page.rows else None
-            after = walk.next(after, len(page.rows), limit, last)
-            sent += len(page.rows)
+            out = [_export_row(r, names, locale, tz) for r in page.rows]
+            return out, walk.next(after, [r.order for r in page.rows], limit)
+
+        return seek(fetch, walk.first())
 
     return table_response(
         request, viewer, fmt if fmt in FORMATS else "csv", "orders", EXPORT_HEADER, batches
