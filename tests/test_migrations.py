@@ -27,3 +27,32 @@ def test_migrated_schema_matches_the_models(database):
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         diffs = [d for d in compare_metadata(ctx, Base.metadata) if not _known_exception(d)]
     assert diffs == []
+
+
+def test_the_name_index_migration_rebuilds_an_invalid_leftover(pg_database):
+    """A concurrent build that failed leaves an INVALID index behind; migration 0042 run again
+    drops it and builds a valid one instead of keeping it because the name exists."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from patron.migrate import alembic_config, upgrade
+
+    url = pg_database.url
+    command.downgrade(alembic_config(url), "0041_campaign_rewards")
+    with pg_database.engine.begin() as conn:  # what a failed CREATE INDEX CONCURRENTLY leaves
+        conn.execute(text("CREATE INDEX ix_members_name_id ON members (name, id)"))
+        conn.execute(
+            text(
+                "UPDATE pg_index SET indisvalid = false WHERE indexrelid ="
+                " 'ix_members_name_id'::regclass"
+            )
+        )
+    upgrade(url)
+    with pg_database.engine.connect() as conn:
+        valid = conn.execute(
+            text(
+                "SELECT indisvalid FROM pg_index WHERE indexrelid = 'ix_members_name_id'::regclass"
+            )
+        ).scalar_one()
+        old = conn.execute(text("SELECT to_regclass('ix_members_name')")).scalar_one()
+    assert valid is True and old is None

@@ -11,6 +11,7 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0042_members_name_id"
@@ -20,8 +21,20 @@ depends_on = None
 
 
 def _swap(create: str, columns: list[str], drop: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
         with op.get_context().autocommit_block():
+            # A concurrent build that failed (a deadlock, a cancelled deploy) leaves an INVALID
+            # index of that name behind, which IF NOT EXISTS would then keep: drop it first.
+            invalid = bind.execute(
+                sa.text(
+                    "SELECT NOT i.indisvalid FROM pg_index i"
+                    " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = :name"
+                ),
+                {"name": create},
+            ).scalar()
+            if invalid:
+                op.drop_index(create, table_name="members", postgresql_concurrently=True)
             op.create_index(
                 create, "members", columns, postgresql_concurrently=True, if_not_exists=True
             )
