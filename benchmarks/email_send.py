@@ -1,12 +1,16 @@
 """Sending N emails through the queue to a local SMTP sink (aiosmtpd).
 
     python benchmarks/email_send.py --emails 20000 [--batch 500] [--sqlite]
+        [--broker redis://127.0.0.1:6379/0 --consumers 2]
 
 Creates a scratch database (PostgreSQL by default, PATRON_BENCH_PG; or a SQLite file), N
 members with an encrypted email and email consent, queues one campaign message each, then
 drains the queue with the SMTP channel into an SMTP server in a separate process. Prints
 messages per second and checks that every message arrived exactly once (by its
 X-Patron-Message header).
+
+With ``--broker`` the messages go through a Redis stream (messaging/broker.py): this process
+publishes while ``--consumers`` processes send, as `patron messages consume` does.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from patron.db import Database
 from patron.kit.crypto import FieldCipher
 from patron.members.models import ConsentEvent, Member, MemberConsent
 from patron.members.service import EMAIL_CTX
-from patron.messaging import delivery
+from patron.messaging import broker, delivery
 from patron.messaging import service as messaging
 from patron.messaging.channels import SmtpEmailChannel
 from patron.messaging.domain import SECTION, MessagingSettings
@@ -137,6 +141,67 @@ def fill(db: Database, cipher: FieldCipher, n: int) -> list[int]:
     return list(range(1, n + 1))
 
 
+def consume(url: str, keys: tuple[bytes, bytes, bytes], port: int, stream: str, stop: Any) -> None:
+    """One consumer process: sends what the stream names until told to stop."""
+    db = Database(url)
+    sender = _sender(keys, port)
+    queue = broker.RedisQueue.from_url(BROKER_URL[0], stream=stream)
+    broker.run_consumer(
+        db, sender, queue, f"bench-{os.getpid()}", now=lambda: NOW, tz=TZ, stop=stop
+    )
+    db.engine.dispose()
+
+
+BROKER_URL = [""]
+
+
+def _sender(keys: tuple[bytes, bytes, bytes], port: int) -> delivery.Sender:
+    return delivery.Sender(
+        channels={"email": SmtpEmailChannel("127.0.0.1", port, sender="shop@example.com")},
+        cipher=FieldCipher(keys[0], keys[1]),
+        link_key=keys[2],
+        base_url="https://members.example.com",
+    )
+
+
+def via_broker(
+    db: Database, url: str, keys: tuple[bytes, bytes, bytes], port: int, consumers: int, batch: int
+) -> tuple[delivery.SendReport, float]:
+    stream = f"patron-bench:{secrets.token_hex(6)}"
+    queue = broker.RedisQueue.from_url(BROKER_URL[0], stream=stream)
+    queue.ensure_group()
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    procs = [
+        ctx.Process(target=consume, args=(url, keys, port, stream, stop)) for _ in range(consumers)
+    ]
+    sender = _sender(keys, port)
+    total = delivery.SendReport()
+    t = time.perf_counter()
+    for p in procs:
+        p.start()
+    try:
+        while True:
+            r = broker.publish_all(db, sender, queue, now=NOW, tz=TZ, limit=batch)
+            total.add(r)
+            if r.published == 0 and queue.backlog() == 0:
+                break
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join()
+        elapsed = time.perf_counter() - t
+        queue.client.delete(stream)
+    with db.unit_of_work() as s:
+        from sqlalchemy import func, select
+
+        from patron.messaging.models import Message
+
+        total.sent = int(s.scalar(select(func.count()).where(Message.status == "sent")) or 0)
+    return total, elapsed
+
+
 def _wait_for(port: int) -> None:
     for _ in range(200):
         try:
@@ -152,7 +217,10 @@ def main() -> None:
     ap.add_argument("--emails", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--sqlite", action="store_true")
+    ap.add_argument("--broker", help="a Redis URL: send through a stream and consumer processes")
+    ap.add_argument("--consumers", type=int, default=2)
     args = ap.parse_args()
+    BROKER_URL[0] = args.broker or ""
     with ExitStack() as stack:
         if args.sqlite:
             path = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "b.db")
@@ -161,7 +229,8 @@ def main() -> None:
         else:
             url = stack.enter_context(scratch_database())
         db = Database(url)
-        cipher = FieldCipher(secrets.token_bytes(32), secrets.token_bytes(32))
+        keys = (secrets.token_bytes(32), secrets.token_bytes(32), secrets.token_bytes(32))
+        cipher = FieldCipher(keys[0], keys[1])
         ids = fill(db, cipher, args.emails)
         t = time.perf_counter()
         with db.unit_of_work() as s:
@@ -183,15 +252,14 @@ def main() -> None:
         sink.start()
         _wait_for(port)
         try:
-            sender = delivery.Sender(
-                channels={"email": SmtpEmailChannel("127.0.0.1", port, sender="shop@example.com")},
-                cipher=cipher,
-                link_key=secrets.token_bytes(32),
-                base_url="https://members.example.com",
-            )
-            t = time.perf_counter()
-            report = delivery.drain(db, sender, now=NOW, tz=TZ, limit=args.batch)
-            send_s = time.perf_counter() - t
+            sender = _sender(keys, port)
+            if args.broker:
+                db.engine.dispose()  # the consumers fork: no pooled connection crosses
+                report, send_s = via_broker(db, url, keys, port, args.consumers, args.batch)
+            else:
+                t = time.perf_counter()
+                report = delivery.drain(db, sender, now=NOW, tz=TZ, limit=args.batch)
+                send_s = time.perf_counter() - t
             again = delivery.drain(db, sender, now=NOW, tz=TZ, limit=args.batch)
         finally:
             stop.set()
@@ -204,6 +272,7 @@ def main() -> None:
         json.dumps(
             {
                 "database": "sqlite" if args.sqlite else "postgresql",
+                "via": f"redis stream, {args.consumers} consumers" if args.broker else "table",
                 "emails": args.emails,
                 "queued": queued,
                 "enqueue_s": round(enqueue_s, 2),

@@ -448,6 +448,37 @@ class JobName(StrEnum):
     mall_replenish = "mall-replenish"
 
 
+@jobs_app.command("scheduler")
+def jobs_scheduler() -> None:
+    """Run every scheduled job on its interval in the foreground — the scheduler `patron serve`
+    embeds, for a deployment that runs it apart (PATRON_SCHEDULER=false on the servers).
+    SIGTERM stops it after the job in hand."""
+    import signal
+    import threading
+
+    from patron.db import Database
+    from patron.jobs.scheduler import Scheduler
+    from patron.jobs.tasks import default_tasks
+    from patron.kit.clock import SystemClock
+    from patron.kit.crypto import FieldCipher
+    from patron.ops.replica import replica_of
+
+    settings = _migrated_settings()
+    keys = settings.keys()
+    cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
+    tasks = default_tasks(
+        Database(settings.database_url), cipher, SystemClock(), settings, replica_of(settings)
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    scheduler = Scheduler(tasks)
+    console.print(f"scheduler: {len(tasks)} jobs: {', '.join(t.name for t in tasks)}")
+    scheduler.start()
+    stop.wait()
+    scheduler.stop(timeout=120)
+
+
 @jobs_app.command("run")
 def jobs_run(
     job: Annotated[JobName, typer.Argument(help="Which job")],
@@ -544,16 +575,16 @@ def jobs_run(
         result = run_job(db, now, tz)
     elif job is JobName.messages:
         # Several processes may run this at once on PostgreSQL: they share the queue.
-        from patron.messaging import channels, delivery
+        from patron.messaging import broker, delivery
 
-        keys = settings.keys()
-        sender = delivery.Sender(
-            channels=channels.from_settings(settings),
-            cipher=FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
-            link_key=keys["token_key"],
-            base_url=settings.public_base_url,
-        )
-        result = delivery.drain(db, sender, now=now, tz=tz)
+        sender = _message_sender(settings)
+        queue = broker.from_settings(settings)
+        if queue is not None:
+            result = broker.publish_all(
+                db, sender, queue, now=now, tz=tz, max_backlog=settings.message_broker_backlog
+            )
+        else:
+            result = delivery.drain(db, sender, now=now, tz=tz)
     elif job in (JobName.mall_unclaimed, JobName.mall_markdowns, JobName.mall_replenish):
         from patron.mall import jobs as mall_jobs
 
@@ -576,6 +607,72 @@ def jobs_run(
             retention = timedelta(hours=settings.idempotency_retention_hours)
             result = {"purged": idempotency.purge(session, now, retention)}
     console.print(f"{job.value}: {result}")
+
+
+def _message_sender(settings: Settings) -> Any:
+    from patron.kit.crypto import FieldCipher
+    from patron.messaging import channels, delivery
+
+    keys = settings.keys()
+    return delivery.Sender(
+        channels=channels.from_settings(settings),
+        cipher=FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
+        link_key=keys["token_key"],
+        base_url=settings.public_base_url,
+    )
+
+
+messages_app = typer.Typer(help="Messages to members.", no_args_is_help=True)
+app.add_typer(messages_app, name="messages")
+
+
+@messages_app.command("consume")
+def messages_consume(
+    consumer: Annotated[
+        str | None, typer.Option(help="This consumer's name in the group (default: host-pid)")
+    ] = None,
+    until_empty: Annotated[
+        bool, typer.Option(help="Stop when a read finds nothing instead of waiting for more")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Entries read at once")] = 500,
+) -> None:
+    """Send the messages the messages job published to the Redis stream (needs
+    PATRON_MESSAGE_BROKER_URL). Run as many as the providers' rates allow; SIGTERM finishes the
+    batch in hand and stops."""
+    import signal
+    import socket
+    import threading
+
+    from patron.db import Database, utcnow
+    from patron.kit.timeutil import business_tz
+    from patron.messaging import broker
+
+    settings = _migrated_settings()
+    queue = broker.from_settings(settings)
+    if queue is None:
+        console.print(
+            "[red]PATRON_MESSAGE_BROKER_URL is not set: the messages job sends itself.[/]"
+        )
+        raise typer.Exit(2)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    name = consumer or f"{socket.gethostname()}-{os.getpid()}"
+    total = broker.run_consumer(
+        Database(settings.database_url),
+        _message_sender(settings),
+        queue,
+        name,
+        now=utcnow,
+        tz=business_tz(settings.business_timezone),
+        stop=stop,
+        until_empty=until_empty,
+        count=batch,
+    )
+    console.print(
+        f"messages consume: sent {total.sent}, retried {total.retried}, dead {total.dead}, "
+        f"suppressed {total.suppressed}, stale {total.stale}"
+    )
 
 
 @app.command()

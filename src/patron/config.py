@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     # App push: each message is POSTed, signed, to the app's push gateway.
     push_webhook_url: str | None = None
     push_webhook_secret: SecretStr | None = None
+    # Send messages through a Redis stream (docs/messaging.md, "Sending through Redis"):
+    # redis://host:6379/0 or rediss:// for TLS. The messages job then publishes what is due and
+    # `patron messages consume` processes send it; unset, the job sends from the table itself.
+    message_broker_url: SecretStr | None = None
+    # The stream's key (deployments that share one Redis each need their own).
+    message_broker_stream: str = Field(default="patron:messages", min_length=1, max_length=200)
+    # Entries the publisher keeps in the stream at most (a claim's lease must outlast the wait).
+    message_broker_backlog: int = Field(default=5000, ge=100, le=1_000_000)
     # Providers sign delivery status callbacks with this secret (X-Patron-Signature).
     messaging_callback_secret: SecretStr | None = None
     # Gift images of the mall: "disk" keeps them under mall_image_dir; "s3" in an S3-compatible
@@ -133,6 +141,19 @@ class Settings(BaseSettings):
     def _split_networks(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("message_broker_url")
+    @classmethod
+    def _broker_is_redis(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value():
+            return None
+        if value is not None and value.get_secret_value().split("://", 1)[0] not in (
+            "redis",
+            "rediss",
+            "unix",
+        ):
+            raise ValueError("message_broker_url must be a redis://, rediss:// or unix:// URL")
         return value
 
     @model_validator(mode="after")

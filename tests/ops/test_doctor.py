@@ -145,3 +145,17 @@ def test_doctor_command_exits_1_on_errors_and_0_when_healthy(tmp_path, monkeypat
         assert "schema is up to date" in r.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_message_broker_that_does_not_answer_is_an_error(tmp_path):
+    from tests.ops.server import free_port
+
+    assert doctor.check_broker(_settings(tmp_path)) == []
+    closed = _settings(tmp_path, message_broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    [finding] = doctor.check_broker(closed)
+    assert finding.level == "error" and "PATRON_MESSAGE_BROKER_URL" in finding.fix
+    redis_url = os.environ.get("PATRON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    found = doctor.check_broker(_settings(tmp_path, message_broker_url=redis_url))
+    if found[0].level == "error" and os.environ.get("PATRON_REQUIRE_REDIS") != "1":
+        pytest.skip("no Redis here")
+    assert [f.level for f in found] == ["ok"] and "Redis answers" in found[0].message

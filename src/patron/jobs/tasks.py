@@ -26,7 +26,7 @@ def default_tasks(
     from patron.journeys import runner as journeys
     from patron.ledger import jobs as ledger_jobs
     from patron.mall import jobs as mall_jobs
-    from patron.messaging import channels, delivery
+    from patron.messaging import broker, channels, delivery
     from patron.privacy import retention
     from patron.risk import jobs as risk_jobs
     from patron.segments import jobs as segment_jobs
@@ -40,6 +40,21 @@ def default_tasks(
         link_key=settings.keys()["token_key"],
         base_url=settings.public_base_url,
     )
+    queue = broker.from_settings(settings)
+
+    def send_messages() -> object:
+        # With a broker the job publishes and `patron messages consume` processes send.
+        if queue is not None:
+            return broker.publish_all(
+                db,
+                sender,
+                queue,
+                now=clock.now(),
+                tz=tz,
+                max_backlog=settings.message_broker_backlog,
+            )
+        return delivery.drain(db, sender, now=clock.now(), tz=tz)
+
     return [
         Task(
             "webhooks",
@@ -104,5 +119,5 @@ def default_tasks(
         ),
         # Journeys enter and move members; welcome messages go out within the hour.
         Task("journeys", 60 * 60, lambda: journeys.run_job(db, clock.now(), tz)),
-        Task("messages", 30, lambda: delivery.drain(db, sender, now=clock.now(), tz=tz)),
+        Task("messages", 30, send_messages),
     ]

@@ -42,11 +42,23 @@ class SendReport:
     deferred: int = 0
     dropped: int = 0
     rate_limited: int = 0
+    published: int = 0  # handed to a broker (messaging/broker.py)
+    stale: int = 0  # broker entries whose claim had been superseded
     quiet: bool = False
     by_channel: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: SendReport) -> None:
-        for name in ("sent", "retried", "dead", "suppressed", "deferred", "dropped"):
+        names = (
+            "sent",
+            "retried",
+            "dead",
+            "suppressed",
+            "deferred",
+            "dropped",
+            "published",
+            "stale",
+        )
+        for name in names:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rate_limited += other.rate_limited
         self.quiet = self.quiet or other.quiet
@@ -71,23 +83,47 @@ def send_due(
     """One batch: claim, send, record. Returns what happened; call again while it sends."""
     report = SendReport()
     with db.unit_of_work() as session:
-        batch = _claim(session, sender, now, tz, limit, report, db.dialect == "postgresql")
+        batch = claim(
+            session, sender, now, tz, limit, report, skip_locked=db.dialect == "postgresql"
+        )
         max_attempts = get_settings(session).max_attempts
-    if not batch:
-        return report
+    if batch:
+        record(
+            db, batch, send_batch(sender, batch), now=now, max_attempts=max_attempts, report=report
+        )
+    return report
+
+
+def send_batch(sender: Sender, batch: list[Claimed]) -> dict[int, Any]:
+    """Hand each claimed message to its channel (outside any transaction): the provider's id or
+    the ``ChannelError``, by message id."""
     results: dict[int, Any] = {}
     by_channel: dict[str, list[Outgoing]] = defaultdict(list)
-    for channel, out, _ in batch:
-        by_channel[channel].append(out)
+    for c in batch:
+        assert c.out is not None
+        by_channel[c.channel].append(c.out)
     for channel, outs in by_channel.items():
         for out, res in zip(outs, sender.channels[channel].send_batch(outs), strict=True):
             results[out.message_id] = res
+    return results
+
+
+def record(
+    db: Database,
+    batch: list[Claimed],
+    results: Mapping[int, Any],
+    *,
+    now: datetime,
+    max_attempts: int,
+    report: SendReport,
+) -> None:
+    """Write each outcome in one statement: sent, queued again after a backoff, or dead."""
     rows: list[dict[str, Any]] = []
-    for channel, out, before in batch:
-        res = results[out.message_id]
-        tried = before + 1
+    for c in batch:
+        res = results[c.message_id]
+        tried = c.attempts + 1
         row: dict[str, Any] = {
-            "id": out.message_id,
+            "id": c.message_id,
             "attempts": tried,
             "status": "sent",
             "provider_id": None,
@@ -110,11 +146,10 @@ def send_due(
         else:
             row["provider_id"] = str(res)[:100]
             report.sent += 1
-            report.by_channel[channel] = report.by_channel.get(channel, 0) + 1
+            report.by_channel[c.channel] = report.by_channel.get(c.channel, 0) + 1
         rows.append(row)
     with db.unit_of_work() as session:
         session.execute(update(Message), rows)
-    return report
 
 
 def drain(
@@ -129,38 +164,29 @@ def drain(
             return total
 
 
-def _claim(
-    session: Session,
-    sender: Sender,
-    now: datetime,
-    tz: ZoneInfo,
-    limit: int,
-    report: SendReport,
-    skip_locked: bool,
-) -> list[tuple[str, Outgoing, int]]:
-    settings = get_settings(session)
-    # A worker that died while sending: its lease ran out, so the message goes back in line.
-    session.execute(
-        update(Message)
-        .where(Message.status == "sending", Message.next_attempt_at <= now)
-        .values(status="queued", sent_at=None)
-    )
-    quiet = domain.quiet_until(now, tz, settings.quiet_start, settings.quiet_end)
-    if quiet is not None:
-        report.quiet = True
-        return []
-    q = (
-        select(Message)
-        .where(Message.status == "queued", Message.next_attempt_at <= now)
-        .order_by(Message.next_attempt_at, Message.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        q = q.with_for_update(skip_locked=True)
-    msgs = list(session.scalars(q))
-    if not msgs:
-        return []
-    member_ids = sorted({m.member_id for m in msgs})
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message claimed for sending: marked ``sending`` with a lease until ``lease``. ``out`` is
+    what its channel is given (None when a broker's consumer builds it at send time)."""
+
+    channel: str
+    message_id: int
+    attempts: int
+    lease: datetime
+    out: Outgoing | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """What deciding and addressing a message reads about its members, for a batch at once."""
+
+    people: dict[int, Any]
+    consented: dict[int, set[str]]
+    evidence: dict[tuple[int, str], tuple[int, datetime]]
+    addresses: dict[tuple[int, str], str]
+
+
+def member_facts(session: Session, member_ids: list[int]) -> MemberFacts:
     people = {
         r.id: r
         for r in session.execute(
@@ -197,6 +223,53 @@ def _claim(
             )
         )
     }
+    return MemberFacts(people, consented, evidence, addresses)
+
+
+def claim(
+    session: Session,
+    sender: Sender,
+    now: datetime,
+    tz: ZoneInfo,
+    limit: int,
+    report: SendReport,
+    *,
+    skip_locked: bool,
+    build: bool = True,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due messages and decide each (consent, address, caps, rate): the
+    ones that go are marked ``sending`` with a lease and returned, the rest recorded as
+    suppressed, dropped or deferred. ``build=False`` leaves the content to the sender."""
+    settings = get_settings(session)
+    # A worker that died while sending: its lease ran out, so the message goes back in line.
+    session.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.next_attempt_at <= now)
+        .values(status="queued", sent_at=None)
+    )
+    quiet = domain.quiet_until(now, tz, settings.quiet_start, settings.quiet_end)
+    if quiet is not None:
+        report.quiet = True
+        return []
+    q = (
+        select(Message)
+        .where(Message.status == "queued", Message.next_attempt_at <= now)
+        .order_by(Message.next_attempt_at, Message.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        q = q.with_for_update(skip_locked=True)
+    msgs = list(session.scalars(q))
+    if not msgs:
+        return []
+    member_ids = sorted({m.member_id for m in msgs})
+    facts = member_facts(session, member_ids)
+    people, consented, evidence, addresses = (
+        facts.people,
+        facts.consented,
+        facts.evidence,
+        facts.addresses,
+    )
     day_start, week_start = domain.day_bounds(now, tz)
     counts: dict[int, list[int]] = {
         mid: [int(today or 0), int(week or 0)]
@@ -224,10 +297,11 @@ def _claim(
     room = {
         ch: settings.rate_per_minute.get(ch, 0) - int(recent.get(ch, 0)) for ch in domain.CHANNELS
     }
-    codes = _provider_codes(session, {m.template_code for m in msgs})
+    codes = provider_codes(session, {m.template_code for m in msgs})
     available = set(sender.channels)
     updates: list[dict[str, Any]] = []
-    batch: list[tuple[str, Outgoing, int]] = []
+    batch: list[Claimed] = []
+    lease = now + LEASE
     for m in msgs:
         row: dict[str, Any] = {
             "id": m.id,
@@ -250,7 +324,7 @@ def _claim(
         reachable = {"sms"} | ({"email"} if p.email_enc else set())
         reachable |= {c for c in ("wechat", "push") if (m.member_id, c) in addresses}
         template_codes = codes.get(m.template_code, {})
-        usable = {c for c in available if _usable(sender.channels[c], c, template_codes)}
+        usable = {c for c in available if channel_usable(sender.channels[c], c, template_codes)}
         order = domain.channel_order(p.preferred_channel, settings.fallback)
         ch = domain.choose_channel(order, consented[m.member_id], reachable, usable)
         if ch is None:
@@ -287,23 +361,27 @@ def _claim(
             status="sending",
             channel=ch,
             sent_at=now,
-            next_attempt_at=now + LEASE,
+            next_attempt_at=lease,
             consent_event_id=eid,
             consent_at=at,
         )
-        out = _outgoing(m, p, ch, addresses, template_codes, sender, settings.track_opens)
-        batch.append((ch, out, m.attempts))
+        out = (
+            outgoing(m, p, ch, addresses, template_codes, sender, settings.track_opens)
+            if build
+            else None
+        )
+        batch.append(Claimed(ch, m.id, m.attempts, lease, out))
     session.execute(update(Message), updates)
     return batch
 
 
-def _usable(channel: Channel, name: str, template_codes: dict[str, str]) -> bool:
+def channel_usable(channel: Channel, name: str, template_codes: dict[str, str]) -> bool:
     # A provider that fills its own templates can only send a template registered with it.
     needs_code = name == "wechat" or type(channel).__name__ == "AliyunSmsChannel"
     return not needs_code or bool(template_codes.get(name))
 
 
-def _provider_codes(session: Session, codes: set[str]) -> dict[str, dict[str, str]]:
+def provider_codes(session: Session, codes: set[str]) -> dict[str, dict[str, str]]:
     return {
         code: dict(pc)
         for code, pc in session.execute(
@@ -314,7 +392,7 @@ def _provider_codes(session: Session, codes: set[str]) -> dict[str, dict[str, st
     }
 
 
-def _outgoing(
+def outgoing(
     m: Message,
     p: Any,
     ch: str,

@@ -290,6 +290,31 @@ def check_settings(settings: Settings) -> list[Finding]:
     return out or [Finding("ok", "settings", "settings look sane")]
 
 
+def check_broker(settings: Settings) -> list[Finding]:
+    """With a message broker set, it must answer: otherwise published messages wait unsent."""
+    if settings.message_broker_url is None:
+        return []
+    from patron.messaging import broker
+
+    queue = broker.from_settings(settings)
+    assert queue is not None
+    try:
+        queue.client.ping()
+        backlog = queue.backlog()
+    except Exception as exc:  # any redis error: connection, auth, TLS
+        return [
+            Finding(
+                "error",
+                "broker",
+                f"the message broker does not answer ({type(exc).__name__})",
+                "start Redis or correct PATRON_MESSAGE_BROKER_URL; messages wait meanwhile",
+            )
+        ]
+    finally:
+        queue.client.close()
+    return [Finding("ok", "broker", f"Redis answers; {backlog} messages wait in the stream")]
+
+
 def run(
     settings: Settings,
     *,
@@ -299,6 +324,7 @@ def run(
     findings = check_keys(settings)
     findings += check_settings(settings)
     findings += check_disk(settings, disk_usage or _disk_usage)
+    findings += check_broker(settings)
     db = Database(settings.database_url)
     try:
         findings += check_database(settings, db)
