@@ -87,6 +87,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from patron.jobs.leader import Leader, lock_for
     from patron.jobs.scheduler import Scheduler
     from patron.jobs.tasks import default_tasks
 
@@ -96,7 +97,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler = Scheduler(
             default_tasks(
                 app.state.db, app.state.cipher, app.state.clock, settings, app.state.read_db
-            )
+            ),
+            leader=Leader(lock_for(app.state.db)),
         )
         scheduler.start()
     try:

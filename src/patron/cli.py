@@ -449,7 +449,14 @@ class JobName(StrEnum):
 
 
 @jobs_app.command("scheduler")
-def jobs_scheduler() -> None:
+def jobs_scheduler(
+    retry: Annotated[
+        float,
+        typer.Option(
+            min=1, max=600, help="Seconds between tries to take over from another scheduler"
+        ),
+    ] = 15.0,
+) -> None:
     """Run every scheduled job on its interval in the foreground — the scheduler `patron serve`
     embeds, for a deployment that runs it apart (PATRON_SCHEDULER=false on the servers).
     SIGTERM stops it after the job in hand."""
@@ -457,6 +464,7 @@ def jobs_scheduler() -> None:
     import threading
 
     from patron.db import Database
+    from patron.jobs.leader import Leader, lock_for
     from patron.jobs.scheduler import Scheduler
     from patron.jobs.tasks import default_tasks
     from patron.kit.clock import SystemClock
@@ -466,13 +474,13 @@ def jobs_scheduler() -> None:
     settings = _migrated_settings()
     keys = settings.keys()
     cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
-    tasks = default_tasks(
-        Database(settings.database_url), cipher, SystemClock(), settings, replica_of(settings)
-    )
+    db = Database(settings.database_url)
+    tasks = default_tasks(db, cipher, SystemClock(), settings, replica_of(settings))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    scheduler = Scheduler(tasks)
+    # With servers that run the scheduler too, whoever holds the lock runs the jobs.
+    scheduler = Scheduler(tasks, leader=Leader(lock_for(db), retry_seconds=retry))
     console.print(f"scheduler: {len(tasks)} jobs: {', '.join(t.name for t in tasks)}")
     scheduler.start()
     stop.wait()

@@ -19,9 +19,7 @@ from tests.conftest import TEST_KEYS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_scheduler_runs_jobs_on_their_intervals_and_stops_on_sigterm(tmp_path):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    upgrade(url)
+def _start(url: str, tmp_path: Path, name: str) -> tuple[subprocess.Popen[bytes], Path]:
     env = {
         **os.environ,
         "PATRON_DATABASE_URL": url,
@@ -33,34 +31,72 @@ def test_the_scheduler_runs_jobs_on_their_intervals_and_stops_on_sigterm(tmp_pat
         ),
         **{f"PATRON_{k.upper()}": v for k, v in TEST_KEYS.items()},
     }
-    log = tmp_path / "scheduler.log"
+    log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "patron.cli", "jobs", "scheduler"],
+            [sys.executable, "-m", "patron.cli", "jobs", "scheduler", "--retry", "1"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    return proc, log
+
+
+def _jobs_done(log: Path) -> set[str]:
+    return set(re.findall(r"job_done\s+job=(\w+)", log.read_text()))
+
+
+def _wait(cond, proc: subprocess.Popen[bytes], log: Path, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while not cond():
+        assert proc.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.3)
+
+
+def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
     try:
-        done: set[str] = set()
-        deadline = time.monotonic() + 90
+        code = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert code == 0, log.read_text()[-2000:]
+
+
+def test_the_scheduler_runs_jobs_on_their_intervals_and_stops_on_sigterm(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade(url)
+    proc, log = _start(url, tmp_path, "one")
+    try:
         # Every task first runs within five seconds of the start.
-        while time.monotonic() < deadline and not {"webhooks", "messages", "journeys"} <= done:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            done = set(re.findall(r"job_done\s+job=(\w+)", log.read_text()))
-            time.sleep(0.5)
-        assert {"webhooks", "messages", "journeys"} <= done, log.read_text()[-3000:]
+        _wait(lambda: {"webhooks", "messages", "journeys"} <= _jobs_done(log), proc, log)
         text = log.read_text()
         assert "job_failed" not in text, text[-3000:]
-        assert "scheduler:" in text and "messages" in text
+        assert "scheduler:" in text and "scheduler_leading" in text
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert code == 0, log.read_text()[-2000:]
+        _stop(proc, log)
+
+
+def test_a_second_scheduler_stands_by_and_takes_over_when_the_first_stops(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    upgrade(url)
+    first, first_log = _start(url, tmp_path, "first")
+    second = None
+    try:
+        _wait(lambda: "webhooks" in _jobs_done(first_log), first, first_log)
+        second, second_log = _start(url, tmp_path, "second")
+        _wait(lambda: "scheduler_standing_by" in second_log.read_text(), second, second_log)
+        time.sleep(6)  # every job would have run once by now in a leader
+        assert _jobs_done(second_log) == set(), second_log.read_text()[-2000:]
+        _stop(first, first_log)
+        _wait(lambda: "webhooks" in _jobs_done(second_log), second, second_log)
+        assert "scheduler_leading" in second_log.read_text()
+    finally:
+        if first.poll() is None:
+            _stop(first, first_log)
+        if second is not None:
+            _stop(second, second_log)
 
 
 def test_the_compose_jobs_service_runs_the_scheduler_and_the_servers_do_not():

@@ -1,8 +1,9 @@
 """A small in-process scheduler for the embedded mode (one ``patron serve`` process).
 
 Each task is an idempotent job function, so running it late, twice, or from several processes
-is harmless; on PostgreSQL the delivery job claims rows with SKIP LOCKED. For scale-out, run
-the same jobs from ``patron`` commands under an external scheduler instead.
+is harmless; on PostgreSQL the delivery job claims rows with SKIP LOCKED. Of several processes
+only the one holding the scheduler's lock runs the jobs (``leader.py``). ``patron jobs
+scheduler`` runs it apart from the servers; ``patron jobs run`` runs one job from cron.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from patron.jobs.leader import Leader
 from patron.observability import get_logger
 from patron.ops.metrics import observe_job
 
@@ -27,9 +29,15 @@ class Task:
 
 
 class Scheduler:
-    def __init__(self, tasks: list[Task], tick_seconds: float = 1.0) -> None:
+    """Runs due tasks every ``tick_seconds``; with a ``leader`` only while this process holds
+    the scheduler's lock (jobs/leader.py), so several workers run each job once."""
+
+    def __init__(
+        self, tasks: list[Task], tick_seconds: float = 1.0, leader: Leader | None = None
+    ) -> None:
         self.tasks = tasks
         self.tick = tick_seconds
+        self.leader = leader
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -47,6 +55,8 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.leader is not None:
+            self.leader.release()
 
     def run_due(self) -> list[str]:
         """Run every task that is due now; returns their names (used by tests)."""
@@ -68,4 +78,5 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.tick):
-            self.run_due()
+            if self.leader is None or self.leader.hold():
+                self.run_due()
