@@ -327,3 +327,29 @@ def test_the_job_publishes_and_the_consume_command_sends(
         assert r.exit_code == 2 and "not set" in r.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_consumer_outlives_a_broker_or_database_outage(
+    database, clock, make_member, template, queue, sender, recorder, monkeypatch
+):
+    import threading
+
+    _queue_for(database, clock, make_member, template, 1)
+    broker.publish_all(database, sender, queue, now=clock.now(), tz=TZ)
+    real = broker.consume_once
+    calls = []
+    stop = threading.Event()
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise redis.ConnectionError("connection refused")
+        report = real(*args, **kwargs)
+        stop.set()
+        return report
+
+    monkeypatch.setattr(broker, "consume_once", flaky)
+    total = broker.run_consumer(
+        database, sender, queue, "c", now=clock.now, tz=TZ, stop=stop, retry_seconds=0
+    )
+    assert len(calls) == 2 and total.sent == 1 and len(recorder.sent) == 1

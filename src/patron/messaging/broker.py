@@ -25,7 +25,6 @@ spent waiting behind a long queue."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from patron.config import Settings
 from patron.db import Database
@@ -54,8 +54,9 @@ from patron.messaging.delivery import (
 )
 from patron.messaging.models import Message
 from patron.messaging.service import get_settings
+from patron.observability import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger("patron.messaging")
 
 STREAM = "patron:messages"
 GROUP = "patron-senders"
@@ -131,7 +132,7 @@ class RedisQueue:
             else:
                 entries.append(parsed)
         if junk:
-            log.warning("dropping %d malformed message stream entries", len(junk))
+            log.warning("message_stream_malformed", dropped=len(junk))
             self.done(junk)
         return entries
 
@@ -316,11 +317,22 @@ def run_consumer(
     until_empty: bool = False,
     count: int = 500,
     on_batch: Callable[[SendReport], None] | None = None,
+    retry_seconds: float = 5.0,
 ) -> SendReport:
     """Consume until ``stop`` is set, or (``until_empty``) until a read finds nothing."""
     total = SendReport()
+    pause = threading.Event() if stop is None else stop
     while stop is None or not stop.is_set():
-        r = consume_once(db, sender, queue, consumer, now=now(), tz=tz, count=count)
+        try:
+            r = consume_once(db, sender, queue, consumer, now=now(), tz=tz, count=count)
+        except (redis.RedisError, SQLAlchemyError) as exc:
+            # Redis or the database went away: what was read stays pending and is taken over
+            # or read again; wait and carry on rather than end the process.
+            if until_empty:
+                raise
+            log.warning("message_consumer_retry", consumer=consumer, error_type=type(exc).__name__)
+            pause.wait(retry_seconds)
+            continue
         total.add(r)
         if on_batch is not None:
             on_batch(r)
