@@ -18,6 +18,7 @@ from patron.db import Database
 from patron.errors import Invalid, PatronError
 from patron.kit.clock import Clock, SystemClock
 from patron.kit.crypto import FieldCipher
+from patron.messaging import broker as message_broker
 from patron.observability import (
     RequestContextMiddleware,
     configure_logging,
@@ -134,7 +135,9 @@ def create_app(
     app.state.keys = keys
     app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     app.state.renderer = pages.Renderer(settings)
-    app.state.metrics_registry = new_db_registry(app.state.db, settings.status_dir)
+    app.state.metrics_registry = new_db_registry(
+        app.state.db, settings.status_dir, message_broker.from_settings(settings)
+    )
     app.state.read_db = Database(settings.read_database_url) if settings.read_database_url else None
 
     @app.exception_handler(pages.NeedsSignIn)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import text
@@ -13,6 +16,7 @@ from sqlalchemy import text
 from patron.app import create_app
 from patron.jobs.scheduler import Scheduler, Task
 from patron.ops import status as run_status
+from tests.ops.server import free_port
 
 PRIVATE = ("10.1.2.3", 5000)
 PUBLIC = ("93.184.216.34", 5000)
@@ -178,6 +182,15 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, client, setting
     body = _scrape(app).text
     names = {name for name, _labels in _samples(body)}
     names |= set(re.findall(r"^# HELP (\S+)", body, re.MULTILINE))  # families with no sample yet
+
+    class Stream:  # the broker's families appear only with a broker
+        def backlog(self) -> int:
+            return 0
+
+    from patron.ops.metrics import new_db_registry
+
+    with_broker = generate_latest(new_db_registry(app.state.db, settings.status_dir, Stream()))  # type: ignore[arg-type]
+    names |= {name for name, _labels in _samples(with_broker.decode())}
     missing = {m for m in used if m not in names}
     assert not missing, missing
 
@@ -195,3 +208,70 @@ def test_only_a_lost_connection_counts_as_an_outage():
     assert _is_unavailable(wrapped(psycopg.errors.AdminShutdown("terminating connection")))
     assert not _is_unavailable(wrapped(psycopg.errors.DeadlockDetected("deadlock")))
     assert not _is_unavailable(wrapped(psycopg.errors.SerializationFailure("retry")))
+
+
+def test_metrics_show_the_message_queue_and_the_brokers_stream(
+    app, database, settings, clock, make_member
+):
+    import os
+
+    import redis
+    from sqlalchemy import select
+
+    from patron.db import utcnow
+    from patron.members.models import Member
+    from patron.messaging import broker
+    from patron.messaging.models import Message
+    from patron.ops.metrics import new_db_registry
+
+    no = make_member()
+    now = utcnow()
+    with database.unit_of_work() as s:
+        mid = s.scalar(select(Member.id).where(Member.member_no == no))
+        for status, due in (("queued", -120), ("queued", 3600), ("dead", -60)):
+            s.add(
+                Message(
+                    member_id=mid,
+                    template_code="t",
+                    source_kind="campaign",
+                    source_code="c",
+                    dedupe_key=f"m:{status}:{due}",
+                    locale="en",
+                    body="b",
+                    params={},
+                    links=[],
+                    status=status,
+                    next_attempt_at=now + timedelta(seconds=due),
+                    created_at=now,
+                )
+            )
+    samples = _samples(_scrape(app).text)
+    assert samples[("patron_messages", (("status", "due"),))] == 1  # not the one due in an hour
+    assert samples[("patron_messages", (("status", "dead"),))] == 1
+    assert 100 <= samples[("patron_messages_due_age_seconds", ())] < 3600
+    assert ("patron_message_stream_entries", ()) not in samples  # no broker set
+
+    url = os.environ.get("PATRON_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("PATRON_REQUIRE_REDIS") == "1":
+            raise
+        return
+    queue = broker.RedisQueue(client, stream=f"patron-test:{uuid.uuid4().hex}")
+    try:
+        queue.ensure_group()
+        client.xadd(queue.stream, {"id": "1", "lease": "x"})
+        body = generate_latest(new_db_registry(database, settings.status_dir, queue)).decode()
+        samples = _samples(body)
+        assert samples[("patron_message_broker_up", ())] == 1
+        assert samples[("patron_message_stream_entries", ())] == 1
+    finally:
+        client.delete(queue.stream)
+    down = broker.RedisQueue(redis.Redis(port=free_port(), socket_timeout=1), stream="x")
+    samples = _samples(
+        generate_latest(new_db_registry(database, settings.status_dir, down)).decode()
+    )
+    assert samples[("patron_message_broker_up", ())] == 0
+    assert samples[("patron_database_up", ())] == 1

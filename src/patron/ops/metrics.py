@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from patron.db import Database, utcnow
 from patron.observability import get_logger
 from patron.ops import status as run_status
+
+if TYPE_CHECKING:
+    from patron.messaging.broker import RedisQueue
 
 log = get_logger("patron.metrics")
 
@@ -117,13 +121,15 @@ class DatabaseCollector(Collector):
     """Gauges computed at scrape time from the database and this host's status files. A scrape
     costs a few indexed counts; if the database does not answer, ``patron_database_up`` is 0."""
 
-    def __init__(self, db: Database, status_dir: Path) -> None:
+    def __init__(self, db: Database, status_dir: Path, queue: RedisQueue | None = None) -> None:
         self.db = db
         self.status_dir = status_dir
+        self.queue = queue
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._pool()
         yield from self._status_files()
+        yield from self._broker()
         up = GaugeMetricFamily("patron_database_up", "1 if the database answered this scrape.")
         try:
             families = list(self._from_database())
@@ -152,7 +158,28 @@ class DatabaseCollector(Collector):
         over.add_metric([], max(pool.overflow(), 0))
         yield from (size, out, over)
 
+    def _broker(self) -> Iterable[GaugeMetricFamily]:
+        if self.queue is None:
+            return
+        up = GaugeMetricFamily(
+            "patron_message_broker_up", "1 if the message broker (Redis) answered this scrape."
+        )
+        entries = GaugeMetricFamily(
+            "patron_message_stream_entries",
+            "Messages published to the broker's stream and not yet acknowledged by a consumer.",
+        )
+        try:
+            entries.add_metric([], self.queue.backlog())
+            up.add_metric([], 1)
+        except Exception as exc:  # any Redis error: the scrape still answers
+            log.warning("metrics_broker_unavailable", error_type=type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+            return
+        yield from (up, entries)
+
     def _from_database(self) -> Iterable[GaugeMetricFamily]:
+        from patron.messaging.models import Message as Outgoing
         from patron.otp.models import OtpCode
         from patron.webhooks.models import WebhookDelivery, WebhookEvent
 
@@ -170,6 +197,13 @@ class DatabaseCollector(Collector):
                 .join(WebhookDelivery, WebhookDelivery.event_id == WebhookEvent.id)
                 .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
             )
+            # Both over the queue's (status, next_attempt_at) index.
+            due, oldest_message = s.execute(
+                select(func.count(), func.min(Outgoing.next_attempt_at)).where(
+                    Outgoing.status == "queued", Outgoing.next_attempt_at <= now
+                )
+            ).one()
+            dead = s.scalar(select(func.count()).where(Outgoing.status == "dead"))
             sent = s.execute(
                 select(OtpCode.purpose, func.count())
                 .where(OtpCode.created_at >= now - timedelta(hours=1))
@@ -194,7 +228,21 @@ class DatabaseCollector(Collector):
         )
         for purpose, n in sent:
             otp.add_metric([purpose], n)
-        yield from (backlog, age, otp)
+        messages = GaugeMetricFamily(
+            "patron_messages",
+            "Messages to members due and waiting for the sender (due), or given up (dead).",
+            labels=["status"],
+        )
+        messages.add_metric(["due"], due or 0)
+        messages.add_metric(["dead"], dead or 0)
+        message_age = GaugeMetricFamily(
+            "patron_messages_due_age_seconds",
+            "How long the longest-waiting due message has waited past its time (0 if none).",
+        )
+        message_age.add_metric(
+            [], max((now - oldest_message).total_seconds(), 0.0) if oldest_message else 0.0
+        )
+        yield from (backlog, age, otp, messages, message_age)
 
     def _status_files(self) -> Iterable[GaugeMetricFamily]:
         last = GaugeMetricFamily(
@@ -250,7 +298,9 @@ def scrape_allowed(client_host: str | None, authorization: str | None, token: st
     return addr.is_loopback or addr.is_private
 
 
-def new_db_registry(db: Database, status_dir: Path) -> CollectorRegistry:
+def new_db_registry(
+    db: Database, status_dir: Path, queue: RedisQueue | None = None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db, status_dir))
+    registry.register(DatabaseCollector(db, status_dir, queue))
     return registry
