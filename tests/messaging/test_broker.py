@@ -353,3 +353,25 @@ def test_a_consumer_outlives_a_broker_or_database_outage(
         database, sender, queue, "c", now=clock.now, tz=TZ, stop=stop, retry_seconds=0
     )
     assert len(calls) == 2 and total.sent == 1 and len(recorder.sent) == 1
+
+
+def test_a_redis_that_lost_its_stream_and_group_is_read_again(
+    database, clock, make_member, template, queue, sender, recorder
+):
+    # A consumer that starts first, or after Redis restarted empty: no stream, no group.
+    assert (
+        broker.consume_once(database, sender, queue, "c", now=clock.now(), tz=TZ, block_ms=1).sent
+        == 0
+    )
+    _queue_for(database, clock, make_member, template, 1)
+    broker.publish_all(database, sender, queue, now=clock.now(), tz=TZ)
+    queue.client.delete(queue.stream)  # Redis lost everything
+    assert (
+        broker.consume_once(database, sender, queue, "c", now=clock.now(), tz=TZ, block_ms=1).sent
+        == 0
+    )
+    # The message is still "sending" in the table: when its lease runs out it is published anew.
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert broker.publish_all(database, sender, queue, now=clock.now(), tz=TZ).published == 1
+    assert broker.consume_once(database, sender, queue, "c", now=clock.now(), tz=TZ).sent == 1
+    assert len(recorder.sent) == 1

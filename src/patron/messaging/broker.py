@@ -102,7 +102,16 @@ class RedisQueue:
         pipe.execute()
 
     def read(self, consumer: str, *, count: int, block_ms: int) -> list[Entry]:
-        self.ensure_group()
+        try:
+            return self._read(consumer, count, block_ms)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # A new stream, or a Redis that restarted empty: make the group and read again.
+            self.ensure_group()
+            return self._read(consumer, count, block_ms)
+
+    def _read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         raw: list[tuple[str, dict[str, str] | None]] = []
         # Entries a consumer read and never acknowledged within the lease: it died.
         claimed: Any = self.client.xautoclaim(
