@@ -166,8 +166,8 @@ def restore_command(
 def doctor_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print findings as JSON")] = False,
 ) -> None:
-    """Check this deployment (keys, database, schema, clock, timezone, disk, settings) and say
-    what to fix. Exit 1 if anything must be fixed, 0 when only warnings remain."""
+    """Check this deployment (keys, database, schema, clock, timezone, message broker, disk,
+    settings) and say what to fix. Exit 1 if anything must be fixed, 0 when only warnings remain."""
     from patron.config import ConfigError, get_settings
     from patron.ops import doctor
 
