@@ -31,6 +31,7 @@ def default_tasks(
     from patron.risk import jobs as risk_jobs
     from patron.segments import jobs as segment_jobs
     from patron.service import jobs as service_jobs
+    from patron.tiers.jobs import run_tiers
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
@@ -41,6 +42,17 @@ def default_tasks(
         base_url=settings.public_base_url,
     )
     queue = broker.from_settings(settings)
+
+    def points_reminders() -> object:
+        from patron.ledger import service as ledger
+
+        with db.unit_of_work() as session:
+            days = ledger.get_points_settings(session).reminder_days
+            return ledger_jobs.record_reminders(session, clock.now(), days, tz)
+
+    def coupon_reminders() -> object:
+        with db.unit_of_work() as session:
+            return coupon_jobs.record_reminders(session, clock.now(), tz)
 
     def send_messages() -> object:
         # With a broker the job publishes and `patron messages consume` processes send.
@@ -65,6 +77,12 @@ def default_tasks(
         ),
         Task("release_pending", 15 * 60, lambda: ledger_jobs.run_release(db, clock.now(), tz)),
         Task("expire_points", 60 * 60, lambda: ledger_jobs.run_expire(db, clock.now())),
+        # Members whose evaluation date has come (an evaluated member gets its next date, so a
+        # run finds only those due since the last); downgrades happen here.
+        Task("tiers", 60 * 60, lambda: run_tiers(db, clock.now(), tz)),
+        # Expiry notices for points and coupons: one event per member and day / per coupon.
+        Task("points_reminders", 60 * 60, points_reminders),
+        Task("coupon_reminders", 60 * 60, coupon_reminders),
         # Hourly check, one run per business day.
         Task(
             "member_scores",
