@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from patron.migrate import upgrade
@@ -108,3 +109,28 @@ def test_the_compose_jobs_service_runs_the_scheduler_and_the_servers_do_not():
     # The optional broker: consumers run `patron messages consume` next to a Redis service.
     assert services["senders"]["command"] == ["messages", "consume"]
     assert services["senders"]["profiles"] == services["redis"]["profiles"] == ["broker"]
+
+
+def test_the_compose_file_is_valid_where_compose_is_installed(tmp_path):
+    import shutil
+
+    tool = shutil.which("docker-compose")
+    if tool is None:
+        pytest.skip("docker-compose is not installed")
+    # Compose v1 validates the schema; it does not know the project `name` key of v2.
+    text = (ROOT / "deploy" / "compose.yaml").read_text()
+    (tmp_path / "compose.yaml").write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("name:"))
+    )
+    (tmp_path / "patron.env").write_text((ROOT / "deploy" / "patron.env.example").read_text())
+    env = {**os.environ, "POSTGRES_PASSWORD": "x", "PATRON_SITE": "members.example.com"}
+    out = subprocess.run(
+        [tool, "-f", str(tmp_path / "compose.yaml"), "--profile", "broker", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    config = yaml.safe_load(out.stdout)
+    assert set(config["services"]) >= {"db", "migrate", "patron", "jobs", "redis", "senders"}
