@@ -9,9 +9,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select, true
+from sqlalchemy import bindparam, exists, func, literal, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, joinedload, lazyload
 
@@ -47,17 +48,22 @@ class Arrival:
 
 def _categories_json(session: Session, skus: Sequence[str]) -> Any:
     """A scalar subquery: the [sku, category code] pairs of ``skus`` as one JSON array."""
+    return _categories_subquery(dialect(session), sorted(set(skus)))
+
+
+def _categories_subquery(dialect_name: str, skus: Any) -> Any:
+    pg = dialect_name == "postgresql"
     pair = (
         func.json_build_array(Product.sku, Category.code)
-        if dialect(session) == "postgresql"
+        if pg
         else func.json_array(Product.sku, Category.code)
     )
-    agg = func.json_agg(pair) if dialect(session) == "postgresql" else func.json_group_array(pair)
+    agg = func.json_agg(pair) if pg else func.json_group_array(pair)
     return (
         select(agg)
         .select_from(Product)
         .join(Category, Category.id == Product.category_id)
-        .where(Product.sku.in_(sorted(set(skus))))
+        .where(Product.sku.in_(skus))
         .scalar_subquery()
     )
 
@@ -78,30 +84,58 @@ def arrival(
     store_code: str | None,
     skus: Sequence[str] = (),
 ) -> Arrival:
+    stmt = _arrival_statement(dialect(session), store_code is not None, bool(skus))
+    row = session.execute(
+        stmt,
+        {
+            "member_no": member_no,
+            "source": source,
+            "external_id": external_id,
+            "store_code": store_code,
+            "skus": sorted(set(skus)),
+        },
+    ).first()
+    if row is None:  # the caller looks the order up on its own, then answers 404
+        return Arrival(None, None, False, {})
+    events.prime_subscriptions(session, row[4])
+    return Arrival(row[0], row[1], bool(row[2]), _pairs(row[3]))
+
+
+@cache
+def _arrival_statement(dialect_name: str, with_store: bool, with_skus: bool) -> Any:
+    """The arrival statement of one shape, built once with bound parameters (see
+    ``_facts_statement``)."""
     existing = (
         select(Order.id)
-        .where(Order.source == source, Order.external_id == external_id)
+        .where(
+            Order.source == bindparam("source", type_=Order.source.type),
+            Order.external_id == bindparam("external_id", type_=Order.external_id.type),
+        )
         .scalar_subquery()
     )
-    store = exists().where(Store.code == store_code) if store_code is not None else true()
-    cats = _categories_json(session, skus) if skus else literal(None)
-    row = session.execute(
-        # consents and tags are not needed to record an order
+    store = (
+        exists().where(Store.code == bindparam("store_code", type_=Store.code.type))
+        if with_store
+        else true()
+    )
+    cats = (
+        _categories_subquery(dialect_name, bindparam("skus", expanding=True))
+        if with_skus
+        else literal(None)
+    )
+    return (
         select(
             Member,
             existing,
             store.label("store_known"),
             cats.label("categories"),
             # the order emits events: who subscribes is read here, not when it emits
-            events.subscriptions_column(session).label("subscriptions"),
+            events.subscriptions_subquery(dialect_name).label("subscriptions"),
         )
+        # consents and tags are not needed to record an order
         .options(lazyload("*"))
-        .where(Member.member_no == member_no)
-    ).first()
-    if row is None:  # the caller looks the order up on its own, then answers 404
-        return Arrival(None, None, False, {})
-    events.prime_subscriptions(session, row[4])
-    return Arrival(row[0], row[1], bool(row[2]), _pairs(row[3]))
+        .where(Member.member_no == bindparam("member_no", type_=Member.member_no.type))
+    )
 
 
 def priced_products(session: Session, skus: Sequence[str]) -> dict[str, Product]:
@@ -139,17 +173,19 @@ def lock_account(session: Session, member_id: int, now: datetime) -> Account | N
     (the writer creates the account if the member has none)."""
     if dialect(session) != "postgresql":
         return None
-    ins = postgresql.insert(PointsAccount)
-    stmt = (
-        ins.values(**new_account(member_id, now))
-        .on_conflict_do_update(
-            index_elements=[PointsAccount.member_id],
-            set_={"version": PointsAccount.version + 1, "updated_at": ins.excluded.updated_at},
-        )
-        .returning(PointsAccount.available, PointsAccount.debt)
-    )
-    row = session.execute(stmt).one()
+    stmt = _lock_statement()
+    row = session.execute(stmt, new_account(member_id, now)).one()
     return Account(int(row.available), int(row.debt))
+
+
+@cache
+def _lock_statement() -> Any:
+    """The account lock's upsert, built once: the new account's values are bound at execution."""
+    ins = postgresql.insert(PointsAccount)
+    return ins.on_conflict_do_update(
+        index_elements=[PointsAccount.member_id],
+        set_={"version": PointsAccount.version + 1, "updated_at": ins.excluded.updated_at},
+    ).returning(PointsAccount.available, PointsAccount.debt)
 
 
 def member_facts(
@@ -169,59 +205,16 @@ def member_facts(
     Growth counts in the qualification window of ``window_at`` (default: now)."""
     mid = member.id
     start = tier_domain.window_start(settings.ladder.qualification_window, window_at or now, tz)
-
-    def scalar(q: Any) -> Any:
-        return q.scalar_subquery()
-
     row = session.execute(
-        select(
-            scalar(select(func.count(Order.id)).where(Order.member_id == mid)).label("n"),
-            scalar(
-                select(func.coalesce(func.sum(Order.welcome_bonus), 0)).where(
-                    Order.member_id == mid
-                )
-            ).label("welcome"),
-            scalar(
-                select(func.coalesce(func.sum(Order.points_earned), 0)).where(
-                    Order.member_id == mid, Order.business_date == day
-                )
-            ).label("today"),
-            scalar(
-                select(func.coalesce(func.sum(GrowthPosting.amount), 0)).where(
-                    GrowthPosting.member_id == mid, GrowthPosting.effective_at >= start
-                )
-            ).label("window"),
-            scalar(select(MemberTier.tier_code).where(MemberTier.member_id == mid)).label("tier"),
-            scalar(select(MemberTier.override_until).where(MemberTier.member_id == mid)).label(
-                "override_until"
-            ),
-            exists()
-            .where(
-                PointsHold.member_id == mid,
-                PointsHold.status == "pending",
-                PointsHold.release_at <= now,
-            )
-            .label("hold_due"),
-            exists()
-            .where(
-                PointsLot.member_id == mid,
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= now,
-            )
-            .label("lot_due"),
-            # a posting under the order's keys made elsewhere: the general path replays it
-            exists()
-            .where(
-                PointsPosting.idempotency_key.in_(
-                    [f"earn:order:{source_id}", f"redeem:order:{source_id}"]
-                )
-            )
-            .label("points_key_taken"),
-            exists()
-            .where(GrowthPosting.idempotency_key == f"earn:order:{source_id}")
-            .label("growth_key_taken"),
-            *_balances(mid, account),
-        )
+        _facts_statement(account is None),
+        {
+            "mid": mid,
+            "start": start,
+            "day": day,
+            "now": now,
+            "points_earn": f"earn:order:{source_id}",
+            "points_redeem": f"redeem:order:{source_id}",
+        },
     ).one()
     used: dict[str, int] = {}
     if budgets:
@@ -245,14 +238,70 @@ def member_facts(
     )
 
 
-def _balances(member_id: int, account: Account | None) -> list[Any]:
-    """The account's balances, unless the lock returned them (no row yet: zero)."""
-    if account is not None:
-        return []
-    return [
-        select(col).where(PointsAccount.member_id == member_id).scalar_subquery().label(name)
-        for name, col in (("available", PointsAccount.available), ("debt", PointsAccount.debt))
-    ]
+@cache
+def _facts_statement(with_balances: bool) -> Any:
+    """The member-facts statement, built once with bound parameters: building it and its cache
+    key for every order cost more CPU than running it. ``with_balances`` when the lock did not
+    return the account's balances (SQLite)."""
+    mid = bindparam("mid", type_=Order.member_id.type)
+    now = bindparam("now", type_=PointsLot.expires_at.type)
+
+    def scalar(q: Any) -> Any:
+        return q.scalar_subquery()
+
+    balances = (
+        [
+            select(col).where(PointsAccount.member_id == mid).scalar_subquery().label(name)
+            for name, col in (("available", PointsAccount.available), ("debt", PointsAccount.debt))
+        ]
+        if with_balances
+        else []
+    )
+    return select(
+        scalar(select(func.count(Order.id)).where(Order.member_id == mid)).label("n"),
+        scalar(
+            select(func.coalesce(func.sum(Order.welcome_bonus), 0)).where(Order.member_id == mid)
+        ).label("welcome"),
+        scalar(
+            select(func.coalesce(func.sum(Order.points_earned), 0)).where(
+                Order.member_id == mid,
+                Order.business_date == bindparam("day", type_=Order.business_date.type),
+            )
+        ).label("today"),
+        scalar(
+            select(func.coalesce(func.sum(GrowthPosting.amount), 0)).where(
+                GrowthPosting.member_id == mid,
+                GrowthPosting.effective_at
+                >= bindparam("start", type_=GrowthPosting.effective_at.type),
+            )
+        ).label("window"),
+        scalar(select(MemberTier.tier_code).where(MemberTier.member_id == mid)).label("tier"),
+        scalar(select(MemberTier.override_until).where(MemberTier.member_id == mid)).label(
+            "override_until"
+        ),
+        exists()
+        .where(
+            PointsHold.member_id == mid,
+            PointsHold.status == "pending",
+            PointsHold.release_at <= now,
+        )
+        .label("hold_due"),
+        exists()
+        .where(PointsLot.member_id == mid, PointsLot.remaining > 0, PointsLot.expires_at <= now)
+        .label("lot_due"),
+        # a posting under the order's keys made elsewhere: the general path replays it
+        exists()
+        .where(
+            PointsPosting.idempotency_key.in_(
+                [bindparam("points_earn"), bindparam("points_redeem")]
+            )
+        )
+        .label("points_key_taken"),
+        exists()
+        .where(GrowthPosting.idempotency_key == bindparam("points_earn"))
+        .label("growth_key_taken"),
+        *balances,
+    )
 
 
 def lock_budgets(session: Session, rule_ids: list[str], now: datetime) -> dict[str, int]:

@@ -117,16 +117,17 @@ def subscriptions_column(session: Session) -> Any:
     """A scalar subquery of the active subscriptions as one JSON array of [id, events], for a
     caller to read with the other facts of its request (``prime_subscriptions``) instead of
     one more statement when it emits."""
+    return subscriptions_subquery(session.get_bind().dialect.name)
+
+
+def subscriptions_subquery(dialect_name: str) -> Any:
+    pg = dialect_name == "postgresql"
     pair = (
         func.json_build_array(WebhookEndpoint.id, WebhookEndpoint.events)
-        if session.get_bind().dialect.name == "postgresql"
+        if pg
         else func.json_array(WebhookEndpoint.id, func.json(WebhookEndpoint.events))
     )
-    agg = (
-        func.json_agg(pair)
-        if session.get_bind().dialect.name == "postgresql"
-        else func.json_group_array(pair)
-    )
+    agg = func.json_agg(pair) if pg else func.json_group_array(pair)
     return select(agg).where(WebhookEndpoint.is_active).scalar_subquery()
 
 
