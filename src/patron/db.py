@@ -24,6 +24,7 @@ from sqlalchemy import (
     cast,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Engine, make_url
@@ -198,14 +199,15 @@ class Database:
         self.engine.dispose()
 
 
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+
+
 def advisory_lock(session: Session, key: str) -> None:
     """Serialise transactions working on the same natural key (e.g. one external order id)
     until commit. PostgreSQL: a transaction-scoped advisory lock; SQLite transactions are
     already serial (BEGIN IMMEDIATE)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+        session.execute(_ADVISORY_LOCK, {"k": key})
 
 
 def one_of(session: Session, column: Any, values: Iterable[Any]) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -396,13 +396,19 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int, now: datetim
     return key
 
 
+# Built once: every API request runs it (building a statement costs more than this lookup).
+_KEY_BY_PREFIX = select(ApiKey).where(
+    ApiKey.prefix == bindparam("prefix", type_=ApiKey.prefix.type)
+)
+
+
 def principal_from_api_key(session: Session, secret: str) -> tuple[Principal, datetime | None]:
     """The key's principal and when the key was last recorded as used (``touch_api_key``)."""
     invalid = Unauthorized("invalid_api_key", "The API key is invalid or revoked.")
     parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(secret) > 128:
         raise invalid
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
+    key = session.scalar(_KEY_BY_PREFIX, {"prefix": parts[1]})
     if key is None or key.revoked_at is not None:
         raise invalid
     if not hmac.compare_digest(key.key_hash, sha256_hex(secret)):

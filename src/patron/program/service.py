@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
@@ -33,6 +33,10 @@ def get_section(session: Session, key: str, model: type[T]) -> T:
     return value
 
 
+# Built once: every request that records an order runs it.
+_SECTIONS = select(ProgramSetting).where(ProgramSetting.key.in_(bindparam("keys", expanding=True)))
+
+
 def preload(session: Session, sections: dict[str, type[BaseModel]]) -> None:
     """Read several sections in one query into this unit of work's cache (a page that needs
     three sections pays one round trip instead of three)."""
@@ -40,12 +44,7 @@ def preload(session: Session, sections: dict[str, type[BaseModel]]) -> None:
     wanted = {k: m for k, m in sections.items() if (k, m) not in cache}
     if not wanted:
         return
-    rows = {
-        row.key: row
-        for row in session.scalars(
-            select(ProgramSetting).where(ProgramSetting.key.in_(sorted(wanted)))
-        )
-    }
+    rows = {row.key: row for row in session.scalars(_SECTIONS, {"keys": sorted(wanted)})}
     for key, model in wanted.items():
         row = rows.get(key)
         cache[(key, model)] = model() if row is None else model.model_validate(row.value)
