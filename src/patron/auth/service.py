@@ -397,9 +397,10 @@ def revoke_api_key(session: Session, actor: Principal, key_id: int, now: datetim
 
 
 # Built once: every API request runs it (building a statement costs more than this lookup).
-_KEY_BY_PREFIX = select(ApiKey).where(
-    ApiKey.prefix == bindparam("prefix", type_=ApiKey.prefix.type)
-)
+# Columns, not the entity: a request needs no ORM object of its key.
+_KEY_BY_PREFIX = select(
+    ApiKey.id, ApiKey.name, ApiKey.key_hash, ApiKey.scopes, ApiKey.revoked_at, ApiKey.last_used_at
+).where(ApiKey.prefix == bindparam("prefix", type_=ApiKey.prefix.type))
 
 
 def principal_from_api_key(session: Session, secret: str) -> tuple[Principal, datetime | None]:
@@ -408,7 +409,7 @@ def principal_from_api_key(session: Session, secret: str) -> tuple[Principal, da
     parts = secret.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(secret) > 128:
         raise invalid
-    key = session.scalar(_KEY_BY_PREFIX, {"prefix": parts[1]})
+    key = session.execute(_KEY_BY_PREFIX, {"prefix": parts[1]}).first()
     if key is None or key.revoked_at is not None:
         raise invalid
     if not hmac.compare_digest(key.key_hash, sha256_hex(secret)):
