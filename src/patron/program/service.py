@@ -3,9 +3,10 @@ of its model, so every number from the retail plans is a default, never a hard-c
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, select
@@ -28,13 +29,32 @@ def get_section(session: Session, key: str, model: type[T]) -> T:
     if hit is not None:
         return hit  # type: ignore[return-value]
     row = session.get(ProgramSetting, key)
-    value = model() if row is None else model.model_validate(row.value)
+    value = _parsed(key, model, None if row is None else row.value)
     cache[(key, model)] = value
     return value
 
 
+#: sections parsed before, shared by the units of work of this process: a frozen model cannot be
+#: changed by whoever reads it, and the stored JSON is compared with the JSON it was parsed from,
+#: so a saved change is seen at once. Validating every section again cost CPU on every order.
+_PARSED: dict[tuple[str, type[BaseModel]], tuple[Any, BaseModel]] = {}
+
+
+def _parsed(key: str, model: type[T], raw: Any) -> T:
+    if not model.model_config.get("frozen"):
+        return model() if raw is None else model.model_validate(raw)
+    hit = _PARSED.get((key, model))
+    if hit is not None and hit[0] == raw:
+        return hit[1]  # type: ignore[return-value]
+    value = model() if raw is None else model.model_validate(raw)
+    _PARSED[(key, model)] = (copy.deepcopy(raw), value)
+    return value
+
+
 # Built once: every request that records an order runs it.
-_SECTIONS = select(ProgramSetting).where(ProgramSetting.key.in_(bindparam("keys", expanding=True)))
+_SECTIONS = select(ProgramSetting.key, ProgramSetting.value).where(
+    ProgramSetting.key.in_(bindparam("keys", expanding=True))
+)
 
 
 def preload(session: Session, sections: dict[str, type[BaseModel]]) -> None:
@@ -44,10 +64,10 @@ def preload(session: Session, sections: dict[str, type[BaseModel]]) -> None:
     wanted = {k: m for k, m in sections.items() if (k, m) not in cache}
     if not wanted:
         return
-    rows = {row.key: row for row in session.scalars(_SECTIONS, {"keys": sorted(wanted)})}
+    rows = session.execute(_SECTIONS, {"keys": sorted(wanted)})
+    raw: dict[str, Any] = {row.key: row.value for row in rows}
     for key, model in wanted.items():
-        row = rows.get(key)
-        cache[(key, model)] = model() if row is None else model.model_validate(row.value)
+        cache[(key, model)] = _parsed(key, model, raw.get(key))
 
 
 def put_section(
