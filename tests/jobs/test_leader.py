@@ -106,3 +106,29 @@ def test_an_in_memory_database_is_its_own_leader():
         assert Leader(lock_for(db)).hold()
     finally:
         db.dispose()
+
+
+def test_the_lock_session_never_goes_back_to_the_pool(pg_database):
+    leader = Leader(lock_for(pg_database), retry_seconds=0)
+    assert leader.hold()
+    raw = leader.lock._conn.connection.dbapi_connection  # type: ignore[attr-defined]
+    leader.release()
+    assert raw.closed  # the session ended, not pooled: no session can keep the lock
+
+
+def test_a_scheduler_stopped_while_a_job_runs_keeps_the_lock(database, second):
+    started, finish = threading.Event(), threading.Event()
+
+    def long_job() -> None:
+        started.set()
+        finish.wait(10)
+
+    leader = Leader(lock_for(database), 0)
+    s = Scheduler([Task("long", 0.01, long_job)], tick_seconds=0.01, leader=leader)
+    s.start()
+    assert started.wait(10)
+    s.stop(timeout=0.05)  # the job is still running
+    assert Leader(lock_for(second), 0).hold() is False
+    finish.set()
+    s.stop(timeout=10)
+    assert Leader(lock_for(second), 0).hold() is True

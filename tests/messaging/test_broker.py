@@ -375,3 +375,104 @@ def test_a_redis_that_lost_its_stream_and_group_is_read_again(
     assert broker.publish_all(database, sender, queue, now=clock.now(), tz=TZ).published == 1
     assert broker.consume_once(database, sender, queue, "c", now=clock.now(), tz=TZ).sent == 1
     assert len(recorder.sent) == 1
+
+
+class Hook(Recorder):
+    """A channel that runs ``during`` once, while its first batch is being sent."""
+
+    def __init__(self, during) -> None:
+        super().__init__()
+        self.during = during
+
+    def send_batch(self, outs: list[Outgoing]) -> list[Any]:
+        if self.during is not None:
+            during, self.during = self.during, None
+            during()
+        return super().send_batch(outs)
+
+
+def test_a_consumer_holding_an_older_entry_of_a_claim_being_sent_drops_it(
+    database, clock, make_member, template, queue, make_sender
+):
+    _queue_for(database, clock, make_member, template, 1)
+    plain = make_sender({"email": Recorder()})
+    broker.publish_all(database, plain, queue, now=clock.now(), tz=TZ)
+    [(_, fields)] = queue.client.xrange(queue.stream)
+    other = Recorder()
+    other_sender = make_sender({"email": other})
+
+    def a_second_consumer_with_the_same_entry() -> None:
+        # A consumer that took the entry over (it looked idle) while the first one sends.
+        queue.client.xadd(queue.stream, dict(fields))
+        r = broker.consume_once(database, other_sender, queue, "b", now=clock.now(), tz=TZ)
+        assert (r.sent, r.stale) == (0, 1)
+
+    first = Hook(a_second_consumer_with_the_same_entry)
+    r = broker.consume_once(
+        database, make_sender({"email": first}), queue, "a", now=clock.now(), tz=TZ
+    )
+    assert r.sent == 1 and len(first.sent) == 1 and other.sent == []
+    assert _statuses(database) == ["sent"]
+
+
+def test_a_consumer_whose_claim_was_taken_back_records_nothing_over_the_new_one(
+    database, clock, make_member, template, queue, make_sender
+):
+    _queue_for(database, clock, make_member, template, 1)
+    plain = make_sender({"email": Recorder()})
+    broker.publish_all(database, plain, queue, now=clock.now(), tz=TZ)
+
+    def the_lease_runs_out_and_the_message_is_claimed_again() -> None:
+        clock.advance(LEASE * 2)
+        assert broker.publish_all(database, plain, queue, now=clock.now(), tz=TZ).published == 1
+
+    slow = Hook(the_lease_runs_out_and_the_message_is_claimed_again)
+    start = clock.now()
+    broker.consume_once(database, make_sender({"email": slow}), queue, "slow", now=start, tz=TZ)
+    # The slow consumer did send (at least once), but its record did not overwrite the claim
+    # that replaced it: the message is still being sent under the new one.
+    assert len(slow.sent) == 1 and _statuses(database) == ["sending"]
+    again = Recorder()
+    r = broker.consume_once(
+        database, make_sender({"email": again}), queue, "c", now=clock.now(), tz=TZ
+    )
+    assert r.sent == 1 and _statuses(database) == ["sent"]
+
+
+def test_a_message_that_cannot_be_built_or_a_channel_that_raises_ends_no_consumer(
+    database, clock, make_member, template, queue, make_sender, monkeypatch
+):
+    ids = _queue_for(database, clock, make_member, template, 2)
+    broker.publish_all(database, make_sender({"email": Recorder()}), queue, now=clock.now(), tz=TZ)
+    real = broker.outgoing
+
+    def broken_for_the_first(m, *args, **kwargs):
+        if m.member_id == ids[0]:
+            raise ValueError("cannot decrypt")
+        return real(m, *args, **kwargs)
+
+    monkeypatch.setattr(broker, "outgoing", broken_for_the_first)
+    ok = Recorder()
+    r = broker.consume_once(
+        database, make_sender({"email": ok}), queue, "c", now=clock.now(), tz=TZ
+    )
+    assert (r.sent, r.dead) == (1, 1) and len(ok.sent) == 1
+    with database.unit_of_work() as s:
+        dead = s.scalars(select(Message).where(Message.status == "dead")).one()
+        assert dead.last_error == "message_not_built"
+
+    class Raising(Recorder):
+        def send_batch(self, outs: list[Outgoing]) -> list[Any]:
+            raise RuntimeError("adapter bug")
+
+    monkeypatch.setattr(broker, "outgoing", real)
+    more = _queue_for(database, clock, make_member, template, 1)
+    assert more
+    broker.publish_all(database, make_sender({"email": Recorder()}), queue, now=clock.now(), tz=TZ)
+    r = broker.consume_once(
+        database, make_sender({"email": Raising()}), queue, "c", now=clock.now(), tz=TZ
+    )
+    assert r.retried == 1
+    with database.unit_of_work() as s:
+        retried = s.scalars(select(Message).where(Message.status == "queued")).one()
+        assert retried.last_error == "channel_failed"

@@ -78,6 +78,11 @@ class PostgresLock:
             return
         with contextlib.suppress(Exception):
             self._conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+        # And the session ends with the connection (invalidated, not returned to the pool): a
+        # pooled session still holding the lock, had the unlock failed, would keep every other
+        # process standing by.
+        with contextlib.suppress(Exception):
+            self._conn.invalidate()
         with contextlib.suppress(Exception):
             self._conn.close()
         self._conn = None

@@ -54,6 +54,10 @@ class Scheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                # A job still runs: keep the lock (the process's end drops it) so that no other
+                # process starts the jobs while this one is in one.
+                return
             self._thread = None
         if self.leader is not None:
             self.leader.release()

@@ -28,13 +28,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from patron.config import Settings
 from patron.db import Database
@@ -253,16 +252,34 @@ def consume_once(
     results: dict[int, Any] = {}
     with db.unit_of_work() as session:
         settings = get_settings(session)
+        q = (
+            select(Message)
+            .where(Message.id.in_(sorted(leases)), Message.status == "sending")
+            .order_by(Message.id)
+        )
+        if db.dialect == "postgresql":
+            # Row locks until this transaction ends: another consumer that took over the same
+            # entries waits here, then finds the lease renewed below and drops them.
+            q = q.with_for_update()
+        # The fence: the claim the entry names, still running (a lease that ran out is the
+        # publisher's to queue again).
         msgs = [
             m
-            for m in session.scalars(
-                select(Message)
-                .where(Message.id.in_(sorted(leases)), Message.status == "sending")
-                .order_by(Message.id)
-            )
-            if m.next_attempt_at == leases[m.id]
+            for m in session.scalars(q)
+            if m.next_attempt_at == leases[m.id] and leases[m.id] > now
         ]
         report.stale = len(entries) - len(msgs)
+        # Take the claim over with a lease of its own: an older entry for it is stale from now
+        # on, and the record below applies only while this lease holds.
+        # (Always a later instant than the entry's, even within one clock tick.)
+        renewed = {
+            m.id: max(now + LEASE, m.next_attempt_at + timedelta(microseconds=1)) for m in msgs
+        }
+        if msgs:
+            session.execute(
+                update(Message),
+                [{"id": mid, "next_attempt_at": at} for mid, at in renewed.items()],
+            )
         quiet = domain.quiet_until(now, tz, settings.quiet_start, settings.quiet_end)
         changes: list[dict[str, Any]] = []
         if quiet is not None:
@@ -291,25 +308,39 @@ def consume_once(
                 continue
             if channel not in sender.channels:
                 results[m.id] = ChannelError("channel_not_configured", retryable=True)
-                batch.append(Claimed(channel, m.id, m.attempts, m.next_attempt_at, None))
+                batch.append(Claimed(channel, m.id, m.attempts, renewed[m.id], None))
                 continue
-            out = outgoing(
-                m,
-                p,
-                channel,
-                facts.addresses,
-                codes.get(m.template_code, {}),
-                sender,
-                settings.track_opens,
-            )
-            batch.append(Claimed(channel, m.id, m.attempts, m.next_attempt_at, out))
+            try:
+                out = outgoing(
+                    m,
+                    p,
+                    channel,
+                    facts.addresses,
+                    codes.get(m.template_code, {}),
+                    sender,
+                    settings.track_opens,
+                )
+            except Exception as exc:  # e.g. an address that no key decrypts: not this batch's end
+                log.warning("message_not_built", message_id=m.id, error_type=type(exc).__name__)
+                results[m.id] = ChannelError("message_not_built", retryable=False)
+                batch.append(Claimed(channel, m.id, m.attempts, renewed[m.id], None))
+                continue
+            batch.append(Claimed(channel, m.id, m.attempts, renewed[m.id], out))
         if changes:
             session.execute(update(Message), changes)
     sendable = [c for c in batch if c.out is not None]
     if sendable:
         results.update(send_batch(sender, sendable))
     if batch:
-        record(db, batch, results, now=now, max_attempts=settings.max_attempts, report=report)
+        record(
+            db,
+            batch,
+            results,
+            now=now,
+            max_attempts=settings.max_attempts,
+            report=report,
+            while_leased=True,
+        )
     queue.done([e.entry_id for e in entries])
     return report
 
@@ -334,9 +365,9 @@ def run_consumer(
     while stop is None or not stop.is_set():
         try:
             r = consume_once(db, sender, queue, consumer, now=now(), tz=tz, count=count)
-        except (redis.RedisError, SQLAlchemyError) as exc:
-            # Redis or the database went away: what was read stays pending and is taken over
-            # or read again; wait and carry on rather than end the process.
+        except Exception as exc:
+            # Redis or the database went away, or a bug: what was read stays pending and is
+            # taken over or read again; wait and carry on rather than end the process.
             if until_empty:
                 raise
             log.warning("message_consumer_retry", consumer=consumer, error_type=type(exc).__name__)

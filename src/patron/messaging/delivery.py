@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from patron.db import Database
@@ -28,6 +28,9 @@ from patron.messaging import domain, links
 from patron.messaging.channels import Channel, ChannelError, Outgoing
 from patron.messaging.models import MemberAddress, Message, MessageTemplate
 from patron.messaging.service import get_settings
+from patron.observability import get_logger
+
+log = get_logger("patron.messaging")
 
 LEASE = timedelta(minutes=5)
 SENT_STATES = ("sending", "sent", "delivered", "failed")
@@ -103,7 +106,12 @@ def send_batch(sender: Sender, batch: list[Claimed]) -> dict[int, Any]:
         assert c.out is not None
         by_channel[c.channel].append(c.out)
     for channel, outs in by_channel.items():
-        for out, res in zip(outs, sender.channels[channel].send_batch(outs), strict=True):
+        try:
+            sent = sender.channels[channel].send_batch(outs)
+        except Exception as exc:  # an adapter that raised instead of answering per message
+            log.warning("channel_failed", channel=channel, error_type=type(exc).__name__)
+            sent = [ChannelError("channel_failed", retryable=True) for _ in outs]
+        for out, res in zip(outs, sent, strict=True):
             results[out.message_id] = res
     return results
 
@@ -116,8 +124,11 @@ def record(
     now: datetime,
     max_attempts: int,
     report: SendReport,
+    while_leased: bool = False,
 ) -> None:
-    """Write each outcome in one statement: sent, queued again after a backoff, or dead."""
+    """Write each outcome in one statement: sent, queued again after a backoff, or dead.
+    ``while_leased``: only where the message is still ``sending`` under the claim's lease (a
+    broker's consumer whose claim was taken back writes nothing over the newer one)."""
     rows: list[dict[str, Any]] = []
     for c in batch:
         res = results[c.message_id]
@@ -149,7 +160,32 @@ def record(
             report.by_channel[c.channel] = report.by_channel.get(c.channel, 0) + 1
         rows.append(row)
     with db.unit_of_work() as session:
-        session.execute(update(Message), rows)
+        if not while_leased:
+            session.execute(update(Message), rows)
+            return
+        leases = {c.message_id: c.lease for c in batch}
+        t: Any = Message.__table__
+        guarded = (
+            update(t)
+            .where(
+                t.c.id == bindparam("b_id"),
+                t.c.status == "sending",
+                t.c.next_attempt_at == bindparam("b_lease", type_=t.c.next_attempt_at.type),
+            )
+            # parameters may not share a column's name in an UPDATE's SET
+            .values({k: bindparam(f"v_{k}", type_=t.c[k].type) for k in rows[0] if k != "id"})
+        )
+        session.execute(
+            guarded,
+            [
+                {
+                    **{f"v_{k}": v for k, v in r.items() if k != "id"},
+                    "b_id": r["id"],
+                    "b_lease": leases[r["id"]],
+                }
+                for r in rows
+            ],
+        )
 
 
 def drain(
