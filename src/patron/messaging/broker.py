@@ -10,9 +10,10 @@ processes read entries with a consumer group; each consumer
 
 1. reads its entries (``XREADGROUP``), first taking over any another consumer read and never
    acknowledged within the lease (``XAUTOCLAIM``: that consumer died);
-2. keeps only the messages still ``sending`` under the lease the entry names — an entry whose
-   lease ran out was queued again and published anew, so the old entry is dropped (a fence:
-   one entry per claim is ever sent);
+2. keeps only the messages still ``sending`` under the lease the entry names, before its end
+   (row locks on PostgreSQL), and takes each over with a lease of its own: any other entry of
+   the claim is dropped from then on (a fence), and the outcome is recorded only while that
+   lease holds;
 3. checks consent and the member once more (the entry may have waited) and quiet hours, builds
    each message from the database, hands them to their channels outside any transaction and
    records the outcomes with the table sender's code (retries, dead letters);
