@@ -223,15 +223,11 @@ def jobs_run(
 
 def _message_sender(settings: Settings) -> Any:
     from patron.kit.crypto import FieldCipher
-    from patron.messaging import channels, delivery
+    from patron.messaging import delivery
 
     keys = settings.keys()
-    return delivery.Sender(
-        channels=channels.from_settings(settings),
-        cipher=FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys()),
-        link_key=keys["token_key"],
-        base_url=settings.public_base_url,
-    )
+    cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
+    return delivery.Sender.from_settings(settings, cipher)
 
 
 messages_app = typer.Typer(help="Messages to members.", no_args_is_help=True)

@@ -26,7 +26,7 @@ def default_tasks(
     from patron.journeys import runner as journeys
     from patron.ledger import jobs as ledger_jobs
     from patron.mall import jobs as mall_jobs
-    from patron.messaging import broker, channels, delivery
+    from patron.messaging import broker, delivery
     from patron.privacy import retention
     from patron.risk import jobs as risk_jobs
     from patron.segments import jobs as segment_jobs
@@ -35,12 +35,7 @@ def default_tasks(
     from patron.webhooks import service as webhooks
 
     tz = business_tz(settings.business_timezone)
-    sender = delivery.Sender(
-        channels=channels.from_settings(settings),
-        cipher=cipher,
-        link_key=settings.keys()["token_key"],
-        base_url=settings.public_base_url,
-    )
+    sender = delivery.Sender.from_settings(settings, cipher)
     queue = broker.from_settings(settings)
 
     def points_reminders() -> object:

@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
+from patron.config import Settings
 from patron.db import Database
 from patron.kit.crypto import FieldCipher
 from patron.members.models import ConsentEvent, Member, MemberConsent
 from patron.members.service import EMAIL_CTX, PHONE_CTX
+from patron.messaging import channels as adapters
 from patron.messaging import domain, links
 from patron.messaging.channels import Channel, ChannelError, Outgoing
 from patron.messaging.models import MemberAddress, Message, MessageTemplate
@@ -78,6 +80,16 @@ class Sender:
     cipher: FieldCipher
     link_key: bytes
     base_url: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, cipher: FieldCipher) -> Sender:
+        """The deployment's sender: the channels its settings configure."""
+        return cls(
+            channels=adapters.from_settings(settings),
+            cipher=cipher,
+            link_key=settings.keys()["token_key"],
+            base_url=settings.public_base_url,
+        )
 
 
 def send_due(
