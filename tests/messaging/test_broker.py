@@ -476,3 +476,20 @@ def test_a_message_that_cannot_be_built_or_a_channel_that_raises_ends_no_consume
     with database.unit_of_work() as s:
         retried = s.scalars(select(Message).where(Message.status == "queued")).one()
         assert retried.last_error == "channel_failed"
+
+
+def test_a_batch_of_stale_entries_reads_nothing_about_members(
+    database, clock, make_member, template, queue, sender, recorder
+):
+    from tests.statements import count_statements
+
+    _queue_for(database, clock, make_member, template, 1)
+    broker.publish_all(database, sender, queue, now=clock.now(), tz=TZ)
+    [(_, fields)] = queue.client.xrange(queue.stream)
+    assert broker.consume_once(database, sender, queue, "a", now=clock.now(), tz=TZ).sent == 1
+    queue.client.xadd(queue.stream, dict(fields))  # the same claim once more: stale now
+    with count_statements(database.engine) as log:
+        r = broker.consume_once(database, sender, queue, "a", now=clock.now(), tz=TZ)
+    assert (r.sent, r.stale) == (0, 1)
+    # the settings and the messages named; no member, consent, address or template reads
+    assert log.count <= 3, log.report()

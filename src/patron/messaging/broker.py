@@ -291,9 +291,11 @@ def consume_once(
                 for m in msgs
             ]
             msgs = []
-        facts = member_facts(session, sorted({m.member_id for m in msgs}))
-        codes = provider_codes(session, {m.template_code for m in msgs})
+        # (all stale, or waiting out the quiet hours: nothing to read for them)
+        facts = member_facts(session, sorted({m.member_id for m in msgs})) if msgs else None
+        codes = provider_codes(session, {m.template_code for m in msgs}) if msgs else {}
         for m in msgs:
+            assert facts is not None
             p = facts.people.get(m.member_id)
             channel = m.channel or ""  # a claimed message always has its channel
             why = None
