@@ -1,22 +1,25 @@
 """HTTP order-commit throughput and latency on PostgreSQL, next to a bare INSERT endpoint.
 
-    python benchmarks/earn.py [--members 2000] [--seconds 15] [--workers 2] [--profile 300]
+    python benchmarks/earn.py [--members 2000] [--seconds 15] [--warmup 5] [--workers 2]
+                              [--profile 300]
 
-Starts `patron serve` on loopback against a scratch database, loads it with wrk (Debian's
-`wrk` package) at 8 and 32 connections: POST /api/v1/orders (each request a new order that
+Starts `patron serve` on loopback against a scratch database, warms both endpoints (``--warmup``
+seconds each at 32 connections, not counted), then loads them with wrk (Debian's `wrk` package)
+at 8 and 32 connections: POST /api/v1/orders (each request a new order that
 earns points and growth through the rules) and POST /bench/bare (one INSERT + COMMIT), in the
 same run. Prints a final JSON line. Goal: orders ≥ 0.3× bare at 8 and 32 connections, p99 ≤
 150 ms at 32.
 
 ``--profile N`` then records orders in this process (the app through its test client, one at a
 time): five runs of N without a profiler give the CPU milliseconds per order (the median; the
-test client's own share is about 1.2 ms), then N more under cProfile give the statements per
-order and the functions that took most of it (cumulative).
+test client's own share is about 1.2 ms) and the garbage collector's pauses, then N more under
+cProfile give the statements per order and the functions that took most of it (cumulative).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -143,6 +146,17 @@ def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n:
             "payments": [{"method": "wechat", "amount_fen": 22400}],
         }
 
+    # the collector's pauses: a full collection walks every live object of the process
+    pauses: list[float] = []
+    gc_started = 0.0
+
+    def on_gc(phase: str, _info: dict[str, int]) -> None:
+        nonlocal gc_started
+        if phase == "start":
+            gc_started = time.perf_counter()
+        else:
+            pauses.append((time.perf_counter() - gc_started) * 1000)
+
     headers = {"X-API-Key": api_key}
     with TestClient(app) as client:
         for i in range(20):  # warm caches of the process
@@ -150,6 +164,7 @@ def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n:
         # CPU without a profiler (it inflates the figure several times): five runs, the median.
         runs = []
         at_i = 20
+        gc.callbacks.append(on_gc)
         for _ in range(5):
             started = time.process_time()
             for i in range(at_i, at_i + n):
@@ -158,6 +173,7 @@ def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n:
                 )
             runs.append((time.process_time() - started) * 1000 / n)
             at_i += n
+        gc.callbacks.remove(on_gc)
         event.listen(db.engine, "before_cursor_execute", spy)
         prof = cProfile.Profile()
         cpu = time.process_time()
@@ -176,6 +192,8 @@ def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n:
         "cpu_ms_per_order": round(statistics.median(runs), 2),
         "cpu_ms_per_order_runs": [round(r, 2) for r in runs],
         "cpu_ms_per_order_profiled": round(cpu * 1000 / n, 2),
+        "gc_ms_per_order": round(sum(pauses) / (5 * n), 3),
+        "gc_max_pause_ms": round(max(pauses, default=0.0), 2),
         "top_cumulative": out.getvalue().splitlines()[-30:],
     }
 
@@ -219,6 +237,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--warmup", type=int, default=5, help="seconds of load on each endpoint before measuring"
+    )
     parser.add_argument("--port", type=int, default=PORT, help="loopback port of the server")
     parser.add_argument(
         "--profile", type=int, default=0, help="then profile this many orders in-process"
@@ -232,7 +253,7 @@ def main() -> None:
         numbers, api_key = seed(url, keys, args.members)
         at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
-        def orders_script(conns: int) -> Path:
+        def orders_script(conns: int | str) -> Path:
             # a fresh run id per load level: every request is a new order, never a replay
             script = Path(tmp) / f"orders-{conns}.lua"
             script.write_text(
@@ -247,11 +268,17 @@ def main() -> None:
             return script
 
         with serve(url, keys, args.port, args.workers, bench_endpoints=True) as base:
-            total_orders = 0
+            bare_script = Path(tmp) / "bare.lua"
+            bare_script.write_text('wrk.method = "POST"\n')
+            # Warm both endpoints first: a new worker's first seconds (its pool's connections,
+            # prepared statements, lazily built caches) are a start-up cost, not the
+            # steady state the figures describe; they showed as a p99 of 0.5-1 s even on the
+            # bare endpoint and on /health.
+            wrk(f"{base}/api/v1/orders", 32, args.warmup, orders_script("warmup"))
+            wrk(f"{base}/bench/bare", 32, args.warmup, bare_script)
+            total_orders = count_orders(url)
             for conns in (8, 32):
                 orders = wrk(f"{base}/api/v1/orders", conns, args.seconds, orders_script(conns))
-                bare_script = Path(tmp) / "bare.lua"
-                bare_script.write_text('wrk.method = "POST"\n')
                 bare = wrk(f"{base}/bench/bare", conns, args.seconds, bare_script)
                 # every completed request must be a new order (no replays inflate the rate)
                 total_orders, before = count_orders(url), total_orders

@@ -68,8 +68,14 @@ class Cluster:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop")
 
 
+#: A throwaway cluster for tests: nothing it holds must survive a crash.
+TEST_SETTINGS = {"fsync": "off", "shared_buffers": "32MB", "max_connections": "50"}
+
+
 @contextmanager
-def private_cluster() -> Iterator[Cluster]:
+def private_cluster(settings: dict[str, str] | None = None) -> Iterator[Cluster]:
+    """Start a cluster configured with ``settings`` (postgresql.conf lines; the tests' by
+    default) on a free port; remove it afterwards."""
     bindir = _bindir()
     assert bindir is not None
     root = Path(tempfile.mkdtemp(prefix="patron-pg-"))
@@ -81,7 +87,8 @@ def private_cluster() -> Iterator[Cluster]:
         "--no-sync",
     )  # fmt: skip
     with (cluster.datadir / "postgresql.conf").open("a") as conf:
-        conf.write("fsync = off\nshared_buffers = 32MB\nmax_connections = 50\n")
+        for key, value in (TEST_SETTINGS if settings is None else settings).items():
+            conf.write(f"{key} = '{value}'\n")
     cluster.start()
     try:
         yield cluster
