@@ -135,8 +135,10 @@ def create_app(
     app.state.keys = keys
     app.state.cipher = FieldCipher(keys["data_key"], keys["index_key"], settings.previous_keys())
     app.state.renderer = pages.Renderer(settings)
+    # the scrape's look at the broker waits briefly: a hung Redis must not hold /metrics
+    app.state.broker = message_broker.from_settings(settings, timeout=message_broker.PROBE_TIMEOUT)
     app.state.metrics_registry = new_db_registry(
-        app.state.db, settings.status_dir, message_broker.from_settings(settings)
+        app.state.db, settings.status_dir, app.state.broker
     )
     app.state.read_db = Database(settings.read_database_url) if settings.read_database_url else None
 

@@ -275,3 +275,25 @@ def test_metrics_show_the_message_queue_and_the_brokers_stream(
     )
     assert samples[("patron_message_broker_up", ())] == 0
     assert samples[("patron_database_up", ())] == 1
+
+
+def test_a_broker_that_hangs_does_not_hold_the_scrape(settings, database, clock):
+    import socket
+
+    from patron.messaging import broker
+
+    # a port that takes the connection and never answers (nobody accepts it)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        url = SecretStr(f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        app = create_app(settings.model_copy(update={"message_broker_url": url}), database, clock)
+        # the senders wait 30 s for Redis; the scrape's client only briefly
+        kwargs = app.state.broker.client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == broker.PROBE_TIMEOUT
+        assert broker.PROBE_TIMEOUT < 30
+        response = _scrape(app)
+        assert response.status_code == 200
+        samples = _samples(response.text)
+        assert samples[("patron_message_broker_up", ())] == 0
+        assert samples[("patron_database_up", ())] == 1

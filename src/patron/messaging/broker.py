@@ -78,9 +78,15 @@ class RedisQueue:
     group: str = GROUP
 
     @classmethod
-    def from_url(cls, url: str, *, stream: str = STREAM, group: str = GROUP) -> RedisQueue:
+    def from_url(
+        cls, url: str, *, stream: str = STREAM, group: str = GROUP, timeout: float = 30
+    ) -> RedisQueue:
         client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=30, health_check_interval=30
+            url,
+            decode_responses=True,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
         )
         return cls(client, stream, group)
 
@@ -154,12 +160,20 @@ class RedisQueue:
         pipe.execute()
 
 
-def from_settings(settings: Settings) -> RedisQueue | None:
-    """The deployment's stream, or None when messages are sent from the table itself."""
+#: how long a look at the broker (a metrics scrape, ``patron doctor``) waits for Redis: a scrape
+#: that hung for the senders' 30 s would time out at the scraper and hide every other figure
+PROBE_TIMEOUT = 2.0
+
+
+def from_settings(settings: Settings, *, timeout: float = 30) -> RedisQueue | None:
+    """The deployment's stream, or None when messages are sent from the table itself.
+    ``timeout`` bounds each connect and each reply (seconds)."""
     url = settings.message_broker_url
     if url is None:
         return None
-    return RedisQueue.from_url(url.get_secret_value(), stream=settings.message_broker_stream)
+    return RedisQueue.from_url(
+        url.get_secret_value(), stream=settings.message_broker_stream, timeout=timeout
+    )
 
 
 def _stamp(at: datetime) -> str:

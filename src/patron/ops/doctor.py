@@ -296,7 +296,7 @@ def check_broker(settings: Settings) -> list[Finding]:
         return []
     from patron.messaging import broker
 
-    queue = broker.from_settings(settings)
+    queue = broker.from_settings(settings, timeout=broker.PROBE_TIMEOUT)
     assert queue is not None
     try:
         queue.client.ping()
