@@ -7,13 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, exists, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.ledger import domain
 from patron.ledger.domain import LotView
-from patron.ledger.models import PointsAccount, PointsAllocation, PointsLot, PointsPosting
+from patron.ledger.models import (
+    PointsAccount,
+    PointsAllocation,
+    PointsHold,
+    PointsLot,
+    PointsPosting,
+)
 from patron.webhooks import events
 
 if TYPE_CHECKING:  # the context is the service's; only its actor and clock are read here
@@ -31,6 +37,22 @@ def dialect(session: Session) -> str:
 def insert_ignore(session: Session, model: Any, values: dict[str, Any]) -> None:
     ins = (postgresql.insert if dialect(session) == "postgresql" else sqlite.insert)(model)
     session.execute(ins.values(**values).on_conflict_do_nothing())
+
+
+def settling_due(member_id: Any, now: Any) -> ColumnElement[bool]:
+    """True when the member's ledger must be settled before a write (what ``service.begin``
+    settles): a pending hold due for release or a lot past its expiry. Values or bound
+    parameters, for the fast paths' one-statement fact reads."""
+    return or_(
+        exists().where(
+            PointsHold.member_id == member_id,
+            PointsHold.status == "pending",
+            PointsHold.release_at <= now,
+        ),
+        exists().where(
+            PointsLot.member_id == member_id, PointsLot.remaining > 0, PointsLot.expires_at <= now
+        ),
+    )
 
 
 def new_account(member_id: int, now: datetime) -> dict[str, Any]:

@@ -21,11 +21,10 @@ from patron.ledger.domain import LotView
 from patron.ledger.models import (
     GrowthPosting,
     PointsAccount,
-    PointsHold,
     PointsLot,
     PointsPosting,
 )
-from patron.ledger.store import dialect, new_account
+from patron.ledger.store import dialect, new_account, settling_due
 from patron.members.models import Member
 from patron.orders.models import Order, RuleBudgetUsage
 from patron.orders.plan import MemberFacts, Settings
@@ -234,7 +233,7 @@ def member_facts(
         points_today=int(row.today or 0),
         available=account.available if account else int(row.available or 0),
         debt=account.debt if account else int(row.debt or 0),
-        settling_due=bool(row.hold_due) or bool(row.lot_due),
+        settling_due=bool(row.settling_due),
         keys_taken=bool(row.points_key_taken) or bool(row.growth_key_taken),
         budget_used=used,
         birthday=member.birthday,
@@ -282,16 +281,7 @@ def _facts_statement(with_balances: bool) -> Any:
         scalar(select(MemberTier.override_until).where(MemberTier.member_id == mid)).label(
             "override_until"
         ),
-        exists()
-        .where(
-            PointsHold.member_id == mid,
-            PointsHold.status == "pending",
-            PointsHold.release_at <= now,
-        )
-        .label("hold_due"),
-        exists()
-        .where(PointsLot.member_id == mid, PointsLot.remaining > 0, PointsLot.expires_at <= now)
-        .label("lot_due"),
+        settling_due(mid, now).label("settling_due"),
         # a posting under the order's keys made elsewhere: the general path replays it
         exists()
         .where(

@@ -273,20 +273,7 @@ def return_facts(
                 "available"
             ),
             scalar(select(PointsAccount.debt).where(PointsAccount.member_id == mid)).label("debt"),
-            exists()
-            .where(
-                PointsHold.member_id == mid,
-                PointsHold.status == "pending",
-                PointsHold.release_at <= now,
-            )
-            .label("hold_due"),
-            exists()
-            .where(
-                PointsLot.member_id == mid,
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= now,
-            )
-            .label("lot_due"),
+            store.settling_due(mid, now).label("settling_due"),
             exists().where(PointsPosting.idempotency_key == clawback_key).label("points_key_taken"),
             exists().where(GrowthPosting.idempotency_key == clawback_key).label("growth_key_taken"),
             *(
@@ -382,7 +369,7 @@ def return_facts(
         member_no=member_no,
         available=None if row.available is None else int(row.available),
         debt=int(row.debt or 0),
-        settling_due=bool(row.hold_due) or bool(row.lot_due),
+        settling_due=bool(row.settling_due),
         hold=None if row.hold_id is None else (int(row.hold_id), int(row.hold_amount)),
         refund_taken=None
         if row.refund_member_id is None
