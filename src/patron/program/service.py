@@ -37,7 +37,8 @@ def get_section(session: Session, key: str, model: type[T]) -> T:
 #: sections parsed before, shared by the units of work of this process: a frozen model's fields
 #: cannot be reassigned (and no code changes a section's nested values in place: a change is a
 #: new section through ``put_section``), and the stored JSON is compared with the JSON it was
-#: parsed from, so a saved change is seen at once. Validating every section again cost CPU on every order.
+#: parsed from, so a saved change is seen at once. Validating every section again cost CPU on
+#: every order.
 _PARSED: dict[tuple[str, type[BaseModel]], tuple[Any, BaseModel]] = {}
 
 
