@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from patron.catalog import service as catalog
 from patron.coupons import redemption as coupons  # the coupon seam: price, redeem
 from patron.errors import Conflict, Invalid
 from patron.ledger import queries as ledger_queries
@@ -55,7 +53,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
     check_store(session, data.channel, data.store_code)
     if lock:
         ledger.begin(session, ctx, member.id)
-    basket = _basket(data, catalog.products_by_sku(session, [ln.sku for ln in data.lines]))
+    basket = _basket(data, facts.priced_products(session, [ln.sku for ln in data.lines]))
     tier_code, benefits = member_tier(session, ctx, member.id)
     balance = ledger_queries.spendable(session, member.id, ctx.now)
     q, chosen = _quote(
@@ -74,7 +72,7 @@ def _price(session: Session, ctx: Ctx, data: QuoteIn, *, lock: bool) -> Priced:
     return Priced(member, q, earning, balance, chosen)
 
 
-def _basket(data: QuoteIn, products: dict[str, Any]) -> list[pricing.BasketLine]:
+def _basket(data: QuoteIn, products: dict[str, facts.PricedProduct]) -> list[pricing.BasketLine]:
     basket = []
     for i, ln in enumerate(data.lines):
         p = products.get(ln.sku)
@@ -88,10 +86,10 @@ def _basket(data: QuoteIn, products: dict[str, Any]) -> list[pricing.BasketLine]
             basket.append(
                 pricing.BasketLine(
                     sku=p.sku,
-                    category=p.category.code,
+                    category=p.category,
                     quantity=ln.quantity,
                     unit_price_fen=p.price_fen,
-                    member_prices_fen={m.tier_code: m.price_fen for m in p.member_prices},
+                    member_prices_fen=p.member_prices,
                     line_discount_fen=ln.discount_fen,
                 )
             )
