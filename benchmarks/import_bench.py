@@ -53,11 +53,15 @@ def write_files(tmp: Path, members: int, orders: int) -> tuple[Path, Path]:
         fh.write("phone,name,channel,store_code,birthday,sms\n")
         for i in range(members):
             fh.write(f"139{i:08d},会员{i},store,SH001,1990-01-{1 + i % 28:02d},1\n")
-    start = datetime(2024, 1, 1, 10, tzinfo=TZ)
+    # Spread over the two years before today, however many orders: an order dated in the future
+    # is refused (a fixed step of minutes put every order after the first ~1.1M in the future).
+    end = datetime.now(TZ).replace(microsecond=0) - timedelta(days=1)
+    start = end - timedelta(days=730)
+    step = timedelta(days=730) / max(orders, 1)
     with opath.open("w") as fh:
         fh.write("order_id,phone,store_code,ordered_at,sku,quantity,unit_price\n")
         for i in range(orders):
-            at = start + timedelta(minutes=i * 3)
+            at = start + step * i
             m = rng.randrange(members)
             fh.write(f"H{i},139{m:08d},SH001,{at:%Y-%m-%d %H:%M:%S},BEA-1,1,199.00\n")
     return mpath, opath
