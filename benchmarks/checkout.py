@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import scratch_database, serve
-from earn import count_orders, seed, wrk
+from earn import count_orders, order_body, seed, wrk
 
 from patron.auth.principal import Principal
 from patron.config import generate_keys
@@ -140,19 +140,7 @@ def profile(
         }
 
     def order(i: int) -> dict:
-        return {
-            "source": "profile",
-            "external_id": f"{run}-o{i}",
-            "member_no": numbers[i % len(numbers)],
-            "channel": "store",
-            "store_code": "SH001",
-            "ordered_at": at,
-            "lines": [
-                {"sku": "BEA-1", "quantity": 1, "unit_price_fen": 19900},
-                {"sku": "FRE-1", "quantity": 2, "unit_price_fen": 1250},
-            ],
-            "payments": [{"method": "wechat", "amount_fen": 22400}],
-        }
+        return order_body(numbers[i % len(numbers)], f"{run}-o{i}", at)
 
     commit_runs: list[float] = []
     quote_runs: list[float] = []

@@ -107,6 +107,23 @@ def seed(url: str, keys: dict[str, str], n: int) -> tuple[list[str], str]:
     return numbers, key.secret
 
 
+def order_body(member_no: str, external_id: str, ordered_at: str) -> dict:
+    """The benchmarks' order: the same basket as the wrk script's, earning only."""
+    return {
+        "source": "profile",
+        "external_id": external_id,
+        "member_no": member_no,
+        "channel": "store",
+        "store_code": "SH001",
+        "ordered_at": ordered_at,
+        "lines": [
+            {"sku": "BEA-1", "quantity": 1, "unit_price_fen": 19900},
+            {"sku": "FRE-1", "quantity": 2, "unit_price_fen": 1250},
+        ],
+        "payments": [{"method": "wechat", "amount_fen": 22400}],
+    }
+
+
 def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n: int) -> dict:
     """Statements and CPU ms per order, recorded in-process one at a time (no HTTP server)."""
     import cProfile
@@ -131,20 +148,10 @@ def profile(url: str, keys: dict[str, str], numbers: list[str], api_key: str, n:
         nonlocal statements
         statements += 1
 
+    run = f"P{int(time.time())}"
+
     def body(i: int) -> dict:
-        return {
-            "source": "profile",
-            "external_id": f"P{int(time.time())}-{i}",
-            "member_no": numbers[i % len(numbers)],
-            "channel": "store",
-            "store_code": "SH001",
-            "ordered_at": at,
-            "lines": [
-                {"sku": "BEA-1", "quantity": 1, "unit_price_fen": 19900},
-                {"sku": "FRE-1", "quantity": 2, "unit_price_fen": 1250},
-            ],
-            "payments": [{"method": "wechat", "amount_fen": 22400}],
-        }
+        return order_body(numbers[i % len(numbers)], f"{run}-{i}", at)
 
     # the collector's pauses: a full collection walks every live object of the process
     pauses: list[float] = []
