@@ -53,3 +53,33 @@ def test_an_import_batch_sends_the_same_statements_whatever_its_size(
     assert large.count == small.count, f"{small.report()}\n---\n{large.report()}"
     assert any(s.startswith("COPY orders") for s in large.statements), large.report()
     assert large.count <= BUDGET, f"{large.count} statements > {BUDGET}\n{large.report()}"
+
+
+def test_an_import_refreshes_the_statistics_of_every_table_its_batches_read(
+    app, database, tmp_path, make_member, shop
+):
+    """A table the batches read but the import does not ANALYZE keeps the plan it had while
+    empty: member_tiers did, and its sequential scan against each batch's ids came to take most
+    of a large import's time. Three batches move members up a tier; the fourth batch starts with
+    the ANALYZE (after batches 1, 4, 16 …), which must count those tier rows."""
+    if database.dialect != "postgresql":
+        pytest.skip("ANALYZE and pg_class statistics are PostgreSQL's")
+    upgraded = [make_member() for _ in range(6)]
+    plain = [make_member() for _ in range(2)]
+    rows = [
+        f"T{i},{upgraded[i]},,SH001,2026-02-{1 + i:02d} 10:00:00,BEA-1,1,9999.00," for i in range(6)
+    ] + [f"T{6 + i},{plain[i]},,SH001,2026-02-10 10:00:00,BEA-1,1,1.00," for i in range(2)]
+    path = tmp_path / "tiers.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    importer = OrderImporter(
+        app.state.cipher, Principal.system("t"), tz=ZoneInfo("Asia/Shanghai"), now=NOW
+    )
+    report = run_import(database, importer, path, batch_size=2, report_path=tmp_path / "e")
+    assert report.imported == 8, report
+    with database.engine.connect() as conn:
+        tiers = conn.exec_driver_sql("SELECT count(*) FROM member_tiers").scalar_one()
+        counted = conn.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'member_tiers'"
+        ).scalar_one()
+    assert tiers >= 6  # the first three batches' members moved up
+    assert counted == tiers
