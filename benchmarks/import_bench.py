@@ -14,6 +14,11 @@ memory to stderr every N batches. The *floor* (``--floor``, on by default) copie
 import wrote — every table it filled, same indexes, no foreign keys — into empty tables of the
 same shape: what writing those rows costs without any planning, the least any importer that
 writes them could take. ``floor_ratio`` is that against the bare COPY.
+
+``--settings cluster`` runs it all on a private PostgreSQL cluster (initdb with this machine's
+server binaries, fsync on) configured as docs/operations.md recommends, with the database and
+table settings applied — the documented production configuration; by default it runs on the
+server ``PATRON_BENCH_PG`` names, as that server is configured.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import scratch_database
+from _common import SERVER_SETTINGS, apply_recommended, scratch_database
 
 from patron.auth.principal import Principal
 from patron.catalog import service as catalog
@@ -176,7 +181,9 @@ def copy_floor(url: str) -> tuple[float, int]:
                     cp.write(chunk)
             conn.commit()
             elapsed += time.perf_counter() - start
-            rows += cur.execute(f"SELECT count(*) FROM floor_{table}").fetchone()[0]
+            copied = cur.execute(f"SELECT count(*) FROM floor_{table}").fetchone()[0]
+            print(f"[import] floor {table}: {copied:,} rows", file=sys.stderr, flush=True)
+            rows += copied
             cur.execute(f"DROP TABLE floor_{table}")
             conn.commit()
             dump.unlink()
@@ -202,7 +209,21 @@ def main() -> None:
     parser.add_argument(
         "--progress", type=int, default=0, help="print rate and memory every N batches"
     )
+    parser.add_argument("--settings", choices=("server", "cluster"), default="server")
     args = parser.parse_args()
+    if args.settings == "cluster":
+        from tests.ops.pgcluster import private_cluster, unavailable_reason
+
+        reason = unavailable_reason()
+        if reason:
+            sys.exit(f"--settings cluster: {reason}")
+        with private_cluster({**SERVER_SETTINGS, "max_connections": "100"}) as cluster:
+            run(args, cluster.url)
+    else:
+        run(args, None)
+
+
+def run(args: argparse.Namespace, server_url: str | None) -> None:
     cipher = FieldCipher(b"d" * 32, b"i" * 32)
     actor = Principal.system("bench")
     now = datetime.now(UTC)
@@ -220,7 +241,9 @@ def main() -> None:
                 flush=True,
             )
 
-    with scratch_database() as url, tempfile.TemporaryDirectory() as tmpdir:
+    with scratch_database(server_url) as url, tempfile.TemporaryDirectory() as tmpdir:
+        if server_url:
+            apply_recommended(url)
         tmp = Path(tmpdir)
         mpath, opath = write_files(tmp, args.members, args.orders)
         copy_s = copy_baseline(url, mpath, opath)
@@ -265,6 +288,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "import",
+                "settings": args.settings,
                 "members": args.members,
                 "orders": args.orders,
                 "members_imported": m.imported,
