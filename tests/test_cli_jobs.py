@@ -37,6 +37,18 @@ def test_demo_history_check_and_jobs(env):
     assert r.exit_code == 0 and "'earning_reviews': 28" in r.output, r.output
     r = runner.invoke(app, ["jobs", "run", "risk-flags"])
     assert "'earning_reviews': 0" in r.output, r.output
+    # Each run from cron is recorded under the scheduler's name for the job (/metrics, console).
+    with sqlite3.connect(env) as conn:
+        recorded = dict(conn.execute("SELECT job, runs_ok FROM job_runs WHERE last_ok").fetchall())
+    assert recorded == {
+        "expire_points": 1,
+        "release_pending": 1,
+        "tiers": 1,
+        "points_reminders": 1,
+        "webhooks": 1,
+        "purge_idempotency": 1,
+        "risk_flags": 2,
+    }
     # Tamper with a cached balance: the reconciliation names the violation and fails.
     with sqlite3.connect(env) as conn:
         conn.execute("UPDATE points_accounts SET available = available + 7 WHERE member_id = 1")
@@ -102,3 +114,24 @@ def test_serve_migrates_then_trusts_only_the_named_proxies(env, monkeypatch):
         assert conn.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 1
     r = runner.invoke(app, ["serve"])
     assert seen["forwarded_allow_ips"] is None  # uvicorn's default: FORWARDED_ALLOW_IPS or local
+
+
+def test_a_failed_cron_run_is_recorded_and_still_fails(env, monkeypatch):
+    from patron.jobs import cli as jobs_cli
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    def broken(*_args: object) -> object:
+        raise ConnectionResetError
+
+    monkeypatch.setattr(jobs_cli, "_run", broken)
+    r = runner.invoke(app, ["jobs", "run", "alerts"])
+    assert r.exit_code != 0
+    assert isinstance(r.exception, ConnectionResetError)
+    with sqlite3.connect(env) as conn:
+        row = conn.execute(
+            "SELECT last_ok, last_error, runs_failed, every_seconds FROM job_runs"
+            " WHERE job = 'analytics_alerts'"
+        ).fetchone()
+    assert row == (0, "ConnectionResetError", 1, None)

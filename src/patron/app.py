@@ -100,6 +100,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                 app.state.db, app.state.cipher, app.state.clock, settings, app.state.read_db
             ),
             leader=Leader(lock_for(app.state.db)),
+            db=app.state.db,
         )
         scheduler.start()
     try:

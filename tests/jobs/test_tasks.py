@@ -3,7 +3,7 @@ scheduler` run is there, and each runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from patron.jobs.tasks import default_tasks
+from patron.jobs.tasks import SCHEDULE, default_tasks
 
 
 def test_every_scheduled_job_runs(app, database, settings, clock, make_member):
@@ -11,6 +11,8 @@ def test_every_scheduled_job_runs(app, database, settings, clock, make_member):
     tasks = default_tasks(database, app.state.cipher, clock, settings)
     names = [t.name for t in tasks]
     assert len(names) == len(set(names))
+    # The schedule the console and doctor judge the jobs by is the one the scheduler runs.
+    assert {t.name: t.every_seconds for t in tasks} == SCHEDULE
     # The daily and hourly jobs a single-process deployment relies on, besides the frequent ones.
     assert {
         "webhooks",

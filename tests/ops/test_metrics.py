@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -72,13 +73,30 @@ def test_metrics_read_sms_sends_jobs_and_the_last_check(app, database, settings,
             {"t": utcnow().replace(tzinfo=None) if database.dialect == "sqlite" else utcnow()},
         )
     run_status.record(settings.status_dir, "check", ok=False, seconds=1.5, violations=3)
-    Scheduler([Task("expire_points", 60, lambda: None)]).run_due()
+
+    def boom() -> None:
+        raise RuntimeError
+
+    # A scheduler in another process (it shares only the database with this app) ran the jobs.
+    elsewhere = Scheduler(
+        [Task("expire_points", 60, lambda: None), Task("tiers", 60, boom)], db=database
+    )
+    elsewhere.run_due()
     samples = _samples(_scrape(app).text)
     assert samples[("patron_otp_codes_sent_last_hour", (("purpose", "login"),))] == 1
     assert samples[("patron_ledger_check_violations", ())] == 3
     assert samples[("patron_ops_last_run_ok", (("kind", "check"),))] == 0
-    assert samples[("patron_job_runs_total", (("job", "expire_points"), ("outcome", "ok")))] >= 1
-    assert ("patron_job_last_success_timestamp_seconds", (("job", "expire_points"),)) in samples
+    ok = (("job", "expire_points"),)
+    assert samples[("patron_job_runs_total", (*ok, ("outcome", "ok")))] == 1
+    assert samples[("patron_job_runs_total", (*ok, ("outcome", "failed")))] == 0
+    assert samples[("patron_job_runs_total", (("job", "tiers"), ("outcome", "failed")))] == 1
+    assert samples[("patron_job_last_run_ok", ok)] == 1
+    assert samples[("patron_job_last_run_ok", (("job", "tiers"),))] == 0
+    assert ("patron_job_last_run_seconds", ok) in samples
+    assert abs(samples[("patron_job_last_success_timestamp_seconds", ok)] - time.time()) < 600
+    assert ("patron_job_last_success_timestamp_seconds", (("job", "tiers"),)) not in samples
+    assert samples[("patron_job_overdue", ok)] == 0
+    assert samples[("patron_job_overdue", (("job", "webhooks"),))] == 0  # never ran: not judged
 
 
 def test_metrics_are_refused_to_the_public_unless_the_token_is_sent(settings, database, clock):
@@ -111,17 +129,23 @@ def test_metrics_say_the_database_is_down_instead_of_failing(settings, clock, tm
 def test_liveness_and_readiness(client, database):
     assert client.get("/health/live").json()["status"] == "ok"
     assert client.get("/health/ready").status_code == 200
-    # A schema behind this release is not ready (the load balancer keeps traffic away).
-    with database.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001_foundation'"))
-    r = client.get("/health/ready")
-    assert r.status_code == 503
-    assert r.json()["database"] == "schema_mismatch"
-    assert client.get("/health/live").status_code == 200
-    # A schema ahead of it (a newer release migrated during a rolling upgrade) is fine.
-    with database.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
-    assert client.get("/health/ready").status_code == 200
+    with database.engine.connect() as conn:
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    try:
+        # A schema behind this release is not ready (the load balancer keeps traffic away).
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001_foundation'"))
+        r = client.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["database"] == "schema_mismatch"
+        assert client.get("/health/live").status_code == 200
+        # A schema ahead of it (a newer release migrated during a rolling upgrade) is fine.
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999_newer'"))
+        assert client.get("/health/ready").status_code == 200
+    finally:  # the database outlives the test on PostgreSQL: later tests migrate it
+        with database.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
 
 
 def test_a_database_outage_is_a_fast_503_with_a_stable_code(settings, clock):
@@ -177,7 +201,7 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist(app, client, setting
     used = {m for e in exprs for m in re.findall(r"\b(patron_[a-z_]+)", e)}
     for kind in ("backup", "drill", "check"):
         run_status.record(settings.status_dir, kind, ok=True, seconds=1.0)
-    Scheduler([Task("webhooks", 60, lambda: None)]).run_due()
+    Scheduler([Task("webhooks", 60, lambda: None)], db=app.state.db).run_due()
     client.get("/health/live")
     body = _scrape(app).text
     names = {name for name, _labels in _samples(body)}

@@ -234,3 +234,18 @@ def test_the_desk_keeps_the_total_and_commit_button_in_view(live, new_page):
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 600
     assert page.get_by_test_id("sticky-to-pay").inner_text() == "¥211.50"
     assert page.get_by_test_id("to-pay").inner_text() == "¥211.50"
+
+
+def test_the_jobs_page_fits_a_tablet(new_page, live):
+    from patron.db import utcnow
+    from patron.jobs import runs
+
+    now = utcnow()
+    runs.record(live.db, "tiers", started_at=now, finished_at=now, error=TimeoutError(),
+                every_seconds=3600)  # fmt: skip
+    page = new_page(viewport={"width": 768, "height": 1024})
+    sign_in(page, live.staff("admin"))
+    page.goto("/console/admin/jobs")
+    expect(page.locator("tr[data-job=tiers] .badge")).to_have_text("Failed")
+    expect(page.locator("tr[data-job=tiers]")).to_contain_text("TimeoutError")
+    assert _fits(page)  # the wide table scrolls inside its card, not the page

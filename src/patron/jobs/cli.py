@@ -4,13 +4,17 @@ scheduled jobs from the command line (cron, a job runner) and the senders of a m
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 from rich.console import Console
 
 from patron.config import Settings
+
+if TYPE_CHECKING:
+    from patron.db import Database
 
 console = Console()
 
@@ -84,7 +88,7 @@ def jobs_scheduler(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     # With servers that run the scheduler too, whoever holds the lock runs the jobs.
-    scheduler = Scheduler(tasks, leader=Leader(lock_for(db), retry_seconds=retry))
+    scheduler = Scheduler(tasks, leader=Leader(lock_for(db), retry_seconds=retry), db=db)
     console.print(f"scheduler: {len(tasks)} jobs: {', '.join(t.name for t in tasks)}")
     scheduler.start()
     stop.wait()
@@ -99,9 +103,45 @@ def jobs_run(
     ] = 1,
 ) -> None:
     """Run one job now. Every job is idempotent: running it twice changes nothing more."""
-    from datetime import timedelta
-
     from patron.db import Database, utcnow
+    from patron.jobs import runs
+
+    settings = _migrated_settings()
+    db = Database(settings.database_url)
+    started = utcnow()
+
+    def record(error: Exception | None) -> None:  # cron knows the interval, not Patron
+        name = _task_name(job)
+        runs.record(
+            db, name, started_at=started, finished_at=utcnow(), error=error, every_seconds=None
+        )
+
+    try:
+        result = _run(job, settings, db, started, workers)
+    except Exception as exc:
+        record(exc)
+        raise
+    record(None)
+    console.print(f"{job.value}: {result}")
+
+
+#: `patron jobs run` names whose scheduled task has another name (the others: - → _), so a
+#: run from cron is recorded under the job the scheduler would have run (jobs/runs.py).
+_TASK_NAMES: Final = {
+    "expire": "expire_points",
+    "release": "release_pending",
+    "reminders": "points_reminders",
+    "scores": "member_scores",
+    "alerts": "analytics_alerts",
+    "lifecycle": "lifecycle_stages",
+}
+
+
+def _task_name(job: JobName) -> str:
+    return _TASK_NAMES.get(job.value, job.value.replace("-", "_"))
+
+
+def _run(job: JobName, settings: Settings, db: Database, now: datetime, workers: int) -> object:
     from patron.idempotency import service as idempotency
     from patron.kit.crypto import FieldCipher
     from patron.kit.timeutil import business_tz
@@ -110,10 +150,7 @@ def jobs_run(
     from patron.tiers.jobs import run_tiers
     from patron.webhooks.service import deliver_due
 
-    settings = _migrated_settings()
-    db = Database(settings.database_url)
     tz = business_tz(settings.business_timezone)
-    now = utcnow()
     result: object
     if job is JobName.expire:
         result = ledger_jobs.run_expire(db, now, workers=workers)
@@ -218,7 +255,7 @@ def jobs_run(
         with db.unit_of_work() as session:
             retention = timedelta(hours=settings.idempotency_retention_hours)
             result = {"purged": idempotency.purge(session, now, retention)}
-    console.print(f"{job.value}: {result}")
+    return result
 
 
 def _message_sender(settings: Settings) -> Any:

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from patron.db import Database, utcnow
+from patron.jobs import runs
 from patron.jobs.leader import Leader
 from patron.observability import get_logger
-from patron.ops.metrics import observe_job
 
 log = get_logger("patron.jobs")
 
@@ -30,14 +31,20 @@ class Task:
 
 class Scheduler:
     """Runs due tasks every ``tick_seconds``; with a ``leader`` only while this process holds
-    the scheduler's lock (jobs/leader.py), so several workers run each job once."""
+    the scheduler's lock (jobs/leader.py), so several workers run each job once. With a
+    ``db`` each run is recorded in ``job_runs`` (jobs/runs.py), where /metrics reads it."""
 
     def __init__(
-        self, tasks: list[Task], tick_seconds: float = 1.0, leader: Leader | None = None
+        self,
+        tasks: list[Task],
+        tick_seconds: float = 1.0,
+        leader: Leader | None = None,
+        db: Database | None = None,
     ) -> None:
         self.tasks = tasks
         self.tick = tick_seconds
         self.leader = leader
+        self.db = db
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,14 +76,23 @@ class Scheduler:
         for task in self.tasks:
             if task.next_at <= now:
                 task.next_at = now + task.every_seconds
-                started = time.perf_counter()
+                started = utcnow()
+                error: Exception | None = None
                 try:
                     result = task.run()
                     log.info("job_done", job=task.name, result=str(result)[:200])
-                    observe_job(task.name, time.perf_counter() - started, ok=True)
                 except Exception as exc:  # a failing job must not stop the others
+                    error = exc
                     log.error("job_failed", job=task.name, error_type=type(exc).__name__)
-                    observe_job(task.name, time.perf_counter() - started, ok=False)
+                if self.db is not None:
+                    runs.record(
+                        self.db,
+                        task.name,
+                        started_at=started,
+                        finished_at=utcnow(),
+                        error=error,
+                        every_seconds=int(task.every_seconds),
+                    )
                 ran.append(task.name)
         return ran
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Final
 
 from patron.config import Settings
 from patron.db import Database
@@ -10,6 +12,43 @@ from patron.jobs.scheduler import Task
 from patron.kit.clock import Clock
 from patron.kit.crypto import FieldCipher
 from patron.kit.timeutil import business_tz
+
+#: Every job the scheduler runs and its interval in seconds. The console and ``patron doctor``
+#: read it too, to show a job that never ran and to judge one that is behind (jobs/domain.py).
+SCHEDULE: Final[dict[str, int]] = {
+    "webhooks": 10,
+    "release_pending": 15 * 60,
+    "expire_points": 60 * 60,
+    # Members whose evaluation date has come (an evaluated member gets its next date, so a
+    # run finds only those due since the last); downgrades happen here.
+    "tiers": 60 * 60,
+    # Expiry notices for points and coupons: one event per member and day / per coupon.
+    "points_reminders": 60 * 60,
+    "coupon_reminders": 60 * 60,
+    "member_scores": 60 * 60,  # hourly check, one run per business day
+    "analytics_alerts": 60 * 60,
+    "mall_unclaimed": 60 * 60,
+    "mall_markdowns": 60 * 60,
+    "mall_replenish": 60 * 60,
+    "expire_coupons": 60 * 60,
+    "coupon_packs": 60 * 60,
+    "campaign_budgets": 5 * 60,
+    "sla_breaches": 60,
+    "nps_surveys": 60 * 60,  # hourly check; a round goes out every interval_days
+    "risk_flags": 60 * 60,
+    "retention": 60 * 60,
+    "referrals": 15 * 60,
+    # Rule tags: after orders every minute (those members only), all members hourly.
+    "tags_after_orders": 60,
+    "tags": 60 * 60,
+    # Lifecycle stages: only changes are written, so a repeat within the day is cheap.
+    "lifecycle_stages": 24 * 60 * 60,
+    "recall_packs": 60 * 60,
+    "milestone_coupons": 60 * 60,
+    # Journeys enter and move members; welcome messages go out within the hour.
+    "journeys": 60 * 60,
+    "messages": 30,
+}
 
 
 def default_tasks(
@@ -62,75 +101,40 @@ def default_tasks(
             )
         return delivery.drain(db, sender, now=clock.now(), tz=tz)
 
-    return [
-        Task(
-            "webhooks",
-            10,
-            lambda: webhooks.deliver_due(
-                db, cipher, clock.now(), allowed=settings.webhook_allowed_networks
-            ),
+    runs: dict[str, Callable[[], object]] = {
+        "webhooks": lambda: webhooks.deliver_due(
+            db, cipher, clock.now(), allowed=settings.webhook_allowed_networks
         ),
-        Task("release_pending", 15 * 60, lambda: ledger_jobs.run_release(db, clock.now(), tz)),
-        Task("expire_points", 60 * 60, lambda: ledger_jobs.run_expire(db, clock.now())),
-        # Members whose evaluation date has come (an evaluated member gets its next date, so a
-        # run finds only those due since the last); downgrades happen here.
-        Task("tiers", 60 * 60, lambda: run_tiers(db, clock.now(), tz)),
-        # Expiry notices for points and coupons: one event per member and day / per coupon.
-        Task("points_reminders", 60 * 60, points_reminders),
-        Task("coupon_reminders", 60 * 60, coupon_reminders),
-        # Hourly check, one run per business day.
-        Task(
-            "member_scores",
-            60 * 60,
-            lambda: analytics_jobs.run_scores(db, clock.now(), tz, force=False, read_db=read_db),
+        "release_pending": lambda: ledger_jobs.run_release(db, clock.now(), tz),
+        "expire_points": lambda: ledger_jobs.run_expire(db, clock.now()),
+        "tiers": lambda: run_tiers(db, clock.now(), tz),
+        "points_reminders": points_reminders,
+        "coupon_reminders": coupon_reminders,
+        "member_scores": lambda: analytics_jobs.run_scores(
+            db, clock.now(), tz, force=False, read_db=read_db
         ),
-        Task("analytics_alerts", 60 * 60, lambda: analytics_jobs.run_alerts(db, clock.now(), tz)),
-        Task(
-            "mall_unclaimed", 60 * 60, lambda: mall_jobs.run_release_unclaimed(db, clock.now(), tz)
+        "analytics_alerts": lambda: analytics_jobs.run_alerts(db, clock.now(), tz),
+        "mall_unclaimed": lambda: mall_jobs.run_release_unclaimed(db, clock.now(), tz),
+        "mall_markdowns": lambda: mall_jobs.run_markdowns(db, clock.now(), tz),
+        "mall_replenish": lambda: mall_jobs.run_replenish(db, clock.now(), tz),
+        "expire_coupons": lambda: coupon_jobs.run_expire(db, clock.now()),
+        "coupon_packs": lambda: coupon_jobs.run_auto(db, clock.now(), tz),
+        "campaign_budgets": lambda: campaign_jobs.run_budget_alerts(db, clock.now()),
+        "sla_breaches": lambda: service_jobs.run_breaches(db, clock.now()),
+        "nps_surveys": lambda: service_jobs.run_nps_surveys(
+            db, clock.now(), base_url=settings.public_base_url
         ),
-        Task("mall_markdowns", 60 * 60, lambda: mall_jobs.run_markdowns(db, clock.now(), tz)),
-        Task("mall_replenish", 60 * 60, lambda: mall_jobs.run_replenish(db, clock.now(), tz)),
-        Task("expire_coupons", 60 * 60, lambda: coupon_jobs.run_expire(db, clock.now())),
-        Task("coupon_packs", 60 * 60, lambda: coupon_jobs.run_auto(db, clock.now(), tz)),
-        Task("campaign_budgets", 5 * 60, lambda: campaign_jobs.run_budget_alerts(db, clock.now())),
-        Task("sla_breaches", 60, lambda: service_jobs.run_breaches(db, clock.now())),
-        # Hourly check; a round goes out every interval_days (service settings).
-        Task(
-            "nps_surveys",
-            60 * 60,
-            lambda: service_jobs.run_nps_surveys(
-                db, clock.now(), base_url=settings.public_base_url
-            ),
+        "risk_flags": lambda: risk_jobs.run(db, cipher, clock.now()),
+        "retention": lambda: retention.run(
+            db, clock.now(), timedelta(hours=settings.idempotency_retention_hours)
         ),
-        Task("risk_flags", 60 * 60, lambda: risk_jobs.run(db, cipher, clock.now())),
-        Task(
-            "retention",
-            60 * 60,
-            lambda: retention.run(
-                db, clock.now(), timedelta(hours=settings.idempotency_retention_hours)
-            ),
-        ),
-        Task(
-            "referrals",
-            15 * 60,
-            lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
-        ),
-        # Rule tags: after orders every minute (those members only), all members hourly.
-        Task(
-            "tags_after_orders", 60, lambda: segment_jobs.run_tags_after_orders(db, clock.now(), tz)
-        ),
-        Task("tags", 60 * 60, lambda: segment_jobs.run_tags(db, clock.now(), tz)),
-        # Lifecycle stages: only changes are written, so a repeat within the day is cheap.
-        Task(
-            "lifecycle_stages", 24 * 60 * 60, lambda: segment_jobs.run_stages(db, clock.now(), tz)
-        ),
-        Task("recall_packs", 60 * 60, lambda: campaign_jobs.run_recall(db, clock.now(), tz)),
-        Task(
-            "milestone_coupons",
-            60 * 60,
-            lambda: campaign_jobs.run_milestone_coupons(db, clock.now(), tz),
-        ),
-        # Journeys enter and move members; welcome messages go out within the hour.
-        Task("journeys", 60 * 60, lambda: journeys.run_job(db, clock.now(), tz)),
-        Task("messages", 30, send_messages),
-    ]
+        "referrals": lambda: campaign_jobs.run_referrals(db, cipher, clock.now(), tz),
+        "tags_after_orders": lambda: segment_jobs.run_tags_after_orders(db, clock.now(), tz),
+        "tags": lambda: segment_jobs.run_tags(db, clock.now(), tz),
+        "lifecycle_stages": lambda: segment_jobs.run_stages(db, clock.now(), tz),
+        "recall_packs": lambda: campaign_jobs.run_recall(db, clock.now(), tz),
+        "milestone_coupons": lambda: campaign_jobs.run_milestone_coupons(db, clock.now(), tz),
+        "journeys": lambda: journeys.run_job(db, clock.now(), tz),
+        "messages": send_messages,
+    }
+    return [Task(name, every, runs[name]) for name, every in SCHEDULE.items()]

@@ -315,6 +315,43 @@ def check_broker(settings: Settings) -> list[Finding]:
     return [Finding("ok", "broker", f"Redis answers; {backlog} messages wait in the stream")]
 
 
+def check_jobs(db: Database, now: datetime) -> list[Finding]:
+    """The scheduled jobs as recorded in the database (jobs/runs.py): one that failed last or
+    has not succeeded for three intervals is a warning: points would not expire, messages not
+    go out."""
+    from patron.jobs import runs
+    from patron.jobs.tasks import SCHEDULE
+
+    with db.session() as session:
+        jobs = runs.statuses(session, SCHEDULE, now)
+    if all(j.run is None for j in jobs):
+        return [
+            Finding(
+                "warning",
+                "jobs",
+                "no scheduled job has run yet",
+                "start `patron serve` (PATRON_SCHEDULER on), `patron jobs scheduler`, or the "
+                "`patron jobs run` entries of your cron",
+            )
+        ]
+    out = []
+    for job in jobs:
+        run = job.run
+        if run is None or job.state in ("ok", "never"):
+            continue
+        if job.state == "failed":
+            message = f"job {job.job} failed at {run.last_finished_at:%Y-%m-%d %H:%M} UTC"
+            message += f" ({run.last_error}) on {run.last_host}"
+            fix = "its log line `job_failed` names the error; the scheduler retries it"
+        else:
+            since = f"{run.last_ok_at:%Y-%m-%d %H:%M} UTC" if run.last_ok_at else "ever"
+            message = f"job {job.job} has not succeeded since {since}"
+            fix = "check that a scheduler runs (`patron jobs scheduler` or PATRON_SCHEDULER)"
+        out.append(Finding("warning", "jobs", message, fix))
+    ran = sum(1 for j in jobs if j.run is not None)
+    return out or [Finding("ok", "jobs", f"{ran} jobs ran and their last runs succeeded")]
+
+
 def run(
     settings: Settings,
     *,
@@ -329,6 +366,8 @@ def run(
     try:
         findings += check_database(settings, db)
         findings += check_clock(settings, db, now or datetime.now(UTC))
+        if not any(f.level == "error" for f in findings if f.check in ("database", "schema")):
+            findings += check_jobs(db, now or datetime.now(UTC))
     finally:
         db.dispose()
     return findings

@@ -1,5 +1,6 @@
-"""Prometheus metrics: request counts and latency by route template, jobs, and gauges read from
-the database at scrape time (pool, webhook backlog and lag, SMS codes sent, last check/backup).
+"""Prometheus metrics: request counts and latency by route template, and gauges read from the
+database at scrape time (pool, webhook backlog and lag, SMS codes sent, job runs, last
+check/backup).
 
 Labels are route *templates* (``/api/v1/members/{member_no}``), never addresses or query
 strings, so no personal data and no unbounded label sets reach the metrics. With several
@@ -27,7 +28,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -61,22 +63,6 @@ HTTP_IN_FLIGHT = Gauge(
     "Requests being served now.",
     multiprocess_mode="livesum",
 )
-JOB_RUNS = Counter(
-    "patron_job_runs", "Scheduled job runs by job and outcome (ok, failed).", ["job", "outcome"]
-)
-JOB_DURATION = Histogram(
-    "patron_job_duration_seconds",
-    "How long a scheduled job run took.",
-    ["job"],
-    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
-)
-JOB_LAST_SUCCESS = Gauge(
-    "patron_job_last_success_timestamp_seconds",
-    "Unix time of the job's last successful run (lag = time() - this).",
-    ["job"],
-    multiprocess_mode="max",
-)
-
 UNMATCHED = "unmatched"  # any address no route claims: one label, not one per scanner probe
 
 
@@ -110,13 +96,6 @@ class MetricsMiddleware:
             HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - start)
 
 
-def observe_job(name: str, seconds: float, *, ok: bool) -> None:
-    JOB_RUNS.labels(name, "ok" if ok else "failed").inc()
-    JOB_DURATION.labels(name).observe(seconds)
-    if ok:
-        JOB_LAST_SUCCESS.labels(name).set(time.time())
-
-
 class DatabaseCollector(Collector):
     """Gauges computed at scrape time from the database and this host's status files. A scrape
     costs a few indexed counts; if the database does not answer, ``patron_database_up`` is 0."""
@@ -126,7 +105,7 @@ class DatabaseCollector(Collector):
         self.status_dir = status_dir
         self.queue = queue
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         yield from self._pool()
         yield from self._status_files()
         yield from self._broker()
@@ -178,7 +157,7 @@ class DatabaseCollector(Collector):
             return
         yield from (up, entries)
 
-    def _from_database(self) -> Iterable[GaugeMetricFamily]:
+    def _from_database(self) -> Iterable[Metric]:
         from patron.messaging.models import Message as Outgoing
         from patron.otp.models import OtpCode
         from patron.webhooks.models import WebhookDelivery, WebhookEvent
@@ -243,6 +222,50 @@ class DatabaseCollector(Collector):
             [], max((now - oldest_message).total_seconds(), 0.0) if oldest_message else 0.0
         )
         yield from (backlog, age, otp, messages, message_age)
+        yield from self._jobs()
+
+    def _jobs(self) -> Iterable[Metric]:
+        """Job runs as recorded in the database by whichever process ran them (jobs/runs.py):
+        every server's scrape shows the same figures, so aggregate them with max, not sum."""
+        from patron.jobs import runs
+        from patron.jobs.tasks import SCHEDULE
+
+        now = utcnow()
+        with self.db.session() as s:
+            jobs = runs.statuses(s, SCHEDULE, now)
+        total = CounterMetricFamily(
+            "patron_job_runs", "Job runs recorded, by job and outcome (ok, failed).",
+            labels=["job", "outcome"],
+        )  # fmt: skip
+        last_ok = GaugeMetricFamily(
+            "patron_job_last_success_timestamp_seconds",
+            "Unix time of the job's last successful run (lag = time() - this).",
+            labels=["job"],
+        )
+        last_run_ok = GaugeMetricFamily(
+            "patron_job_last_run_ok", "1 if the job's last run succeeded.", labels=["job"]
+        )
+        took = GaugeMetricFamily(
+            "patron_job_last_run_seconds", "How long the job's last run took.", labels=["job"]
+        )
+        overdue = GaugeMetricFamily(
+            "patron_job_overdue",
+            "1 if the job has not succeeded for three of its intervals (the scheduler stopped, "
+            "or the job keeps failing).",
+            labels=["job"],
+        )
+        for job in jobs:
+            run = job.run
+            overdue.add_metric([job.job], 1 if job.state == "overdue" else 0)
+            if run is None:
+                continue
+            total.add_metric([job.job, "ok"], run.runs_ok)
+            total.add_metric([job.job, "failed"], run.runs_failed)
+            if run.last_ok_at is not None:
+                last_ok.add_metric([job.job], run.last_ok_at.timestamp())
+            last_run_ok.add_metric([job.job], 1 if run.last_ok else 0)
+            took.add_metric([job.job], run.last_ms / 1000)
+        yield from (total, last_ok, last_run_ok, took, overdue)
 
     def _status_files(self) -> Iterable[GaugeMetricFamily]:
         last = GaugeMetricFamily(

@@ -22,6 +22,7 @@ from patron.web.console import (
     dashboard,
     desk,
     exports,
+    jobs,
     journeys,
     mall,
     mall_desk,
@@ -67,6 +68,7 @@ for _module in (
     mall_suppliers,
     mall_turnover,
     admin,
+    jobs,
     privacy,
     service_nps,
     service_export,  # before service: /service/export is not a ticket number
