@@ -66,7 +66,16 @@ end
 
 
 def lua_string(value: str) -> str:
-    return json.dumps(value)  # a JSON string literal is a valid Lua string literal here
+    """A Lua string literal of ``value``'s UTF-8 bytes. Lua strings are bytes and wrk's LuaJIT
+    knows no ``\\u`` escape, so quotes, backslashes, control and non-ASCII bytes go as
+    ``\\ddd``."""
+    return (
+        '"'
+        + "".join(
+            f"\\{b:03d}" if b < 0x20 or b >= 0x7F or b in b'"\\' else chr(b) for b in value.encode()
+        )
+        + '"'
+    )
 
 
 def require() -> None:
