@@ -19,6 +19,7 @@ from patron.ledger import flows
 from patron.ledger import queries as ledger_queries
 from patron.ledger import service as ledger
 from patron.members import card
+from patron.members import service as members_service
 from patron.members.models import Member
 from patron.orders.models import Order, OrderReturn
 from tests.factories import order_body
@@ -184,7 +185,8 @@ def test_register_refuses_bad_and_taken_phones_and_writes_nothing(
     with database.unit_of_work() as s:
         m = s.scalar(select(Member).where(Member.name == "李雷"))
         assert m.registration_channel == "store" and m.registration_store_code == "SH001"
-        assert {c.channel for c in m.consents if c.granted} == {"sms", "wechat"}
+        consents = members_service.consents_of(s, m.id)
+        assert {c.channel for c in consents if c.granted} == {"sms", "wechat"}
     assert r.headers["location"] == f"/console/desk?member={m.member_no}"
 
 

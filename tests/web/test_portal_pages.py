@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from patron.app import create_app
+from patron.members import service as members_service
 from patron.members.models import Member
 from patron.orders.models import Order
 from patron.otp.models import OtpCode
@@ -108,7 +109,7 @@ def test_new_phone_signs_up_with_a_code_and_consents(client, app, database):
         member = s.scalar(select(Member))
         assert member is not None
         assert member.name == "陈静"
-        assert {c.channel: c.granted for c in member.consents} == {
+        assert {c.channel: c.granted for c in members_service.consents_of(s, member.id)} == {
             "email": False,
             "push": False,
             "sms": True,

@@ -45,9 +45,10 @@ class Product(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    category: Mapped[Category] = relationship(lazy="joined")
+    # Loaded where stated (``catalog.service.PRODUCT_LOADS``); checkout reads columns instead.
+    category: Mapped[Category] = relationship(lazy="raise")
     member_prices: Mapped[list[MemberPrice]] = relationship(
-        lazy="selectin", order_by="MemberPrice.tier_code", cascade="all, delete-orphan"
+        lazy="raise", order_by="MemberPrice.tier_code", cascade="all, delete-orphan"
     )
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from patron.audit import service as audit
 from patron.auth.principal import Principal
@@ -20,6 +20,9 @@ from patron.catalog.schemas import (
     StoreOut,
 )
 from patron.errors import Invalid, NotFound
+
+#: What a product's view and its edit need besides its columns, stated at every load.
+PRODUCT_LOADS: Final = (joinedload(Product.category), selectinload(Product.member_prices))
 
 DEFAULT_CATEGORIES = (
     ("fresh", "生鲜 Fresh food"),
@@ -198,10 +201,10 @@ def upsert_product(
             f"Member prices must not exceed the list price (tiers: {', '.join(over)}).",
             details={"field": "member_prices"},
         )
-    product = session.scalar(select(Product).where(Product.sku == data.sku))
+    product = session.scalar(select(Product).where(Product.sku == data.sku).options(*PRODUCT_LOADS))
     before = _product_snapshot(product) if product else None
     if product is None:
-        product = Product(sku=data.sku, created_at=now)
+        product = Product(sku=data.sku, created_at=now, member_prices=[])  # known empty
         session.add(product)
     product.name, product.category_id, product.category = data.name, category.id, category
     product.price_fen, product.is_active, product.updated_at = data.price_fen, data.is_active, now
@@ -223,7 +226,7 @@ def upsert_product(
 
 
 def get_product(session: Session, sku: str) -> Product:
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    product = session.scalar(select(Product).where(Product.sku == sku).options(*PRODUCT_LOADS))
     if product is None:
         raise NotFound("product_not_found", f"No product with SKU {sku}.")
     return product
@@ -232,7 +235,9 @@ def get_product(session: Session, sku: str) -> Product:
 def products_by_sku(session: Session, skus: list[str]) -> dict[str, Product]:
     if not skus:
         return {}
-    rows = session.scalars(select(Product).where(Product.sku.in_(sorted(set(skus)))))
+    rows = session.scalars(
+        select(Product).where(Product.sku.in_(sorted(set(skus)))).options(*PRODUCT_LOADS)
+    )
     return {p.sku: p for p in rows}
 
 
@@ -253,7 +258,12 @@ def list_products(
         )
     total = session.scalar(select(func.count()).select_from(Product).where(*conds)) or 0
     rows = session.scalars(
-        select(Product).where(*conds).order_by(Product.sku).limit(limit).offset(offset)
+        select(Product)
+        .where(*conds)
+        .options(*PRODUCT_LOADS)
+        .order_by(Product.sku)
+        .limit(limit)
+        .offset(offset)
     )
     return list(rows), total
 

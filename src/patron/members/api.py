@@ -91,7 +91,7 @@ def list_members(
     )
     full = principal.has(perm.MEMBERS_PII)
     return MemberPage(
-        items=[service.to_summary(m, cipher, full_pii=full) for m in rows],
+        items=service.summaries(session, list(rows), cipher, full_pii=full),
         total=total,
         limit=limit,
         offset=offset,

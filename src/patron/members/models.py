@@ -57,11 +57,13 @@ class Member(Base):
     # Portal sessions issued before this instant are refused (sign-out, phone change).
     sessions_valid_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
+    # Never loaded behind a query's back: ``members.service.consents_of`` / ``tags_of`` read
+    # them when a view needs them (a write such as an order never does).
     consents: Mapped[list[MemberConsent]] = relationship(
-        back_populates="member", order_by="MemberConsent.channel", lazy="selectin"
+        back_populates="member", order_by="MemberConsent.channel", lazy="raise"
     )
     tags: Mapped[list[Tag]] = relationship(
-        secondary="member_tags", order_by="Tag.name", lazy="selectin", viewonly=True
+        secondary="member_tags", order_by="Tag.name", lazy="raise", viewonly=True
     )
 
 
@@ -78,7 +80,7 @@ class MemberConsent(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(32))
 
-    member: Mapped[Member] = relationship(back_populates="consents")
+    member: Mapped[Member] = relationship(back_populates="consents", lazy="raise")
 
 
 class ConsentEvent(Base):

@@ -50,13 +50,9 @@ def _email_index(cipher: FieldCipher, email: str) -> str:
 
 
 def get_member(session: Session, member_no: str) -> Member:
-    # One member: its consents and tags load when read (one query each, as selectin would
-    # cost), so a write that never reads them — an order, a redemption — skips both.
-    member = session.scalar(
-        select(Member)
-        .where(Member.member_no == member_no)
-        .options(lazyload(Member.consents), lazyload(Member.tags))
-    )
+    # The member's columns only: a view reads consents and tags itself (consents_of,
+    # tags_of), so a write that never needs them — an order, a redemption — skips both.
+    member = session.scalar(select(Member).where(Member.member_no == member_no))
     if member is None:
         raise NotFound("member_not_found", f"No member with number {member_no}.")
     return member
@@ -76,6 +72,33 @@ def lock(session: Session, member: Member) -> Member:
     cannot interleave with another request's."""
     session.refresh(member, with_for_update=True)
     return member
+
+
+def consents_of(session: Session, member_id: int) -> list[MemberConsent]:
+    """The member's current consent per channel, by channel."""
+    return list(
+        session.scalars(
+            select(MemberConsent)
+            .where(MemberConsent.member_id == member_id)
+            .order_by(MemberConsent.channel)
+        )
+    )
+
+
+def tags_of(session: Session, member_ids: list[int]) -> dict[int, list[Tag]]:
+    """The tags of each member, by name, in one query (every id is a key, tagged or not)."""
+    out: dict[int, list[Tag]] = {mid: [] for mid in member_ids}
+    if not member_ids:
+        return out
+    rows = session.execute(
+        select(MemberTag.member_id, Tag)
+        .join(Tag, Tag.id == MemberTag.tag_id)
+        .where(one_of(session, MemberTag.member_id, member_ids))
+        .order_by(Tag.name)
+    )
+    for member_id, tag in rows:
+        out[member_id].append(tag)
+    return out
 
 
 def by_ids(session: Session, member_ids: list[int]) -> dict[int, Member]:
@@ -211,7 +234,7 @@ def register(
         session.flush()
     except IntegrityError as exc:  # a concurrent registration of the same phone won
         raise Conflict("member_exists", "This phone number already belongs to a member.") from exc
-    _apply_consents(session, member, data.consents, now, source=f"register:{data.channel}")
+    _apply_consents(session, member, {}, data.consents, now, source=f"register:{data.channel}")
     session.flush()
     session.refresh(member)
     audit.record(
@@ -335,11 +358,11 @@ def set_consents(
 ) -> Member:
     member = get_member(session, member_no)
     _ensure_active(member)
-    before = {c.channel: c.granted for c in member.consents}
-    _apply_consents(session, member, consents, now, source=source)
+    current = {c.channel: c for c in consents_of(session, member.id)}
+    before = {channel: c.granted for channel, c in current.items()}
+    _apply_consents(session, member, current, consents, now, source=source)
     session.flush()
-    session.refresh(member)
-    after = {c.channel: c.granted for c in member.consents}
+    after = {c.channel: c.granted for c in consents_of(session, member.id)}
     if before != after:
         audit.record(
             session, actor, "member.consent", "member", member.member_no, before, after, at=now
@@ -364,9 +387,16 @@ def consent_history(
 
 
 def _apply_consents(
-    session: Session, member: Member, consents: Consents, now: datetime, *, source: str
+    session: Session,
+    member: Member,
+    current: dict[str, MemberConsent],
+    consents: Consents,
+    now: datetime,
+    *,
+    source: str,
 ) -> None:
-    current = {c.channel: c for c in member.consents}
+    """Write the consents given (None: unchanged) over ``current``, the member's rows by
+    channel, with an event for each change."""
     for channel in domain.CONTACT_CHANNELS:
         granted = getattr(consents, channel)
         if granted is None:
@@ -609,7 +639,15 @@ def _phone_view(member: Member, cipher: FieldCipher, full: bool) -> str:
     return display_phone(e164) if full else mask_phone(e164)
 
 
-def to_out(session: Session, member: Member, cipher: FieldCipher, *, full_pii: bool) -> MemberOut:
+def to_out(
+    session: Session,
+    member: Member,
+    cipher: FieldCipher,
+    *,
+    full_pii: bool,
+    tags: list[Tag] | None = None,
+) -> MemberOut:
+    """The member's full view; ``tags`` when the caller read them already (``tags_of``)."""
     email = decrypt_email(member, cipher)
     referrer_no = (
         session.scalar(select(Member.member_no).where(Member.id == member.referrer_member_id))
@@ -639,9 +677,9 @@ def to_out(session: Session, member: Member, cipher: FieldCipher, *, full_pii: b
             ConsentOut(
                 channel=c.channel, granted=c.granted, updated_at=c.updated_at, source=c.source
             )
-            for c in member.consents
+            for c in consents_of(session, member.id)
         ],
-        tags=[t.name for t in member.tags],
+        tags=[t.name for t in (tags_of(session, [member.id])[member.id] if tags is None else tags)],
         profile_complete=domain.profile_complete(
             member.name, email, member.birthday, member.gender, member.city
         ),
@@ -650,16 +688,29 @@ def to_out(session: Session, member: Member, cipher: FieldCipher, *, full_pii: b
     )
 
 
-def to_summary(member: Member, cipher: FieldCipher, *, full_pii: bool) -> MemberSummary:
-    return MemberSummary(
-        member_no=member.member_no,
-        phone=_phone_view(member, cipher, full_pii),
-        name=member.name,
-        member_type=member.member_type,
-        status=member.status,
-        tags=[t.name for t in member.tags],
-        created_at=member.created_at,
-    )
+def summaries(
+    session: Session, members: list[Member], cipher: FieldCipher, *, full_pii: bool
+) -> list[MemberSummary]:
+    """The list view of ``members``, in their order; their tags in one query."""
+    tags = tags_of(session, [m.id for m in members])
+    return [
+        MemberSummary(
+            member_no=m.member_no,
+            phone=_phone_view(m, cipher, full_pii),
+            name=m.name,
+            member_type=m.member_type,
+            status=m.status,
+            tags=[t.name for t in tags[m.id]],
+            created_at=m.created_at,
+        )
+        for m in members
+    ]
+
+
+def to_summary(
+    session: Session, member: Member, cipher: FieldCipher, *, full_pii: bool
+) -> MemberSummary:
+    return summaries(session, [member], cipher, full_pii=full_pii)[0]
 
 
 def end_portal_sessions(session: Session, member: Member, now: datetime) -> None:

@@ -76,7 +76,7 @@ def export(
     }
     consents = [
         {"channel": c.channel, "granted": c.granted, "updated_at": c.updated_at, "source": c.source}
-        for c in member.consents
+        for c in members.consents_of(session, member.id)
     ]
     consent_history = [
         {"channel": e.channel, "granted": e.granted, "at": e.at, "source": e.source}

@@ -72,7 +72,13 @@ def _page(
     ctx = {
         "nav": "approvals",
         "rows": [*decided, *rows],
-        "owners": {mid: members.to_summary(m, cipher, full_pii=full) for mid, m in owners.items()},
+        "owners": dict(
+            zip(
+                owners,
+                members.summaries(session, [*owners.values()], cipher, full_pii=full),
+                strict=True,
+            )
+        ),
         "own_key": viewer.principal.key[:80],
         "errors": errors or {},
         "pager": Pager(page, total),

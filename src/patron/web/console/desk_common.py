@@ -117,7 +117,9 @@ def member_view(
     code, _benefits = orders.member_tier(session, ctx, member.id)
     tier = tier_label(session, viewer, code)
     bal = ledger_queries.balance(session, member.id, ctx.now)
-    summary = members.to_summary(member, cipher(request), full_pii=viewer.can(perm.MEMBERS_PII))
+    summary = members.to_summary(
+        session, member, cipher(request), full_pii=viewer.can(perm.MEMBERS_PII)
+    )
     return {
         "member_no": member.member_no,
         "card_number": format_member_no(member.member_no),

@@ -215,8 +215,9 @@ def export_members(
             )
             codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
             out: list[list[object]] = []
-            for m in rows:
-                s = members.to_summary(m, cipher, full_pii=full)
+            for m, s in zip(
+                rows, members.summaries(session, rows, cipher, full_pii=full), strict=True
+            ):
                 out.append(
                     [
                         s.member_no,

@@ -264,11 +264,10 @@ def member_list(
     codes = tiers.codes_of(session, [m.id for m in rows], ladder.base.code)
     names = {t.code: t for t in ladder.tiers}
     items = [
-        {
-            "summary": members.to_summary(m, cipher, full_pii=full),
-            "tier": names.get(codes[m.id], ladder.base),
-        }
-        for m in rows
+        {"summary": summary, "tier": names.get(codes[m.id], ladder.base)}
+        for m, summary in zip(
+            rows, members.summaries(session, rows, cipher, full_pii=full), strict=True
+        )
     ]
     query = {k: v for k, v in filters.items() if v}
     sorts = MEMBER_SORTING.links(query, sort, descending)
@@ -316,7 +315,8 @@ def detail_context(
     tabs = [t for t in TABS if viewer.can(TAB_PERMISSIONS[t])]
     tab = tab if tab in tabs else "overview"
     ctx = ledger_ctx(request, viewer)
-    out = members.to_out(session, member, cipher, full_pii=viewer.can(perm.MEMBERS_PII))
+    tags = members.tags_of(session, [member.id])[member.id]
+    out = members.to_out(session, member, cipher, full_pii=viewer.can(perm.MEMBERS_PII), tags=tags)
     data: dict[str, Any] = {
         "nav": "members",
         "member": out,
@@ -328,7 +328,7 @@ def detail_context(
         "errors": errors or {},
         "values": values or {},
         "full_pii": viewer.can(perm.MEMBERS_PII),
-        "manual_tags": {t.name for t in member.tags if t.kind == "manual"},
+        "manual_tags": {t.name for t in tags if t.kind == "manual"},
         "member_types": member_domain.MEMBER_TYPES,
         "contact_channels": member_domain.CONTACT_CHANNELS,
         "approval_limit": ctx.settings.adjustment_approval_limit,

@@ -69,7 +69,13 @@ def _queue(
     ctx = {
         "nav": "privacy",
         "rows": rows,
-        "owners": {mid: members.to_summary(m, cipher, full_pii=True) for mid, m in owners.items()},
+        "owners": dict(
+            zip(
+                owners,
+                members.summaries(session, [*owners.values()], cipher, full_pii=True),
+                strict=True,
+            )
+        ),
         "status": status,
         "status_labels": STATUS_LABELS,
         "channel_labels": CHANNEL_LABELS,

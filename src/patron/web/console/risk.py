@@ -73,7 +73,13 @@ def _page(
     ctx = {
         "nav": "risk",
         "rows": rows,
-        "owners": {mid: members.to_summary(m, cipher, full_pii=full) for mid, m in owners.items()},
+        "owners": dict(
+            zip(
+                owners,
+                members.summaries(session, [*owners.values()], cipher, full_pii=full),
+                strict=True,
+            )
+        ),
         "status": status,
         "tabs": TABS,
         "rule_labels": RULE_LABELS,

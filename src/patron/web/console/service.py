@@ -339,7 +339,9 @@ def _ticket_page(
     session = get_session(request)
     t = tickets.get(session, ticket_no)
     m = members.by_ids(session, [t.member_id])[t.member_id]
-    summary = members.to_summary(m, cipher_of(request), full_pii=viewer.can(perm.MEMBERS_PII))
+    summary = members.to_summary(
+        session, m, cipher_of(request), full_pii=viewer.can(perm.MEMBERS_PII)
+    )
     dispute = tickets.dispute(session, t)
     store_names = catalog.store_names(session, {t.store_code} if t.store_code else set())
     ctx = {

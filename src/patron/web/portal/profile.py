@@ -21,6 +21,7 @@ from patron.web.pages import (
     PORTAL_PREFIX,
     MemberPage,
     Viewer,
+    get_session,
     page_router,
     parse_day,
     redirect,
@@ -54,7 +55,7 @@ CHANNEL_LABELS = {
 
 
 def _form_values(request: Request, member: Member) -> dict[str, Any]:
-    consents = {c.channel: c.granted for c in member.consents}
+    consents = {c.channel: c.granted for c in members.consents_of(get_session(request), member.id)}
     return {
         "name": member.name or "",
         "email": members.decrypt_email(member, common.cipher(request)) or "",
