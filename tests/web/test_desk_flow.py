@@ -207,7 +207,7 @@ def test_clerk_registers_a_new_member_on_a_portrait_tablet(live, new_page):
     with live.db.unit_of_work() as s:
         m = s.scalar(select(Member).where(Member.name == "李娜"))
         assert m is not None and m.registration_store_code == "SH001"
-        assert [c.channel for c in m.consents if c.granted] == ["sms"]
+        assert [c.channel for c in members.consents_of(s, m.id) if c.granted] == ["sms"]
 
 
 def test_clerk_scans_the_member_code_with_the_tablet_camera(live, new_page):

@@ -217,7 +217,8 @@ def test_profile_completion_bonus_once(live, new_page):
         member = s.get(Member, m.id)
         assert member is not None
         assert (member.city, member.preferred_channel) == ("Hangzhou", "wechat")
-        assert {c.channel: c.granted for c in member.consents}["wechat"] is True
+        consents = members.consents_of(s, member.id)
+        assert {c.channel: c.granted for c in consents}["wechat"] is True
         assert ledger_queries.balance(s, m.id, live.clock.now()).available == 200
     page.goto("/portal/points")
     entries = page.locator(".history-entry")
