@@ -48,6 +48,23 @@ def _member_with_points(live: LiveServer, points: int = 1_500, phone: str = PHON
         return m.member_no
 
 
+def test_leaving_the_search_box_does_not_search_again(live: LiveServer, page: Any):
+    """The box searches as one types; leaving it (to click a result) must not send the same
+    search again: that answer, arriving while the member's page loads, rewrote the address
+    (hx-push-url) and the browser dropped the navigation to the member."""
+    _member_with_points(live)
+    sign_in(page, live.staff("clerk"))
+    page.goto("/console/members")
+    searches: list[str] = []
+    page.on("request", lambda r: searches.append(r.url) if "/console/members?" in r.url else None)
+    with page.expect_response(lambda r: "/console/members?" in r.url and "q=" in r.url):
+        page.fill("#f-q", PHONE)
+    page.locator("h1").click()  # the box loses focus: a change event
+    with page.expect_response(lambda r: "status=active" in r.url):
+        page.select_option("#f-status", "active")  # a filter still searches at once
+    assert len(searches) == 2, searches
+
+
 def test_find_a_member_by_phone_and_read_balance_expiry_and_history(live: LiveServer, page: Any):
     other = _member_with_points(live, 10, phone="13511112222")
     member_no = _member_with_points(live)
